@@ -1,0 +1,249 @@
+//! The action catalogue: what a step can do. Each action declares a [`spec::ActionSpec`] (parameters, outputs, IAM
+//! permissions, expected duration) and runs against an [`ActionCtx`], which gives it the clock, cancellation,
+//! progress reporting, the operator and the cloud.
+
+mod builtin;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use spec::{ActionSpec, Effect, OutputSpec, ParamKind, ParamSpec};
+
+use crate::engine::{Candidate, Clock, Emitter, EventKind, OperatorRequest, Prompt};
+use crate::runbook::Target;
+
+pub type Outputs = Map<String, Value>;
+
+/// Why an action did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// It failed; `retryable` says whether another attempt may succeed.
+    Failed { retryable: bool },
+    /// The run was stopped while it ran.
+    Cancelled,
+    /// A guard refused it (wrong account or region): nothing was changed. Exit code 4.
+    Refused,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ActionError {
+    /// A failure that another attempt may fix (a timeout, a throttled API, a resource not ready yet).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Failed { retryable: true }, message: message.into() }
+    }
+    /// A failure that retrying will not fix (bad parameters, a resource in the wrong state).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Failed { retryable: false }, message: message.into() }
+    }
+    pub fn cancelled() -> Self {
+        Self { kind: ErrorKind::Cancelled, message: "cancelled".into() }
+    }
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Refused, message: message.into() }
+    }
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Failed { retryable: true })
+    }
+}
+
+/// A step's parameters after interpolation, with typed accessors whose errors name the parameter.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub Map<String, Value>);
+
+impl Params {
+    fn missing(name: &str) -> ActionError {
+        ActionError::fatal(format!("parameter `{name}` is required"))
+    }
+    fn mistyped(name: &str, want: &str, v: &Value) -> ActionError {
+        ActionError::fatal(format!("parameter `{name}` must be {want}, got {v}"))
+    }
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+    pub fn str(&self, name: &str) -> Result<&str, ActionError> {
+        self.opt_str(name)?.ok_or_else(|| Self::missing(name))
+    }
+    pub fn opt_str(&self, name: &str) -> Result<Option<&str>, ActionError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(Self::mistyped(name, "a string", v)),
+        }
+    }
+    /// A string, or the string form of a number (outputs such as ports may be either).
+    pub fn text(&self, name: &str) -> Result<String, ActionError> {
+        match self.0.get(name) {
+            None => Err(Self::missing(name)),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(v.to_string()),
+            Some(v) => Err(Self::mistyped(name, "a string", v)),
+        }
+    }
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, ActionError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| Self::mistyped(name, "an integer", &Value::String(s.clone()))),
+            Some(v) => Err(Self::mistyped(name, "an integer", v)),
+        }
+    }
+    pub fn int(&self, name: &str) -> Result<i64, ActionError> {
+        self.opt_int(name)?.ok_or_else(|| Self::missing(name))
+    }
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ActionError> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+            Some(v) => Err(Self::mistyped(name, "true or false", v)),
+        }
+    }
+    pub fn opt_duration(&self, name: &str) -> Result<Option<Duration>, ActionError> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => crate::util::parse_duration(s).map(Some).map_err(|e| ActionError::fatal(format!("parameter `{name}`: {e}"))),
+        }
+    }
+    pub fn duration(&self, name: &str) -> Result<Duration, ActionError> {
+        self.opt_duration(name)?.ok_or_else(|| Self::missing(name))
+    }
+    pub fn opt_time(&self, name: &str) -> Result<Option<jiff::Timestamp>, ActionError> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|e| ActionError::fatal(format!("parameter `{name}`: \"{s}\" is not an RFC 3339 time: {e}"))),
+        }
+    }
+    pub fn str_list(&self, name: &str) -> Result<Vec<String>, ActionError> {
+        match self.0.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| Self::mistyped(name, "a list of strings", v))).collect(),
+            Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+            Some(v) => Err(Self::mistyped(name, "a list of strings", v)),
+        }
+    }
+    pub fn table(&self, name: &str) -> Result<Vec<(String, String)>, ActionError> {
+        match self.0.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(m)) => Ok(m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()),
+            Some(v) => Err(Self::mistyped(name, "a table", v)),
+        }
+    }
+}
+
+/// What an action can reach while it runs.
+#[derive(Clone)]
+pub struct ActionCtx {
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub clock: Clock,
+    pub cancel: tokio_util::sync::CancellationToken,
+    pub target: Arc<Target>,
+    /// The runbook's RPO target, for recovery point selection.
+    pub rpo: Duration,
+    /// Incident start, the reference point for RPO.
+    pub incident_start: jiff::Timestamp,
+    /// A recovery point given on the command line (`--recovery-point ID|latest`).
+    pub recovery_point: Option<String>,
+    pub(crate) emitter: Emitter,
+    pub(crate) operator: tokio::sync::mpsc::UnboundedSender<OperatorRequest>,
+}
+
+impl ActionCtx {
+    /// Sleeps in run time (scaled by the simulator's speed); returns early with `Cancelled` when the run stops.
+    pub async fn sleep(&self, d: Duration) -> Result<(), ActionError> {
+        tokio::select! {
+            () = self.clock.sleep(d) => Ok(()),
+            () = self.cancel.cancelled() => Err(ActionError::cancelled()),
+        }
+    }
+
+    /// Reports progress on a long wait; `percent` in 0..=100.
+    pub fn progress(&self, message: impl Into<String>, percent: Option<f64>) {
+        self.emitter.emit(EventKind::StepProgress { step: self.step_id.clone(), message: message.into(), percent });
+    }
+
+    /// Records a resource the step is creating, found or changed, so the journal and the report show it.
+    pub fn resource(&self, phase: &str, kind: &str, id: &str, region: &str, state: &str) {
+        self.emitter.emit(EventKind::Resource {
+            step: self.step_id.clone(),
+            phase: phase.to_string(),
+            kind: kind.to_string(),
+            id: id.to_string(),
+            region: region.to_string(),
+            state: state.to_string(),
+        });
+    }
+
+    /// Emits an arbitrary event (recovery point chosen, RPO window).
+    pub fn emit(&self, kind: EventKind) {
+        self.emitter.emit(kind);
+    }
+
+    /// Asks the operator a question and waits for the answer (through the engine, so it is journalled).
+    pub async fn ask(&self, prompt: Prompt) -> Result<String, ActionError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.operator
+            .send(OperatorRequest { step: self.step_id.clone(), prompt, reply: tx })
+            .map_err(|_| ActionError::cancelled())?;
+        tokio::select! {
+            r = rx => r.map_err(|_| ActionError::cancelled()),
+            () = self.cancel.cancelled() => Err(ActionError::cancelled()),
+        }
+    }
+
+    /// Asks the operator to pick one of `candidates`; returns the chosen id.
+    pub async fn choose(&self, message: String, candidates: Vec<Candidate>) -> Result<String, ActionError> {
+        self.ask(Prompt::Choice { message, candidates }).await
+    }
+}
+
+#[async_trait]
+pub trait Action: Send + Sync {
+    fn spec(&self) -> &'static ActionSpec;
+    /// One line saying what the step will do with these parameters (shown in `plan` and confirmations).
+    fn plan(&self, p: &Params) -> String;
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError>;
+}
+
+/// Every action drconsole knows, by name.
+#[derive(Clone)]
+pub struct Registry {
+    actions: Vec<Arc<dyn Action>>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+impl Registry {
+    pub fn new(actions: Vec<Arc<dyn Action>>) -> Self {
+        let by_name = actions.iter().enumerate().map(|(i, a)| (a.spec().name, i)).collect();
+        Self { actions, by_name }
+    }
+
+    /// The built-in catalogue.
+    pub fn builtin() -> Self {
+        Self::new(builtin::all())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Action>> {
+        self.by_name.get(name).map(|&i| &self.actions[i])
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.actions.iter().map(|a| a.spec().name).collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Action>> {
+        self.actions.iter()
+    }
+}

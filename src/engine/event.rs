@@ -1,0 +1,160 @@
+//! The engine's event stream: everything a frontend shows and the journal records. Serialized as NDJSON by
+//! `--json` (one object a line, `type` names the event); the schema is documented in the README.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::runbook::OnFailure;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// 1, 2, 3... in emission order.
+    pub seq: u64,
+    /// Run time (simulated time on the simulator).
+    pub ts: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepInfo {
+    pub id: String,
+    pub title: String,
+    pub action: String,
+    pub needs: Vec<String>,
+    pub expected_secs: u64,
+    pub confirm: bool,
+    pub on_failure: OnFailure,
+}
+
+/// A recovery point offered to the operator.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    pub kind: String,
+    pub region: String,
+    pub time: Timestamp,
+    pub age_secs: i64,
+    pub encrypted: bool,
+    pub size_gib: Option<u64>,
+    pub rpo_met: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// What the operator is asked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Prompt {
+    /// A manual task: confirm when done.
+    Done { instructions: String },
+    /// Choose one candidate (recovery point).
+    Choice { message: String, candidates: Vec<Candidate> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step succeeded or was skipped: exit 0.
+    Recovered,
+    /// A step failed: exit 1.
+    Failed,
+    /// The operator aborted: exit 1.
+    Aborted,
+    /// A headless run reached an approval or choice it was not given: exit 3.
+    Blocked,
+    /// A guard refused (wrong account or region): exit 4.
+    Refused,
+    /// Ctrl-C / SIGTERM: exit 130.
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Recovered => 0,
+            Outcome::Failed | Outcome::Aborted => 1,
+            Outcome::Blocked => 3,
+            Outcome::Refused => 4,
+            Outcome::Interrupted => 130,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Recovered => "recovered",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+            Outcome::Blocked => "blocked",
+            Outcome::Refused => "refused",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        title: String,
+        app: String,
+        path: String,
+        sha256: String,
+        backend: String,
+        account: Option<String>,
+        primary: String,
+        secondary: String,
+        incident_start: Timestamp,
+        rto_secs: u64,
+        rpo_secs: u64,
+        deadline: Timestamp,
+        speed: f64,
+        steps: Vec<StepInfo>,
+    },
+    /// The account and identity in use, once known (AWS: STS GetCallerIdentity).
+    Identity { account: String, arn: String },
+    StepAwaitingApproval { step: String, plan: String },
+    StepApproved { step: String, by: String },
+    StepStarted { step: String, attempt: u32, plan: String, params: Map<String, Value> },
+    StepProgress { step: String, message: String, percent: Option<f64> },
+    Resource { step: String, phase: String, kind: String, id: String, region: String, state: String },
+    OperatorRequest { step: String, prompt: Prompt },
+    OperatorAnswered { step: String, answer: String, by: String },
+    RecoveryPointChosen { step: String, id: String, kind: String, region: String, time: Timestamp, rpo_secs: i64, rpo_met: bool },
+    StepRetrying { step: String, attempt: u32, error: String, delay_ms: u64 },
+    StepSucceeded { step: String, attempt: u32, duration_ms: u64, outputs: Map<String, Value> },
+    StepFailed { step: String, attempt: u32, error: String, policy: OnFailure },
+    StepSkipped { step: String, reason: String, by: String },
+    StepCancelled { step: String, reason: String },
+    /// The RTO projection: emitted whenever a step changes state.
+    Projection { elapsed_secs: u64, rto_left_secs: i64, projected_finish: Timestamp, margin_secs: i64, critical_path: Vec<String> },
+    RunPaused { reason: String },
+    RunResumed { by: String },
+    RunFinished { outcome: Outcome, duration_secs: u64, rto_secs: u64, rto_achieved_secs: u64, rto_met: bool, succeeded: u32, failed: u32, skipped: u32, cancelled: u32, message: String },
+}
+
+impl EventKind {
+    /// The step an event is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            EventKind::StepAwaitingApproval { step, .. }
+            | EventKind::StepApproved { step, .. }
+            | EventKind::StepStarted { step, .. }
+            | EventKind::StepProgress { step, .. }
+            | EventKind::Resource { step, .. }
+            | EventKind::OperatorRequest { step, .. }
+            | EventKind::OperatorAnswered { step, .. }
+            | EventKind::RecoveryPointChosen { step, .. }
+            | EventKind::StepRetrying { step, .. }
+            | EventKind::StepSucceeded { step, .. }
+            | EventKind::StepFailed { step, .. }
+            | EventKind::StepSkipped { step, .. }
+            | EventKind::StepCancelled { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+}

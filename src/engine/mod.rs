@@ -1,0 +1,801 @@
+//! The engine: runs a runbook's step graph with bounded parallelism, retries with backoff and jitter, timeouts,
+//! approvals, operator questions and the RTO clock. It knows nothing of terminals: it emits [`Event`]s and takes
+//! [`Command`]s, and every frontend (headless, TUI, watch) is a consumer of the same stream.
+
+pub mod clock;
+pub mod event;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use clock::Clock;
+pub use event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+
+use crate::actions::{Action, ActionCtx, ActionError, ErrorKind, Outputs, Params, Registry};
+use crate::runbook::interp::{self, Scope};
+use crate::runbook::{OnFailure, Runbook};
+
+/// A command from a frontend to the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Approve a step awaiting confirmation, or confirm a manual task is done.
+    Approve { step: String, by: String },
+    /// Answer a choice (recovery point).
+    Answer { step: String, value: String, by: String },
+    /// Skip a step that has not succeeded, with a reason.
+    Skip { step: String, reason: String, by: String },
+    /// Run a failed step again.
+    Retry { step: String, by: String },
+    Pause { by: String },
+    Resume { by: String },
+    /// Stop the run: running steps are cancelled, nothing new starts, outcome `aborted`.
+    Abort { reason: String, by: String },
+    /// Ctrl-C: stop gracefully, outcome `interrupted`.
+    Interrupt,
+    /// A headless frontend cannot answer what the run is waiting for: outcome `blocked`.
+    Block { reason: String },
+}
+
+/// A question from an action, routed through the engine so that it is journalled and any frontend can answer.
+#[derive(Debug)]
+pub struct OperatorRequest {
+    pub step: String,
+    pub prompt: Prompt,
+    pub reply: oneshot::Sender<String>,
+}
+
+/// A consumer of events that must see each one before the engine goes on (the journal).
+pub trait EventSink: Send {
+    fn event(&mut self, ev: &Event);
+}
+
+impl EventSink for mpsc::UnboundedSender<Event> {
+    fn event(&mut self, ev: &Event) {
+        // a frontend that went away must not stop the run
+        let _ = self.send(ev.clone());
+    }
+}
+
+struct EmitterInner {
+    seq: u64,
+    sinks: Vec<Box<dyn EventSink>>,
+}
+
+/// Numbers, stamps and delivers events to every sink, in order.
+#[derive(Clone)]
+pub struct Emitter {
+    inner: Arc<Mutex<EmitterInner>>,
+    clock: Clock,
+}
+
+impl Emitter {
+    pub fn new(clock: Clock) -> Self {
+        Self { inner: Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new() })), clock }
+    }
+
+    pub fn add_sink(&self, sink: Box<dyn EventSink>) {
+        self.lock().sinks.push(sink);
+    }
+
+    /// A channel receiving every event from now on.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.add_sink(Box::new(tx));
+        rx
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, EmitterInner> {
+        // a sink that panicked leaves the data consistent (seq is bumped before delivery)
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn emit(&self, kind: EventKind) -> Event {
+        let mut g = self.lock();
+        g.seq += 1;
+        let ev = Event { seq: g.seq, ts: self.clock.now(), kind };
+        for s in &mut g.sinks {
+            s.event(&ev);
+        }
+        ev
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// The lifecycle of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    AwaitingApproval,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Skipped | Status::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub run_id: String,
+    /// When the incident started (RTO and RPO are measured from it); default: run start.
+    pub incident_start: Option<Timestamp>,
+    pub max_parallel: usize,
+    /// Seeds retry jitter (and the simulator).
+    pub seed: u64,
+    /// `--recovery-point ID|latest`, for headless runs of `ask` policies.
+    pub recovery_point: Option<String>,
+    /// First retry delay; doubles each attempt, with jitter, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a cancelled step may take to notice before it is dropped.
+    pub cancel_grace: Duration,
+    pub backend: String,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            run_id: new_run_id(),
+            incident_start: None,
+            max_parallel: 16,
+            seed: 0,
+            recovery_point: None,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(120),
+            cancel_grace: Duration::from_secs(10),
+            backend: "sim".into(),
+        }
+    }
+}
+
+/// A fresh run id: UTC time plus random suffix, sortable and safe in file and resource names.
+pub fn new_run_id() -> String {
+    let now = Timestamp::now().strftime("%Y%m%d-%H%M%S");
+    format!("{now}-{:04x}", fastrand::u16(..))
+}
+
+/// What a finished run reports to its caller.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub message: String,
+    pub statuses: Vec<(String, Status)>,
+}
+
+/// A running engine: send commands, receive events, await the result.
+pub struct RunHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub join: tokio::task::JoinHandle<RunResult>,
+}
+
+struct StepRt {
+    status: Status,
+    attempts: u32,
+    started: Option<Duration>,
+    outputs: Map<String, Value>,
+    approved: bool,
+    cancel: Option<CancellationToken>,
+    /// Set when the operator skips a running step: its end is recorded as skipped.
+    skip: Option<(String, String)>,
+}
+
+pub struct Engine {
+    rb: Arc<Runbook>,
+    registry: Registry,
+    cfg: RunConfig,
+    clock: Clock,
+    emitter: Emitter,
+    steps: Vec<StepRt>,
+    vars: Map<String, Value>,
+    incident_start: Timestamp,
+    started: Duration,
+    rng: fastrand::Rng,
+}
+
+enum Stop {
+    Outcome(Outcome, String),
+}
+
+impl Engine {
+    pub fn new(rb: Arc<Runbook>, registry: Registry, cfg: RunConfig, clock: Clock, emitter: Emitter) -> Self {
+        let steps = rb
+            .steps
+            .iter()
+            .map(|_| StepRt { status: Status::Pending, attempts: 0, started: None, outputs: Map::new(), approved: false, cancel: None, skip: None })
+            .collect();
+        let incident_start = cfg.incident_start.unwrap_or_else(|| clock.now());
+        let rng = fastrand::Rng::with_seed(cfg.seed);
+        let started = clock.elapsed();
+        Self { rb, registry, cfg, clock, emitter, steps, vars: Map::new(), incident_start, started, rng }
+    }
+
+    /// Starts the engine on the current tokio runtime.
+    pub fn spawn(rb: Arc<Runbook>, registry: Registry, cfg: RunConfig, clock: Clock) -> RunHandle {
+        let emitter = Emitter::new(clock.clone());
+        let events = emitter.subscribe();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Engine::new(rb, registry, cfg, clock, emitter);
+        RunHandle { commands: tx, events, join: tokio::spawn(engine.run(rx)) }
+    }
+
+    pub fn emitter(&self) -> &Emitter {
+        &self.emitter
+    }
+
+    fn deadline(&self) -> Timestamp {
+        let rto = jiff::SignedDuration::try_from(self.rb.meta.rto).unwrap_or(jiff::SignedDuration::ZERO);
+        self.incident_start.saturating_add(rto).unwrap_or(self.incident_start)
+    }
+
+    fn emit(&self, kind: EventKind) {
+        self.emitter.emit(kind);
+    }
+
+    fn run_started(&mut self) {
+        let rb = &self.rb;
+        let steps = rb
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepInfo {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                action: s.action.clone(),
+                needs: s.needs.clone(),
+                expected_secs: rb.expected(&self.registry, i).as_secs(),
+                confirm: s.confirm,
+                on_failure: s.on_failure,
+            })
+            .collect();
+        self.emit(EventKind::RunStarted {
+            run_id: self.cfg.run_id.clone(),
+            runbook: rb.meta.name.clone(),
+            title: rb.meta.title.clone(),
+            app: rb.meta.app.clone(),
+            path: rb.path().display().to_string(),
+            sha256: rb.sha256(),
+            backend: self.cfg.backend.clone(),
+            account: rb.target.account.clone(),
+            primary: rb.target.primary.clone(),
+            secondary: rb.target.secondary.clone(),
+            incident_start: self.incident_start,
+            rto_secs: rb.meta.rto.as_secs(),
+            rpo_secs: rb.meta.rpo.as_secs(),
+            deadline: self.deadline(),
+            speed: self.clock.speed(),
+            steps,
+        });
+    }
+
+    fn projection(&self) {
+        let now = self.clock.elapsed();
+        let (cp, path) = self.rb.dag.critical_path(|i| {
+            let s = &self.steps[i];
+            let expected = self.rb.expected(&self.registry, i);
+            match s.status {
+                Status::Pending | Status::AwaitingApproval => expected,
+                Status::Running => expected.saturating_sub(now.saturating_sub(s.started.unwrap_or(now))),
+                _ => Duration::ZERO,
+            }
+        });
+        let now_ts = self.clock.now();
+        let projected = now_ts.saturating_add(jiff::SignedDuration::try_from(cp).unwrap_or_default()).unwrap_or(now_ts);
+        let deadline = self.deadline();
+        self.emit(EventKind::Projection {
+            elapsed_secs: now.saturating_sub(self.started).as_secs(),
+            rto_left_secs: clock::secs_between(now_ts, deadline),
+            projected_finish: projected,
+            margin_secs: clock::secs_between(projected, deadline),
+            critical_path: path.into_iter().filter(|&i| !self.steps[i].status.is_terminal()).map(|i| self.rb.steps[i].id.clone()).collect(),
+        });
+    }
+
+    /// Runs to the end and returns the outcome.
+    pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> RunResult {
+        self.run_started();
+        self.vars = self.render_vars();
+        self.projection();
+        let (op_tx, mut op_rx) = mpsc::unbounded_channel::<OperatorRequest>();
+        let mut ops: HashMap<String, oneshot::Sender<String>> = HashMap::new();
+        let mut tasks: JoinSet<(usize, u32, Result<Outputs, ActionError>)> = JoinSet::new();
+        let mut paused: Option<String> = None;
+        let mut stop: Option<Stop> = None;
+        let mut commands_open = true;
+
+        loop {
+            if paused.is_none() && stop.is_none() {
+                self.schedule(&mut tasks, &op_tx);
+            }
+            let running = self.steps.iter().filter(|s| s.status == Status::Running).count();
+            if running == 0 {
+                if stop.is_some() {
+                    break;
+                }
+                let waiting = self.steps.iter().any(|s| s.status == Status::AwaitingApproval);
+                if paused.is_none() && !waiting {
+                    break;
+                }
+                if !commands_open {
+                    // nobody can answer: stop rather than hang
+                    stop = Some(Stop::Outcome(Outcome::Interrupted, "the frontend went away".into()));
+                    break;
+                }
+            }
+            tokio::select! {
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(cmd) => self.command(cmd, &mut paused, &mut stop, &mut ops),
+                    None => {
+                        commands_open = false;
+                        if running > 0 || paused.is_some() {
+                            self.cancel_all();
+                            stop.get_or_insert(Stop::Outcome(Outcome::Interrupted, "the frontend went away".into()));
+                        }
+                    }
+                },
+                Some(req) = op_rx.recv() => {
+                    self.emit(EventKind::OperatorRequest { step: req.step.clone(), prompt: req.prompt });
+                    ops.insert(req.step, req.reply);
+                }
+                Some(done) = tasks.join_next() => {
+                    match done {
+                        Ok((i, attempts, result)) => self.finished(i, attempts, result, &mut paused, &mut stop, &mut ops),
+                        Err(e) => {
+                            // a panic inside an action: fail the run loudly rather than hang
+                            self.cancel_all();
+                            stop.get_or_insert(Stop::Outcome(Outcome::Failed, format!("internal error in a step task: {e}")));
+                            for s in &mut self.steps {
+                                if s.status == Status::Running {
+                                    s.status = Status::Failed;
+                                }
+                            }
+                        }
+                    }
+                    self.projection();
+                }
+            }
+        }
+        self.finish(stop)
+    }
+
+    fn deps_done(&self, i: usize) -> bool {
+        self.rb.dag.deps[i].iter().all(|&d| {
+            let s = &self.steps[d];
+            match s.status {
+                Status::Succeeded | Status::Skipped => true,
+                Status::Failed => self.rb.steps[d].on_failure == OnFailure::Continue,
+                _ => false,
+            }
+        })
+    }
+
+    fn schedule(&mut self, tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>, op_tx: &mpsc::UnboundedSender<OperatorRequest>) {
+        let mut changed = false;
+        for k in 0..self.rb.dag.order.len() {
+            let i = self.rb.dag.order[k];
+            if self.steps[i].status != Status::Pending || !self.deps_done(i) {
+                continue;
+            }
+            if self.rb.steps[i].confirm && !self.steps[i].approved {
+                self.steps[i].status = Status::AwaitingApproval;
+                let plan = match self.params(i) {
+                    Ok(p) => self.plan_line(i, &p),
+                    Err(e) => format!("(cannot render parameters: {e})"),
+                };
+                self.emit(EventKind::StepAwaitingApproval { step: self.rb.steps[i].id.clone(), plan });
+                changed = true;
+                continue;
+            }
+            let running = self.steps.iter().filter(|s| s.status == Status::Running).count();
+            if running >= self.cfg.max_parallel.max(1) {
+                break;
+            }
+            self.start(i, tasks, op_tx);
+            changed = true;
+        }
+        if changed {
+            self.projection();
+        }
+    }
+
+    fn plan_line(&self, i: usize, p: &Params) -> String {
+        self.registry.get(&self.rb.steps[i].action).map(|a| a.plan(p)).unwrap_or_default()
+    }
+
+    fn render_vars(&self) -> Map<String, Value> {
+        let scope = RunScope { engine: self, vars: None };
+        self.rb.vars.iter().map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone()))).collect()
+    }
+
+    fn params(&self, i: usize) -> Result<Params, interp::ResolveError> {
+        let scope = RunScope { engine: self, vars: Some(&self.vars) };
+        let mut out = Map::new();
+        for (k, v) in &self.rb.steps[i].with {
+            out.insert(k.clone(), interp::render_value(v, &scope)?);
+        }
+        Ok(Params(out))
+    }
+
+    /// Parameters as shown in events: secrets replaced.
+    fn redacted(&self, action: &dyn Action, p: &Params) -> Map<String, Value> {
+        p.0.iter()
+            .map(|(k, v)| {
+                let secret = action.spec().param(k).is_some_and(|s| s.secret);
+                (k.clone(), if secret { Value::String("***".into()) } else { v.clone() })
+            })
+            .collect()
+    }
+
+    fn start(&mut self, i: usize, tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>, op_tx: &mpsc::UnboundedSender<OperatorRequest>) {
+        let step = &self.rb.steps[i];
+        let Some(action) = self.registry.get(&step.action).cloned() else {
+            // `check` rejects unknown actions; reaching here means a registry mismatch
+            self.steps[i].status = Status::Failed;
+            self.emit(EventKind::StepFailed { step: step.id.clone(), attempt: 0, error: format!("unknown action `{}`", step.action), policy: step.on_failure });
+            return;
+        };
+        let cancel = CancellationToken::new();
+        let rt = &mut self.steps[i];
+        rt.status = Status::Running;
+        rt.started = Some(self.clock.elapsed());
+        rt.cancel = Some(cancel.clone());
+        let first_attempt = rt.attempts + 1;
+        let params = self.params(i);
+        let ctx = ActionCtx {
+            run_id: self.cfg.run_id.clone(),
+            step_id: step.id.clone(),
+            attempt: first_attempt,
+            clock: self.clock.clone(),
+            cancel,
+            target: Arc::new(self.rb.target.clone()),
+            rpo: self.rb.meta.rpo,
+            incident_start: self.incident_start,
+            recovery_point: self.cfg.recovery_point.clone(),
+            emitter: self.emitter.clone(),
+            operator: op_tx.clone(),
+        };
+        let plan = params.as_ref().map(|p| action.plan(p)).unwrap_or_default();
+        let shown = params.as_ref().map(|p| self.redacted(action.as_ref(), p)).unwrap_or_default();
+        let retry = Retry {
+            retries: step.retries,
+            timeout: step.timeout,
+            base: self.cfg.backoff_base,
+            max: self.cfg.backoff_max,
+            grace: self.cfg.cancel_grace,
+            seed: self.rng.u64(..),
+        };
+        tasks.spawn(async move {
+            let params = match params {
+                Ok(p) => p,
+                Err(e) => {
+                    ctx.emitter.emit(EventKind::StepStarted { step: ctx.step_id.clone(), attempt: first_attempt, plan, params: Map::new() });
+                    return (i, first_attempt, Err(ActionError::fatal(e.to_string())));
+                }
+            };
+            run_attempts(i, action, ctx, params, plan, shown, retry).await
+        });
+    }
+
+    fn finished(
+        &mut self,
+        i: usize,
+        attempts: u32,
+        result: Result<Outputs, ActionError>,
+        paused: &mut Option<String>,
+        stop: &mut Option<Stop>,
+        ops: &mut HashMap<String, oneshot::Sender<String>>,
+    ) {
+        let id = self.rb.steps[i].id.clone();
+        ops.remove(&id);
+        let elapsed = self.clock.elapsed().saturating_sub(self.steps[i].started.unwrap_or_default());
+        let rt = &mut self.steps[i];
+        rt.attempts = attempts;
+        rt.cancel = None;
+        if let Some((reason, by)) = rt.skip.take() {
+            rt.status = Status::Skipped;
+            self.emit(EventKind::StepSkipped { step: id, reason, by });
+            return;
+        }
+        match result {
+            Ok(outputs) => {
+                rt.status = Status::Succeeded;
+                rt.outputs = outputs.clone();
+                let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                self.emit(EventKind::StepSucceeded { step: id, attempt: attempts, duration_ms, outputs });
+            }
+            Err(e) if e.kind == ErrorKind::Cancelled || stop.is_some() => {
+                rt.status = Status::Cancelled;
+                self.emit(EventKind::StepCancelled { step: id, reason: "the run was stopped".into() });
+            }
+            Err(e) => {
+                rt.status = Status::Failed;
+                let policy = self.rb.steps[i].on_failure;
+                self.emit(EventKind::StepFailed { step: id.clone(), attempt: attempts, error: e.message.clone(), policy });
+                if e.kind == ErrorKind::Refused {
+                    self.cancel_all();
+                    *stop = Some(Stop::Outcome(Outcome::Refused, e.message));
+                    return;
+                }
+                match policy {
+                    OnFailure::Continue => {}
+                    OnFailure::Abort => {
+                        self.cancel_all();
+                        *stop = Some(Stop::Outcome(Outcome::Failed, format!("step `{id}` failed: {}", e.message)));
+                    }
+                    OnFailure::Pause => {
+                        let reason = format!("step `{id}` failed: {}", e.message);
+                        if paused.is_none() {
+                            self.emit(EventKind::RunPaused { reason: reason.clone() });
+                        }
+                        *paused = Some(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        for s in &mut self.steps {
+            if let Some(c) = &s.cancel {
+                c.cancel();
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command, paused: &mut Option<String>, stop: &mut Option<Stop>, ops: &mut HashMap<String, oneshot::Sender<String>>) {
+        let find = |id: &str| self.rb.step_index(id);
+        match cmd {
+            Command::Approve { step, by } => {
+                if let Some(reply) = ops.remove(&step) {
+                    self.emit(EventKind::OperatorAnswered { step: step.clone(), answer: "done".into(), by: by.clone() });
+                    let _ = reply.send(by);
+                } else if let Some(i) = find(&step)
+                    && self.steps[i].status == Status::AwaitingApproval
+                {
+                    self.steps[i].approved = true;
+                    self.steps[i].status = Status::Pending;
+                    self.emit(EventKind::StepApproved { step, by });
+                }
+            }
+            Command::Answer { step, value, by } => {
+                if let Some(reply) = ops.remove(&step) {
+                    self.emit(EventKind::OperatorAnswered { step, answer: value.clone(), by });
+                    let _ = reply.send(value);
+                }
+            }
+            Command::Skip { step, reason, by } => {
+                let Some(i) = find(&step) else { return };
+                match self.steps[i].status {
+                    Status::Running => {
+                        self.steps[i].skip = Some((reason, by));
+                        if let Some(c) = &self.steps[i].cancel {
+                            c.cancel();
+                        }
+                    }
+                    Status::Pending | Status::AwaitingApproval | Status::Failed | Status::Cancelled => {
+                        let was_failed = self.steps[i].status == Status::Failed;
+                        self.steps[i].status = Status::Skipped;
+                        self.emit(EventKind::StepSkipped { step, reason, by: by.clone() });
+                        if was_failed && paused.is_some() && !self.any_failed_pausing() {
+                            *paused = None;
+                            self.emit(EventKind::RunResumed { by });
+                        }
+                        self.projection();
+                    }
+                    Status::Succeeded | Status::Skipped => {}
+                }
+            }
+            Command::Retry { step, by } => {
+                let Some(i) = find(&step) else { return };
+                if self.steps[i].status == Status::Failed && stop.is_none() {
+                    self.steps[i].status = Status::Pending;
+                    self.steps[i].approved = true;
+                    if paused.is_some() && !self.any_failed_pausing() {
+                        *paused = None;
+                        self.emit(EventKind::RunResumed { by });
+                    }
+                }
+            }
+            Command::Pause { by } => {
+                if paused.is_none() && stop.is_none() {
+                    let reason = format!("paused by {by}");
+                    self.emit(EventKind::RunPaused { reason: reason.clone() });
+                    *paused = Some(reason);
+                }
+            }
+            Command::Resume { by } => {
+                if paused.is_some() && !self.any_failed_pausing() {
+                    *paused = None;
+                    self.emit(EventKind::RunResumed { by });
+                }
+            }
+            Command::Abort { reason, by } => {
+                self.cancel_all();
+                stop.get_or_insert(Stop::Outcome(Outcome::Aborted, format!("aborted by {by}: {reason}")));
+            }
+            Command::Interrupt => {
+                self.cancel_all();
+                stop.get_or_insert(Stop::Outcome(Outcome::Interrupted, "interrupted".into()));
+            }
+            Command::Block { reason } => {
+                self.cancel_all();
+                stop.get_or_insert(Stop::Outcome(Outcome::Blocked, reason));
+            }
+        }
+    }
+
+    fn any_failed_pausing(&self) -> bool {
+        self.steps.iter().zip(&self.rb.steps).any(|(s, d)| s.status == Status::Failed && d.on_failure == OnFailure::Pause)
+    }
+
+    fn finish(mut self, stop: Option<Stop>) -> RunResult {
+        let (outcome, mut message) = match stop {
+            Some(Stop::Outcome(o, m)) => (o, m),
+            None => {
+                let failed: Vec<&str> = self
+                    .steps
+                    .iter()
+                    .zip(&self.rb.steps)
+                    .filter(|(s, d)| s.status == Status::Failed && d.on_failure != OnFailure::Continue)
+                    .map(|(_, d)| d.id.as_str())
+                    .collect();
+                if failed.is_empty() && self.steps.iter().all(|s| s.status.is_terminal()) {
+                    (Outcome::Recovered, "every step succeeded or was skipped".to_string())
+                } else if failed.is_empty() {
+                    (Outcome::Failed, "some steps could not start because a step they need did not complete".to_string())
+                } else {
+                    (Outcome::Failed, format!("failed: {}", failed.join(", ")))
+                }
+            }
+        };
+        for i in 0..self.steps.len() {
+            if !self.steps[i].status.is_terminal() {
+                self.steps[i].status = Status::Cancelled;
+                let reason = format!("not started: the run ended ({})", outcome.as_str());
+                self.emit(EventKind::StepCancelled { step: self.rb.steps[i].id.clone(), reason });
+            }
+        }
+        let count = |st: Status| u32::try_from(self.steps.iter().filter(|s| s.status == st).count()).unwrap_or(u32::MAX);
+        let now = self.clock.now();
+        let achieved = u64::try_from(clock::secs_between(self.incident_start, now)).unwrap_or(0);
+        let rto = self.rb.meta.rto.as_secs();
+        let rto_met = outcome == Outcome::Recovered && achieved <= rto;
+        if outcome == Outcome::Recovered && !rto_met {
+            message = format!("{message}; RTO missed");
+        }
+        self.emit(EventKind::RunFinished {
+            outcome,
+            duration_secs: self.clock.elapsed().saturating_sub(self.started).as_secs(),
+            rto_secs: rto,
+            rto_achieved_secs: achieved,
+            rto_met,
+            succeeded: count(Status::Succeeded),
+            failed: count(Status::Failed),
+            skipped: count(Status::Skipped),
+            cancelled: count(Status::Cancelled),
+            message: message.clone(),
+        });
+        let statuses = self.rb.steps.iter().zip(&self.steps).map(|(d, s)| (d.id.clone(), s.status)).collect();
+        RunResult { outcome, message, statuses }
+    }
+}
+
+struct RunScope<'a> {
+    engine: &'a Engine,
+    vars: Option<&'a Map<String, Value>>,
+}
+
+impl Scope for RunScope<'_> {
+    fn lookup(&self, path: &[String]) -> Option<Value> {
+        let e = self.engine;
+        let rb = &e.rb;
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        let s = |x: &str| Some(Value::String(x.to_string()));
+        match p.as_slice() {
+            ["vars", name] => self.vars?.get(*name).cloned(),
+            ["target", "primary"] => s(&rb.target.primary),
+            ["target", "secondary"] => s(&rb.target.secondary),
+            ["target", "account"] => rb.target.account.as_deref().and_then(s),
+            ["target", "backend"] => s(&e.cfg.backend),
+            ["runbook", "name"] => s(&rb.meta.name),
+            ["runbook", "title"] => s(&rb.meta.title),
+            ["runbook", "app"] => s(&rb.meta.app),
+            ["runbook", "rto"] => s(&crate::util::fmt_duration(rb.meta.rto)),
+            ["runbook", "rpo"] => s(&crate::util::fmt_duration(rb.meta.rpo)),
+            ["runbook", "owner"] => rb.meta.owner.as_deref().and_then(s),
+            ["runbook", "description"] => rb.meta.description.as_deref().and_then(s),
+            ["run", "id"] => s(&e.cfg.run_id),
+            ["run", "incident_start"] => s(&e.incident_start.to_string()),
+            ["steps", id, out] => {
+                let i = rb.step_index(id)?;
+                e.steps[i].outputs.get(*out).cloned()
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Retry {
+    retries: u32,
+    timeout: Option<Duration>,
+    base: Duration,
+    max: Duration,
+    grace: Duration,
+    seed: u64,
+}
+
+/// Runs a step's attempts: timeout per attempt, exponential backoff with full jitter between retryable failures.
+async fn run_attempts(
+    i: usize,
+    action: Arc<dyn Action>,
+    mut ctx: ActionCtx,
+    params: Params,
+    plan: String,
+    shown: Map<String, Value>,
+    r: Retry,
+) -> (usize, u32, Result<Outputs, ActionError>) {
+    let mut rng = fastrand::Rng::with_seed(r.seed);
+    let first = ctx.attempt;
+    let mut attempt = first;
+    let last = first + r.retries;
+    loop {
+        ctx.attempt = attempt;
+        ctx.emitter.emit(EventKind::StepStarted { step: ctx.step_id.clone(), attempt, plan: plan.clone(), params: shown.clone() });
+        let result = attempt_once(action.as_ref(), &ctx, &params, r.timeout, r.grace).await;
+        match result {
+            Err(e) if e.retryable() && attempt < last && !ctx.cancel.is_cancelled() => {
+                // full jitter: uniform in [base*2^n / 2, base*2^n], capped
+                let exp = r.base.saturating_mul(1u32 << (attempt - first).min(16)).min(r.max);
+                let delay = exp.mul_f64(0.5 + rng.f64() * 0.5);
+                ctx.emitter.emit(EventKind::StepRetrying {
+                    step: ctx.step_id.clone(),
+                    attempt,
+                    error: e.message.clone(),
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
+                if let Err(c) = ctx.sleep(delay).await {
+                    return (i, attempt, Err(c));
+                }
+                attempt += 1;
+            }
+            other => return (i, attempt, other),
+        }
+    }
+}
+
+async fn attempt_once(action: &dyn Action, ctx: &ActionCtx, params: &Params, timeout: Option<Duration>, grace: Duration) -> Result<Outputs, ActionError> {
+    let run = action.run(ctx, params);
+    let timed = async {
+        match timeout {
+            Some(t) => tokio::time::timeout(ctx.clock.real(t), run)
+                .await
+                .unwrap_or_else(|_| Err(ActionError::transient(format!("timed out after {}", crate::util::fmt_duration(t))))),
+            None => run.await,
+        }
+    };
+    // actions notice cancellation at their waits; one that does not is dropped after a grace period
+    let grace = async {
+        ctx.cancel.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = timed => r,
+        () = grace => Err(ActionError::cancelled()),
+    }
+}

@@ -1,0 +1,115 @@
+//! `drconsole plan` and `drconsole iam-policy`: what a runbook will do, derived without touching anything.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use crate::actions::{Params, Registry};
+use crate::runbook::Runbook;
+use crate::runbook::interp::{self, Scope};
+use crate::util::fmt_duration;
+
+/// Resolves what is known before a run; step outputs and the run id show as placeholders.
+struct PlanScope<'a>(&'a Runbook);
+
+impl Scope for PlanScope<'_> {
+    fn lookup(&self, path: &[String]) -> Option<Value> {
+        let rb = self.0;
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        let s = |x: &str| Some(Value::String(x.to_string()));
+        match p.as_slice() {
+            ["vars", name] => rb.vars.get(*name).map(|v| interp::render_value(v, self).unwrap_or_else(|_| v.clone())),
+            ["target", "primary"] => s(&rb.target.primary),
+            ["target", "secondary"] => s(&rb.target.secondary),
+            ["target", "account"] => rb.target.account.as_deref().and_then(s),
+            ["target", "backend"] => s(rb.target.backend.as_str()),
+            ["runbook", "name"] => s(&rb.meta.name),
+            ["runbook", "title"] => s(&rb.meta.title),
+            ["runbook", "app"] => s(&rb.meta.app),
+            ["runbook", "owner"] => rb.meta.owner.as_deref().and_then(s),
+            _ => s(&format!("<{}>", path.join("."))),
+        }
+    }
+}
+
+/// Parameters as far as they can be known before the run.
+pub fn planned_params(rb: &Runbook, i: usize) -> Params {
+    let scope = PlanScope(rb);
+    Params(rb.steps[i].with.iter().map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone()))).collect())
+}
+
+pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({})", rb.meta.title, rb.meta.name);
+    let _ = writeln!(
+        out,
+        "app {} · target {} {} → {} · RTO {} · RPO {}",
+        rb.meta.app,
+        rb.target.backend.as_str(),
+        rb.target.primary,
+        rb.target.secondary,
+        fmt_duration(rb.meta.rto),
+        fmt_duration(rb.meta.rpo)
+    );
+    if let Some(acct) = &rb.target.account {
+        let _ = writeln!(out, "account guard: {acct}");
+    }
+    let _ = writeln!(out);
+    let (cp, path) = rb.dag.critical_path(|i| rb.expected(registry, i));
+    for (n, &i) in rb.dag.order.iter().enumerate() {
+        let s = &rb.steps[i];
+        let Some(action) = registry.get(&s.action) else { continue };
+        let line = action.plan(&planned_params(rb, i));
+        let crit = if path.contains(&i) { "*" } else { " " };
+        let _ = writeln!(out, "{crit}{:>3}. {}  [{}]  ~{}", n + 1, s.id, s.action, fmt_duration(rb.expected(registry, i)));
+        let _ = writeln!(out, "       {}", s.title);
+        let _ = writeln!(out, "       → {line}");
+        let mut notes = Vec::new();
+        if !s.needs.is_empty() {
+            notes.push(format!("after {}", s.needs.join(", ")));
+        }
+        if s.confirm {
+            notes.push("asks for confirmation".into());
+        }
+        if let Some(t) = s.timeout {
+            notes.push(format!("timeout {}", fmt_duration(t)));
+        }
+        if s.retries > 0 {
+            notes.push(format!("{} retries", s.retries));
+        }
+        notes.push(format!("on failure: {}", s.on_failure.as_str()));
+        let _ = writeln!(out, "       ({})", notes.join("; "));
+    }
+    let names: Vec<&str> = path.iter().map(|&i| rb.steps[i].id.as_str()).collect();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "critical path (*): {}", names.join(" → "));
+    let verdict = if cp <= rb.meta.rto {
+        format!("meets the RTO of {} with {} to spare", fmt_duration(rb.meta.rto), fmt_duration(rb.meta.rto - cp))
+    } else {
+        format!("WARNING: exceeds the RTO of {} by {}", fmt_duration(rb.meta.rto), fmt_duration(cp - rb.meta.rto))
+    };
+    let _ = writeln!(out, "projected duration: {} — {verdict}", fmt_duration(cp));
+    out
+}
+
+/// The least-privilege IAM policy for a runbook: the union of its actions' permissions.
+pub fn iam_policy(rb: &Runbook, registry: &Registry) -> Value {
+    let mut perms: BTreeSet<&str> = BTreeSet::new();
+    for s in &rb.steps {
+        if let Some(a) = registry.get(&s.action) {
+            perms.extend(a.spec().iam.iter().copied());
+        }
+    }
+    let statements: Vec<Value> = if perms.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({
+            "Sid": "Drconsole".to_string() + &rb.meta.name.replace(['-', '_'], ""),
+            "Effect": "Allow",
+            "Action": perms.into_iter().collect::<Vec<_>>(),
+            "Resource": "*",
+        })]
+    };
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}

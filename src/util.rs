@@ -1,0 +1,131 @@
+//! Small helpers shared across the crate: durations, suggestions, hashing.
+
+use std::time::Duration;
+
+/// Parses a runbook duration: `90s`, `45m`, `2h`, `1h30m`, `1h 30m`, `500ms`. Zero and negative are refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let bad = || format!("\"{s}\" is not a duration; write e.g. \"90s\", \"45m\", \"2h\" or \"1h30m\"");
+    if t.is_empty() || t.starts_with('-') || t.starts_with('+') {
+        return Err(bad());
+    }
+    // a bare number is ambiguous (seconds? minutes?) in a DR document: require a unit
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("\"{s}\" has no unit; write e.g. \"{t}s\" or \"{t}m\""));
+    }
+    let d: jiff::SignedDuration = t.parse().map_err(|_| bad())?;
+    let d: Duration = d.try_into().map_err(|_| bad())?;
+    if d.is_zero() {
+        return Err(format!("\"{s}\" must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// `1h02m03s`-style compact rendering, for durations shown to people.
+pub fn fmt_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s:02}s"),
+        _ => format!("{h}h{m:02}m"),
+    }
+}
+
+/// `H:MM:SS` clock rendering, with a sign for negative margins.
+pub fn fmt_clock(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let a = secs.unsigned_abs();
+    format!("{sign}{}:{:02}:{:02}", a / 3600, (a / 60) % 60, a % 60)
+}
+
+/// "did you mean `x`?" for a misspelt name, by edit distance.
+pub fn suggest(word: &str, candidates: &[&str]) -> Option<String> {
+    let best = candidates
+        .iter()
+        .map(|c| (levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)?;
+    Some(format!("did you mean `{}`?", best.1))
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+pub fn sha256_hex<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serde as whole seconds.
+pub mod serde_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+/// Serde for `Option<Duration>` as whole seconds.
+pub mod serde_opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("45m"), Ok(Duration::from_secs(2700)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("90").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-5m").is_err());
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("timout", &["timeout", "title"]).as_deref(), Some("did you mean `timeout`?"));
+        assert_eq!(suggest("zzzzzz", &["timeout"]), None);
+    }
+
+    #[test]
+    fn clocks() {
+        assert_eq!(fmt_clock(3725), "1:02:05");
+        assert_eq!(fmt_clock(-61), "-0:01:01");
+        assert_eq!(fmt_duration(Duration::from_secs(3725)), "1h02m");
+    }
+}
