@@ -41,13 +41,9 @@ pub enum Cmd {
         json: bool,
     },
     /// Show what a runbook will do, step by step, with the critical path and projected RTO; touches nothing
-    Plan {
-        runbook: PathBuf,
-    },
+    Plan { runbook: PathBuf },
     /// Print the least-privilege IAM policy a runbook needs
-    IamPolicy {
-        runbook: PathBuf,
-    },
+    IamPolicy { runbook: PathBuf },
 }
 
 #[derive(Debug, Clone, Args)]

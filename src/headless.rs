@@ -53,7 +53,19 @@ impl<W: Write> Printer<W> {
         self.track(ev);
         let ts = ev.ts;
         match &ev.kind {
-            EventKind::RunStarted { run_id, runbook, title, backend, account, primary, secondary, rto_secs, rpo_secs, steps, .. } => {
+            EventKind::RunStarted {
+                run_id,
+                runbook,
+                title,
+                backend,
+                account,
+                primary,
+                secondary,
+                rto_secs,
+                rpo_secs,
+                steps,
+                ..
+            } => {
                 let acct = account.as_deref().map(|a| format!(" account {a}")).unwrap_or_default();
                 let text = format!(
                     "{title} ({runbook}) run {run_id} on {backend}{acct} {primary} -> {secondary}; {} steps; RTO {} RPO {}",
@@ -63,10 +75,16 @@ impl<W: Write> Printer<W> {
                 );
                 self.line(ts, "run", "", &text);
             }
-            EventKind::Identity { account, arn } => self.line(ts, "identity", "", &format!("account {account} as {arn}")),
-            EventKind::StepAwaitingApproval { step, plan } => self.line(ts, "confirm", step, &format!("needs approval: {plan}")),
+            EventKind::Identity { account, arn } => {
+                self.line(ts, "identity", "", &format!("account {account} as {arn}"))
+            }
+            EventKind::StepAwaitingApproval { step, plan } => {
+                self.line(ts, "confirm", step, &format!("needs approval: {plan}"))
+            }
             EventKind::StepApproved { step, by } => self.line(ts, "approved", step, &format!("by {by}")),
-            EventKind::StepStarted { step, attempt, plan, .. } => self.line(ts, "start", step, &format!("attempt {attempt}: {plan}")),
+            EventKind::StepStarted { step, attempt, plan, .. } => {
+                self.line(ts, "start", step, &format!("attempt {attempt}: {plan}"))
+            }
             EventKind::StepProgress { step, message, percent } => {
                 let pct = percent.map(|p| format!(" ({p:.0}%)")).unwrap_or_default();
                 self.line(ts, "progress", step, &format!("{message}{pct}"));
@@ -75,29 +93,50 @@ impl<W: Write> Printer<W> {
                 self.line(ts, "resource", step, &format!("{phase} {kind} {id} in {region}: {state}"));
             }
             EventKind::OperatorRequest { step, prompt } => match prompt {
-                Prompt::Done { instructions } => self.line(ts, "manual", step, &format!("operator task: {instructions}")),
-                Prompt::Choice { message, candidates } => self.line(ts, "choose", step, &format!("{message} ({} candidates)", candidates.len())),
+                Prompt::Done { instructions } => {
+                    self.line(ts, "manual", step, &format!("operator task: {instructions}"))
+                }
+                Prompt::Choice { message, candidates } => {
+                    self.line(ts, "choose", step, &format!("{message} ({} candidates)", candidates.len()))
+                }
             },
-            EventKind::OperatorAnswered { step, answer, by } => self.line(ts, "answered", step, &format!("{answer} (by {by})")),
+            EventKind::OperatorAnswered { step, answer, by } => {
+                self.line(ts, "answered", step, &format!("{answer} (by {by})"))
+            }
             EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met } => {
                 let met = if *rpo_met { "RPO met" } else { "RPO MISSED" };
                 let age = fmt_duration(std::time::Duration::from_secs(u64::try_from(*rpo_secs).unwrap_or(0)));
-                self.line(ts, "point", step, &format!("{kind} {id} in {region} at {time} (data loss window {age}, {met})"));
+                self.line(
+                    ts,
+                    "point",
+                    step,
+                    &format!("{kind} {id} in {region} at {time} (data loss window {age}, {met})"),
+                );
             }
             EventKind::StepRetrying { step, attempt, error, delay_ms } => {
                 let d = *delay_ms as f64 / 1000.0;
                 self.line(ts, "retry", step, &format!("attempt {attempt} failed: {error}; next attempt in {d:.1}s"));
             }
             EventKind::StepSucceeded { step, duration_ms, outputs, .. } => {
-                let outs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+                let outs: Vec<String> = outputs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect();
                 let outs = if outs.is_empty() { String::new() } else { format!("; {}", outs.join(" ")) };
                 let d = fmt_duration(std::time::Duration::from_millis(*duration_ms));
                 self.line(ts, "ok", step, &format!("in {d}{outs}"));
             }
             EventKind::StepFailed { step, attempt, error, policy } => {
-                self.line(ts, "FAILED", step, &format!("attempt {attempt}: {error} (on_failure = {})", policy.as_str()));
+                self.line(
+                    ts,
+                    "FAILED",
+                    step,
+                    &format!("attempt {attempt}: {error} (on_failure = {})", policy.as_str()),
+                );
             }
-            EventKind::StepSkipped { step, reason, by } => self.line(ts, "skipped", step, &format!("{reason} (by {by})")),
+            EventKind::StepSkipped { step, reason, by } => {
+                self.line(ts, "skipped", step, &format!("{reason} (by {by})"))
+            }
             EventKind::StepCancelled { step, reason } => self.line(ts, "cancel", step, reason),
             EventKind::Projection { projected_finish, margin_secs, .. } => {
                 // print only meaningful changes: the first, a sign change, or a move of a minute or more
@@ -109,7 +148,12 @@ impl<W: Write> Printer<W> {
                     self.last_margin = Some(*margin_secs);
                     let verdict = if *margin_secs >= 0 { "on track" } else { "LATE" };
                     let finish = projected_finish.strftime("%H:%M:%SZ");
-                    self.line(ts, "eta", "", &format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(*margin_secs)));
+                    self.line(
+                        ts,
+                        "eta",
+                        "",
+                        &format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(*margin_secs)),
+                    );
                 }
             }
             EventKind::RunPaused { reason } => self.line(ts, "paused", "", reason),
@@ -126,7 +170,18 @@ impl<W: Write> Printer<W> {
     }
 
     fn summary(&mut self, ev: &Event) {
-        let EventKind::RunFinished { outcome, duration_secs, rto_secs, rto_achieved_secs, rto_met, succeeded, failed, skipped, cancelled, message } = &ev.kind
+        let EventKind::RunFinished {
+            outcome,
+            duration_secs,
+            rto_secs,
+            rto_achieved_secs,
+            rto_met,
+            succeeded,
+            failed,
+            skipped,
+            cancelled,
+            message,
+        } = &ev.kind
         else {
             return;
         };
@@ -143,7 +198,10 @@ impl<W: Write> Printer<W> {
             _ => "not recovered",
         };
         let _ = writeln!(self.out, "RTO:      target {}, achieved {} ({verdict})", d(*rto_secs), d(*rto_achieved_secs));
-        let _ = writeln!(self.out, "steps:    {succeeded} succeeded, {failed} failed, {skipped} skipped, {cancelled} cancelled");
+        let _ = writeln!(
+            self.out,
+            "steps:    {succeeded} succeeded, {failed} failed, {skipped} skipped, {cancelled} cancelled"
+        );
     }
 }
 
@@ -179,7 +237,11 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
     let _ = p.out.flush();
     match handle.join.await {
         Ok(r) => r,
-        Err(e) => RunResult { outcome: Outcome::Failed, message: format!("the engine stopped unexpectedly: {e}"), statuses: Vec::new() },
+        Err(e) => RunResult {
+            outcome: Outcome::Failed,
+            message: format!("the engine stopped unexpectedly: {e}"),
+            statuses: Vec::new(),
+        },
     }
 }
 
@@ -189,15 +251,25 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
         EventKind::StepAwaitingApproval { step, .. } => Some(if opts.approves(step) {
             Command::Approve { step: step.clone(), by: by.to_string() }
         } else {
-            Command::Block { reason: format!("step `{step}` needs confirmation; pass --approve {step} (or --yes) to approve it in a headless run") }
+            Command::Block {
+                reason: format!(
+                    "step `{step}` needs confirmation; pass --approve {step} (or --yes) to approve it in a headless run"
+                ),
+            }
         }),
         EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => Some(if opts.approves(step) {
             Command::Approve { step: step.clone(), by: by.to_string() }
         } else {
-            Command::Block { reason: format!("manual step `{step}` needs an operator to confirm it is done; pass --approve {step} (or --yes) once it is") }
+            Command::Block {
+                reason: format!(
+                    "manual step `{step}` needs an operator to confirm it is done; pass --approve {step} (or --yes) once it is"
+                ),
+            }
         }),
         EventKind::OperatorRequest { step, prompt: Prompt::Choice { .. } } => Some(Command::Block {
-            reason: format!("step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest"),
+            reason: format!(
+                "step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest"
+            ),
         }),
         EventKind::RunPaused { reason } => Some(Command::Abort {
             reason: format!("{reason}; a headless run cannot wait for an operator (use the console to retry or skip)"),

@@ -22,14 +22,18 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Cmd::Check { files, json }) => check(&files, json, &registry),
         Some(Cmd::Actions { json }) => actions(json, &registry),
-        Some(Cmd::Plan { runbook }) => with_runbook(&runbook, &registry, |rb| print!("{}", plan::plan_text(rb, &registry))),
+        Some(Cmd::Plan { runbook }) => {
+            with_runbook(&runbook, &registry, |rb| print!("{}", plan::plan_text(rb, &registry)))
+        }
         Some(Cmd::IamPolicy { runbook }) => with_runbook(&runbook, &registry, |rb| {
             println!("{}", serde_json::to_string_pretty(&plan::iam_policy(rb, &registry)).unwrap_or_default());
         }),
         None => match &cli.run.runbook {
             Some(path) => run(path, &cli.run, registry),
             None => {
-                eprintln!("drconsole: no runbook given\n\nUsage: drconsole [--headless] RUNBOOK | drconsole check FILE... | drconsole --help");
+                eprintln!(
+                    "drconsole: no runbook given\n\nUsage: drconsole [--headless] RUNBOOK | drconsole check FILE... | drconsole --help"
+                );
                 ExitCode::from(EXIT_USAGE)
             }
         },
@@ -109,7 +113,9 @@ fn actions(json: bool, registry: &Registry) -> ExitCode {
 
 fn operator() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host}")
 }
 
@@ -117,7 +123,8 @@ fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
-    let ago = drconsole::util::parse_duration(s).map_err(|_| format!("--incident-start \"{s}\" is neither an RFC 3339 time nor a duration ago (e.g. 45m)"))?;
+    let ago = drconsole::util::parse_duration(s)
+        .map_err(|_| format!("--incident-start \"{s}\" is neither an RFC 3339 time nor a duration ago (e.g. 45m)"))?;
     let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
     jiff::Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
 }
@@ -181,7 +188,9 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         }
     };
     if !args.headless {
-        eprintln!("drconsole: the interactive console is not available yet; running headless (pass --headless to silence this)");
+        eprintln!(
+            "drconsole: the interactive console is not available yet; running headless (pass --headless to silence this)"
+        );
     }
     let speed = args.speed;
     let result = rt.block_on(async move {

@@ -36,7 +36,13 @@ impl Scope for PlanScope<'_> {
 /// Parameters as far as they can be known before the run.
 pub fn planned_params(rb: &Runbook, i: usize) -> Params {
     let scope = PlanScope(rb);
-    Params(rb.steps[i].with.iter().map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone()))).collect())
+    Params(
+        rb.steps[i]
+            .with
+            .iter()
+            .map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone())))
+            .collect(),
+    )
 }
 
 pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
@@ -62,7 +68,8 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         let Some(action) = registry.get(&s.action) else { continue };
         let line = action.plan(&planned_params(rb, i));
         let crit = if path.contains(&i) { "*" } else { " " };
-        let _ = writeln!(out, "{crit}{:>3}. {}  [{}]  ~{}", n + 1, s.id, s.action, fmt_duration(rb.expected(registry, i)));
+        let _ =
+            writeln!(out, "{crit}{:>3}. {}  [{}]  ~{}", n + 1, s.id, s.action, fmt_duration(rb.expected(registry, i)));
         let _ = writeln!(out, "       {}", s.title);
         let _ = writeln!(out, "       → {line}");
         let mut notes = Vec::new();

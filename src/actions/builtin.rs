@@ -117,9 +117,9 @@ impl Action for Shell {
         };
         let limited = async {
             match limit {
-                Some(l) => tokio::time::timeout(ctx.clock.real(l), collect)
-                    .await
-                    .map_err(|_| ActionError::transient(format!("command timed out after {}", crate::util::fmt_duration(l))))?,
+                Some(l) => tokio::time::timeout(ctx.clock.real(l), collect).await.map_err(|_| {
+                    ActionError::transient(format!("command timed out after {}", crate::util::fmt_duration(l)))
+                })?,
                 None => collect.await,
             }
         };
@@ -134,7 +134,8 @@ impl Action for Shell {
             let err = String::from_utf8_lossy(&err);
             let tail: Vec<&str> = err.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
             let detail = if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" | ")) };
-            let how = status.code().map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
+            let how =
+                status.code().map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
             return Err(ActionError::fatal(format!("command {how}{detail}")));
         }
         let mut o = Outputs::new();
@@ -190,7 +191,9 @@ impl Action for CheckHttp {
         if let Some(needle) = p.opt_str("expect_body")?
             && !body.contains(needle)
         {
-            return Err(ActionError::transient(format!("GET {url} answered {status} but the body does not contain \"{needle}\"")));
+            return Err(ActionError::transient(format!(
+                "GET {url} answered {status} but the body does not contain \"{needle}\""
+            )));
         }
         let mut o = Outputs::new();
         o.insert("status".into(), Value::from(status));
@@ -248,7 +251,10 @@ struct CheckDns;
 static CHECK_DNS: ActionSpec = ActionSpec {
     name: "check.dns",
     summary: "Resolve a name with the system resolver and check that an answer contains a value",
-    params: &[P::req("name", K::Str, "the DNS name"), P::opt("expect", K::Str, "a value one of the answers must contain")],
+    params: &[
+        P::req("name", K::Str, "the DNS name"),
+        P::opt("expect", K::Str, "a value one of the answers must contain"),
+    ],
     outputs: &[out("addresses", "the addresses resolved, comma-separated")],
     iam: &[],
     expected_secs: 5,
@@ -279,7 +285,10 @@ impl Action for CheckDns {
         if let Some(want) = p.opt_str("expect")?
             && !unique.iter().any(|a| a.contains(want))
         {
-            return Err(ActionError::transient(format!("{name} resolves to {}, none contains \"{want}\"", unique.join(", "))));
+            return Err(ActionError::transient(format!(
+                "{name} resolves to {}, none contains \"{want}\"",
+                unique.join(", ")
+            )));
         }
         let mut o = Outputs::new();
         o.insert("addresses".into(), Value::String(unique.join(",")));

@@ -94,7 +94,9 @@ impl Params {
         match self.0.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| Self::mistyped(name, "an integer", &Value::String(s.clone()))),
+            Some(Value::String(s)) => {
+                s.trim().parse().map(Some).map_err(|_| Self::mistyped(name, "an integer", &Value::String(s.clone())))
+            }
             Some(v) => Err(Self::mistyped(name, "an integer", v)),
         }
     }
@@ -112,7 +114,9 @@ impl Params {
     pub fn opt_duration(&self, name: &str) -> Result<Option<Duration>, ActionError> {
         match self.opt_str(name)? {
             None => Ok(None),
-            Some(s) => crate::util::parse_duration(s).map(Some).map_err(|e| ActionError::fatal(format!("parameter `{name}`: {e}"))),
+            Some(s) => crate::util::parse_duration(s)
+                .map(Some)
+                .map_err(|e| ActionError::fatal(format!("parameter `{name}`: {e}"))),
         }
     }
     pub fn duration(&self, name: &str) -> Result<Duration, ActionError> {
@@ -121,21 +125,32 @@ impl Params {
     pub fn opt_time(&self, name: &str) -> Result<Option<jiff::Timestamp>, ActionError> {
         match self.opt_str(name)? {
             None => Ok(None),
-            Some(s) => s.parse().map(Some).map_err(|e| ActionError::fatal(format!("parameter `{name}`: \"{s}\" is not an RFC 3339 time: {e}"))),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|e| ActionError::fatal(format!("parameter `{name}`: \"{s}\" is not an RFC 3339 time: {e}"))),
         }
     }
     pub fn str_list(&self, name: &str) -> Result<Vec<String>, ActionError> {
         match self.0.get(name) {
             None => Ok(Vec::new()),
-            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| Self::mistyped(name, "a list of strings", v))).collect(),
-            Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| Self::mistyped(name, "a list of strings", v)))
+                .collect(),
+            Some(Value::String(s)) => {
+                Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+            }
             Some(v) => Err(Self::mistyped(name, "a list of strings", v)),
         }
     }
     pub fn table(&self, name: &str) -> Result<Vec<(String, String)>, ActionError> {
         match self.0.get(name) {
             None => Ok(Vec::new()),
-            Some(Value::Object(m)) => Ok(m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()),
+            Some(Value::Object(m)) => Ok(m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()),
             Some(v) => Err(Self::mistyped(name, "a table", v)),
         }
     }
@@ -184,6 +199,11 @@ impl ActionCtx {
             region: region.to_string(),
             state: state.to_string(),
         });
+    }
+
+    /// Marks a value as secret: it is replaced by `***` in every event from now on (journal, reports, screen).
+    pub fn register_secret(&self, value: &str) {
+        self.emitter.register_secret(value);
     }
 
     /// Emits an arbitrary event (recovery point chosen, RPO window).

@@ -26,21 +26,44 @@ use crate::runbook::{OnFailure, Runbook};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Approve a step awaiting confirmation, or confirm a manual task is done.
-    Approve { step: String, by: String },
+    Approve {
+        step: String,
+        by: String,
+    },
     /// Answer a choice (recovery point).
-    Answer { step: String, value: String, by: String },
+    Answer {
+        step: String,
+        value: String,
+        by: String,
+    },
     /// Skip a step that has not succeeded, with a reason.
-    Skip { step: String, reason: String, by: String },
+    Skip {
+        step: String,
+        reason: String,
+        by: String,
+    },
     /// Run a failed step again.
-    Retry { step: String, by: String },
-    Pause { by: String },
-    Resume { by: String },
+    Retry {
+        step: String,
+        by: String,
+    },
+    Pause {
+        by: String,
+    },
+    Resume {
+        by: String,
+    },
     /// Stop the run: running steps are cancelled, nothing new starts, outcome `aborted`.
-    Abort { reason: String, by: String },
+    Abort {
+        reason: String,
+        by: String,
+    },
     /// Ctrl-C: stop gracefully, outcome `interrupted`.
     Interrupt,
     /// A headless frontend cannot answer what the run is waiting for: outcome `blocked`.
-    Block { reason: String },
+    Block {
+        reason: String,
+    },
 }
 
 /// A question from an action, routed through the engine so that it is journalled and any frontend can answer.
@@ -66,6 +89,8 @@ impl EventSink for mpsc::UnboundedSender<Event> {
 struct EmitterInner {
     seq: u64,
     sinks: Vec<Box<dyn EventSink>>,
+    /// Secret values seen during the run: replaced by `***` in every event before any sink sees it.
+    secrets: Vec<String>,
 }
 
 /// Numbers, stamps and delivers events to every sink, in order.
@@ -77,7 +102,7 @@ pub struct Emitter {
 
 impl Emitter {
     pub fn new(clock: Clock) -> Self {
-        Self { inner: Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new() })), clock }
+        Self { inner: Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new(), secrets: Vec::new() })), clock }
     }
 
     pub fn add_sink(&self, sink: Box<dyn EventSink>) {
@@ -96,8 +121,21 @@ impl Emitter {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Registers a secret value (from Secrets Manager, or a parameter marked secret): it never leaves the engine
+    /// in an event, so it reaches neither the journal, the reports, the logs nor the screen.
+    pub fn register_secret(&self, value: &str) {
+        // very short values would redact unrelated text; such secrets are refused by the actions that fetch them
+        if value.len() >= 4 {
+            let mut g = self.lock();
+            if !g.secrets.iter().any(|s| s == value) {
+                g.secrets.push(value.to_string());
+            }
+        }
+    }
+
     pub fn emit(&self, kind: EventKind) -> Event {
         let mut g = self.lock();
+        let kind = if g.secrets.is_empty() { kind } else { redact(kind, &g.secrets) };
         g.seq += 1;
         let ev = Event { seq: g.seq, ts: self.clock.now(), kind };
         for s in &mut g.sinks {
@@ -109,6 +147,27 @@ impl Emitter {
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
+}
+
+/// Replaces every occurrence of a secret inside an event's strings.
+fn redact(kind: EventKind, secrets: &[String]) -> EventKind {
+    fn walk(v: &mut Value, secrets: &[String]) {
+        match v {
+            Value::String(s) => {
+                for secret in secrets {
+                    if s.contains(secret.as_str()) {
+                        *s = s.replace(secret.as_str(), "***");
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, secrets)),
+            Value::Object(m) => m.values_mut().for_each(|x| walk(x, secrets)),
+            _ => {}
+        }
+    }
+    let Ok(mut v) = serde_json::to_value(&kind) else { return kind };
+    walk(&mut v, secrets);
+    serde_json::from_value(v).unwrap_or(kind)
 }
 
 /// The lifecycle of a step.
@@ -218,7 +277,15 @@ impl Engine {
         let steps = rb
             .steps
             .iter()
-            .map(|_| StepRt { status: Status::Pending, attempts: 0, started: None, outputs: Map::new(), approved: false, cancel: None, skip: None })
+            .map(|_| StepRt {
+                status: Status::Pending,
+                attempts: 0,
+                started: None,
+                outputs: Map::new(),
+                approved: false,
+                cancel: None,
+                skip: None,
+            })
             .collect();
         let incident_start = cfg.incident_start.unwrap_or_else(|| clock.now());
         let rng = fastrand::Rng::with_seed(cfg.seed);
@@ -303,7 +370,11 @@ impl Engine {
             rto_left_secs: clock::secs_between(now_ts, deadline),
             projected_finish: projected,
             margin_secs: clock::secs_between(projected, deadline),
-            critical_path: path.into_iter().filter(|&i| !self.steps[i].status.is_terminal()).map(|i| self.rb.steps[i].id.clone()).collect(),
+            critical_path: path
+                .into_iter()
+                .filter(|&i| !self.steps[i].status.is_terminal())
+                .map(|i| self.rb.steps[i].id.clone())
+                .collect(),
         });
     }
 
@@ -385,7 +456,11 @@ impl Engine {
         })
     }
 
-    fn schedule(&mut self, tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>, op_tx: &mpsc::UnboundedSender<OperatorRequest>) {
+    fn schedule(
+        &mut self,
+        tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>,
+        op_tx: &mpsc::UnboundedSender<OperatorRequest>,
+    ) {
         let mut changed = false;
         for k in 0..self.rb.dag.order.len() {
             let i = self.rb.dag.order[k];
@@ -420,7 +495,11 @@ impl Engine {
 
     fn render_vars(&self) -> Map<String, Value> {
         let scope = RunScope { engine: self, vars: None };
-        self.rb.vars.iter().map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone()))).collect()
+        self.rb
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone())))
+            .collect()
     }
 
     fn params(&self, i: usize) -> Result<Params, interp::ResolveError> {
@@ -442,12 +521,22 @@ impl Engine {
             .collect()
     }
 
-    fn start(&mut self, i: usize, tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>, op_tx: &mpsc::UnboundedSender<OperatorRequest>) {
+    fn start(
+        &mut self,
+        i: usize,
+        tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>,
+        op_tx: &mpsc::UnboundedSender<OperatorRequest>,
+    ) {
         let step = &self.rb.steps[i];
         let Some(action) = self.registry.get(&step.action).cloned() else {
             // `check` rejects unknown actions; reaching here means a registry mismatch
             self.steps[i].status = Status::Failed;
-            self.emit(EventKind::StepFailed { step: step.id.clone(), attempt: 0, error: format!("unknown action `{}`", step.action), policy: step.on_failure });
+            self.emit(EventKind::StepFailed {
+                step: step.id.clone(),
+                attempt: 0,
+                error: format!("unknown action `{}`", step.action),
+                policy: step.on_failure,
+            });
             return;
         };
         let cancel = CancellationToken::new();
@@ -470,6 +559,15 @@ impl Engine {
             emitter: self.emitter.clone(),
             operator: op_tx.clone(),
         };
+        if let Ok(p) = &params {
+            for (k, v) in &p.0 {
+                if let (Some(spec), Value::String(v)) = (action.spec().param(k), v)
+                    && spec.secret
+                {
+                    self.emitter.register_secret(v);
+                }
+            }
+        }
         let plan = params.as_ref().map(|p| action.plan(p)).unwrap_or_default();
         let shown = params.as_ref().map(|p| self.redacted(action.as_ref(), p)).unwrap_or_default();
         let retry = Retry {
@@ -484,7 +582,12 @@ impl Engine {
             let params = match params {
                 Ok(p) => p,
                 Err(e) => {
-                    ctx.emitter.emit(EventKind::StepStarted { step: ctx.step_id.clone(), attempt: first_attempt, plan, params: Map::new() });
+                    ctx.emitter.emit(EventKind::StepStarted {
+                        step: ctx.step_id.clone(),
+                        attempt: first_attempt,
+                        plan,
+                        params: Map::new(),
+                    });
                     return (i, first_attempt, Err(ActionError::fatal(e.to_string())));
                 }
             };
@@ -526,7 +629,12 @@ impl Engine {
             Err(e) => {
                 rt.status = Status::Failed;
                 let policy = self.rb.steps[i].on_failure;
-                self.emit(EventKind::StepFailed { step: id.clone(), attempt: attempts, error: e.message.clone(), policy });
+                self.emit(EventKind::StepFailed {
+                    step: id.clone(),
+                    attempt: attempts,
+                    error: e.message.clone(),
+                    policy,
+                });
                 if e.kind == ErrorKind::Refused {
                     self.cancel_all();
                     *stop = Some(Stop::Outcome(Outcome::Refused, e.message));
@@ -558,12 +666,22 @@ impl Engine {
         }
     }
 
-    fn command(&mut self, cmd: Command, paused: &mut Option<String>, stop: &mut Option<Stop>, ops: &mut HashMap<String, oneshot::Sender<String>>) {
+    fn command(
+        &mut self,
+        cmd: Command,
+        paused: &mut Option<String>,
+        stop: &mut Option<Stop>,
+        ops: &mut HashMap<String, oneshot::Sender<String>>,
+    ) {
         let find = |id: &str| self.rb.step_index(id);
         match cmd {
             Command::Approve { step, by } => {
                 if let Some(reply) = ops.remove(&step) {
-                    self.emit(EventKind::OperatorAnswered { step: step.clone(), answer: "done".into(), by: by.clone() });
+                    self.emit(EventKind::OperatorAnswered {
+                        step: step.clone(),
+                        answer: "done".into(),
+                        by: by.clone(),
+                    });
                     let _ = reply.send(by);
                 } else if let Some(i) = find(&step)
                     && self.steps[i].status == Status::AwaitingApproval
@@ -641,7 +759,10 @@ impl Engine {
     }
 
     fn any_failed_pausing(&self) -> bool {
-        self.steps.iter().zip(&self.rb.steps).any(|(s, d)| s.status == Status::Failed && d.on_failure == OnFailure::Pause)
+        self.steps
+            .iter()
+            .zip(&self.rb.steps)
+            .any(|(s, d)| s.status == Status::Failed && d.on_failure == OnFailure::Pause)
     }
 
     fn finish(mut self, stop: Option<Stop>) -> RunResult {
@@ -658,7 +779,10 @@ impl Engine {
                 if failed.is_empty() && self.steps.iter().all(|s| s.status.is_terminal()) {
                     (Outcome::Recovered, "every step succeeded or was skipped".to_string())
                 } else if failed.is_empty() {
-                    (Outcome::Failed, "some steps could not start because a step they need did not complete".to_string())
+                    (
+                        Outcome::Failed,
+                        "some steps could not start because a step they need did not complete".to_string(),
+                    )
                 } else {
                     (Outcome::Failed, format!("failed: {}", failed.join(", ")))
                 }
@@ -671,7 +795,8 @@ impl Engine {
                 self.emit(EventKind::StepCancelled { step: self.rb.steps[i].id.clone(), reason });
             }
         }
-        let count = |st: Status| u32::try_from(self.steps.iter().filter(|s| s.status == st).count()).unwrap_or(u32::MAX);
+        let count =
+            |st: Status| u32::try_from(self.steps.iter().filter(|s| s.status == st).count()).unwrap_or(u32::MAX);
         let now = self.clock.now();
         let achieved = u64::try_from(clock::secs_between(self.incident_start, now)).unwrap_or(0);
         let rto = self.rb.meta.rto.as_secs();
@@ -756,7 +881,12 @@ async fn run_attempts(
     let last = first + r.retries;
     loop {
         ctx.attempt = attempt;
-        ctx.emitter.emit(EventKind::StepStarted { step: ctx.step_id.clone(), attempt, plan: plan.clone(), params: shown.clone() });
+        ctx.emitter.emit(EventKind::StepStarted {
+            step: ctx.step_id.clone(),
+            attempt,
+            plan: plan.clone(),
+            params: shown.clone(),
+        });
         let result = attempt_once(action.as_ref(), &ctx, &params, r.timeout, r.grace).await;
         match result {
             Err(e) if e.retryable() && attempt < last && !ctx.cancel.is_cancelled() => {
@@ -779,13 +909,19 @@ async fn run_attempts(
     }
 }
 
-async fn attempt_once(action: &dyn Action, ctx: &ActionCtx, params: &Params, timeout: Option<Duration>, grace: Duration) -> Result<Outputs, ActionError> {
+async fn attempt_once(
+    action: &dyn Action,
+    ctx: &ActionCtx,
+    params: &Params,
+    timeout: Option<Duration>,
+    grace: Duration,
+) -> Result<Outputs, ActionError> {
     let run = action.run(ctx, params);
     let timed = async {
         match timeout {
-            Some(t) => tokio::time::timeout(ctx.clock.real(t), run)
-                .await
-                .unwrap_or_else(|_| Err(ActionError::transient(format!("timed out after {}", crate::util::fmt_duration(t))))),
+            Some(t) => tokio::time::timeout(ctx.clock.real(t), run).await.unwrap_or_else(|_| {
+                Err(ActionError::transient(format!("timed out after {}", crate::util::fmt_duration(t))))
+            }),
             None => run.await,
         }
     };

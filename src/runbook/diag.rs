@@ -46,7 +46,11 @@ impl SourceFile {
         let text = self.line_text(line).to_string();
         // the caret covers the span on its first line
         let (end_line, end_col) = self.line_col(span.end.max(span.start));
-        let width = if end_line == line { end_col.saturating_sub(col).max(1) } else { text.chars().count().saturating_sub(col - 1).max(1) };
+        let width = if end_line == line {
+            end_col.saturating_sub(col).max(1)
+        } else {
+            text.chars().count().saturating_sub(col - 1).max(1)
+        };
         Diagnostic {
             path: self.path.clone(),
             line,

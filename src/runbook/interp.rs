@@ -36,7 +36,10 @@ pub fn parse(s: &str) -> Result<Vec<Segment>, TemplateError> {
         } else if after.starts_with("${") {
             let start = pos + i;
             let Some(end) = after.find('}') else {
-                return Err(TemplateError { message: "unterminated `${`: add a closing `}`".into(), range: start..s.len() });
+                return Err(TemplateError {
+                    message: "unterminated `${`: add a closing `}`".into(),
+                    range: start..s.len(),
+                });
             };
             let inner = after[2..end].trim();
             let range = start..start + end + 1;
@@ -44,7 +47,10 @@ pub fn parse(s: &str) -> Result<Vec<Segment>, TemplateError> {
                 return Err(TemplateError { message: "empty reference `${}`".into(), range });
             }
             let path: Vec<String> = inner.split('.').map(str::to_string).collect();
-            if path.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+            if path
+                .iter()
+                .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            {
                 return Err(TemplateError { message: format!("malformed reference `${{{inner}}}`"), range });
             }
             if !lit.is_empty() {

@@ -151,12 +151,21 @@ impl Loader<'_> {
                         }
                     }
                     _ => {
-                        self.err(&self.loc(file, v.span()), DiagKind::WrongType, "`step` must be an array of tables: write each step as [[step]]");
+                        self.err(
+                            &self.loc(file, v.span()),
+                            DiagKind::WrongType,
+                            "`step` must be an array of tables: write each step as [[step]]",
+                        );
                     }
                 },
                 other => {
                     let help = suggest(other, &["runbook", "target", "vars", "step"]);
-                    self.err_help(&kloc, DiagKind::UnknownField, format!("unknown section `{other}`; expected one of: runbook, target, vars, step"), help);
+                    self.err_help(
+                        &kloc,
+                        DiagKind::UnknownField,
+                        format!("unknown section `{other}`; expected one of: runbook, target, vars, step"),
+                        help,
+                    );
                 }
             }
         }
@@ -165,11 +174,19 @@ impl Loader<'_> {
             let canon = base_path.canonicalize().unwrap_or(base_path.clone());
             chain.push(path.canonicalize().unwrap_or(path.clone()));
             if chain.contains(&canon) {
-                self.err(&ext.loc, DiagKind::BadInclude, format!("`extends` forms a loop back to {}", base_path.display()));
+                self.err(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends` forms a loop back to {}", base_path.display()),
+                );
                 return Some(p);
             }
             if chain.len() > MAX_EXTENDS_DEPTH {
-                self.err(&ext.loc, DiagKind::BadInclude, format!("`extends` nests deeper than {MAX_EXTENDS_DEPTH} files"));
+                self.err(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends` nests deeper than {MAX_EXTENDS_DEPTH} files"),
+                );
                 return Some(p);
             }
             let text = match std::fs::read_to_string(&base_path) {
@@ -215,7 +232,11 @@ impl Loader<'_> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(L { v: *b, loc }),
             other => {
-                self.err(&loc, DiagKind::WrongType, format!("`{field}` must be true or false, found {}", other.type_str()));
+                self.err(
+                    &loc,
+                    DiagKind::WrongType,
+                    format!("`{field}` must be true or false, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -244,7 +265,11 @@ impl Loader<'_> {
     fn region(&mut self, file: usize, v: &Item<'_>, field: &str) -> Option<L<String>> {
         let s = self.string(file, v, field)?;
         if !valid_region(&s.v) {
-            self.err(&s.loc, DiagKind::BadRegion, format!("`{field}` \"{}\" is not an AWS region name such as \"us-west-2\"", s.v));
+            self.err(
+                &s.loc,
+                DiagKind::BadRegion,
+                format!("`{field}` \"{}\" is not an AWS region name such as \"us-west-2\"", s.v),
+            );
             return None;
         }
         Some(s)
@@ -260,13 +285,15 @@ impl Loader<'_> {
                     return None;
                 }
             },
-            DeValue::Float(f) => match f.as_str().replace('_', "").parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-                Some(n) => Value::Number(n),
-                None => {
-                    self.err(&self.loc(file, v.span()), DiagKind::BadValue, "floats must be finite numbers");
-                    return None;
+            DeValue::Float(f) => {
+                match f.as_str().replace('_', "").parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                    Some(n) => Value::Number(n),
+                    None => {
+                        self.err(&self.loc(file, v.span()), DiagKind::BadValue, "floats must be finite numbers");
+                        return None;
+                    }
                 }
-            },
+            }
             DeValue::Boolean(b) => Value::Bool(*b),
             DeValue::Datetime(d) => Value::String(d.to_string()),
             DeValue::Array(a) => Value::Array(a.iter().map(|x| self.json(file, x)).collect::<Option<_>>()?),
@@ -282,7 +309,12 @@ impl Loader<'_> {
 
     fn unknown(&mut self, loc: Loc, section: &str, key: &str, allowed: &[&str]) {
         let help = suggest(key, allowed);
-        self.err_help(&loc, DiagKind::UnknownField, format!("unknown field `{key}` in {section}; expected one of: {}", allowed.join(", ")), help);
+        self.err_help(
+            &loc,
+            DiagKind::UnknownField,
+            format!("unknown field `{key}` in {section}; expected one of: {}", allowed.join(", ")),
+            help,
+        );
     }
 
     fn runbook_section(&mut self, file: usize, v: &Item<'_>, p: &mut Partial) {
@@ -316,7 +348,11 @@ impl Loader<'_> {
                             "aws" => p.backend = Some(L { v: Backend::Aws, loc: s.loc }),
                             "sim" => p.backend = Some(L { v: Backend::Sim, loc: s.loc }),
                             other => {
-                                self.err(&s.loc, DiagKind::BadValue, format!("`backend` \"{other}\" must be \"aws\" or \"sim\""));
+                                self.err(
+                                    &s.loc,
+                                    DiagKind::BadValue,
+                                    format!("`backend` \"{other}\" must be \"aws\" or \"sim\""),
+                                );
                             }
                         }
                     }
@@ -326,7 +362,11 @@ impl Loader<'_> {
                         if s.v.len() == 12 && s.v.bytes().all(|b| b.is_ascii_digit()) {
                             p.account = Some(s);
                         } else {
-                            self.err(&s.loc, DiagKind::BadValue, format!("`account` \"{}\" must be a 12-digit AWS account id", s.v));
+                            self.err(
+                                &s.loc,
+                                DiagKind::BadValue,
+                                format!("`account` \"{}\" must be a 12-digit AWS account id", s.v),
+                            );
                         }
                     }
                 }
@@ -374,7 +414,11 @@ impl Loader<'_> {
                             }
                         },
                         other => {
-                            self.err(&l, DiagKind::WrongType, format!("`retries` must be an integer, found {}", other.type_str()));
+                            self.err(
+                                &l,
+                                DiagKind::WrongType,
+                                format!("`retries` must be an integer, found {}", other.type_str()),
+                            );
                         }
                     }
                 }
@@ -389,7 +433,11 @@ impl Loader<'_> {
                         match pol {
                             Some(pol) => s.on_failure = Some(L { v: pol, loc: x.loc }),
                             None => {
-                                self.err(&x.loc, DiagKind::BadValue, format!("`on_failure` \"{}\" must be one of: abort, continue, pause", x.v));
+                                self.err(
+                                    &x.loc,
+                                    DiagKind::BadValue,
+                                    format!("`on_failure` \"{}\" must be one of: abort, continue, pause", x.v),
+                                );
                             }
                         }
                     }
@@ -405,10 +453,19 @@ impl Loader<'_> {
                             }
                         }
                         DeValue::String(_) => {
-                            self.err_help(&l, DiagKind::WrongType, "`needs` must be a list of step ids", Some("write needs = [\"step_id\"]".into()));
+                            self.err_help(
+                                &l,
+                                DiagKind::WrongType,
+                                "`needs` must be a list of step ids",
+                                Some("write needs = [\"step_id\"]".into()),
+                            );
                         }
                         other => {
-                            self.err(&l, DiagKind::WrongType, format!("`needs` must be a list of step ids, found {}", other.type_str()));
+                            self.err(
+                                &l,
+                                DiagKind::WrongType,
+                                format!("`needs` must be a list of step ids, found {}", other.type_str()),
+                            );
                         }
                     }
                 }
@@ -440,7 +497,10 @@ impl Loader<'_> {
             self.err(&top, DiagKind::MissingField, "missing [target] section (primary, secondary)");
         }
         let missing = |l: &mut Self, present: bool, loc: &Loc, section: &str, field: &str| {
-            if !present && (section != "[runbook]" || p.runbook_loc.is_some()) && (section != "[target]" || p.target_loc.is_some()) {
+            if !present
+                && (section != "[runbook]" || p.runbook_loc.is_some())
+                && (section != "[target]" || p.target_loc.is_some())
+            {
                 l.err(loc, DiagKind::MissingField, format!("missing field `{field}` in {section}"));
             }
         };
@@ -472,7 +532,11 @@ impl Loader<'_> {
                         let first_loc = p.steps[first].id.as_ref().map(|x| x.loc.clone()).unwrap_or_default();
                         let (line, _) = self.files[first_loc.file].line_col(first_loc.span.start);
                         let path = self.files[first_loc.file].path.display().to_string();
-                        self.err(&id.loc, DiagKind::DuplicateStep, format!("duplicate step id `{}` (first defined at {path}:{line})", id.v));
+                        self.err(
+                            &id.loc,
+                            DiagKind::DuplicateStep,
+                            format!("duplicate step id `{}` (first defined at {path}:{line})", id.v),
+                        );
                     } else {
                         ids.insert(id.v.clone(), i);
                     }
@@ -528,7 +592,12 @@ impl Loader<'_> {
                     None => {
                         let all: Vec<&str> = ids.keys().map(String::as_str).collect();
                         let help = suggest(&n.v, &all);
-                        self.err_help(&n.loc, DiagKind::UnknownNeed, format!("`needs` names an unknown step `{}`", n.v), help);
+                        self.err_help(
+                            &n.loc,
+                            DiagKind::UnknownNeed,
+                            format!("`needs` names an unknown step `{}`", n.v),
+                            help,
+                        );
                     }
                 }
             }
@@ -538,7 +607,12 @@ impl Loader<'_> {
             Err(cycle) => {
                 let names: Vec<&str> = cycle.iter().map(|&i| steps[i].id.as_str()).collect();
                 let at = cycle.first().copied().unwrap_or(0);
-                let loc = p.steps[at].needs.iter().find(|n| cycle.get(1).is_some_and(|&nx| steps[nx].id == n.v)).map(|n| n.loc.clone()).unwrap_or(steps[at].loc.clone());
+                let loc = p.steps[at]
+                    .needs
+                    .iter()
+                    .find(|n| cycle.get(1).is_some_and(|&nx| steps[nx].id == n.v))
+                    .map(|n| n.loc.clone())
+                    .unwrap_or(steps[at].loc.clone());
                 self.err(&loc, DiagKind::Cycle, format!("dependency cycle: {}", names.join(" needs ")));
                 return None;
             }
@@ -562,11 +636,33 @@ impl Loader<'_> {
 
         // references, now that the graph is known
         for (name, v) in &p.vars {
-            self.check_refs(&v.v, &v.loc, None, &ids, &p.steps, &dag, &vars, target.account.is_some(), &meta, Some(name));
+            self.check_refs(
+                &v.v,
+                &v.loc,
+                None,
+                &ids,
+                &p.steps,
+                &dag,
+                &vars,
+                target.account.is_some(),
+                &meta,
+                Some(name),
+            );
         }
         for (i, s) in p.steps.iter().enumerate() {
             for (_, v) in &s.with {
-                self.check_refs(&v.v, &v.loc, Some(i), &ids, &p.steps, &dag, &vars, target.account.is_some(), &meta, None);
+                self.check_refs(
+                    &v.v,
+                    &v.loc,
+                    Some(i),
+                    &ids,
+                    &p.steps,
+                    &dag,
+                    &vars,
+                    target.account.is_some(),
+                    &meta,
+                    None,
+                );
             }
         }
 
@@ -575,7 +671,8 @@ impl Loader<'_> {
 
     fn check_params(&mut self, action: &L<String>, s: &PStep) {
         let Some(a) = self.registry.get(&action.v) else {
-            let help = suggest(&action.v, &self.registry.names()).or_else(|| Some("`drconsole actions` lists every action".into()));
+            let help = suggest(&action.v, &self.registry.names())
+                .or_else(|| Some("`drconsole actions` lists every action".into()));
             self.err_help(&action.loc, DiagKind::UnknownAction, format!("unknown action `{}`", action.v), help);
             return;
         };
@@ -583,7 +680,12 @@ impl Loader<'_> {
         let with_loc = s.with.first().map(|(k, _)| k.loc.clone()).unwrap_or(s.loc.clone());
         for req in spec.params.iter().filter(|p| p.required) {
             if !s.with.iter().any(|(k, _)| k.v == req.name) {
-                let msg = format!("action `{}` needs parameter `{}` ({}) in [step.with]", spec.name, req.name, req.kind.describe());
+                let msg = format!(
+                    "action `{}` needs parameter `{}` ({}) in [step.with]",
+                    spec.name,
+                    req.name,
+                    req.kind.describe()
+                );
                 self.err(&with_loc, DiagKind::MissingParam, msg);
             }
         }
@@ -591,12 +693,21 @@ impl Loader<'_> {
         for (k, v) in &s.with {
             let Some(ps) = spec.param(&k.v) else {
                 let help = suggest(&k.v, &names);
-                let msg = format!("action `{}` has no parameter `{}`; its parameters are: {}", spec.name, k.v, names.join(", "));
+                let msg = format!(
+                    "action `{}` has no parameter `{}`; its parameters are: {}",
+                    spec.name,
+                    k.v,
+                    names.join(", ")
+                );
                 self.err_help(&k.loc, DiagKind::UnknownParam, msg, help);
                 continue;
             };
             if let Some(why) = type_mismatch(ps.kind, &v.v) {
-                self.err(&v.loc, DiagKind::WrongType, format!("parameter `{}` of `{}` must be {}{why}", k.v, spec.name, ps.kind.describe()));
+                self.err(
+                    &v.loc,
+                    DiagKind::WrongType,
+                    format!("parameter `{}` of `{}` must be {}{why}", k.v, spec.name, ps.kind.describe()),
+                );
             }
         }
     }
@@ -664,17 +775,26 @@ impl Loader<'_> {
             }
             ["target", "primary" | "secondary" | "backend"] => None,
             ["target", "account"] => (!has_account).then(|| ("[target] sets no `account`".into(), None)),
-            ["target", f] => Some((format!("[target] has no field `{f}`"), Some("use primary, secondary, account or backend".into()))),
+            ["target", f] => Some((
+                format!("[target] has no field `{f}`"),
+                Some("use primary, secondary, account or backend".into()),
+            )),
             ["runbook", f] if RUNBOOK_REFS.contains(f) => {
-                let unset = (*f == "owner" && meta.owner.is_none()) || (*f == "description" && meta.description.is_none());
+                let unset =
+                    (*f == "owner" && meta.owner.is_none()) || (*f == "description" && meta.description.is_none());
                 unset.then(|| (format!("[runbook] sets no `{f}`"), None))
             }
             ["runbook", f] => Some((format!("[runbook] has no field `{f}`"), suggest(f, RUNBOOK_REFS))),
             ["run", "id" | "incident_start"] => None,
-            ["run", f] => Some((format!("unknown run value `{f}`"), Some("use ${run.id} or ${run.incident_start}".into()))),
+            ["run", f] => {
+                Some((format!("unknown run value `{f}`"), Some("use ${run.id} or ${run.incident_start}".into())))
+            }
             ["steps", id, output] => {
                 if in_var.is_some() {
-                    return Some(("variables cannot refer to step outputs; use the reference in the step's [step.with]".into(), None));
+                    return Some((
+                        "variables cannot refer to step outputs; use the reference in the step's [step.with]".into(),
+                        None,
+                    ));
                 }
                 let Some(&j) = ids.get(*id) else {
                     let all: Vec<&str> = ids.keys().map(String::as_str).collect();
@@ -694,7 +814,13 @@ impl Loader<'_> {
                 } else {
                     let outs: Vec<&str> = spec.outputs.iter().map(|o| o.name).collect();
                     let list = if outs.is_empty() { "none".to_string() } else { outs.join(", ") };
-                    Some((format!("action `{}` (step `{id}`) has no output `{output}`; its outputs are: {list}", spec.name), suggest(output, &outs)))
+                    Some((
+                        format!(
+                            "action `{}` (step `{id}`) has no output `{output}`; its outputs are: {list}",
+                            spec.name
+                        ),
+                        suggest(output, &outs),
+                    ))
                 }
             }
             ["steps", ..] => Some(("step references look like ${steps.ID.OUTPUT}".into(), None)),
@@ -759,12 +885,14 @@ fn type_mismatch(kind: ParamKind, v: &Value) -> Option<String> {
         (ParamKind::Int, Value::Number(n)) if n.is_i64() => None,
         (ParamKind::Bool, Value::Bool(_)) => None,
         (ParamKind::Duration, Value::String(s)) => parse_duration(s).err().map(|e| format!(": {e}")),
-        (ParamKind::Time, Value::String(s)) => {
-            s.parse::<jiff::Timestamp>().err().map(|_| format!(", found \"{s}\""))
-        }
+        (ParamKind::Time, Value::String(s)) => s.parse::<jiff::Timestamp>().err().map(|_| format!(", found \"{s}\"")),
         (ParamKind::Region, Value::String(s)) => (!valid_region(s)).then(|| format!(", found \"{s}\"")),
         (ParamKind::StrList, Value::Array(a)) if a.iter().all(Value::is_string) => None,
-        (ParamKind::Table, Value::Object(m)) if m.values().all(|x| x.is_string() || x.is_number() || x.is_boolean()) => None,
+        (ParamKind::Table, Value::Object(m))
+            if m.values().all(|x| x.is_string() || x.is_number() || x.is_boolean()) =>
+        {
+            None
+        }
         (_, other) => Some(format!(", found {}", found(other))),
     }
 }
