@@ -23,4 +23,4 @@ if ! command -v tmux >/dev/null 2>&1; then
     fi
 fi
 
-cargo test --all-targets "$@"
+cargo test "$@"
