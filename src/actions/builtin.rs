@@ -48,7 +48,7 @@ static MANUAL: ActionSpec = ActionSpec {
     name: "manual",
     summary: "A task done by hand: shows the instructions and waits until the operator confirms it is done",
     params: &[P::req("instructions", K::Str, "what the operator must do")],
-    outputs: &[],
+    outputs: &[out("done_by", "who confirmed the task was done")],
     iam: &[],
     expected_secs: 300,
     effect: Effect::ReadOnly,
