@@ -50,6 +50,9 @@ struct Partial {
     target_loc: Option<Loc>,
     vars: Vec<(String, L<Value>)>,
     steps: Vec<PStep>,
+    /// Fields written in the file, valid or not (`runbook.name`): a field with a bad value is reported once, as bad,
+    /// not a second time as missing.
+    present: HashSet<String>,
 }
 
 struct PStep {
@@ -65,6 +68,8 @@ struct PStep {
     confirm: Option<L<bool>>,
     expected: Option<L<Duration>>,
     doc: Option<L<String>>,
+    /// Fields written in the step, valid or not.
+    present: HashSet<String>,
 }
 
 struct Loader<'r> {
@@ -319,9 +324,13 @@ impl Loader<'_> {
 
     fn runbook_section(&mut self, file: usize, v: &Item<'_>, p: &mut Partial) {
         p.runbook_loc = Some(self.loc(file, v.span()));
-        let Some(t) = self.table(file, v, "[runbook]") else { return };
+        let Some(t) = self.table(file, v, "[runbook]") else {
+            p.present.extend(RUNBOOK_FIELDS.iter().map(|f| format!("runbook.{f}")));
+            return;
+        };
         for (k, v) in t {
             let key = k.get_ref().as_ref();
+            p.present.insert(format!("runbook.{key}"));
             match key {
                 "name" => p.name = self.name(file, v, "runbook.name"),
                 "title" => p.title = self.string(file, v, "title"),
@@ -338,9 +347,13 @@ impl Loader<'_> {
 
     fn target_section(&mut self, file: usize, v: &Item<'_>, p: &mut Partial) {
         p.target_loc = Some(self.loc(file, v.span()));
-        let Some(t) = self.table(file, v, "[target]") else { return };
+        let Some(t) = self.table(file, v, "[target]") else {
+            p.present.extend(TARGET_FIELDS.iter().map(|f| format!("target.{f}")));
+            return;
+        };
         for (k, v) in t {
             let key = k.get_ref().as_ref();
+            p.present.insert(format!("target.{key}"));
             match key {
                 "backend" => {
                     if let Some(s) = self.string(file, v, "backend") {
@@ -393,9 +406,11 @@ impl Loader<'_> {
             confirm: None,
             expected: None,
             doc: None,
+            present: HashSet::new(),
         };
         for (k, v) in t {
             let key = k.get_ref().as_ref();
+            s.present.insert(key.to_string());
             match key {
                 "id" => s.id = self.name(file, v, "id"),
                 "title" => s.title = self.string(file, v, "title"),
@@ -496,7 +511,8 @@ impl Loader<'_> {
         if p.target_loc.is_none() {
             self.err(&top, DiagKind::MissingField, "missing [target] section (primary, secondary)");
         }
-        let missing = |l: &mut Self, present: bool, loc: &Loc, section: &str, field: &str| {
+        let missing = |l: &mut Self, valid: bool, loc: &Loc, section: &str, field: &str| {
+            let present = valid || p.present.contains(&format!("{}.{field}", section.trim_matches(['[', ']'])));
             if !present
                 && (section != "[runbook]" || p.runbook_loc.is_some())
                 && (section != "[target]" || p.target_loc.is_some())
@@ -543,14 +559,17 @@ impl Loader<'_> {
                     id.v.clone()
                 }
                 None => {
-                    self.err(&s.loc, DiagKind::MissingField, "missing field `id` in [[step]]");
+                    if !s.present.contains("id") {
+                        self.err(&s.loc, DiagKind::MissingField, "missing field `id` in [[step]]");
+                    }
                     String::new()
                 }
             };
-            if s.title.is_none() {
+            if s.title.is_none() && !s.present.contains("title") {
                 self.err(&s.loc, DiagKind::MissingField, format!("missing field `title` in step `{id}`"));
             }
             match &s.action {
+                None if s.present.contains("action") => {}
                 None => {
                     self.err(&s.loc, DiagKind::MissingField, format!("missing field `action` in step `{id}`"));
                 }
@@ -923,5 +942,6 @@ fn merge(base: Partial, child: Partial) -> Partial {
         target_loc: child.target_loc.or(base.target_loc),
         vars,
         steps,
+        present: base.present.union(&child.present).cloned().collect(),
     }
 }
