@@ -722,9 +722,16 @@ impl Loader<'_> {
                 continue;
             };
             if let Some(why) = type_mismatch(ps.kind, &v.v) {
+                // a string of the right type with a bad value is reported like the same mistake in a field
+                let class = match (ps.kind, &v.v) {
+                    (ParamKind::Duration, Value::String(_)) => DiagKind::BadDuration,
+                    (ParamKind::Region, Value::String(_)) => DiagKind::BadRegion,
+                    (ParamKind::Time, Value::String(_)) => DiagKind::BadValue,
+                    _ => DiagKind::WrongType,
+                };
                 self.err(
                     &v.loc,
-                    DiagKind::WrongType,
+                    class,
                     format!("parameter `{}` of `{}` must be {}{why}", k.v, spec.name, ps.kind.describe()),
                 );
             }
