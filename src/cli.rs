@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
     about = "A terminal console for disaster recovery on AWS",
     long_about = "drconsole walks an on-call engineer through an AWS disaster recovery, step by step, from a TOML runbook: \
 pick a recovery point, restore RDS and EBS, rebuild the secondary region, verify — with live progress, an RTO \
-countdown and a projected finish.\n\nRun a runbook:   drconsole --headless runbook.toml\nRehearse it:      drconsole --headless --sim runbook.toml\nValidate it:      drconsole check runbook.toml",
+countdown and a projected finish.\n\nRun a runbook:    drconsole --headless runbook.toml\nRehearse it:      drconsole --headless --sim runbook.toml\nValidate it:      drconsole check runbook.toml",
     after_help = "Exit codes: 0 recovered; 1 a step failed or the run was aborted; 2 invalid runbook or usage; \
 3 headless run stopped at an approval or choice it was not given; 4 refused by a guard (account or region); 130 interrupted.",
     args_conflicts_with_subcommands = true
