@@ -255,6 +255,15 @@ impl Registry {
         Self::new(builtin::all())
     }
 
+    /// The built-in catalogue plus `extra` actions (tests, benchmarks); an extra action replaces a built-in one of
+    /// the same name.
+    pub fn builtin_with(extra: Vec<Arc<dyn Action>>) -> Self {
+        let mut actions = builtin::all();
+        actions.retain(|a| !extra.iter().any(|e| e.spec().name == a.spec().name));
+        actions.extend(extra);
+        Self::new(actions)
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Action>> {
         self.by_name.get(name).map(|&i| &self.actions[i])
     }
