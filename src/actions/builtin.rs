@@ -73,7 +73,7 @@ impl Action for Manual {
 struct Shell;
 static SHELL: ActionSpec = ActionSpec {
     name: "shell",
-    summary: "Run a command with `sh -c`; a non-zero exit fails the step",
+    summary: "Run a command with `sh -c`; a non-zero exit fails the attempt (retried when the step has `retries`)",
     params: &[
         P::req("command", K::Str, "the command line, run by sh -c"),
         P::opt("timeout", K::Duration, "kill the command after this long (default: the step timeout)"),
@@ -136,7 +136,8 @@ impl Action for Shell {
             let detail = if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" | ")) };
             let how =
                 status.code().map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
-            return Err(ActionError::fatal(format!("command {how}{detail}")));
+            // the engine cannot know whether another run of the command may succeed: the step's `retries` decides
+            return Err(ActionError::transient(format!("command {how}{detail}")));
         }
         let mut o = Outputs::new();
         o.insert("stdout".into(), Value::String(stdout.to_string()));
