@@ -140,7 +140,11 @@ fn invalid_fixtures_report_exactly_their_expected_errors() {
         }
         let got = reported(&stderr);
         if got != want {
-            problems.push_str(&format!("{name}: expected\n{}but check reported\n{}{stderr}\n", show(&want), show(&got)));
+            problems.push_str(&format!(
+                "{name}: expected\n{}but check reported\n{}{stderr}\n",
+                show(&want),
+                show(&got)
+            ));
             continue;
         }
         let summary = format!("{name}: {} error{}", want.len(), if want.len() == 1 { "" } else { "s" });
