@@ -1,0 +1,348 @@
+//! `drconsole --headless` as a binary: every exit code (DESIGN.md), the flags that answer confirmations, the NDJSON
+//! stream and Ctrl-C. The runbooks are in `tests/fixtures/run`. Exit code 4 (a guard refused: wrong account or
+//! region) needs the AWS guard and is tested with it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run").join(name)
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn drconsole(args: &[&str]) -> Out {
+    drconsole_env(args, &[])
+}
+
+fn drconsole_env(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::cargo_bin("drconsole").unwrap();
+    cmd.args(args).timeout(Duration::from_secs(120));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn headless(name: &str, extra: &[&str]) -> Out {
+    let path = fixture(name);
+    let mut args = vec!["--headless", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    drconsole(&args)
+}
+
+impl Out {
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+    /// Whether a text line shows `tag` (start, ok, FAILED, cancel...) for `step`.
+    fn has(&self, tag: &str, step: &str) -> bool {
+        self.stdout.lines().any(|l| {
+            let mut words = l.split_once("] ").map_or("", |x| x.1).split_whitespace();
+            words.next() == Some(tag) && words.next() == Some(step)
+        })
+    }
+    fn outcome_line(&self) -> &str {
+        self.stdout.lines().find(|l| l.starts_with("outcome:")).unwrap_or_else(|| panic!("no summary\n{}", self.stdout))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// exit 0
+
+#[test]
+fn recovered_run_exits_0_with_a_summary() {
+    let out = headless("ok.toml", &[]);
+    out.expect(0);
+    assert!(out.outcome_line().starts_with("outcome:  recovered"), "{}", out.stdout);
+    assert!(out.stdout.contains("RTO:      target 1h00m"), "{}", out.stdout);
+    assert!(out.stdout.contains("steps:    4 succeeded, 0 failed, 0 skipped, 0 cancelled"), "{}", out.stdout);
+    // one line per event: the output of a step reaches the next one
+    assert!(out.stdout.contains("stdout=hello-us-west-2"), "{}", out.stdout);
+    for step in ["wait_a", "wait_b", "echo", "use"] {
+        assert!(out.has("start", step) && out.has("ok", step), "{step}\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn failure_with_continue_still_recovers() {
+    let out = headless("fail_continue.toml", &[]);
+    out.expect(0);
+    assert!(out.stdout.contains("steps:    1 succeeded, 1 failed, 0 skipped, 0 cancelled"), "{}", out.stdout);
+}
+
+#[test]
+fn shell_step_is_retried_then_succeeds() {
+    let dir = tempdir("retry");
+    let counter = dir.join("counter");
+    let path = fixture("retry.toml");
+    let out =
+        drconsole_env(&["--headless", path.to_str().unwrap()], &[("DRCONSOLE_COUNTER", counter.to_str().unwrap())]);
+    out.expect(0);
+    assert!(out.has("retry", "flaky"), "{}", out.stdout);
+    assert!(out.stdout.contains("attempt 1 failed: command exited with 1; next attempt in"), "{}", out.stdout);
+    assert!(out.has("ok", "flaky"), "{}", out.stdout);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "2");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// exit 1
+
+#[test]
+fn failed_step_with_abort_exits_1() {
+    let out = headless("fail_abort.toml", &[]);
+    out.expect(1);
+    assert!(out.outcome_line().contains("failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("command exited with 3: boom"), "{}", out.stdout);
+    assert!(out.has("FAILED", "broken"), "{}", out.stdout);
+    assert!(!out.has("start", "after") && out.has("cancel", "after"), "{}", out.stdout);
+}
+
+#[test]
+fn failed_step_with_pause_aborts_a_headless_run_exit_1() {
+    let out = headless("fail_pause.toml", &[]);
+    out.expect(1);
+    assert!(out.outcome_line().starts_with("outcome:  aborted"), "{}", out.stdout);
+    assert!(out.stdout.contains("a headless run cannot wait for an operator"), "{}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// exit 2
+
+#[test]
+fn invalid_runbook_exits_2() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid/cycle.toml");
+    let out = drconsole(&["--headless", path.to_str().unwrap()]);
+    out.expect(2);
+    assert!(out.stderr.contains("error[cycle]"), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "nothing runs: {}", out.stdout);
+}
+
+#[test]
+fn usage_errors_exit_2_and_say_why() {
+    let ok = fixture("ok.toml");
+    let ok = ok.to_str().unwrap();
+    let missing = fixture("no_such.toml");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![ok, "--json"], "--json needs --headless"),
+        (vec!["--headless", ok, "--approve", "nope"], "--approve nope: the runbook has no step `nope`"),
+        (vec!["--headless", ok, "--var", "nope=1"], "--var nope: the runbook has no variable `nope`"),
+        (vec!["--headless", ok, "--var", "novalue"], "--var novalue: write NAME=VALUE"),
+        (vec!["--headless", ok, "--speed", "0"], "--speed must be a positive number"),
+        (vec!["--headless", ok, "--incident-start", "yesterday"], "--incident-start \"yesterday\""),
+        (vec!["--headless", ok, "--no-such-flag"], "unexpected argument '--no-such-flag'"),
+        (vec!["--headless"], "no runbook given"),
+        (vec!["--headless", missing.to_str().unwrap()], "cannot read runbook"),
+    ];
+    for (args, want) in cases {
+        let out = drconsole(&args);
+        assert_eq!(out.code, Some(2), "{args:?}\n{}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(want), "{args:?}: stderr should say `{want}`:\n{}", out.stderr);
+        assert!(!out.stdout.contains("outcome:"), "{args:?} must not run:\n{}", out.stdout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// exit 3 and the flags that avoid it
+
+#[test]
+fn confirmation_without_approve_exits_3_naming_the_flag() {
+    let out = headless("confirm.toml", &[]);
+    out.expect(3);
+    assert!(out.stderr.contains("--approve cutover"), "{}", out.stderr);
+    assert!(out.outcome_line().starts_with("outcome:  blocked"), "{}", out.stdout);
+    // the step before it ran; the confirmed one did not
+    assert!(out.has("ok", "prepare"), "{}", out.stdout);
+    assert!(out.has("confirm", "cutover") && !out.has("start", "cutover"), "{}", out.stdout);
+}
+
+#[test]
+fn confirmation_is_answered_by_approve_all_id_or_yes() {
+    for flags in [&["--approve", "cutover"][..], &["--approve", "prepare,cutover"], &["--approve", "all"], &["--yes"]] {
+        let out = headless("confirm.toml", flags);
+        out.expect(0);
+        assert!(out.has("approved", "cutover") && out.has("ok", "cutover"), "{flags:?}\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn approving_another_step_does_not_approve_this_one() {
+    headless("confirm.toml", &["--approve", "prepare"]).expect(3);
+}
+
+#[test]
+fn manual_step_without_yes_exits_3_naming_the_flag() {
+    let out = headless("manual.toml", &[]);
+    out.expect(3);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert!(out.stderr.contains("call_bank"), "{}", out.stderr);
+    let out = headless("manual.toml", &["--yes"]);
+    out.expect(0);
+    assert!(out.stdout.contains("Phone the bank"), "{}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// exit 130
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("drconsole-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts a long run, waits until its step is running, sends `signal`, and returns the exit code and output.
+fn interrupt_with(signal: &str) -> (Option<i32>, String, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("drconsole"))
+        .args(["--headless", fixture("long_wait.toml").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the run ended before its step started:\n{seen}");
+        seen.push_str(&line);
+        if line.contains("start") && line.contains("long") {
+            break;
+        }
+    }
+    let kill = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    // a hung process must fail the test, not hang it
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("drconsole did not stop after {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stdout.read_to_string(&mut seen).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status.code(), seen, stderr)
+}
+
+#[test]
+fn sigint_interrupts_gracefully_with_exit_130() {
+    let (code, stdout, stderr) = interrupt_with("-INT");
+    assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("interrupted: no new steps will start"), "{stderr}");
+    assert!(stdout.contains("outcome:  interrupted"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("cancel") && l.contains("after")), "{stdout}");
+    assert!(stdout.contains("0 succeeded, 0 failed, 0 skipped, 2 cancelled"), "{stdout}");
+}
+
+#[test]
+fn sigterm_interrupts_gracefully_with_exit_130() {
+    let (code, stdout, stderr) = interrupt_with("-TERM");
+    assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("outcome:  interrupted"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// --json
+
+/// The event types documented in the README's NDJSON table.
+fn documented_types() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme.split("## NDJSON events").nth(1).expect("README has an NDJSON section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut types = BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap();
+        types.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+    }
+    types
+}
+
+fn ndjson(out: &Out) -> Vec<Value> {
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", out.stdout)))
+        .collect()
+}
+
+#[test]
+fn json_lines_follow_the_documented_schema() {
+    let documented = documented_types();
+    assert!(documented.len() >= 15, "{documented:?}");
+    let out = headless("confirm.toml", &["--json", "--approve", "cutover"]);
+    out.expect(0);
+    let events = ndjson(&out);
+    let mut types = BTreeSet::new();
+    for (n, ev) in events.iter().enumerate() {
+        assert_eq!(ev["seq"].as_u64(), Some(n as u64 + 1), "{ev}");
+        let ts = ev["ts"].as_str().unwrap_or_else(|| panic!("no ts: {ev}"));
+        ts.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("ts {ts} is not RFC 3339: {e}"));
+        let ty = ev["type"].as_str().unwrap_or_else(|| panic!("no type: {ev}"));
+        assert!(documented.contains(ty), "event type `{ty}` is not documented in the README");
+        types.insert(ty.to_string());
+    }
+    for ty in [
+        "run_started",
+        "projection",
+        "step_started",
+        "step_succeeded",
+        "step_awaiting_approval",
+        "step_approved",
+        "run_finished",
+    ] {
+        assert!(types.contains(ty), "no {ty} event in\n{}", out.stdout);
+    }
+    let first = &events[0];
+    assert_eq!(first["type"], "run_started");
+    assert_eq!(first["runbook"], "confirm");
+    assert_eq!(first["steps"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first["steps"][1]["confirm"], true);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "run_finished");
+    assert_eq!(last["outcome"], "recovered");
+    assert_eq!(last["succeeded"], 2);
+    let started: Vec<&Value> = events.iter().filter(|e| e["type"] == "step_started").collect();
+    assert_eq!(started[1]["params"]["command"], "echo cut");
+    // no text lines mixed into the stream
+    assert!(!out.stdout.contains("outcome:"));
+}
+
+#[test]
+fn json_reports_failures_and_blocks() {
+    let out = headless("fail_abort.toml", &["--json"]);
+    out.expect(1);
+    let events = ndjson(&out);
+    let failed = events.iter().find(|e| e["type"] == "step_failed").expect("a step_failed event");
+    assert_eq!(failed["step"], "broken");
+    assert_eq!(failed["policy"], "abort");
+    assert_eq!(events.last().unwrap()["outcome"], "failed");
+
+    let out = headless("manual.toml", &["--json"]);
+    out.expect(3);
+    let events = ndjson(&out);
+    let req = events.iter().find(|e| e["type"] == "operator_request").expect("an operator_request event");
+    assert_eq!(req["prompt"]["kind"], "done");
+    assert_eq!(events.last().unwrap()["outcome"], "blocked");
+}
