@@ -86,6 +86,32 @@ impl Action for Echo {
     }
 }
 
+/// Sleeps `work` without watching for cancellation, like an action stuck in a call that cannot be interrupted.
+struct Stubborn;
+static STUBBORN: ActionSpec = ActionSpec {
+    name: "test.stubborn",
+    summary: "ignores cancellation",
+    params: &[P::req("work", K::Duration, "how long it takes")],
+    outputs: &[],
+    iam: &[],
+    expected_secs: 10,
+    effect: Effect::ReadOnly,
+};
+
+#[async_trait]
+impl Action for Stubborn {
+    fn spec(&self) -> &'static ActionSpec {
+        &STUBBORN
+    }
+    fn plan(&self, _: &Params) -> String {
+        "ignore cancellation".into()
+    }
+    async fn run(&self, _ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        tokio::time::sleep(p.duration("work")?).await;
+        Ok(Outputs::new())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
@@ -94,7 +120,7 @@ fn t0() -> jiff::Timestamp {
 }
 
 fn registry() -> Registry {
-    Registry::builtin_with(vec![Arc::new(Flaky), Arc::new(Echo)])
+    Registry::builtin_with(vec![Arc::new(Flaky), Arc::new(Echo), Arc::new(Stubborn)])
 }
 
 /// A runbook with the standard header and the given steps.
@@ -696,6 +722,118 @@ with = { value = "confirmed by ${steps.call.done_by}" }
     assert_eq!((step.as_str(), by.as_str()), ("call", "alice@bridge"));
     let EventKind::StepSucceeded { outputs, .. } = &r.succeeded("after").kind else { unreachable!() };
     assert_eq!(outputs["value"], "confirmed by alice@bridge");
+}
+
+#[tokio::test(start_paused = true)]
+async fn skip_a_step_awaiting_approval() {
+    let rb = runbook(
+        r#"
+[[step]]
+id = "risky"
+title = "Risky"
+action = "test.echo"
+confirm = true
+with = { value = "x" }
+
+[[step]]
+id = "after"
+title = "After"
+action = "wait"
+needs = ["risky"]
+with = { duration = "1s" }
+"#,
+    );
+    let r = run_with(rb, config(), |ev| match &ev.kind {
+        EventKind::StepAwaitingApproval { step, .. } => {
+            vec![Command::Skip { step: step.clone(), reason: "not needed this time".into(), by: by() }]
+        }
+        _ => Vec::new(),
+    })
+    .await;
+    assert_eq!(r.result.outcome, Outcome::Recovered, "{}", r.dump());
+    assert_eq!(r.status("risky"), Status::Skipped);
+    assert_eq!(r.status("after"), Status::Succeeded);
+    assert!(r.all(|k| matches!(k, EventKind::StepStarted { step, .. } if step == "risky")).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn missing_output_of_a_skipped_step_fails_with_a_clear_error() {
+    let rb = runbook(
+        r#"
+[[step]]
+id = "source"
+title = "Source"
+action = "test.echo"
+confirm = true
+with = { value = "x" }
+
+[[step]]
+id = "use"
+title = "Uses source's output"
+action = "test.echo"
+needs = ["source"]
+on_failure = "abort"
+with = { value = "got ${steps.source.value}" }
+"#,
+    );
+    let r = run_with(rb, config(), |ev| match &ev.kind {
+        EventKind::StepAwaitingApproval { step, .. } => {
+            vec![Command::Skip { step: step.clone(), reason: "skipped".into(), by: by() }]
+        }
+        _ => Vec::new(),
+    })
+    .await;
+    assert_eq!(r.result.outcome, Outcome::Failed, "{}", r.dump());
+    let failed = r.find("StepFailed", |k| matches!(k, EventKind::StepFailed { .. }));
+    let EventKind::StepFailed { step, error, .. } = &failed.kind else { unreachable!() };
+    assert_eq!(step, "use");
+    assert!(error.contains("steps.source.value"), "the error names the reference: {error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_that_ignores_cancellation_is_dropped_after_the_grace_period() {
+    let rb = runbook(
+        r#"
+[[step]]
+id = "stuck"
+title = "Stuck"
+action = "test.stubborn"
+with = { work = "1h" }
+"#,
+    );
+    let cfg = RunConfig { cancel_grace: Duration::from_secs(10), ..config() };
+    let r = run_with(rb, cfg, |ev| match &ev.kind {
+        EventKind::StepStarted { .. } => vec![Command::Abort { reason: "stop".into(), by: by() }],
+        _ => Vec::new(),
+    })
+    .await;
+    assert_eq!(r.result.outcome, Outcome::Aborted, "{}", r.dump());
+    assert_eq!(r.status("stuck"), Status::Cancelled);
+    let end = Run::secs(r.finished());
+    assert!(approx(end, 10.0), "ended at {end}, not after the 10 s grace\n{}", r.dump());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frontend_that_goes_away_interrupts_the_run() {
+    let rb = runbook(PARALLEL);
+    let handle = Engine::spawn(Arc::new(rb), registry(), config(), Clock::starting_at(t0(), 1.0));
+    let mut events = handle.events;
+    let mut commands = Some(handle.commands);
+    let mut last = None;
+    while let Some(ev) = events.recv().await {
+        if matches!(&ev.kind, EventKind::StepStarted { step, .. } if step == "b") {
+            commands = None;
+        }
+        let end = matches!(ev.kind, EventKind::RunFinished { .. });
+        last = Some(ev);
+        if end {
+            break;
+        }
+    }
+    assert!(commands.is_none());
+    let result = handle.join.await.unwrap();
+    assert_eq!(result.outcome, Outcome::Interrupted);
+    assert!(matches!(last.map(|e| e.kind), Some(EventKind::RunFinished { outcome: Outcome::Interrupted, .. })));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
