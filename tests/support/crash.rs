@@ -163,11 +163,7 @@ pub fn succeeded_steps(j: &JournalRead) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for ev in j.events() {
         match &ev.kind {
-            EventKind::StepSucceeded { step, .. } => {
-                if !out.contains(step) {
-                    out.push(step.clone());
-                }
-            }
+            EventKind::StepSucceeded { step, .. } if !out.contains(step) => out.push(step.clone()),
             EventKind::StepStarted { step, .. } => out.retain(|s| s != step),
             _ => {}
         }
