@@ -466,12 +466,12 @@ impl Engine {
                     }
                 },
                 Some(req) = op_rx.recv() => {
-                    self.emit(EventKind::OperatorRequest { step: req.step.clone(), prompt: req.prompt });
                     if let Some(a) = self.prior_answers.remove(&req.step) {
-                        // answered before the run was resumed: the decision stands
+                        // answered before the run was resumed: the decision stands, the operator is not asked again
                         self.emit(EventKind::OperatorAnswered { step: req.step, answer: a.answer, by: a.by });
                         let _ = req.reply.send(a.reply);
                     } else {
+                        self.emit(EventKind::OperatorRequest { step: req.step.clone(), prompt: req.prompt });
                         ops.insert(req.step, req.reply);
                     }
                 }
