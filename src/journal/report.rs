@@ -284,11 +284,13 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
                     region: region.clone(),
                     state: state.clone(),
                 };
-                // one line per resource: the latest phase wins ("creating" becomes "created")
+                // one line per resource: the latest phase wins ("creating" becomes "created"), except that a
+                // resource this run created and a later attempt found again stays "created"
                 match res
                     .iter_mut()
                     .find(|x| x.kind == *kind && x.region == *region && (x.id == *id || x.id.is_empty()))
                 {
+                    Some(x) if x.phase == "created" && phase == "found" => x.state = new.state,
                     Some(x) => *x = new,
                     None => res.push(new),
                 }
