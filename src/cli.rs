@@ -21,6 +21,10 @@ pub struct Cli {
     pub command: Option<Cmd>,
     #[command(flatten)]
     pub run: RunArgs,
+
+    /// Where runs are journalled (runs/, locks/); default: $XDG_STATE_HOME/drconsole or ~/.local/state/drconsole
+    #[arg(long, global = true, env = "DRCONSOLE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +48,57 @@ pub enum Cmd {
     Plan { runbook: PathBuf },
     /// Print the least-privilege IAM policy a runbook needs
     IamPolicy { runbook: PathBuf },
+    /// Resume a run that stopped (lost session, crash, interrupt) from its journal; succeeded steps are not repeated
+    Resume(ResumeArgs),
+    /// List journalled runs: id, runbook, status, start, outcome
+    Runs {
+        /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a run's reports again (report.md, report.json, junit.xml in its directory) and print one
+    Report {
+        /// Run id (or a unique prefix, `last`, or a run directory)
+        run: String,
+        /// Which report to print
+        #[arg(long, value_parser = ["md", "json", "junit"], default_value = "md")]
+        format: String,
+    },
+    /// Follow a live run from its journal, read-only (any number of watchers)
+    Watch {
+        /// Run id (or a unique prefix, `last`, or a run directory)
+        run: String,
+        /// Print NDJSON events instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResumeArgs {
+    /// Run id (or a unique prefix, `last`, or a run directory)
+    pub run: String,
+    /// Run without the interactive console: one line per event on stdout
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: write NDJSON events instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Approve these confirmations in advance: `all` or step ids (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
+    pub approve: Vec<String>,
+    /// Approve every confirmation and manual task (same as --approve all)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Recovery point for `ask` policies not answered before the run stopped: an id, or `latest`
+    #[arg(long, value_name = "ID|latest")]
+    pub recovery_point: Option<String>,
+    /// Resume even though the runbook changed since the run started (recorded in the journal)
+    #[arg(long)]
+    pub force: bool,
+    /// Take over a run lock left by a process that is no longer running (recorded in the journal)
+    #[arg(long)]
+    pub take_over_lock: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -94,4 +149,8 @@ pub struct RunArgs {
     /// Override a runbook variable: NAME=VALUE (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+
+    /// Take over a run lock left by a process that is no longer running (recorded in the journal)
+    #[arg(long)]
+    pub take_over_lock: bool,
 }

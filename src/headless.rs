@@ -24,7 +24,8 @@ impl Options {
     }
 }
 
-struct Printer<W: Write> {
+/// Renders events as text lines (or NDJSON): shared by headless runs and `drconsole watch`.
+pub struct Printer<W: Write> {
     out: W,
     json: bool,
     start: Option<Timestamp>,
@@ -33,6 +34,19 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
+    pub fn new(out: W, json: bool) -> Self {
+        Self { out, json, start: None, deadline: None, last_margin: None }
+    }
+
+    /// Prints one event, and the summary when the run finishes.
+    pub fn print(&mut self, ev: &Event) {
+        self.event(ev);
+        if let EventKind::RunFinished { .. } = ev.kind {
+            self.summary(ev);
+        }
+        let _ = self.out.flush();
+    }
+
     fn line(&mut self, ts: Timestamp, tag: &str, step: &str, text: &str) {
         let start = self.start.unwrap_or(ts);
         let elapsed = ts.duration_since(start).as_secs();
@@ -207,7 +221,7 @@ impl<W: Write> Printer<W> {
 
 /// Drives a run to its end, printing to `out`; Ctrl-C / SIGTERM interrupt it gracefully.
 pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> RunResult {
-    let mut p = Printer { out, json: opts.json, start: None, deadline: None, last_margin: None };
+    let mut p = Printer::new(out, opts.json);
     let by = if opts.operator.is_empty() { "headless".to_string() } else { opts.operator.clone() };
     let interrupted = shutdown_signal();
     tokio::pin!(interrupted);
@@ -242,6 +256,14 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
             message: format!("the engine stopped unexpectedly: {e}"),
             statuses: Vec::new(),
         },
+    }
+}
+
+/// Prints a stream of events that this process does not drive (a watched run: read-only) until it ends.
+pub async fn print_stream<W: Write>(mut events: tokio::sync::mpsc::UnboundedReceiver<Event>, json: bool, out: W) {
+    let mut p = Printer::new(out, json);
+    while let Some(ev) = events.recv().await {
+        p.print(&ev);
     }
 }
 

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod cli;
 pub mod engine;
 pub mod headless;
+pub mod journal;
 pub mod plan;
 pub mod runbook;
 pub mod util;

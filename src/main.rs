@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 
 use drconsole::actions::Registry;
-use drconsole::cli::{Cli, Cmd, RunArgs};
-use drconsole::engine::{Clock, Engine, RunConfig};
+use drconsole::cli::{Cli, Cmd, ResumeArgs, RunArgs};
+use drconsole::engine::RunConfig;
+use drconsole::journal::{self, JournalError, Prepared, RunSettings, StateDir};
 use drconsole::runbook::{self, Backend, Runbook};
 use drconsole::{headless, plan};
 
@@ -28,8 +28,12 @@ fn main() -> ExitCode {
         Some(Cmd::IamPolicy { runbook }) => with_runbook(&runbook, &registry, |rb| {
             println!("{}", serde_json::to_string_pretty(&plan::iam_policy(rb, &registry)).unwrap_or_default());
         }),
+        Some(Cmd::Resume(args)) => resume(&args, cli.state_dir.as_deref(), registry),
+        Some(Cmd::Runs { json }) => runs(cli.state_dir.as_deref(), json),
+        Some(Cmd::Report { run, format }) => report(cli.state_dir.as_deref(), &run, &format),
+        Some(Cmd::Watch { run, json }) => watch(cli.state_dir.as_deref(), &run, json),
         None => match &cli.run.runbook {
-            Some(path) => run(path, &cli.run, registry),
+            Some(path) => run(path, &cli.run, cli.state_dir.as_deref(), registry),
             None => {
                 eprintln!(
                     "drconsole: no runbook given\n\nUsage: drconsole [--headless] RUNBOOK | drconsole check FILE... | drconsole --help"
@@ -129,7 +133,7 @@ fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
     jiff::Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
 }
 
-fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
+fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
     let mut rb = match load(path, &registry) {
         Ok(rb) => rb,
         Err(code) => return code,
@@ -180,23 +184,153 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         backend: rb.target.backend.as_str().to_string(),
         ..RunConfig::default()
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("drconsole: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let settings = RunSettings {
+        vars: args.vars.clone(),
+        sim: args.sim,
+        speed: args.speed,
+        seed: args.seed,
+        max_parallel: args.max_parallel,
+        recovery_point: args.recovery_point.clone(),
+        incident_start,
     };
-    if !args.headless {
+    let prepared = match StateDir::resolve(state_dir)
+        .and_then(|state| journal::prepare_new(&state, rb, cfg, settings, args.take_over_lock))
+    {
+        Ok(p) => p,
+        Err(e) => return journal_error(&e),
+    };
+    drive(prepared, registry, &opts, args.headless)
+}
+
+fn journal_error(e: &JournalError) -> ExitCode {
+    eprintln!("drconsole: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("drconsole: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs a prepared (new or resumed) run to its end with the journal recording it; the run lock is held until then.
+fn drive(prepared: Prepared, registry: Registry, opts: &headless::Options, headless: bool) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    if !headless {
         eprintln!(
             "drconsole: the interactive console is not available yet; running headless (pass --headless to silence this)"
         );
     }
-    let speed = args.speed;
+    eprintln!("drconsole: run {} (journal: {})", prepared.cfg.run_id, prepared.dir.display());
     let result = rt.block_on(async move {
-        let clock = Clock::new(speed);
-        let handle = Engine::spawn(Arc::new(rb), registry, cfg, clock);
-        headless::run(handle, &opts, std::io::stdout().lock()).await
+        let clock = prepared.clock();
+        let (handle, guard) = prepared.start(registry, clock);
+        let result = headless::run(handle, opts, std::io::stdout().lock()).await;
+        drop(guard);
+        result
     });
     ExitCode::from(u8::try_from(result.outcome.exit_code()).unwrap_or(1))
+}
+
+fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
+    let prepared = match StateDir::resolve(state_dir).and_then(|state| {
+        journal::prepare_resume(
+            &state,
+            &args.run,
+            &registry,
+            args.force,
+            args.take_over_lock,
+            args.recovery_point.clone(),
+        )
+    }) {
+        Ok(p) => p,
+        Err(e) => return journal_error(&e),
+    };
+    if args.json && !args.headless {
+        return usage("--json needs --headless");
+    }
+    let approve: HashSet<String> = args.approve.iter().filter(|a| *a != "all").cloned().collect();
+    for a in &approve {
+        if prepared.rb.step_index(a).is_none() {
+            return usage(format!("--approve {a}: the runbook has no step `{a}`"));
+        }
+    }
+    let opts = headless::Options {
+        json: args.json,
+        approve_all: args.yes || args.approve.iter().any(|a| a == "all"),
+        approve,
+        operator: operator(),
+    };
+    let done = if prepared.done.is_empty() { "none".to_string() } else { prepared.done.join(", ") };
+    eprintln!("drconsole: resuming run {}; steps already done (not repeated): {done}", prepared.cfg.run_id);
+    drive(prepared, registry, &opts, args.headless)
+}
+
+fn runs(state_dir: Option<&Path>, json: bool) -> ExitCode {
+    let state = match StateDir::resolve(state_dir) {
+        Ok(s) => s,
+        Err(e) => return journal_error(&e),
+    };
+    let runs = journal::list_runs(&state);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    if runs.is_empty() {
+        println!("no runs under {}", state.runs().display());
+        return ExitCode::SUCCESS;
+    }
+    println!("{:<22} {:<28} {:<10} {:<20} OUTCOME", "RUN", "RUNBOOK", "STATUS", "STARTED");
+    for r in runs {
+        let started = r.started.map(|t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()).unwrap_or_default();
+        let outcome = match (&r.problem, r.outcome.is_empty()) {
+            (Some(p), _) => format!("({p})"),
+            (None, true) => "-".to_string(),
+            (None, false) => r.outcome.clone(),
+        };
+        println!("{:<22} {:<28} {:<10} {:<20} {outcome}", r.run_id, r.runbook, r.status, started);
+    }
+    ExitCode::SUCCESS
+}
+
+fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
+    let built = StateDir::resolve(state_dir)
+        .and_then(|state| state.find_run(run))
+        .and_then(|dir| journal::report::write_all(&dir).map(|r| (dir, r)));
+    let (dir, r) = match built {
+        Ok(x) => x,
+        Err(e) => return journal_error(&e),
+    };
+    match format {
+        "json" => print!("{}", journal::report::json(&r)),
+        "junit" => print!("{}", journal::report::junit(&r)),
+        _ => print!("{}", journal::report::markdown(&r)),
+    }
+    eprintln!("drconsole: reports written to {}", dir.display());
+    if let Some(p) = &r.journal.problem {
+        eprintln!("drconsole: the journal is damaged: {p}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
+    let dir = match StateDir::resolve(state_dir).and_then(|state| state.find_run(run)) {
+        Ok(d) => d,
+        Err(e) => return journal_error(&e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let events = journal::follow(&dir);
+        // read-only: no command channel. With the console: `tui::run(events, None, opts).await`
+        headless::print_stream(events, json, std::io::stdout().lock()).await;
+    });
+    ExitCode::SUCCESS
 }

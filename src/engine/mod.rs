@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod event;
+mod resume;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
 pub use event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+pub use resume::{PriorAnswer, PriorState, PriorStep};
 
 use crate::actions::{Action, ActionCtx, ActionError, ErrorKind, Outputs, Params, Registry};
 use crate::runbook::interp::{self, Scope};
@@ -147,6 +149,32 @@ impl Emitter {
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
+
+    /// Continues numbering after `seq` (a resumed run goes on from its journal's last event).
+    pub fn continue_from(&self, seq: u64) {
+        let mut g = self.lock();
+        g.seq = g.seq.max(seq);
+    }
+
+    /// A handle that redacts text with this emitter's secrets, for files written beside the journal. It does not
+    /// keep the emitter alive (a sink may hold it without a reference cycle).
+    pub fn redactor(&self) -> Redactor {
+        Redactor(Arc::downgrade(&self.inner))
+    }
+}
+
+/// Replaces the secrets registered with an [`Emitter`] by `***` in text.
+#[derive(Clone)]
+pub struct Redactor(std::sync::Weak<Mutex<EmitterInner>>);
+
+impl Redactor {
+    pub fn redact(&self, text: &str) -> String {
+        let Some(inner) = self.0.upgrade() else { return text.to_string() };
+        let g = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.secrets
+            .iter()
+            .fold(text.to_string(), |t, s| if t.contains(s.as_str()) { t.replace(s.as_str(), "***") } else { t })
+    }
 }
 
 /// Replaces every occurrence of a secret inside an event's strings.
@@ -266,6 +294,10 @@ pub struct Engine {
     incident_start: Timestamp,
     started: Duration,
     rng: fastrand::Rng,
+    /// Resumed runs: answers the operator gave before, replayed when the same step asks again.
+    prior_answers: HashMap<String, PriorAnswer>,
+    /// Resumed runs: run time spent by earlier sessions, so elapsed time continues.
+    prior_elapsed: Duration,
 }
 
 enum Stop {
@@ -290,7 +322,20 @@ impl Engine {
         let incident_start = cfg.incident_start.unwrap_or_else(|| clock.now());
         let rng = fastrand::Rng::with_seed(cfg.seed);
         let started = clock.elapsed();
-        Self { rb, registry, cfg, clock, emitter, steps, vars: Map::new(), incident_start, started, rng }
+        Self {
+            rb,
+            registry,
+            cfg,
+            clock,
+            emitter,
+            steps,
+            vars: Map::new(),
+            incident_start,
+            started,
+            rng,
+            prior_answers: HashMap::new(),
+            prior_elapsed: Duration::ZERO,
+        }
     }
 
     /// Starts the engine on the current tokio runtime.
@@ -366,7 +411,7 @@ impl Engine {
         let projected = now_ts.saturating_add(jiff::SignedDuration::try_from(cp).unwrap_or_default()).unwrap_or(now_ts);
         let deadline = self.deadline();
         self.emit(EventKind::Projection {
-            elapsed_secs: now.saturating_sub(self.started).as_secs(),
+            elapsed_secs: (now.saturating_sub(self.started) + self.prior_elapsed).as_secs(),
             rto_left_secs: clock::secs_between(now_ts, deadline),
             projected_finish: projected,
             margin_secs: clock::secs_between(projected, deadline),
@@ -421,8 +466,14 @@ impl Engine {
                     }
                 },
                 Some(req) = op_rx.recv() => {
-                    self.emit(EventKind::OperatorRequest { step: req.step.clone(), prompt: req.prompt });
-                    ops.insert(req.step, req.reply);
+                    if let Some(a) = self.prior_answers.remove(&req.step) {
+                        // answered before the run was resumed: the decision stands, the operator is not asked again
+                        self.emit(EventKind::OperatorAnswered { step: req.step, answer: a.answer, by: a.by });
+                        let _ = req.reply.send(a.reply);
+                    } else {
+                        self.emit(EventKind::OperatorRequest { step: req.step.clone(), prompt: req.prompt });
+                        ops.insert(req.step, req.reply);
+                    }
                 }
                 Some(done) = tasks.join_next() => {
                     match done {
@@ -806,7 +857,7 @@ impl Engine {
         }
         self.emit(EventKind::RunFinished {
             outcome,
-            duration_secs: self.clock.elapsed().saturating_sub(self.started).as_secs(),
+            duration_secs: (self.clock.elapsed().saturating_sub(self.started) + self.prior_elapsed).as_secs(),
             rto_secs: rto,
             rto_achieved_secs: achieved,
             rto_met,

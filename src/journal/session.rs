@@ -1,0 +1,579 @@
+//! Opening a run (new or resumed): its directory, meta.json, the stored runbook, the lock and the journal sink;
+//! rebuilding a run's prior state from its journal; listing runs.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::lock::{LockInfo, RunLock, TakenOver, lock_key, pid_alive};
+use super::read::{JournalRead, Record, read_journal};
+use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file, write_atomic};
+use crate::actions::Registry;
+use crate::engine::{
+    Clock, Emitter, Engine, EventKind, Outcome, PriorAnswer, PriorState, PriorStep, Prompt, RunConfig, RunHandle,
+    Status,
+};
+use crate::runbook::{self, Backend, Runbook};
+
+/// How the run was started, kept in meta.json so that a resumed run runs the same way.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct RunSettings {
+    /// `--var NAME=VALUE` overrides.
+    #[serde(default)]
+    pub vars: Vec<String>,
+    #[serde(default)]
+    pub sim: bool,
+    pub speed: f64,
+    pub seed: u64,
+    pub max_parallel: usize,
+    #[serde(default)]
+    pub recovery_point: Option<String>,
+    /// `--incident-start`, if given.
+    #[serde(default)]
+    pub incident_start: Option<Timestamp>,
+}
+
+impl RunSettings {
+    /// Applies `--var` and `--sim` to a loaded runbook.
+    pub fn apply(&self, rb: &mut Runbook) -> Result<(), JournalError> {
+        for v in &self.vars {
+            let Some((k, val)) = v.split_once('=') else {
+                return Err(JournalError::Usage(format!("--var {v}: write NAME=VALUE")));
+            };
+            if !rb.vars.contains_key(k) {
+                let names: Vec<&str> = rb.vars.keys().map(String::as_str).collect();
+                return Err(JournalError::Usage(format!(
+                    "--var {k}: the runbook has no variable `{k}` (it has: {})",
+                    names.join(", ")
+                )));
+            }
+            rb.vars.insert(k.to_string(), serde_json::Value::String(val.to_string()));
+        }
+        if self.sim {
+            rb.target.backend = Backend::Sim;
+        }
+        Ok(())
+    }
+}
+
+/// A session of a run: one process that started or resumed it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionInfo {
+    pub number: u32,
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    pub started: Timestamp,
+    pub resumed: bool,
+    #[serde(default)]
+    pub forced: bool,
+}
+
+/// `meta.json`: what the run is, who started it, how.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    pub run_id: String,
+    pub runbook: String,
+    pub title: String,
+    /// The runbook file as given (absolute).
+    pub runbook_path: String,
+    pub sha256: String,
+    /// The stored copies under `runbook/`, in order (the runbook, then the files it extends).
+    pub files: Vec<String>,
+    pub user: String,
+    pub host: String,
+    pub backend: String,
+    pub account: Option<String>,
+    pub primary: String,
+    pub secondary: String,
+    pub pid: u32,
+    pub started: Timestamp,
+    pub lock_key: String,
+    pub settings: RunSettings,
+    pub sessions: Vec<SessionInfo>,
+}
+
+impl Meta {
+    pub fn read(run_dir: &Path) -> Result<Meta, JournalError> {
+        let p = run_dir.join("meta.json");
+        let text = fs::read_to_string(&p).map_err(JournalError::io("cannot read", &p))?;
+        serde_json::from_str(&text).map_err(|e| JournalError::Corrupt {
+            path: p,
+            line: e.line(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn write(&self, run_dir: &Path) -> Result<(), JournalError> {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        write_atomic(&run_dir.join("meta.json"), text.as_bytes())
+    }
+}
+
+pub fn username() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A run ready to start: directory, lock and journal in place.
+pub struct Prepared {
+    pub dir: PathBuf,
+    pub rb: Runbook,
+    pub cfg: RunConfig,
+    /// `Some` for a resumed run.
+    pub prior: Option<PriorState>,
+    pub meta: Meta,
+    /// Steps already done before a resume (for the operator's information).
+    pub done: Vec<String>,
+    journal: Journal,
+    lock: RunLock,
+    clock_from: Option<Timestamp>,
+}
+
+/// Keeps the run lock while the run goes on; released when dropped.
+pub struct SessionGuard {
+    pub dir: PathBuf,
+    _lock: RunLock,
+}
+
+impl Prepared {
+    /// Saves the simulator's world at each journal checkpoint (see [`WorldStore`]).
+    pub fn set_world_store(&mut self, world: Box<dyn WorldStore>) {
+        self.journal.set_world_store(world);
+    }
+
+    /// The run clock: a resumed simulation faster than real time continues from where its journal stopped.
+    pub fn clock(&self) -> Clock {
+        let speed = self.meta.settings.speed;
+        match self.clock_from {
+            Some(t) if speed != 1.0 => Clock::starting_at(t, speed),
+            _ => Clock::new(speed),
+        }
+    }
+
+    /// Starts the engine with the journal as its first sink.
+    pub fn start(self, registry: Registry, clock: Clock) -> (RunHandle, SessionGuard) {
+        let Prepared { dir, rb, cfg, prior, mut journal, lock, .. } = self;
+        let emitter = Emitter::new(clock.clone());
+        journal.set_redactor(emitter.redactor());
+        let abort = journal.abort_handle();
+        emitter.add_sink(Box::new(journal));
+        let rb = Arc::new(rb);
+        let engine = match prior {
+            Some(p) => Engine::resume(rb, registry, cfg, clock, emitter, p),
+            None => Engine::new(rb, registry, cfg, clock, emitter),
+        };
+        let handle = engine.launch();
+        let _ = abort.set(handle.commands.clone());
+        (handle, SessionGuard { dir, _lock: lock })
+    }
+}
+
+fn lock_info(meta: &Meta) -> LockInfo {
+    LockInfo {
+        user: username(),
+        host: hostname(),
+        pid: std::process::id(),
+        since: Timestamp::now(),
+        run_id: meta.run_id.clone(),
+        runbook: meta.runbook.clone(),
+    }
+}
+
+fn session_note(number: u32, resumed: bool) -> Note {
+    Note::Session { number, resumed, user: username(), host: hostname(), pid: std::process::id(), at: Timestamp::now() }
+}
+
+fn taken_note(t: TakenOver) -> Note {
+    Note::LockTakenOver {
+        by: format!("{}@{}", username(), hostname()),
+        previous: t.previous,
+        reason: t.reason,
+        at: Timestamp::now(),
+    }
+}
+
+/// Creates the run directory of a new run, stores the runbook and meta.json, takes the run lock and opens the
+/// journal. `cfg.run_id` is the run's id (a fresh one is drawn if a directory of that name exists).
+pub fn prepare_new(
+    state: &StateDir,
+    rb: Runbook,
+    mut cfg: RunConfig,
+    settings: RunSettings,
+    take_over_lock: bool,
+) -> Result<Prepared, JournalError> {
+    let runs = state.runs();
+    private_dir(&runs)?;
+    private_dir(&state.root)?;
+    let key = lock_key(&rb.meta.name, rb.target.account.as_deref(), &rb.target.primary, &rb.target.secondary);
+    let mut dir = runs.join(&cfg.run_id);
+    for _ in 0..8 {
+        if !dir.exists() {
+            break;
+        }
+        cfg.run_id = crate::engine::new_run_id();
+        dir = runs.join(&cfg.run_id);
+    }
+    let runbook_path = std::path::absolute(rb.path()).unwrap_or_else(|_| rb.path().to_path_buf());
+    let mut meta = Meta {
+        run_id: cfg.run_id.clone(),
+        runbook: rb.meta.name.clone(),
+        title: rb.meta.title.clone(),
+        runbook_path: runbook_path.display().to_string(),
+        sha256: rb.sha256(),
+        files: Vec::new(),
+        user: username(),
+        host: hostname(),
+        backend: rb.target.backend.as_str().to_string(),
+        account: rb.target.account.clone(),
+        primary: rb.target.primary.clone(),
+        secondary: rb.target.secondary.clone(),
+        pid: std::process::id(),
+        started: Timestamp::now(),
+        lock_key: key.clone(),
+        settings,
+        sessions: Vec::new(),
+    };
+    let (lock, taken) = RunLock::acquire(&state.locks(), &key, lock_info(&meta), take_over_lock, None)?;
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&dir).map_err(JournalError::io("cannot create the run directory", &dir))?;
+    meta.files = store_runbook(&dir, &rb)?;
+    let session = session_note(1, false);
+    if let Note::Session { at, .. } = &session {
+        meta.sessions.push(SessionInfo {
+            number: 1,
+            user: meta.user.clone(),
+            host: meta.host.clone(),
+            pid: meta.pid,
+            started: *at,
+            resumed: false,
+            forced: false,
+        });
+    }
+    meta.write(&dir)?;
+    let mut journal = Journal::open(&dir)?;
+    journal.note(session)?;
+    if let Some(t) = taken {
+        journal.note(taken_note(t))?;
+    }
+    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None })
+}
+
+/// Copies every file of the runbook into `runbook/` and writes `runbook.sha256`.
+fn store_runbook(dir: &Path, rb: &Runbook) -> Result<Vec<String>, JournalError> {
+    let rdir = dir.join("runbook");
+    private_dir(&rdir)?;
+    let mut names = Vec::new();
+    let mut sums = String::new();
+    for (i, f) in rb.files.iter().enumerate() {
+        let base =
+            f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "runbook.toml".into());
+        let name = format!("runbook/{i}-{base}");
+        write_new(&dir.join(&name), f.text.as_bytes())?;
+        let sha = crate::util::sha256_hex([f.text.as_bytes()]);
+        sums.push_str(&format!("{sha}  {}\n", f.path.display()));
+        names.push(name);
+    }
+    sums.push_str(&format!("{}  (the runbook: every file above, in order)\n", rb.sha256()));
+    write_new(&dir.join("runbook.sha256"), sums.as_bytes())?;
+    Ok(names)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
+    use std::io::Write;
+    let mut f =
+        private_file().write(true).create_new(true).open(path).map_err(JournalError::io("cannot create", path))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(JournalError::io("cannot write", path))
+}
+
+/// Opens a run to resume it: checks its journal, reloads its runbook (refused if its sha256 changed, unless
+/// `force`), takes the lock (a lock left by a dead session of this same run is taken over) and rebuilds the
+/// engine's prior state.
+pub fn prepare_resume(
+    state: &StateDir,
+    run: &str,
+    registry: &Registry,
+    force: bool,
+    take_over_lock: bool,
+    recovery_point: Option<String>,
+) -> Result<Prepared, JournalError> {
+    let dir = state.find_run(run)?;
+    let mut meta = Meta::read(&dir)?;
+    let read = read_journal(&dir)?;
+    if let Some((outcome, _)) = last_outcome(&read)
+        && outcome == Outcome::Recovered
+    {
+        return Err(JournalError::Usage(format!(
+            "run {} already recovered; there is nothing to resume (its report: {})",
+            meta.run_id,
+            dir.join("report.md").display()
+        )));
+    }
+    let path = PathBuf::from(&meta.runbook_path);
+    let mut rb = match runbook::load(&path, registry) {
+        Ok(rb) => rb,
+        Err(d) if !path.exists() => {
+            return Err(JournalError::NotFound(format!(
+                "the runbook of run {} is gone: {} ({d}); the text it ran with is kept in {}",
+                meta.run_id,
+                path.display(),
+                dir.join("runbook").display()
+            )));
+        }
+        Err(d) => {
+            return Err(JournalError::Usage(format!(
+                "the runbook of run {} no longer loads:\n{d}the text it ran with is kept in {}",
+                meta.run_id,
+                dir.join("runbook").display()
+            )));
+        }
+    };
+    meta.settings.apply(&mut rb)?;
+    let new_sha = rb.sha256();
+    let changed = new_sha != meta.sha256;
+    if changed && !force {
+        return Err(JournalError::Changed(format!(
+            "the runbook {} changed since run {} started (sha256 was {}, now {}).\n\
+             Resuming with different steps could repeat or skip work. Compare it with the text the run started \
+             with, kept in {}; pass --force to resume with the new text (recorded in the journal).",
+            path.display(),
+            meta.run_id,
+            meta.sha256,
+            new_sha,
+            dir.join("runbook").display()
+        )));
+    }
+    let (lock, taken) =
+        RunLock::acquire(&state.locks(), &meta.lock_key, lock_info(&meta), take_over_lock, Some(&meta.run_id))?;
+    let (prior, info) = prior_state(&read);
+    let mut journal = Journal::open(&dir)?;
+    let number = u32::try_from(read.notes().filter(|n| matches!(n, Note::Session { .. })).count()).unwrap_or(0) + 1;
+    let session = session_note(number, true);
+    if let Note::Session { at, .. } = &session {
+        meta.sessions.push(SessionInfo {
+            number,
+            user: username(),
+            host: hostname(),
+            pid: std::process::id(),
+            started: *at,
+            resumed: true,
+            forced: changed,
+        });
+    }
+    journal.note(session)?;
+    if changed {
+        journal.note(Note::Forced {
+            by: format!("{}@{}", username(), hostname()),
+            old_sha256: meta.sha256.clone(),
+            new_sha256: new_sha.clone(),
+            at: Timestamp::now(),
+        })?;
+    }
+    if let Some(t) = taken {
+        journal.note(taken_note(t))?;
+    }
+    meta.write(&dir)?;
+    let cfg = RunConfig {
+        run_id: meta.run_id.clone(),
+        incident_start: info.incident_start.or(meta.settings.incident_start).or(Some(meta.started)),
+        max_parallel: meta.settings.max_parallel,
+        seed: meta.settings.seed,
+        recovery_point: recovery_point.or_else(|| meta.settings.recovery_point.clone()),
+        backend: rb.target.backend.as_str().to_string(),
+        ..RunConfig::default()
+    };
+    let mut done: Vec<String> = rb
+        .steps
+        .iter()
+        .filter(|s| prior.steps.get(&s.id).is_some_and(|p| p.status == Status::Succeeded))
+        .map(|s| s.id.clone())
+        .collect();
+    done.sort();
+    Ok(Prepared { dir, rb, cfg, prior: Some(prior), meta, done, journal, lock, clock_from: info.last_ts })
+}
+
+/// What else the journal says about a run, beside the engine's prior state.
+#[derive(Debug, Clone, Default)]
+pub struct JournalInfo {
+    pub incident_start: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+}
+
+/// Rebuilds the state a resumed run starts from: succeeded and skipped steps (with outputs), attempts,
+/// approvals and answers, event numbering, run time spent.
+///
+/// A succeeded step whose outputs were redacted (they held a secret) is run again: the journal never holds the
+/// value, and the steps after it may need it. Its action is idempotent.
+pub fn prior_state(read: &JournalRead) -> (PriorState, JournalInfo) {
+    let mut p = PriorState { last_seq: read.last_event_seq(), ..PriorState::default() };
+    let mut info = JournalInfo::default();
+    let mut prompts: HashMap<String, bool> = HashMap::new(); // step -> the prompt was a manual "done"
+    let mut session_start: Option<Timestamp> = None;
+    let mut last: Option<Timestamp> = None;
+    let mut elapsed = Duration::ZERO;
+    let blank = || PriorStep { status: Status::Pending, attempts: 0, outputs: serde_json::Map::new(), approved: false };
+    for ev in read.events() {
+        match &ev.kind {
+            EventKind::RunStarted { incident_start, .. } => {
+                info.incident_start.get_or_insert(*incident_start);
+                if let (Some(s), Some(l)) = (session_start, last) {
+                    elapsed += Duration::try_from(l.duration_since(s)).unwrap_or_default();
+                }
+                session_start = Some(ev.ts);
+            }
+            EventKind::StepApproved { step, .. } => p.steps.entry(step.clone()).or_insert_with(blank).approved = true,
+            EventKind::StepStarted { step, attempt, .. } => {
+                let s = p.steps.entry(step.clone()).or_insert_with(blank);
+                s.attempts = s.attempts.max(*attempt);
+                s.status = Status::Running;
+            }
+            EventKind::StepSucceeded { step, attempt, outputs, .. } => {
+                let s = p.steps.entry(step.clone()).or_insert_with(blank);
+                s.attempts = s.attempts.max(*attempt);
+                let redacted = outputs.values().any(|v| v.to_string().contains("***"));
+                s.status = if redacted { Status::Pending } else { Status::Succeeded };
+                s.outputs = if redacted { serde_json::Map::new() } else { outputs.clone() };
+            }
+            EventKind::StepFailed { step, attempt, .. } => {
+                let s = p.steps.entry(step.clone()).or_insert_with(blank);
+                s.attempts = s.attempts.max(*attempt);
+                s.status = Status::Failed;
+                // the operator may choose differently when a failed step runs again
+                p.answers.remove(step);
+            }
+            EventKind::StepSkipped { step, .. } => {
+                p.steps.entry(step.clone()).or_insert_with(blank).status = Status::Skipped
+            }
+            EventKind::StepCancelled { step, .. } => {
+                let s = p.steps.entry(step.clone()).or_insert_with(blank);
+                if !s.status.is_terminal() || s.status == Status::Failed {
+                    s.status = Status::Cancelled;
+                }
+            }
+            EventKind::OperatorRequest { step, prompt } => {
+                prompts.insert(step.clone(), matches!(prompt, Prompt::Done { .. }));
+            }
+            EventKind::OperatorAnswered { step, answer, by } => {
+                let done = prompts.get(step).copied().unwrap_or(false);
+                let reply = if done { by.clone() } else { answer.clone() };
+                p.answers.insert(step.clone(), PriorAnswer { answer: answer.clone(), by: by.clone(), reply });
+            }
+            _ => {}
+        }
+        last = Some(ev.ts);
+    }
+    if let (Some(s), Some(l)) = (session_start, last) {
+        elapsed += Duration::try_from(l.duration_since(s)).unwrap_or_default();
+    }
+    p.elapsed = elapsed;
+    info.last_ts = last;
+    (p, info)
+}
+
+/// The outcome of the run's last session, if it finished (and it was not resumed after).
+pub fn last_outcome(read: &JournalRead) -> Option<(Outcome, Timestamp)> {
+    let mut out = None;
+    for (_, r) in &read.records {
+        match r {
+            Record::Event(e) => match &e.kind {
+                EventKind::RunFinished { outcome, .. } => out = Some((*outcome, e.ts)),
+                EventKind::RunStarted { .. } => out = None,
+                _ => {}
+            },
+            Record::Note(Note::Session { .. }) => out = None,
+            Record::Note(_) => {}
+        }
+    }
+    out
+}
+
+/// One line of `drconsole runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub runbook: String,
+    /// running | ended | crashed (no end recorded and its process is gone: resume it) | unreadable
+    pub status: String,
+    pub started: Option<Timestamp>,
+    /// recovered, failed, aborted, blocked, refused, interrupted; empty while running or after a crash.
+    pub outcome: String,
+    pub sessions: usize,
+    pub dir: PathBuf,
+    /// A problem reading the run (corrupt journal, unreadable meta.json).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Every run under the state directory, oldest first.
+pub fn list_runs(state: &StateDir) -> Vec<RunSummary> {
+    let mut dirs: Vec<PathBuf> = match fs::read_dir(state.runs()) {
+        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    dirs.into_iter().map(|d| summarize(&d)).collect()
+}
+
+fn summarize(dir: &Path) -> RunSummary {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let meta = Meta::read(dir);
+    let mut s = RunSummary {
+        run_id: id,
+        runbook: String::new(),
+        status: "unreadable".into(),
+        started: None,
+        outcome: String::new(),
+        sessions: 0,
+        dir: dir.to_path_buf(),
+        problem: None,
+    };
+    match &meta {
+        Ok(m) => {
+            s.runbook = m.runbook.clone();
+            s.started = Some(m.started);
+            s.sessions = m.sessions.len();
+        }
+        Err(e) => s.problem = Some(e.to_string()),
+    }
+    let read = match read_journal(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            s.problem = Some(e.to_string());
+            return s;
+        }
+    };
+    if let Some((o, _)) = last_outcome(&read) {
+        s.status = "ended".into();
+        s.outcome = o.as_str().into();
+        return s;
+    }
+    let here = hostname();
+    let live = read
+        .notes()
+        .filter_map(|n| match n {
+            Note::Session { host, pid, .. } => Some((host.clone(), *pid)),
+            _ => None,
+        })
+        .last()
+        .is_some_and(|(host, pid)| host == here && pid_alive(pid));
+    s.status = if live { "running" } else { "crashed" }.into();
+    s
+}
