@@ -266,6 +266,8 @@ pub struct Engine {
     incident_start: Timestamp,
     started: Duration,
     rng: fastrand::Rng,
+    /// Each step's expected duration, looked up once: the projection reads them after every state change.
+    expected: Vec<Duration>,
 }
 
 enum Stop {
@@ -290,7 +292,8 @@ impl Engine {
         let incident_start = cfg.incident_start.unwrap_or_else(|| clock.now());
         let rng = fastrand::Rng::with_seed(cfg.seed);
         let started = clock.elapsed();
-        Self { rb, registry, cfg, clock, emitter, steps, vars: Map::new(), incident_start, started, rng }
+        let expected = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
+        Self { rb, registry, cfg, clock, emitter, steps, vars: Map::new(), incident_start, started, rng, expected }
     }
 
     /// Starts the engine on the current tokio runtime.
@@ -326,7 +329,7 @@ impl Engine {
                 title: s.title.clone(),
                 action: s.action.clone(),
                 needs: s.needs.clone(),
-                expected_secs: rb.expected(&self.registry, i).as_secs(),
+                expected_secs: self.expected[i].as_secs(),
                 confirm: s.confirm,
                 on_failure: s.on_failure,
             })
@@ -355,7 +358,7 @@ impl Engine {
         let now = self.clock.elapsed();
         let (cp, path) = self.rb.dag.critical_path(|i| {
             let s = &self.steps[i];
-            let expected = self.rb.expected(&self.registry, i);
+            let expected = self.expected[i];
             match s.status {
                 Status::Pending | Status::AwaitingApproval => expected,
                 Status::Running => expected.saturating_sub(now.saturating_sub(s.started.unwrap_or(now))),
@@ -389,10 +392,17 @@ impl Engine {
         let mut paused: Option<String> = None;
         let mut stop: Option<Stop> = None;
         let mut commands_open = true;
+        // a projection is due: steps changed state since the last one (one projection per turn of the loop, not one
+        // per change, so a burst of finished steps costs one critical-path computation)
+        let mut projection_due = false;
 
         loop {
             if paused.is_none() && stop.is_none() {
-                self.schedule(&mut tasks, &op_tx);
+                projection_due |= self.schedule(&mut tasks, &op_tx);
+            }
+            if projection_due {
+                self.projection();
+                projection_due = false;
             }
             let running = self.steps.iter().filter(|s| s.status == Status::Running).count();
             if running == 0 {
@@ -438,7 +448,7 @@ impl Engine {
                             }
                         }
                     }
-                    self.projection();
+                    projection_due = true;
                 }
             }
         }
@@ -456,12 +466,15 @@ impl Engine {
         })
     }
 
+    /// Starts every step whose needs are done, up to `max_parallel` running; returns whether any step changed state.
     fn schedule(
         &mut self,
         tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>,
         op_tx: &mpsc::UnboundedSender<OperatorRequest>,
-    ) {
+    ) -> bool {
         let mut changed = false;
+        let limit = self.cfg.max_parallel.max(1);
+        let mut running = self.steps.iter().filter(|s| s.status == Status::Running).count();
         for k in 0..self.rb.dag.order.len() {
             let i = self.rb.dag.order[k];
             if self.steps[i].status != Status::Pending || !self.deps_done(i) {
@@ -477,16 +490,16 @@ impl Engine {
                 changed = true;
                 continue;
             }
-            let running = self.steps.iter().filter(|s| s.status == Status::Running).count();
-            if running >= self.cfg.max_parallel.max(1) {
+            if running >= limit {
                 break;
             }
             self.start(i, tasks, op_tx);
+            if self.steps[i].status == Status::Running {
+                running += 1;
+            }
             changed = true;
         }
-        if changed {
-            self.projection();
-        }
+        changed
     }
 
     fn plan_line(&self, i: usize, p: &Params) -> String {
