@@ -262,3 +262,20 @@ fn snapshot_help() {
 fn snapshot_check_help() {
     insta::assert_snapshot!(help(&["check", "--help"]));
 }
+
+#[test]
+fn plan_resolves_everything_known_before_the_run() {
+    let a = Command::cargo_bin("drconsole")
+        .unwrap()
+        .current_dir(fixture_dir("valid"))
+        .args(["plan", "interpolation.toml"])
+        .assert();
+    assert_eq!(a.get_output().status.code(), Some(0), "{}", stderr_of(&a));
+    let out = stdout_of(&a);
+    let want = "echo runbook=interpolation,Every namespace,demo,1h30m,1h00m,sre-oncall,Shows every reference a parameter can hold.";
+    assert!(out.contains(want), "{out}");
+    assert!(out.contains("echo target=eu-central-1,eu-west-1,123456789012,sim"), "{out}");
+    // what only the run knows stays a placeholder
+    assert!(out.contains("echo steps=<steps.first.stdout>,<steps.first.exit_code>"), "{out}");
+    assert!(out.contains("critical path (*): first → second → third"), "{out}");
+}
