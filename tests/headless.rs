@@ -55,14 +55,17 @@ impl Out {
     }
     /// Whether a text line shows `tag` (start, ok, FAILED, cancel...) for `step`.
     fn has(&self, tag: &str, step: &str) -> bool {
-        self.stdout.lines().any(|l| {
-            let mut words = l.split_once("] ").map_or("", |x| x.1).split_whitespace();
-            words.next() == Some(tag) && words.next() == Some(step)
-        })
+        self.stdout.lines().any(|l| tag_and_step(l) == (Some(tag), Some(step)))
     }
     fn outcome_line(&self) -> &str {
         self.stdout.lines().find(|l| l.starts_with("outcome:")).unwrap_or_else(|| panic!("no summary\n{}", self.stdout))
     }
+}
+
+/// The tag and step of a text line: `[+0:00:02 RTO 0:59:57] ok       wait_a           in 0s`.
+fn tag_and_step(line: &str) -> (Option<&str>, Option<&str>) {
+    let mut words = line.split_once("] ").map_or("", |x| x.1).split_whitespace();
+    (words.next(), words.next())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ fn interrupt_with(signal: &str) -> (Option<i32>, String, String) {
         let mut line = String::new();
         assert!(stdout.read_line(&mut line).unwrap() > 0, "the run ended before its step started:\n{seen}");
         seen.push_str(&line);
-        if line.contains("start") && line.contains("long") {
+        if tag_and_step(&line) == (Some("start"), Some("long")) {
             break;
         }
     }
@@ -253,7 +256,7 @@ fn sigint_interrupts_gracefully_with_exit_130() {
     assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("interrupted: no new steps will start"), "{stderr}");
     assert!(stdout.contains("outcome:  interrupted"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.contains("cancel") && l.contains("after")), "{stdout}");
+    assert!(stdout.lines().any(|l| tag_and_step(l) == (Some("cancel"), Some("after"))), "{stdout}");
     assert!(stdout.contains("0 succeeded, 0 failed, 0 skipped, 2 cancelled"), "{stdout}");
 }
 
