@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -270,42 +270,55 @@ fn sigterm_interrupts_gracefully_with_exit_130() {
 // ---------------------------------------------------------------------------------------------------------------
 // --json
 
-/// The event types documented in the README's NDJSON table.
-fn documented_types() -> BTreeSet<String> {
+/// The event types documented in the README's NDJSON table, each with the names its fields cell mentions.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let section = readme.split("## NDJSON events").nth(1).expect("README has an NDJSON section");
     let section = section.split("\n## ").next().unwrap();
-    let mut types = BTreeSet::new();
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`').skip(1).step_by(2).map(|w| w.trim_end_matches("[]").to_string()).collect()
+    };
+    let mut types = BTreeMap::new();
     for row in section.lines().filter(|l| l.starts_with("| `")) {
-        let first = row.split('|').nth(1).unwrap();
-        types.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+        let cells: Vec<&str> = row.split('|').collect();
+        let fields: BTreeSet<String> = ticked(cells[2]).into_iter().collect();
+        for ty in ticked(cells[1]) {
+            types.insert(ty, fields.clone());
+        }
     }
     types
 }
 
-fn ndjson(out: &Out) -> Vec<Value> {
-    out.stdout
+/// Parses the NDJSON stream, checking every line against the README: seq 1, 2, 3..., an RFC 3339 ts, a documented
+/// type with only documented fields. Returns the events and the set of their types.
+fn ndjson(out: &Out) -> (Vec<Value>, BTreeSet<String>) {
+    let documented = documented();
+    assert!(documented.len() >= 15, "{documented:?}");
+    let events: Vec<Value> = out
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", out.stdout)))
-        .collect()
-}
-
-#[test]
-fn json_lines_follow_the_documented_schema() {
-    let documented = documented_types();
-    assert!(documented.len() >= 15, "{documented:?}");
-    let out = headless("confirm.toml", &["--json", "--approve", "cutover"]);
-    out.expect(0);
-    let events = ndjson(&out);
+        .collect();
     let mut types = BTreeSet::new();
     for (n, ev) in events.iter().enumerate() {
         assert_eq!(ev["seq"].as_u64(), Some(n as u64 + 1), "{ev}");
         let ts = ev["ts"].as_str().unwrap_or_else(|| panic!("no ts: {ev}"));
         ts.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("ts {ts} is not RFC 3339: {e}"));
         let ty = ev["type"].as_str().unwrap_or_else(|| panic!("no type: {ev}"));
-        assert!(documented.contains(ty), "event type `{ty}` is not documented in the README");
+        let fields = documented.get(ty).unwrap_or_else(|| panic!("event type `{ty}` is not documented in the README"));
+        for key in ev.as_object().unwrap().keys().filter(|k| !["seq", "ts", "type"].contains(&k.as_str())) {
+            assert!(fields.contains(key), "field `{key}` of `{ty}` is not documented in the README: {ev}");
+        }
         types.insert(ty.to_string());
     }
+    (events, types)
+}
+
+#[test]
+fn json_lines_follow_the_documented_schema() {
+    let out = headless("confirm.toml", &["--json", "--approve", "cutover"]);
+    out.expect(0);
+    let (events, types) = ndjson(&out);
     for ty in [
         "run_started",
         "projection",
@@ -336,15 +349,35 @@ fn json_lines_follow_the_documented_schema() {
 fn json_reports_failures_and_blocks() {
     let out = headless("fail_abort.toml", &["--json"]);
     out.expect(1);
-    let events = ndjson(&out);
+    let (events, types) = ndjson(&out);
+    assert!(types.contains("step_failed") && types.contains("step_cancelled"), "{types:?}");
     let failed = events.iter().find(|e| e["type"] == "step_failed").expect("a step_failed event");
     assert_eq!(failed["step"], "broken");
     assert_eq!(failed["policy"], "abort");
     assert_eq!(events.last().unwrap()["outcome"], "failed");
 
+    let out = headless("fail_pause.toml", &["--json"]);
+    out.expect(1);
+    let (events, types) = ndjson(&out);
+    assert!(types.contains("run_paused"), "{types:?}");
+    assert_eq!(events.last().unwrap()["outcome"], "aborted");
+
+    let dir = tempdir("json-retry");
+    let counter = dir.join("counter");
+    let path = fixture("retry.toml");
+    let out = drconsole_env(
+        &["--headless", "--json", path.to_str().unwrap()],
+        &[("DRCONSOLE_COUNTER", counter.to_str().unwrap())],
+    );
+    out.expect(0);
+    let (events, _) = ndjson(&out);
+    let retry = events.iter().find(|e| e["type"] == "step_retrying").expect("a step_retrying event");
+    assert_eq!(retry["attempt"], 1);
+    assert!(retry["delay_ms"].as_u64().is_some_and(|d| (1000..=2000).contains(&d)), "{retry}");
+
     let out = headless("manual.toml", &["--json"]);
     out.expect(3);
-    let events = ndjson(&out);
+    let (events, _) = ndjson(&out);
     let req = events.iter().find(|e| e["type"] == "operator_request").expect("an operator_request event");
     assert_eq!(req["prompt"]["kind"], "done");
     assert_eq!(events.last().unwrap()["outcome"], "blocked");
