@@ -104,6 +104,7 @@ fn shell_step_is_retried_then_succeeds() {
     assert!(out.stdout.contains("attempt 1 failed: command exited with 1; next attempt in"), "{}", out.stdout);
     assert!(out.has("ok", "flaky"), "{}", out.stdout);
     assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "2");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -374,6 +375,7 @@ fn json_reports_failures_and_blocks() {
     let retry = events.iter().find(|e| e["type"] == "step_retrying").expect("a step_retrying event");
     assert_eq!(retry["attempt"], 1);
     assert!(retry["delay_ms"].as_u64().is_some_and(|d| (1000..=2000).contains(&d)), "{retry}");
+    let _ = std::fs::remove_dir_all(&dir);
 
     let out = headless("manual.toml", &["--json"]);
     out.expect(3);
