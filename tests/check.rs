@@ -279,3 +279,21 @@ fn plan_resolves_everything_known_before_the_run() {
     assert!(out.contains("echo steps=<steps.first.stdout>,<steps.first.exit_code>"), "{out}");
     assert!(out.contains("critical path (*): first → second → third"), "{out}");
 }
+
+#[test]
+fn actions_lists_every_generic_action_with_its_parameters() {
+    let a = Command::cargo_bin("drconsole").unwrap().args(["actions", "--json"]).assert();
+    assert_eq!(a.get_output().status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).expect("actions --json prints JSON");
+    let names: BTreeSet<&str> = v.as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    for want in ["wait", "manual", "shell", "check.http", "check.tcp", "check.dns"] {
+        assert!(names.contains(want), "{want} missing from {names:?}");
+    }
+    let shell = v.as_array().unwrap().iter().find(|a| a["name"] == "shell").unwrap();
+    let params: Vec<&str> = shell["params"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(params, ["command", "timeout"]);
+    let outputs: Vec<&str> = shell["outputs"].as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(outputs, ["stdout", "exit_code"]);
+    let text = Command::cargo_bin("drconsole").unwrap().arg("actions").assert();
+    assert!(stdout_of(&text).contains("outputs: done_by"), "{}", stdout_of(&text));
+}
