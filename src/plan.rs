@@ -28,6 +28,9 @@ impl Scope for PlanScope<'_> {
             ["runbook", "title"] => s(&rb.meta.title),
             ["runbook", "app"] => s(&rb.meta.app),
             ["runbook", "owner"] => rb.meta.owner.as_deref().and_then(s),
+            ["runbook", "description"] => rb.meta.description.as_deref().and_then(s),
+            ["runbook", "rto"] => s(&fmt_duration(rb.meta.rto)),
+            ["runbook", "rpo"] => s(&fmt_duration(rb.meta.rpo)),
             _ => s(&format!("<{}>", path.join("."))),
         }
     }

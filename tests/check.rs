@@ -262,3 +262,38 @@ fn snapshot_help() {
 fn snapshot_check_help() {
     insta::assert_snapshot!(help(&["check", "--help"]));
 }
+
+#[test]
+fn plan_resolves_everything_known_before_the_run() {
+    let a = Command::cargo_bin("drconsole")
+        .unwrap()
+        .current_dir(fixture_dir("valid"))
+        .args(["plan", "interpolation.toml"])
+        .assert();
+    assert_eq!(a.get_output().status.code(), Some(0), "{}", stderr_of(&a));
+    let out = stdout_of(&a);
+    let want = "echo runbook=interpolation,Every namespace,demo,1h30m,1h00m,sre-oncall,Shows every reference a parameter can hold.";
+    assert!(out.contains(want), "{out}");
+    assert!(out.contains("echo target=eu-central-1,eu-west-1,123456789012,sim"), "{out}");
+    // what only the run knows stays a placeholder
+    assert!(out.contains("echo steps=<steps.first.stdout>,<steps.first.exit_code>"), "{out}");
+    assert!(out.contains("critical path (*): first → second → third"), "{out}");
+}
+
+#[test]
+fn actions_lists_every_generic_action_with_its_parameters() {
+    let a = Command::cargo_bin("drconsole").unwrap().args(["actions", "--json"]).assert();
+    assert_eq!(a.get_output().status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout_of(&a)).expect("actions --json prints JSON");
+    let names: BTreeSet<&str> = v.as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    for want in ["wait", "manual", "shell", "check.http", "check.tcp", "check.dns"] {
+        assert!(names.contains(want), "{want} missing from {names:?}");
+    }
+    let shell = v.as_array().unwrap().iter().find(|a| a["name"] == "shell").unwrap();
+    let params: Vec<&str> = shell["params"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(params, ["command", "timeout"]);
+    let outputs: Vec<&str> = shell["outputs"].as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(outputs, ["stdout", "exit_code"]);
+    let text = Command::cargo_bin("drconsole").unwrap().arg("actions").assert();
+    assert!(stdout_of(&text).contains("outputs: done_by"), "{}", stdout_of(&text));
+}

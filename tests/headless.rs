@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -28,8 +28,10 @@ fn drconsole(args: &[&str]) -> Out {
 }
 
 fn drconsole_env(args: &[&str], env: &[(&str, &str)]) -> Out {
+    // each run journals into its own state dir, so parallel tests never share a run lock
+    let state = tempfile::tempdir().unwrap();
     let mut cmd = Command::cargo_bin("drconsole").unwrap();
-    cmd.args(args).timeout(Duration::from_secs(120));
+    cmd.args(args).timeout(Duration::from_secs(120)).env("XDG_STATE_HOME", state.path());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -55,14 +57,17 @@ impl Out {
     }
     /// Whether a text line shows `tag` (start, ok, FAILED, cancel...) for `step`.
     fn has(&self, tag: &str, step: &str) -> bool {
-        self.stdout.lines().any(|l| {
-            let mut words = l.split_once("] ").map_or("", |x| x.1).split_whitespace();
-            words.next() == Some(tag) && words.next() == Some(step)
-        })
+        self.stdout.lines().any(|l| tag_and_step(l) == (Some(tag), Some(step)))
     }
     fn outcome_line(&self) -> &str {
         self.stdout.lines().find(|l| l.starts_with("outcome:")).unwrap_or_else(|| panic!("no summary\n{}", self.stdout))
     }
+}
+
+/// The tag and step of a text line: `[+0:00:02 RTO 0:59:57] ok       wait_a           in 0s`.
+fn tag_and_step(line: &str) -> (Option<&str>, Option<&str>) {
+    let mut words = line.split_once("] ").map_or("", |x| x.1).split_whitespace();
+    (words.next(), words.next())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -101,6 +106,7 @@ fn shell_step_is_retried_then_succeeds() {
     assert!(out.stdout.contains("attempt 1 failed: command exited with 1; next attempt in"), "{}", out.stdout);
     assert!(out.has("ok", "flaky"), "{}", out.stdout);
     assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "2");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -211,8 +217,10 @@ fn tempdir(name: &str) -> PathBuf {
 
 /// Starts a long run, waits until its step is running, sends `signal`, and returns the exit code and output.
 fn interrupt_with(signal: &str) -> (Option<i32>, String, String) {
+    let state = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("drconsole"))
         .args(["--headless", fixture("long_wait.toml").to_str().unwrap()])
+        .env("XDG_STATE_HOME", state.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -223,7 +231,7 @@ fn interrupt_with(signal: &str) -> (Option<i32>, String, String) {
         let mut line = String::new();
         assert!(stdout.read_line(&mut line).unwrap() > 0, "the run ended before its step started:\n{seen}");
         seen.push_str(&line);
-        if line.contains("start") && line.contains("long") {
+        if tag_and_step(&line) == (Some("start"), Some("long")) {
             break;
         }
     }
@@ -253,7 +261,7 @@ fn sigint_interrupts_gracefully_with_exit_130() {
     assert_eq!(code, Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("interrupted: no new steps will start"), "{stderr}");
     assert!(stdout.contains("outcome:  interrupted"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.contains("cancel") && l.contains("after")), "{stdout}");
+    assert!(stdout.lines().any(|l| tag_and_step(l) == (Some("cancel"), Some("after"))), "{stdout}");
     assert!(stdout.contains("0 succeeded, 0 failed, 0 skipped, 2 cancelled"), "{stdout}");
 }
 
@@ -267,42 +275,55 @@ fn sigterm_interrupts_gracefully_with_exit_130() {
 // ---------------------------------------------------------------------------------------------------------------
 // --json
 
-/// The event types documented in the README's NDJSON table.
-fn documented_types() -> BTreeSet<String> {
+/// The event types documented in the README's NDJSON table, each with the names its fields cell mentions.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let section = readme.split("## NDJSON events").nth(1).expect("README has an NDJSON section");
     let section = section.split("\n## ").next().unwrap();
-    let mut types = BTreeSet::new();
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`').skip(1).step_by(2).map(|w| w.trim_end_matches("[]").to_string()).collect()
+    };
+    let mut types = BTreeMap::new();
     for row in section.lines().filter(|l| l.starts_with("| `")) {
-        let first = row.split('|').nth(1).unwrap();
-        types.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+        let cells: Vec<&str> = row.split('|').collect();
+        let fields: BTreeSet<String> = ticked(cells[2]).into_iter().collect();
+        for ty in ticked(cells[1]) {
+            types.insert(ty, fields.clone());
+        }
     }
     types
 }
 
-fn ndjson(out: &Out) -> Vec<Value> {
-    out.stdout
+/// Parses the NDJSON stream, checking every line against the README: seq 1, 2, 3..., an RFC 3339 ts, a documented
+/// type with only documented fields. Returns the events and the set of their types.
+fn ndjson(out: &Out) -> (Vec<Value>, BTreeSet<String>) {
+    let documented = documented();
+    assert!(documented.len() >= 15, "{documented:?}");
+    let events: Vec<Value> = out
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", out.stdout)))
-        .collect()
-}
-
-#[test]
-fn json_lines_follow_the_documented_schema() {
-    let documented = documented_types();
-    assert!(documented.len() >= 15, "{documented:?}");
-    let out = headless("confirm.toml", &["--json", "--approve", "cutover"]);
-    out.expect(0);
-    let events = ndjson(&out);
+        .collect();
     let mut types = BTreeSet::new();
     for (n, ev) in events.iter().enumerate() {
         assert_eq!(ev["seq"].as_u64(), Some(n as u64 + 1), "{ev}");
         let ts = ev["ts"].as_str().unwrap_or_else(|| panic!("no ts: {ev}"));
         ts.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("ts {ts} is not RFC 3339: {e}"));
         let ty = ev["type"].as_str().unwrap_or_else(|| panic!("no type: {ev}"));
-        assert!(documented.contains(ty), "event type `{ty}` is not documented in the README");
+        let fields = documented.get(ty).unwrap_or_else(|| panic!("event type `{ty}` is not documented in the README"));
+        for key in ev.as_object().unwrap().keys().filter(|k| !["seq", "ts", "type"].contains(&k.as_str())) {
+            assert!(fields.contains(key), "field `{key}` of `{ty}` is not documented in the README: {ev}");
+        }
         types.insert(ty.to_string());
     }
+    (events, types)
+}
+
+#[test]
+fn json_lines_follow_the_documented_schema() {
+    let out = headless("confirm.toml", &["--json", "--approve", "cutover"]);
+    out.expect(0);
+    let (events, types) = ndjson(&out);
     for ty in [
         "run_started",
         "projection",
@@ -333,15 +354,36 @@ fn json_lines_follow_the_documented_schema() {
 fn json_reports_failures_and_blocks() {
     let out = headless("fail_abort.toml", &["--json"]);
     out.expect(1);
-    let events = ndjson(&out);
+    let (events, types) = ndjson(&out);
+    assert!(types.contains("step_failed") && types.contains("step_cancelled"), "{types:?}");
     let failed = events.iter().find(|e| e["type"] == "step_failed").expect("a step_failed event");
     assert_eq!(failed["step"], "broken");
     assert_eq!(failed["policy"], "abort");
     assert_eq!(events.last().unwrap()["outcome"], "failed");
 
+    let out = headless("fail_pause.toml", &["--json"]);
+    out.expect(1);
+    let (events, types) = ndjson(&out);
+    assert!(types.contains("run_paused"), "{types:?}");
+    assert_eq!(events.last().unwrap()["outcome"], "aborted");
+
+    let dir = tempdir("json-retry");
+    let counter = dir.join("counter");
+    let path = fixture("retry.toml");
+    let out = drconsole_env(
+        &["--headless", "--json", path.to_str().unwrap()],
+        &[("DRCONSOLE_COUNTER", counter.to_str().unwrap())],
+    );
+    out.expect(0);
+    let (events, _) = ndjson(&out);
+    let retry = events.iter().find(|e| e["type"] == "step_retrying").expect("a step_retrying event");
+    assert_eq!(retry["attempt"], 1);
+    assert!(retry["delay_ms"].as_u64().is_some_and(|d| (1000..=2000).contains(&d)), "{retry}");
+    let _ = std::fs::remove_dir_all(&dir);
+
     let out = headless("manual.toml", &["--json"]);
     out.expect(3);
-    let events = ndjson(&out);
+    let (events, _) = ndjson(&out);
     let req = events.iter().find(|e| e["type"] == "operator_request").expect("an operator_request event");
     assert_eq!(req["prompt"]["kind"], "done");
     assert_eq!(events.last().unwrap()["outcome"], "blocked");

@@ -298,6 +298,8 @@ pub struct Engine {
     prior_answers: HashMap<String, PriorAnswer>,
     /// Resumed runs: run time spent by earlier sessions, so elapsed time continues.
     prior_elapsed: Duration,
+    /// Each step's expected duration, looked up once: the projection reads them after every state change.
+    expected: Vec<Duration>,
 }
 
 enum Stop {
@@ -322,6 +324,7 @@ impl Engine {
         let incident_start = cfg.incident_start.unwrap_or_else(|| clock.now());
         let rng = fastrand::Rng::with_seed(cfg.seed);
         let started = clock.elapsed();
+        let expected = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
         Self {
             rb,
             registry,
@@ -335,6 +338,7 @@ impl Engine {
             rng,
             prior_answers: HashMap::new(),
             prior_elapsed: Duration::ZERO,
+            expected,
         }
     }
 
@@ -371,7 +375,7 @@ impl Engine {
                 title: s.title.clone(),
                 action: s.action.clone(),
                 needs: s.needs.clone(),
-                expected_secs: rb.expected(&self.registry, i).as_secs(),
+                expected_secs: self.expected[i].as_secs(),
                 confirm: s.confirm,
                 on_failure: s.on_failure,
             })
@@ -400,7 +404,7 @@ impl Engine {
         let now = self.clock.elapsed();
         let (cp, path) = self.rb.dag.critical_path(|i| {
             let s = &self.steps[i];
-            let expected = self.rb.expected(&self.registry, i);
+            let expected = self.expected[i];
             match s.status {
                 Status::Pending | Status::AwaitingApproval => expected,
                 Status::Running => expected.saturating_sub(now.saturating_sub(s.started.unwrap_or(now))),
@@ -434,10 +438,17 @@ impl Engine {
         let mut paused: Option<String> = None;
         let mut stop: Option<Stop> = None;
         let mut commands_open = true;
+        // a projection is due: steps changed state since the last one (one projection per turn of the loop, not one
+        // per change, so a burst of finished steps costs one critical-path computation)
+        let mut projection_due = false;
 
         loop {
             if paused.is_none() && stop.is_none() {
-                self.schedule(&mut tasks, &op_tx);
+                projection_due |= self.schedule(&mut tasks, &op_tx);
+            }
+            if projection_due {
+                self.projection();
+                projection_due = false;
             }
             let running = self.steps.iter().filter(|s| s.status == Status::Running).count();
             if running == 0 {
@@ -489,7 +500,7 @@ impl Engine {
                             }
                         }
                     }
-                    self.projection();
+                    projection_due = true;
                 }
             }
         }
@@ -507,12 +518,15 @@ impl Engine {
         })
     }
 
+    /// Starts every step whose needs are done, up to `max_parallel` running; returns whether any step changed state.
     fn schedule(
         &mut self,
         tasks: &mut JoinSet<(usize, u32, Result<Outputs, ActionError>)>,
         op_tx: &mpsc::UnboundedSender<OperatorRequest>,
-    ) {
+    ) -> bool {
         let mut changed = false;
+        let limit = self.cfg.max_parallel.max(1);
+        let mut running = self.steps.iter().filter(|s| s.status == Status::Running).count();
         for k in 0..self.rb.dag.order.len() {
             let i = self.rb.dag.order[k];
             if self.steps[i].status != Status::Pending || !self.deps_done(i) {
@@ -528,16 +542,16 @@ impl Engine {
                 changed = true;
                 continue;
             }
-            let running = self.steps.iter().filter(|s| s.status == Status::Running).count();
-            if running >= self.cfg.max_parallel.max(1) {
+            if running >= limit {
                 break;
             }
             self.start(i, tasks, op_tx);
+            if self.steps[i].status == Status::Running {
+                running += 1;
+            }
             changed = true;
         }
-        if changed {
-            self.projection();
-        }
+        changed
     }
 
     fn plan_line(&self, i: usize, p: &Params) -> String {

@@ -487,12 +487,15 @@ impl Loader<'_> {
                 "with" => {
                     if let Some(t) = self.table(file, v, "`with`") {
                         for (pk, pv) in t {
+                            s.present.insert(format!("with.{}", pk.get_ref()));
                             let kl = self.loc(file, pk.span());
                             let vl = self.loc(file, pv.span());
                             if let Some(j) = self.json(file, pv) {
                                 s.with.push((L { v: pk.get_ref().to_string(), loc: kl }, L { v: j, loc: vl }));
                             }
                         }
+                    } else {
+                        s.present.insert("with:not-a-table".into());
                     }
                 }
                 _ => self.unknown(self.loc(file, k.span()), "[[step]]", key, STEP_FIELDS),
@@ -697,8 +700,12 @@ impl Loader<'_> {
         };
         let spec = a.spec();
         let with_loc = s.with.first().map(|(k, _)| k.loc.clone()).unwrap_or(s.loc.clone());
+        // `with` that is not a table, or a parameter with a bad value, was reported already: not missing too
+        let with_is_bad = s.present.contains("with:not-a-table");
         for req in spec.params.iter().filter(|p| p.required) {
-            if !s.with.iter().any(|(k, _)| k.v == req.name) {
+            let given =
+                s.with.iter().any(|(k, _)| k.v == req.name) || s.present.contains(&format!("with.{}", req.name));
+            if !given && !with_is_bad {
                 let msg = format!(
                     "action `{}` needs parameter `{}` ({}) in [step.with]",
                     spec.name,
