@@ -198,7 +198,15 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_stale_lock_is_ta
         c.spawn().unwrap()
     };
     let lock = state.join("locks/locked--123456789012--us-east-1--us-west-2.lock");
-    wait_for("the first run's lock", || std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("run_id")));
+    wait_for("the first run at its gate", || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("run_id"))
+            && std::fs::read_dir(state.join("runs")).is_ok_and(|mut rd| {
+                rd.next().is_some_and(|e| {
+                    std::fs::read_to_string(e.unwrap().path().join("journal.jsonl"))
+                        .is_ok_and(|j| j.contains("\"step\":\"gate\""))
+                })
+            })
+    });
 
     let out = run({
         let mut c = drc(&state);
@@ -211,8 +219,15 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_stale_lock_is_ta
     for part in ["already running".to_string(), format!("pid {}", first.id()), format!("host {host}"), "since".into()] {
         assert!(err.contains(&part), "`{part}` missing from: {err}");
     }
-    // only the first run's directory exists
+    // only the first run's directory exists, and it is listed as running
     assert_eq!(std::fs::read_dir(state.join("runs")).unwrap().count(), 1);
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["runs", "--json"]);
+        c
+    });
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "running", "{runs}");
 
     std::fs::write(&gate, "").unwrap();
     assert!(wait_child(first, "the first run").success());
@@ -408,4 +423,101 @@ fn several_watchers_follow_a_live_headless_run_and_print_what_it_prints() {
         reader.join().unwrap();
         assert_eq!(*lines.lock().unwrap(), want, "a watcher's output differs from the run's");
     }
+}
+
+#[test]
+fn every_file_of_a_runbook_that_extends_a_procedure_is_stored_and_a_change_to_the_procedure_blocks_resume() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let base = d.path().join("procedure.toml");
+    let base_text = format!(
+        "[runbook]\nname = \"procedure\"\ntitle = \"A shared procedure\"\napp = \"any\"\nrto = \"10m\"\nrpo = \"1h\"\n\n\
+         [target]\nbackend = \"sim\"\nprimary = \"us-east-1\"\nsecondary = \"us-west-2\"\n{CONFIRM_STEPS}"
+    );
+    std::fs::write(&base, &base_text).unwrap();
+    let app = d.path().join("app.toml");
+    let app_text = "[runbook]\nname = \"app-failover\"\ntitle = \"App\"\napp = \"app\"\nextends = \"procedure.toml\"\n";
+    std::fs::write(&app, app_text).unwrap();
+
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["--headless"]).arg(&app);
+        c
+    });
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let dir = only_run(&state);
+    assert_eq!(std::fs::read_to_string(dir.join("runbook/0-app.toml")).unwrap(), app_text);
+    assert_eq!(std::fs::read_to_string(dir.join("runbook/1-procedure.toml")).unwrap(), base_text);
+    let sums = std::fs::read_to_string(dir.join("runbook.sha256")).unwrap();
+    assert_eq!(sums.lines().count(), 3, "{sums}");
+    assert!(sums.contains("procedure.toml") && sums.contains("app.toml"), "{sums}");
+
+    // the procedure, not the runbook itself, changes: still a different runbook
+    std::fs::write(&base, base_text.replace("echo prepared", "echo prepared twice")).unwrap();
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["resume", "last", "--headless", "--yes"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("changed since run"));
+}
+
+#[test]
+fn a_killed_run_is_listed_as_crashed_and_a_watcher_says_it_can_be_resumed() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let rb = runbook(d.path(), "killed", CONFIRM_STEPS);
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["--headless", "--yes"]).arg(&rb).env(drconsole::journal::KILL_AFTER_ENV, "4");
+        c
+    });
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9));
+    let dir = only_run(&state);
+    let id = run_id(&dir);
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["runs", "--json"]);
+        c
+    });
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "crashed", "{runs}");
+    assert_eq!(runs[0]["outcome"], "");
+    // its lock is left behind, held by a dead process
+    assert_eq!(std::fs::read_dir(state.join("locks")).unwrap().count(), 1);
+
+    let mut watcher = {
+        let mut c = drc(&state);
+        c.args(["watch", &id]).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let err = watcher.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let notice = rx.recv_timeout(LONG).unwrap();
+    assert!(notice.contains("no longer running") && notice.contains("resume"), "{notice}");
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+
+    // resumed, it finishes, and `runs` says so
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["resume", &id, "--headless", "--yes"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["runs", "--json"]);
+        c
+    });
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((runs[0]["status"].as_str(), runs[0]["outcome"].as_str()), (Some("ended"), Some("recovered")));
+    assert_eq!(runs[0]["sessions"], 2);
+    assert_eq!(std::fs::read_dir(state.join("locks")).unwrap().count(), 0);
 }
