@@ -133,6 +133,27 @@ fn resume_refuses_a_runbook_changed_since_the_run_started_unless_forced_and_reco
     assert!(text(&out.stderr).contains("already recovered"), "{}", text(&out.stderr));
 }
 
+/// Opens a gate file when dropped, so a run waiting on it ends even when a test fails half-way.
+struct OpenOnDrop(PathBuf);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "");
+    }
+}
+
+/// Kills a child process (that the test started) when dropped, so a failing test leaves nothing running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn wait_child(mut child: Child, what: &str) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
@@ -191,6 +212,7 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock_and_a_stale_lock_is_ta
     let state = d.path().join("state");
     let gate = d.path().join("gate");
     let rb = runbook(d.path(), "locked", &gate_steps(&gate));
+    let _open = OpenOnDrop(gate.clone());
 
     let first = {
         let mut c = drc(&state);
@@ -373,6 +395,7 @@ fn several_watchers_follow_a_live_headless_run_and_print_what_it_prints() {
     let state = d.path().join("state");
     let gate = d.path().join("gate");
     let rb = runbook(d.path(), "watched", &gate_steps(&gate));
+    let _open = OpenOnDrop(gate.clone());
 
     let mut runner = {
         let mut c = drc(&state);
@@ -487,12 +510,12 @@ fn a_killed_run_is_listed_as_crashed_and_a_watcher_says_it_can_be_resumed() {
     // its lock is left behind, held by a dead process
     assert_eq!(std::fs::read_dir(state.join("locks")).unwrap().count(), 1);
 
-    let mut watcher = {
+    let mut watcher = KillOnDrop({
         let mut c = drc(&state);
-        c.args(["watch", &id]).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(["watch", &id]).stdout(Stdio::null()).stderr(Stdio::piped());
         c.spawn().unwrap()
-    };
-    let err = watcher.stderr.take().unwrap();
+    });
+    let err = watcher.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines() {
@@ -501,8 +524,7 @@ fn a_killed_run_is_listed_as_crashed_and_a_watcher_says_it_can_be_resumed() {
     });
     let notice = rx.recv_timeout(LONG).unwrap();
     assert!(notice.contains("no longer running") && notice.contains("resume"), "{notice}");
-    watcher.kill().unwrap();
-    watcher.wait().unwrap();
+    drop(watcher);
 
     // resumed, it finishes, and `runs` says so
     let out = run({
