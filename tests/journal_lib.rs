@@ -647,3 +647,38 @@ fn the_world_store_is_saved_beside_the_journal_at_each_checkpoint_without_secret
     let (dir2, _, _) = run_in_process(&d2.path().join("state"), SECRET_RUNBOOK, registry());
     assert!(journal::load_world(&dir2).unwrap().is_none());
 }
+
+#[test]
+fn follow_replays_every_session_of_a_resumed_run_and_ends_with_the_last() {
+    let d = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(d.path()).unwrap();
+    j.set_reports(false);
+    let finished = |outcome: Outcome| EventKind::RunFinished {
+        outcome,
+        duration_secs: 1,
+        rto_secs: 60,
+        rto_achieved_secs: 1,
+        rto_met: false,
+        succeeded: 0,
+        failed: 0,
+        skipped: 0,
+        cancelled: 0,
+        message: String::new(),
+    };
+    j.event(&ev(1, 1, started("a", 1)));
+    j.event(&ev(2, 2, finished(Outcome::Interrupted)));
+    j.note(Note::Session { number: 2, resumed: true, user: "u".into(), host: "h".into(), pid: 1, at: ts(3) }).unwrap();
+    j.event(&ev(3, 4, started("a", 2)));
+    j.event(&ev(4, 5, finished(Outcome::Recovered)));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seqs = rt.block_on(async {
+        let mut rx = journal::follow(d.path());
+        let mut seqs = Vec::new();
+        // the stream closes by itself after the last end
+        while let Some(e) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await.unwrap() {
+            seqs.push(e.seq);
+        }
+        seqs
+    });
+    assert_eq!(seqs, [1, 2, 3, 4]);
+}
