@@ -526,10 +526,21 @@ fn a_killed_run_is_listed_as_crashed_and_a_watcher_says_it_can_be_resumed() {
     assert!(notice.contains("no longer running") && notice.contains("resume"), "{notice}");
     drop(watcher);
 
-    // resumed, it finishes, and `runs` says so
+    // the runbook moved: resume says so, and takes its new path (same text, same sha256)
+    let moved = d.path().join("moved.toml");
+    std::fs::rename(&rb, &moved).unwrap();
     let out = run({
         let mut c = drc(&state);
         c.args(["resume", &id, "--headless", "--yes"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--runbook PATH"), "{}", text(&out.stderr));
+
+    // resumed, it finishes, and `runs` says so
+    let out = run({
+        let mut c = drc(&state);
+        c.args(["resume", &id, "--headless", "--yes", "--runbook"]).arg(&moved);
         c
     });
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
