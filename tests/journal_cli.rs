@@ -554,3 +554,71 @@ fn a_killed_run_is_listed_as_crashed_and_a_watcher_says_it_can_be_resumed() {
     assert_eq!(runs[0]["sessions"], 2);
     assert_eq!(std::fs::read_dir(state.join("locks")).unwrap().count(), 0);
 }
+
+/// A tmux server of its own, killed when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.0, "-f", "/dev/null"]);
+        c
+    }
+    fn capture(&self) -> String {
+        let out = self.cmd().args(["capture-pane", "-p", "-J", "-t", "watch"]).output().unwrap();
+        text(&out.stdout)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+#[test]
+fn a_watcher_in_tmux_shows_the_live_run_on_its_screen() {
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "tmux is needed for this test (scripts/test.sh installs it)"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let gate = d.path().join("gate");
+    let rb = runbook(d.path(), "on-screen", &gate_steps(&gate));
+    let _open = OpenOnDrop(gate.clone());
+    let runner = KillOnDrop({
+        let mut c = drc(&state);
+        c.args(["--headless"]).arg(&rb).stdout(Stdio::null()).stderr(Stdio::null());
+        c.spawn().unwrap()
+    });
+    wait_for("the run to reach the gate", || {
+        std::fs::read_dir(state.join("runs")).is_ok_and(|mut rd| {
+            rd.next().is_some_and(|e| {
+                std::fs::read_to_string(e.unwrap().path().join("journal.jsonl"))
+                    .is_ok_and(|j| j.contains("\"type\":\"step_started\",\"step\":\"gate\""))
+            })
+        })
+    });
+    let id = run_id(&only_run(&state));
+
+    let tmux = Tmux(format!("drconsole-journal-{}", std::process::id()));
+    let watch = format!(
+        "DRCONSOLE_STATE_DIR='{}' '{}' watch {id}; echo WATCH-ENDED; sleep 600",
+        state.display(),
+        bin().display()
+    );
+    let st = tmux.cmd().args(["new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", &watch]).status().unwrap();
+    assert!(st.success());
+    wait_for("the watcher's screen to show the running gate step", || tmux.capture().contains("start    gate"));
+    let screen = tmux.capture();
+    assert!(screen.contains("ok       first"), "{screen}");
+    assert!(!screen.contains("WATCH-ENDED"), "{screen}");
+
+    std::fs::write(&gate, "").unwrap();
+    wait_for("the watcher's screen to show the end of the run", || tmux.capture().contains("WATCH-ENDED"));
+    let screen = tmux.capture();
+    assert!(screen.contains("ok       last"), "{screen}");
+    assert!(screen.contains("outcome:  recovered"), "{screen}");
+    drop(runner);
+}
