@@ -93,6 +93,9 @@ pub struct ResumeArgs {
     /// Recovery point for `ask` policies not answered before the run stopped: an id, or `latest`
     #[arg(long, value_name = "ID|latest")]
     pub recovery_point: Option<String>,
+    /// The runbook, if it moved since the run started (it must still have the same sha256, unless --force)
+    #[arg(long, value_name = "PATH")]
+    pub runbook: Option<PathBuf>,
     /// Resume even though the runbook changed since the run started (recorded in the journal)
     #[arg(long)]
     pub force: bool,

@@ -241,6 +241,7 @@ fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> Ex
         journal::prepare_resume(
             &state,
             &args.run,
+            args.runbook.as_deref(),
             &registry,
             args.force,
             args.take_over_lock,

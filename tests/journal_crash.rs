@@ -110,7 +110,7 @@ fn killed_at_twenty_points_every_run_resumes_to_the_estate_of_an_uninterrupted_r
     records.sort_unstable();
     records.truncate(18);
     let mut points: Vec<(usize, KillPoint)> = records.into_iter().map(KillPoint::AfterRecord).enumerate().collect();
-    for prefix in ["db-", "dns-"] {
+    for prefix in ["db-", "app-"] {
         let i = points.len();
         points.push((
             i,

@@ -257,13 +257,25 @@ command = "echo 'cannot connect with ${steps.fetch.password}' >&2; exit 3"
 
 /// Runs a runbook in-process with the journal; returns (run dir, outcome, what the headless frontend printed).
 fn run_in_process(state: &Path, text: &str, registry: Registry) -> (PathBuf, Outcome, String) {
+    run_with_world(state, text, registry, None)
+}
+
+fn run_with_world(
+    state: &Path,
+    text: &str,
+    registry: Registry,
+    world: Option<Box<dyn journal::WorldStore>>,
+) -> (PathBuf, Outcome, String) {
     let rb_path = state.join("rb.toml");
     std::fs::create_dir_all(state).unwrap();
     std::fs::write(&rb_path, text).unwrap();
     let rb = runbook::load_str(&rb_path, text, &registry).unwrap_or_else(|d| panic!("{d}"));
     let cfg = RunConfig { backend: "sim".into(), ..RunConfig::default() };
     let settings = RunSettings { speed: 1.0, max_parallel: 4, ..RunSettings::default() };
-    let prepared = journal::prepare_new(&StateDir { root: state.to_path_buf() }, rb, cfg, settings, false).unwrap();
+    let mut prepared = journal::prepare_new(&StateDir { root: state.to_path_buf() }, rb, cfg, settings, false).unwrap();
+    if let Some(w) = world {
+        prepared.set_world_store(w);
+    }
     let dir = prepared.dir.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (outcome, out) = rt.block_on(async move {
@@ -596,4 +608,77 @@ fn a_resumed_engine_keeps_outputs_and_does_not_ask_again_what_was_answered() {
     // the task's attempt numbering continues
     let task = events.iter().find(|e| e["type"] == "step_started" && e["step"] == "task").unwrap();
     assert_eq!(task["attempt"], json!(2));
+}
+
+/// A stand-in for the simulator's world: counts its saves, and holds the secret (as a careless implementation
+/// might).
+struct FakeWorld {
+    saves: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl journal::WorldStore for FakeWorld {
+    fn save(&mut self) -> Result<Vec<u8>, String> {
+        let n = self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(serde_json::to_vec(&json!({"saves": n, "secrets": {"db": SECRET}})).unwrap())
+    }
+}
+
+#[test]
+fn the_world_store_is_saved_beside_the_journal_at_each_checkpoint_without_secrets() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let saves = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let world = FakeWorld { saves: saves.clone() };
+    let (dir, outcome, _) = run_with_world(&state, SECRET_RUNBOOK, registry(), Some(Box::new(world)));
+    assert_eq!(outcome, Outcome::Recovered);
+    let saved = journal::load_world(&dir).unwrap().expect("world.json was written");
+    let v: Value = serde_json::from_slice(&saved).unwrap();
+    // the last save is the one on disk: at the run's end
+    let n = saves.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(v["saves"], json!(n));
+    // one save per checkpoint: run start, the four step outcomes, the resource, run end at least
+    assert!(n >= 7, "only {n} saves");
+    // the secret registered during the run is redacted from the saved world
+    assert_eq!(v["secrets"]["db"], json!("***"));
+    let mode = std::fs::metadata(dir.join("world.json")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // a run without a world store has none
+    let d2 = tempfile::tempdir().unwrap();
+    let (dir2, _, _) = run_in_process(&d2.path().join("state"), SECRET_RUNBOOK, registry());
+    assert!(journal::load_world(&dir2).unwrap().is_none());
+}
+
+#[test]
+fn follow_replays_every_session_of_a_resumed_run_and_ends_with_the_last() {
+    let d = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(d.path()).unwrap();
+    j.set_reports(false);
+    let finished = |outcome: Outcome| EventKind::RunFinished {
+        outcome,
+        duration_secs: 1,
+        rto_secs: 60,
+        rto_achieved_secs: 1,
+        rto_met: false,
+        succeeded: 0,
+        failed: 0,
+        skipped: 0,
+        cancelled: 0,
+        message: String::new(),
+    };
+    j.event(&ev(1, 1, started("a", 1)));
+    j.event(&ev(2, 2, finished(Outcome::Interrupted)));
+    j.note(Note::Session { number: 2, resumed: true, user: "u".into(), host: "h".into(), pid: 1, at: ts(3) }).unwrap();
+    j.event(&ev(3, 4, started("a", 2)));
+    j.event(&ev(4, 5, finished(Outcome::Recovered)));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let seqs = rt.block_on(async {
+        let mut rx = journal::follow(d.path());
+        let mut seqs = Vec::new();
+        // the stream closes by itself after the last end
+        while let Some(e) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await.unwrap() {
+            seqs.push(e.seq);
+        }
+        seqs
+    });
+    assert_eq!(seqs, [1, 2, 3, 4]);
 }

@@ -100,11 +100,14 @@ struct EmitterInner {
 pub struct Emitter {
     inner: Arc<Mutex<EmitterInner>>,
     clock: Clock,
+    /// The secrets again, for [`Redactor`]s: usable inside a sink, while `inner` is locked.
+    redact: Arc<Mutex<Vec<String>>>,
 }
 
 impl Emitter {
     pub fn new(clock: Clock) -> Self {
-        Self { inner: Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new(), secrets: Vec::new() })), clock }
+        let inner = Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new(), secrets: Vec::new() }));
+        Self { inner, clock, redact: Arc::default() }
     }
 
     pub fn add_sink(&self, sink: Box<dyn EventSink>) {
@@ -131,6 +134,7 @@ impl Emitter {
             let mut g = self.lock();
             if !g.secrets.iter().any(|s| s == value) {
                 g.secrets.push(value.to_string());
+                self.redact.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(value.to_string());
             }
         }
     }
@@ -156,24 +160,21 @@ impl Emitter {
         g.seq = g.seq.max(seq);
     }
 
-    /// A handle that redacts text with this emitter's secrets, for files written beside the journal. It does not
-    /// keep the emitter alive (a sink may hold it without a reference cycle).
+    /// A handle that redacts text with this emitter's secrets, for files written beside the journal. A sink may
+    /// hold and use it (it neither keeps the emitter alive nor takes the emitter's lock).
     pub fn redactor(&self) -> Redactor {
-        Redactor(Arc::downgrade(&self.inner))
+        Redactor(self.redact.clone())
     }
 }
 
 /// Replaces the secrets registered with an [`Emitter`] by `***` in text.
 #[derive(Clone)]
-pub struct Redactor(std::sync::Weak<Mutex<EmitterInner>>);
+pub struct Redactor(Arc<Mutex<Vec<String>>>);
 
 impl Redactor {
     pub fn redact(&self, text: &str) -> String {
-        let Some(inner) = self.0.upgrade() else { return text.to_string() };
-        let g = inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.secrets
-            .iter()
-            .fold(text.to_string(), |t, s| if t.contains(s.as_str()) { t.replace(s.as_str(), "***") } else { t })
+        let g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.iter().fold(text.to_string(), |t, s| if t.contains(s.as_str()) { t.replace(s.as_str(), "***") } else { t })
     }
 }
 

@@ -15,8 +15,8 @@ use crate::engine::{Event, EventKind};
 const POLL_MIN: Duration = Duration::from_millis(50);
 const POLL_MAX: Duration = Duration::from_millis(1000);
 
-/// Replays a run's journal and then follows it as it grows, until the run finishes (its `run_finished` event)
-/// or the receiver is dropped. Must be called inside a tokio runtime.
+/// Replays a run's journal and then follows it as it grows, until the run finishes (its last `run_finished`
+/// event: a resumed run has one per session that ended) or the receiver is dropped. Must be called inside a tokio runtime.
 ///
 /// A damaged line stops the stream, with the line number on stderr. When the run's process dies without
 /// finishing, a notice says the run can be resumed, and following goes on (a resume appends to the same journal).
@@ -36,6 +36,7 @@ async fn follow_task(path: PathBuf, tx: mpsc::UnboundedSender<Event>) {
     let mut session: Option<(String, u32)> = None;
     let mut idle = Duration::ZERO;
     let mut told_dead = false;
+    let mut finished = false;
     let here = super::session::hostname();
     loop {
         if tx.is_closed() {
@@ -67,14 +68,20 @@ async fn follow_task(path: PathBuf, tx: mpsc::UnboundedSender<Event>) {
                     seq = s;
                     match rec {
                         Record::Event(ev) => {
-                            let finished = matches!(ev.kind, EventKind::RunFinished { .. });
-                            if tx.send(ev).is_err() || finished {
+                            // a later session (a resume) may follow the end of an earlier one
+                            finished = match ev.kind {
+                                EventKind::RunFinished { .. } => true,
+                                EventKind::RunStarted { .. } => false,
+                                _ => finished,
+                            };
+                            if tx.send(ev).is_err() {
                                 return;
                             }
                         }
                         Record::Note(Note::Session { host, pid, .. }) => {
                             session = Some((host, pid));
                             told_dead = false;
+                            finished = false;
                         }
                         Record::Note(_) => {}
                     }
@@ -84,6 +91,10 @@ async fn follow_task(path: PathBuf, tx: mpsc::UnboundedSender<Event>) {
                     return;
                 }
             }
+        }
+        if finished {
+            // the run ended, and nothing was written after its end
+            return;
         }
         if grew {
             delay = POLL_MIN;

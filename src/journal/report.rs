@@ -20,6 +20,8 @@ use crate::util::fmt_duration;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
+    /// `drconsole-report/1`: fields are added within a version, never renamed or removed.
+    pub format: &'static str,
     pub run_id: String,
     pub runbook: RunbookInfo,
     pub operator: Operator,
@@ -162,6 +164,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
     let meta = Meta::read(run_dir)?;
     let (read, problem) = read_journal_prefix(run_dir)?;
     let mut r = Report {
+        format: "drconsole-report/1",
         run_id: meta.run_id.clone(),
         runbook: RunbookInfo {
             name: meta.runbook.clone(),

@@ -304,12 +304,13 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(JournalError::io("cannot write", path))
 }
 
-/// Opens a run to resume it: checks its journal, reloads its runbook (refused if its sha256 changed, unless
-/// `force`), takes the lock (a lock left by a dead session of this same run is taken over) and rebuilds the
+/// Opens a run to resume it: checks its journal, reloads its runbook from where it was (or from `runbook`, if it
+/// moved; refused if its sha256 changed, unless `force`), takes the lock (a lock left by a dead session of this same run is taken over) and rebuilds the
 /// engine's prior state.
 pub fn prepare_resume(
     state: &StateDir,
     run: &str,
+    runbook: Option<&Path>,
     registry: &Registry,
     force: bool,
     take_over_lock: bool,
@@ -327,12 +328,13 @@ pub fn prepare_resume(
             dir.join("report.md").display()
         )));
     }
-    let path = PathBuf::from(&meta.runbook_path);
+    let path = runbook.map_or_else(|| PathBuf::from(&meta.runbook_path), Path::to_path_buf);
     let mut rb = match runbook::load(&path, registry) {
         Ok(rb) => rb,
         Err(d) if !path.exists() => {
             return Err(JournalError::NotFound(format!(
-                "the runbook of run {} is gone: {} ({d}); the text it ran with is kept in {}",
+                "the runbook of run {} is gone: {} ({d}); if it moved, pass --runbook PATH; the text it ran with is \
+                 kept in {}",
                 meta.run_id,
                 path.display(),
                 dir.join("runbook").display()
