@@ -94,4 +94,9 @@ pub struct RunArgs {
     /// Override a runbook variable: NAME=VALUE (repeatable)
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
+
+    /// Console theme: dark, light, high-contrast, monochrome, or a path to a theme file (default: dark;
+    /// monochrome when NO_COLOR is set)
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
 }

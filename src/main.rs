@@ -11,7 +11,7 @@ use drconsole::actions::Registry;
 use drconsole::cli::{Cli, Cmd, RunArgs};
 use drconsole::engine::{Clock, Engine, RunConfig};
 use drconsole::runbook::{self, Backend, Runbook};
-use drconsole::{headless, plan};
+use drconsole::{headless, plan, tui};
 
 /// Exit codes (DESIGN.md): 0 recovered, 1 failed/aborted, 2 invalid runbook or usage, 3 blocked, 4 refused, 130 interrupted.
 const EXIT_USAGE: u8 = 2;
@@ -187,16 +187,69 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !args.headless {
-        eprintln!(
-            "drconsole: the interactive console is not available yet; running headless (pass --headless to silence this)"
-        );
-    }
+    let console = if args.headless {
+        None
+    } else {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return usage("stdout is not a terminal: the console needs one; pass --headless for automation");
+        }
+        let theme = match args.theme.as_deref().map(tui::Theme::load).transpose() {
+            Ok(t) => t.unwrap_or_else(tui::Theme::default_for_env),
+            Err(e) => return usage(e),
+        };
+        Some(tui::TuiOptions { theme, operator: operator(), notes: tui::notes_from_runbook(&rb, &registry) })
+    };
     let speed = args.speed;
+    if let Some(topts) = console {
+        return run_console(rb, registry, cfg, speed, topts, &rt);
+    }
     let result = rt.block_on(async move {
         let clock = Clock::new(speed);
         let handle = Engine::spawn(Arc::new(rb), registry, cfg, clock);
         headless::run(handle, &opts, std::io::stdout().lock()).await
     });
     ExitCode::from(u8::try_from(result.outcome.exit_code()).unwrap_or(1))
+}
+
+/// The interactive console: the engine's events go to the TUI, its commands to the engine; the exit code follows
+/// the run's outcome (as headless), 130 when the operator quit and interrupted an active run.
+fn run_console(
+    rb: Runbook,
+    registry: Registry,
+    cfg: RunConfig,
+    speed: f64,
+    opts: tui::TuiOptions,
+    rt: &tokio::runtime::Runtime,
+) -> ExitCode {
+    let run_id = cfg.run_id.clone();
+    let id = run_id.clone();
+    let result = rt.block_on(async move {
+        let run_id = id;
+        let clock = Clock::new(speed);
+        let handle = Engine::spawn(Arc::new(rb), registry, cfg, clock);
+        let console = tui::run(handle.events, Some(handle.commands), opts).await;
+        if let Ok(exit) = &console
+            && exit.interrupted
+        {
+            eprintln!("drconsole: run {run_id} interrupted: no new step starts; waiting for running steps to stop");
+        }
+        // the console is gone (its command sender dropped): an active run stops as interrupted
+        let result = handle.join.await;
+        (console, result)
+    });
+    match result {
+        (Err(e), _) => {
+            eprintln!("drconsole: {e}");
+            ExitCode::FAILURE
+        }
+        (Ok(_), Ok(r)) => {
+            eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
+            ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1))
+        }
+        (Ok(_), Err(e)) => {
+            eprintln!("drconsole: the engine stopped unexpectedly: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

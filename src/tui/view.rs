@@ -1,0 +1,739 @@
+//! Rendering: `Screen { state, theme }` draws the whole console from an immutable view of the state. Layout
+//! degrades with the terminal: at 80x24 the steps pane keeps only icon, id and time, and the log shrinks; below
+//! 20 rows the log goes (Tab shows it instead of the detail pane); below 60 columns the detail pane goes.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{
+    Block, BorderType, Borders, Cell, Clear, List, ListItem, ListState, Paragraph, Row, StatefulWidget, Table,
+    TableState, Widget, Wrap,
+};
+
+use super::keymap::HELP;
+use super::state::{Focus, LogLevel, Modal, Picker, State, StepStatus, StepView, value_text};
+use super::theme::Theme;
+use crate::engine::Outcome;
+use crate::util::{fmt_clock, fmt_duration};
+
+pub struct Screen<'a> {
+    pub state: &'a State,
+    pub theme: &'a Theme,
+}
+
+/// The areas of the main screen for a terminal size (also used by tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Areas {
+    pub header: Rect,
+    pub steps: Rect,
+    pub detail: Option<Rect>,
+    pub log: Option<Rect>,
+    pub footer: Rect,
+}
+
+pub fn areas(area: Rect, focus: Focus) -> Areas {
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(3), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let show_log = body.height >= 14;
+    let (top, log) = if show_log {
+        let log_h = (body.height / 3).max(6);
+        let [t, l] = Layout::vertical([Constraint::Min(1), Constraint::Length(log_h)]).areas(body);
+        (t, Some(l))
+    } else {
+        (body, None)
+    };
+    if area.width < 60 {
+        return Areas { header, steps: top, detail: None, log, footer };
+    }
+    let steps_w = if area.width >= 120 { (area.width * 2 / 5).min(64) } else { 34 };
+    let [steps, right] = Layout::horizontal([Constraint::Length(steps_w), Constraint::Min(1)]).areas(top);
+    if log.is_none() && focus == Focus::Log {
+        // small screen: the log replaces the detail pane while it has the focus
+        return Areas { header, steps, detail: None, log: Some(right), footer };
+    }
+    Areas { header, steps, detail: Some(right), log, footer }
+}
+
+fn trunc(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let mut t: String = s.chars().take(w - 1).collect();
+    t.push('…');
+    t
+}
+
+fn hms(ts: jiff::Timestamp) -> String {
+    ts.strftime("%H:%M:%S").to_string()
+}
+
+impl Widget for Screen<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let (s, t) = (self.state, self.theme);
+        buf.set_style(area, t.get("text"));
+        let a = areas(area, s.focus);
+        header(s, t, a.header, buf);
+        steps_pane(s, t, a.steps, buf);
+        if let Some(d) = a.detail {
+            detail_pane(s, t, d, buf);
+        }
+        if let Some(l) = a.log {
+            log_pane(s, t, l, buf);
+        }
+        footer(s, t, a.footer, buf);
+        if let Some(m) = &s.modal {
+            modal(s, t, m, area, buf);
+        }
+    }
+}
+
+fn block<'a>(title: Line<'a>, focused: bool, t: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(t.get(if focused { "border.focus" } else { "border" }))
+        .title(title)
+}
+
+fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let w = area.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    let Some(run) = &s.run else {
+        lines.push(Line::from(Span::styled(" drconsole — waiting for the run to start…", t.get("title"))));
+        Paragraph::new(lines).render(area, buf);
+        return;
+    };
+    // 1: backend badge, title, app; run id on the right
+    let badge = match run.backend.as_str() {
+        "sim" => Span::styled(" SIMULATOR ", t.get("badge.sim")),
+        "aws" => Span::styled(" AWS ", t.get("badge.aws")),
+        other => Span::styled(format!(" {} ", other.to_uppercase()), t.get("badge.aws")),
+    };
+    let mut l1 = vec![badge, Span::raw(" ")];
+    if !s.control {
+        l1.push(Span::styled(" WATCH (read-only) ", t.get("badge.readonly")));
+        l1.push(Span::raw(" "));
+    }
+    let right = format!("run {}", run.run_id);
+    let used: usize = l1.iter().map(|x| x.content.chars().count()).sum();
+    let title_w = w.saturating_sub(used + right.len() + 2);
+    let title = format!("{} · {}", run.title, run.app);
+    let title = trunc(&title, title_w);
+    let pad = w.saturating_sub(used + title.chars().count() + right.len());
+    l1.push(Span::styled(title, t.get("title")));
+    l1.push(Span::raw(" ".repeat(pad)));
+    l1.push(Span::styled(right, t.get("muted")));
+    lines.push(Line::from(l1));
+
+    // 2: account and regions; run state on the right
+    let account = s
+        .identity
+        .as_ref()
+        .map(|(a, _)| a.clone())
+        .or_else(|| run.account.clone())
+        .map_or("account: any".to_string(), |a| format!("account {a}"));
+    let where_ = format!("{account} · {} → {}", run.primary, run.secondary);
+    let (word, role) = match (&s.finished, &s.paused) {
+        (Some(f), _) => match f.outcome {
+            Outcome::Recovered => ("RECOVERED".to_string(), "rto.ok"),
+            o => (o.as_str().to_uppercase(), "danger"),
+        },
+        (None, Some(_)) => ("PAUSED".to_string(), "warning"),
+        (None, None) if s.events_closed => ("STREAM ENDED".to_string(), "warning"),
+        (None, None) if s.steps.iter().any(|x| matches!(x.status, StepStatus::Awaiting | StepStatus::Asking)) => {
+            ("WAITING FOR YOU".to_string(), "step.awaiting")
+        }
+        (None, None) => ("RUNNING".to_string(), "step.running"),
+    };
+    let pad = w.saturating_sub(where_.chars().count() + word.chars().count() + 2);
+    lines.push(Line::from(vec![
+        Span::styled(trunc(&where_, w.saturating_sub(word.len() + 3)), t.get("text")),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(format!(" {word} "), t.get(role).add_modifier(Modifier::BOLD)),
+    ]));
+
+    // 3: RTO countdown, projected finish vs deadline, RPO of the chosen point
+    let rto = fmt_duration(std::time::Duration::from_secs(run.rto_secs));
+    let rpo = fmt_duration(std::time::Duration::from_secs(run.rpo_secs));
+    let mut l3: Vec<Span> = Vec::new();
+    if let Some(f) = &s.finished {
+        let verdict = match (f.outcome, f.rto_met) {
+            (Outcome::Recovered, true) => ("met", "rto.ok"),
+            (Outcome::Recovered, false) => ("MISSED", "rto.late"),
+            _ => ("not recovered", "danger"),
+        };
+        l3.push(Span::styled(format!("RTO {rto} "), t.get("text")));
+        l3.push(Span::styled(
+            format!(" {} achieved {} ", verdict.0, fmt_clock(f.rto_achieved_secs as i64)),
+            t.get(verdict.1),
+        ));
+        l3.push(Span::styled(
+            format!(" · {} ok {} failed {} skipped {} cancelled", f.counts[0], f.counts[1], f.counts[2], f.counts[3]),
+            t.get("muted"),
+        ));
+    } else {
+        let left = s.rto_left().unwrap_or(0);
+        let margin = s.projection.as_ref().map(|p| p.margin_secs);
+        let role = rto_role(left, margin, run.rto_secs);
+        let left_txt =
+            if left >= 0 { format!(" {} left ", fmt_clock(left)) } else { format!(" {} OVER ", fmt_clock(-left)) };
+        l3.push(Span::styled(format!("RTO {rto}"), t.get("text")));
+        l3.push(Span::raw(" "));
+        l3.push(Span::styled(left_txt, t.get(role)));
+        if let Some(p) = &s.projection {
+            let sign = if p.margin_secs >= 0 { "+" } else { "" };
+            let verdict = if p.margin_secs >= 0 { "" } else { " LATE" };
+            l3.push(Span::styled(
+                format!(
+                    " · finish {} vs deadline {} ({sign}{}{verdict})",
+                    hms(p.projected_finish),
+                    hms(run.deadline),
+                    fmt_clock(p.margin_secs)
+                ),
+                t.get(if p.margin_secs >= 0 { "text" } else { "rto.late" }),
+            ));
+        }
+    }
+    l3.push(Span::raw(" · "));
+    match &s.chosen {
+        Some(c) => {
+            let age = fmt_duration(std::time::Duration::from_secs(c.rpo_secs.max(0) as u64));
+            let (txt, role) = if c.rpo_met { ("met", "rpo.met") } else { ("MISSED", "rpo.missed") };
+            l3.push(Span::styled(format!("RPO {rpo}: point {age} old, {txt}"), t.get(role)));
+        }
+        None => l3.push(Span::styled(format!("RPO {rpo}: no point chosen"), t.get("muted"))),
+    }
+    lines.push(Line::from(l3));
+    Paragraph::new(lines).render(area, buf);
+}
+
+/// The countdown's colour: late when the projection misses the deadline (or time is up), tight under 20% of the
+/// RTO or a margin under 10% of it, ok otherwise.
+pub fn rto_role(left: i64, margin: Option<i64>, rto_secs: u64) -> &'static str {
+    let rto = rto_secs as i64;
+    if left <= 0 || margin.is_some_and(|m| m < 0) {
+        "rto.late"
+    } else if left * 5 < rto || margin.is_some_and(|m| m * 10 < rto) {
+        "rto.tight"
+    } else {
+        "rto.ok"
+    }
+}
+
+/// Branch glyphs: steps of one stage run in parallel and are bracketed together.
+fn branch(s: &State, i: usize) -> &'static str {
+    let stage = s.steps[i].stage;
+    let prev = i > 0 && s.steps[i - 1].stage == stage;
+    let next = s.steps.get(i + 1).is_some_and(|n| n.stage == stage);
+    match (prev, next) {
+        (false, false) => "─",
+        (false, true) => "┌",
+        (true, true) => "├",
+        (true, false) => "└",
+    }
+}
+
+fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let focused = s.focus == Focus::Steps;
+    let done = s.steps.iter().filter(|x| x.status.is_terminal()).count();
+    let mode = if s.follow { "following" } else { "f: follow" };
+    let title = Line::from(vec![
+        Span::styled(" Steps ", t.get("title")),
+        Span::styled(format!("{done}/{} · {mode} ", s.steps.len()), t.get("muted")),
+    ]);
+    let b = block(title, focused, t);
+    let inner = b.inner(area);
+    b.render(area, buf);
+    let w = inner.width as usize;
+    let critical: Vec<&str> =
+        s.projection.as_ref().map(|p| p.critical_path.iter().map(String::as_str).collect()).unwrap_or_default();
+    let items: Vec<ListItem> = s
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let time = s.fmt_step_time(st);
+            let att = if st.attempt > 1 { format!(" ×{}", st.attempt) } else { String::new() };
+            let right = format!("{time}{att}");
+            let crit = if critical.contains(&st.info.id.as_str()) { "*" } else { " " };
+            let lead = format!("{} {}{}", st.status.icon(), branch(s, i), crit);
+            let room = w.saturating_sub(lead.chars().count() + right.chars().count() + 2);
+            let name = if w >= 40 {
+                let id_w = st.info.id.chars().count().min(room);
+                let title_w = room.saturating_sub(id_w + 1);
+                format!("{} {}", trunc(&st.info.id, id_w), trunc(&st.info.title, title_w))
+            } else {
+                trunc(&st.info.id, room)
+            };
+            let pad = room.saturating_sub(name.chars().count());
+            let style = t.get(st.status.role());
+            ListItem::new(Line::from(vec![
+                Span::styled(lead, style),
+                Span::raw(" "),
+                Span::styled(name, if st.status == StepStatus::Pending { t.get("text") } else { style }),
+                Span::raw(" ".repeat(pad + 1)),
+                Span::styled(right, t.get("muted")),
+            ]))
+        })
+        .collect();
+    let list = List::new(items).highlight_style(t.get("selected"));
+    let mut ls = ListState::default().with_selected(Some(s.selected));
+    StatefulWidget::render(list, inner, buf, &mut ls);
+}
+
+fn kv<'a>(k: &str, v: String, t: &Theme) -> Line<'a> {
+    Line::from(vec![Span::styled(format!("{k:<10}"), t.get("muted")), Span::styled(v, t.get("text"))])
+}
+
+fn bar(percent: f64, width: usize) -> String {
+    let filled = ((percent.clamp(0.0, 100.0) / 100.0) * width as f64).round() as usize;
+    format!("{}{}", "█".repeat(filled), "░".repeat(width.saturating_sub(filled)))
+}
+
+fn detail_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let Some(st) = s.selected_step() else {
+        block(Line::from(Span::styled(" Detail ", t.get("title"))), false, t).render(area, buf);
+        return;
+    };
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", st.info.id), t.get("title")),
+        Span::styled(format!(" {} {} ", st.status.icon(), st.status.word()), t.get(st.status.role())),
+    ]);
+    let b = block(title, false, t);
+    let inner = b.inner(area);
+    b.render(area, buf);
+    let lines = detail_lines(s, st, t, inner.width as usize);
+    Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'a>> {
+    let mut lines: Vec<Line> = vec![Line::from(Span::styled(st.info.title.clone(), t.get("title")))];
+    let mut meta = format!("{} · on_failure {}", st.info.action, st.info.on_failure.as_str());
+    if !st.info.needs.is_empty() {
+        meta.push_str(&format!(" · needs {}", st.info.needs.join(", ")));
+    }
+    meta.push_str(&format!(" · expected {}", fmt_duration(std::time::Duration::from_secs(st.info.expected_secs))));
+    if st.attempt > 0 {
+        meta.push_str(&format!(" · attempt {}", st.attempt));
+    }
+    let time = s.fmt_step_time(st);
+    if !time.is_empty() {
+        meta.push_str(&format!(" · {time}"));
+    }
+    lines.push(Line::from(Span::styled(meta, t.get("muted"))));
+    let note = s.notes.get(&st.info.id);
+    if let Some(doc) = note.and_then(|n| n.doc.as_ref()) {
+        lines.push(Line::from(Span::styled(doc.clone(), t.get("text").add_modifier(Modifier::ITALIC))));
+    }
+    if let Some(plan) = &st.plan {
+        lines.push(kv("plan", plan.clone(), t));
+    }
+    if note.is_some_and(|n| n.destructive) {
+        lines.push(Line::from(Span::styled("moves traffic or replaces something in use", t.get("warning"))));
+    }
+    if matches!(st.status, StepStatus::Awaiting | StepStatus::Asking) && s.control {
+        lines.push(Line::from(Span::styled("waits for you: press Enter", t.get("step.awaiting"))));
+    }
+    if let Some(e) = &st.error {
+        lines.push(Line::from(Span::styled(format!("error (attempt {})", st.attempt), t.get("danger"))));
+        for l in e.lines() {
+            lines.push(Line::from(Span::styled(format!("  {l}"), t.get("step.failed"))));
+        }
+        if s.control && s.finished.is_none() {
+            lines.push(Line::from(Span::styled("r retry · s skip · X abort", t.get("key"))));
+        }
+    }
+    if let Some(n) = &st.note {
+        lines.push(kv("note", n.clone(), t));
+    }
+    if let Some((msg, pct)) = &st.progress {
+        match pct {
+            Some(p) => {
+                let bw = w.saturating_sub(18).clamp(4, 40);
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:<10}", "progress"), t.get("muted")),
+                    Span::styled(bar(*p, bw), t.get("progress")),
+                    Span::styled(format!(" {p:>3.0}%"), t.get("text")),
+                ]));
+                lines.push(Line::from(Span::styled(format!("{:<10}{msg}", ""), t.get("text"))));
+            }
+            None => lines.push(kv("progress", msg.clone(), t)),
+        }
+    }
+    if !st.params.is_empty() {
+        lines.push(Line::from(Span::styled("parameters", t.get("muted"))));
+        for (k, v) in &st.params {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k} = "), t.get("muted")),
+                Span::styled(value_text(v), t.get("text")),
+            ]));
+        }
+    }
+    if !st.resources.is_empty() {
+        lines.push(Line::from(Span::styled("resources", t.get("muted"))));
+        for r in &st.resources {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {} {} ({}) ", r.kind, r.id, r.region), t.get("text")),
+                Span::styled(r.state.clone(), t.get("step.running")),
+            ]));
+        }
+    }
+    if !st.outputs.is_empty() {
+        lines.push(Line::from(Span::styled("outputs", t.get("muted"))));
+        for (k, v) in &st.outputs {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k} = "), t.get("muted")),
+                Span::styled(value_text(v), t.get("step.succeeded")),
+            ]));
+        }
+    }
+    if !st.attempt_errors.is_empty() {
+        lines.push(Line::from(Span::styled("earlier attempts", t.get("muted"))));
+        for e in &st.attempt_errors {
+            lines.push(Line::from(Span::styled(format!("  {e}"), t.get("warning"))));
+        }
+    }
+    lines
+}
+
+fn highlight<'a>(text: &str, q: &str, base: Style, t: &Theme) -> Vec<Span<'a>> {
+    if q.is_empty() {
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let lower = text.to_lowercase();
+    let q = q.to_lowercase();
+    // lowercasing keeps byte offsets only for ASCII; fall back to no highlight otherwise
+    if lower.len() != text.len() {
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(p) = lower[i..].find(&q) {
+        let a = i + p;
+        if a > i {
+            out.push(Span::styled(text[i..a].to_string(), base));
+        }
+        out.push(Span::styled(text[a..a + q.len()].to_string(), t.get("search.match")));
+        i = a + q.len();
+    }
+    if i < text.len() {
+        out.push(Span::styled(text[i..].to_string(), base));
+    }
+    out
+}
+
+fn log_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let focused = s.focus == Focus::Log;
+    let n = s.log.len();
+    let bottom = s.log_bottom.unwrap_or(n.saturating_sub(1)).min(n.saturating_sub(1));
+    let mode = match s.log_bottom {
+        None => "following".to_string(),
+        Some(b) => format!("line {}/{n} · f: follow", b + 1),
+    };
+    let mut title = vec![Span::styled(" Log ", t.get("title")), Span::styled(format!("{mode} "), t.get("muted"))];
+    if let Some(q) = s.search.as_ref().filter(|q| !q.editing && !q.query.is_empty()) {
+        title.push(Span::styled(format!("/{} (n N) ", q.query), t.get("key")));
+    }
+    let b = block(Line::from(title), focused, t);
+    let inner = b.inner(area);
+    b.render(area, buf);
+    let h = inner.height as usize;
+    if n == 0 || h == 0 {
+        return;
+    }
+    let first = (bottom + 1).saturating_sub(h);
+    let query = s.search.as_ref().map(|q| q.query.as_str()).unwrap_or("");
+    let current = s.search.as_ref().and_then(|q| q.current);
+    let w = inner.width as usize;
+    let narrow = w < 70;
+    let lines: Vec<Line> = s.log[first..=bottom]
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            let role = match l.level {
+                LogLevel::Info => "text",
+                LogLevel::Good => "step.succeeded",
+                LogLevel::Warn => "warning",
+                LogLevel::Bad => "danger",
+            };
+            let head = if narrow {
+                format!("{} {:<8} {:<10} ", hms(l.ts), l.tag, trunc(&l.step, 10))
+            } else {
+                format!("{} {:<8} {:<16} ", hms(l.ts), l.tag, trunc(&l.step, 16))
+            };
+            let room = w.saturating_sub(head.chars().count());
+            let mut spans = vec![Span::styled(head, t.get("muted"))];
+            spans.extend(highlight(&trunc(&l.text, room), query, t.get(role), t));
+            let line = Line::from(spans);
+            if current == Some(first + k) { line.style(t.get("selected")) } else { line }
+        })
+        .collect();
+    Paragraph::new(lines).render(inner, buf);
+}
+
+fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let w = area.width as usize;
+    if let Some(q) = s.search.as_ref().filter(|q| q.editing) {
+        let line = Line::from(vec![
+            Span::styled("/", t.get("key")),
+            Span::styled(q.query.clone(), t.get("input")),
+            Span::styled("  Enter search · Esc/^g cancel", t.get("muted")),
+        ]);
+        Paragraph::new(line).render(area, buf);
+        return;
+    }
+    let mut spans: Vec<Span> = Vec::new();
+    if let Some(f) = &s.flash {
+        spans.push(Span::styled(format!("{} ", trunc(f, w / 2)), t.get("warning")));
+    }
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    let waiting = s.steps.iter().any(|x| matches!(x.status, StepStatus::Awaiting | StepStatus::Asking));
+    if s.control && s.active() {
+        if waiting {
+            keys.push(("Enter", "answer"));
+        }
+        if s.selected_step().is_some_and(|x| x.status == StepStatus::Failed) {
+            keys.push(("r", "retry"));
+        }
+        keys.push(("s", "skip"));
+        keys.push(("p", if s.paused.is_some() { "resume" } else { "pause" }));
+        keys.push(("X", "abort"));
+    }
+    keys.extend([("j/k", "move"), ("Tab", "log"), ("/", "search"), ("?", "help"), ("q", "quit")]);
+    if !s.follow || s.log_bottom.is_some() {
+        keys.insert(0, ("f", "follow"));
+    }
+    let mut used: usize = spans.iter().map(|x| x.content.chars().count()).sum();
+    for (k, d) in keys {
+        let len = k.chars().count() + d.chars().count() + 3;
+        if used + len > w {
+            break;
+        }
+        spans.push(Span::styled(k.to_string(), t.get("key")));
+        spans.push(Span::styled(format!(" {d}  "), t.get("muted")));
+        used += len;
+    }
+    Paragraph::new(Line::from(spans)).render(area, buf);
+}
+
+/// A centred rectangle of at most `w` x `h`.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn popup(title: &str, role: &str, t: &Theme, area: Rect, buf: &mut Buffer) -> Rect {
+    Clear.render(area, buf);
+    let b = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Double)
+        .border_style(t.get(role))
+        .style(t.get("modal"))
+        .title(Span::styled(format!(" {title} "), t.get(role).add_modifier(Modifier::BOLD)));
+    let inner = b.inner(area);
+    b.render(area, buf);
+    inner
+}
+
+fn keys_line<'a>(pairs: &[(&str, &str)], t: &Theme) -> Line<'a> {
+    let mut spans = Vec::new();
+    for (k, d) in pairs {
+        spans.push(Span::styled(k.to_string(), t.get("key")));
+        spans.push(Span::styled(format!(" {d}   "), t.get("muted")));
+    }
+    Line::from(spans)
+}
+
+fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
+    let wide = area.width.saturating_sub(4).min(100);
+    match m {
+        Modal::Help => {
+            let r = centered(area, wide.min(76), area.height.saturating_sub(2).min(34));
+            let inner = popup("Keys", "border.focus", t, r, buf);
+            let mut lines = Vec::new();
+            for (group, keys) in HELP {
+                lines.push(Line::from(Span::styled(group.to_string(), t.get("title"))));
+                for (k, d) in *keys {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {k:<18}"), t.get("key")),
+                        Span::styled(d.to_string(), t.get("text")),
+                    ]));
+                }
+            }
+            lines.push(keys_line(&[("q ? Esc", "close")], t));
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
+        Modal::Quit => {
+            let r = centered(area, wide.min(64), 8);
+            let inner = popup("Quit?", "danger", t, r, buf);
+            let lines = vec![
+                Line::from(Span::styled("The run is still active.", t.get("text"))),
+                Line::from(Span::styled(
+                    "Quitting interrupts it: running steps are cancelled, nothing new starts, and drconsole exits \
+                     with code 130.",
+                    t.get("text"),
+                )),
+                Line::default(),
+                keys_line(&[("y", "quit and interrupt"), ("n q", "keep going")], t),
+            ];
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
+        Modal::Abort => {
+            let r = centered(area, wide.min(64), 8);
+            let inner = popup("Abort the run?", "danger", t, r, buf);
+            let lines = vec![
+                Line::from(Span::styled(
+                    "Running steps are cancelled and nothing new starts. The run ends as aborted (exit code 1); \
+                     resources already created stay.",
+                    t.get("text"),
+                )),
+                Line::default(),
+                keys_line(&[("y", "abort the run"), ("n q", "keep going")], t),
+            ];
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
+        Modal::Confirm { step, plan, destructive, input } => {
+            let title = s.step(step).map(|x| x.info.title.clone()).unwrap_or_default();
+            let role = if destructive.is_some() { "danger" } else { "step.awaiting" };
+            let r = centered(area, wide.min(90), if destructive.is_some() { 14 } else { 11 });
+            let inner = popup(&format!("Confirm step {step}"), role, t, r, buf);
+            let mut lines = vec![
+                Line::from(Span::styled(title, t.get("title"))),
+                Line::default(),
+                Line::from(vec![Span::styled("It will: ", t.get("muted")), Span::styled(plan.clone(), t.get("text"))]),
+                Line::default(),
+            ];
+            match destructive {
+                Some(name) => {
+                    lines.push(Line::from(Span::styled(
+                        "This step moves traffic or replaces something in use.",
+                        t.get("danger"),
+                    )));
+                    lines.push(Line::from(vec![
+                        Span::styled("Type ", t.get("text")),
+                        Span::styled(name.clone(), t.get("key")),
+                        Span::styled(" to approve:", t.get("text")),
+                    ]));
+                    let ok = input == name;
+                    let field_w = (name.chars().count() + 2).max(20);
+                    lines.push(Line::from(vec![
+                        Span::styled("> ", t.get("key")),
+                        Span::styled(format!("{input:<field_w$}"), t.get("input")),
+                        Span::styled(if ok { "  ✓" } else { "" }, t.get("rpo.met")),
+                    ]));
+                    lines.push(Line::default());
+                    lines.push(keys_line(&[("Enter", "approve"), ("Esc ^g", "not now")], t));
+                }
+                None => lines.push(keys_line(&[("y", "approve"), ("s", "skip…"), ("q n Esc", "not now")], t)),
+            }
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
+        Modal::Manual { step, instructions } => {
+            let r = centered(area, wide.min(90), 12);
+            let inner = popup(&format!("Manual task: {step}"), "step.awaiting", t, r, buf);
+            let lines = vec![
+                Line::from(Span::styled(instructions.clone(), t.get("text"))),
+                Line::default(),
+                keys_line(&[("y", "done"), ("s", "skip…"), ("q n Esc", "not now")], t),
+            ];
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
+        Modal::Skip { step, reason } => {
+            let r = centered(area, wide.min(72), 8);
+            let inner = popup(&format!("Skip step {step}?"), "warning", t, r, buf);
+            let lines = vec![
+                Line::from(Span::styled("Why? (recorded in the journal and the report)", t.get("text"))),
+                Line::from(vec![
+                    Span::styled("> ", t.get("key")),
+                    Span::styled(format!("{reason:<40}"), t.get("input")),
+                ]),
+                Line::default(),
+                keys_line(&[("Enter", "skip"), ("Esc ^g", "cancel")], t),
+            ];
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
+        Modal::Picker(p) => picker(s, t, p, area, buf),
+    }
+}
+
+fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
+    let r = centered(area, area.width.saturating_sub(4).min(120), area.height.saturating_sub(2).min(24));
+    let inner = popup(&format!("Choose a recovery point · {}", p.step), "border.focus", t, r, buf);
+    let [msg, table_a, info, keys] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1), Constraint::Length(1)])
+            .areas(inner);
+    Paragraph::new(Line::from(Span::styled(p.message.clone(), t.get("text")))).render(msg, buf);
+    let narrow = inner.width < 90;
+    let now = s.now();
+    let visible = p.visible();
+    let rows: Vec<Row> = visible
+        .iter()
+        .map(|c| {
+            let age = fmt_duration(std::time::Duration::from_secs(c.age_secs.max(0) as u64));
+            let size = c.size_gib.map_or("-".to_string(), |g| format!("{g} GiB"));
+            let (rpo, role) = if c.rpo_met { ("✓ met", "rpo.met") } else { ("✗ missed", "rpo.missed") };
+            let _ = now;
+            let mut cells = vec![
+                Cell::from(c.time.strftime("%m-%d %H:%M").to_string()),
+                Cell::from(age),
+                Cell::from(c.kind.clone()),
+                Cell::from(c.region.clone()),
+                Cell::from(if c.encrypted { "yes" } else { "NO" }),
+                Cell::from(size),
+                Cell::from(Span::styled(rpo, t.get(role))),
+            ];
+            if !narrow {
+                cells.push(Cell::from(c.id.clone()));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Length(11),
+        Constraint::Length(7),
+        Constraint::Length(14),
+        Constraint::Length(10),
+        Constraint::Length(4),
+        Constraint::Length(9),
+        Constraint::Length(9),
+    ];
+    let mut head = vec!["time (UTC)", "age", "kind", "region", "enc", "size", "RPO"];
+    if !narrow {
+        widths.push(Constraint::Min(10));
+        head.push("id");
+    }
+    let arrow = if p.descending { "↓" } else { "↑" };
+    let head: Vec<Cell> = head
+        .into_iter()
+        .map(|h| {
+            let sorted = (h == "time (UTC)" && p.sort.name() == "time") || h == p.sort.name();
+            Cell::from(if sorted { format!("{h}{arrow}") } else { h.to_string() })
+        })
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(Row::new(head).style(t.get("title")))
+        .row_highlight_style(t.get("selected"))
+        .highlight_symbol("› ");
+    let mut ts = TableState::default().with_selected(if visible.is_empty() { None } else { Some(p.selected) });
+    StatefulWidget::render(table, table_a, buf, &mut ts);
+    let mut info_spans = vec![Span::styled(
+        format!("{} of {} · sort {} {arrow}", visible.len(), p.candidates.len(), p.sort.name()),
+        t.get("muted"),
+    )];
+    if p.filtering || !p.filter.is_empty() {
+        info_spans.push(Span::styled(" · filter ", t.get("muted")));
+        info_spans.push(Span::styled(format!("{:<12}", p.filter), t.get("input")));
+    }
+    Paragraph::new(Line::from(info_spans)).render(info, buf);
+    let k = if p.filtering {
+        keys_line(&[("Enter", "done"), ("Esc ^g", "clear filter")], t)
+    } else {
+        keys_line(&[("Enter", "choose"), ("j k", "move"), ("o O", "sort"), ("/", "filter"), ("q", "not now")], t)
+    };
+    Paragraph::new(k).render(keys, buf);
+}
