@@ -4,6 +4,8 @@
 //! something changed (at most 60 frames a second, each in a synchronized update) and restores the terminal on
 //! every exit path.
 
+#[doc(hidden)]
+pub mod fixtures;
 pub mod keymap;
 pub mod state;
 pub mod theme;

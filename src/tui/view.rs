@@ -33,8 +33,9 @@ pub struct Areas {
 }
 
 pub fn areas(area: Rect, focus: Focus) -> Areas {
+    let header_h = if area.width < 120 { 4 } else { 3 };
     let [header, body, footer] =
-        Layout::vertical([Constraint::Length(3), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+        Layout::vertical([Constraint::Length(header_h), Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let show_log = body.height >= 14;
     let (top, log) = if show_log {
         let log_h = (body.height / 3).max(6);
@@ -198,16 +199,23 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
             ));
         }
     }
-    l3.push(Span::raw(" · "));
-    match &s.chosen {
+    let rpo_span = match &s.chosen {
         Some(c) => {
             let age = fmt_duration(std::time::Duration::from_secs(c.rpo_secs.max(0) as u64));
             let (txt, role) = if c.rpo_met { ("met", "rpo.met") } else { ("MISSED", "rpo.missed") };
-            l3.push(Span::styled(format!("RPO {rpo}: point {age} old, {txt}"), t.get(role)));
+            Span::styled(format!("RPO {rpo}: point {age} old ({}), {txt}", c.kind), t.get(role))
         }
-        None => l3.push(Span::styled(format!("RPO {rpo}: no point chosen"), t.get("muted"))),
+        None => Span::styled(format!("RPO {rpo}: no recovery point chosen yet"), t.get("muted")),
+    };
+    if area.height >= 4 {
+        // narrow screens: the RPO gets a line of its own
+        lines.push(Line::from(l3));
+        lines.push(Line::from(rpo_span));
+    } else {
+        l3.push(Span::raw(" · "));
+        l3.push(rpo_span);
+        lines.push(Line::from(l3));
     }
-    lines.push(Line::from(l3));
     Paragraph::new(lines).render(area, buf);
 }
 
@@ -325,6 +333,15 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
         meta.push_str(&format!(" · {time}"));
     }
     lines.push(Line::from(Span::styled(meta, t.get("muted"))));
+    if let Some(e) = &st.error {
+        lines.push(Line::from(Span::styled(format!("error (attempt {})", st.attempt), t.get("danger"))));
+        for l in e.lines() {
+            lines.push(Line::from(Span::styled(format!("  {l}"), t.get("step.failed"))));
+        }
+        if s.control && s.finished.is_none() {
+            lines.push(Line::from(Span::styled("r retry · s skip · X abort", t.get("key"))));
+        }
+    }
     let note = s.notes.get(&st.info.id);
     if let Some(doc) = note.and_then(|n| n.doc.as_ref()) {
         lines.push(Line::from(Span::styled(doc.clone(), t.get("text").add_modifier(Modifier::ITALIC))));
@@ -337,15 +354,6 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
     }
     if matches!(st.status, StepStatus::Awaiting | StepStatus::Asking) && s.control {
         lines.push(Line::from(Span::styled("waits for you: press Enter", t.get("step.awaiting"))));
-    }
-    if let Some(e) = &st.error {
-        lines.push(Line::from(Span::styled(format!("error (attempt {})", st.attempt), t.get("danger"))));
-        for l in e.lines() {
-            lines.push(Line::from(Span::styled(format!("  {l}"), t.get("step.failed"))));
-        }
-        if s.control && s.finished.is_none() {
-            lines.push(Line::from(Span::styled("r retry · s skip · X abort", t.get("key"))));
-        }
     }
     if let Some(n) = &st.note {
         lines.push(kv("note", n.clone(), t));
@@ -490,23 +498,26 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     if let Some(f) = &s.flash {
         spans.push(Span::styled(format!("{} ", trunc(f, w / 2)), t.get("warning")));
     }
+    // most urgent first: what the run waits for, then help and quit, then the rest as room allows
     let mut keys: Vec<(&str, &str)> = Vec::new();
     let waiting = s.steps.iter().any(|x| matches!(x.status, StepStatus::Awaiting | StepStatus::Asking));
-    if s.control && s.active() {
-        if waiting {
-            keys.push(("Enter", "answer"));
-        }
-        if s.selected_step().is_some_and(|x| x.status == StepStatus::Failed) {
-            keys.push(("r", "retry"));
-        }
+    let active = s.control && s.active();
+    if active && waiting {
+        keys.push(("Enter", "answer"));
+    }
+    if active && s.selected_step().is_some_and(|x| x.status == StepStatus::Failed) {
+        keys.push(("r", "retry"));
+    }
+    if !s.follow || s.log_bottom.is_some() {
+        keys.push(("f", "follow"));
+    }
+    keys.extend([("?", "help"), ("q", "quit")]);
+    if active {
         keys.push(("s", "skip"));
         keys.push(("p", if s.paused.is_some() { "resume" } else { "pause" }));
         keys.push(("X", "abort"));
     }
-    keys.extend([("j/k", "move"), ("Tab", "log"), ("/", "search"), ("?", "help"), ("q", "quit")]);
-    if !s.follow || s.log_bottom.is_some() {
-        keys.insert(0, ("f", "follow"));
-    }
+    keys.extend([("j/k", "move"), ("Tab", "log"), ("/", "search")]);
     let mut used: usize = spans.iter().map(|x| x.content.chars().count()).sum();
     for (k, d) in keys {
         let len = k.chars().count() + d.chars().count() + 3;
@@ -549,28 +560,58 @@ fn keys_line<'a>(pairs: &[(&str, &str)], t: &Theme) -> Line<'a> {
     Line::from(spans)
 }
 
-fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
-    let wide = area.width.saturating_sub(4).min(100);
-    match m {
-        Modal::Help => {
-            let r = centered(area, wide.min(76), area.height.saturating_sub(2).min(34));
-            let inner = popup("Keys", "border.focus", t, r, buf);
-            let mut lines = Vec::new();
-            for (group, keys) in HELP {
-                lines.push(Line::from(Span::styled(group.to_string(), t.get("title"))));
-                for (k, d) in *keys {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("  {k:<18}"), t.get("key")),
-                        Span::styled(d.to_string(), t.get("text")),
-                    ]));
-                }
-            }
-            lines.push(keys_line(&[("q ? Esc", "close")], t));
-            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+/// Rows a paragraph of `lines` takes when wrapped at `w` columns (an estimate: wrapping at words may add a row).
+fn wrapped_rows(lines: &[Line], w: u16) -> u16 {
+    let w = usize::from(w.max(1));
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1) + usize::from(l.width() > w)).sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+/// A popup sized to its text: at most `max_w` wide, as tall as the wrapped lines (plus borders).
+fn text_popup(title: &str, role: &str, lines: Vec<Line>, max_w: u16, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let w = area.width.saturating_sub(4).min(max_w);
+    let h = wrapped_rows(&lines, w.saturating_sub(2)).saturating_add(2);
+    let r = centered(area, w, h);
+    let inner = popup(title, role, t, r, buf);
+    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+fn help(t: &Theme, area: Rect, buf: &mut Buffer) {
+    let two = area.width >= 78;
+    let key_w = if area.width < 100 { 14 } else { 16 };
+    let group = |g: &(&str, &[(&str, &str)])| {
+        let mut lines = vec![Line::from(Span::styled(g.0.to_string(), t.get("title")))];
+        for (k, d) in g.1 {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {k:<key_w$}"), t.get("key")),
+                Span::styled(d.to_string(), t.get("text")),
+            ]));
         }
+        lines
+    };
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for (i, g) in HELP.iter().enumerate() {
+        if two && i >= 2 { right.extend(group(g)) } else { left.extend(group(g)) }
+    }
+    let h = (left.len().max(right.len()) + 3) as u16;
+    let w = if two { area.width.saturating_sub(2).min(110) } else { area.width.saturating_sub(2).min(60) };
+    let r = centered(area, w, h);
+    let inner = popup("Keys", "border.focus", t, r, buf);
+    let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    if two {
+        let [l, rr] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+        Paragraph::new(left).render(l, buf);
+        Paragraph::new(right).render(rr, buf);
+    } else {
+        Paragraph::new(left).render(body, buf);
+    }
+    Paragraph::new(keys_line(&[("q ? Esc", "close")], t)).render(foot, buf);
+}
+
+fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
+    match m {
+        Modal::Help => help(t, area, buf),
         Modal::Quit => {
-            let r = centered(area, wide.min(64), 8);
-            let inner = popup("Quit?", "danger", t, r, buf);
             let lines = vec![
                 Line::from(Span::styled("The run is still active.", t.get("text"))),
                 Line::from(Span::styled(
@@ -581,11 +622,9 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 keys_line(&[("y", "quit and interrupt"), ("n q", "keep going")], t),
             ];
-            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+            text_popup("Quit?", "danger", lines, 64, t, area, buf);
         }
         Modal::Abort => {
-            let r = centered(area, wide.min(64), 8);
-            let inner = popup("Abort the run?", "danger", t, r, buf);
             let lines = vec![
                 Line::from(Span::styled(
                     "Running steps are cancelled and nothing new starts. The run ends as aborted (exit code 1); \
@@ -595,13 +634,11 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 keys_line(&[("y", "abort the run"), ("n q", "keep going")], t),
             ];
-            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+            text_popup("Abort the run?", "danger", lines, 64, t, area, buf);
         }
         Modal::Confirm { step, plan, destructive, input } => {
             let title = s.step(step).map(|x| x.info.title.clone()).unwrap_or_default();
             let role = if destructive.is_some() { "danger" } else { "step.awaiting" };
-            let r = centered(area, wide.min(90), if destructive.is_some() { 14 } else { 11 });
-            let inner = popup(&format!("Confirm step {step}"), role, t, r, buf);
             let mut lines = vec![
                 Line::from(Span::styled(title, t.get("title"))),
                 Line::default(),
@@ -631,21 +668,17 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 }
                 None => lines.push(keys_line(&[("y", "approve"), ("s", "skip…"), ("q n Esc", "not now")], t)),
             }
-            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+            text_popup(&format!("Confirm step {step}"), role, lines, 90, t, area, buf);
         }
         Modal::Manual { step, instructions } => {
-            let r = centered(area, wide.min(90), 12);
-            let inner = popup(&format!("Manual task: {step}"), "step.awaiting", t, r, buf);
             let lines = vec![
                 Line::from(Span::styled(instructions.clone(), t.get("text"))),
                 Line::default(),
                 keys_line(&[("y", "done"), ("s", "skip…"), ("q n Esc", "not now")], t),
             ];
-            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+            text_popup(&format!("Manual task: {step}"), "step.awaiting", lines, 90, t, area, buf);
         }
         Modal::Skip { step, reason } => {
-            let r = centered(area, wide.min(72), 8);
-            let inner = popup(&format!("Skip step {step}?"), "warning", t, r, buf);
             let lines = vec![
                 Line::from(Span::styled("Why? (recorded in the journal and the report)", t.get("text"))),
                 Line::from(vec![
@@ -655,14 +688,15 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 keys_line(&[("Enter", "skip"), ("Esc ^g", "cancel")], t),
             ];
-            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+            text_popup(&format!("Skip step {step}?"), "warning", lines, 72, t, area, buf);
         }
         Modal::Picker(p) => picker(s, t, p, area, buf),
     }
 }
 
 fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
-    let r = centered(area, area.width.saturating_sub(4).min(120), area.height.saturating_sub(2).min(24));
+    let want_h = u16::try_from(p.candidates.len()).unwrap_or(u16::MAX).saturating_add(7).max(10);
+    let r = centered(area, area.width.saturating_sub(4).min(120), area.height.saturating_sub(2).min(want_h));
     let inner = popup(&format!("Choose a recovery point · {}", p.step), "border.focus", t, r, buf);
     let [msg, table_a, info, keys] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1), Constraint::Length(1)])
@@ -728,6 +762,9 @@ fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
     if p.filtering || !p.filter.is_empty() {
         info_spans.push(Span::styled(" · filter ", t.get("muted")));
         info_spans.push(Span::styled(format!("{:<12}", p.filter), t.get("input")));
+    }
+    if narrow && let Some(c) = visible.get(p.selected) {
+        info_spans.push(Span::styled(format!(" · {}", c.id), t.get("text")));
     }
     Paragraph::new(Line::from(info_spans)).render(info, buf);
     let k = if p.filtering {
