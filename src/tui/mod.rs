@@ -316,3 +316,91 @@ pub async fn run(
     drop(guard);
     Ok(TuiExit { outcome: state.finished.as_ref().map(|f| f.outcome), interrupted })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::actions::{Action, ActionCtx, ActionError, ActionSpec, Outputs, ParamKind, ParamSpec, Params};
+
+    struct Cutover;
+    static CUTOVER: ActionSpec = ActionSpec {
+        name: "test.cutover",
+        summary: "moves traffic",
+        params: &[
+            ParamSpec::req("record", ParamKind::Str, "the record"),
+            ParamSpec::opt("region", ParamKind::Region, "where"),
+        ],
+        outputs: &[],
+        iam: &[],
+        expected_secs: 60,
+        effect: ActionEffect::Destructive,
+    };
+    #[async_trait]
+    impl Action for Cutover {
+        fn spec(&self) -> &'static ActionSpec {
+            &CUTOVER
+        }
+        fn plan(&self, _: &Params) -> String {
+            String::new()
+        }
+        async fn run(&self, _: &ActionCtx, _: &Params) -> Result<Outputs, ActionError> {
+            Ok(Outputs::new())
+        }
+    }
+
+    #[test]
+    fn destructive_steps_ask_for_the_resource_name() {
+        let mut actions = Registry::builtin().iter().cloned().collect::<Vec<_>>();
+        actions.push(Arc::new(Cutover));
+        let registry = Registry::new(actions);
+        let text = r#"
+[runbook]
+name = "n"
+title = "t"
+app = "a"
+rto = "1h"
+rpo = "1h"
+[target]
+backend = "sim"
+primary = "us-east-1"
+secondary = "us-west-2"
+[vars]
+host = "app-${target.secondary}.example.com"
+[[step]]
+id = "probe"
+title = "p"
+action = "shell"
+doc = "Look first."
+[step.with]
+command = "true"
+[[step]]
+id = "flip"
+title = "f"
+action = "test.cutover"
+confirm = true
+[step.with]
+record = "${vars.host}"
+[[step]]
+id = "flip2"
+title = "f2"
+action = "test.cutover"
+needs = ["probe"]
+[step.with]
+record = "${steps.probe.stdout}"
+"#;
+        let rb = crate::runbook::load_str(std::path::Path::new("t.toml"), text, &registry).unwrap();
+        let notes = notes_from_runbook(&rb, &registry);
+        assert_eq!(
+            notes["probe"],
+            StepNote { doc: Some("Look first.".into()), destructive: false, confirm_name: "probe".into() }
+        );
+        assert_eq!(notes["flip"].confirm_name, "app-us-west-2.example.com");
+        assert!(notes["flip"].destructive);
+        // a name known only at run time: the step id is typed instead
+        assert_eq!(notes["flip2"].confirm_name, "flip2");
+    }
+}

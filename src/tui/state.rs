@@ -1281,3 +1281,396 @@ impl State {
 pub fn value_text(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixtures::{self, Events, at};
+    use ratatui::crossterm::event::KeyEventState;
+
+    fn press(s: &mut State, code: KeyCode) -> Vec<Effect> {
+        s.handle(Input::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+    fn ctrl(s: &mut State, c: char) -> Vec<Effect> {
+        s.handle(Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)))
+    }
+    fn typed(s: &mut State, text: &str) {
+        for c in text.chars() {
+            press(s, KeyCode::Char(c));
+        }
+    }
+    fn st(events: &Events) -> State {
+        fixtures::state(events, true, (120, 40))
+    }
+    fn sent(effects: &[Effect]) -> Vec<Command> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(c) => Some(c.clone()),
+                Effect::Quit => None,
+            })
+            .collect()
+    }
+    fn by() -> String {
+        "alice@bastion".into()
+    }
+
+    #[test]
+    fn steps_are_in_dependency_order_with_parallel_stages() {
+        let s = st(&fixtures::running());
+        let ids: Vec<(&str, usize)> = s.steps.iter().map(|x| (x.info.id.as_str(), x.stage)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("pick_point", 0),
+                ("nat", 0),
+                ("restore_db", 1),
+                ("restore_ebs", 1),
+                ("alb", 1),
+                ("asg", 2),
+                ("verify", 3),
+                ("dns_cutover", 4),
+                ("announce", 5)
+            ]
+        );
+        assert_eq!(s.step("restore_ebs").map(|x| (x.status, x.attempt)), Some((StepStatus::Running, 2)));
+        assert_eq!(s.step("restore_ebs").map(|x| x.attempt_errors.len()), Some(1));
+        assert_eq!(s.step("restore_db").and_then(|x| x.progress.clone()).and_then(|p| p.1), Some(45.0));
+    }
+
+    #[test]
+    fn key_release_events_are_ignored() {
+        let mut s = st(&fixtures::running());
+        let before = s.selected;
+        let mut k = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+        k.kind = KeyEventKind::Release;
+        k.state = KeyEventState::NONE;
+        assert!(s.handle(Input::Key(k)).is_empty());
+        assert_eq!(s.selected, before);
+        assert!(s.follow);
+    }
+
+    #[test]
+    fn selection_follows_the_action_until_the_operator_scrolls() {
+        let mut e = fixtures::running();
+        let mut s = st(&e);
+        // following: the latest started running step
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("alb"));
+        press(&mut s, KeyCode::Char('k'));
+        assert!(!s.follow);
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_ebs"));
+        // a new event does not move a scrolled selection
+        e.push(
+            700,
+            EventKind::StepFailed {
+                step: "alb".into(),
+                attempt: 1,
+                error: "boom".into(),
+                policy: crate::runbook::OnFailure::Continue,
+            },
+        );
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_ebs"));
+        // f follows again: the failed step is where the action is
+        press(&mut s, KeyCode::Char('f'));
+        assert!(s.follow);
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("alb"));
+        // arrows and vim keys alike; bounds hold
+        press(&mut s, KeyCode::Char('G'));
+        assert_eq!(s.selected, s.steps.len() - 1);
+        press(&mut s, KeyCode::Down);
+        assert_eq!(s.selected, s.steps.len() - 1);
+        press(&mut s, KeyCode::Home);
+        assert_eq!(s.selected, 0);
+        press(&mut s, KeyCode::Up);
+        assert_eq!(s.selected, 0);
+    }
+
+    #[test]
+    fn a_confirmation_opens_and_y_approves() {
+        let mut e = fixtures::running();
+        e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
+        let mut s = st(&e);
+        assert!(matches!(&s.modal, Some(Modal::Confirm { step, destructive: None, .. }) if step == "asg"));
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("asg"));
+        // Enter does not approve a plain confirmation by accident: only y does
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        let fx = press(&mut s, KeyCode::Char('y'));
+        assert_eq!(sent(&fx), [Command::Approve { step: "asg".into(), by: by() }]);
+    }
+
+    #[test]
+    fn q_puts_a_confirmation_aside_and_enter_brings_it_back() {
+        let mut e = fixtures::running();
+        e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
+        let mut s = st(&e);
+        assert!(press(&mut s, KeyCode::Char('q')).is_empty());
+        assert!(s.modal.is_none());
+        // another event does not reopen it
+        e.push(701, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        assert!(s.modal.is_none());
+        press(&mut s, KeyCode::Enter);
+        assert!(matches!(&s.modal, Some(Modal::Confirm { step, .. }) if step == "asg"));
+        // Esc closes popups as well as q
+        press(&mut s, KeyCode::Esc);
+        assert!(s.modal.is_none());
+        // `a` from anywhere goes to the waiting step
+        press(&mut s, KeyCode::Char('g'));
+        press(&mut s, KeyCode::Char('a'));
+        assert!(matches!(&s.modal, Some(Modal::Confirm { step, .. }) if step == "asg"));
+    }
+
+    #[test]
+    fn a_destructive_step_needs_its_name_typed() {
+        let mut s = st(&fixtures::at_cutover());
+        assert!(
+            matches!(&s.modal, Some(Modal::Confirm { destructive: Some(n), .. }) if n == "app.example.com"),
+            "{:?}",
+            s.modal
+        );
+        // y and q are just letters here
+        typed(&mut s, "yq");
+        assert!(matches!(&s.modal, Some(Modal::Confirm { input, .. }) if input == "yq"));
+        press(&mut s, KeyCode::Backspace);
+        press(&mut s, KeyCode::Backspace);
+        typed(&mut s, "app.example");
+        assert!(press(&mut s, KeyCode::Enter).is_empty(), "a partial name does not approve");
+        assert!(s.flash.as_deref().unwrap_or("").contains("app.example.com"));
+        typed(&mut s, ".com");
+        let fx = press(&mut s, KeyCode::Enter);
+        assert_eq!(sent(&fx), [Command::Approve { step: "dns_cutover".into(), by: by() }]);
+    }
+
+    #[test]
+    fn destructive_confirmation_closes_with_ctrl_g() {
+        let mut s = st(&fixtures::at_cutover());
+        ctrl(&mut s, 'g');
+        assert!(s.modal.is_none());
+    }
+
+    #[test]
+    fn an_approval_from_elsewhere_closes_the_popup() {
+        let mut e = fixtures::at_cutover();
+        let mut s = st(&e);
+        assert!(s.modal.is_some());
+        e.push(1810, EventKind::StepApproved { step: "dns_cutover".into(), by: "bob@laptop".into() });
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        assert!(s.modal.is_none());
+        assert_eq!(s.step("dns_cutover").map(|x| x.status), Some(StepStatus::Pending));
+    }
+
+    #[test]
+    fn the_picker_sorts_filters_and_answers() {
+        let mut s = st(&fixtures::until_picker());
+        let Some(Modal::Picker(p)) = &s.modal else { panic!("no picker: {:?}", s.modal) };
+        // newest first
+        assert_eq!(p.visible()[0].id, "crosssell-pitr");
+        press(&mut s, KeyCode::Char('j'));
+        press(&mut s, KeyCode::Char('j'));
+        let fx = press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            sent(&fx),
+            [Command::Answer {
+                step: "pick_point".into(),
+                value: "rds:crosssell-prod-2026-11-21-02-00".into(),
+                by: by()
+            }]
+        );
+
+        let mut s = st(&fixtures::until_picker());
+        press(&mut s, KeyCode::Char('o')); // by kind
+        press(&mut s, KeyCode::Char('O')); // ascending
+        let Some(Modal::Picker(p)) = &s.modal else { panic!() };
+        assert_eq!(p.sort, SortKey::Kind);
+        let kinds: Vec<&str> = p.visible().iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["ebs-snapshot", "ebs-snapshot", "rds-pitr", "rds-snapshot", "rds-snapshot", "rds-snapshot"]);
+        press(&mut s, KeyCode::Char('/'));
+        typed(&mut s, "east"); // `q` and `j` would be text here too
+        press(&mut s, KeyCode::Enter);
+        let Some(Modal::Picker(p)) = &s.modal else { panic!() };
+        let ids: Vec<&str> = p.visible().iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["crosssell-pitr", "rds:crosssell-prod-2026-11-21-02-00"]);
+        press(&mut s, KeyCode::Char('j'));
+        let fx = press(&mut s, KeyCode::Enter);
+        assert_eq!(
+            sent(&fx),
+            [Command::Answer {
+                step: "pick_point".into(),
+                value: "rds:crosssell-prod-2026-11-21-02-00".into(),
+                by: by()
+            }]
+        );
+    }
+
+    #[test]
+    fn the_picker_with_no_match_chooses_nothing_and_q_closes_it() {
+        let mut s = st(&fixtures::until_picker());
+        press(&mut s, KeyCode::Char('/'));
+        typed(&mut s, "nothing-like-this");
+        press(&mut s, KeyCode::Enter);
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        press(&mut s, KeyCode::Char('q'));
+        assert!(s.modal.is_none());
+        assert_eq!(s.step("pick_point").map(|x| x.status), Some(StepStatus::Asking));
+    }
+
+    #[test]
+    fn skip_needs_a_reason() {
+        let mut s = st(&fixtures::running());
+        press(&mut s, KeyCode::Char('s'));
+        let Some(Modal::Skip { step, .. }) = &s.modal else { panic!("{:?}", s.modal) };
+        assert_eq!(step, "alb");
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        typed(&mut s, "  ");
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        typed(&mut s, "LB exists already");
+        let fx = press(&mut s, KeyCode::Enter);
+        assert_eq!(sent(&fx), [Command::Skip { step: "alb".into(), reason: "LB exists already".into(), by: by() }]);
+        assert!(s.modal.is_none());
+    }
+
+    #[test]
+    fn retry_only_a_failed_step() {
+        let mut s = st(&fixtures::failed());
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_db"));
+        let fx = press(&mut s, KeyCode::Char('r'));
+        assert_eq!(sent(&fx), [Command::Retry { step: "restore_db".into(), by: by() }]);
+        press(&mut s, KeyCode::Char('j'));
+        assert!(press(&mut s, KeyCode::Char('r')).is_empty());
+        assert!(s.flash.is_some());
+    }
+
+    #[test]
+    fn pause_and_resume() {
+        let mut e = fixtures::running();
+        let mut s = st(&e);
+        let fx = press(&mut s, KeyCode::Char('p'));
+        assert_eq!(sent(&fx), [Command::Pause { by: by() }]);
+        e.push(700, EventKind::RunPaused { reason: "paused by alice@bastion".into() });
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        let fx = press(&mut s, KeyCode::Char('p'));
+        assert_eq!(sent(&fx), [Command::Resume { by: by() }]);
+        // a run held by a failed step resumes by retry or skip, not by p
+        let mut s = st(&fixtures::failed());
+        assert!(press(&mut s, KeyCode::Char('p')).is_empty());
+        assert!(s.flash.as_deref().unwrap_or("").contains("retry"));
+    }
+
+    #[test]
+    fn abort_asks_first() {
+        let mut s = st(&fixtures::running());
+        assert!(press(&mut s, KeyCode::Char('X')).is_empty());
+        assert!(matches!(s.modal, Some(Modal::Abort)));
+        assert!(press(&mut s, KeyCode::Char('n')).is_empty());
+        assert!(s.modal.is_none());
+        press(&mut s, KeyCode::Char('X'));
+        let fx = press(&mut s, KeyCode::Char('y'));
+        assert_eq!(sent(&fx), [Command::Abort { reason: "aborted from the console".into(), by: by() }]);
+    }
+
+    #[test]
+    fn quitting_an_active_run_asks_and_interrupts() {
+        let mut s = st(&fixtures::running());
+        assert!(press(&mut s, KeyCode::Char('q')).is_empty());
+        assert!(matches!(s.modal, Some(Modal::Quit)));
+        assert!(press(&mut s, KeyCode::Char('q')).is_empty(), "q closes the question");
+        assert!(s.modal.is_none());
+        assert!(ctrl(&mut s, 'c').is_empty());
+        assert!(matches!(s.modal, Some(Modal::Quit)));
+        assert_eq!(press(&mut s, KeyCode::Char('y')), [Effect::Send(Command::Interrupt), Effect::Quit]);
+        // Ctrl-C twice also quits
+        let mut s = st(&fixtures::running());
+        ctrl(&mut s, 'c');
+        assert_eq!(ctrl(&mut s, 'c'), [Effect::Send(Command::Interrupt), Effect::Quit]);
+    }
+
+    #[test]
+    fn esc_never_quits() {
+        let mut s = st(&fixtures::finished());
+        assert!(press(&mut s, KeyCode::Esc).is_empty());
+    }
+
+    #[test]
+    fn a_finished_run_quits_without_asking() {
+        let mut s = st(&fixtures::finished());
+        assert!(!s.active());
+        assert!(!s.animating(), "nothing moves after the end: no ticks");
+        assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit]);
+        assert_eq!(s.finished.as_ref().map(|f| f.outcome), Some(Outcome::Recovered));
+    }
+
+    #[test]
+    fn watch_mode_is_navigation_only() {
+        let mut s = fixtures::state(&fixtures::at_cutover(), false, (120, 40));
+        assert!(s.modal.is_none(), "watch mode opens no confirmation");
+        for c in ['a', 's', 'r', 'p', 'X', 'y'] {
+            assert!(press(&mut s, KeyCode::Char(c)).is_empty(), "{c}");
+            assert!(s.modal.is_none(), "{c}");
+        }
+        press(&mut s, KeyCode::Enter);
+        assert!(s.modal.is_none());
+        press(&mut s, KeyCode::Char('j'));
+        press(&mut s, KeyCode::Char('?'));
+        assert!(matches!(s.modal, Some(Modal::Help)));
+        press(&mut s, KeyCode::Char('q'));
+        assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit], "quitting a watch does not touch the run");
+    }
+
+    #[test]
+    fn log_search_jumps_between_matches() {
+        let mut s = st(&fixtures::running());
+        press(&mut s, KeyCode::Char('/'));
+        assert_eq!(s.focus, Focus::Log);
+        typed(&mut s, "restore_ebs");
+        press(&mut s, KeyCode::Enter);
+        let last = s.search.as_ref().and_then(|x| x.current).unwrap();
+        assert!(s.log[last].step == "restore_ebs" || s.log[last].text.contains("restore_ebs"));
+        assert_eq!(s.log_bottom, Some(last));
+        press(&mut s, KeyCode::Char('N'));
+        let prev = s.search.as_ref().and_then(|x| x.current).unwrap();
+        assert!(prev < last);
+        press(&mut s, KeyCode::Char('n'));
+        assert_eq!(s.search.as_ref().and_then(|x| x.current), Some(last));
+        // f returns to following the end
+        press(&mut s, KeyCode::Char('f'));
+        assert_eq!(s.log_bottom, None);
+        // Esc clears the search
+        press(&mut s, KeyCode::Esc);
+        assert!(s.search.is_none());
+    }
+
+    #[test]
+    fn log_scrolls_and_follows() {
+        let mut s = st(&fixtures::running());
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.focus, Focus::Log);
+        let n = s.log.len();
+        press(&mut s, KeyCode::Char('k'));
+        assert_eq!(s.log_bottom, Some(n - 2));
+        press(&mut s, KeyCode::Char('g'));
+        assert_eq!(s.log_bottom, Some(0));
+        press(&mut s, KeyCode::Char('G'));
+        assert_eq!(s.log_bottom, None);
+    }
+
+    #[test]
+    fn ticks_move_the_countdown() {
+        let mut s = st(&fixtures::running());
+        let left = s.rto_left().unwrap();
+        s.handle(Input::Tick(at(660)));
+        assert_eq!(s.rto_left(), Some(left - 60));
+        // time does not run backwards on a late tick
+        s.handle(Input::Tick(at(0)));
+        assert_eq!(s.rto_left(), Some(left - 60));
+    }
+
+    #[test]
+    fn the_stream_ending_stops_the_run_being_active() {
+        let mut s = st(&fixtures::running());
+        assert!(s.active());
+        s.handle(Input::EventsClosed);
+        assert!(!s.active());
+        assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit]);
+    }
+}
