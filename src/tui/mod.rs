@@ -130,6 +130,8 @@ const FRAME: Duration = Duration::from_millis(16);
 /// Whether the console owns the terminal (the panic hook restores it only then).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
+/// Held while a frame is drawn; the panic hook takes it so no frame lands after the terminal is restored.
+static DRAW: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
@@ -149,8 +151,18 @@ impl TerminalGuard {
                 // a panic anywhere (the driver or any tokio task) must not leave a live UI over a dead engine:
                 // restore the terminal, report, and exit
                 if ACTIVE.swap(false, Ordering::SeqCst) {
+                    // wait for a frame being drawn on another thread (not for long: it may be this thread's)
+                    let mut held = None;
+                    for _ in 0..50 {
+                        if let Ok(g) = DRAW.try_lock() {
+                            held = Some(g);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
                     restore_terminal();
                     previous(info);
+                    drop(held);
                     std::process::exit(101);
                 }
                 previous(info);
@@ -241,11 +253,21 @@ pub async fn run(
 
     'main: loop {
         if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            let lock = DRAW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !ACTIVE.load(Ordering::SeqCst) {
+                // the panic hook restored the terminal and is exiting
+                break 'main;
+            }
             execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
             let drawn = term.draw(|f| f.render_widget(view::Screen { state: &state, theme: &theme }, f.area()));
             execute!(std::io::stdout(), terminal::EndSynchronizedUpdate)?;
+            drop(lock);
             drawn?;
             dirty = false;
+            if last_draw.is_none() && std::env::var_os("DRCONSOLE_TEST_PANIC_IN_TASK").is_some() {
+                // for the end-to-end test of the panic hook: a task panics while the console is up
+                tokio::spawn(async { panic!("test panic in a tokio task (DRCONSOLE_TEST_PANIC_IN_TASK)") });
+            }
             last_draw = Some(Instant::now());
         }
         // the countdown and elapsed times move once a second while the run is active; nothing moves otherwise
