@@ -1089,6 +1089,21 @@ impl State {
     }
 
     fn modal_key(&mut self, modal: Modal, k: KeyEvent) -> Vec<Effect> {
+        let effects = self.modal_key_inner(modal, k);
+        // an answer is on its way: do not reopen the step's popup before the engine's event arrives
+        for e in &effects {
+            if let Effect::Send(
+                Command::Approve { step, .. } | Command::Answer { step, .. } | Command::Skip { step, .. },
+            ) = e
+                && !self.dismissed.contains(step)
+            {
+                self.dismissed.push(step.clone());
+            }
+        }
+        effects
+    }
+
+    fn modal_key_inner(&mut self, modal: Modal, k: KeyEvent) -> Vec<Effect> {
         let by = self.operator.clone();
         let close = keymap::closes_popup(&k);
         match modal {
@@ -1397,6 +1412,17 @@ mod tests {
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         let fx = press(&mut s, KeyCode::Char('y'));
         assert_eq!(sent(&fx), [Command::Approve { step: "asg".into(), by: by() }]);
+    }
+
+    #[test]
+    fn an_answered_popup_stays_closed_until_the_engine_replies() {
+        let mut e = fixtures::running();
+        e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
+        let mut s = st(&e);
+        press(&mut s, KeyCode::Char('y'));
+        e.push(700, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        assert!(s.modal.is_none(), "{:?}", s.modal);
     }
 
     #[test]
