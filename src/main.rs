@@ -191,13 +191,13 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         None
     } else {
         use std::io::IsTerminal;
-        if !std::io::stdout().is_terminal() {
-            return usage("stdout is not a terminal: the console needs one; pass --headless for automation");
-        }
         let theme = match args.theme.as_deref().map(tui::Theme::load).transpose() {
             Ok(t) => t.unwrap_or_else(tui::Theme::default_for_env),
             Err(e) => return usage(e),
         };
+        if !std::io::stdout().is_terminal() {
+            return usage("stdout is not a terminal: the console needs one; pass --headless for automation");
+        }
         Some(tui::TuiOptions { theme, operator: operator(), notes: tui::notes_from_runbook(&rb, &registry) })
     };
     let speed = args.speed;

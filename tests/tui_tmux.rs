@@ -200,6 +200,23 @@ fn the_console_needs_a_terminal() {
 }
 
 #[test]
+fn a_theme_file_with_an_unknown_key_is_located() {
+    let dir = std::env::temp_dir().join(format!("drconsole-theme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mine.toml");
+    std::fs::write(&path, "extends = \"dark\"\n[roles]\n\"step.runing\" = { fg = \"red\" }\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drconsole"))
+        .current_dir(repo())
+        .args(["--theme", path.to_str().unwrap(), demo()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mine.toml:3:1: unknown role `step.runing`; did you mean `step.running`?"), "{err}");
+}
+
+#[test]
 fn an_unknown_theme_is_a_usage_error() {
     require_tmux();
     let s = Session::start("theme", &["--theme", "solarized", demo()]);
