@@ -79,6 +79,37 @@ fn finished_run() {
 }
 
 #[test]
+fn manual_task_and_skip_reason() {
+    let mut e = fixtures::finished();
+    e.events.truncate(e.events.len() - 2); // before `announce` was skipped and the run finished
+    e.push(
+        1890,
+        drconsole::engine::EventKind::StepStarted {
+            step: "announce".into(),
+            attempt: 1,
+            plan: "ask the operator".into(),
+            params: Default::default(),
+        },
+    );
+    e.push(
+        1890,
+        drconsole::engine::EventKind::OperatorRequest {
+            step: "announce".into(),
+            prompt: drconsole::engine::Prompt::Done {
+                instructions: "Tell the incident bridge that Cross-sell answers from us-west-2.".into(),
+            },
+        },
+    );
+    screen("manual", &e, |_| {});
+    screen("skip_reason", &e, |s| {
+        key(s, KeyCode::Char('s'));
+        for c in "done by the IC".chars() {
+            key(s, KeyCode::Char(c));
+        }
+    });
+}
+
+#[test]
 fn help_overlay() {
     screen("help", &fixtures::running(), |s| key(s, KeyCode::Char('?')));
 }

@@ -109,6 +109,13 @@ pub struct TuiOptions {
     pub notes: StepNotes,
 }
 
+impl TuiOptions {
+    /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
+    pub fn new(theme: Theme, operator: String) -> Self {
+        Self { theme, operator, notes: StepNotes::new() }
+    }
+}
+
 /// How the console ended.
 #[derive(Debug, Clone)]
 pub struct TuiExit {
@@ -226,7 +233,10 @@ async fn terminate_signal() {
     }
 }
 
-/// Runs the console until the operator quits. `commands == None` is read-only watch mode: navigation only.
+/// Runs the console until the operator quits. `commands == None` is read-only watch mode: navigation only (feed
+/// it a journal's events; when `events` closes the header says the stream ended). With `commands`, popups answer
+/// what the run waits for and quitting an active run sends [`Command::Interrupt`]; after `run` returns, dropping the
+/// sender makes an engine still running stop as interrupted.
 pub async fn run(
     mut events: UnboundedReceiver<Event>,
     commands: Option<UnboundedSender<Command>>,

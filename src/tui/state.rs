@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::StepNotes;
 use super::keymap::{self, Action};
 use crate::engine::{Candidate, Command, Event, EventKind, Outcome, Prompt, StepInfo};
-use crate::util::{fmt_clock, fmt_duration};
+use crate::util::fmt_duration;
 
 /// What the state machine is given.
 #[derive(Debug, Clone)]
@@ -1286,7 +1286,7 @@ impl State {
     pub fn fmt_step_time(&self, s: &StepView) -> String {
         match (s.duration_ms, self.step_elapsed(s)) {
             (Some(ms), _) => fmt_duration(std::time::Duration::from_millis(ms)),
-            (None, Some(e)) => fmt_clock(e).trim_start_matches("0:").to_string(),
+            (None, Some(e)) => fmt_duration(std::time::Duration::from_secs(e.unsigned_abs())),
             (None, None) => String::new(),
         }
     }

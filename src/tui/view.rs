@@ -136,7 +136,7 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         .as_ref()
         .map(|(a, _)| a.clone())
         .or_else(|| run.account.clone())
-        .map_or("account: any".to_string(), |a| format!("account {a}"));
+        .map_or("no account guard".to_string(), |a| format!("account {a}"));
     let where_ = format!("{account} · {} → {}", run.primary, run.secondary);
     let (word, role) = match (&s.finished, &s.paused) {
         (Some(f), _) => match f.outcome {
