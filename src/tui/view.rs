@@ -703,7 +703,6 @@ fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
             .areas(inner);
     Paragraph::new(Line::from(Span::styled(p.message.clone(), t.get("text")))).render(msg, buf);
     let narrow = inner.width < 90;
-    let now = s.now();
     let visible = p.visible();
     let rows: Vec<Row> = visible
         .iter()
@@ -711,7 +710,6 @@ fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
             let age = fmt_duration(std::time::Duration::from_secs(c.age_secs.max(0) as u64));
             let size = c.size_gib.map_or("-".to_string(), |g| format!("{g} GiB"));
             let (rpo, role) = if c.rpo_met { ("✓ met", "rpo.met") } else { ("✗ missed", "rpo.missed") };
-            let _ = now;
             let mut cells = vec![
                 Cell::from(c.time.strftime("%m-%d %H:%M").to_string()),
                 Cell::from(age),
@@ -755,8 +753,16 @@ fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
         .highlight_symbol("› ");
     let mut ts = TableState::default().with_selected(if visible.is_empty() { None } else { Some(p.selected) });
     StatefulWidget::render(table, table_a, buf, &mut ts);
+    let target =
+        s.run.as_ref().map(|r| format!(" · RPO target {}", fmt_duration(std::time::Duration::from_secs(r.rpo_secs))));
     let mut info_spans = vec![Span::styled(
-        format!("{} of {} · sort {} {arrow}", visible.len(), p.candidates.len(), p.sort.name()),
+        format!(
+            "{} of {} · sort {} {arrow}{}",
+            visible.len(),
+            p.candidates.len(),
+            p.sort.name(),
+            target.unwrap_or_default()
+        ),
         t.get("muted"),
     )];
     if p.filtering || !p.filter.is_empty() {
