@@ -110,6 +110,14 @@ impl Session {
         assert!(status.success());
     }
 
+    fn resize(&self, w: u16, h: u16) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "e2e", "-x", &w.to_string(), "-y", &h.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux resize-window failed");
+    }
+
     /// The console's exit code, once it has ended.
     fn exit_code(&self, within: Duration) -> i32 {
         let start = Instant::now();
@@ -157,6 +165,13 @@ fn approve_a_confirmation_and_recover() {
     assert!(screen.contains("✓ ─  cutover"), "{screen}");
     assert!(screen.contains("approved") && screen.contains("cutover"), "{screen}");
     assert!(screen.contains("met achieved"), "{screen}");
+
+    // resize to 80x24: the panes collapse (the header gives the RPO a line of its own, the steps pane keeps ids)
+    s.resize(80, 24);
+    let small = s.wait_for("RPO 1h00m: no recovery point chosen yet", timeout(30));
+    assert!(small.lines().count() <= 24, "{small}");
+    assert!(small.lines().any(|l| l.starts_with("RPO 1h00m")), "{small}");
+    assert!(small.contains("cutover"), "{small}");
 
     // the run is over: q quits without asking
     s.keys(&["q"]);
