@@ -214,7 +214,11 @@ fn idle_bench() {
         std::thread::sleep(Duration::from_secs(10));
         let after = cpu_ticks(pid).unwrap_or(0);
         let ms = (after.saturating_sub(before)) as f64 * 1000.0 / hz;
-        println!("idle CPU over 10 s, {label:<38} {ms:>6.0} ms ({:.2}% of a core)", ms / 100.0);
+        let total = after as f64 * 1000.0 / hz;
+        println!(
+            "idle CPU over 10 s, {label:<38} {ms:>6.0} ms ({:.2}% of a core; pid {pid}, {total:.0} ms since start)",
+            ms / 100.0
+        );
     };
     if wait_for(&socket, "Confirm step cutover") {
         measure("paused at a confirmation (1 Hz clock)");
