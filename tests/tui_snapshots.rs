@@ -29,6 +29,15 @@ fn running_run() {
 }
 
 #[test]
+fn running_step_detail_with_progress_and_resources() {
+    screen("running_detail", &fixtures::running(), |s| {
+        key(s, KeyCode::Char('k'));
+        key(s, KeyCode::Char('k'));
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_db"));
+    });
+}
+
+#[test]
 fn recovery_point_picker() {
     screen("picker", &fixtures::until_picker(), |_| {});
 }

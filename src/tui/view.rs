@@ -342,6 +342,20 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
             lines.push(Line::from(Span::styled("r retry · s skip · X abort", t.get("key"))));
         }
     }
+    if let Some((msg, pct)) = &st.progress {
+        match pct {
+            Some(p) => {
+                let bw = w.saturating_sub(18).clamp(4, 40);
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:<10}", "progress"), t.get("muted")),
+                    Span::styled(bar(*p, bw), t.get("progress")),
+                    Span::styled(format!(" {p:>3.0}%"), t.get("text")),
+                ]));
+                lines.push(Line::from(Span::styled(format!("{:<10}{msg}", ""), t.get("text"))));
+            }
+            None => lines.push(kv("progress", msg.clone(), t)),
+        }
+    }
     let note = s.notes.get(&st.info.id);
     if let Some(doc) = note.and_then(|n| n.doc.as_ref()) {
         lines.push(Line::from(Span::styled(doc.clone(), t.get("text").add_modifier(Modifier::ITALIC))));
@@ -357,20 +371,6 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
     }
     if let Some(n) = &st.note {
         lines.push(kv("note", n.clone(), t));
-    }
-    if let Some((msg, pct)) = &st.progress {
-        match pct {
-            Some(p) => {
-                let bw = w.saturating_sub(18).clamp(4, 40);
-                lines.push(Line::from(vec![
-                    Span::styled(format!("{:<10}", "progress"), t.get("muted")),
-                    Span::styled(bar(*p, bw), t.get("progress")),
-                    Span::styled(format!(" {p:>3.0}%"), t.get("text")),
-                ]));
-                lines.push(Line::from(Span::styled(format!("{:<10}{msg}", ""), t.get("text"))));
-            }
-            None => lines.push(kv("progress", msg.clone(), t)),
-        }
     }
     if !st.params.is_empty() {
         lines.push(Line::from(Span::styled("parameters", t.get("muted"))));
