@@ -66,12 +66,21 @@ impl Session {
         );
         let mut tmux = Command::new("tmux");
         tmux.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "e2e"]);
-        for (k, v) in env {
+        // the session starts with a known environment: no NO_COLOR unless the test sets it
+        tmux.args(["-e", &format!("NO_COLOR={}", env.iter().find(|(k, _)| *k == "NO_COLOR").map_or("", |(_, v)| *v))]);
+        for (k, v) in env.iter().filter(|(k, _)| *k != "NO_COLOR") {
             tmux.args(["-e", &format!("{k}={v}")]);
         }
         let status = tmux.arg(cmd).env_remove("NO_COLOR").env("TERM", "xterm-256color").status().unwrap();
         assert!(status.success(), "tmux new-session failed");
         Session { socket, exit_file, _dir: TempDir(dir) }
+    }
+
+    /// The screen with its SGR escape sequences (`capture-pane -e`).
+    fn screen_with_styles(&self) -> String {
+        let out =
+            Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-e", "-t", "e2e"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn screen(&self) -> String {
@@ -248,4 +257,37 @@ fn a_panic_in_any_task_restores_the_terminal() {
     // back on the main screen (the alternate screen was left), with the panic message readable
     assert!(screen.contains("test panic in a tokio task"), "{screen}");
     assert!(!screen.contains("╭ Steps"), "{screen}");
+}
+
+/// The SGR parameters on a screen captured with escapes.
+fn sgr_params(screen: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for seq in screen.split("\x1b[").skip(1) {
+        if let Some(end) = seq.find('m') {
+            let body = &seq[..end];
+            if body.chars().all(|c| c.is_ascii_digit() || c == ';') {
+                out.extend(body.split(';').filter_map(|p| p.parse::<u32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+fn is_colour(p: u32) -> bool {
+    matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+}
+
+#[test]
+fn no_color_means_monochrome_with_emphasis() {
+    let s = Session::start_with("nocolor", &[demo()], &[("NO_COLOR", "1")]);
+    s.wait_for("Confirm step cutover", timeout(90));
+    let params = sgr_params(&s.screen_with_styles());
+    assert!(!params.iter().any(|p| is_colour(*p)), "colours under NO_COLOR: {params:?}");
+    assert!(params.contains(&1) && params.contains(&7), "bold and reverse are kept: {params:?}");
+
+    // without NO_COLOR the default theme has colours
+    let c = Session::start("colour", &[demo()]);
+    c.wait_for("Confirm step cutover", timeout(90));
+    let params = sgr_params(&c.screen_with_styles());
+    assert!(params.iter().any(|p| is_colour(*p)), "no colours in the default theme: {params:?}");
 }
