@@ -194,6 +194,8 @@ pub struct LogLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     Steps,
+    /// The detail pane: j/k scroll it (long errors, many parameters).
+    Detail,
     Log,
 }
 
@@ -326,6 +328,8 @@ pub struct State {
     pub focus: Focus,
     /// Index of the last log line shown; `None` follows the end.
     pub log_bottom: Option<usize>,
+    /// Lines the detail pane is scrolled by, and for which step (another step starts at the top).
+    pub detail_scroll: (String, u16),
     pub search: Option<Search>,
     pub modal: Option<Modal>,
     /// Prompts the operator dismissed with `q`: they stay pending and are reopened with Enter.
@@ -358,6 +362,7 @@ impl State {
             follow: true,
             focus: Focus::Steps,
             log_bottom: None,
+            detail_scroll: (String::new(), 0),
             search: None,
             modal: None,
             dismissed: Vec::new(),
@@ -387,6 +392,14 @@ impl State {
 
     pub fn selected_step(&self) -> Option<&StepView> {
         self.steps.get(self.selected)
+    }
+
+    /// How far the detail pane of the selected step is scrolled.
+    pub fn detail_offset(&self) -> u16 {
+        match self.selected_step() {
+            Some(st) if st.info.id == self.detail_scroll.0 => self.detail_scroll.1,
+            _ => 0,
+        }
     }
 
     /// Run time "now": the latest tick or event.
@@ -861,11 +874,22 @@ impl State {
             Action::Top => self.move_to(0),
             Action::Bottom => self.move_to(usize::MAX),
             Action::FocusNext => {
-                self.focus = if self.focus == Focus::Steps { Focus::Log } else { Focus::Steps };
+                self.focus = match self.focus {
+                    Focus::Steps => Focus::Detail,
+                    Focus::Detail => Focus::Log,
+                    Focus::Log => Focus::Steps,
+                };
+            }
+            Action::FocusPrev => {
+                self.focus = match self.focus {
+                    Focus::Steps => Focus::Log,
+                    Focus::Detail => Focus::Steps,
+                    Focus::Log => Focus::Detail,
+                };
             }
             Action::Follow => {
                 match self.focus {
-                    Focus::Steps => {
+                    Focus::Steps | Focus::Detail => {
                         self.follow = true;
                         self.selected = self.focus_step();
                     }
@@ -921,6 +945,12 @@ impl State {
                     self.selected = usize::try_from(i).unwrap_or(0);
                 }
             }
+            Focus::Detail => {
+                let id = self.selected_id().unwrap_or_default();
+                let cur = if self.detail_scroll.0 == id { i64::from(self.detail_scroll.1) } else { 0 };
+                let v = u16::try_from((cur + d).clamp(0, 10_000)).unwrap_or(0);
+                self.detail_scroll = (id, v);
+            }
             Focus::Log => {
                 let n = self.log.len();
                 if n == 0 {
@@ -938,6 +968,11 @@ impl State {
             Focus::Steps => {
                 self.follow = false;
                 self.selected = i.min(self.steps.len().saturating_sub(1));
+            }
+            Focus::Detail => {
+                // the bottom is not known here (it depends on the pane's width); Home returns to the top
+                let id = self.selected_id().unwrap_or_default();
+                self.detail_scroll = (id, if i == 0 { 0 } else { self.detail_scroll.1.saturating_add(20) });
             }
             Focus::Log => {
                 self.log_bottom = if i >= self.log.len().saturating_sub(1) { None } else { Some(i) };
@@ -1009,7 +1044,7 @@ impl State {
         {
             self.dismissed.retain(|d| *d != id);
             self.modal = Some(m);
-        } else if self.focus == Focus::Log {
+        } else if self.focus != Focus::Steps {
             self.focus = Focus::Steps;
         }
         Vec::new()
@@ -1667,8 +1702,27 @@ mod tests {
     }
 
     #[test]
+    fn the_detail_pane_scrolls_per_step() {
+        let mut s = st(&fixtures::failed());
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.focus, Focus::Detail);
+        press(&mut s, KeyCode::Char('j'));
+        press(&mut s, KeyCode::Char('j'));
+        assert_eq!(s.detail_offset(), 2);
+        assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_db"), "the selection stays");
+        press(&mut s, KeyCode::Char('k'));
+        assert_eq!(s.detail_offset(), 1);
+        // another step starts at the top
+        press(&mut s, KeyCode::BackTab);
+        assert_eq!(s.focus, Focus::Steps);
+        press(&mut s, KeyCode::Char('j'));
+        assert_eq!(s.detail_offset(), 0);
+    }
+
+    #[test]
     fn log_scrolls_and_follows() {
         let mut s = st(&fixtures::running());
+        press(&mut s, KeyCode::Tab);
         press(&mut s, KeyCode::Tab);
         assert_eq!(s.focus, Focus::Log);
         let n = s.log.len();

@@ -311,11 +311,19 @@ fn detail_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         Span::styled(format!(" {} ", st.info.id), t.get("title")),
         Span::styled(format!(" {} {} ", st.status.icon(), st.status.word()), t.get(st.status.role())),
     ]);
-    let b = block(title, false, t);
+    let b = block(title, s.focus == Focus::Detail, t);
     let inner = b.inner(area);
     b.render(area, buf);
     let lines = detail_lines(s, st, t, inner.width as usize);
-    Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).render(inner, buf);
+    let rows = wrapped_rows(&lines, inner.width);
+    let offset = s.detail_offset().min(rows.saturating_sub(1));
+    Paragraph::new(Text::from(lines)).wrap(Wrap { trim: false }).scroll((offset, 0)).render(inner, buf);
+    if rows > inner.height.saturating_add(offset) && inner.height > 0 {
+        // more below: say so on the bottom border
+        let more = Span::styled(" ↓ more: Tab, j ", t.get("key"));
+        let x = area.x + area.width.saturating_sub(18);
+        buf.set_span(x, area.y + area.height.saturating_sub(1), &more, 16);
+    }
 }
 
 fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'a>> {
