@@ -413,7 +413,14 @@ impl State {
                 self.event(*ev);
                 Vec::new()
             }
-            Input::Key(k) => self.key(k),
+            Input::Key(k) => {
+                let effects = self.key(k);
+                // closing a popup (help, quit) brings back a question the operator has not put aside
+                if self.modal.is_none() {
+                    self.open_attention();
+                }
+                effects
+            }
             Input::Tick(now) => {
                 self.now = Some(self.now.map_or(now, |n| n.max(now)));
                 self.frame = self.frame.wrapping_add(1);
@@ -1447,6 +1454,16 @@ mod tests {
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         let fx = press(&mut s, KeyCode::Char('y'));
         assert_eq!(sent(&fx), [Command::Approve { step: "asg".into(), by: by() }]);
+    }
+
+    #[test]
+    fn closing_help_brings_back_a_pending_confirmation() {
+        let mut s = st(&fixtures::at_cutover());
+        assert!(matches!(s.modal, Some(Modal::Confirm { .. })));
+        ctrl(&mut s, 'c');
+        assert!(matches!(s.modal, Some(Modal::Quit)));
+        press(&mut s, KeyCode::Char('n'));
+        assert!(matches!(s.modal, Some(Modal::Confirm { .. })), "{:?}", s.modal);
     }
 
     #[test]
