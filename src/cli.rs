@@ -156,4 +156,9 @@ pub struct RunArgs {
     /// Take over a run lock left by a process that is no longer running (recorded in the journal)
     #[arg(long)]
     pub take_over_lock: bool,
+
+    /// Console theme: dark, light, high-contrast, monochrome, or a path to a theme file (default: dark;
+    /// monochrome when NO_COLOR is set)
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! drconsole: a terminal console for disaster recovery on AWS.
 //!
 //! A runbook (TOML) is parsed and validated ([`runbook`]), run by the [`engine`] through the action catalogue
-//! ([`actions`]) against a cloud, and shown by a frontend ([`headless`]).
+//! ([`actions`]) against a cloud, and shown by a frontend ([`headless`], [`tui`]).
 
 pub mod actions;
 pub mod cli;
@@ -10,4 +10,5 @@ pub mod headless;
 pub mod journal;
 pub mod plan;
 pub mod runbook;
+pub mod tui;
 pub mod util;

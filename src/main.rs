@@ -11,7 +11,7 @@ use drconsole::cli::{Cli, Cmd, ResumeArgs, RunArgs};
 use drconsole::engine::RunConfig;
 use drconsole::journal::{self, JournalError, Prepared, RunSettings, StateDir};
 use drconsole::runbook::{self, Backend, Runbook};
-use drconsole::{headless, plan};
+use drconsole::{headless, plan, tui};
 
 /// Exit codes (DESIGN.md): 0 recovered, 1 failed/aborted, 2 invalid runbook or usage, 3 blocked, 4 refused, 130 interrupted.
 const EXIT_USAGE: u8 = 2;
@@ -193,13 +193,42 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         recovery_point: args.recovery_point.clone(),
         incident_start,
     };
+    let console = match console_options(args.headless, args.theme.as_deref(), &rb, &registry) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let prepared = match StateDir::resolve(state_dir)
         .and_then(|state| journal::prepare_new(&state, rb, cfg, settings, args.take_over_lock))
     {
         Ok(p) => p,
         Err(e) => return journal_error(&e),
     };
-    drive(prepared, registry, &opts, args.headless)
+    drive(prepared, registry, &opts, console)
+}
+
+/// The console's options, or `None` for a headless run; a console needs stdout to be a terminal.
+fn console_options(
+    headless: bool,
+    theme: Option<&str>,
+    rb: &Runbook,
+    registry: &Registry,
+) -> Result<Option<tui::TuiOptions>, ExitCode> {
+    if headless {
+        return Ok(None);
+    }
+    let theme = theme_or_default(theme)?;
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(usage("stdout is not a terminal: the console needs one; pass --headless for automation"));
+    }
+    Ok(Some(tui::TuiOptions { theme, operator: operator(), notes: tui::notes_from_runbook(rb, registry) }))
+}
+
+fn theme_or_default(theme: Option<&str>) -> Result<tui::Theme, ExitCode> {
+    match theme.map(tui::Theme::load).transpose() {
+        Ok(t) => Ok(t.unwrap_or_else(tui::Theme::default_for_env)),
+        Err(e) => Err(usage(e)),
+    }
 }
 
 fn journal_error(e: &JournalError) -> ExitCode {
@@ -215,17 +244,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// Runs a prepared (new or resumed) run to its end with the journal recording it; the run lock is held until then.
-fn drive(prepared: Prepared, registry: Registry, opts: &headless::Options, headless: bool) -> ExitCode {
+fn drive(
+    prepared: Prepared,
+    registry: Registry,
+    opts: &headless::Options,
+    console: Option<tui::TuiOptions>,
+) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    if !headless {
-        eprintln!(
-            "drconsole: the interactive console is not available yet; running headless (pass --headless to silence this)"
-        );
-    }
     eprintln!("drconsole: run {} (journal: {})", prepared.cfg.run_id, prepared.dir.display());
+    if let Some(topts) = console {
+        return run_console(prepared, registry, topts, &rt);
+    }
     let result = rt.block_on(async move {
         let clock = prepared.clock();
         let (handle, guard) = prepared.start(registry, clock);
@@ -234,6 +266,46 @@ fn drive(prepared: Prepared, registry: Registry, opts: &headless::Options, headl
         result
     });
     ExitCode::from(u8::try_from(result.outcome.exit_code()).unwrap_or(1))
+}
+
+/// The interactive console: the engine's events go to the TUI, its commands to the engine; the exit code follows
+/// the run's outcome (as headless), 130 when the operator quit and interrupted an active run.
+fn run_console(
+    prepared: Prepared,
+    registry: Registry,
+    opts: tui::TuiOptions,
+    rt: &tokio::runtime::Runtime,
+) -> ExitCode {
+    let run_id = prepared.cfg.run_id.clone();
+    let id = run_id.clone();
+    let result = rt.block_on(async move {
+        let clock = prepared.clock();
+        let (handle, guard) = prepared.start(registry, clock);
+        let console = tui::run(handle.events, Some(handle.commands), opts).await;
+        if let Ok(exit) = &console
+            && exit.interrupted
+        {
+            eprintln!("drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop");
+        }
+        // the console is gone (its command sender dropped): an active run stops as interrupted
+        let result = handle.join.await;
+        drop(guard);
+        (console, result)
+    });
+    match result {
+        (Err(e), _) => {
+            eprintln!("drconsole: {e}");
+            ExitCode::FAILURE
+        }
+        (Ok(_), Ok(r)) => {
+            eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
+            ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1))
+        }
+        (Ok(_), Err(e)) => {
+            eprintln!("drconsole: the engine stopped unexpectedly: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
@@ -268,7 +340,11 @@ fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> Ex
     };
     let done = if prepared.done.is_empty() { "none".to_string() } else { prepared.done.join(", ") };
     eprintln!("drconsole: resuming run {}; steps already done (not repeated): {done}", prepared.cfg.run_id);
-    drive(prepared, registry, &opts, args.headless)
+    let console = match console_options(args.headless, None, &prepared.rb, &registry) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    drive(prepared, registry, &opts, console)
 }
 
 fn runs(state_dir: Option<&Path>, json: bool) -> ExitCode {
@@ -328,10 +404,23 @@ fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
+    use std::io::IsTerminal;
+    let console = !json && std::io::stdout().is_terminal();
+    let theme = match theme_or_default(None) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     rt.block_on(async move {
         let events = journal::follow(&dir);
-        // read-only: no command channel. With the console: `tui::run(events, None, opts).await`
-        headless::print_stream(events, json, std::io::stdout().lock()).await;
-    });
-    ExitCode::SUCCESS
+        if console {
+            // read-only: no command channel
+            if let Err(e) = tui::run(events, None, tui::TuiOptions::new(theme, operator())).await {
+                eprintln!("drconsole: {e}");
+                return ExitCode::FAILURE;
+            }
+        } else {
+            headless::print_stream(events, json, std::io::stdout().lock()).await;
+        }
+        ExitCode::SUCCESS
+    })
 }

@@ -610,15 +610,21 @@ fn a_watcher_in_tmux_shows_the_live_run_on_its_screen() {
     );
     let st = tmux.cmd().args(["new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", &watch]).status().unwrap();
     assert!(st.success());
-    wait_for("the watcher's screen to show the running gate step", || tmux.capture().contains("start    gate"));
+    // the watcher is the read-only console: a WATCH badge, the steps, and no controls
+    wait_for("the watcher's console to show the run", || {
+        let screen = tmux.capture();
+        screen.contains("WATCH (read-only)") && screen.contains("gate") && screen.contains("first")
+    });
     let screen = tmux.capture();
-    assert!(screen.contains("ok       first"), "{screen}");
+    assert!(!screen.contains("RECOVERED"), "the run is still at its gate:\n{screen}");
     assert!(!screen.contains("WATCH-ENDED"), "{screen}");
 
     std::fs::write(&gate, "").unwrap();
-    wait_for("the watcher's screen to show the end of the run", || tmux.capture().contains("WATCH-ENDED"));
+    wait_for("the watcher's console to show the end of the run", || tmux.capture().contains("RECOVERED"));
     let screen = tmux.capture();
-    assert!(screen.contains("ok       last"), "{screen}");
-    assert!(screen.contains("outcome:  recovered"), "{screen}");
+    assert!(screen.contains("last"), "{screen}");
+    // `q` leaves the watcher; the run it followed is not affected
+    assert!(tmux.cmd().args(["send-keys", "-t", "watch", "q"]).status().unwrap().success());
+    wait_for("the watcher to quit", || tmux.capture().contains("WATCH-ENDED"));
     drop(runner);
 }

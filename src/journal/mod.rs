@@ -404,10 +404,11 @@ impl Journal {
             self.save_world()?;
         }
         self.append(Line { seq: self.seq + 1, event: Some(ev.clone()), note: None }, sync)?;
-        if matches!(ev.kind, EventKind::RunFinished { .. }) && self.reports {
-            if let Err(e) = report::write_all(&self.dir) {
-                eprintln!("drconsole: the run finished but its reports could not be written: {e}");
-            }
+        if matches!(ev.kind, EventKind::RunFinished { .. })
+            && self.reports
+            && let Err(e) = report::write_all(&self.dir)
+        {
+            eprintln!("drconsole: the run finished but its reports could not be written: {e}");
         }
         Ok(())
     }

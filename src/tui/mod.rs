@@ -1,0 +1,438 @@
+//! The interactive console (ratatui). [`state`] is a pure state machine fed with engine events, keys and ticks;
+//! [`view`] renders it; [`theme`] resolves semantic roles into styles; this module is the driver: it owns the
+//! terminal, selects over input, engine events and a tick (only while something animates), draws only when
+//! something changed (at most 60 frames a second, each in a synchronized update) and restores the terminal on
+//! every exit path.
+
+#[doc(hidden)]
+pub mod fixtures;
+pub mod keymap;
+pub mod state;
+pub mod theme;
+pub mod view;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use ratatui::crossterm::{cursor, execute, terminal};
+use serde_json::Value;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+pub use state::{Effect, Input, State};
+pub use theme::Theme;
+
+use crate::actions::{Effect as ActionEffect, Registry};
+use crate::engine::{Command, Event, EventKind, Outcome};
+use crate::runbook::Runbook;
+use crate::runbook::interp::{self, Scope};
+
+/// What the console knows about a step beyond the event stream (from the runbook and the action catalogue).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepNote {
+    pub doc: Option<String>,
+    /// The action moves traffic or replaces something in use: approving requires typing `confirm_name`.
+    pub destructive: bool,
+    /// The resource name to type (the step id when no resource name is obvious).
+    pub confirm_name: String,
+}
+
+pub type StepNotes = HashMap<String, StepNote>;
+
+/// Parameters that name the resource a destructive step acts on, in order of preference.
+const RESOURCE_PARAMS: &[&str] = &[
+    "record",
+    "record_name",
+    "name",
+    "volume",
+    "volume_id",
+    "instance",
+    "instance_id",
+    "load_balancer",
+    "target_group",
+    "zone",
+    "hosted_zone",
+    "resource",
+];
+
+/// Step notes from a runbook: docs, and for destructive actions the name the operator must type.
+pub fn notes_from_runbook(rb: &Runbook, registry: &Registry) -> StepNotes {
+    /// What is known before the run: variables, target and runbook fields (not step outputs or the run id).
+    struct Static<'a>(&'a Runbook, bool);
+    impl Scope for Static<'_> {
+        fn lookup(&self, path: &[String]) -> Option<Value> {
+            let (rb, with_vars) = (self.0, self.1);
+            let p: Vec<&str> = path.iter().map(String::as_str).collect();
+            let s = |x: &str| Some(Value::String(x.to_string()));
+            match p.as_slice() {
+                // variables may refer to the target and runbook (not to other variables)
+                ["vars", name] if with_vars => interp::render_value(rb.vars.get(*name)?, &Static(rb, false)).ok(),
+                ["target", "primary"] => s(&rb.target.primary),
+                ["target", "secondary"] => s(&rb.target.secondary),
+                ["target", "account"] => rb.target.account.as_deref().and_then(s),
+                ["runbook", "name"] => s(&rb.meta.name),
+                ["runbook", "app"] => s(&rb.meta.app),
+                _ => None,
+            }
+        }
+    }
+    rb.steps
+        .iter()
+        .map(|st| {
+            let destructive = registry.get(&st.action).is_some_and(|a| a.spec().effect == ActionEffect::Destructive);
+            let confirm_name = RESOURCE_PARAMS
+                .iter()
+                .filter_map(|k| st.with.get(*k))
+                .find_map(|v| match interp::render_value(v, &Static(rb, true)) {
+                    Ok(Value::String(s)) if !s.is_empty() && !s.contains(char::is_whitespace) => Some(s),
+                    _ => None,
+                })
+                .unwrap_or_else(|| st.id.clone());
+            (st.id.clone(), StepNote { doc: st.doc.clone(), destructive, confirm_name })
+        })
+        .collect()
+}
+
+/// How the console is set up.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    pub theme: Theme,
+    /// Who answers, recorded in approvals: `user@host`.
+    pub operator: String,
+    pub notes: StepNotes,
+}
+
+impl TuiOptions {
+    /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
+    pub fn new(theme: Theme, operator: String) -> Self {
+        Self { theme, operator, notes: StepNotes::new() }
+    }
+}
+
+/// How the console ended.
+#[derive(Debug, Clone)]
+pub struct TuiExit {
+    /// The run's outcome if the console saw it finish.
+    pub outcome: Option<Outcome>,
+    /// The operator quit while the run was active: the run was interrupted.
+    pub interrupted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("the terminal failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// At most 60 frames a second.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Whether the console owns the terminal (the panic hook restores it only then).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static HOOK: Once = Once::new();
+/// Held while a frame is drawn; the panic hook takes it so no frame lands after the terminal is restored.
+static DRAW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let mut out = std::io::stdout();
+    let _ = execute!(out, terminal::EndSynchronizedUpdate, terminal::LeaveAlternateScreen, cursor::Show);
+    let _ = out.flush();
+}
+
+/// Owns raw mode and the alternate screen; dropping it restores the terminal (every return path, `?`, unwinding).
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> std::io::Result<Self> {
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                // a panic anywhere (the driver or any tokio task) must not leave a live UI over a dead engine:
+                // restore the terminal, report, and exit
+                if ACTIVE.swap(false, Ordering::SeqCst) {
+                    // wait for a frame being drawn on another thread (not for long: it may be this thread's)
+                    let mut held = None;
+                    for _ in 0..50 {
+                        if let Ok(g) = DRAW.try_lock() {
+                            held = Some(g);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    restore_terminal();
+                    previous(info);
+                    drop(held);
+                    std::process::exit(101);
+                }
+                previous(info);
+            }));
+        });
+        terminal::enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        let guard = TerminalGuard;
+        execute!(std::io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        if ACTIVE.swap(false, Ordering::SeqCst) {
+            restore_terminal();
+        }
+    }
+}
+
+/// Run time from the last engine event: the event's timestamp plus real time since, scaled by the run's speed.
+struct RunClock {
+    anchor: Option<(Timestamp, Instant)>,
+    speed: f64,
+}
+
+impl RunClock {
+    fn observe(&mut self, ev: &Event) {
+        if let EventKind::RunStarted { speed, .. } = &ev.kind {
+            self.speed = if speed.is_finite() && *speed > 0.0 { *speed } else { 1.0 };
+        }
+        self.anchor = Some((ev.ts, Instant::now()));
+    }
+    fn now(&self) -> Option<Timestamp> {
+        let (ts, at) = self.anchor?;
+        let d = jiff::SignedDuration::try_from(at.elapsed().mul_f64(self.speed)).ok()?;
+        ts.checked_add(d).ok()
+    }
+}
+
+async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the console until the operator quits. `commands == None` is read-only watch mode: navigation only (feed
+/// it a journal's events; when `events` closes the header says the stream ended). With `commands`, popups answer
+/// what the run waits for and quitting an active run sends [`Command::Interrupt`]; after `run` returns, dropping the
+/// sender makes an engine still running stop as interrupted.
+pub async fn run(
+    mut events: UnboundedReceiver<Event>,
+    commands: Option<UnboundedSender<Command>>,
+    opts: TuiOptions,
+) -> Result<TuiExit, TuiError> {
+    let guard = TerminalGuard::enter()?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    let mut state = State::new(opts.notes, opts.operator, commands.is_some());
+    let size = term.size()?;
+    state.handle(Input::Resize(size.width, size.height));
+    let theme = opts.theme;
+
+    let mut input = EventStream::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut clock = RunClock { anchor: None, speed: 1.0 };
+    let mut events_open = true;
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut interrupted = false;
+    let signal = terminate_signal();
+    tokio::pin!(signal);
+
+    'main: loop {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            let lock = DRAW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !ACTIVE.load(Ordering::SeqCst) {
+                // the panic hook restored the terminal and is exiting
+                break 'main;
+            }
+            execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
+            let drawn = term.draw(|f| f.render_widget(view::Screen { state: &state, theme: &theme }, f.area()));
+            execute!(std::io::stdout(), terminal::EndSynchronizedUpdate)?;
+            drop(lock);
+            drawn?;
+            dirty = false;
+            if last_draw.is_none() && std::env::var_os("DRCONSOLE_TEST_PANIC_IN_TASK").is_some() {
+                // for the end-to-end test of the panic hook: a task panics while the console is up
+                tokio::spawn(async { panic!("test panic in a tokio task (DRCONSOLE_TEST_PANIC_IN_TASK)") });
+            }
+            last_draw = Some(Instant::now());
+        }
+        // the countdown and elapsed times move once a second while the run is active; nothing moves otherwise
+        let animating = state.animating();
+        let redraw = if dirty { last_draw.map(|t| FRAME.saturating_sub(t.elapsed())) } else { None };
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
+                    effects = state.handle(Input::Key(k));
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(w, h))) => {
+                    state.handle(Input::Resize(w, h));
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break 'main,
+            },
+            ev = events.recv(), if events_open => match ev {
+                Some(ev) => {
+                    clock.observe(&ev);
+                    state.handle(Input::Event(Box::new(ev)));
+                    // take whatever else is queued before drawing (a fast simulator emits bursts)
+                    for _ in 0..4096 {
+                        let Ok(ev) = events.try_recv() else { break };
+                        clock.observe(&ev);
+                        state.handle(Input::Event(Box::new(ev)));
+                    }
+                    dirty = true;
+                }
+                None => {
+                    events_open = false;
+                    state.handle(Input::EventsClosed);
+                    dirty = true;
+                }
+            },
+            _ = ticker.tick(), if animating => {
+                if let Some(now) = clock.now() {
+                    state.handle(Input::Tick(now));
+                }
+                dirty = true;
+            }
+            () = tokio::time::sleep(redraw.unwrap_or(Duration::ZERO)), if redraw.is_some() => {}
+            () = &mut signal => {
+                if state.active() && let Some(tx) = &commands {
+                    let _ = tx.send(Command::Interrupt);
+                    interrupted = true;
+                }
+                break 'main;
+            }
+        }
+        for e in effects {
+            match e {
+                Effect::Send(cmd) => {
+                    if cmd == Command::Interrupt {
+                        interrupted = true;
+                    }
+                    if let Some(tx) = &commands {
+                        let _ = tx.send(cmd);
+                    }
+                }
+                Effect::Quit => break 'main,
+            }
+        }
+    }
+    drop(guard);
+    Ok(TuiExit { outcome: state.finished.as_ref().map(|f| f.outcome), interrupted })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::actions::{Action, ActionCtx, ActionError, ActionSpec, Outputs, ParamKind, ParamSpec, Params};
+
+    struct Cutover;
+    static CUTOVER: ActionSpec = ActionSpec {
+        name: "test.cutover",
+        summary: "moves traffic",
+        params: &[
+            ParamSpec::req("record", ParamKind::Str, "the record"),
+            ParamSpec::opt("region", ParamKind::Region, "where"),
+        ],
+        outputs: &[],
+        iam: &[],
+        expected_secs: 60,
+        effect: ActionEffect::Destructive,
+    };
+    #[async_trait]
+    impl Action for Cutover {
+        fn spec(&self) -> &'static ActionSpec {
+            &CUTOVER
+        }
+        fn plan(&self, _: &Params) -> String {
+            String::new()
+        }
+        async fn run(&self, _: &ActionCtx, _: &Params) -> Result<Outputs, ActionError> {
+            Ok(Outputs::new())
+        }
+    }
+
+    #[test]
+    fn destructive_steps_ask_for_the_resource_name() {
+        let mut actions = Registry::builtin().iter().cloned().collect::<Vec<_>>();
+        actions.push(Arc::new(Cutover));
+        let registry = Registry::new(actions);
+        let text = r#"
+[runbook]
+name = "n"
+title = "t"
+app = "a"
+rto = "1h"
+rpo = "1h"
+[target]
+backend = "sim"
+primary = "us-east-1"
+secondary = "us-west-2"
+[vars]
+host = "app-${target.secondary}.example.com"
+[[step]]
+id = "probe"
+title = "p"
+action = "shell"
+doc = "Look first."
+[step.with]
+command = "true"
+[[step]]
+id = "flip"
+title = "f"
+action = "test.cutover"
+confirm = true
+[step.with]
+record = "${vars.host}"
+[[step]]
+id = "flip2"
+title = "f2"
+action = "test.cutover"
+needs = ["probe"]
+[step.with]
+record = "${steps.probe.stdout}"
+"#;
+        let rb = crate::runbook::load_str(std::path::Path::new("t.toml"), text, &registry).unwrap();
+        let notes = notes_from_runbook(&rb, &registry);
+        assert_eq!(
+            notes["probe"],
+            StepNote { doc: Some("Look first.".into()), destructive: false, confirm_name: "probe".into() }
+        );
+        assert_eq!(notes["flip"].confirm_name, "app-us-west-2.example.com");
+        assert!(notes["flip"].destructive);
+        // a name known only at run time: the step id is typed instead
+        assert_eq!(notes["flip2"].confirm_name, "flip2");
+    }
+}

@@ -1,0 +1,295 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end: the real binary in tmux (`new-session`, `send-keys`, `capture-pane`). The console opens on a
+//! simulator runbook, the operator approves a confirmation, the run recovers, the screen says so, and the exit code
+//! follows the outcome. tmux is required: these tests fail, not skip, without it (scripts/test.sh installs it).
+//!
+//! To cover the recovery point picker end to end once the simulator's `recovery_point.select` action exists: run a
+//! runbook with a `policy = "ask"` step, `wait_for("Choose a recovery point")`, `keys(&["j", "Enter"])`, then
+//! `wait_for("RPO 1h00m: point")` — the same calls as below.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Generous timeouts for a slow CI machine; `DRCONSOLE_TEST_TIMEOUT_SCALE=3` triples them.
+fn timeout(secs: u64) -> Duration {
+    let scale: f64 = std::env::var("DRCONSOLE_TEST_TIMEOUT_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    Duration::from_secs(secs).mul_f64(scale.max(1.0))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn require_tmux() {
+    let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(
+        ok,
+        "tmux is required for the console's end-to-end tests: install it (apt-get install tmux) or run scripts/test.sh"
+    );
+}
+
+/// One tmux server of our own (`-L`), one session running drconsole; killed on drop.
+struct Session {
+    socket: String,
+    exit_file: PathBuf,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Session {
+    /// Starts `drconsole ARGS` in a 120x40 tmux window; its exit code is written to a file when it ends.
+    fn start(name: &str, args: &[&str]) -> Session {
+        Self::start_with(name, args, &[])
+    }
+
+    fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Session {
+        require_tmux();
+        let dir = std::env::temp_dir().join(format!("drconsole-e2e-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exit_file = dir.join("exit");
+        let socket = format!("drconsole-e2e-{name}-{}", std::process::id());
+        let bin = env!("CARGO_BIN_EXE_drconsole");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        // the shell writes the exit code; `sleep` keeps the pane readable after the console ends
+        let cmd = format!(
+            "cd '{}' && '{bin}' {}; echo $? > '{}'; sleep 60",
+            repo().display(),
+            quoted.join(" "),
+            exit_file.display()
+        );
+        let mut tmux = Command::new("tmux");
+        tmux.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "e2e"]);
+        // the session starts with a known environment: no NO_COLOR unless the test sets it
+        tmux.args(["-e", &format!("NO_COLOR={}", env.iter().find(|(k, _)| *k == "NO_COLOR").map_or("", |(_, v)| *v))]);
+        for (k, v) in env.iter().filter(|(k, _)| *k != "NO_COLOR") {
+            tmux.args(["-e", &format!("{k}={v}")]);
+        }
+        // each session journals into its own state dir, so parallel tests never share a run lock
+        tmux.args(["-e", &format!("DRCONSOLE_STATE_DIR={}", dir.join("state").display())]);
+        let status = tmux.arg(cmd).env_remove("NO_COLOR").env("TERM", "xterm-256color").status().unwrap();
+        assert!(status.success(), "tmux new-session failed");
+        Session { socket, exit_file, _dir: TempDir(dir) }
+    }
+
+    /// The screen with its SGR escape sequences (`capture-pane -e`).
+    fn screen_with_styles(&self) -> String {
+        let out =
+            Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-e", "-t", "e2e"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "e2e"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text`; fails with the last screen.
+    fn wait_for(&self, text: &str, within: Duration) -> String {
+        self.wait_until(&format!("show {text:?}"), |s| s.contains(text), within)
+    }
+
+    /// Waits until the screen no longer shows `text`.
+    fn wait_gone(&self, text: &str, within: Duration) -> String {
+        self.wait_until(&format!("stop showing {text:?}"), |s| !s.contains(text), within)
+    }
+
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool, within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if start.elapsed() > within {
+                panic!("the screen did not {what} within {within:?}; it shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends keys as tmux names them (`y`, `Enter`, `C-c`, `Escape`).
+    fn keys(&self, keys: &[&str]) {
+        let status =
+            Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "e2e"]).args(keys).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn resize(&self, w: u16, h: u16) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "e2e", "-x", &w.to_string(), "-y", &h.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux resize-window failed");
+    }
+
+    /// The console's exit code, once it has ended.
+    fn exit_code(&self, within: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&self.exit_file)
+                && let Ok(code) = s.trim().parse()
+            {
+                return code;
+            }
+            if start.elapsed() > within {
+                panic!("drconsole did not exit within {within:?}; the screen shows:\n{}", self.screen());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn demo() -> &'static str {
+    "runbooks/examples/engine-demo.toml"
+}
+
+#[test]
+fn approve_a_confirmation_and_recover() {
+    assert!(Path::new(&repo().join(demo())).exists());
+    let s = Session::start("approve", &[demo()]);
+    let screen = s.wait_for("Confirm step cutover", timeout(90));
+    assert!(screen.contains("SIMULATOR"), "{screen}");
+    assert!(screen.contains("Engine demo"), "{screen}");
+    assert!(screen.contains("WAITING FOR YOU"), "{screen}");
+    assert!(screen.contains("It will: run `test 'recovered in us-west-2' = 'recovered in us-west-2'`"), "{screen}");
+    assert!(screen.contains("RTO 10m00s"), "{screen}");
+    // the parallel branches ran first
+    assert!(screen.contains("✓ ┌  drain_a"), "{screen}");
+    assert!(screen.contains("✓ └  drain_b"), "{screen}");
+
+    s.keys(&["y"]);
+    let screen = s.wait_for("RECOVERED", timeout(60));
+    assert!(screen.contains("4 ok 0 failed 0 skipped 0 cancelled"), "{screen}");
+    assert!(screen.contains("✓ ─  cutover"), "{screen}");
+    assert!(screen.contains("approved") && screen.contains("cutover"), "{screen}");
+    assert!(screen.contains("met achieved"), "{screen}");
+
+    // resize to 80x24: the panes collapse (the header gives the RPO a line of its own, the steps pane keeps ids)
+    s.resize(80, 24);
+    let small = s.wait_for("RPO 1h00m: no recovery point chosen yet", timeout(30));
+    assert!(small.lines().count() <= 24, "{small}");
+    assert!(small.lines().any(|l| l.starts_with("RPO 1h00m")), "{small}");
+    assert!(small.contains("cutover"), "{small}");
+
+    // the run is over: q quits without asking
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 0);
+    let after = s.screen();
+    assert!(
+        after.contains("recovered — every step succeeded"),
+        "the outcome is printed after the console closes:\n{after}"
+    );
+}
+
+#[test]
+fn ctrl_c_asks_then_interrupts_the_run() {
+    let s = Session::start("interrupt", &[demo()]);
+    s.wait_for("Confirm step cutover", timeout(90));
+    s.keys(&["q"]); // put the confirmation aside
+    s.wait_gone("Confirm step cutover", timeout(30));
+    s.keys(&["C-c"]);
+    let screen = s.wait_for("Quit?", timeout(30));
+    assert!(screen.contains("Quitting interrupts it"), "{screen}");
+    assert!(screen.contains("exits with code 130"), "{screen}");
+    // n keeps going
+    s.keys(&["n"]);
+    let screen = s.wait_gone("Quit?", timeout(30));
+    assert!(screen.contains("WAITING FOR YOU"), "{screen}");
+    s.keys(&["C-c"]);
+    s.wait_for("Quit?", timeout(30));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+    let after = s.screen();
+    assert!(after.contains("interrupted"), "{after}");
+}
+
+#[test]
+fn the_console_needs_a_terminal() {
+    // no tmux here: stdout is a pipe
+    let out = Command::new(env!("CARGO_BIN_EXE_drconsole")).current_dir(repo()).arg(demo()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdout is not a terminal") && err.contains("--headless"), "{err}");
+}
+
+#[test]
+fn a_theme_file_with_an_unknown_key_is_located() {
+    let dir = std::env::temp_dir().join(format!("drconsole-theme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mine.toml");
+    std::fs::write(&path, "extends = \"dark\"\n[roles]\n\"step.runing\" = { fg = \"red\" }\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drconsole"))
+        .current_dir(repo())
+        .args(["--theme", path.to_str().unwrap(), demo()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mine.toml:3:1: unknown role `step.runing`; did you mean `step.running`?"), "{err}");
+}
+
+#[test]
+fn an_unknown_theme_is_a_usage_error() {
+    require_tmux();
+    let s = Session::start("theme", &["--theme", "solarized", demo()]);
+    assert_eq!(s.exit_code(timeout(30)), 2);
+    let screen = s.screen();
+    assert!(screen.contains("unknown theme `solarized`"), "{screen}");
+}
+
+#[test]
+fn a_panic_in_any_task_restores_the_terminal() {
+    let s = Session::start_with("panic", &[demo()], &[("DRCONSOLE_TEST_PANIC_IN_TASK", "1"), ("RUST_BACKTRACE", "0")]);
+    assert_eq!(s.exit_code(timeout(60)), 101);
+    let screen = s.screen();
+    // back on the main screen (the alternate screen was left), with the panic message readable
+    assert!(screen.contains("test panic in a tokio task"), "{screen}");
+    assert!(!screen.contains("╭ Steps"), "{screen}");
+}
+
+/// The SGR parameters on a screen captured with escapes.
+fn sgr_params(screen: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for seq in screen.split("\x1b[").skip(1) {
+        if let Some(end) = seq.find('m') {
+            let body = &seq[..end];
+            if body.chars().all(|c| c.is_ascii_digit() || c == ';') {
+                out.extend(body.split(';').filter_map(|p| p.parse::<u32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+fn is_colour(p: u32) -> bool {
+    matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107)
+}
+
+#[test]
+fn no_color_means_monochrome_with_emphasis() {
+    let s = Session::start_with("nocolor", &[demo()], &[("NO_COLOR", "1")]);
+    s.wait_for("Confirm step cutover", timeout(90));
+    let params = sgr_params(&s.screen_with_styles());
+    assert!(!params.iter().any(|p| is_colour(*p)), "colours under NO_COLOR: {params:?}");
+    assert!(params.contains(&1) && params.contains(&7), "bold and reverse are kept: {params:?}");
+
+    // without NO_COLOR the default theme has colours
+    let c = Session::start("colour", &[demo()]);
+    c.wait_for("Confirm step cutover", timeout(90));
+    let params = sgr_params(&c.screen_with_styles());
+    assert!(params.iter().any(|p| is_colour(*p)), "no colours in the default theme: {params:?}");
+}
