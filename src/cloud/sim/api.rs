@@ -1554,8 +1554,7 @@ impl Route53 for Sim {
                 ));
             }
         }
-        let id =
-            format!("C{:019X}", super::hash_of(&(w.seed, zone_id, comment, w.changes.len())));
+        let id = format!("C{:019X}", super::hash_of(&(w.seed, zone_id, comment, w.changes.len())));
         let d = w.dur(60.0, &id);
         let recs = w.records.entry(zone_id.into()).or_default();
         for r in records {
