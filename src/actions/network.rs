@@ -530,7 +530,7 @@ static ROLLOUT: ActionSpec = ActionSpec {
         P::req("asg", K::Str, "the group's name"),
         P::opt("region", K::Region, "default: primary"),
         P::opt("min_healthy_pct", K::Int, "minimum healthy percentage during the refresh (default 90)"),
-        P::opt("launch_template", K::Str, "for the simulator's world: the group's launch template"),
+        P::opt("launch_template", K::Str, "the launch template the group must use (refuses another)"),
     ],
     outputs: &[
         out("refresh_id", "the instance refresh (empty when nothing had to change)"),
@@ -565,6 +565,14 @@ impl Action for AsgRollout {
         let g = c(cloud.asg.describe_auto_scaling_group(&region, name))
             .await?
             .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} not found in {region}")))?;
+        if let Some(want) = p.opt_str("launch_template")?
+            && want != g.launch_template_name
+        {
+            return Err(ActionError::fatal(format!(
+                "auto scaling group {name} uses launch template {}, not {want}",
+                g.launch_template_name
+            )));
+        }
         let lt = c(cloud.ec2.describe_launch_template(&region, &g.launch_template_name))
             .await?
             .ok_or_else(|| ActionError::fatal(format!("launch template {} not found", g.launch_template_name)))?;

@@ -281,7 +281,8 @@ impl Action for Select {
         let rpo = i64::try_from(ctx.rpo.as_secs()).unwrap_or(i64::MAX);
         for f in &mut found {
             f.c.age_secs = crate::engine::clock::secs_between(f.c.time, ctx.incident_start).max(0);
-            f.c.rpo_met = f.c.age_secs <= rpo;
+            // an AMI holds code, not data: the RPO does not apply to it
+            f.c.rpo_met = f.c.kind == "ami" || f.c.age_secs <= rpo;
         }
         // newest first; on equal times the preferred region (no cross-region copy needed)
         found.sort_by(|a, b| b.c.time.cmp(&a.c.time).then_with(|| (b.c.region == prefer).cmp(&(a.c.region == prefer))));

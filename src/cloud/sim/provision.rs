@@ -31,6 +31,8 @@ pub struct Seed {
     pub prefix: Option<String>,
     pub vault: Option<String>,
     pub launch_template: Option<String>,
+    /// `volume`: the instance it is attached to (created if missing).
+    pub instance: Option<String>,
 }
 
 impl Seed {
@@ -154,6 +156,14 @@ pub fn seeds_from_runbook(rb: &Runbook) -> Vec<Seed> {
         }
     }
     out.retain(|s| s.id.is_some() || s.name.is_some() || s.tag.is_some() || s.bucket.is_some());
+    // a volume swap restores the instance's own volume: attach the picked volume to that instance
+    let swapped: Vec<(Option<String>, Option<String>)> =
+        out.iter().filter(|s| s.kind == "instance").map(|s| (s.id.clone(), s.region.clone())).collect();
+    if let Some((inst, region)) = swapped.first() {
+        for s in out.iter_mut().filter(|s| s.kind == "volume" && s.region == *region && s.instance.is_none()) {
+            s.instance.clone_from(inst);
+        }
+    }
     out
 }
 
@@ -202,7 +212,7 @@ impl Sim {
             "volume" => {
                 let id = seed.id.clone().unwrap_or_else(|| w.id("vol", &format!("{region}/seed")));
                 let tags = seed.tag.as_deref().map(parse_tag).into_iter().collect();
-                provision_volume(&mut w, now, &region, &id, seed.size_gib.unwrap_or(1000), tags, None);
+                provision_volume(&mut w, now, &region, &id, seed.size_gib.unwrap_or(1000), tags, seed.instance.as_deref());
             }
             "volumes_by_tag" => {
                 let Some(tag) = seed.tag.as_deref().map(parse_tag) else { return };
@@ -226,7 +236,19 @@ impl Sim {
             }
             "image" => {
                 let Some(name) = seed.name.clone().or(seed.id.clone()) else { return };
-                provision_image(&mut w, now, &region, &name);
+                match name.strip_suffix('*') {
+                    // a family of images built daily: name-YYYY-MM-DD
+                    Some(prefix) => {
+                        for d in 1..=3u64 {
+                            let t = sub(now, Duration::from_secs(86400 * d));
+                            let n = format!("{prefix}{}", t.strftime("%Y-%m-%d"));
+                            provision_image(&mut w, t, &region, &n);
+                        }
+                    }
+                    None => {
+                        provision_image(&mut w, sub(now, Duration::from_secs(86400 * 3)), &region, &name);
+                    }
+                }
             }
             "vpc" => {
                 let Some(name) = seed.name.clone() else { return };
@@ -293,7 +315,7 @@ impl Sim {
                 if w.r(&region).launch_templates.contains_key(&name) {
                     return;
                 }
-                let image = provision_image(&mut w, now, &region, &format!("{name}-base"));
+                let image = provision_image(&mut w, sub(now, Duration::from_secs(86400 * 30)), &region, &format!("base-{name}"));
                 let id = w.id("lt", &format!("{region}/{name}"));
                 let lt = LaunchTemplate {
                     id,
@@ -572,7 +594,7 @@ fn provision_image(w: &mut World, now: jiff::Timestamp, region: &str, name: &str
         return i.item.id.clone();
     }
     let id = if name.starts_with("ami-") { name.to_string() } else { w.id("ami", &format!("{region}/{name}")) };
-    let t = sub(now, Duration::from_secs(86400 * 3));
+    let t = now;
     let img = Image {
         id: id.clone(),
         name: name.into(),
