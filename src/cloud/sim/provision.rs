@@ -212,7 +212,15 @@ impl Sim {
             "volume" => {
                 let id = seed.id.clone().unwrap_or_else(|| w.id("vol", &format!("{region}/seed")));
                 let tags = seed.tag.as_deref().map(parse_tag).into_iter().collect();
-                provision_volume(&mut w, now, &region, &id, seed.size_gib.unwrap_or(1000), tags, seed.instance.as_deref());
+                provision_volume(
+                    &mut w,
+                    now,
+                    &region,
+                    &id,
+                    seed.size_gib.unwrap_or(1000),
+                    tags,
+                    seed.instance.as_deref(),
+                );
             }
             "volumes_by_tag" => {
                 let Some(tag) = seed.tag.as_deref().map(parse_tag) else { return };
@@ -315,7 +323,12 @@ impl Sim {
                 if w.r(&region).launch_templates.contains_key(&name) {
                     return;
                 }
-                let image = provision_image(&mut w, sub(now, Duration::from_secs(86400 * 30)), &region, &format!("base-{name}"));
+                let image = provision_image(
+                    &mut w,
+                    sub(now, Duration::from_secs(86400 * 30)),
+                    &region,
+                    &format!("base-{name}"),
+                );
                 let id = w.id("lt", &format!("{region}/{name}"));
                 let lt = LaunchTemplate {
                     id,
