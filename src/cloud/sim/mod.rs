@@ -374,7 +374,7 @@ impl Sim {
             }
             let seed = w.seed;
             for i in 0..w.faults.len() {
-                let f = &w.faults[i];
+                let f = w.faults[i].clone();
                 if !f.matches(service, op, region) {
                     continue;
                 }
@@ -386,7 +386,19 @@ impl Sim {
                 }
                 let fire = match (f.nth, f.throttle_rate) {
                     (Some(nth), _) => n >= nth && n < nth + f.times.unwrap_or(1),
-                    (None, Some(rate)) => unit(hash_of(&(seed, &key, n, i))) < rate,
+                    (None, Some(rate)) => {
+                        // the client retries throttling as the AWS SDK's standard mode does: 3 attempts with
+                        // backoff, each one an API call
+                        let mut throttled = unit(hash_of(&(seed, &key, n, i))) < rate;
+                        let mut attempt = 1u32;
+                        while throttled && attempt < 3 {
+                            latency += Duration::from_millis(100 * (1 << attempt));
+                            *w.calls.entry(key.clone()).or_insert(0) += 1;
+                            throttled = unit(hash_of(&(seed, &key, n, i, attempt))) < rate;
+                            attempt += 1;
+                        }
+                        throttled
+                    }
                     (None, None) => f.error.is_some() && (f.times.is_none_or(|t| w.fault_hits[i] < t)),
                 };
                 if fire {
