@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod cli;
+pub mod cloud;
 pub mod engine;
 pub mod headless;
 pub mod journal;

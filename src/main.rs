@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -148,8 +149,20 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         }
         rb.vars.insert(k.to_string(), serde_json::Value::String(val.to_string()));
     }
-    if args.sim {
+    if args.sim || args.world.is_some() {
         rb.target.backend = Backend::Sim;
+    }
+    // validated now, before anything is created; loaded again when the simulator starts
+    if let Some(Err(e)) = args.world.as_deref().map(drconsole::cloud::sim::WorldFile::load) {
+        return usage(e);
+    }
+    if rb.target.backend == Backend::Aws
+        && let Some(s) = rb.steps.iter().find(|s| registry.get(&s.action).is_some_and(|a| !a.spec().iam.is_empty()))
+    {
+        return usage(format!(
+            "step `{}` ({}) needs AWS, and the AWS backend is not built in this branch; rehearse it with --sim",
+            s.id, s.action
+        ));
     }
     if rb.target.backend == Backend::Aws && args.speed != 1.0 {
         return usage("--speed only applies to the simulator (--sim or backend = \"sim\")");
@@ -186,12 +199,13 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     };
     let settings = RunSettings {
         vars: args.vars.clone(),
-        sim: args.sim,
+        sim: args.sim || args.world.is_some(),
         speed: args.speed,
         seed: args.seed,
         max_parallel: args.max_parallel,
         recovery_point: args.recovery_point.clone(),
         incident_start,
+        world: args.world.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
     };
     let console = match console_options(args.headless, args.theme.as_deref(), &rb, &registry) {
         Ok(c) => c,
@@ -245,7 +259,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 /// Runs a prepared (new or resumed) run to its end with the journal recording it; the run lock is held until then.
 fn drive(
-    prepared: Prepared,
+    mut prepared: Prepared,
     registry: Registry,
     opts: &headless::Options,
     console: Option<tui::TuiOptions>,
@@ -260,18 +274,57 @@ fn drive(
     }
     let result = rt.block_on(async move {
         let clock = prepared.clock();
+        if let Err(e) = attach_sim(&mut prepared, &clock) {
+            eprintln!("drconsole: {e}");
+            return None;
+        }
         let (handle, guard) = prepared.start(registry, clock);
         let result = headless::run(handle, opts, std::io::stdout().lock()).await;
         drop(guard);
-        result
+        Some(result)
     });
-    ExitCode::from(u8::try_from(result.outcome.exit_code()).unwrap_or(1))
+    match result {
+        Some(r) => ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1)),
+        None => ExitCode::from(EXIT_USAGE),
+    }
+}
+
+/// On the simulator: the world of a resumed run comes back from its run directory, a new one is provisioned from
+/// the runbook (and `--world`); the journal saves it at every checkpoint so a resume finds what was created.
+fn attach_sim(prepared: &mut Prepared, clock: &drconsole::engine::Clock) -> Result<(), String> {
+    use drconsole::cloud::sim::{Sim, WorldFile};
+    if prepared.rb.target.backend != Backend::Sim {
+        return Ok(());
+    }
+    let sim = match journal::load_world(&prepared.dir).map_err(|e| e.to_string())? {
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|e| format!("the saved simulator world is not UTF-8: {e}"))?;
+            Sim::load(&text, clock.clone()).map_err(|e| e.to_string())?
+        }
+        None => {
+            let world =
+                prepared.meta.settings.world.as_deref().map(WorldFile::load).transpose().map_err(|e| e.to_string())?;
+            Sim::for_runbook(clock.clone(), prepared.cfg.seed, &prepared.rb, world.as_ref())
+        }
+    };
+    let sim = Arc::new(sim);
+    prepared.cfg.cloud = Some(Arc::new(drconsole::cloud::Cloud::from_all("sim", sim.clone())));
+    prepared.set_world_store(Box::new(SimWorld(sim)));
+    Ok(())
+}
+
+struct SimWorld(Arc<drconsole::cloud::sim::Sim>);
+
+impl journal::WorldStore for SimWorld {
+    fn save(&mut self) -> Result<Vec<u8>, String> {
+        self.0.save().map(String::into_bytes).map_err(|e| e.to_string())
+    }
 }
 
 /// The interactive console: the engine's events go to the TUI, its commands to the engine; the exit code follows
 /// the run's outcome (as headless), 130 when the operator quit and interrupted an active run.
 fn run_console(
-    prepared: Prepared,
+    mut prepared: Prepared,
     registry: Registry,
     opts: tui::TuiOptions,
     rt: &tokio::runtime::Runtime,
@@ -280,6 +333,9 @@ fn run_console(
     let id = run_id.clone();
     let result = rt.block_on(async move {
         let clock = prepared.clock();
+        if let Err(e) = attach_sim(&mut prepared, &clock) {
+            return (Err(e), None);
+        }
         let (handle, guard) = prepared.start(registry, clock);
         let console = tui::run(handle.events, Some(handle.commands), opts).await;
         if let Ok(exit) = &console
@@ -290,18 +346,19 @@ fn run_console(
         // the console is gone (its command sender dropped): an active run stops as interrupted
         let result = handle.join.await;
         drop(guard);
-        (console, result)
+        (console.map_err(|e| e.to_string()), Some(result))
     });
     match result {
         (Err(e), _) => {
             eprintln!("drconsole: {e}");
             ExitCode::FAILURE
         }
-        (Ok(_), Ok(r)) => {
+        (Ok(_), None) => ExitCode::FAILURE,
+        (Ok(_), Some(Ok(r))) => {
             eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
             ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1))
         }
-        (Ok(_), Err(e)) => {
+        (Ok(_), Some(Err(e))) => {
             eprintln!("drconsole: the engine stopped unexpectedly: {e}");
             ExitCode::FAILURE
         }

@@ -3,6 +3,13 @@
 //! progress reporting, the operator and the cloud.
 
 mod builtin;
+mod data;
+mod ec2;
+pub mod kit;
+mod network;
+mod rds;
+pub mod recovery_point;
+mod route53;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -14,6 +21,7 @@ use serde_json::{Map, Value};
 
 pub use spec::{ActionSpec, Effect, OutputSpec, ParamKind, ParamSpec};
 
+use crate::cloud::Cloud;
 use crate::engine::{Candidate, Clock, Emitter, EventKind, OperatorRequest, Prompt};
 use crate::runbook::Target;
 
@@ -171,11 +179,30 @@ pub struct ActionCtx {
     pub incident_start: jiff::Timestamp,
     /// A recovery point given on the command line (`--recovery-point ID|latest`).
     pub recovery_point: Option<String>,
+    /// The runbook's name (tagged on everything the run creates).
+    pub runbook: String,
+    /// The cloud the run works on (the simulator or AWS); `None` for runs that need none.
+    pub cloud: Option<Arc<Cloud>>,
     pub(crate) emitter: Emitter,
     pub(crate) operator: tokio::sync::mpsc::UnboundedSender<OperatorRequest>,
 }
 
 impl ActionCtx {
+    /// The cloud, or an error naming the step when the run has none configured.
+    pub fn cloud(&self) -> Result<&Cloud, ActionError> {
+        self.cloud.as_deref().ok_or_else(|| {
+            ActionError::fatal(format!(
+                "step `{}` needs a cloud backend, and none is configured (run with --sim, or backend = \"aws\")",
+                self.step_id
+            ))
+        })
+    }
+
+    /// The tags put on every resource this step creates.
+    pub fn tags(&self) -> crate::cloud::Tags {
+        crate::cloud::drconsole_tags(&self.run_id, &self.step_id, &self.runbook)
+    }
+
     /// Sleeps in run time (scaled by the simulator's speed); returns early with `Cancelled` when the run stops.
     pub async fn sleep(&self, d: Duration) -> Result<(), ActionError> {
         tokio::select! {
@@ -252,7 +279,14 @@ impl Registry {
 
     /// The built-in catalogue.
     pub fn builtin() -> Self {
-        Self::new(builtin::all())
+        let mut all = builtin::all();
+        all.extend(recovery_point::all());
+        all.extend(rds::all());
+        all.extend(ec2::all());
+        all.extend(network::all());
+        all.extend(route53::all());
+        all.extend(data::all());
+        Self::new(all)
     }
 
     /// The built-in catalogue plus `extra` actions (tests, benchmarks); an extra action replaces a built-in one of

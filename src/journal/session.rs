@@ -36,6 +36,9 @@ pub struct RunSettings {
     /// `--incident-start`, if given.
     #[serde(default)]
     pub incident_start: Option<Timestamp>,
+    /// `--world FILE` (simulator), as an absolute path.
+    #[serde(default)]
+    pub world: Option<std::path::PathBuf>,
 }
 
 impl RunSettings {
