@@ -30,8 +30,11 @@ fn all_runbooks() -> Vec<PathBuf> {
 
 /// Runs headless on the simulator with NDJSON output; returns the exit code and the events.
 fn run_sim(runbook: &Path, extra: &[&str]) -> (i32, Vec<Value>) {
+    // each run journals into its own state dir, so parallel tests never share a run lock
+    let state = tempfile::tempdir().unwrap();
     let out = Command::cargo_bin("drconsole")
         .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state.path())
         .args(["--headless", "--json", "--sim", "--speed", "3000", "--yes", "--recovery-point", "latest"])
         .args(extra)
         .arg(runbook)
