@@ -3,9 +3,8 @@
 //! simulator runbook, the operator approves a confirmation, the run recovers, the screen says so, and the exit code
 //! follows the outcome. tmux is required: these tests fail, not skip, without it (scripts/test.sh installs it).
 //!
-//! To cover the recovery point picker end to end once the simulator's `recovery_point.select` action exists: run a
-//! runbook with a `policy = "ask"` step, `wait_for("Choose a recovery point")`, `keys(&["j", "Enter"])`, then
-//! `wait_for("RPO 1h00m: point")` — the same calls as below.
+//! `a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over` runs the Cross-sell regional failover: the
+//! operator chooses a recovery point in the picker and types the DNS name to approve the traffic-moving cut-over.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -192,6 +191,40 @@ fn approve_a_confirmation_and_recover() {
         after.contains("recovered — every step succeeded"),
         "the outcome is printed after the console closes:\n{after}"
     );
+}
+
+#[test]
+fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
+    let s = Session::start("failover", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
+    let screen = s.wait_for("Choose a recovery point", timeout(120));
+    assert!(screen.contains("SIMULATOR"), "{screen}");
+    assert!(screen.contains("RPO 1h00m: no recovery point chosen yet"), "{screen}");
+    assert!(
+        screen.contains("✓ met") && screen.contains("✗ missed"),
+        "candidates show whether they meet the RPO:\n{screen}"
+    );
+    // the newest point is selected first (sorted by time, newest on top): choose it
+    s.keys(&["Enter"]);
+    s.wait_gone("Choose a recovery point", timeout(30));
+    let screen = s.wait_for("Confirm step dns", timeout(180));
+    assert!(screen.contains("RPO 1h00m: point"), "{screen}");
+    assert!(screen.contains("Type cross-sell.example-fin.com to approve"), "{screen}");
+    // a wrong name does not approve
+    s.keys(&["-l", "cross-sell.example.com"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("Confirm step dns", timeout(10));
+    assert!(!screen.contains("RECOVERED"), "{screen}");
+    s.keys(&["C-u"]);
+    for _ in 0.."cross-sell.example.com".len() {
+        s.keys(&["BSpace"]);
+    }
+    s.keys(&["-l", "cross-sell.example-fin.com"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("RECOVERED", timeout(120));
+    assert!(screen.contains("14 ok 0 failed"), "{screen}");
+    assert!(screen.contains("met"), "{screen}");
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 0);
 }
 
 #[test]
