@@ -4,6 +4,7 @@
 //! ([`actions`]) against a cloud, and shown by a frontend ([`headless`]).
 
 pub mod actions;
+pub mod cloud;
 pub mod cli;
 pub mod engine;
 pub mod headless;

@@ -1,0 +1,316 @@
+//! The AWS adapter against a real AWS API emulator (moto server 5.2.5).
+//!
+//! A fixture builds the customer's world with plain SDK clients (tests/support/aws_world.rs); the adapter then
+//! rebuilds the secondary region through the cloud port, and independent SDK clients check the result: the restored
+//! databases and volumes, the NAT gateway and its routes, the ALB with its target group and listener, the ASG with
+//! InService instances registered and healthy, the WAF association and the Route 53 records — and that the primary
+//! region was left untouched. Running it again creates nothing new.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+#[path = "support/aws_world.rs"]
+mod aws_world;
+
+use std::sync::Arc;
+
+use aws_world::{APPS, PRIMARY, SECONDARY, World, ZONE};
+use drconsole::cloud::aws::{Aws, AwsOptions, Clients};
+use drconsole::cloud::{
+    AliasTarget, Cloud, CreateAutoScalingGroup, CreateListener, CreateLoadBalancer, CreateNatGateway,
+    CreateTargetGroup, CreateVolume, Filter, RecordSet, RestoreDbFromSnapshot, Tags, drconsole_tags,
+};
+use support::moto::MotoServer;
+
+fn set_test_credentials() {
+    // SAFETY: set before any thread reads the environment in this test binary's tests (same values everywhere)
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", PRIMARY);
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+}
+
+async fn adapter(endpoint: &str, account: Option<&str>) -> Cloud {
+    set_test_credentials();
+    let opts = AwsOptions { endpoint_url: Some(endpoint.to_string()), ..AwsOptions::default() };
+    let clients: Arc<Clients> = Clients::load(&opts).await;
+    Aws::new(clients, PRIMARY, account.map(str::to_string)).into_cloud()
+}
+
+/// The regional failover of one app, step by step through the port, as the runbooks' actions do it.
+async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run_id: &str) -> String {
+    let r = SECONDARY;
+    let tags = |step: &str| -> Tags { drconsole_tags(run_id, step, &format!("{app}-failover")) };
+    if let Some(db) = db {
+        let snap = &w.dr_db_snapshot[app];
+        let inst = cloud
+            .rds
+            .restore_db_from_snapshot(
+                r,
+                &RestoreDbFromSnapshot {
+                    instance_id: format!("{db}-dr"),
+                    snapshot_id: snap.clone(),
+                    class: Some("db.r6g.large".into()),
+                    subnet_group: Some("prod-db".into()),
+                    security_groups: vec![w.security_group.clone()],
+                    multi_az: false,
+                    tags: tags("restore_db"),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(inst.id, format!("{db}-dr"));
+    }
+    let snap = &w.dr_volume_snapshot[app];
+    let subnets = cloud.ec2.describe_subnets(r, &Filter::id(&w.private_subnets[0])).await.unwrap();
+    cloud
+        .ec2
+        .create_volume(
+            r,
+            &CreateVolume {
+                az: subnets[0].az.clone(),
+                snapshot_id: Some(snap.clone()),
+                volume_type: "gp3".into(),
+                kms_key_id: Some(w.kms_secondary.clone()),
+                tags: tags("restore_volume"),
+                ..CreateVolume::default()
+            },
+        )
+        .await
+        .unwrap();
+    let tg = cloud
+        .elb
+        .create_target_group(
+            r,
+            &CreateTargetGroup {
+                name: format!("{app}-dr-tg"),
+                protocol: "HTTP".into(),
+                port: 80,
+                vpc_id: w.secondary_vpc.clone(),
+                health_check_path: "/health".into(),
+                tags: tags("target_group"),
+            },
+        )
+        .await
+        .unwrap();
+    let lb = cloud
+        .elb
+        .create_load_balancer(
+            r,
+            &CreateLoadBalancer {
+                name: format!("{app}-dr-alb"),
+                subnets: w.public_subnets.clone(),
+                security_groups: vec![w.security_group.clone()],
+                scheme: "internet-facing".into(),
+                tags: tags("load_balancer"),
+            },
+        )
+        .await
+        .unwrap();
+    cloud
+        .elb
+        .create_listener(
+            r,
+            &CreateListener {
+                load_balancer_arn: lb.arn.clone(),
+                protocol: "HTTP".into(),
+                port: 80,
+                target_group_arn: tg.arn.clone(),
+                certificate_arn: None,
+            },
+        )
+        .await
+        .unwrap();
+    cloud
+        .asg
+        .create_auto_scaling_group(
+            r,
+            &CreateAutoScalingGroup {
+                name: format!("{app}-dr-asg"),
+                launch_template_name: format!("{app}-lt"),
+                launch_template_version: "$Default".into(),
+                min: 2,
+                max: 4,
+                desired: 2,
+                subnets: w.private_subnets.clone(),
+                target_group_arns: vec![tg.arn.clone()],
+                tags: tags("asg"),
+            },
+        )
+        .await
+        .unwrap();
+    let acl = cloud.waf.get_web_acl(r, &w.web_acl_name).await.unwrap().expect("the DR web ACL exists");
+    cloud.waf.associate_web_acl(r, &acl.arn, &lb.arn).await.unwrap();
+    let zone = cloud.route53.find_hosted_zones(ZONE).await.unwrap();
+    assert_eq!(zone.len(), 1);
+    let change = cloud
+        .route53
+        .upsert_records(
+            &zone[0].id,
+            &[RecordSet {
+                name: format!("{app}.{ZONE}"),
+                rtype: "A".into(),
+                alias: Some(AliasTarget {
+                    dns_name: lb.dns_name.clone(),
+                    hosted_zone_id: lb.canonical_hosted_zone_id.clone(),
+                    evaluate_target_health: true,
+                }),
+                ..RecordSet::default()
+            }],
+            "drconsole failover",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(cloud.route53.get_change(&change.id).await.unwrap().status.as_str(), "PENDING" | "INSYNC"));
+    lb.dns_name
+}
+
+/// The shared network part of the failover: an Elastic IP and a NAT gateway, and the private routes through it.
+async fn failover_network(cloud: &Cloud, w: &World, run_id: &str) {
+    let r = SECONDARY;
+    let tags = drconsole_tags(run_id, "nat", "regional-failover");
+    let eip = cloud.ec2.allocate_address(r, &tags).await.unwrap();
+    let nat = cloud
+        .ec2
+        .create_nat_gateway(
+            r,
+            &CreateNatGateway {
+                subnet_id: w.public_subnets[0].clone(),
+                allocation_id: eip.allocation_id.clone(),
+                client_token: format!("nat-{}", w.public_subnets[0]),
+                tags,
+            },
+        )
+        .await
+        .unwrap();
+    for rt in &w.private_route_tables {
+        cloud.ec2.set_route_to_nat(r, rt, "0.0.0.0/0", &nat.id).await.unwrap();
+    }
+}
+
+async fn failover_all(cloud: &Cloud, w: &World, run_id: &str) -> Vec<(String, String)> {
+    failover_network(cloud, w, run_id).await;
+    let mut dns = Vec::new();
+    for app in APPS {
+        dns.push((app.name.to_string(), failover_app(cloud, w, app.name, app.db, run_id).await));
+    }
+    dns
+}
+
+/// Checks the secondary region with plain SDK clients.
+async fn check_secondary(endpoint: &str, w: &World, alb_dns: &[(String, String)]) {
+    let s = aws_world::Sdk::new(endpoint, SECONDARY).await;
+    // databases restored and available
+    for app in APPS {
+        if let Some(db) = app.db {
+            let d = s.rds.describe_db_instances().db_instance_identifier(format!("{db}-dr")).send().await.unwrap();
+            let d = &d.db_instances()[0];
+            assert_eq!(d.db_instance_status(), Some("available"), "{db}-dr");
+            assert_eq!(d.engine(), Some("postgres"));
+            assert!(d.tag_list().iter().any(|t| t.key() == Some("drconsole:step") && t.value() == Some("restore_db")));
+        }
+    }
+    // one volume restored from each DR snapshot, tagged
+    let vols = s.ec2.describe_volumes().send().await.unwrap();
+    for app in APPS {
+        let snap = &w.dr_volume_snapshot[app.name];
+        let n = vols.volumes().iter().filter(|v| v.snapshot_id() == Some(snap.as_str())).count();
+        assert_eq!(n, 1, "{}: one volume from {snap}", app.name);
+    }
+    // a NAT gateway, available, and every private route table routes 0.0.0.0/0 through it
+    let nats = s.ec2.describe_nat_gateways().send().await.unwrap();
+    let nats: Vec<_> = nats.nat_gateways().iter().filter(|n| n.state().map(|s| s.as_str()) == Some("available")).collect();
+    assert_eq!(nats.len(), 1, "one NAT gateway");
+    let nat_id = nats[0].nat_gateway_id().unwrap();
+    assert_eq!(nats[0].subnet_id(), Some(w.public_subnets[0].as_str()));
+    let rts = s.ec2.describe_route_tables().set_route_table_ids(Some(w.private_route_tables.clone())).send().await.unwrap();
+    for t in rts.route_tables() {
+        assert!(
+            t.routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id() == Some(nat_id)),
+            "{:?} routes through {nat_id}",
+            t.route_table_id()
+        );
+    }
+    let zone = s.r53.list_resource_record_sets().hosted_zone_id(&w.zone_id).send().await.unwrap();
+    for (app, dns) in alb_dns {
+        // ALB, target group, listener forwarding to it
+        let lb = s.elb.describe_load_balancers().names(format!("{app}-dr-alb")).send().await.unwrap();
+        let lb = &lb.load_balancers()[0];
+        assert_eq!(lb.dns_name(), Some(dns.as_str()));
+        let tg = s.elb.describe_target_groups().names(format!("{app}-dr-tg")).send().await.unwrap();
+        let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_string();
+        let ls = s.elb.describe_listeners().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
+        assert_eq!(ls.listeners().len(), 1, "{app}: one listener");
+        assert_eq!(ls.listeners()[0].default_actions()[0].target_group_arn(), Some(tg_arn.as_str()));
+        // ASG with InService instances, registered and healthy in the target group
+        let g = s.asg.describe_auto_scaling_groups().auto_scaling_group_names(format!("{app}-dr-asg")).send().await.unwrap();
+        let g = &g.auto_scaling_groups()[0];
+        let in_service: Vec<&str> = g
+            .instances()
+            .iter()
+            .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
+            .filter_map(|i| i.instance_id())
+            .collect();
+        assert_eq!(in_service.len(), 2, "{app}: 2 InService instances");
+        let health = s.elb.describe_target_health().target_group_arn(&tg_arn).send().await.unwrap();
+        for id in &in_service {
+            assert!(
+                health.target_health_descriptions().iter().any(|h| h.target().and_then(|t| t.id()) == Some(*id)
+                    && h.target_health().and_then(|t| t.state()).map(|s| s.as_str()) == Some("healthy")),
+                "{app}: {id} registered and healthy"
+            );
+        }
+        // the WAF web ACL guards the new ALB
+        let acl = s.waf.get_web_acl_for_resource().resource_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
+        assert_eq!(acl.web_acl().map(|a| a.name()), Some(w.web_acl_name.as_str()), "{app}: WAF associated");
+        // Route 53 points the app's name at the new ALB
+        let rec = zone
+            .resource_record_sets()
+            .iter()
+            .find(|r| r.name() == format!("{app}.{ZONE}") && r.r#type().as_str() == "A")
+            .expect("the app's A record");
+        assert_eq!(rec.alias_target().map(|a| a.dns_name().trim_end_matches('.')), Some(dns.trim_end_matches('.')));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapter_rebuilds_the_secondary_region_and_leaves_the_primary_alone() {
+    let moto = MotoServer::start();
+    let ep = moto.endpoint().to_string();
+    let w = aws_world::build(&ep).await;
+    let primary_before = aws_world::inventory(&ep, PRIMARY).await;
+    assert!(!primary_before.db_instances.is_empty() && !primary_before.load_balancers.is_empty(), "fixture built");
+
+    let cloud = adapter(&ep, Some(&w.account)).await;
+    let dns = failover_all(&cloud, &w, "run-1").await;
+    check_secondary(&ep, &w, &dns).await;
+    assert_eq!(aws_world::inventory(&ep, PRIMARY).await, primary_before, "the primary region was not modified");
+
+    // again, as a re-run of the runbook (another run id): nothing new is created
+    let secondary_after_first = aws_world::inventory(&ep, SECONDARY).await;
+    let cloud2 = adapter(&ep, Some(&w.account)).await;
+    let dns2 = failover_all(&cloud2, &w, "run-2").await;
+    assert_eq!(dns2, dns);
+    let secondary_after_second = aws_world::inventory(&ep, SECONDARY).await;
+    assert_eq!(secondary_after_second, secondary_after_first, "a re-run creates no duplicates");
+    assert_eq!(aws_world::ec2_tagged(&ep, SECONDARY, "drconsole:run-id", "run-2").await.len(), 0, "nothing tagged run-2");
+    let by_step = aws_world::ec2_tagged(&ep, SECONDARY, "drconsole:step", "restore_volume").await;
+    assert_eq!(by_step.get("volume"), Some(&APPS.len()), "one restored volume per app: {by_step:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapter_refuses_changes_in_another_account() {
+    let moto = MotoServer::start();
+    let ep = moto.endpoint().to_string();
+    let w = aws_world::build(&ep).await;
+    let before = aws_world::inventory(&ep, SECONDARY).await;
+    let cloud = adapter(&ep, Some("210987654321")).await;
+    let id = cloud.sts.get_caller_identity(PRIMARY).await.unwrap();
+    assert_eq!(id.account, w.account);
+    let tags = drconsole_tags("run-x", "nat", "regional-failover");
+    let e = cloud.ec2.allocate_address(SECONDARY, &tags).await.unwrap_err();
+    assert_eq!(e.code, drconsole::cloud::aws::ACCOUNT_MISMATCH);
+    assert!(e.message.contains("210987654321") && e.message.contains(&w.account), "{}", e.message);
+    assert_eq!(aws_world::inventory(&ep, SECONDARY).await, before, "nothing was created");
+}
