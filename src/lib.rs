@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod cloud;
 pub mod cli;
+pub mod cloud;
 pub mod engine;
 pub mod headless;
 pub mod plan;

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 pub use spec::{ActionSpec, Effect, OutputSpec, ParamKind, ParamSpec};
 
+use crate::cloud::Cloud;
 use crate::engine::{Candidate, Clock, Emitter, EventKind, OperatorRequest, Prompt};
 use crate::runbook::Target;
 
@@ -171,11 +172,30 @@ pub struct ActionCtx {
     pub incident_start: jiff::Timestamp,
     /// A recovery point given on the command line (`--recovery-point ID|latest`).
     pub recovery_point: Option<String>,
+    /// The runbook's name (tagged on everything the run creates).
+    pub runbook: String,
+    /// The cloud the run works on (the simulator or AWS); `None` for runs that need none.
+    pub cloud: Option<Arc<Cloud>>,
     pub(crate) emitter: Emitter,
     pub(crate) operator: tokio::sync::mpsc::UnboundedSender<OperatorRequest>,
 }
 
 impl ActionCtx {
+    /// The cloud, or an error naming the step when the run has none configured.
+    pub fn cloud(&self) -> Result<&Cloud, ActionError> {
+        self.cloud.as_deref().ok_or_else(|| {
+            ActionError::fatal(format!(
+                "step `{}` needs a cloud backend, and none is configured (run with --sim, or backend = \"aws\")",
+                self.step_id
+            ))
+        })
+    }
+
+    /// The tags put on every resource this step creates.
+    pub fn tags(&self) -> crate::cloud::Tags {
+        crate::cloud::drconsole_tags(&self.run_id, &self.step_id, &self.runbook)
+    }
+
     /// Sleeps in run time (scaled by the simulator's speed); returns early with `Cancelled` when the run stops.
     pub async fn sleep(&self, d: Duration) -> Result<(), ActionError> {
         tokio::select! {

@@ -205,6 +205,8 @@ pub struct RunConfig {
     /// How long a cancelled step may take to notice before it is dropped.
     pub cancel_grace: Duration,
     pub backend: String,
+    /// The cloud the actions work on (the simulator or AWS); `None` when the runbook needs none.
+    pub cloud: Option<Arc<crate::cloud::Cloud>>,
 }
 
 impl Default for RunConfig {
@@ -219,6 +221,7 @@ impl Default for RunConfig {
             backoff_max: Duration::from_secs(120),
             cancel_grace: Duration::from_secs(10),
             backend: "sim".into(),
+            cloud: None,
         }
     }
 }
@@ -556,6 +559,8 @@ impl Engine {
             rpo: self.rb.meta.rpo,
             incident_start: self.incident_start,
             recovery_point: self.cfg.recovery_point.clone(),
+            runbook: self.rb.meta.name.clone(),
+            cloud: self.cfg.cloud.clone(),
             emitter: self.emitter.clone(),
             operator: op_tx.clone(),
         };

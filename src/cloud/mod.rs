@@ -1,0 +1,935 @@
+//! The cloud port: what the DR actions need from AWS, as one async trait per service. The simulator
+//! ([`sim`]) and the AWS SDK adapter are two implementations of it; the actions are written once, over [`Cloud`].
+//!
+//! Conventions:
+//! - every method takes the region explicitly (Route 53 is global and takes none);
+//! - "not found" on a lookup of one named resource is `Ok(None)`, not an error; list/describe calls return what
+//!   matches, possibly nothing;
+//! - resource types are plain data (serde), with `state`/`status` strings spelt as AWS spells them
+//!   (`available`, `in-use`, `InService`, `INSYNC`...);
+//! - every create takes the tags to put on the resource (drconsole tags: [`TAG_RUN_ID`], [`TAG_STEP`],
+//!   [`TAG_RUNBOOK`]) and, where the API has one, a client token, so actions can be idempotent.
+
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Tag keys drconsole puts on everything it creates.
+pub const TAG_RUN_ID: &str = "drconsole:run-id";
+pub const TAG_STEP: &str = "drconsole:step";
+pub const TAG_RUNBOOK: &str = "drconsole:runbook";
+
+pub type Tags = BTreeMap<String, String>;
+
+/// An error from a cloud API call: what was called, where, and how to treat it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct CloudError {
+    /// `rds`, `ec2`, `elbv2`, `autoscaling`, `wafv2`, `route53`, `s3`, `backup`, `dynamodb`, `secretsmanager`, `sts`
+    pub service: String,
+    /// The API operation, as AWS names it: `RestoreDBInstanceFromDBSnapshot`.
+    pub operation: String,
+    /// The region called (empty for global services).
+    pub region: String,
+    /// The AWS error code: `InsufficientDBInstanceCapacity`, `Throttling`, `DBInstanceNotFound`...
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    /// Another attempt may succeed (throttling, 5xx, capacity, a resource not ready yet).
+    pub retryable: bool,
+    /// The call was throttled (back off harder).
+    pub throttling: bool,
+    /// The resource named in the call does not exist.
+    pub not_found: bool,
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.service, self.operation)?;
+        if !self.region.is_empty() {
+            write!(f, " in {}", self.region)?;
+        }
+        write!(f, " failed: {}: {}", self.code, self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl CloudError {
+    pub fn new(service: &str, operation: &str, region: &str, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            operation: operation.into(),
+            region: region.into(),
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+            retryable: false,
+            throttling: false,
+            not_found: false,
+        }
+    }
+    pub fn retryable(mut self) -> Self {
+        self.retryable = true;
+        self
+    }
+    pub fn throttling(mut self) -> Self {
+        self.throttling = true;
+        self.retryable = true;
+        self
+    }
+    pub fn not_found(mut self) -> Self {
+        self.not_found = true;
+        self
+    }
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// Selects resources by id and/or tags (all given tags must match). Empty = everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    pub ids: Vec<String>,
+    pub tags: Tags,
+    /// Names (AMI names, launch template names); matched exactly.
+    pub names: Vec<String>,
+}
+
+impl Filter {
+    pub fn id(id: impl Into<String>) -> Self {
+        Self { ids: vec![id.into()], ..Self::default() }
+    }
+    pub fn tag(k: impl Into<String>, v: impl Into<String>) -> Self {
+        let mut tags = Tags::new();
+        tags.insert(k.into(), v.into());
+        Self { tags, ..Self::default() }
+    }
+    pub fn name(n: impl Into<String>) -> Self {
+        Self { names: vec![n.into()], ..Self::default() }
+    }
+    pub fn and_tag(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.tags.insert(k.into(), v.into());
+        self
+    }
+    /// Whether a resource with this id, name and tags matches.
+    pub fn matches(&self, id: &str, name: Option<&str>, tags: &Tags) -> bool {
+        (self.ids.is_empty() || self.ids.iter().any(|i| i == id))
+            && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|x| x == n)))
+            && self.tags.iter().all(|(k, v)| tags.get(k) == Some(v))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------- RDS
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbInstance {
+    pub id: String,
+    pub arn: String,
+    /// `postgres`, `mysql`...
+    pub engine: String,
+    pub class: String,
+    /// `creating`, `backing-up`, `available`, `modifying`, `stopped`...
+    pub status: String,
+    pub endpoint: Option<String>,
+    pub port: u16,
+    pub storage_gib: u64,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub az: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+    pub earliest_restorable_time: Option<Timestamp>,
+    pub latest_restorable_time: Option<Timestamp>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbSnapshot {
+    pub id: String,
+    pub arn: String,
+    pub instance_id: String,
+    /// `manual`, `automated`, `awsbackup`
+    pub snapshot_type: String,
+    /// `creating`, `pending`, `copying`, `available`
+    pub status: String,
+    pub progress_pct: u8,
+    pub created: Timestamp,
+    pub engine: String,
+    pub storage_gib: u64,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    /// For a cross-region copy: the ARN it was copied from.
+    pub source_arn: Option<String>,
+    pub tags: Tags,
+}
+
+/// Which snapshots to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSnapshotQuery {
+    pub instance_id: Option<String>,
+    pub snapshot_id: Option<String>,
+    /// Include automated (and AWS Backup) snapshots, not only manual ones.
+    pub include_automated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreWindow {
+    pub earliest: Timestamp,
+    pub latest: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyDbSnapshot {
+    /// ARN of the snapshot to copy (in `source_region`).
+    pub source_arn: String,
+    pub source_region: String,
+    pub target_id: String,
+    /// KMS key in the target region (required for encrypted cross-region copies).
+    pub kms_key_id: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreDbFromSnapshot {
+    pub instance_id: String,
+    pub snapshot_id: String,
+    pub class: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub multi_az: bool,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreDbToPointInTime {
+    pub source_instance_id: String,
+    pub target_instance_id: String,
+    /// `None` = the latest restorable time.
+    pub time: Option<Timestamp>,
+    pub class: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModifyDbInstance {
+    pub instance_id: String,
+    pub class: Option<String>,
+    pub security_groups: Option<Vec<String>>,
+    pub parameter_group: Option<String>,
+    /// A secret value: adapters must never log it.
+    pub master_user_password: Option<String>,
+    pub apply_immediately: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartExportTask {
+    pub id: String,
+    pub source_arn: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub iam_role_arn: String,
+    pub kms_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportTask {
+    pub id: String,
+    pub source_arn: String,
+    /// `STARTING`, `IN_PROGRESS`, `COMPLETE`, `FAILED`
+    pub status: String,
+    pub percent: u8,
+    pub bucket: String,
+    pub prefix: String,
+}
+
+#[async_trait]
+pub trait Rds: Send + Sync {
+    async fn describe_db_instance(&self, region: &str, id: &str) -> CloudResult<Option<DbInstance>>;
+    async fn describe_db_snapshots(&self, region: &str, q: &DbSnapshotQuery) -> CloudResult<Vec<DbSnapshot>>;
+    /// The point-in-time window of an instance (earliest and latest restorable time).
+    async fn restore_window(&self, region: &str, instance_id: &str) -> CloudResult<RestoreWindow>;
+    /// Copies a snapshot into `region` (cross-region when `source_region` differs).
+    async fn copy_db_snapshot(&self, region: &str, req: &CopyDbSnapshot) -> CloudResult<DbSnapshot>;
+    async fn restore_db_from_snapshot(&self, region: &str, req: &RestoreDbFromSnapshot) -> CloudResult<DbInstance>;
+    async fn restore_db_to_point_in_time(&self, region: &str, req: &RestoreDbToPointInTime) -> CloudResult<DbInstance>;
+    async fn modify_db_instance(&self, region: &str, req: &ModifyDbInstance) -> CloudResult<DbInstance>;
+    async fn start_export_task(&self, region: &str, req: &StartExportTask) -> CloudResult<ExportTask>;
+    async fn describe_export_task(&self, region: &str, id: &str) -> CloudResult<Option<ExportTask>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- EC2
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeAttachment {
+    pub instance_id: String,
+    pub device: String,
+    /// `attaching`, `attached`, `detaching`, `detached`
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: String,
+    pub az: String,
+    pub size_gib: u64,
+    pub volume_type: String,
+    /// `creating`, `available`, `in-use`, `deleting`
+    pub state: String,
+    pub snapshot_id: Option<String>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub attachments: Vec<VolumeAttachment>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub volume_id: String,
+    /// `pending`, `completed`, `error`
+    pub state: String,
+    pub progress_pct: u8,
+    pub start_time: Timestamp,
+    pub size_gib: u64,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub description: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    /// `pending`, `running`, `stopping`, `stopped`
+    pub state: String,
+    pub az: String,
+    pub subnet_id: Option<String>,
+    pub image_id: String,
+    pub instance_type: String,
+    pub private_ip: Option<String>,
+    /// device name → volume id
+    pub block_devices: BTreeMap<String, String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    /// `pending`, `available`, `failed`
+    pub state: String,
+    pub created: Timestamp,
+    pub encrypted: bool,
+    pub size_gib: u64,
+    pub snapshot_ids: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: String,
+    pub name: String,
+    pub default_version: u64,
+    pub latest_version: u64,
+    /// The image of the default version.
+    pub image_id: String,
+    /// Image per version, oldest first (index 0 = version 1).
+    pub version_images: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub allocation_id: String,
+    pub public_ip: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub id: String,
+    pub subnet_id: String,
+    pub allocation_id: String,
+    /// `pending`, `available`, `failed`, `deleting`, `deleted`
+    pub state: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    pub nat_gateway_id: Option<String>,
+    pub gateway_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub routes: Vec<Route>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub az: String,
+    pub cidr: String,
+    /// Maps public IPs on launch (a public subnet, with a route to an internet gateway).
+    pub public: bool,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vpc {
+    pub id: String,
+    pub cidr: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopySnapshot {
+    pub source_region: String,
+    pub source_snapshot_id: String,
+    pub kms_key_id: Option<String>,
+    pub description: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateVolume {
+    pub az: String,
+    pub snapshot_id: Option<String>,
+    pub volume_type: String,
+    pub size_gib: Option<u64>,
+    pub iops: Option<u64>,
+    pub kms_key_id: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyImage {
+    pub source_region: String,
+    pub source_image_id: String,
+    pub name: String,
+    pub kms_key_id: Option<String>,
+    /// Idempotency token.
+    pub client_token: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateNatGateway {
+    pub subnet_id: String,
+    pub allocation_id: String,
+    pub client_token: String,
+    pub tags: Tags,
+}
+
+#[async_trait]
+pub trait Ec2: Send + Sync {
+    async fn describe_volumes(&self, region: &str, f: &Filter) -> CloudResult<Vec<Volume>>;
+    async fn describe_snapshots(&self, region: &str, f: &Filter) -> CloudResult<Vec<Snapshot>>;
+    /// Snapshots of one volume (the filter `volume-id`).
+    async fn describe_snapshots_of_volume(&self, region: &str, volume_id: &str) -> CloudResult<Vec<Snapshot>>;
+    async fn copy_snapshot(&self, region: &str, req: &CopySnapshot) -> CloudResult<Snapshot>;
+    async fn create_volume(&self, region: &str, req: &CreateVolume) -> CloudResult<Volume>;
+    async fn attach_volume(&self, region: &str, volume_id: &str, instance_id: &str, device: &str) -> CloudResult<()>;
+    async fn detach_volume(&self, region: &str, volume_id: &str, instance_id: &str) -> CloudResult<()>;
+    async fn stop_instances(&self, region: &str, ids: &[String]) -> CloudResult<()>;
+    async fn start_instances(&self, region: &str, ids: &[String]) -> CloudResult<()>;
+    async fn describe_instances(&self, region: &str, f: &Filter) -> CloudResult<Vec<Instance>>;
+    async fn describe_images(&self, region: &str, f: &Filter) -> CloudResult<Vec<Image>>;
+    async fn copy_image(&self, region: &str, req: &CopyImage) -> CloudResult<Image>;
+    async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>>;
+    /// Creates a version from `source_version` with a new image; returns the new version number.
+    async fn create_launch_template_version(
+        &self,
+        region: &str,
+        name: &str,
+        source_version: u64,
+        image_id: &str,
+    ) -> CloudResult<u64>;
+    async fn set_default_launch_template_version(&self, region: &str, name: &str, version: u64) -> CloudResult<()>;
+    async fn describe_addresses(&self, region: &str, f: &Filter) -> CloudResult<Vec<Address>>;
+    async fn allocate_address(&self, region: &str, tags: &Tags) -> CloudResult<Address>;
+    async fn describe_nat_gateways(&self, region: &str, f: &Filter) -> CloudResult<Vec<NatGateway>>;
+    async fn create_nat_gateway(&self, region: &str, req: &CreateNatGateway) -> CloudResult<NatGateway>;
+    async fn describe_route_tables(&self, region: &str, f: &Filter) -> CloudResult<Vec<RouteTable>>;
+    /// Creates or replaces the route `destination` in a route table to point at a NAT gateway.
+    async fn set_route_to_nat(
+        &self,
+        region: &str,
+        route_table_id: &str,
+        destination: &str,
+        nat_gateway_id: &str,
+    ) -> CloudResult<()>;
+    async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>>;
+    async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- ELBv2
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub name: String,
+    pub dns_name: String,
+    /// The zone id to use in a Route 53 alias to this load balancer.
+    pub canonical_hosted_zone_id: String,
+    /// `provisioning`, `active`, `failed`
+    pub state: String,
+    pub scheme: String,
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub protocol: String,
+    pub port: u16,
+    pub vpc_id: String,
+    pub health_check_path: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub arn: String,
+    pub load_balancer_arn: String,
+    pub protocol: String,
+    pub port: u16,
+    pub target_group_arn: String,
+    pub certificate_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    pub id: String,
+    pub port: u16,
+    /// `initial`, `healthy`, `unhealthy`, `draining`, `unused`
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateLoadBalancer {
+    pub name: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// `internet-facing` or `internal`
+    pub scheme: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateTargetGroup {
+    pub name: String,
+    pub protocol: String,
+    pub port: u16,
+    pub vpc_id: String,
+    pub health_check_path: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateListener {
+    pub load_balancer_arn: String,
+    pub protocol: String,
+    pub port: u16,
+    pub target_group_arn: String,
+    pub certificate_arn: Option<String>,
+}
+
+#[async_trait]
+pub trait Elb: Send + Sync {
+    async fn describe_load_balancer(&self, region: &str, name: &str) -> CloudResult<Option<LoadBalancer>>;
+    async fn create_load_balancer(&self, region: &str, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer>;
+    async fn describe_target_group(&self, region: &str, name: &str) -> CloudResult<Option<TargetGroup>>;
+    async fn create_target_group(&self, region: &str, req: &CreateTargetGroup) -> CloudResult<TargetGroup>;
+    async fn describe_listeners(&self, region: &str, load_balancer_arn: &str) -> CloudResult<Vec<Listener>>;
+    async fn create_listener(&self, region: &str, req: &CreateListener) -> CloudResult<Listener>;
+    async fn register_targets(&self, region: &str, target_group_arn: &str, ids: &[String]) -> CloudResult<()>;
+    async fn describe_target_health(&self, region: &str, target_group_arn: &str) -> CloudResult<Vec<TargetHealth>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- ASG
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsgInstance {
+    pub id: String,
+    pub az: String,
+    /// `Pending`, `InService`, `Terminating`...
+    pub lifecycle_state: String,
+    /// `Healthy`, `Unhealthy`
+    pub health_status: String,
+    pub launch_template_version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoScalingGroup {
+    pub name: String,
+    pub arn: String,
+    pub launch_template_name: String,
+    /// `$Latest`, `$Default` or a number
+    pub launch_template_version: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub subnets: Vec<String>,
+    pub target_group_arns: Vec<String>,
+    pub instances: Vec<AsgInstance>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateAutoScalingGroup {
+    pub name: String,
+    pub launch_template_name: String,
+    pub launch_template_version: String,
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+    pub subnets: Vec<String>,
+    pub target_group_arns: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateAutoScalingGroup {
+    pub name: String,
+    pub launch_template_version: Option<String>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub desired: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRefresh {
+    pub id: String,
+    /// `Pending`, `InProgress`, `Successful`, `Failed`, `Cancelled`
+    pub status: String,
+    pub percent: u8,
+    pub start_time: Timestamp,
+}
+
+#[async_trait]
+pub trait Asg: Send + Sync {
+    async fn describe_auto_scaling_group(&self, region: &str, name: &str) -> CloudResult<Option<AutoScalingGroup>>;
+    async fn create_auto_scaling_group(&self, region: &str, req: &CreateAutoScalingGroup) -> CloudResult<()>;
+    async fn update_auto_scaling_group(&self, region: &str, req: &UpdateAutoScalingGroup) -> CloudResult<()>;
+    async fn attach_target_groups(&self, region: &str, name: &str, arns: &[String]) -> CloudResult<()>;
+    async fn start_instance_refresh(&self, region: &str, name: &str, min_healthy_pct: u8) -> CloudResult<String>;
+    /// Newest first.
+    async fn describe_instance_refreshes(&self, region: &str, name: &str) -> CloudResult<Vec<InstanceRefresh>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- WAFv2
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebAcl {
+    pub id: String,
+    pub name: String,
+    pub arn: String,
+    /// `REGIONAL` (ALB) or `CLOUDFRONT`
+    pub scope: String,
+}
+
+#[async_trait]
+pub trait Waf: Send + Sync {
+    /// A REGIONAL web ACL by name.
+    async fn get_web_acl(&self, region: &str, name: &str) -> CloudResult<Option<WebAcl>>;
+    async fn get_web_acl_for_resource(&self, region: &str, resource_arn: &str) -> CloudResult<Option<WebAcl>>;
+    async fn associate_web_acl(&self, region: &str, web_acl_arn: &str, resource_arn: &str) -> CloudResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- Route 53
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedZone {
+    pub id: String,
+    /// With the trailing dot: `example.com.`
+    pub name: String,
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasTarget {
+    pub dns_name: String,
+    pub hosted_zone_id: String,
+    pub evaluate_target_health: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSet {
+    /// Fully qualified, with the trailing dot.
+    pub name: String,
+    /// `A`, `AAAA`, `CNAME`...
+    pub rtype: String,
+    pub ttl: Option<u32>,
+    pub values: Vec<String>,
+    pub alias: Option<AliasTarget>,
+    pub set_identifier: Option<String>,
+    /// `PRIMARY` or `SECONDARY`
+    pub failover: Option<String>,
+    pub weight: Option<u32>,
+    pub health_check_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeInfo {
+    pub id: String,
+    /// `PENDING`, `INSYNC`
+    pub status: String,
+    pub submitted: Timestamp,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckConfig {
+    /// `HTTPS`, `HTTP`, `TCP`
+    pub check_type: String,
+    pub fqdn: String,
+    pub port: u16,
+    pub path: Option<String>,
+    pub failure_threshold: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub id: String,
+    pub caller_reference: String,
+    pub config: HealthCheckConfig,
+}
+
+#[async_trait]
+pub trait Route53: Send + Sync {
+    /// Hosted zones with exactly this name (trailing dot optional).
+    async fn find_hosted_zones(&self, name: &str) -> CloudResult<Vec<HostedZone>>;
+    /// Record sets with this name (all types, all set identifiers).
+    async fn list_record_sets(&self, zone_id: &str, name: &str) -> CloudResult<Vec<RecordSet>>;
+    /// One change batch of UPSERTs.
+    async fn upsert_records(&self, zone_id: &str, records: &[RecordSet], comment: &str) -> CloudResult<ChangeInfo>;
+    async fn get_change(&self, change_id: &str) -> CloudResult<ChangeInfo>;
+    async fn find_health_check(&self, caller_reference: &str) -> CloudResult<Option<HealthCheck>>;
+    async fn create_health_check(&self, caller_reference: &str, config: &HealthCheckConfig)
+    -> CloudResult<HealthCheck>;
+    /// `Healthy`/`Unhealthy` as most checkers see it.
+    async fn health_check_status(&self, id: &str) -> CloudResult<String>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- S3
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Object {
+    pub key: String,
+    pub size_bytes: u64,
+    pub last_modified: Timestamp,
+    pub encrypted: bool,
+}
+
+#[async_trait]
+pub trait S3: Send + Sync {
+    async fn list_objects(&self, region: &str, bucket: &str, prefix: &str) -> CloudResult<Vec<S3Object>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- Backup
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryPoint {
+    pub arn: String,
+    pub vault: String,
+    pub resource_arn: String,
+    /// `RDS`, `EBS`, `EC2`, `DynamoDB`...
+    pub resource_type: String,
+    /// `COMPLETED`, `PARTIAL`, `EXPIRED`...
+    pub status: String,
+    pub created: Timestamp,
+    pub size_bytes: u64,
+    pub encrypted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartRestoreJob {
+    pub recovery_point_arn: String,
+    pub iam_role_arn: String,
+    pub resource_type: String,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreJob {
+    pub id: String,
+    /// `PENDING`, `RUNNING`, `COMPLETED`, `ABORTED`, `FAILED`
+    pub status: String,
+    pub percent: u8,
+    pub created_resource_arn: Option<String>,
+}
+
+#[async_trait]
+pub trait Backup: Send + Sync {
+    async fn list_recovery_points_by_resource(
+        &self,
+        region: &str,
+        resource_arn: &str,
+    ) -> CloudResult<Vec<RecoveryPoint>>;
+    async fn list_recovery_points_by_vault(&self, region: &str, vault: &str) -> CloudResult<Vec<RecoveryPoint>>;
+    async fn start_restore_job(&self, region: &str, req: &StartRestoreJob) -> CloudResult<String>;
+    async fn describe_restore_job(&self, region: &str, id: &str) -> CloudResult<RestoreJob>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- DynamoDB
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportTable {
+    pub client_token: String,
+    pub table_name: String,
+    pub bucket: String,
+    pub bucket_owner: Option<String>,
+    pub key_prefix: String,
+    /// `DYNAMODB_JSON`, `ION`, `CSV`
+    pub input_format: String,
+    pub partition_key: String,
+    pub sort_key: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportDescription {
+    pub arn: String,
+    pub table_name: String,
+    /// `IN_PROGRESS`, `COMPLETED`, `CANCELLING`, `CANCELLED`, `FAILED`
+    pub status: String,
+    pub imported_items: u64,
+    pub processed_bytes: u64,
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub name: String,
+    pub arn: String,
+    /// `CREATING`, `ACTIVE`...
+    pub status: String,
+    pub item_count: u64,
+    pub import_arn: Option<String>,
+}
+
+#[async_trait]
+pub trait Dynamodb: Send + Sync {
+    async fn import_table(&self, region: &str, req: &ImportTable) -> CloudResult<ImportDescription>;
+    async fn describe_import(&self, region: &str, arn: &str) -> CloudResult<ImportDescription>;
+    async fn describe_table(&self, region: &str, name: &str) -> CloudResult<Option<Table>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- Secrets, STS
+
+/// A secret's value. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretValue {
+    pub arn: String,
+    pub name: String,
+    pub value: String,
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretValue").field("arn", &self.arn).field("name", &self.name).field("value", &"***").finish()
+    }
+}
+
+#[async_trait]
+pub trait SecretsManager: Send + Sync {
+    async fn get_secret_value(&self, region: &str, id: &str) -> CloudResult<SecretValue>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+#[async_trait]
+pub trait Sts: Send + Sync {
+    async fn get_caller_identity(&self, region: &str) -> CloudResult<CallerIdentity>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- Cloud
+
+/// Every service an action can reach. One implementation backs all of them (the simulator, or AWS).
+#[derive(Clone)]
+pub struct Cloud {
+    /// `sim` or `aws`, for messages.
+    pub backend: &'static str,
+    pub rds: Arc<dyn Rds>,
+    pub ec2: Arc<dyn Ec2>,
+    pub elb: Arc<dyn Elb>,
+    pub asg: Arc<dyn Asg>,
+    pub waf: Arc<dyn Waf>,
+    pub route53: Arc<dyn Route53>,
+    pub s3: Arc<dyn S3>,
+    pub backup: Arc<dyn Backup>,
+    pub dynamodb: Arc<dyn Dynamodb>,
+    pub secrets: Arc<dyn SecretsManager>,
+    pub sts: Arc<dyn Sts>,
+}
+
+impl Cloud {
+    /// A cloud whose every service is the same object (the simulator; an adapter holding all SDK clients).
+    pub fn from_all<T>(backend: &'static str, all: Arc<T>) -> Self
+    where
+        T: Rds + Ec2 + Elb + Asg + Waf + Route53 + S3 + Backup + Dynamodb + SecretsManager + Sts + 'static,
+    {
+        Self {
+            backend,
+            rds: all.clone(),
+            ec2: all.clone(),
+            elb: all.clone(),
+            asg: all.clone(),
+            waf: all.clone(),
+            route53: all.clone(),
+            s3: all.clone(),
+            backup: all.clone(),
+            dynamodb: all.clone(),
+            secrets: all.clone(),
+            sts: all,
+        }
+    }
+}
+
+impl fmt::Debug for Cloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cloud").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// The drconsole tags for a resource created by a step of a run.
+pub fn drconsole_tags(run_id: &str, step: &str, runbook: &str) -> Tags {
+    let mut t = Tags::new();
+    t.insert(TAG_RUN_ID.into(), run_id.into());
+    t.insert(TAG_STEP.into(), step.into());
+    t.insert(TAG_RUNBOOK.into(), runbook.into());
+    t
+}

@@ -1,0 +1,1 @@
+//! The simulator: a two-region in-memory world implementing every port trait.
