@@ -4,7 +4,6 @@
 //! ([`actions`]) against a cloud, and shown by a frontend ([`headless`]).
 
 pub mod actions;
-pub mod cloud;
 pub mod cli;
 pub mod cloud;
 pub mod engine;

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use drconsole::actions::Registry;
 use drconsole::cli::{Cli, Cmd, RunArgs};
+use drconsole::cloud::aws::AwsOptions;
 use drconsole::engine::{Clock, Engine, RunConfig};
 use drconsole::runbook::{self, Backend, Runbook};
 use drconsole::{headless, plan};
@@ -193,7 +194,19 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         );
     }
     let speed = args.speed;
+    let aws = (rb.target.backend == Backend::Aws).then(|| {
+        let opts = AwsOptions {
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            ..AwsOptions::default()
+        };
+        (opts, rb.target.clone())
+    });
     let result = rt.block_on(async move {
+        let mut cfg = cfg;
+        if let Some((opts, target)) = aws {
+            cfg.cloud = Some(Arc::new(drconsole::cloud::aws::cloud_for(&opts, &target).await));
+        }
         let clock = Clock::new(speed);
         let handle = Engine::spawn(Arc::new(rb), registry, cfg, clock);
         headless::run(handle, &opts, std::io::stdout().lock()).await

@@ -7,9 +7,9 @@
 //! region was left untouched. Running it again creates nothing new.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[path = "support/aws_world.rs"]
 mod aws_world;
+mod support;
 
 use std::sync::Arc;
 
@@ -39,10 +39,11 @@ async fn adapter(endpoint: &str, account: Option<&str>) -> Cloud {
 }
 
 /// The regional failover of one app, step by step through the port, as the runbooks' actions do it.
-async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run_id: &str) -> String {
+async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: &str, run_id: &str) -> String {
     let r = SECONDARY;
+    let net = &w.net[app];
     let tags = |step: &str| -> Tags { drconsole_tags(run_id, step, &format!("{app}-failover")) };
-    if let Some(db) = db {
+    {
         let snap = &w.dr_db_snapshot[app];
         let inst = cloud
             .rds
@@ -52,8 +53,8 @@ async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run
                     instance_id: format!("{db}-dr"),
                     snapshot_id: snap.clone(),
                     class: Some("db.r6g.large".into()),
-                    subnet_group: Some("prod-db".into()),
-                    security_groups: vec![w.security_group.clone()],
+                    subnet_group: None,
+                    security_groups: vec![net.sg.clone()],
                     multi_az: false,
                     tags: tags("restore_db"),
                 },
@@ -63,7 +64,7 @@ async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run
         assert_eq!(inst.id, format!("{db}-dr"));
     }
     let snap = &w.dr_volume_snapshot[app];
-    let subnets = cloud.ec2.describe_subnets(r, &Filter::id(&w.private_subnets[0])).await.unwrap();
+    let subnets = cloud.ec2.describe_subnets(r, &Filter::id(&net.private[0])).await.unwrap();
     cloud
         .ec2
         .create_volume(
@@ -87,7 +88,7 @@ async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run
                 name: format!("{app}-dr-tg"),
                 protocol: "HTTP".into(),
                 port: 80,
-                vpc_id: w.secondary_vpc.clone(),
+                vpc_id: net.vpc.clone(),
                 health_check_path: "/health".into(),
                 tags: tags("target_group"),
             },
@@ -100,8 +101,8 @@ async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run
             r,
             &CreateLoadBalancer {
                 name: format!("{app}-dr-alb"),
-                subnets: w.public_subnets.clone(),
-                security_groups: vec![w.security_group.clone()],
+                subnets: net.public.clone(),
+                security_groups: vec![net.sg.clone()],
                 scheme: "internet-facing".into(),
                 tags: tags("load_balancer"),
             },
@@ -128,19 +129,19 @@ async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run
             r,
             &CreateAutoScalingGroup {
                 name: format!("{app}-dr-asg"),
-                launch_template_name: format!("{app}-lt"),
+                launch_template_name: format!("{app}-web-dr"),
                 launch_template_version: "$Default".into(),
                 min: 2,
                 max: 4,
                 desired: 2,
-                subnets: w.private_subnets.clone(),
+                subnets: net.private.clone(),
                 target_group_arns: vec![tg.arn.clone()],
                 tags: tags("asg"),
             },
         )
         .await
         .unwrap();
-    let acl = cloud.waf.get_web_acl(r, &w.web_acl_name).await.unwrap().expect("the DR web ACL exists");
+    let acl = cloud.waf.get_web_acl(r, &format!("{app}-dr-acl")).await.unwrap().expect("the DR web ACL exists");
     cloud.waf.associate_web_acl(r, &acl.arn, &lb.arn).await.unwrap();
     let zone = cloud.route53.find_hosted_zones(ZONE).await.unwrap();
     assert_eq!(zone.len(), 1);
@@ -166,33 +167,34 @@ async fn failover_app(cloud: &Cloud, w: &World, app: &str, db: Option<&str>, run
     lb.dns_name
 }
 
-/// The shared network part of the failover: an Elastic IP and a NAT gateway, and the private routes through it.
-async fn failover_network(cloud: &Cloud, w: &World, run_id: &str) {
+/// The network part of an app's failover: an Elastic IP and a NAT gateway, and the private routes through it.
+async fn failover_network(cloud: &Cloud, w: &World, app: &str, run_id: &str) {
     let r = SECONDARY;
-    let tags = drconsole_tags(run_id, "nat", "regional-failover");
+    let net = &w.net[app];
+    let tags = drconsole_tags(run_id, "nat", &format!("{app}-failover"));
     let eip = cloud.ec2.allocate_address(r, &tags).await.unwrap();
     let nat = cloud
         .ec2
         .create_nat_gateway(
             r,
             &CreateNatGateway {
-                subnet_id: w.public_subnets[0].clone(),
+                subnet_id: net.public[0].clone(),
                 allocation_id: eip.allocation_id.clone(),
-                client_token: format!("nat-{}", w.public_subnets[0]),
+                client_token: format!("nat-{}", net.public[0]),
                 tags,
             },
         )
         .await
         .unwrap();
-    for rt in &w.private_route_tables {
+    for rt in &net.private_rts {
         cloud.ec2.set_route_to_nat(r, rt, "0.0.0.0/0", &nat.id).await.unwrap();
     }
 }
 
 async fn failover_all(cloud: &Cloud, w: &World, run_id: &str) -> Vec<(String, String)> {
-    failover_network(cloud, w, run_id).await;
     let mut dns = Vec::new();
     for app in APPS {
+        failover_network(cloud, w, app.name, run_id).await;
         dns.push((app.name.to_string(), failover_app(cloud, w, app.name, app.db, run_id).await));
     }
     dns
@@ -203,34 +205,46 @@ async fn check_secondary(endpoint: &str, w: &World, alb_dns: &[(String, String)]
     let s = aws_world::Sdk::new(endpoint, SECONDARY).await;
     // databases restored and available
     for app in APPS {
-        if let Some(db) = app.db {
-            let d = s.rds.describe_db_instances().db_instance_identifier(format!("{db}-dr")).send().await.unwrap();
-            let d = &d.db_instances()[0];
-            assert_eq!(d.db_instance_status(), Some("available"), "{db}-dr");
-            assert_eq!(d.engine(), Some("postgres"));
-            assert!(d.tag_list().iter().any(|t| t.key() == Some("drconsole:step") && t.value() == Some("restore_db")));
-        }
+        let d = s.rds.describe_db_instances().db_instance_identifier(format!("{}-dr", app.db)).send().await.unwrap();
+        let d = &d.db_instances()[0];
+        assert_eq!(d.db_instance_status(), Some("available"), "{}-dr", app.db);
+        assert_eq!(d.engine(), Some("postgres"));
+        assert!(d.tag_list().iter().any(|t| t.key() == Some("drconsole:runbook")), "{}: tagged", app.db);
     }
-    // one volume restored from each DR snapshot, tagged
+    // one volume restored from each DR snapshot
     let vols = s.ec2.describe_volumes().send().await.unwrap();
     for app in APPS {
         let snap = &w.dr_volume_snapshot[app.name];
         let n = vols.volumes().iter().filter(|v| v.snapshot_id() == Some(snap.as_str())).count();
         assert_eq!(n, 1, "{}: one volume from {snap}", app.name);
     }
-    // a NAT gateway, available, and every private route table routes 0.0.0.0/0 through it
+    // per app VPC: one NAT gateway, available, in a public subnet; private route tables route 0.0.0.0/0 through it
     let nats = s.ec2.describe_nat_gateways().send().await.unwrap();
-    let nats: Vec<_> = nats.nat_gateways().iter().filter(|n| n.state().map(|s| s.as_str()) == Some("available")).collect();
-    assert_eq!(nats.len(), 1, "one NAT gateway");
-    let nat_id = nats[0].nat_gateway_id().unwrap();
-    assert_eq!(nats[0].subnet_id(), Some(w.public_subnets[0].as_str()));
-    let rts = s.ec2.describe_route_tables().set_route_table_ids(Some(w.private_route_tables.clone())).send().await.unwrap();
-    for t in rts.route_tables() {
+    for app in APPS {
+        let net = &w.net[app.name];
+        let mine: Vec<_> = nats
+            .nat_gateways()
+            .iter()
+            .filter(|n| n.vpc_id() == Some(net.vpc.as_str()) && n.state().map(|s| s.as_str()) == Some("available"))
+            .collect();
+        assert_eq!(mine.len(), 1, "{}: one NAT gateway", app.name);
+        let nat_id = mine[0].nat_gateway_id().unwrap();
         assert!(
-            t.routes().iter().any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id() == Some(nat_id)),
-            "{:?} routes through {nat_id}",
-            t.route_table_id()
+            net.public.iter().any(|p| mine[0].subnet_id() == Some(p.as_str())),
+            "{}: NAT in a public subnet",
+            app.name
         );
+        let rts =
+            s.ec2.describe_route_tables().set_route_table_ids(Some(net.private_rts.clone())).send().await.unwrap();
+        for t in rts.route_tables() {
+            assert!(
+                t.routes()
+                    .iter()
+                    .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0") && r.nat_gateway_id() == Some(nat_id)),
+                "{:?} routes through {nat_id}",
+                t.route_table_id()
+            );
+        }
     }
     let zone = s.r53.list_resource_record_sets().hosted_zone_id(&w.zone_id).send().await.unwrap();
     for (app, dns) in alb_dns {
@@ -244,7 +258,13 @@ async fn check_secondary(endpoint: &str, w: &World, alb_dns: &[(String, String)]
         assert_eq!(ls.listeners().len(), 1, "{app}: one listener");
         assert_eq!(ls.listeners()[0].default_actions()[0].target_group_arn(), Some(tg_arn.as_str()));
         // ASG with InService instances, registered and healthy in the target group
-        let g = s.asg.describe_auto_scaling_groups().auto_scaling_group_names(format!("{app}-dr-asg")).send().await.unwrap();
+        let g = s
+            .asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(format!("{app}-dr-asg"))
+            .send()
+            .await
+            .unwrap();
         let g = &g.auto_scaling_groups()[0];
         let in_service: Vec<&str> = g
             .instances()
@@ -263,7 +283,7 @@ async fn check_secondary(endpoint: &str, w: &World, alb_dns: &[(String, String)]
         }
         // the WAF web ACL guards the new ALB
         let acl = s.waf.get_web_acl_for_resource().resource_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
-        assert_eq!(acl.web_acl().map(|a| a.name()), Some(w.web_acl_name.as_str()), "{app}: WAF associated");
+        assert_eq!(acl.web_acl().map(|a| a.name()), Some(format!("{app}-dr-acl").as_str()), "{app}: WAF associated");
         // Route 53 points the app's name at the new ALB
         let rec = zone
             .resource_record_sets()
@@ -294,7 +314,11 @@ async fn adapter_rebuilds_the_secondary_region_and_leaves_the_primary_alone() {
     assert_eq!(dns2, dns);
     let secondary_after_second = aws_world::inventory(&ep, SECONDARY).await;
     assert_eq!(secondary_after_second, secondary_after_first, "a re-run creates no duplicates");
-    assert_eq!(aws_world::ec2_tagged(&ep, SECONDARY, "drconsole:run-id", "run-2").await.len(), 0, "nothing tagged run-2");
+    assert_eq!(
+        aws_world::ec2_tagged(&ep, SECONDARY, "drconsole:run-id", "run-2").await.len(),
+        0,
+        "nothing tagged run-2"
+    );
     let by_step = aws_world::ec2_tagged(&ep, SECONDARY, "drconsole:step", "restore_volume").await;
     assert_eq!(by_step.get("volume"), Some(&APPS.len()), "one restored volume per app: {by_step:?}");
 }
@@ -308,7 +332,7 @@ async fn adapter_refuses_changes_in_another_account() {
     let cloud = adapter(&ep, Some("210987654321")).await;
     let id = cloud.sts.get_caller_identity(PRIMARY).await.unwrap();
     assert_eq!(id.account, w.account);
-    let tags = drconsole_tags("run-x", "nat", "regional-failover");
+    let tags = drconsole_tags("run-x", "nat", "cross-sell-failover");
     let e = cloud.ec2.allocate_address(SECONDARY, &tags).await.unwrap_err();
     assert_eq!(e.code, drconsole::cloud::aws::ACCOUNT_MISMATCH);
     assert!(e.message.contains("210987654321") && e.message.contains(&w.account), "{}", e.message);

@@ -60,7 +60,10 @@ fn xml(body: &str) -> (u16, Vec<(&'static str, String)>, String) {
 fn json(body: &str) -> (u16, Vec<(&'static str, String)>, String) {
     (
         200,
-        vec![("content-type", "application/json".into()), ("x-amzn-requestid", "5f4e3d2c-1b0a-4f9e-8d7c-6b5a49382716".into())],
+        vec![
+            ("content-type", "application/json".into()),
+            ("x-amzn-requestid", "5f4e3d2c-1b0a-4f9e-8d7c-6b5a49382716".into()),
+        ],
         body.to_string(),
     )
 }
@@ -91,9 +94,7 @@ async fn backup_recovery_points_are_paginated_and_mapped() {
     let resource = "arn:aws:rds:us-east-1:111111111111:db:crosssell-prod";
     let (aws, log) = recorded(
         None,
-        Arc::new(|s: &Seen| {
-            if s.path.contains("nextToken=") { json(RP_PAGE_2) } else { json(RP_PAGE_1) }
-        }),
+        Arc::new(|s: &Seen| if s.path.contains("nextToken=") { json(RP_PAGE_2) } else { json(RP_PAGE_1) }),
     )
     .await;
     let points = aws.list_recovery_points_by_resource(REGION, resource).await.unwrap();
@@ -184,7 +185,10 @@ async fn backup_errors_keep_service_operation_code_message_and_request_id() {
                 400,
                 vec![
                     ("content-type", "application/json".into()),
-                    ("x-amzn-errortype", "ResourceNotFoundException:http://internal.amazon.com/coral/com.amazonaws.cryo/".into()),
+                    (
+                        "x-amzn-errortype",
+                        "ResourceNotFoundException:http://internal.amazon.com/coral/com.amazonaws.cryo/".into(),
+                    ),
                     ("x-amzn-requestid", "0e2f4d6b-8a9c-4b1d-9e3f-5a7c9e1b3d5f".into()),
                 ],
                 r#"{"Code":"ResourceNotFoundException","Message":"Restore job 42 not found","Type":"User"}"#.into(),
@@ -293,7 +297,11 @@ async fn throttling_is_classified_after_the_sdk_retries() {
         Arc::new(|_s: &Seen| {
             (
                 400,
-                vec![("content-type", "text/xml".into())],
+                // AWS sends the request id both in the x-amzn-RequestId header and in the body
+                vec![
+                    ("content-type", "text/xml".into()),
+                    ("x-amzn-requestid", "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f".into()),
+                ],
                 r#"<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
   <Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>
   <RequestId>3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f</RequestId>
@@ -305,7 +313,10 @@ async fn throttling_is_classified_after_the_sdk_retries() {
     .await;
     let e = aws.describe_instance_refreshes(REGION, "cross-sell-asg").await.unwrap_err();
     assert_eq!(log.lock().unwrap().len(), 2, "the SDK retried the throttled call (max attempts 2 here)");
-    assert_eq!((e.service.as_str(), e.operation.as_str(), e.code.as_str()), ("autoscaling", "DescribeInstanceRefreshes", "Throttling"));
+    assert_eq!(
+        (e.service.as_str(), e.operation.as_str(), e.code.as_str()),
+        ("autoscaling", "DescribeInstanceRefreshes", "Throttling")
+    );
     assert_eq!(e.message, "Rate exceeded");
     assert_eq!(e.request_id.as_deref(), Some("3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f"));
     assert!(e.throttling && e.retryable);
@@ -319,12 +330,10 @@ async fn account_guard_refuses_changes_in_another_account_and_sends_nothing() {
             if s.body.contains("Action=GetCallerIdentity") {
                 xml(CALLER_111)
             } else {
-                xml(
-                    r#"<DescribeInstanceRefreshesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
+                xml(r#"<DescribeInstanceRefreshesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
   <DescribeInstanceRefreshesResult><InstanceRefreshes/></DescribeInstanceRefreshesResult>
   <ResponseMetadata><RequestId>1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d</RequestId></ResponseMetadata>
-</DescribeInstanceRefreshesResponse>"#,
-                )
+</DescribeInstanceRefreshesResponse>"#)
             }
         }),
     )

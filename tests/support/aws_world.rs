@@ -14,53 +14,60 @@ use crate::support::moto::{fake_sigv4_authorization, http_request};
 
 pub const PRIMARY: &str = "us-east-1";
 pub const SECONDARY: &str = "us-west-2";
-pub const ZONE: &str = "dr.example.com.";
+pub const ZONE: &str = "example-fin.com.";
 
-/// One of the customer's applications.
+/// One of the customer's applications, named as in runbooks/*.toml.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// `cross-sell`
+    /// `cross-sell` (the runbook's `app`)
     pub name: &'static str,
-    /// RDS PostgreSQL instance in the primary region, if the app has one.
-    pub db: Option<&'static str>,
+    /// The runbook file under runbooks/.
+    pub runbook: &'static str,
+    /// RDS PostgreSQL instance in the primary region.
+    pub db: &'static str,
     /// Data volume size of its EC2 instance.
     pub data_gib: i32,
 }
 
 pub const APPS: &[App] = &[
-    App { name: "cross-sell", db: Some("crosssell-prod"), data_gib: 200 },
-    App { name: "inventory", db: Some("inventory-prod"), data_gib: 100 },
-    App { name: "agent-payment", db: Some("agentpay-prod"), data_gib: 100 },
-    App { name: "customer-assistance", db: None, data_gib: 50 },
-    App { name: "vendor-assistance", db: None, data_gib: 50 },
+    App { name: "cross-sell", runbook: "cross-sell.toml", db: "crosssell-prod", data_gib: 200 },
+    App { name: "inventory-management", runbook: "inventory-management.toml", db: "inventory-prod", data_gib: 100 },
+    App { name: "agent-payment", runbook: "agent-payment.toml", db: "agentpay-prod", data_gib: 100 },
+    App { name: "customer-assistance", runbook: "customer-assistance.toml", db: "custassist-prod", data_gib: 50 },
+    App { name: "vendor-assistance", runbook: "vendor-assistance.toml", db: "vendorassist-prod", data_gib: 50 },
 ];
+
+/// The secondary-region network of one app (VPC `<app>-dr-vpc`).
+#[derive(Debug, Clone, Default)]
+pub struct AppNet {
+    pub vpc: String,
+    /// public subnets (a, b), MapPublicIpOnLaunch, routed to an internet gateway
+    pub public: Vec<String>,
+    /// private subnets (a, b)
+    pub private: Vec<String>,
+    /// route tables of the private subnets (no default route before the failover)
+    pub private_rts: Vec<String>,
+    pub sg: String,
+}
 
 /// What the fixture made, for the runbook variables and the checks.
 #[derive(Debug, Clone, Default)]
 pub struct World {
     pub account: String,
     pub primary_vpc: String,
-    pub secondary_vpc: String,
-    /// Secondary: public subnets (a, b) for the NAT gateway and the ALB.
-    pub public_subnets: Vec<String>,
-    /// Secondary: private subnets (a, b) for the ASG and the restored volumes.
-    pub private_subnets: Vec<String>,
-    /// Secondary: route tables of the private subnets (no default route before the failover).
-    pub private_route_tables: Vec<String>,
-    pub security_group: String,
+    /// Per app: its network in the secondary region.
+    pub net: BTreeMap<String, AppNet>,
     pub kms_primary: String,
     pub kms_secondary: String,
-    pub web_acl_name: String,
     pub zone_id: String,
+    /// Per app: the ACM certificate in the secondary region (for the HTTPS listener).
+    pub certificate: BTreeMap<String, String>,
     /// Per app: primary ALB DNS name (what Route 53 points at before the failover).
     pub primary_alb_dns: BTreeMap<String, String>,
-    /// Per app: the DR AMI in the secondary region.
-    pub dr_ami: BTreeMap<String, String>,
     /// Per app: the data-volume snapshot copied to the secondary region.
     pub dr_volume_snapshot: BTreeMap<String, String>,
-    /// Per app with a DB: the DB snapshot copied to the secondary region.
+    /// Per app: the DB snapshot copied to the secondary region.
     pub dr_db_snapshot: BTreeMap<String, String>,
-    pub secret_arn: String,
 }
 
 pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
@@ -108,28 +115,40 @@ fn tags(kind: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
     b.build()
 }
 
-/// KMS is not among drconsole's SDK crates: create a key with a hand-made awsJson request.
+/// A hand-made awsJson call (KMS and ACM are not among drconsole's SDK crates).
+fn aws_json(endpoint: &str, region: &str, service: &str, target: &str, body: &str) -> serde_json::Value {
+    let auth = fake_sigv4_authorization(service, region);
+    let headers =
+        [("Authorization", auth.as_str()), ("X-Amz-Target", target), ("Content-Type", "application/x-amz-json-1.1")];
+    let resp = http_request(endpoint, "POST", "/", &headers, body.as_bytes()).expect(target);
+    assert_eq!(resp.status, 200, "{target}: {}", resp.body);
+    serde_json::from_str(&resp.body).unwrap_or(serde_json::Value::Null)
+}
+
+/// A KMS key with an alias; returns its ARN.
 fn create_kms_key(endpoint: &str, region: &str, alias: &str) -> String {
-    let auth = fake_sigv4_authorization("kms", region);
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("X-Amz-Target", "TrentService.CreateKey"),
-        ("Content-Type", "application/x-amz-json-1.1"),
-    ];
-    let body = format!(r#"{{"Description":"{alias}"}}"#);
-    let resp = http_request(endpoint, "POST", "/", &headers, body.as_bytes()).expect("kms CreateKey");
-    assert_eq!(resp.status, 200, "kms CreateKey: {}", resp.body);
-    let v: serde_json::Value = serde_json::from_str(&resp.body).expect("kms json");
+    let v = aws_json(endpoint, region, "kms", "TrentService.CreateKey", &format!(r#"{{"Description":"{alias}"}}"#));
     let arn = v["KeyMetadata"]["Arn"].as_str().expect("key arn").to_string();
-    let alias_body = format!(r#"{{"AliasName":"alias/{alias}","TargetKeyId":"{arn}"}}"#);
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("X-Amz-Target", "TrentService.CreateAlias"),
-        ("Content-Type", "application/x-amz-json-1.1"),
-    ];
-    let resp = http_request(endpoint, "POST", "/", &headers, alias_body.as_bytes()).expect("kms CreateAlias");
-    assert_eq!(resp.status, 200, "kms CreateAlias: {}", resp.body);
+    aws_json(
+        endpoint,
+        region,
+        "kms",
+        "TrentService.CreateAlias",
+        &format!(r#"{{"AliasName":"alias/{alias}","TargetKeyId":"{arn}"}}"#),
+    );
     arn
+}
+
+/// An ACM certificate for `domain`; returns its ARN.
+fn create_certificate(endpoint: &str, region: &str, domain: &str) -> String {
+    let v = aws_json(
+        endpoint,
+        region,
+        "acm",
+        "CertificateManager.RequestCertificate",
+        &format!(r#"{{"DomainName":"{domain}","ValidationMethod":"DNS"}}"#),
+    );
+    v["CertificateArn"].as_str().expect("certificate arn").to_string()
 }
 
 struct Net {
@@ -140,11 +159,11 @@ struct Net {
     sg: String,
 }
 
-async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str) -> Net {
+async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str, name: &str) -> Net {
     let vpc = ec2
         .create_vpc()
         .cidr_block(format!("{cidr16}.0.0/16"))
-        .tag_specifications(tags(ResourceType::Vpc, &[("Name", "prod")]))
+        .tag_specifications(tags(ResourceType::Vpc, &[("Name", name)]))
         .send()
         .await
         .unwrap()
@@ -152,9 +171,11 @@ async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str) -> Net {
         .unwrap()
         .vpc_id
         .unwrap();
-    let igw = ec2.create_internet_gateway().send().await.unwrap().internet_gateway.unwrap().internet_gateway_id.unwrap();
+    let igw =
+        ec2.create_internet_gateway().send().await.unwrap().internet_gateway.unwrap().internet_gateway_id.unwrap();
     ec2.attach_internet_gateway().vpc_id(&vpc).internet_gateway_id(&igw).send().await.unwrap();
-    let public_rt = ec2.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table.unwrap().route_table_id.unwrap();
+    let public_rt =
+        ec2.create_route_table().vpc_id(&vpc).send().await.unwrap().route_table.unwrap().route_table_id.unwrap();
     ec2.create_route()
         .route_table_id(&public_rt)
         .destination_cidr_block("0.0.0.0/0")
@@ -178,6 +199,12 @@ async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str) -> Net {
             .subnet_id
             .unwrap();
         ec2.associate_route_table().route_table_id(&public_rt).subnet_id(&p).send().await.unwrap();
+        ec2.modify_subnet_attribute()
+            .subnet_id(&p)
+            .map_public_ip_on_launch(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .unwrap();
         public.push(p);
         let q = ec2
             .create_subnet()
@@ -195,7 +222,10 @@ async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str) -> Net {
         let rt = ec2
             .create_route_table()
             .vpc_id(&vpc)
-            .tag_specifications(tags(ResourceType::RouteTable, &[("Name", &format!("private-{az}")), ("tier", "private")]))
+            .tag_specifications(tags(
+                ResourceType::RouteTable,
+                &[("Name", &format!("private-{az}")), ("tier", "private")],
+            ))
             .send()
             .await
             .unwrap()
@@ -226,30 +256,12 @@ pub async fn build(endpoint: &str) -> World {
     let s = Sdk::new(endpoint, SECONDARY).await;
     let mut w = World {
         account: p.sts.get_caller_identity().send().await.unwrap().account.unwrap(),
-        kms_primary: create_kms_key(endpoint, PRIMARY, "dr-data"),
-        kms_secondary: create_kms_key(endpoint, SECONDARY, "dr-data"),
+        kms_primary: create_kms_key(endpoint, PRIMARY, "prod-data"),
+        kms_secondary: create_kms_key(endpoint, SECONDARY, "drconsole-dr"),
         ..World::default()
     };
-    let pn = network(&p.ec2, PRIMARY, "10.0").await;
-    let sn = network(&s.ec2, SECONDARY, "10.1").await;
+    let pn = network(&p.ec2, PRIMARY, "10.0", "prod").await;
     w.primary_vpc = pn.vpc.clone();
-    w.secondary_vpc = sn.vpc.clone();
-    w.public_subnets = sn.public.clone();
-    w.private_subnets = sn.private.clone();
-    w.private_route_tables = sn.private_rts.clone();
-    w.security_group = sn.sg.clone();
-
-    // Secrets Manager: the restore credentials, replicated to the secondary region
-    let secret = p
-        .sm
-        .create_secret()
-        .name("dr/restore-credentials")
-        .secret_string(r#"{"username":"dr_admin","password":"Sup3r-s3cret-pw"}"#)
-        .add_replica_regions(aws_sdk_secretsmanager::types::ReplicaRegionType::builder().region(SECONDARY).build())
-        .send()
-        .await
-        .unwrap();
-    w.secret_arn = secret.arn.unwrap();
 
     // Route 53: the public zone
     let zone = p
@@ -263,40 +275,6 @@ pub async fn build(endpoint: &str) -> World {
         .hosted_zone
         .unwrap();
     w.zone_id = zone.id.rsplit('/').next().unwrap().to_string();
-
-    // WAF web ACL waiting in the secondary region
-    w.web_acl_name = "dr-web-acl".into();
-    s.waf
-        .create_web_acl()
-        .name(&w.web_acl_name)
-        .scope(aws_sdk_wafv2::types::Scope::Regional)
-        .default_action(
-            aws_sdk_wafv2::types::DefaultAction::builder()
-                .allow(aws_sdk_wafv2::types::AllowAction::builder().build())
-                .build(),
-        )
-        .visibility_config(
-            aws_sdk_wafv2::types::VisibilityConfig::builder()
-                .sampled_requests_enabled(false)
-                .cloud_watch_metrics_enabled(false)
-                .metric_name("dr")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-
-    // RDS subnet group in both regions
-    for (c, net) in [(&p.rds, &pn), (&s.rds, &sn)] {
-        c.create_db_subnet_group()
-            .db_subnet_group_name("prod-db")
-            .db_subnet_group_description("prod databases")
-            .set_subnet_ids(Some(net.private.clone()))
-            .send()
-            .await
-            .unwrap();
-    }
 
     let base_ami = p
         .ec2
@@ -312,8 +290,54 @@ pub async fn build(endpoint: &str) -> World {
         .unwrap()
         .image_id
         .unwrap();
-    for app in APPS {
-        // EC2 instance with a data volume, snapshotted and copied to the secondary region
+    for (n, app) in APPS.iter().enumerate() {
+        // the secondary region's network for the app, kept ready (no NAT gateway: it costs money idle)
+        let sn = network(&s.ec2, SECONDARY, &format!("10.{}", 101 + n), &format!("{}-dr-vpc", app.name)).await;
+        w.net.insert(
+            app.name.into(),
+            AppNet {
+                vpc: sn.vpc.clone(),
+                public: sn.public.clone(),
+                private: sn.private.clone(),
+                private_rts: sn.private_rts.clone(),
+                sg: sn.sg.clone(),
+            },
+        );
+        w.certificate
+            .insert(app.name.into(), create_certificate(endpoint, SECONDARY, &format!("{}.example-fin.com", app.name)));
+
+        // the DB master credentials, replicated to the secondary region
+        p.sm.create_secret()
+            .name(format!("prod/{}/db-master", app.name))
+            .secret_string(r#"{"username":"dbadmin","password":"Sup3r-s3cret-pw"}"#)
+            .add_replica_regions(aws_sdk_secretsmanager::types::ReplicaRegionType::builder().region(SECONDARY).build())
+            .send()
+            .await
+            .unwrap();
+
+        // the WAF web ACL waiting in the secondary region
+        s.waf
+            .create_web_acl()
+            .name(format!("{}-dr-acl", app.name))
+            .scope(aws_sdk_wafv2::types::Scope::Regional)
+            .default_action(
+                aws_sdk_wafv2::types::DefaultAction::builder()
+                    .allow(aws_sdk_wafv2::types::AllowAction::builder().build())
+                    .build(),
+            )
+            .visibility_config(
+                aws_sdk_wafv2::types::VisibilityConfig::builder()
+                    .sampled_requests_enabled(false)
+                    .cloud_watch_metrics_enabled(false)
+                    .metric_name(app.name.replace('-', ""))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+
+        // EC2 instance with a data volume tagged app=<app>, hourly snapshots, the latest copied across
         let inst = p
             .ec2
             .run_instances()
@@ -339,7 +363,10 @@ pub async fn build(endpoint: &str) -> World {
             .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
             .encrypted(true)
             .kms_key_id(&w.kms_primary)
-            .tag_specifications(tags(ResourceType::Volume, &[("Name", &format!("{}-data", app.name)), ("app", app.name)]))
+            .tag_specifications(tags(
+                ResourceType::Volume,
+                &[("Name", &format!("{}-data", app.name)), ("app", app.name)],
+            ))
             .send()
             .await
             .unwrap()
@@ -368,7 +395,10 @@ pub async fn build(endpoint: &str) -> World {
             .encrypted(true)
             .kms_key_id(&w.kms_secondary)
             .description(format!("{} hourly, DR copy", app.name))
-            .tag_specifications(tags(ResourceType::Snapshot, &[("app", app.name), ("backup", "dr-copy")]))
+            .tag_specifications(tags(
+                ResourceType::Snapshot,
+                &[("app", app.name), ("backup", "dr-copy"), ("drconsole:source-volume", &vol)],
+            ))
             .send()
             .await
             .unwrap()
@@ -376,35 +406,28 @@ pub async fn build(endpoint: &str) -> World {
             .unwrap();
         w.dr_volume_snapshot.insert(app.name.into(), copy);
 
-        // AMI of the app server, copied across; launch templates in both regions
+        // the app server's AMI (by name, as the runbooks know it); launch templates in both regions
         let ami = p
             .ec2
             .create_image()
             .instance_id(&inst_id)
-            .name(format!("{}-golden", app.name))
+            .name(format!("{}-web", app.name))
             .send()
             .await
             .unwrap()
             .image_id
             .unwrap();
-        let dr_ami = s
-            .ec2
-            .copy_image()
-            .source_region(PRIMARY)
-            .source_image_id(&ami)
-            .name(format!("{}-golden-dr", app.name))
-            .send()
-            .await
-            .unwrap()
-            .image_id
-            .unwrap();
-        w.dr_ami.insert(app.name.into(), dr_ami.clone());
-        for (c, img, sg) in [(&p.ec2, &ami, &pn.sg), (&s.ec2, &dr_ami, &sn.sg)] {
+        let templates = [
+            (&p.ec2, format!("{}-web", app.name), ami.clone(), &pn.sg),
+            // the DR template starts on a stock image; the failover gives it the copied AMI
+            (&s.ec2, format!("{}-web-dr", app.name), base_ami.clone(), &sn.sg),
+        ];
+        for (c, name, image, sg) in templates {
             c.create_launch_template()
-                .launch_template_name(format!("{}-lt", app.name))
+                .launch_template_name(name)
                 .launch_template_data(
                     aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                        .image_id(img)
+                        .image_id(image)
                         .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
                         .security_group_ids(sg)
                         .build(),
@@ -445,7 +468,7 @@ pub async fn build(endpoint: &str) -> World {
             .auto_scaling_group_name(format!("{}-asg", app.name))
             .launch_template(
                 aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_name(format!("{}-lt", app.name))
+                    .launch_template_name(format!("{}-web", app.name))
                     .version("$Default")
                     .build(),
             )
@@ -458,87 +481,79 @@ pub async fn build(endpoint: &str) -> World {
             .await
             .unwrap();
         let dns = lb.dns_name.clone().unwrap();
-        p.r53
-            .change_resource_record_sets()
-            .hosted_zone_id(&w.zone_id)
-            .change_batch(
-                aws_sdk_route53::types::ChangeBatch::builder()
-                    .changes(
-                        aws_sdk_route53::types::Change::builder()
-                            .action(aws_sdk_route53::types::ChangeAction::Upsert)
-                            .resource_record_set(
-                                aws_sdk_route53::types::ResourceRecordSet::builder()
-                                    .name(format!("{}.{ZONE}", app.name))
-                                    .r#type(aws_sdk_route53::types::RrType::A)
-                                    .alias_target(
-                                        aws_sdk_route53::types::AliasTarget::builder()
-                                            .dns_name(&dns)
-                                            .hosted_zone_id(lb.canonical_hosted_zone_id.clone().unwrap())
-                                            .evaluate_target_health(true)
-                                            .build()
-                                            .unwrap(),
-                                    )
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        upsert_alias(
+            &p.r53,
+            &w.zone_id,
+            &format!("{}.{ZONE}", app.name),
+            &dns,
+            lb.canonical_hosted_zone_id.as_deref().unwrap(),
+        )
+        .await;
         w.primary_alb_dns.insert(app.name.into(), dns);
 
         // RDS PostgreSQL with hourly snapshots, the latest copied across
-        if let Some(db) = app.db {
-            p.rds
-                .create_db_instance()
-                .db_instance_identifier(db)
-                .db_instance_class("db.r6g.large")
-                .engine("postgres")
-                .master_username("dbadmin")
-                .master_user_password("Sup3r-s3cret-pw")
-                .allocated_storage(500)
-                .storage_encrypted(true)
-                .kms_key_id(&w.kms_primary)
-                .db_subnet_group_name("prod-db")
-                .backup_retention_period(1)
-                .send()
-                .await
-                .unwrap();
-            let mut last = None;
-            for hour in 0..2 {
-                let snap = p
-                    .rds
-                    .create_db_snapshot()
-                    .db_instance_identifier(db)
-                    .db_snapshot_identifier(format!("{db}-hourly-{hour}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .db_snapshot
-                    .unwrap();
-                last = snap.db_snapshot_arn;
-            }
-            let copy = s
+        p.rds
+            .create_db_instance()
+            .db_instance_identifier(app.db)
+            .db_instance_class("db.r6g.large")
+            .engine("postgres")
+            .master_username("dbadmin")
+            .master_user_password("Sup3r-s3cret-pw")
+            .allocated_storage(500)
+            .storage_encrypted(true)
+            .kms_key_id(&w.kms_primary)
+            .backup_retention_period(1)
+            .send()
+            .await
+            .unwrap();
+        let mut last = None;
+        for hour in 0..2 {
+            let snap = p
                 .rds
-                .copy_db_snapshot()
-                .source_db_snapshot_identifier(last.unwrap())
-                .target_db_snapshot_identifier(format!("{db}-dr-copy"))
-                .kms_key_id(&w.kms_secondary)
-                .source_region(PRIMARY)
+                .create_db_snapshot()
+                .db_instance_identifier(app.db)
+                .db_snapshot_identifier(format!("{}-hourly-{hour}", app.db))
                 .send()
                 .await
                 .unwrap()
                 .db_snapshot
                 .unwrap();
-            w.dr_db_snapshot.insert(app.name.into(), copy.db_snapshot_identifier.unwrap());
+            last = snap.db_snapshot_arn;
         }
+        let copy = s
+            .rds
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(last.unwrap())
+            .target_db_snapshot_identifier(format!("{}-hourly-1-copy", app.db))
+            .kms_key_id(&w.kms_secondary)
+            .send()
+            .await
+            .unwrap()
+            .db_snapshot
+            .unwrap();
+        w.dr_db_snapshot.insert(app.name.into(), copy.db_snapshot_identifier.unwrap());
     }
     w
+}
+
+/// UPSERT an A alias record.
+pub async fn upsert_alias(r53: &aws_sdk_route53::Client, zone_id: &str, name: &str, dns: &str, dns_zone: &str) {
+    use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+    let set = ResourceRecordSet::builder()
+        .name(name)
+        .r#type(RrType::A)
+        .alias_target(
+            AliasTarget::builder().dns_name(dns).hosted_zone_id(dns_zone).evaluate_target_health(true).build().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let change = Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().unwrap();
+    r53.change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .unwrap();
 }
 
 /// A summary of a region's resources, to prove a run left it unchanged (or to count what a run made).
@@ -609,7 +624,8 @@ pub async fn inventory(endpoint: &str, region: &str) -> Inventory {
     }
     for l in c.elb.describe_load_balancers().send().await.unwrap().load_balancers.unwrap_or_default() {
         let arn = l.load_balancer_arn.unwrap();
-        for li in c.elb.describe_listeners().load_balancer_arn(&arn).send().await.unwrap().listeners.unwrap_or_default() {
+        for li in c.elb.describe_listeners().load_balancer_arn(&arn).send().await.unwrap().listeners.unwrap_or_default()
+        {
             inv.listeners.push(li.listener_arn.unwrap());
         }
         inv.load_balancers.push(l.load_balancer_name.unwrap());

@@ -128,9 +128,8 @@ impl Asg for Aws {
             // keep the template, change its version
             let current = self.describe_auto_scaling_group(region, &req.name).await?;
             let name = current.map(|g| g.launch_template_name).unwrap_or_default();
-            call = call.launch_template(
-                LaunchTemplateSpecification::builder().launch_template_name(name).version(v).build(),
-            );
+            call = call
+                .launch_template(LaunchTemplateSpecification::builder().launch_template_name(name).version(v).build());
         }
         call.set_min_size(req.min.and_then(|v| i32::try_from(v).ok()))
             .set_max_size(req.max.and_then(|v| i32::try_from(v).ok()))
@@ -219,7 +218,7 @@ impl Asg for Aws {
                 start_time: ts(r.start_time()),
             })
             .collect();
-        v.sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        v.sort_by_key(|r| std::cmp::Reverse(r.start_time));
         Ok(v)
     }
 }

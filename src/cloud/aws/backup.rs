@@ -31,7 +31,11 @@ pub fn resource_type_of(arn: &str) -> String {
 
 #[async_trait]
 impl Backup for Aws {
-    async fn list_recovery_points_by_resource(&self, region: &str, resource_arn: &str) -> CloudResult<Vec<RecoveryPoint>> {
+    async fn list_recovery_points_by_resource(
+        &self,
+        region: &str,
+        resource_arn: &str,
+    ) -> CloudResult<Vec<RecoveryPoint>> {
         let r: Result<Vec<_>, _> = self
             .clients
             .backup(region)

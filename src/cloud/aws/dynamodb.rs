@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ImportTableDescription, InputFormat, KeySchemaElement, KeyType,
-    S3BucketSource, ScalarAttributeType, SseSpecification, SseType, TableCreationParameters,
+    AttributeDefinition, BillingMode, ImportTableDescription, InputFormat, KeySchemaElement, KeyType, S3BucketSource,
+    ScalarAttributeType, SseSpecification, SseType, TableCreationParameters,
 };
 
 use super::Aws;
@@ -86,8 +86,9 @@ impl Dynamodb for Aws {
             .set_key_schema(Some(keys))
             .billing_mode(BillingMode::PayPerRequest);
         if let Some(k) = &req.kms_key_id {
-            params = params
-                .sse_specification(SseSpecification::builder().enabled(true).sse_type(SseType::Kms).kms_master_key_id(k).build());
+            params = params.sse_specification(
+                SseSpecification::builder().enabled(true).sse_type(SseType::Kms).kms_master_key_id(k).build(),
+            );
         }
         let source = S3BucketSource::builder()
             .s3_bucket(&req.bucket)

@@ -114,10 +114,8 @@ fn instance(i: &SdkInstance) -> Instance {
 }
 
 fn image(i: &SdkImage) -> Image {
-    let created = i
-        .creation_date()
-        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let created =
+        i.creation_date().and_then(|d| d.parse::<jiff::Timestamp>().ok()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let ebs: Vec<_> = i.block_device_mappings().iter().filter_map(|b| b.ebs()).collect();
     Image {
         id: i.image_id().unwrap_or_default().to_string(),
@@ -135,7 +133,12 @@ fn nat(n: &SdkNat) -> NatGateway {
     NatGateway {
         id: n.nat_gateway_id().unwrap_or_default().to_string(),
         subnet_id: n.subnet_id().unwrap_or_default().to_string(),
-        allocation_id: n.nat_gateway_addresses().first().and_then(|a| a.allocation_id()).unwrap_or_default().to_string(),
+        allocation_id: n
+            .nat_gateway_addresses()
+            .first()
+            .and_then(|a| a.allocation_id())
+            .unwrap_or_default()
+            .to_string(),
         state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
         tags: port_tags(n.tags()),
     }
@@ -150,7 +153,11 @@ fn route_table(t: &SdkRouteTable) -> RouteTable {
             .routes()
             .iter()
             .map(|r| Route {
-                destination: r.destination_cidr_block().or(r.destination_prefix_list_id()).unwrap_or_default().to_string(),
+                destination: r
+                    .destination_cidr_block()
+                    .or(r.destination_prefix_list_id())
+                    .unwrap_or_default()
+                    .to_string(),
                 nat_gateway_id: r.nat_gateway_id().map(str::to_string),
                 gateway_id: r.gateway_id().map(str::to_string),
             })
@@ -259,8 +266,14 @@ impl Ec2 for Aws {
         let id = out.snapshot_id().unwrap_or_default().to_string();
         wait::consistent(5, || async {
             self.describe_snapshots(region, &Filter::id(&id)).await?.into_iter().next().ok_or_else(|| {
-                CloudError::new(SVC, "DescribeSnapshots", region, "InvalidSnapshot.NotFound", format!("{id} not visible yet"))
-                    .not_found()
+                CloudError::new(
+                    SVC,
+                    "DescribeSnapshots",
+                    region,
+                    "InvalidSnapshot.NotFound",
+                    format!("{id} not visible yet"),
+                )
+                .not_found()
             })
         })
         .await
@@ -272,7 +285,9 @@ impl Ec2 for Aws {
         // made already by this step of this runbook, from the same snapshot in the same zone (a re-run)?
         let mine = self.describe_volumes(region, &Filter { tags: it.clone(), ..Filter::default() }).await?;
         if let Some(v) = mine.into_iter().find(|v| {
-            v.az == req.az && v.snapshot_id == req.snapshot_id && !matches!(v.state.as_str(), "deleting" | "deleted" | "error")
+            v.az == req.az
+                && v.snapshot_id == req.snapshot_id
+                && !matches!(v.state.as_str(), "deleting" | "deleted" | "error")
         }) {
             return Ok(v);
         }
@@ -314,10 +329,11 @@ impl Ec2 for Aws {
         const OP: &str = "AttachVolume";
         // already attached there (a retry, or a re-run)?
         let current = self.describe_volumes(region, &Filter::id(volume_id)).await?;
-        if current
-            .iter()
-            .any(|v| v.attachments.iter().any(|a| a.instance_id == instance_id && a.state != "detaching" && a.state != "detached"))
-        {
+        if current.iter().any(|v| {
+            v.attachments
+                .iter()
+                .any(|a| a.instance_id == instance_id && a.state != "detaching" && a.state != "detached")
+        }) {
             return Ok(());
         }
         self.allow_change(SVC, OP, region).await?;
@@ -408,7 +424,9 @@ impl Ec2 for Aws {
             .send()
             .collect()
             .await;
-        none_if_not_found(r.map(|v| v.iter().map(image).collect()).map_err(|e| from_sdk(SVC, "DescribeImages", region, e)))
+        none_if_not_found(
+            r.map(|v| v.iter().map(image).collect()).map_err(|e| from_sdk(SVC, "DescribeImages", region, e)),
+        )
     }
 
     async fn copy_image(&self, region: &str, req: &CopyImage) -> CloudResult<Image> {
@@ -495,13 +513,15 @@ impl Ec2 for Aws {
             return Ok(u64::try_from(v.version_number().unwrap_or(0)).unwrap_or(0));
         }
         // moto does not inherit from SourceVersion: send the source's data with the new image
-        let source = versions.iter().find(|v| v.version_number().and_then(|n| u64::try_from(n).ok()) == Some(source_version));
+        let source =
+            versions.iter().find(|v| v.version_number().and_then(|n| u64::try_from(n).ok()) == Some(source_version));
         let mut data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(image_id);
         if let Some(d) = source.and_then(|v| v.launch_template_data()) {
             if let Some(t) = d.instance_type() {
                 data = data.instance_type(t.clone());
             }
-            data = data.set_security_group_ids((!d.security_group_ids().is_empty()).then(|| d.security_group_ids().to_vec()));
+            data = data
+                .set_security_group_ids((!d.security_group_ids().is_empty()).then(|| d.security_group_ids().to_vec()));
             data = data.set_key_name(d.key_name().map(str::to_string)).set_user_data(d.user_data().map(str::to_string));
         }
         self.allow_change(SVC, OP, region).await?;

@@ -53,7 +53,10 @@ fn tg(g: &SdkTg, t: Tags) -> TargetGroup {
 fn listener(l: &aws_sdk_elasticloadbalancingv2::types::Listener) -> Listener {
     let forward = l.default_actions().iter().find_map(|a| {
         a.target_group_arn().map(str::to_string).or_else(|| {
-            a.forward_config().and_then(|f| f.target_groups().first()).and_then(|t| t.target_group_arn()).map(str::to_string)
+            a.forward_config()
+                .and_then(|f| f.target_groups().first())
+                .and_then(|t| t.target_group_arn())
+                .map(str::to_string)
         })
     });
     Listener {
@@ -188,11 +191,7 @@ impl Elb for Aws {
             return Ok(l);
         }
         self.allow_change(SVC, OP, region).await?;
-        let action = Action::builder()
-            .r#type(ActionTypeEnum::Forward)
-            .target_group_arn(&req.target_group_arn)
-            .build()
-            .map_err(|e| CloudError::new(SVC, OP, region, "InvalidRequest", e.to_string()))?;
+        let action = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&req.target_group_arn).build();
         let out = self
             .clients
             .elbv2(region)
@@ -220,8 +219,7 @@ impl Elb for Aws {
         }
         self.allow_change(SVC, OP, region).await?;
         // registering a registered target is a no-op in ELBv2: idempotent as it is
-        let targets = ids.iter().map(|i| TargetDescription::builder().id(i).build()).collect::<Result<Vec<_>, _>>();
-        let targets = targets.map_err(|e| CloudError::new(SVC, OP, region, "InvalidRequest", e.to_string()))?;
+        let targets: Vec<TargetDescription> = ids.iter().map(|i| TargetDescription::builder().id(i).build()).collect();
         self.clients
             .elbv2(region)
             .register_targets()

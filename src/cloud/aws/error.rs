@@ -118,7 +118,8 @@ where
             cloud_error(service, operation, region, &code, message, request_id, status)
         }
         SdkError::TimeoutError(_) => {
-            let mut c = cloud_error(service, operation, region, "Timeout", DisplayErrorContext(&err).to_string(), None, None);
+            let mut c =
+                cloud_error(service, operation, region, "Timeout", DisplayErrorContext(&err).to_string(), None, None);
             c.retryable = true;
             c
         }
@@ -130,21 +131,31 @@ where
             } else {
                 "DispatchFailure"
             };
-            let mut c = cloud_error(service, operation, region, code, DisplayErrorContext(&err).to_string(), None, None);
+            let mut c =
+                cloud_error(service, operation, region, code, DisplayErrorContext(&err).to_string(), None, None);
             // credentials, endpoint or TLS problems (`is_user`, `other`) do not go away on their own
             c.retryable = d.is_timeout() || d.is_io();
             c
         }
         SdkError::ResponseError(_) => {
-            let mut c =
-                cloud_error(service, operation, region, "ResponseError", DisplayErrorContext(&err).to_string(), header_id, status);
+            let mut c = cloud_error(
+                service,
+                operation,
+                region,
+                "ResponseError",
+                DisplayErrorContext(&err).to_string(),
+                header_id,
+                status,
+            );
             c.retryable = true;
             c
         }
         SdkError::ConstructionFailure(_) => {
             cloud_error(service, operation, region, "InvalidRequest", DisplayErrorContext(&err).to_string(), None, None)
         }
-        _ => cloud_error(service, operation, region, "Unknown", DisplayErrorContext(&err).to_string(), header_id, status),
+        _ => {
+            cloud_error(service, operation, region, "Unknown", DisplayErrorContext(&err).to_string(), header_id, status)
+        }
     }
 }
 
@@ -168,13 +179,29 @@ mod tests {
     fn classifies_codes() {
         let t = cloud_error("ec2", "RunInstances", "us-east-1", "RequestLimitExceeded", "slow down", None, Some(400));
         assert!(t.throttling && t.retryable && !t.not_found);
-        let n = cloud_error("rds", "DescribeDBInstances", "us-east-1", "DBInstanceNotFound", "gone", Some("r-1".into()), Some(404));
+        let n = cloud_error(
+            "rds",
+            "DescribeDBInstances",
+            "us-east-1",
+            "DBInstanceNotFound",
+            "gone",
+            Some("r-1".into()),
+            Some(404),
+        );
         assert!(n.not_found && !n.retryable);
         let n2 = cloud_error("ec2", "DescribeVolumes", "us-east-1", "InvalidVolume.NotFound", "gone", None, Some(400));
         assert!(n2.not_found);
         let s = cloud_error("elbv2", "CreateLoadBalancer", "us-east-1", "InternalFailure", "oops", None, Some(500));
         assert!(s.retryable && !s.throttling);
-        let f = cloud_error("rds", "RestoreDBInstanceFromDBSnapshot", "us-west-2", "InvalidParameterValue", "bad", None, Some(400));
+        let f = cloud_error(
+            "rds",
+            "RestoreDBInstanceFromDBSnapshot",
+            "us-west-2",
+            "InvalidParameterValue",
+            "bad",
+            None,
+            Some(400),
+        );
         assert!(!f.retryable && !f.throttling && !f.not_found);
         assert_eq!(
             f.to_string(),

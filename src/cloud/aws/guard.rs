@@ -39,8 +39,6 @@ pub struct AccountGuard {
     region: String,
     expected: Option<String>,
     identity: OnceCell<Identity>,
-    /// Called once with the identity when it is first known (the engine turns it into an `identity` event).
-    on_identity: Option<Box<dyn Fn(&Identity) + Send + Sync>>,
 }
 
 impl std::fmt::Debug for AccountGuard {
@@ -55,16 +53,10 @@ impl std::fmt::Debug for AccountGuard {
 
 impl AccountGuard {
     pub fn new(clients: Arc<Clients>, region: impl Into<String>, expected: Option<String>) -> Self {
-        Self { clients, region: region.into(), expected, identity: OnceCell::new(), on_identity: None }
+        Self { clients, region: region.into(), expected, identity: OnceCell::new() }
     }
 
-    /// Sets the callback told about the identity when it is first known.
-    pub fn on_identity(mut self, f: impl Fn(&Identity) + Send + Sync + 'static) -> Self {
-        self.on_identity = Some(Box::new(f));
-        self
-    }
-
-    /// The caller identity (STS GetCallerIdentity, asked once).
+    /// The caller identity (STS GetCallerIdentity, asked once; the engine shows it in an `identity` event).
     pub async fn identity(&self) -> Result<&Identity, CloudError> {
         self.identity
             .get_or_try_init(|| async {
@@ -80,9 +72,6 @@ impl AccountGuard {
                     arn: out.arn().unwrap_or_default().to_string(),
                     user_id: out.user_id().unwrap_or_default().to_string(),
                 };
-                if let Some(f) = &self.on_identity {
-                    f(&id);
-                }
                 Ok(id)
             })
             .await

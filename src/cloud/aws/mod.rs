@@ -7,6 +7,10 @@
 //! SDK retries use the standard mode with [`MAX_ATTEMPTS`] attempts; what still fails is mapped to the port's
 //! `CloudError` by [`error::from_sdk`].
 
+// The port's `CloudError` carries service, operation, region, code, message and request id by design: it is
+// returned by value everywhere, as the port's traits do.
+#![allow(clippy::result_large_err)]
+
 mod asg;
 pub mod backup;
 pub mod convert;
@@ -19,8 +23,8 @@ mod rds;
 mod route53;
 mod s3;
 mod secrets;
-pub mod wait;
 mod waf;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -148,7 +152,8 @@ impl Clients {
     }
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         self.s3.get(region, || {
-            let conf = aws_sdk_s3::config::Builder::from(&self.config(region)).force_path_style(self.path_style).build();
+            let conf =
+                aws_sdk_s3::config::Builder::from(&self.config(region)).force_path_style(self.path_style).build();
             aws_sdk_s3::Client::from_conf(conf)
         })
     }
@@ -195,7 +200,7 @@ impl std::fmt::Debug for Aws {
 }
 
 /// Error code of the refusal by the account guard (a `CloudError` with this code means: nothing was changed).
-pub const ACCOUNT_MISMATCH: &str = "AccountMismatch";
+pub use crate::cloud::CODE_ACCOUNT_MISMATCH as ACCOUNT_MISMATCH;
 
 impl Aws {
     /// `home_region` is where STS is asked who the credentials belong to; `account` is the runbook's

@@ -10,8 +10,8 @@ use super::convert::{opt_ts, pct, tags, to_dt, ts, u64_of};
 use super::error::from_sdk;
 use super::{Aws, wait};
 use crate::cloud::{
-    CloudError, CloudResult, CopyDbSnapshot, DbInstance, DbSnapshot, DbSnapshotQuery, ExportTask, ModifyDbInstance, Rds,
-    RestoreDbFromSnapshot, RestoreDbToPointInTime, RestoreWindow, StartExportTask, Tags,
+    CloudError, CloudResult, CopyDbSnapshot, DbInstance, DbSnapshot, DbSnapshotQuery, ExportTask, ModifyDbInstance,
+    Rds, RestoreDbFromSnapshot, RestoreDbToPointInTime, RestoreWindow, StartExportTask, Tags,
 };
 
 const SVC: &str = "rds";
@@ -38,7 +38,12 @@ pub(crate) fn instance(d: &SdkDbInstance) -> DbInstance {
         kms_key_id: d.kms_key_id().map(str::to_string),
         az: d.availability_zone().map(str::to_string),
         subnet_group: d.db_subnet_group().and_then(|g| g.db_subnet_group_name()).map(str::to_string),
-        security_groups: d.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(str::to_string).collect(),
+        security_groups: d
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_string)
+            .collect(),
         parameter_group: d.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()).map(str::to_string),
         earliest_restorable_time: None,
         latest_restorable_time: opt_ts(d.latest_restorable_time()),
@@ -88,9 +93,9 @@ impl Aws {
     /// The instance just created or restored: describe it (briefly retrying read-after-create not-found).
     async fn created_instance(&self, region: &str, id: &str, op: &str) -> CloudResult<DbInstance> {
         wait::consistent(5, || async {
-            self.describe_db_instance(region, id)
-                .await?
-                .ok_or_else(|| CloudError::new(SVC, op, region, "DBInstanceNotFound", format!("{id} not visible yet")).not_found())
+            self.describe_db_instance(region, id).await?.ok_or_else(|| {
+                CloudError::new(SVC, op, region, "DBInstanceNotFound", format!("{id} not visible yet")).not_found()
+            })
         })
         .await
     }
@@ -134,7 +139,9 @@ impl Rds for Aws {
         let inst = self.clients.rds(region).describe_db_instances().db_instance_identifier(instance_id).send().await;
         let inst = inst.map_err(|e| from_sdk(SVC, "DescribeDBInstances", region, e))?;
         let Some(d) = inst.db_instances().first() else {
-            return Err(CloudError::new(SVC, "DescribeDBInstances", region, "DBInstanceNotFound", instance_id).not_found());
+            return Err(
+                CloudError::new(SVC, "DescribeDBInstances", region, "DBInstanceNotFound", instance_id).not_found()
+            );
         };
         let latest = opt_ts(d.latest_restorable_time()).ok_or_else(|| {
             CloudError::new(
@@ -142,7 +149,9 @@ impl Rds for Aws {
                 "DescribeDBInstances",
                 region,
                 "NoRestorableTime",
-                format!("{instance_id} has no LatestRestorableTime: automated backups are off (BackupRetentionPeriod 0)"),
+                format!(
+                    "{instance_id} has no LatestRestorableTime: automated backups are off (BackupRetentionPeriod 0)"
+                ),
             )
         })?;
         // the earliest time is on the automated backup; without one, the retention period bounds it
@@ -157,7 +166,8 @@ impl Rds for Aws {
             .ok()
             .and_then(|b| b.db_instance_automated_backups().first().and_then(|b| b.restore_window().cloned()))
             .and_then(|w| opt_ts(w.earliest_time()));
-        let retention = jiff::SignedDuration::from_hours(24 * i64::from(d.backup_retention_period().unwrap_or(1).max(1)));
+        let retention =
+            jiff::SignedDuration::from_hours(24 * i64::from(d.backup_retention_period().unwrap_or(1).max(1)));
         let by_retention = latest.saturating_sub(retention).unwrap_or(latest);
         let created = opt_ts(d.instance_create_time()).unwrap_or(by_retention);
         let earliest = from_backup.unwrap_or_else(|| by_retention.max(created));
@@ -169,6 +179,8 @@ impl Rds for Aws {
             return Ok(s);
         }
         self.allow_change(SVC, "CopyDBSnapshot", region).await?;
+        // called in the target region with the source's ARN; the Rust SDK has no SourceRegion/PreSignedUrl
+        // customization, and AWS needs a pre-signed URL only between GovCloud regions
         let mut call = self
             .clients
             .rds(region)
@@ -176,9 +188,6 @@ impl Rds for Aws {
             .source_db_snapshot_identifier(&req.source_arn)
             .target_db_snapshot_identifier(&req.target_id)
             .set_tags(Some(sdk_tags(&req.tags)));
-        if req.source_region != region {
-            call = call.source_region(&req.source_region);
-        }
         if let Some(k) = &req.kms_key_id {
             call = call.kms_key_id(k);
         }
@@ -256,7 +265,11 @@ impl Rds for Aws {
             },
             Err(e) => {
                 let e = from_sdk(SVC, OP, region, e);
-                if already_exists(&e) { self.created_instance(region, &req.target_instance_id, OP).await } else { Err(e) }
+                if already_exists(&e) {
+                    self.created_instance(region, &req.target_instance_id, OP).await
+                } else {
+                    Err(e)
+                }
             }
         }
     }

@@ -166,7 +166,11 @@ impl Route53 for Aws {
                 && !past
                 && let Some(nn) = r.next_record_name()
             {
-                start = Some((nn.to_string(), r.next_record_type().cloned(), r.next_record_identifier().map(str::to_string)));
+                start = Some((
+                    nn.to_string(),
+                    r.next_record_type().cloned(),
+                    r.next_record_identifier().map(str::to_string),
+                ));
             }
         }
         Ok(out_sets)
@@ -179,7 +183,11 @@ impl Route53 for Aws {
             .iter()
             .map(|r| {
                 let set = sdk_record(r)?;
-                Change::builder().action(ChangeAction::Upsert).resource_record_set(set).build().map_err(|e| e.to_string())
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(set)
+                    .build()
+                    .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CloudError::new(SVC, OP, "", "InvalidInput", e))?;
@@ -223,7 +231,11 @@ impl Route53 for Aws {
         Ok(all.iter().find(|h| h.caller_reference() == caller_reference).map(health_check))
     }
 
-    async fn create_health_check(&self, caller_reference: &str, config: &HealthCheckConfig) -> CloudResult<HealthCheck> {
+    async fn create_health_check(
+        &self,
+        caller_reference: &str,
+        config: &HealthCheckConfig,
+    ) -> CloudResult<HealthCheck> {
         const OP: &str = "CreateHealthCheck";
         if let Some(h) = self.find_health_check(caller_reference).await? {
             return Ok(h);

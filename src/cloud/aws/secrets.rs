@@ -19,7 +19,13 @@ impl SecretsManager for Aws {
             .await
             .map_err(|e| from_sdk("secretsmanager", OP, region, e))?;
         let value = out.secret_string().map(str::to_string).ok_or_else(|| {
-            CloudError::new("secretsmanager", OP, region, "BinarySecret", format!("secret {id} holds binary data, not text"))
+            CloudError::new(
+                "secretsmanager",
+                OP,
+                region,
+                "BinarySecret",
+                format!("secret {id} holds binary data, not text"),
+            )
         })?;
         Ok(SecretValue {
             arn: out.arn().unwrap_or_default().to_string(),

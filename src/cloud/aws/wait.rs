@@ -86,7 +86,15 @@ mod tests {
             let c = calls;
             async move {
                 if c < 3 {
-                    Err(crate::cloud::aws::error::cloud_error("ec2", "DescribeNatGateways", "us-west-2", "NatGatewayNotFound", "x", None, None))
+                    Err(crate::cloud::aws::error::cloud_error(
+                        "ec2",
+                        "DescribeNatGateways",
+                        "us-west-2",
+                        "NatGatewayNotFound",
+                        "x",
+                        None,
+                        None,
+                    ))
                 } else {
                     Ok(c)
                 }
