@@ -63,6 +63,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub sim: bool,
 
+    /// Simulator: a world/scenario file (resources, faults, outages); implies --sim
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
+
     /// Simulator only: run simulated time N times faster than real time
     #[arg(long, default_value_t = 1.0, value_name = "N")]
     pub speed: f64,

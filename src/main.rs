@@ -145,8 +145,20 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         }
         rb.vars.insert(k.to_string(), serde_json::Value::String(val.to_string()));
     }
-    if args.sim {
+    if args.sim || args.world.is_some() {
         rb.target.backend = Backend::Sim;
+    }
+    let world = match args.world.as_deref().map(drconsole::cloud::sim::WorldFile::load).transpose() {
+        Ok(w) => w,
+        Err(e) => return usage(e),
+    };
+    if rb.target.backend == Backend::Aws
+        && let Some(s) = rb.steps.iter().find(|s| registry.get(&s.action).is_some_and(|a| !a.spec().iam.is_empty()))
+    {
+        return usage(format!(
+            "step `{}` ({}) needs AWS, and the AWS backend is not built in this branch; rehearse it with --sim",
+            s.id, s.action
+        ));
     }
     if rb.target.backend == Backend::Aws && args.speed != 1.0 {
         return usage("--speed only applies to the simulator (--sim or backend = \"sim\")");
@@ -173,7 +185,7 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         approve,
         operator: operator(),
     };
-    let cfg = RunConfig {
+    let mut cfg = RunConfig {
         incident_start,
         max_parallel: args.max_parallel,
         seed: args.seed,
@@ -202,12 +214,16 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         };
         (opts, rb.target.clone())
     });
+    let sim = rb.target.backend == Backend::Sim;
     let result = rt.block_on(async move {
-        let mut cfg = cfg;
         if let Some((opts, target)) = aws {
             cfg.cloud = Some(Arc::new(drconsole::cloud::aws::cloud_for(&opts, &target).await));
         }
         let clock = Clock::new(speed);
+        if sim {
+            let world = drconsole::cloud::sim::Sim::for_runbook(clock.clone(), cfg.seed, &rb, world.as_ref());
+            cfg.cloud = Some(Arc::new(world.into_cloud()));
+        }
         let handle = Engine::spawn(Arc::new(rb), registry, cfg, clock);
         headless::run(handle, &opts, std::io::stdout().lock()).await
     });

@@ -3,6 +3,13 @@
 //! progress reporting, the operator and the cloud.
 
 mod builtin;
+mod data;
+mod ec2;
+pub mod kit;
+mod network;
+mod rds;
+pub mod recovery_point;
+mod route53;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -272,7 +279,14 @@ impl Registry {
 
     /// The built-in catalogue.
     pub fn builtin() -> Self {
-        Self::new(builtin::all())
+        let mut all = builtin::all();
+        all.extend(recovery_point::all());
+        all.extend(rds::all());
+        all.extend(ec2::all());
+        all.extend(network::all());
+        all.extend(route53::all());
+        all.extend(data::all());
+        Self::new(all)
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Action>> {

@@ -1,1 +1,453 @@
-//! The simulator: a two-region in-memory world implementing every port trait.
+//! The simulator: a two-region in-memory AWS world implementing every port trait, for tabletop exercises, demos
+//! and training. Resources follow the state machines AWS has (RDS creating → backing-up → available, snapshot copy
+//! pending → available with a progress %, NAT pending → available, Route 53 PENDING → INSYNC...) with typical,
+//! jittered durations. Time is the engine's [`Clock`] (simulated time, `--speed N`); jitter and generated ids are
+//! derived from the run seed and the resource's key, so a run is reproducible.
+//!
+//! A state is a function of time: each resource carries a [`Timeline`] of `(time, state)` phases fixed when it is
+//! created, so describing it is a pure read, and the whole world serializes ([`Sim::save`], [`Sim::load`]).
+//!
+//! With no world file the simulator provisions what the runbook refers to ([`provision::seeds_from_runbook`]);
+//! a world file ([`scenario`]) can define resources and inject faults.
+
+mod api;
+pub mod provision;
+pub mod scenario;
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::engine::Clock;
+
+pub use provision::Seed;
+pub use scenario::{Fault, WorldFile};
+
+/// A resource's states over time: the state at `t` is the last phase that started at or before `t`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub phases: Vec<(Timestamp, String)>,
+}
+
+impl Timeline {
+    pub fn fixed(at: Timestamp, state: &str) -> Self {
+        Self { phases: vec![(at, state.to_string())] }
+    }
+    /// `states[0]` at `start`, then each next state after its duration.
+    pub fn steps(start: Timestamp, states: &[(&str, Duration)], last: &str) -> Self {
+        let mut t = start;
+        let mut phases = Vec::new();
+        for (s, d) in states {
+            phases.push((t, (*s).to_string()));
+            t = add(t, *d);
+        }
+        phases.push((t, last.to_string()));
+        Self { phases }
+    }
+    pub fn state(&self, now: Timestamp) -> String {
+        self.phases
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= now)
+            .or(self.phases.first())
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    }
+    pub fn start(&self) -> Timestamp {
+        self.phases.first().map_or(Timestamp::UNIX_EPOCH, |p| p.0)
+    }
+    pub fn end(&self) -> Timestamp {
+        self.phases.last().map_or(Timestamp::UNIX_EPOCH, |p| p.0)
+    }
+    /// 0..=100 from the first phase to the last.
+    pub fn percent(&self, now: Timestamp) -> u8 {
+        let (s, e) = (self.start(), self.end());
+        if now >= e {
+            return 100;
+        }
+        let total = e.duration_since(s).as_secs_f64();
+        if total <= 0.0 {
+            return 100;
+        }
+        let done = now.duration_since(s).as_secs_f64().max(0.0);
+        ((done / total) * 100.0).clamp(0.0, 99.0) as u8
+    }
+    /// Appends phases after the current end (a restart, a modification).
+    pub fn then(&mut self, at: Timestamp, states: &[(&str, Duration)], last: &str) {
+        let start = at.max(self.end());
+        let next = Timeline::steps(start, states, last);
+        self.phases.retain(|(t, _)| *t < start);
+        self.phases.extend(next.phases);
+    }
+}
+
+pub(crate) fn add(t: Timestamp, d: Duration) -> Timestamp {
+    t.saturating_add(SignedDuration::try_from(d).unwrap_or(SignedDuration::ZERO)).unwrap_or(t)
+}
+
+pub(crate) fn sub(t: Timestamp, d: Duration) -> Timestamp {
+    t.saturating_sub(SignedDuration::try_from(d).unwrap_or(SignedDuration::ZERO)).unwrap_or(t)
+}
+
+/// A resource and its timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timed<T> {
+    pub item: T,
+    pub tl: Timeline,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimTarget {
+    pub id: String,
+    pub port: u16,
+    pub healthy_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimAsgInstance {
+    pub id: String,
+    pub az: String,
+    pub version: u64,
+    pub tl: Timeline,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimAsg {
+    pub group: AutoScalingGroup,
+    pub instances: Vec<SimAsgInstance>,
+    pub refreshes: Vec<(InstanceRefresh, Timeline, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimImport {
+    pub desc: ImportDescription,
+    pub tl: Timeline,
+    pub client_token: String,
+    pub items: u64,
+}
+
+/// One region of the simulated world.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegionState {
+    pub dbs: BTreeMap<String, Timed<DbInstance>>,
+    pub db_snapshots: BTreeMap<String, Timed<DbSnapshot>>,
+    pub export_tasks: BTreeMap<String, Timed<ExportTask>>,
+    pub volumes: BTreeMap<String, Timed<Volume>>,
+    pub snapshots: BTreeMap<String, Timed<Snapshot>>,
+    pub instances: BTreeMap<String, Timed<Instance>>,
+    pub images: BTreeMap<String, Timed<Image>>,
+    pub image_tokens: BTreeMap<String, String>,
+    pub launch_templates: BTreeMap<String, LaunchTemplate>,
+    pub addresses: BTreeMap<String, Address>,
+    pub nats: BTreeMap<String, Timed<NatGateway>>,
+    pub nat_tokens: BTreeMap<String, String>,
+    pub route_tables: BTreeMap<String, RouteTable>,
+    pub subnets: BTreeMap<String, Subnet>,
+    pub vpcs: BTreeMap<String, Vpc>,
+    pub lbs: BTreeMap<String, Timed<LoadBalancer>>,
+    pub tgs: BTreeMap<String, TargetGroup>,
+    pub targets: BTreeMap<String, Vec<SimTarget>>,
+    pub listeners: BTreeMap<String, Listener>,
+    pub asgs: BTreeMap<String, SimAsg>,
+    pub web_acls: BTreeMap<String, WebAcl>,
+    /// resource arn → web ACL arn
+    pub waf_associations: BTreeMap<String, String>,
+    /// bucket → objects
+    pub buckets: BTreeMap<String, Vec<S3Object>>,
+    pub recovery_points: BTreeMap<String, RecoveryPoint>,
+    pub restore_jobs: BTreeMap<String, (RestoreJob, Timeline, String)>,
+    pub restore_tokens: BTreeMap<String, String>,
+    pub tables: BTreeMap<String, Table>,
+    pub imports: BTreeMap<String, SimImport>,
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+/// Settings of the world (a world file's `[world]` table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorldSettings {
+    pub account: String,
+    /// How far back the provisioned backups go, and how often they were taken.
+    pub backup_retention: Duration,
+    pub backup_interval: Duration,
+    /// The newest backup is this old (a backup job that silently stopped): "a snapshot older than expected".
+    pub backups_stopped: Duration,
+    /// Regions whose every API call fails (a regional outage).
+    pub unavailable_regions: Vec<String>,
+    /// Simulated latency of one API call.
+    pub api_latency: Duration,
+    /// Scale factor on every duration (0.5 = everything twice as fast).
+    pub duration_scale: f64,
+}
+
+impl Default for WorldSettings {
+    fn default() -> Self {
+        Self {
+            account: "123456789012".into(),
+            backup_retention: Duration::from_secs(12 * 3600),
+            backup_interval: Duration::from_secs(3600),
+            backups_stopped: Duration::ZERO,
+            unavailable_regions: Vec::new(),
+            api_latency: Duration::from_millis(150),
+            duration_scale: 1.0,
+        }
+    }
+}
+
+/// The whole simulated world: serializable, so a run can be resumed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct World {
+    pub seed: u64,
+    pub primary: String,
+    pub secondary: String,
+    pub settings: WorldSettings,
+    pub regions: BTreeMap<String, RegionState>,
+    pub zones: BTreeMap<String, HostedZone>,
+    /// zone id → records
+    pub records: BTreeMap<String, Vec<RecordSet>>,
+    pub changes: BTreeMap<String, Timed<ChangeInfo>>,
+    pub health_checks: BTreeMap<String, HealthCheck>,
+    /// API calls made, by `service:Operation`.
+    pub calls: BTreeMap<String, u64>,
+    pub faults: Vec<Fault>,
+    /// How many times each fault has fired.
+    pub fault_hits: Vec<u64>,
+    pub id_counter: BTreeMap<String, u64>,
+}
+
+/// The simulator: the world behind a lock, and the run's clock.
+pub struct Sim {
+    world: Mutex<World>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot save the simulated world: {0}")]
+    Save(serde_json::Error),
+    #[error("cannot load the simulated world: {0}")]
+    Load(serde_json::Error),
+}
+
+impl Sim {
+    /// An empty two-region world.
+    pub fn new(clock: Clock, seed: u64, primary: &str, secondary: &str) -> Self {
+        let mut regions = BTreeMap::new();
+        regions.insert(primary.to_string(), RegionState::default());
+        regions.insert(secondary.to_string(), RegionState::default());
+        let world = World {
+            seed,
+            primary: primary.into(),
+            secondary: secondary.into(),
+            settings: WorldSettings::default(),
+            regions,
+            zones: BTreeMap::new(),
+            records: BTreeMap::new(),
+            changes: BTreeMap::new(),
+            health_checks: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            faults: Vec::new(),
+            fault_hits: Vec::new(),
+            id_counter: BTreeMap::new(),
+        };
+        Self { world: Mutex::new(world), clock }
+    }
+
+    /// A world provisioned from a runbook (what it refers to), then from a world file if given.
+    pub fn for_runbook(clock: Clock, seed: u64, rb: &crate::runbook::Runbook, file: Option<&WorldFile>) -> Self {
+        let sim = Self::new(clock, seed, &rb.target.primary, &rb.target.secondary);
+        if let Some(f) = file {
+            sim.apply_world_file(f);
+        }
+        for s in provision::seeds_from_runbook(rb) {
+            sim.provision(&s);
+        }
+        sim
+    }
+
+    pub fn into_cloud(self) -> Cloud {
+        Cloud::from_all("sim", Arc::new(self))
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Serializes the whole world (resources, timelines, faults, call counts) as JSON.
+    pub fn save(&self) -> Result<String, SimError> {
+        serde_json::to_string(&*self.lock()).map_err(SimError::Save)
+    }
+
+    /// Restores a world saved by [`Sim::save`], on a clock (for a resumed run, one that continues in run time).
+    pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
+        let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
+        Ok(Self { world: Mutex::new(world), clock })
+    }
+
+    /// API calls made so far, by `service:Operation`.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.lock().calls.clone()
+    }
+
+    /// A copy of the world as it is now.
+    pub fn snapshot(&self) -> World {
+        self.lock().clone()
+    }
+
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    pub fn apply_world_file(&self, f: &WorldFile) {
+        let mut w = self.lock();
+        f.settings.apply(&mut w.settings);
+        w.faults.extend(f.faults.iter().cloned());
+        let n = w.faults.len();
+        w.fault_hits.resize(n, 0);
+        drop(w);
+        for s in &f.resources {
+            self.provision(s);
+        }
+    }
+
+    /// Adds a fault while the world runs (tests).
+    pub fn inject(&self, fault: Fault) {
+        let mut w = self.lock();
+        w.faults.push(fault);
+        w.fault_hits.push(0);
+    }
+
+    pub fn set_region_available(&self, region: &str, available: bool) {
+        let mut w = self.lock();
+        w.settings.unavailable_regions.retain(|r| r != region);
+        if !available {
+            w.settings.unavailable_regions.push(region.to_string());
+        }
+    }
+
+    /// Counts a call and applies latency, outages and faults. Every API method starts here.
+    pub(crate) async fn call(&self, service: &str, op: &str, region: &str) -> CloudResult<()> {
+        let (latency, err) = {
+            let mut w = self.lock();
+            let key = format!("{service}:{op}");
+            let n = {
+                let c = w.calls.entry(key.clone()).or_insert(0);
+                *c += 1;
+                *c
+            };
+            let mut latency = w.settings.api_latency;
+            let request_id = format!("sim-{:08x}", hash_of(&(w.seed, &key, n)) as u32);
+            let mut err = None;
+            if !region.is_empty() && w.settings.unavailable_regions.iter().any(|r| r == region) {
+                err = Some(
+                    CloudError::new(
+                        service,
+                        op,
+                        region,
+                        "ServiceUnavailable",
+                        format!("region {region} is unavailable (simulated regional outage)"),
+                    )
+                    .retryable(),
+                );
+            } else if !region.is_empty() && !w.regions.contains_key(region) {
+                err = Some(CloudError::new(
+                    service,
+                    op,
+                    region,
+                    "UnrecognizedClientException",
+                    format!("the simulated world has no region {region} (it has {} and {})", w.primary, w.secondary),
+                ));
+            }
+            let seed = w.seed;
+            for i in 0..w.faults.len() {
+                let f = w.faults[i].clone();
+                if !f.matches(service, op, region) {
+                    continue;
+                }
+                if let Some(l) = f.latency {
+                    latency += l;
+                }
+                if err.is_some() {
+                    continue;
+                }
+                let fire = match (f.nth, f.throttle_rate) {
+                    (Some(nth), _) => n >= nth && n < nth + f.times.unwrap_or(1),
+                    (None, Some(rate)) => {
+                        // the client retries throttling as the AWS SDK's standard mode does: 3 attempts with
+                        // backoff, each one an API call
+                        let mut throttled = unit(hash_of(&(seed, &key, n, i))) < rate;
+                        let mut attempt = 1u32;
+                        while throttled && attempt < 3 {
+                            latency += Duration::from_millis(100 * (1 << attempt));
+                            *w.calls.entry(key.clone()).or_insert(0) += 1;
+                            throttled = unit(hash_of(&(seed, &key, n, i, attempt))) < rate;
+                            attempt += 1;
+                        }
+                        throttled
+                    }
+                    (None, None) => f.error.is_some() && (f.times.is_none_or(|t| w.fault_hits[i] < t)),
+                };
+                if fire {
+                    let e = f.error(service, op, region);
+                    w.fault_hits[i] += 1;
+                    err = Some(e);
+                }
+            }
+            (latency, err.map(|e| e.with_request_id(request_id)))
+        };
+        self.clock.sleep(latency).await;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) fn hash_of<T: Hash>(t: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+/// A number in [0, 1) from a hash.
+pub(crate) fn unit(h: u64) -> f64 {
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl World {
+    pub(crate) fn now_region(&mut self, region: &str) -> &mut RegionState {
+        self.regions.entry(region.to_string()).or_default()
+    }
+
+    /// A deterministic id: `prefix-` and 17 hex digits from the seed and a key (the resource's natural key).
+    pub(crate) fn id(&mut self, prefix: &str, key: &str) -> String {
+        let n = self.id_counter.entry(format!("{prefix}/{key}")).or_insert(0);
+        *n += 1;
+        let h = hash_of(&(self.seed, prefix, key, *n));
+        format!("{prefix}-{:017x}", h & 0x0000_00ff_ffff_ffff_ffff)
+    }
+
+    /// A typical duration with ±15% jitter, deterministic under the seed and the key.
+    pub(crate) fn dur(&self, base_secs: f64, key: &str) -> Duration {
+        let j = 0.85 + 0.3 * unit(hash_of(&(self.seed, key, "dur")));
+        Duration::from_secs_f64((base_secs * j * self.settings.duration_scale).max(1.0))
+    }
+
+    pub(crate) fn arn(&self, service: &str, region: &str, rest: &str) -> String {
+        format!("arn:aws:{service}:{region}:{}:{rest}", self.settings.account)
+    }
+}

@@ -1,0 +1,673 @@
+//! EBS and EC2: copy a snapshot across regions, create a volume, swap a volume on an instance, restore a set of
+//! volumes by tag; copy an AMI across regions, put a new AMI into a launch template.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::kit::{POLL, c, outs, region, s, source_region, tag_pair, token, wait_state};
+use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
+use super::{Action, ActionCtx, ActionError, Outputs, Params};
+use crate::cloud::{
+    Cloud, CopyImage, CopySnapshot as CopySnapshotReq, CreateVolume as CreateVolumeReq, Filter, Snapshot, Volume,
+};
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![
+        Arc::new(CopySnapshot),
+        Arc::new(CreateVolume),
+        Arc::new(SwapVolume),
+        Arc::new(RestoreSet),
+        Arc::new(CopyImageA),
+        Arc::new(LaunchTemplateVersion),
+    ]
+}
+
+/// Finds (by the `drconsole:source-snapshot` tag) or starts a copy of `snapshot` into `region`; waits completed.
+async fn ensure_snapshot_copy(
+    ctx: &ActionCtx,
+    cloud: &Cloud,
+    snapshot: &str,
+    src_region: &str,
+    region: &str,
+    kms: Option<&str>,
+) -> Result<Snapshot, ActionError> {
+    if src_region == region {
+        let s = c(cloud.ec2.describe_snapshots(region, &Filter::id(snapshot)))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ActionError::fatal(format!("snapshot {snapshot} not found in {region}")))?;
+        ctx.resource("found", "ebs-snapshot", &s.id, region, &s.state);
+        return Ok(s);
+    }
+    let mine = Filter::tag("drconsole:source-snapshot", snapshot);
+    let found = c(cloud.ec2.describe_snapshots(region, &mine)).await?.into_iter().find(|s| s.state != "error");
+    let snap = match found {
+        Some(s) => {
+            ctx.resource("found", "ebs-snapshot", &s.id, region, &s.state);
+            s
+        }
+        None => {
+            ctx.resource("creating", "ebs-snapshot", &format!("copy of {snapshot}"), region, "");
+            let mut tags = ctx.tags();
+            tags.insert("drconsole:source-snapshot".into(), snapshot.into());
+            let req = CopySnapshotReq {
+                source_region: src_region.into(),
+                source_snapshot_id: snapshot.into(),
+                kms_key_id: kms.map(str::to_string),
+                description: format!("drconsole {}: copy of {snapshot} from {src_region}", ctx.run_id),
+                tags,
+            };
+            let s = c(cloud.ec2.copy_snapshot(region, &req)).await?;
+            ctx.resource("created", "ebs-snapshot", &s.id, region, &s.state);
+            s
+        }
+    };
+    let id = snap.id.clone();
+    wait_state(ctx, "ebs-snapshot", &id, region, POLL, &["completed"], &["error"], || async {
+        match cloud.ec2.describe_snapshots(region, &Filter::id(id.clone())).await?.into_iter().next() {
+            Some(s) => Ok((s.state, Some(s.progress_pct))),
+            None => Ok(("missing".into(), None)),
+        }
+    })
+    .await?;
+    Ok(snap)
+}
+
+/// Finds (by `Name` tag) or creates a volume from a snapshot; waits until available (or in use).
+#[allow(clippy::too_many_arguments)]
+async fn ensure_volume(
+    ctx: &ActionCtx,
+    cloud: &Cloud,
+    region: &str,
+    name: &str,
+    snapshot: &str,
+    az: &str,
+    volume_type: &str,
+    kms: Option<&str>,
+    extra_tags: &[(String, String)],
+) -> Result<Volume, ActionError> {
+    let existing = c(cloud.ec2.describe_volumes(region, &Filter::tag("Name", name)))
+        .await?
+        .into_iter()
+        .find(|v| v.state != "deleting" && v.state != "deleted");
+    let vol = match existing {
+        Some(v) => {
+            ctx.resource("found", "ebs-volume", &v.id, region, &v.state);
+            v
+        }
+        None => {
+            ctx.resource("creating", "ebs-volume", name, region, "");
+            let mut tags = ctx.tags();
+            tags.insert("Name".into(), name.into());
+            tags.extend(extra_tags.iter().cloned());
+            let req = CreateVolumeReq {
+                az: az.into(),
+                snapshot_id: Some(snapshot.into()),
+                volume_type: volume_type.into(),
+                size_gib: None,
+                iops: None,
+                kms_key_id: kms.map(str::to_string),
+                tags,
+            };
+            let v = c(cloud.ec2.create_volume(region, &req)).await?;
+            ctx.resource("created", "ebs-volume", &v.id, region, &v.state);
+            v
+        }
+    };
+    let id = vol.id.clone();
+    wait_state(ctx, "ebs-volume", &id, region, POLL, &["available", "in-use"], &["error"], || async {
+        match cloud.ec2.describe_volumes(region, &Filter::id(id.clone())).await?.into_iter().next() {
+            Some(v) => Ok((v.state, None)),
+            None => Ok(("missing".into(), None)),
+        }
+    })
+    .await?;
+    Ok(vol)
+}
+
+struct CopySnapshot;
+static COPY_SNAPSHOT: ActionSpec = ActionSpec {
+    name: "ebs.copy_snapshot",
+    summary: "Copy an EBS snapshot to another region (re-encrypted with the target KMS key); wait until completed",
+    params: &[
+        P::req("snapshot", K::Str, "the snapshot id"),
+        P::opt("source_region", K::Region, "default: primary"),
+        P::opt("region", K::Region, "default: secondary"),
+        P::opt("kms_key", K::Str, "KMS key in the target region"),
+    ],
+    outputs: &[out("id", "the snapshot id in the target region")],
+    iam: &[
+        "ec2:CopySnapshot",
+        "ec2:DescribeSnapshots",
+        "ec2:CreateTags",
+        "kms:CreateGrant",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:DescribeKey",
+    ],
+    expected_secs: 900,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for CopySnapshot {
+    fn spec(&self) -> &'static ActionSpec {
+        &COPY_SNAPSHOT
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "ec2:CopySnapshot {} from {} to {} (KMS {}); wait until completed",
+            p.text("snapshot").unwrap_or_default(),
+            p.text("source_region").unwrap_or_else(|_| "primary".into()),
+            p.text("region").unwrap_or_else(|_| "secondary".into()),
+            p.text("kms_key").unwrap_or_else(|_| "default".into())
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let s0 = ensure_snapshot_copy(
+            ctx,
+            cloud,
+            p.str("snapshot")?,
+            &source_region(ctx, p)?,
+            &region(ctx, p)?,
+            p.opt_str("kms_key")?,
+        )
+        .await?;
+        Ok(outs(&[("id", s(s0.id))]))
+    }
+}
+
+struct CreateVolume;
+static CREATE_VOLUME: ActionSpec = ActionSpec {
+    name: "ebs.create_volume",
+    summary: "Create an EBS volume from a snapshot (AZ, type, KMS), named so a second run finds it; wait until available",
+    params: &[
+        P::req("snapshot", K::Str, "the snapshot id, in `region`"),
+        P::req("name", K::Str, "the volume's Name tag (its idempotency key)"),
+        P::opt("region", K::Region, "default: secondary"),
+        P::opt("az", K::Str, "availability zone (default: the region's first, `<region>a`)"),
+        P::opt("volume_type", K::Str, "gp3 (default), io2, ..."),
+        P::opt("kms_key", K::Str, "KMS key"),
+    ],
+    outputs: &[out("volume_id", "the volume id"), out("az", "its availability zone")],
+    iam: &["ec2:CreateVolume", "ec2:DescribeVolumes", "ec2:CreateTags", "kms:CreateGrant", "kms:DescribeKey"],
+    expected_secs: 120,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for CreateVolume {
+    fn spec(&self) -> &'static ActionSpec {
+        &CREATE_VOLUME
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "ec2:CreateVolume {} from {} in {} ({}); wait until available",
+            p.text("name").unwrap_or_default(),
+            p.text("snapshot").unwrap_or_default(),
+            p.text("az").or_else(|_| p.text("region").map(|r| format!("{r}a"))).unwrap_or_default(),
+            p.text("volume_type").unwrap_or_else(|_| "gp3".into())
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = region(ctx, p)?;
+        let az = p.opt_str("az")?.map_or_else(|| format!("{region}a"), str::to_string);
+        let v = ensure_volume(
+            ctx,
+            cloud,
+            &region,
+            p.str("name")?,
+            p.str("snapshot")?,
+            &az,
+            p.opt_str("volume_type")?.unwrap_or("gp3"),
+            p.opt_str("kms_key")?,
+            &[],
+        )
+        .await?;
+        Ok(outs(&[("volume_id", s(v.id)), ("az", s(v.az))]))
+    }
+}
+
+struct SwapVolume;
+static SWAP_VOLUME: ActionSpec = ActionSpec {
+    name: "ebs.swap_volume",
+    summary: "Replace a volume on an instance with one restored from a snapshot: create it, stop the instance if \
+              needed, detach the old volume, attach the new one, start the instance",
+    params: &[
+        P::req("instance", K::Str, "the instance id"),
+        P::req("device", K::Str, "the device name, e.g. /dev/sdf"),
+        P::req("snapshot", K::Str, "the snapshot to restore (in `region`)"),
+        P::req("name", K::Str, "the new volume's Name tag (its idempotency key)"),
+        P::opt("region", K::Region, "default: primary"),
+        P::opt("volume_type", K::Str, "gp3 (default)"),
+        P::opt("kms_key", K::Str, "KMS key"),
+        P::opt("stop", K::Bool, "stop the instance during the swap (default true)"),
+    ],
+    outputs: &[out("volume_id", "the new volume"), out("old_volume_id", "the volume it replaced (kept, detached)")],
+    iam: &[
+        "ec2:CreateVolume",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeInstances",
+        "ec2:StopInstances",
+        "ec2:StartInstances",
+        "ec2:DetachVolume",
+        "ec2:AttachVolume",
+        "ec2:CreateTags",
+        "kms:CreateGrant",
+    ],
+    expected_secs: 420,
+    effect: Effect::Destructive,
+};
+
+async fn instance_state(cloud: &Cloud, region: &str, id: &str) -> Result<crate::cloud::Instance, ActionError> {
+    c(cloud.ec2.describe_instances(region, &Filter::id(id)))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ActionError::fatal(format!("instance {id} not found in {region}")))
+}
+
+async fn wait_instance(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str, want: &str) -> Result<(), ActionError> {
+    wait_state(ctx, "ec2-instance", id, region, POLL, &[want], &["terminated"], || async {
+        let i = cloud.ec2.describe_instances(region, &Filter::id(id)).await?;
+        Ok((i.into_iter().next().map_or_else(|| "missing".into(), |i| i.state), None))
+    })
+    .await
+    .map(|_| ())
+}
+
+async fn wait_volume(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str, want: &str) -> Result<(), ActionError> {
+    wait_state(ctx, "ebs-volume", id, region, POLL, &[want], &["error"], || async {
+        let v = cloud.ec2.describe_volumes(region, &Filter::id(id)).await?;
+        Ok((v.into_iter().next().map_or_else(|| "missing".into(), |v| v.state), None))
+    })
+    .await
+    .map(|_| ())
+}
+
+#[async_trait]
+impl Action for SwapVolume {
+    fn spec(&self) -> &'static ActionSpec {
+        &SWAP_VOLUME
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "ec2:CreateVolume {} from {}; ec2:StopInstances {}; ec2:DetachVolume (old {}); ec2:AttachVolume {} at {}; ec2:StartInstances",
+            p.text("name").unwrap_or_default(),
+            p.text("snapshot").unwrap_or_default(),
+            p.text("instance").unwrap_or_default(),
+            p.text("device").unwrap_or_default(),
+            p.text("name").unwrap_or_default(),
+            p.text("device").unwrap_or_default(),
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = p.opt_str("region")?.map_or_else(|| ctx.target.primary.clone(), str::to_string);
+        let (iid, device, name) = (p.str("instance")?, p.str("device")?, p.str("name")?);
+        let inst = instance_state(cloud, &region, iid).await?;
+        let current = inst.block_devices.get(device).cloned();
+        let mut extra = Vec::new();
+        if let Some(old) = &current {
+            extra.push(("drconsole:replaces".to_string(), old.clone()));
+        }
+        let new = ensure_volume(
+            ctx,
+            cloud,
+            &region,
+            name,
+            p.str("snapshot")?,
+            &inst.az,
+            p.opt_str("volume_type")?.unwrap_or("gp3"),
+            p.opt_str("kms_key")?,
+            &extra,
+        )
+        .await?;
+        let old = current.clone().filter(|v| *v != new.id).or_else(|| new.tags.get("drconsole:replaces").cloned());
+        if current.as_deref() == Some(new.id.as_str()) {
+            ctx.resource("found", "ebs-attachment", &format!("{iid}:{device}"), &region, "already swapped");
+        } else {
+            let was_running = inst.state == "running" || inst.state == "pending";
+            if was_running && p.bool_or("stop", true)? {
+                ctx.resource("changing", "ec2-instance", iid, &region, "stopping");
+                c(cloud.ec2.stop_instances(&region, &[iid.to_string()])).await?;
+                wait_instance(ctx, cloud, &region, iid, "stopped").await?;
+            }
+            if let Some(o) = &current {
+                ctx.resource("changing", "ebs-volume", o, &region, "detaching");
+                c(cloud.ec2.detach_volume(&region, o, iid)).await?;
+                wait_volume(ctx, cloud, &region, o, "available").await?;
+            }
+            ctx.resource("changing", "ebs-volume", &new.id, &region, "attaching");
+            c(cloud.ec2.attach_volume(&region, &new.id, iid, device)).await?;
+            wait_volume(ctx, cloud, &region, &new.id, "in-use").await?;
+            ctx.resource("changed", "ebs-attachment", &format!("{iid}:{device}"), &region, &new.id);
+        }
+        let now = instance_state(cloud, &region, iid).await?;
+        if now.state == "stopped" || now.state == "stopping" {
+            if now.state == "stopping" {
+                wait_instance(ctx, cloud, &region, iid, "stopped").await?;
+            }
+            ctx.resource("changing", "ec2-instance", iid, &region, "starting");
+            c(cloud.ec2.start_instances(&region, &[iid.to_string()])).await?;
+            wait_instance(ctx, cloud, &region, iid, "running").await?;
+        }
+        Ok(outs(&[("volume_id", s(new.id)), ("old_volume_id", s(old.unwrap_or_default()))]))
+    }
+}
+
+struct RestoreSet;
+static RESTORE_SET: ActionSpec = ActionSpec {
+    name: "ebs.restore_set",
+    summary: "Restore every volume with a tag: the newest snapshot of each (at or before a time, for a consistent \
+              set), copied to the target region if needed, into new volumes",
+    params: &[
+        P::req("tag", K::Str, "the volumes' tag, key=value"),
+        P::req("name", K::Str, "name prefix of the new volumes (<name>-1, <name>-2...: their idempotency keys)"),
+        P::opt("before", K::Time, "use snapshots taken at or before this time (e.g. the database's recovery point)"),
+        P::opt("source_region", K::Region, "where the volumes are (default: primary)"),
+        P::opt("region", K::Region, "where to restore (default: secondary)"),
+        P::opt("az", K::Str, "availability zone (default: <region>a)"),
+        P::opt("kms_key", K::Str, "KMS key in the target region"),
+        P::opt("volume_type", K::Str, "gp3 (default)"),
+    ],
+    outputs: &[
+        out("volume_ids", "the new volumes, comma-separated"),
+        out("count", "how many"),
+        out("snapshot_time", "the oldest snapshot used"),
+    ],
+    iam: &[
+        "ec2:DescribeVolumes",
+        "ec2:DescribeSnapshots",
+        "ec2:CopySnapshot",
+        "ec2:CreateVolume",
+        "ec2:CreateTags",
+        "kms:CreateGrant",
+        "kms:ReEncrypt*",
+        "kms:DescribeKey",
+    ],
+    expected_secs: 1200,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for RestoreSet {
+    fn spec(&self) -> &'static ActionSpec {
+        &RESTORE_SET
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "for each volume tagged {} in {}: newest snapshot{} → ec2:CopySnapshot to {} (unless a copy is there) → ec2:CreateVolume {}-N",
+            p.text("tag").unwrap_or_default(),
+            p.text("source_region").unwrap_or_else(|_| "primary".into()),
+            p.text("before").map(|b| format!(" at or before {b}")).unwrap_or_default(),
+            p.text("region").unwrap_or_else(|_| "secondary".into()),
+            p.text("name").unwrap_or_default()
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let (src, region) = (source_region(ctx, p)?, region(ctx, p)?);
+        let (k, v) = tag_pair(p.str("tag")?);
+        let before = p.opt_time("before")?;
+        let az = p.opt_str("az")?.map_or_else(|| format!("{region}a"), str::to_string);
+        // the volumes: listed in the source region, or (when it is down) from their snapshot copies in the target
+        let mut vols: Vec<String> = match cloud.ec2.describe_volumes(&src, &Filter::tag(k.clone(), v.clone())).await {
+            Ok(vs) => vs.into_iter().map(|x| x.id).collect(),
+            Err(e) if e.retryable => {
+                ctx.progress(format!("{src} does not answer ({e}); using the snapshot copies in {region}"), None);
+                let snaps = c(cloud.ec2.describe_snapshots(&region, &Filter::tag(k.clone(), v.clone()))).await?;
+                snaps.into_iter().filter_map(|s| s.tags.get("drconsole:source-volume").cloned()).collect()
+            }
+            Err(e) => return Err(super::kit::cerr(e)),
+        };
+        vols.sort();
+        vols.dedup();
+        if vols.is_empty() {
+            return Err(ActionError::fatal(format!("no volume tagged {k}={v} in {src}")));
+        }
+        let mut ids = Vec::new();
+        let mut oldest: Option<jiff::Timestamp> = None;
+        for (n, vol) in vols.iter().enumerate() {
+            let name = format!("{}-{}", p.str("name")?, n + 1);
+            // prefer a copy already in the target region, else the source's snapshot
+            let pick = |list: Vec<Snapshot>| {
+                list.into_iter()
+                    .filter(|s| s.state == "completed" && before.is_none_or(|b| s.start_time <= b))
+                    .max_by_key(|s| s.start_time)
+            };
+            let local = pick(
+                c(cloud.ec2.describe_snapshots(&region, &Filter::tag("drconsole:source-volume", vol.clone()))).await?,
+            );
+            let remote = match cloud.ec2.describe_snapshots_of_volume(&src, vol).await {
+                Ok(l) => pick(l),
+                Err(e) if e.retryable => None,
+                Err(e) => return Err(super::kit::cerr(e)),
+            };
+            let snap = match (local, remote) {
+                (Some(l), Some(r)) if r.start_time > l.start_time => {
+                    ensure_snapshot_copy(ctx, cloud, &r.id, &src, &region, p.opt_str("kms_key")?).await?
+                }
+                (Some(l), _) => l,
+                (None, Some(r)) => {
+                    ensure_snapshot_copy(ctx, cloud, &r.id, &src, &region, p.opt_str("kms_key")?).await?
+                }
+                (None, None) => {
+                    return Err(ActionError::fatal(format!("no completed snapshot of {vol} in {src} or {region}")));
+                }
+            };
+            oldest = Some(oldest.map_or(snap.start_time, |o| o.min(snap.start_time)));
+            ctx.progress(
+                format!("volume {}/{}: {vol} from {}", n + 1, vols.len(), snap.id),
+                Some(100.0 * n as f64 / vols.len() as f64),
+            );
+            let extra = [("drconsole:source-volume".to_string(), vol.clone())];
+            let nv = ensure_volume(
+                ctx,
+                cloud,
+                &region,
+                &name,
+                &snap.id,
+                &az,
+                p.opt_str("volume_type")?.unwrap_or("gp3"),
+                p.opt_str("kms_key")?,
+                &extra,
+            )
+            .await?;
+            ids.push(nv.id);
+        }
+        Ok(outs(&[
+            ("volume_ids", s(ids.join(","))),
+            ("count", Value::from(ids.len())),
+            ("snapshot_time", s(oldest.map(|t| t.to_string()).unwrap_or_default())),
+        ]))
+    }
+}
+
+struct CopyImageA;
+static COPY_IMAGE: ActionSpec = ActionSpec {
+    name: "ec2.copy_image",
+    summary: "Copy an AMI to another region (found by name on a second run); wait until available",
+    params: &[
+        P::req("image", K::Str, "the AMI id or name in the source region"),
+        P::opt("name", K::Str, "the copy's name (default: the source's name)"),
+        P::opt("source_region", K::Region, "default: primary"),
+        P::opt("region", K::Region, "default: secondary"),
+        P::opt("kms_key", K::Str, "KMS key in the target region"),
+    ],
+    outputs: &[out("image_id", "the AMI id in the target region"), out("name", "its name")],
+    iam: &[
+        "ec2:CopyImage",
+        "ec2:DescribeImages",
+        "ec2:CreateTags",
+        "kms:CreateGrant",
+        "kms:ReEncrypt*",
+        "kms:DescribeKey",
+    ],
+    expected_secs: 900,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for CopyImageA {
+    fn spec(&self) -> &'static ActionSpec {
+        &COPY_IMAGE
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "ec2:CopyImage {} from {} to {}; wait until available",
+            p.text("image").unwrap_or_default(),
+            p.text("source_region").unwrap_or_else(|_| "primary".into()),
+            p.text("region").unwrap_or_else(|_| "secondary".into())
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let (src, region) = (source_region(ctx, p)?, region(ctx, p)?);
+        let image = p.str("image")?;
+        let name = p.opt_str("name")?.map(str::to_string);
+        // a copy made earlier is found by name without asking the source region (it may be down)
+        let wanted = name.clone().unwrap_or_else(|| image.to_string());
+        let existing = if image.starts_with("ami-") && name.is_none() {
+            None
+        } else {
+            c(cloud.ec2.describe_images(&region, &Filter::name(wanted.clone())))
+                .await?
+                .into_iter()
+                .find(|i| i.state != "failed")
+        };
+        let img = match existing {
+            Some(i) => {
+                ctx.resource("found", "ami", &i.id, &region, &i.state);
+                i
+            }
+            None => {
+                let f = if image.starts_with("ami-") { Filter::id(image) } else { Filter::name(image) };
+                let srci = c(cloud.ec2.describe_images(&src, &f))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ActionError::fatal(format!("AMI {image} not found in {src}")))?;
+                let name = name.unwrap_or(srci.name.clone());
+                if let Some(i) = c(cloud.ec2.describe_images(&region, &Filter::name(name.clone())))
+                    .await?
+                    .into_iter()
+                    .find(|i| i.state != "failed")
+                {
+                    ctx.resource("found", "ami", &i.id, &region, &i.state);
+                    i
+                } else {
+                    ctx.resource("creating", "ami", &name, &region, "");
+                    let req = CopyImage {
+                        source_region: src.clone(),
+                        source_image_id: srci.id.clone(),
+                        name: name.clone(),
+                        kms_key_id: p.opt_str("kms_key")?.map(str::to_string),
+                        client_token: token(&[&srci.id, &region, &name]),
+                        tags: ctx.tags(),
+                    };
+                    let i = c(cloud.ec2.copy_image(&region, &req)).await?;
+                    ctx.resource("created", "ami", &i.id, &region, &i.state);
+                    i
+                }
+            }
+        };
+        let id = img.id.clone();
+        wait_state(ctx, "ami", &id, &region, POLL, &["available"], &["failed", "error"], || async {
+            let i = cloud.ec2.describe_images(&region, &Filter::id(id.clone())).await?;
+            Ok((i.into_iter().next().map_or_else(|| "missing".into(), |i| i.state), None))
+        })
+        .await?;
+        Ok(outs(&[("image_id", s(img.id)), ("name", s(img.name))]))
+    }
+}
+
+struct LaunchTemplateVersion;
+static LT_VERSION: ActionSpec = ActionSpec {
+    name: "ec2.launch_template_version",
+    summary: "Make a launch template's default version use an AMI (a new version from the current default)",
+    params: &[
+        P::req("launch_template", K::Str, "the launch template name"),
+        P::req("image", K::Str, "the AMI id"),
+        P::opt("region", K::Region, "default: primary"),
+        P::opt("set_default", K::Bool, "make it the default version (default true)"),
+    ],
+    outputs: &[out("version", "the version using the image")],
+    iam: &[
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:ModifyLaunchTemplate",
+    ],
+    expected_secs: 10,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for LaunchTemplateVersion {
+    fn spec(&self) -> &'static ActionSpec {
+        &LT_VERSION
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "ec2:CreateLaunchTemplateVersion {} with image {} from the default version; ec2:ModifyLaunchTemplate default = new version",
+            p.text("launch_template").unwrap_or_default(),
+            p.text("image").unwrap_or_default()
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = p.opt_str("region")?.map_or_else(|| ctx.target.primary.clone(), str::to_string);
+        let version = ensure_lt_image(
+            ctx,
+            cloud,
+            &region,
+            p.str("launch_template")?,
+            p.str("image")?,
+            p.bool_or("set_default", true)?,
+        )
+        .await?;
+        Ok(outs(&[("version", Value::from(version))]))
+    }
+}
+
+/// The launch template's default version uses `image`: found, made default, or created.
+pub(crate) async fn ensure_lt_image(
+    ctx: &ActionCtx,
+    cloud: &Cloud,
+    region: &str,
+    name: &str,
+    image: &str,
+    set_default: bool,
+) -> Result<u64, ActionError> {
+    let lt = c(cloud.ec2.describe_launch_template(region, name))
+        .await?
+        .ok_or_else(|| ActionError::fatal(format!("launch template {name} not found in {region}")))?;
+    if lt.image_id == image {
+        ctx.resource("found", "launch-template-version", &format!("{name}:{}", lt.default_version), region, image);
+        return Ok(lt.default_version);
+    }
+    let version = match lt.version_images.iter().rposition(|i| i == image) {
+        Some(idx) => {
+            let v = u64::try_from(idx + 1).unwrap_or(1);
+            ctx.resource("found", "launch-template-version", &format!("{name}:{v}"), region, image);
+            v
+        }
+        None => {
+            ctx.resource("creating", "launch-template-version", name, region, image);
+            let v = c(cloud.ec2.create_launch_template_version(region, name, lt.default_version, image)).await?;
+            ctx.resource("created", "launch-template-version", &format!("{name}:{v}"), region, image);
+            v
+        }
+    };
+    if set_default {
+        c(cloud.ec2.set_default_launch_template_version(region, name, version)).await?;
+        ctx.resource("changed", "launch-template", name, region, &format!("default version {version}"));
+    }
+    Ok(version)
+}

@@ -1,0 +1,129 @@
+//! Helpers shared by the cloud actions: error mapping, waits that report state changes and progress, outputs.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{ActionCtx, ActionError, Outputs, Params};
+use crate::cloud::{CloudError, CloudResult};
+
+/// A cloud error as an action error: retryable errors (throttling, capacity, 5xx) may be retried by the engine.
+pub fn cerr(e: CloudError) -> ActionError {
+    if e.is_refusal() {
+        // the account guard: nothing was changed; the run ends refused (exit 4)
+        return ActionError::refused(e.message);
+    }
+    if e.retryable { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
+}
+
+/// Runs a cloud call, mapping its error.
+pub async fn c<T>(f: impl Future<Output = CloudResult<T>>) -> Result<T, ActionError> {
+    f.await.map_err(cerr)
+}
+
+/// `region`, defaulting to the runbook's secondary region (where a failover rebuilds).
+pub fn region(ctx: &ActionCtx, p: &Params) -> Result<String, ActionError> {
+    Ok(p.opt_str("region")?.map_or_else(|| ctx.target.secondary.clone(), str::to_string))
+}
+
+/// `source_region`, defaulting to the runbook's primary region.
+pub fn source_region(ctx: &ActionCtx, p: &Params) -> Result<String, ActionError> {
+    Ok(p.opt_str("source_region")?.map_or_else(|| ctx.target.primary.clone(), str::to_string))
+}
+
+pub fn outs(pairs: &[(&str, Value)]) -> Outputs {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+}
+
+pub fn s(v: impl Into<String>) -> Value {
+    Value::String(v.into())
+}
+
+/// How often waits poll: real AWS waiters poll every 15-30 s.
+pub const POLL: Duration = Duration::from_secs(15);
+pub const POLL_SLOW: Duration = Duration::from_secs(30);
+
+/// Polls `fetch` until the state is one of `done`; emits a `state` resource event on every change and progress
+/// when the fetch reports a percentage. A state in `failed` fails the step; retryable API errors while waiting
+/// (throttling) are waited out.
+#[allow(clippy::too_many_arguments)]
+pub async fn wait_state<F, Fut>(
+    ctx: &ActionCtx,
+    kind: &str,
+    id: &str,
+    region: &str,
+    poll: Duration,
+    done: &[&str],
+    failed: &[&str],
+    mut fetch: F,
+) -> Result<String, ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = CloudResult<(String, Option<u8>)>>,
+{
+    let mut last = String::new();
+    let mut last_pct = None;
+    loop {
+        match fetch().await {
+            Ok((state, pct)) => {
+                if state != last {
+                    ctx.resource("state", kind, id, region, &state);
+                    last.clone_from(&state);
+                }
+                if done.contains(&state.as_str()) {
+                    return Ok(state);
+                }
+                if failed.contains(&state.as_str()) {
+                    return Err(ActionError::fatal(format!("{kind} {id} in {region} went to state `{state}`")));
+                }
+                if let Some(p) = pct
+                    && Some(p) != last_pct
+                {
+                    ctx.progress(format!("{kind} {id}: {state} {p}%"), Some(f64::from(p)));
+                    last_pct = Some(p);
+                }
+            }
+            Err(e) if e.retryable => ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None),
+            Err(e) => return Err(cerr(e)),
+        }
+        ctx.sleep(poll).await?;
+    }
+}
+
+/// `key=value` → (key, value); a bare value is a `Name` tag.
+pub fn tag_pair(t: &str) -> (String, String) {
+    match t.split_once('=') {
+        Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+        None => ("Name".into(), t.trim().to_string()),
+    }
+}
+
+/// A deterministic token for client tokens and idempotent names (64 chars max).
+pub fn token(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn fqdn(name: &str) -> String {
+    if name.ends_with('.') { name.to_string() } else { format!("{name}.") }
+}
+
+pub fn u32_param(p: &Params, name: &str, default: u32) -> Result<u32, ActionError> {
+    match p.opt_int(name)? {
+        None => Ok(default),
+        Some(v) => u32::try_from(v).map_err(|_| ActionError::fatal(format!("parameter `{name}` must be 0 or more"))),
+    }
+}
+
+pub fn port_param(p: &Params, name: &str, default: u16) -> Result<u16, ActionError> {
+    match p.opt_int(name)? {
+        None => Ok(default),
+        Some(v) => u16::try_from(v).map_err(|_| ActionError::fatal(format!("parameter `{name}` must be 1-65535"))),
+    }
+}

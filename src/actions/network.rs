@@ -1,0 +1,613 @@
+//! The secondary region's edge and compute: NAT gateway, load balancer, WAF, auto scaling group; and the ASG
+//! roll-out of a new launch template version (primary-region restore).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::kit::{POLL, c, outs, port_param, region, s, token, u32_param, wait_state};
+use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
+use super::{Action, ActionCtx, ActionError, Outputs, Params};
+use crate::cloud::{
+    Cloud, CreateAutoScalingGroup, CreateListener, CreateLoadBalancer, CreateNatGateway, CreateTargetGroup, Filter,
+    Subnet, UpdateAutoScalingGroup, Vpc,
+};
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(NatEnsure), Arc::new(ElbEnsure), Arc::new(WafAssociate), Arc::new(AsgEnsure), Arc::new(AsgRollout)]
+}
+
+async fn vpc_by_name(cloud: &Cloud, region: &str, name: &str) -> Result<(Vpc, Vec<Subnet>), ActionError> {
+    let vpc = c(cloud.ec2.describe_vpcs(region, &Filter::tag("Name", name)))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ActionError::fatal(format!("no VPC tagged Name={name} in {region}")))?;
+    let subnets = c(cloud.ec2.describe_subnets(region, &Filter::default())).await?;
+    let subnets = subnets.into_iter().filter(|s| s.vpc_id == vpc.id).collect();
+    Ok((vpc, subnets))
+}
+
+struct NatEnsure;
+static NAT: ActionSpec = ActionSpec {
+    name: "nat.ensure",
+    summary: "Ensure an Elastic IP and a NAT gateway in a public subnet of a VPC, wait until available, and point \
+              the private route tables' default route at it",
+    params: &[
+        P::req("vpc", K::Str, "the VPC's Name tag"),
+        P::req("name", K::Str, "the NAT gateway's Name tag (its idempotency key)"),
+        P::opt("region", K::Region, "default: secondary"),
+        P::opt("subnet", K::Str, "the public subnet id (default: the VPC's first public subnet)"),
+    ],
+    outputs: &[
+        out("nat_gateway_id", "the NAT gateway"),
+        out("public_ip", "its Elastic IP"),
+        out("route_tables", "private route tables now using it"),
+    ],
+    iam: &[
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeAddresses",
+        "ec2:AllocateAddress",
+        "ec2:DescribeNatGateways",
+        "ec2:CreateNatGateway",
+        "ec2:DescribeRouteTables",
+        "ec2:CreateRoute",
+        "ec2:ReplaceRoute",
+        "ec2:CreateTags",
+    ],
+    expected_secs: 180,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for NatEnsure {
+    fn spec(&self) -> &'static ActionSpec {
+        &NAT
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "ec2:AllocateAddress + ec2:CreateNatGateway {} in a public subnet of VPC {} ({}); wait available; route 0.0.0.0/0 of its private route tables to it",
+            p.text("name").unwrap_or_default(),
+            p.text("vpc").unwrap_or_default(),
+            p.text("region").unwrap_or_else(|_| "secondary".into())
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = region(ctx, p)?;
+        let name = p.str("name")?;
+        let (vpc, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
+        let subnet = match p.opt_str("subnet")? {
+            Some(s) => s.to_string(),
+            None => subnets.iter().find(|s| s.public).map(|s| s.id.clone()).ok_or_else(|| {
+                ActionError::fatal(format!("VPC {} has no public subnet for the NAT gateway", vpc.id))
+            })?,
+        };
+        let eip_name = format!("{name}-eip");
+        let eip = match c(cloud.ec2.describe_addresses(&region, &Filter::tag("Name", eip_name.clone())))
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some(a) => {
+                ctx.resource("found", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
+                a
+            }
+            None => {
+                ctx.resource("creating", "elastic-ip", &eip_name, &region, "");
+                let mut tags = ctx.tags();
+                tags.insert("Name".into(), eip_name.clone());
+                let a = c(cloud.ec2.allocate_address(&region, &tags)).await?;
+                ctx.resource("created", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
+                a
+            }
+        };
+        let existing = c(cloud.ec2.describe_nat_gateways(&region, &Filter::tag("Name", name))).await?;
+        let nat = match existing.into_iter().find(|n| n.state == "pending" || n.state == "available") {
+            Some(n) => {
+                ctx.resource("found", "nat-gateway", &n.id, &region, &n.state);
+                n
+            }
+            None => {
+                ctx.resource("creating", "nat-gateway", name, &region, "");
+                let mut tags = ctx.tags();
+                tags.insert("Name".into(), name.into());
+                let req = CreateNatGateway {
+                    subnet_id: subnet,
+                    allocation_id: eip.allocation_id.clone(),
+                    client_token: token(&[&region, name, &ctx.run_id]),
+                    tags,
+                };
+                let n = c(cloud.ec2.create_nat_gateway(&region, &req)).await?;
+                ctx.resource("created", "nat-gateway", &n.id, &region, &n.state);
+                n
+            }
+        };
+        let id = nat.id.clone();
+        wait_state(
+            ctx,
+            "nat-gateway",
+            &id,
+            &region,
+            POLL,
+            &["available"],
+            &["failed", "deleted", "deleting"],
+            || async {
+                let n = cloud.ec2.describe_nat_gateways(&region, &Filter::id(id.clone())).await?;
+                Ok((n.into_iter().next().map_or_else(|| "missing".into(), |n| n.state), None))
+            },
+        )
+        .await?;
+        let tables = c(cloud.ec2.describe_route_tables(&region, &Filter::default())).await?;
+        let mut changed = Vec::new();
+        for t in tables.into_iter().filter(|t| t.vpc_id == vpc.id) {
+            let public = t.routes.iter().any(|r| {
+                r.destination == "0.0.0.0/0" && r.gateway_id.as_deref().is_some_and(|g| g.starts_with("igw-"))
+            });
+            if public {
+                continue;
+            }
+            if t.routes.iter().any(|r| r.destination == "0.0.0.0/0" && r.nat_gateway_id.as_deref() == Some(id.as_str()))
+            {
+                ctx.resource("found", "route", &format!("{} 0.0.0.0/0", t.id), &region, &id);
+            } else {
+                c(cloud.ec2.set_route_to_nat(&region, &t.id, "0.0.0.0/0", &id)).await?;
+                ctx.resource("changed", "route", &format!("{} 0.0.0.0/0", t.id), &region, &id);
+            }
+            changed.push(t.id);
+        }
+        Ok(outs(&[("nat_gateway_id", s(id)), ("public_ip", s(eip.public_ip)), ("route_tables", s(changed.join(",")))]))
+    }
+}
+
+struct ElbEnsure;
+static ELB: ActionSpec = ActionSpec {
+    name: "elb.ensure",
+    summary: "Ensure an application load balancer in the VPC's public subnets, a target group and a listener; wait until active",
+    params: &[
+        P::req("name", K::Str, "the load balancer's name"),
+        P::req("vpc", K::Str, "the VPC's Name tag"),
+        P::opt("region", K::Region, "default: secondary"),
+        P::opt("target_group", K::Str, "the target group's name (default <name>-tg)"),
+        P::opt("port", K::Int, "listener port (default 443)"),
+        P::opt("protocol", K::Str, "listener protocol (default HTTPS)"),
+        P::opt("certificate_arn", K::Str, "ACM certificate for HTTPS"),
+        P::opt("target_port", K::Int, "target port (default 80)"),
+        P::opt("health_check_path", K::Str, "default /health"),
+        P::opt("security_groups", K::StrList, "security group ids"),
+    ],
+    outputs: &[
+        out("arn", "the load balancer ARN"),
+        out("dns_name", "its DNS name"),
+        out("zone_id", "its canonical hosted zone id (for Route 53 aliases)"),
+        out("target_group_arn", "the target group ARN"),
+    ],
+    iam: &[
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:CreateTargetGroup",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:CreateListener",
+        "elasticloadbalancing:AddTags",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+    ],
+    expected_secs: 240,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for ElbEnsure {
+    fn spec(&self) -> &'static ActionSpec {
+        &ELB
+    }
+    fn plan(&self, p: &Params) -> String {
+        let name = p.text("name").unwrap_or_default();
+        format!(
+            "elbv2:CreateLoadBalancer {name} (internet-facing, public subnets of {}) + CreateTargetGroup {} + CreateListener {}:{}; wait active",
+            p.text("vpc").unwrap_or_default(),
+            p.text("target_group").unwrap_or_else(|_| format!("{name}-tg")),
+            p.text("protocol").unwrap_or_else(|_| "HTTPS".into()),
+            p.text("port").unwrap_or_else(|_| "443".into())
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = region(ctx, p)?;
+        let name = p.str("name")?;
+        let (vpc, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
+        let lb = match c(cloud.elb.describe_load_balancer(&region, name)).await? {
+            Some(l) => {
+                ctx.resource("found", "load-balancer", name, &region, &l.state);
+                l
+            }
+            None => {
+                ctx.resource("creating", "load-balancer", name, &region, "");
+                let req = CreateLoadBalancer {
+                    name: name.into(),
+                    subnets: subnets.iter().filter(|s| s.public).map(|s| s.id.clone()).collect(),
+                    security_groups: p.str_list("security_groups")?,
+                    scheme: "internet-facing".into(),
+                    tags: ctx.tags(),
+                };
+                let l = c(cloud.elb.create_load_balancer(&region, &req)).await?;
+                ctx.resource("created", "load-balancer", name, &region, &l.state);
+                l
+            }
+        };
+        let tg_name = p.opt_str("target_group")?.map_or_else(|| format!("{name}-tg"), str::to_string);
+        let tg = match c(cloud.elb.describe_target_group(&region, &tg_name)).await? {
+            Some(t) => {
+                ctx.resource("found", "target-group", &tg_name, &region, "");
+                t
+            }
+            None => {
+                ctx.resource("creating", "target-group", &tg_name, &region, "");
+                let req = CreateTargetGroup {
+                    name: tg_name.clone(),
+                    protocol: "HTTP".into(),
+                    port: port_param(p, "target_port", 80)?,
+                    vpc_id: vpc.id.clone(),
+                    health_check_path: p.opt_str("health_check_path")?.unwrap_or("/health").into(),
+                    tags: ctx.tags(),
+                };
+                let t = c(cloud.elb.create_target_group(&region, &req)).await?;
+                ctx.resource("created", "target-group", &tg_name, &region, "");
+                t
+            }
+        };
+        let port = port_param(p, "port", 443)?;
+        let listeners = c(cloud.elb.describe_listeners(&region, &lb.arn)).await?;
+        if listeners.iter().any(|l| l.port == port) {
+            ctx.resource("found", "listener", &format!("{name}:{port}"), &region, "");
+        } else {
+            ctx.resource("creating", "listener", &format!("{name}:{port}"), &region, "");
+            let req = CreateListener {
+                load_balancer_arn: lb.arn.clone(),
+                protocol: p.opt_str("protocol")?.unwrap_or("HTTPS").into(),
+                port,
+                target_group_arn: tg.arn.clone(),
+                certificate_arn: p.opt_str("certificate_arn")?.map(str::to_string),
+            };
+            c(cloud.elb.create_listener(&region, &req)).await?;
+            ctx.resource("created", "listener", &format!("{name}:{port}"), &region, "");
+        }
+        wait_state(ctx, "load-balancer", name, &region, POLL, &["active"], &["failed"], || async {
+            let l = cloud.elb.describe_load_balancer(&region, name).await?;
+            Ok((l.map_or_else(|| "missing".into(), |l| l.state), None))
+        })
+        .await?;
+        Ok(outs(&[
+            ("arn", s(lb.arn)),
+            ("dns_name", s(lb.dns_name)),
+            ("zone_id", s(lb.canonical_hosted_zone_id)),
+            ("target_group_arn", s(tg.arn)),
+        ]))
+    }
+}
+
+struct WafAssociate;
+static WAF: ActionSpec = ActionSpec {
+    name: "waf.associate",
+    summary: "Ensure a REGIONAL WAF web ACL is associated with a resource (the load balancer)",
+    params: &[
+        P::req("web_acl", K::Str, "the web ACL's name"),
+        P::req("resource", K::Str, "the resource ARN (ALB)"),
+        P::opt("region", K::Region, "default: secondary"),
+    ],
+    outputs: &[out("web_acl_arn", "the web ACL ARN")],
+    iam: &["wafv2:GetWebACL", "wafv2:GetWebACLForResource", "wafv2:AssociateWebACL", "elasticloadbalancing:SetWebACL"],
+    expected_secs: 30,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for WafAssociate {
+    fn spec(&self) -> &'static ActionSpec {
+        &WAF
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "wafv2:AssociateWebACL {} (REGIONAL) → {}",
+            p.text("web_acl").unwrap_or_default(),
+            p.text("resource").unwrap_or_default()
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = region(ctx, p)?;
+        let (name, res) = (p.str("web_acl")?, p.str("resource")?);
+        let acl = c(cloud.waf.get_web_acl(&region, name))
+            .await?
+            .ok_or_else(|| ActionError::fatal(format!("no REGIONAL web ACL named {name} in {region}")))?;
+        match c(cloud.waf.get_web_acl_for_resource(&region, res)).await? {
+            Some(cur) if cur.arn == acl.arn => ctx.resource("found", "waf-association", name, &region, "associated"),
+            cur => {
+                if let Some(other) = cur {
+                    ctx.progress(format!("replacing web ACL {} on the resource", other.name), None);
+                }
+                ctx.resource("creating", "waf-association", name, &region, "");
+                c(cloud.waf.associate_web_acl(&region, &acl.arn, res)).await?;
+                ctx.resource("created", "waf-association", name, &region, "associated");
+            }
+        }
+        Ok(outs(&[("web_acl_arn", s(acl.arn))]))
+    }
+}
+
+struct AsgEnsure;
+static ASG: ActionSpec = ActionSpec {
+    name: "asg.ensure",
+    summary: "Ensure an auto scaling group from a launch template (optionally with a new AMI) in the VPC's private \
+              subnets, with min/max/desired and the target group; wait for InService instances and healthy targets",
+    params: &[
+        P::req("name", K::Str, "the group's name"),
+        P::req("launch_template", K::Str, "the launch template name"),
+        P::req("vpc", K::Str, "the VPC's Name tag"),
+        P::opt("region", K::Region, "default: secondary"),
+        P::opt("image", K::Str, "an AMI to put into the launch template first"),
+        P::opt("min", K::Int, "default 2"),
+        P::opt("max", K::Int, "default 6"),
+        P::opt("desired", K::Int, "default: min"),
+        P::opt("target_group_arn", K::Str, "target group to attach"),
+        P::opt("wait_healthy", K::Bool, "wait until the targets are healthy (default true)"),
+    ],
+    outputs: &[
+        out("instances", "instances in service"),
+        out("instance_ids", "their ids, comma-separated"),
+        out("arn", "the group's ARN"),
+    ],
+    iam: &[
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:CreateAutoScalingGroup",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:AttachLoadBalancerTargetGroups",
+        "autoscaling:CreateOrUpdateTags",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:ModifyLaunchTemplate",
+        "ec2:RunInstances",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "iam:PassRole",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ],
+    expected_secs: 360,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for AsgEnsure {
+    fn spec(&self) -> &'static ActionSpec {
+        &ASG
+    }
+    fn plan(&self, p: &Params) -> String {
+        let min = p.text("min").unwrap_or_else(|_| "2".into());
+        format!(
+            "{}autoscaling:CreateAutoScalingGroup {} from {} (min {min}, max {}, desired {}) in private subnets of {}; attach {}; wait InService + healthy",
+            p.text("image")
+                .map(|i| format!("launch template {} ← {i}; ", p.text("launch_template").unwrap_or_default()))
+                .unwrap_or_default(),
+            p.text("name").unwrap_or_default(),
+            p.text("launch_template").unwrap_or_default(),
+            p.text("max").unwrap_or_else(|_| "6".into()),
+            p.text("desired").unwrap_or_else(|_| min.clone()),
+            p.text("vpc").unwrap_or_default(),
+            p.text("target_group_arn").unwrap_or_else(|_| "no target group".into()),
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = region(ctx, p)?;
+        let (name, lt) = (p.str("name")?, p.str("launch_template")?);
+        let min = u32_param(p, "min", 2)?;
+        let max = u32_param(p, "max", 6)?.max(min);
+        let desired = u32_param(p, "desired", min)?.clamp(min, max);
+        if let Some(image) = p.opt_str("image")? {
+            super::ec2::ensure_lt_image(ctx, cloud, &region, lt, image, true).await?;
+        }
+        let tg = p.opt_str("target_group_arn")?.map(str::to_string);
+        match c(cloud.asg.describe_auto_scaling_group(&region, name)).await? {
+            None => {
+                let (_, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
+                ctx.resource("creating", "auto-scaling-group", name, &region, "");
+                let req = CreateAutoScalingGroup {
+                    name: name.into(),
+                    launch_template_name: lt.into(),
+                    launch_template_version: "$Default".into(),
+                    min,
+                    max,
+                    desired,
+                    subnets: subnets.iter().filter(|s| !s.public).map(|s| s.id.clone()).collect(),
+                    target_group_arns: tg.iter().cloned().collect(),
+                    tags: ctx.tags(),
+                };
+                c(cloud.asg.create_auto_scaling_group(&region, &req)).await?;
+                ctx.resource("created", "auto-scaling-group", name, &region, &format!("desired {desired}"));
+            }
+            Some(g) => {
+                ctx.resource("found", "auto-scaling-group", name, &region, &format!("desired {}", g.desired));
+                if g.min != min || g.max != max || g.desired < desired {
+                    let req = UpdateAutoScalingGroup {
+                        name: name.into(),
+                        launch_template_version: None,
+                        min: Some(min),
+                        max: Some(max),
+                        desired: Some(desired.max(g.desired)),
+                    };
+                    c(cloud.asg.update_auto_scaling_group(&region, &req)).await?;
+                    ctx.resource(
+                        "changed",
+                        "auto-scaling-group",
+                        name,
+                        &region,
+                        &format!("min {min} max {max} desired {desired}"),
+                    );
+                }
+                if let Some(t) = &tg
+                    && !g.target_group_arns.contains(t)
+                {
+                    c(cloud.asg.attach_target_groups(&region, name, std::slice::from_ref(t))).await?;
+                    ctx.resource("changed", "auto-scaling-group", name, &region, "target group attached");
+                }
+            }
+        }
+        // instances in service n/m
+        let mut last = (usize::MAX, 0);
+        let ids = loop {
+            let g = c(cloud.asg.describe_auto_scaling_group(&region, name))
+                .await?
+                .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} disappeared")))?;
+            let ins: Vec<String> =
+                g.instances.iter().filter(|i| i.lifecycle_state == "InService").map(|i| i.id.clone()).collect();
+            let want = g.desired as usize;
+            if (ins.len(), want) != last {
+                ctx.progress(
+                    format!("instances in service {}/{want}", ins.len()),
+                    Some(100.0 * ins.len() as f64 / want.max(1) as f64),
+                );
+                for i in &g.instances {
+                    ctx.resource("state", "ec2-instance", &i.id, &region, &i.lifecycle_state);
+                }
+                last = (ins.len(), want);
+            }
+            if ins.len() >= want {
+                break ins;
+            }
+            ctx.sleep(POLL).await?;
+        };
+        if let Some(t) = &tg
+            && p.bool_or("wait_healthy", true)?
+        {
+            wait_targets(ctx, cloud, &region, t, ids.len()).await?;
+        }
+        let arn = c(cloud.asg.describe_auto_scaling_group(&region, name)).await?.map(|g| g.arn).unwrap_or_default();
+        Ok(outs(&[("instances", Value::from(ids.len())), ("instance_ids", s(ids.join(","))), ("arn", s(arn))]))
+    }
+}
+
+/// Waits until at least `want` targets are healthy, reporting healthy n/m.
+pub(crate) async fn wait_targets(
+    ctx: &ActionCtx,
+    cloud: &Cloud,
+    region: &str,
+    tg: &str,
+    want: usize,
+) -> Result<usize, ActionError> {
+    let mut last = usize::MAX;
+    loop {
+        match cloud.elb.describe_target_health(region, tg).await {
+            Ok(th) => {
+                let healthy = th.iter().filter(|t| t.state == "healthy").count();
+                if healthy != last {
+                    ctx.progress(
+                        format!("healthy targets {healthy}/{}", want.max(th.len())),
+                        Some(100.0 * healthy as f64 / want.max(1) as f64),
+                    );
+                    ctx.resource("state", "target-group", tg, region, &format!("{healthy} healthy of {}", th.len()));
+                    last = healthy;
+                }
+                if healthy >= want && want > 0 {
+                    return Ok(healthy);
+                }
+            }
+            Err(e) if e.retryable => ctx.progress(format!("waiting for target health: {e}"), None),
+            Err(e) => return Err(super::kit::cerr(e)),
+        }
+        ctx.sleep(POLL).await?;
+    }
+}
+
+struct AsgRollout;
+static ROLLOUT: ActionSpec = ActionSpec {
+    name: "asg.rollout",
+    summary: "Roll the auto scaling group's instances onto its launch template's default version (instance refresh); \
+              nothing to do when every instance is on it",
+    params: &[
+        P::req("asg", K::Str, "the group's name"),
+        P::opt("region", K::Region, "default: primary"),
+        P::opt("min_healthy_pct", K::Int, "minimum healthy percentage during the refresh (default 90)"),
+        P::opt("launch_template", K::Str, "the launch template the group must use (refuses another)"),
+    ],
+    outputs: &[
+        out("refresh_id", "the instance refresh (empty when nothing had to change)"),
+        out("version", "the launch template version now running"),
+    ],
+    iam: &[
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:StartInstanceRefresh",
+        "autoscaling:DescribeInstanceRefreshes",
+        "ec2:DescribeLaunchTemplates",
+    ],
+    expected_secs: 900,
+    effect: Effect::Mutating,
+};
+
+#[async_trait]
+impl Action for AsgRollout {
+    fn spec(&self) -> &'static ActionSpec {
+        &ROLLOUT
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "autoscaling:StartInstanceRefresh {} (min healthy {}%) unless every instance runs the default version; wait Successful",
+            p.text("asg").unwrap_or_default(),
+            p.text("min_healthy_pct").unwrap_or_else(|_| "90".into())
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let region = p.opt_str("region")?.map_or_else(|| ctx.target.primary.clone(), str::to_string);
+        let name = p.str("asg")?;
+        let g = c(cloud.asg.describe_auto_scaling_group(&region, name))
+            .await?
+            .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} not found in {region}")))?;
+        if let Some(want) = p.opt_str("launch_template")?
+            && want != g.launch_template_name
+        {
+            return Err(ActionError::fatal(format!(
+                "auto scaling group {name} uses launch template {}, not {want}",
+                g.launch_template_name
+            )));
+        }
+        let lt = c(cloud.ec2.describe_launch_template(&region, &g.launch_template_name))
+            .await?
+            .ok_or_else(|| ActionError::fatal(format!("launch template {} not found", g.launch_template_name)))?;
+        let v = lt.default_version;
+        let refreshes = c(cloud.asg.describe_instance_refreshes(&region, name)).await?;
+        let running = refreshes.iter().find(|r| r.status == "Pending" || r.status == "InProgress");
+        let id = if let Some(r) = running {
+            ctx.resource("found", "instance-refresh", &r.id, &region, &r.status);
+            r.id.clone()
+        } else if g.instances.iter().all(|i| i.launch_template_version == v) {
+            ctx.resource("found", "auto-scaling-group", name, &region, &format!("all instances on version {v}"));
+            return Ok(outs(&[("refresh_id", s("")), ("version", Value::from(v))]));
+        } else {
+            let pct = u8::try_from(u32_param(p, "min_healthy_pct", 90)?.min(100)).unwrap_or(90);
+            ctx.resource("creating", "instance-refresh", name, &region, "");
+            let id = c(cloud.asg.start_instance_refresh(&region, name, pct)).await?;
+            ctx.resource("created", "instance-refresh", &id, &region, "Pending");
+            id
+        };
+        wait_state(
+            ctx,
+            "instance-refresh",
+            &id,
+            &region,
+            POLL,
+            &["Successful"],
+            &["Failed", "Cancelled", "RollbackSuccessful"],
+            || async {
+                let r = cloud.asg.describe_instance_refreshes(&region, name).await?;
+                Ok(r.into_iter()
+                    .find(|r| r.id == id)
+                    .map_or_else(|| ("missing".into(), None), |r| (r.status, Some(r.percent))))
+            },
+        )
+        .await?;
+        Ok(outs(&[("refresh_id", s(id)), ("version", Value::from(v))]))
+    }
+}

@@ -1,0 +1,461 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The DR actions on the simulator, driven by the engine on tokio's paused clock (simulated time, deterministic):
+//! happy paths, idempotency (a second run creates nothing), faults, the states the waits observe.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use drconsole::actions::Registry;
+use drconsole::cloud::sim::{Fault, Sim, WorldFile};
+use drconsole::cloud::{Cloud, Rds};
+use drconsole::engine::{Clock, Command, Engine, Event, EventKind, Outcome, Prompt, RunConfig};
+use drconsole::runbook::{self, Runbook};
+
+fn start() -> jiff::Timestamp {
+    "2026-11-21T12:00:00Z".parse().unwrap()
+}
+
+fn load(path: &str) -> Runbook {
+    runbook::load(Path::new(path), &Registry::builtin()).unwrap_or_else(|d| panic!("{d}"))
+}
+
+fn load_text(text: &str) -> Runbook {
+    runbook::load_str(Path::new("test.toml"), text, &Registry::builtin()).unwrap_or_else(|d| panic!("{d}"))
+}
+
+fn world(rb: &Runbook) -> Arc<Sim> {
+    Arc::new(Sim::for_runbook(Clock::starting_at(start(), 1.0), 7, rb, None))
+}
+
+struct Run {
+    outcome: Outcome,
+    events: Vec<Event>,
+}
+
+impl Run {
+    fn kinds(&self) -> impl Iterator<Item = &EventKind> {
+        self.events.iter().map(|e| &e.kind)
+    }
+    fn resources(&self, phase: &str) -> Vec<(String, String, String)> {
+        self.kinds()
+            .filter_map(|k| match k {
+                EventKind::Resource { phase: p, kind, id, state, .. } if p == phase => {
+                    Some((kind.clone(), id.clone(), state.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+    /// The states a wait observed for one kind of resource, in order, without repeats.
+    fn states(&self, kind: &str) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for (k, _, s) in self.resources("state") {
+            if k == kind && !v.contains(&s) {
+                v.push(s);
+            }
+        }
+        v
+    }
+    fn failed(&self, step: &str) -> Option<String> {
+        self.kinds().find_map(|k| match k {
+            EventKind::StepFailed { step: s, error, .. } if s == step => Some(error.clone()),
+            _ => None,
+        })
+    }
+    fn outputs(&self, step: &str) -> serde_json::Map<String, serde_json::Value> {
+        self.kinds()
+            .find_map(|k| match k {
+                EventKind::StepSucceeded { step: s, outputs, .. } if s == step => Some(outputs.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("step {step} did not succeed"))
+    }
+    fn json(&self) -> String {
+        self.events.iter().map(|e| serde_json::to_string(e).unwrap()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Runs a runbook on a world: approves confirmations, answers choices with `answer` (or the newest candidate),
+/// aborts when the run pauses on a failure (as headless does).
+async fn run_on(rb: &Runbook, sim: &Arc<Sim>, recovery_point: Option<&str>) -> Run {
+    let cloud = Cloud::from_all("sim", sim.clone());
+    let cfg = RunConfig {
+        run_id: "test-run".into(),
+        seed: 7,
+        recovery_point: recovery_point.map(str::to_string),
+        cloud: Some(Arc::new(cloud)),
+        ..RunConfig::default()
+    };
+    let mut h = Engine::spawn(Arc::new(rb.clone()), Registry::builtin(), cfg, sim.clock().clone());
+    let mut events = Vec::new();
+    while let Some(ev) = h.events.recv().await {
+        let cmd = match &ev.kind {
+            EventKind::StepAwaitingApproval { step, .. } => {
+                Some(Command::Approve { step: step.clone(), by: "test".into() })
+            }
+            EventKind::OperatorRequest { step, prompt: Prompt::Choice { candidates, .. } } => {
+                Some(Command::Answer { step: step.clone(), value: candidates[0].id.clone(), by: "test".into() })
+            }
+            EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => {
+                Some(Command::Approve { step: step.clone(), by: "test".into() })
+            }
+            EventKind::RunPaused { reason } => Some(Command::Abort { reason: reason.clone(), by: "test".into() }),
+            _ => None,
+        };
+        let done = matches!(ev.kind, EventKind::RunFinished { .. });
+        events.push(ev);
+        if let Some(c) = cmd {
+            let _ = h.commands.send(c);
+        }
+        if done {
+            break;
+        }
+    }
+    let result = h.join.await.unwrap();
+    Run { outcome: result.outcome, events }
+}
+
+fn count(sim: &Sim, op: &str) -> u64 {
+    sim.calls().get(op).copied().unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn failover_recovers_and_its_waits_observe_every_state() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    assert_eq!(r.states("rds-instance"), ["creating", "backing-up", "available", "modifying"]);
+    assert_eq!(r.states("rds-snapshot"), ["pending", "available"]);
+    assert_eq!(r.states("nat-gateway"), ["pending", "available"]);
+    assert_eq!(r.states("load-balancer"), ["provisioning", "active"]);
+    assert_eq!(r.states("route53-change"), ["PENDING", "INSYNC"]);
+    assert_eq!(r.states("ami"), ["pending", "available"]);
+    assert!(r.states("ec2-instance").starts_with(&["Pending".to_string()]));
+    assert!(r.states("ec2-instance").contains(&"InService".to_string()));
+    // snapshot copy progress is reported in percent, increasing
+    let pcts: Vec<f64> = r
+        .kinds()
+        .filter_map(|k| match k {
+            EventKind::StepProgress { step, percent: Some(p), .. } if step == "copy_db" => Some(*p),
+            _ => None,
+        })
+        .collect();
+    assert!(pcts.len() >= 3 && pcts.windows(2).all(|w| w[0] < w[1]), "{pcts:?}");
+    // instances in service n/m
+    assert!(
+        r.kinds()
+            .any(|k| matches!(k, EventKind::StepProgress { message, .. } if message == "instances in service 2/2"))
+    );
+    // the database is restored in the secondary region, from the copy, with an endpoint
+    let db = r.outputs("restore_db");
+    assert_eq!(db["instance"], "crosssell-prod-dr");
+    assert_eq!(db["port"], 5432);
+    let w = sim.snapshot();
+    let dr = &w.regions["us-west-2"];
+    assert!(dr.dbs.contains_key("crosssell-prod-dr"));
+    assert!(
+        dr.route_tables
+            .values()
+            .filter(|t| t.tags.get("tier").is_some_and(|t| t == "private"))
+            .all(|t| t.routes.iter().any(|r| r.destination == "0.0.0.0/0" && r.nat_gateway_id.is_some()))
+    );
+    // everything created carries the drconsole tags
+    let tags = &dr.dbs["crosssell-prod-dr"].item.tags;
+    assert_eq!(tags["drconsole:run-id"], "test-run");
+    assert_eq!(tags["drconsole:step"], "restore_db");
+    assert_eq!(tags["drconsole:runbook"], "cross-sell-failover");
+    // the RTO is met in simulated time
+    let Some(EventKind::RunFinished { rto_met, duration_secs, .. }) = r.kinds().last() else { panic!() };
+    assert!(*rto_met && *duration_secs > 15 * 60 && *duration_secs < 2 * 3600, "{duration_secs}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn running_a_finished_failover_again_creates_nothing() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    let first = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(first.outcome, Outcome::Recovered);
+    assert!(!first.resources("created").is_empty());
+    let before = sim.snapshot();
+    let creates = |s: &Sim| -> u64 {
+        s.calls()
+            .iter()
+            .filter(|(k, _)| {
+                ["Create", "Copy", "Restore", "Allocate", "Import", "StartRestore"]
+                    .iter()
+                    .any(|p| k.contains(&format!(":{p}")))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let n = creates(&sim);
+    // the chosen point must be the same one: answer with it explicitly
+    let id = first.outputs("pick_db")["id"].as_str().unwrap().to_string();
+    let second = run_on(&rb, &sim, Some(&id)).await;
+    assert_eq!(second.outcome, Outcome::Recovered, "{}", second.json());
+    assert_eq!(second.resources("creating"), Vec::<(String, String, String)>::new());
+    assert!(second.resources("found").len() >= 10);
+    assert_eq!(creates(&sim), n, "no create/copy/restore call on the second run");
+    let after = sim.snapshot();
+    for r in ["us-east-1", "us-west-2"] {
+        let (a, b) = (&before.regions[r], &after.regions[r]);
+        assert_eq!(a.dbs.len(), b.dbs.len());
+        assert_eq!(a.db_snapshots.len(), b.db_snapshots.len());
+        assert_eq!(a.volumes.len(), b.volumes.len());
+        assert_eq!(a.snapshots.len(), b.snapshots.len());
+        assert_eq!(a.nats.len(), b.nats.len());
+        assert_eq!(a.addresses.len(), b.addresses.len());
+        assert_eq!(a.lbs.len(), b.lbs.len());
+        assert_eq!(a.asgs.len(), b.asgs.len());
+        assert_eq!(a.images.len(), b.images.len());
+    }
+    assert_eq!(before.changes.len(), after.changes.len(), "the DNS record was already right");
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_error_on_restore_is_retried_and_restores_once() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    sim.inject(Fault::nth("rds:RestoreDBInstanceFromDBSnapshot", 1, "InsufficientDBInstanceCapacity"));
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert!(r.kinds().any(|k| matches!(k, EventKind::StepRetrying { step, error, .. }
+        if step == "restore_db" && error.contains("InsufficientDBInstanceCapacity") && error.contains("request id"))));
+    assert_eq!(count(&sim, "rds:RestoreDBInstanceFromDBSnapshot"), 2);
+    assert_eq!(sim.snapshot().regions["us-west-2"].dbs.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_retryable_error_fails_the_step_with_service_operation_and_code() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    sim.inject(Fault::nth("rds:CopyDBSnapshot", 1, "AccessDenied"));
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Aborted);
+    let e = r.failed("copy_db").unwrap();
+    assert!(e.contains("rds CopyDBSnapshot in us-west-2 failed: AccessDenied"), "{e}");
+    assert_eq!(count(&sim, "rds:CopyDBSnapshot"), 1, "not retried");
+    assert_eq!(count(&sim, "rds:RestoreDBInstanceFromDBSnapshot"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_primary_region_down_the_failover_uses_the_copies_in_the_secondary() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    // the AMI is kept in the secondary region (ami-copy runbook)
+    sim.provision(&drconsole::cloud::sim::Seed {
+        kind: "image".into(),
+        name: Some("cross-sell-web".into()),
+        region: Some("us-west-2".into()),
+        ..Default::default()
+    });
+    sim.set_region_available("us-east-1", false);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let chosen = r.kinds().find_map(|k| match k {
+        EventKind::RecoveryPointChosen { region, .. } => Some(region.clone()),
+        _ => None,
+    });
+    assert_eq!(chosen.as_deref(), Some("us-west-2"));
+    assert_eq!(count(&sim, "rds:CopyDBSnapshot"), 0);
+    assert_eq!(count(&sim, "ec2:CopySnapshot"), 0);
+    assert!(r.kinds().any(|k| matches!(k, EventKind::StepProgress { message, .. }
+        if message.contains("us-east-1 is unavailable (simulated regional outage)"))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn point_in_time_restore_refuses_a_time_outside_the_window() {
+    let text = r#"
+[runbook]
+name = "pitr"
+title = "t"
+app = "a"
+rto = "2h"
+rpo = "1h"
+[target]
+primary = "us-east-1"
+secondary = "us-west-2"
+[[step]]
+id = "restore"
+title = "t"
+action = "rds.restore_pitr"
+[step.with]
+source = "db1"
+instance = "db1-pitr"
+time = "2026-10-01T00:00:00Z"
+"#;
+    let rb = load_text(text);
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, None).await;
+    let e = r.failed("restore").unwrap();
+    assert!(e.contains("outside its restorable window"), "{e}");
+    assert_eq!(count(&sim, "rds:RestoreDBInstanceToPointInTime"), 0);
+
+    // the latest restorable time works, and the window is what the port reports
+    let rb = load_text(&text.replace("time = \"2026-10-01T00:00:00Z\"", ""));
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, None).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let w = sim.restore_window("us-east-1", "db1").await.unwrap();
+    assert!(w.latest > w.earliest);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_polls_are_waited_out() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    let mut f = Fault::nth("ec2:DescribeNatGateways", 2, "Throttling");
+    f.times = Some(3);
+    sim.inject(f);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert!(r.kinds().any(|k| matches!(k, EventKind::StepProgress { step, message, .. }
+        if step == "nat" && message.contains("Throttling"))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn volume_swap_replaces_the_device_and_is_idempotent() {
+    let rb = load("runbooks/ebs-swap.toml");
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let out = r.outputs("swap");
+    let (new, old) =
+        (out["volume_id"].as_str().unwrap().to_string(), out["old_volume_id"].as_str().unwrap().to_string());
+    assert_eq!(old, "vol-0123456789abcdef0");
+    let w = sim.snapshot();
+    let east = &w.regions["us-east-1"];
+    let inst = &east.instances["i-0a1b2c3d4e5f60718"];
+    assert_eq!(inst.item.block_devices["/dev/sdf"], new);
+    assert_eq!(inst.tl.state(sim.clock().now()), "running");
+    assert_eq!(east.volumes[&old].tl.state(sim.clock().now()), "available");
+    assert_eq!(r.states("ec2-instance"), ["stopping", "stopped", "pending", "running"]);
+    let again = run_on(&rb, &sim, Some(r.outputs("pick_snapshot")["id"].as_str().unwrap())).await;
+    assert_eq!(again.outcome, Outcome::Recovered);
+    assert!(again.resources("creating").is_empty());
+    assert_eq!(again.outputs("swap")["old_volume_id"], old.as_str());
+    assert_eq!(count(&sim, "ec2:StopInstances"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn s3_export_is_imported_into_dynamodb_once() {
+    let rb = load("runbooks/mysql-to-dynamodb.toml");
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let prefix = r.outputs("pick_export")["id"].as_str().unwrap().to_string();
+    assert!(prefix.starts_with("exports/tvshows/") && prefix.ends_with("Z/"), "{prefix}");
+    assert!(r.outputs("import")["item_count"].as_u64().unwrap() > 0);
+    assert_eq!(r.outputs("pick_backup")["kind"], "backup");
+    assert_eq!(r.states("dynamodb-import"), ["IN_PROGRESS", "COMPLETED"]);
+    let again = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(again.outcome, Outcome::Recovered);
+    assert_eq!(count(&sim, "dynamodb:ImportTable"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_point_policies_and_the_operator_choice() {
+    let base = r#"
+[runbook]
+name = "rp"
+title = "t"
+app = "a"
+rto = "2h"
+rpo = "1h"
+[target]
+primary = "us-east-1"
+secondary = "us-west-2"
+[[step]]
+id = "pick"
+title = "t"
+action = "recovery_point.select"
+[step.with]
+source = "rds"
+resource = "db1"
+"#;
+    // ask, headless without --recovery-point: the operator gets the candidates, newest first
+    let rb = load_text(base);
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, None).await;
+    let cands = r
+        .kinds()
+        .find_map(|k| match k {
+            EventKind::OperatorRequest { prompt: Prompt::Choice { candidates, .. }, .. } => Some(candidates.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(cands.len() >= 20, "12 hourly snapshots + copies");
+    assert!(cands.windows(2).all(|w| w[0].time >= w[1].time));
+    assert!(cands.iter().any(|c| c.region == "us-west-2") && cands.iter().any(|c| c.region == "us-east-1"));
+    assert!(cands[0].rpo_met && !cands.last().unwrap().rpo_met);
+    assert!(cands.iter().all(|c| c.encrypted && c.size_gib == Some(500)));
+    assert_eq!(r.outputs("pick")["id"], cands[0].id.as_str());
+
+    // latest_before: the newest at or before the time
+    let before = "2026-11-21T08:00:00Z";
+    let rb = load_text(&format!("{base}policy = \"latest_before\"\nbefore = \"{before}\"\n"));
+    let r = run_on(&rb, &world(&rb), None).await;
+    let t: jiff::Timestamp = r.outputs("pick")["time"].as_str().unwrap().parse().unwrap();
+    let b: jiff::Timestamp = before.parse().unwrap();
+    assert!(t <= b && b.duration_since(t).as_secs() < 3600);
+
+    // an explicit id that does not exist: refused, naming the newest
+    let rb = load_text(&format!("{base}policy = \"id\"\nid = \"nope\"\n"));
+    let r = run_on(&rb, &world(&rb), None).await;
+    assert!(r.failed("pick").unwrap().contains("recovery point `nope` not found; the newest are"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_backups_miss_the_rpo_and_require_rpo_stops_the_run() {
+    let rb = load("runbooks/tabletop/stale-backups.toml");
+    let wf = WorldFile::load(Path::new("runbooks/tabletop/worlds/stale-backups.toml")).unwrap();
+    let sim = Arc::new(Sim::for_runbook(Clock::starting_at(start(), 1.0), 7, &rb, Some(&wf)));
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert!(r.failed("pick_db").unwrap().contains("does not meet the RPO of 30m00s"));
+    assert!(
+        r.kinds().any(
+            |k| matches!(k, EventKind::RecoveryPointChosen { rpo_met: false, rpo_secs, .. } if *rpo_secs > 3 * 3600)
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn secrets_read_during_a_restore_never_reach_an_event() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    let secret = sim.snapshot().regions["us-west-2"].secrets["prod/cross-sell/db-master"].value.clone();
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered);
+    assert!(secret.len() > 8 && !r.json().contains(&secret));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_world_saves_and_loads_with_its_timelines() {
+    let rb = load("runbooks/rds-pitr.toml");
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered);
+    let json = sim.save().unwrap();
+    let back = Sim::load(&json, sim.clock().clone()).unwrap();
+    let mut a = sim.describe_db_instance("us-east-1", "agentpay-prod-pitr").await.unwrap().unwrap();
+    let mut b = back.describe_db_instance("us-east-1", "agentpay-prod-pitr").await.unwrap().unwrap();
+    // the latest restorable time moves with the clock (each call takes simulated time)
+    a.latest_restorable_time = None;
+    b.latest_restorable_time = None;
+    assert_eq!(a, b);
+    assert_eq!(b.status, "available");
+    assert!(back.calls()["rds:RestoreDBInstanceToPointInTime"] == 1);
+}
+
+#[test]
+fn world_files_reject_unknown_fields_with_line_and_column() {
+    let e = WorldFile::parse("[world]\nbackups_stoped = \"3h\"\n", "w.toml").unwrap_err().to_string();
+    assert!(e.starts_with("w.toml:2:1: unknown field `backups_stoped`"), "{e}");
+    let e = WorldFile::parse("[[fault]]\noperation = \"rds:X\"\n", "w.toml").unwrap_err().to_string();
+    assert!(e.contains("does nothing"), "{e}");
+    let ok = WorldFile::load(Path::new("runbooks/tabletop/worlds/region-outage.toml")).unwrap();
+    assert_eq!(ok.faults.len(), 1);
+    assert_eq!(ok.settings.unavailable_regions, ["us-east-1"]);
+}
