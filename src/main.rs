@@ -152,14 +152,6 @@ fn run(path: &Path, args: &RunArgs, registry: Registry) -> ExitCode {
         Ok(w) => w,
         Err(e) => return usage(e),
     };
-    if rb.target.backend == Backend::Aws
-        && let Some(s) = rb.steps.iter().find(|s| registry.get(&s.action).is_some_and(|a| !a.spec().iam.is_empty()))
-    {
-        return usage(format!(
-            "step `{}` ({}) needs AWS, and the AWS backend is not built in this branch; rehearse it with --sim",
-            s.id, s.action
-        ));
-    }
     if rb.target.backend == Backend::Aws && args.speed != 1.0 {
         return usage("--speed only applies to the simulator (--sim or backend = \"sim\")");
     }

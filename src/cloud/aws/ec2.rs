@@ -47,6 +47,17 @@ fn ids(f: &Filter) -> Option<Vec<String>> {
     (!f.ids.is_empty()).then(|| f.ids.clone())
 }
 
+/// Keeps what matches the port filter: EC2 filters server-side already, this also holds against emulators that
+/// ignore some filters (moto ignores `tag:` filters on DescribeNatGateways).
+fn keep<T>(f: &Filter, v: Vec<T>, key: impl Fn(&T) -> (&str, Option<&str>, &Tags)) -> Vec<T> {
+    v.into_iter()
+        .filter(|x| {
+            let (id, name, tags) = key(x);
+            f.matches(id, name.or_else(|| tags.get("Name").map(String::as_str)), tags)
+        })
+        .collect()
+}
+
 /// `Ok(empty)` when EC2 says one of the asked ids does not exist.
 fn none_if_not_found<T>(r: Result<Vec<T>, CloudError>) -> CloudResult<Vec<T>> {
     match r {
@@ -206,7 +217,8 @@ impl Ec2 for Aws {
             .collect()
             .await;
         none_if_not_found(
-            r.map(|v| v.iter().map(volume).collect()).map_err(|e| from_sdk(SVC, "DescribeVolumes", region, e)),
+            r.map(|v| keep(f, v.iter().map(volume).collect(), |x: &Volume| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeVolumes", region, e)),
         )
     }
 
@@ -224,7 +236,8 @@ impl Ec2 for Aws {
             .collect()
             .await;
         none_if_not_found(
-            r.map(|v| v.iter().map(snapshot).collect()).map_err(|e| from_sdk(SVC, "DescribeSnapshots", region, e)),
+            r.map(|v| keep(f, v.iter().map(snapshot).collect(), |x: &Snapshot| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeSnapshots", region, e)),
         )
     }
 
@@ -406,8 +419,11 @@ impl Ec2 for Aws {
             .collect()
             .await;
         none_if_not_found(
-            r.map(|rs| rs.iter().flat_map(|r| r.instances().iter().map(instance)).collect())
-                .map_err(|e| from_sdk(SVC, "DescribeInstances", region, e)),
+            r.map(|rs| {
+                let v = rs.iter().flat_map(|r| r.instances().iter().map(instance)).collect();
+                keep(f, v, |x: &Instance| (&x.id, None, &x.tags))
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeInstances", region, e)),
         )
     }
 
@@ -425,7 +441,8 @@ impl Ec2 for Aws {
             .collect()
             .await;
         none_if_not_found(
-            r.map(|v| v.iter().map(image).collect()).map_err(|e| from_sdk(SVC, "DescribeImages", region, e)),
+            r.map(|v| keep(f, v.iter().map(image).collect(), |x: &Image| (&x.id, Some(&x.name), &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeImages", region, e)),
         )
     }
 
@@ -566,14 +583,16 @@ impl Ec2 for Aws {
             .await;
         let r = r.map_err(|e| from_sdk(SVC, "DescribeAddresses", region, e));
         none_if_not_found(r.map(|o| {
-            o.addresses()
+            let v = o
+                .addresses()
                 .iter()
                 .map(|a| Address {
                     allocation_id: a.allocation_id().unwrap_or_default().to_string(),
                     public_ip: a.public_ip().unwrap_or_default().to_string(),
                     tags: port_tags(a.tags()),
                 })
-                .collect()
+                .collect();
+            keep(f, v, |x: &Address| (&x.allocation_id, None, &x.tags))
         }))
     }
 
@@ -613,7 +632,8 @@ impl Ec2 for Aws {
             .collect()
             .await;
         none_if_not_found(
-            r.map(|v| v.iter().map(nat).collect()).map_err(|e| from_sdk(SVC, "DescribeNatGateways", region, e)),
+            r.map(|v| keep(f, v.iter().map(nat).collect(), |x: &NatGateway| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeNatGateways", region, e)),
         )
     }
 
@@ -659,7 +679,8 @@ impl Ec2 for Aws {
             .collect()
             .await;
         none_if_not_found(
-            r.map(|v| v.iter().map(route_table).collect()).map_err(|e| from_sdk(SVC, "DescribeRouteTables", region, e)),
+            r.map(|v| keep(f, v.iter().map(route_table).collect(), |x: &RouteTable| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeRouteTables", region, e)),
         )
     }
 
