@@ -76,6 +76,13 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         if !s.needs.is_empty() {
             notes.push(format!("after {}", s.needs.join(", ")));
         }
+        match action.spec().effect {
+            crate::actions::Effect::Destructive => {
+                notes.push("DESTRUCTIVE: moves traffic or replaces something in use".into())
+            }
+            crate::actions::Effect::ReadOnly => notes.push("read-only".into()),
+            crate::actions::Effect::Mutating => {}
+        }
         if s.confirm {
             notes.push("asks for confirmation".into());
         }
@@ -100,7 +107,8 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
     out
 }
 
-/// The least-privilege IAM policy for a runbook: the union of its actions' permissions.
+/// The least-privilege IAM policy for a runbook: the union of its actions' permissions, one statement per
+/// service (plus `sts:GetCallerIdentity`, which the account guard uses), limited to the runbook's two regions.
 pub fn iam_policy(rb: &Runbook, registry: &Registry) -> Value {
     let mut perms: BTreeSet<&str> = BTreeSet::new();
     for s in &rb.steps {
@@ -108,15 +116,33 @@ pub fn iam_policy(rb: &Runbook, registry: &Registry) -> Value {
             perms.extend(a.spec().iam.iter().copied());
         }
     }
-    let statements: Vec<Value> = if perms.is_empty() {
-        Vec::new()
-    } else {
-        vec![json!({
-            "Sid": "Drconsole".to_string() + &rb.meta.name.replace(['-', '_'], ""),
-            "Effect": "Allow",
-            "Action": perms.into_iter().collect::<Vec<_>>(),
-            "Resource": "*",
-        })]
-    };
+    if perms.is_empty() {
+        return json!({ "Version": "2012-10-17", "Statement": [] });
+    }
+    perms.insert("sts:GetCallerIdentity");
+    let mut by_service: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for p in perms {
+        by_service.entry(p.split(':').next().unwrap_or(p)).or_default().push(p);
+    }
+    let base = "Drconsole".to_string() + &rb.meta.name.replace(['-', '_'], "");
+    // global services (and STS) are not bound to a region
+    let global = ["route53", "iam", "sts"];
+    let statements: Vec<Value> = by_service
+        .into_iter()
+        .map(|(svc, actions)| {
+            let sid: String = format!("{base}{}", svc.split(['-', '_']).map(capitalize).collect::<String>());
+            let mut st = json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*" });
+            if !global.contains(&svc) {
+                st["Condition"] =
+                    json!({ "StringEquals": { "aws:RequestedRegion": [rb.target.primary, rb.target.secondary] } });
+            }
+            st
+        })
+        .collect();
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }

@@ -124,3 +124,29 @@ fn a_bad_world_file_is_a_usage_error_with_its_location() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:2:1: unknown field `unavailable_region`"), "{err}");
 }
+#[test]
+fn plan_and_iam_policy_come_from_the_catalogue() {
+    let out = Command::cargo_bin("drconsole").unwrap().args(["plan", "runbooks/cross-sell.toml"]).output().unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{plan}");
+    assert!(plan.contains("rds:RestoreDBInstanceFromDBSnapshot crosssell-prod-dr"), "{plan}");
+    assert!(plan.contains("critical path (*): pick_db → copy_db → restore_db"), "{plan}");
+    assert!(plan.contains("meets the RTO of 2h00m"), "{plan}");
+    assert!(plan.contains("DESTRUCTIVE"), "{plan}");
+
+    let out =
+        Command::cargo_bin("drconsole").unwrap().args(["iam-policy", "runbooks/cross-sell.toml"]).output().unwrap();
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = policy["Statement"].as_array().unwrap();
+    let find =
+        |svc: &str| st.iter().find(|s| s["Action"][0].as_str().unwrap().starts_with(&format!("{svc}:"))).unwrap();
+    let rds: Vec<&str> = find("rds")["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(rds.contains(&"rds:RestoreDBInstanceFromDBSnapshot") && rds.contains(&"rds:CopyDBSnapshot"));
+    assert!(!rds.contains(&"rds:RestoreDBInstanceToPointInTime"), "only what the runbook uses");
+    assert_eq!(
+        find("ec2")["Condition"]["StringEquals"]["aws:RequestedRegion"],
+        serde_json::json!(["us-east-1", "us-west-2"])
+    );
+    assert!(find("route53").get("Condition").is_none(), "Route 53 is global");
+    assert!(find("sts")["Action"][0] == "sts:GetCallerIdentity");
+}

@@ -46,7 +46,8 @@ pub const POLL_SLOW: Duration = Duration::from_secs(30);
 
 /// Polls `fetch` until the state is one of `done`; emits a `state` resource event on every change and progress
 /// when the fetch reports a percentage. A state in `failed` fails the step; retryable API errors while waiting
-/// (throttling) are waited out.
+/// (throttling) are waited out. Polls back off (×1.5 up to a minute) while nothing changes, and start again at
+/// `poll` after a change.
 #[allow(clippy::too_many_arguments)]
 pub async fn wait_state<F, Fut>(
     ctx: &ActionCtx,
@@ -64,12 +65,15 @@ where
 {
     let mut last = String::new();
     let mut last_pct = None;
+    let mut interval = poll;
+    let cap = poll.max(Duration::from_secs(60));
     loop {
         match fetch().await {
             Ok((state, pct)) => {
                 if state != last {
                     ctx.resource("state", kind, id, region, &state);
                     last.clone_from(&state);
+                    interval = poll;
                 }
                 if done.contains(&state.as_str()) {
                     return Ok(state);
@@ -87,7 +91,8 @@ where
             Err(e) if e.retryable => ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None),
             Err(e) => return Err(cerr(e)),
         }
-        ctx.sleep(poll).await?;
+        ctx.sleep(interval).await?;
+        interval = interval.mul_f64(1.5).min(cap);
     }
 }
 

@@ -223,6 +223,8 @@ pub struct World {
 pub struct Sim {
     world: Mutex<World>,
     clock: Clock,
+    /// When enabled, every call with the tokio task that made it (the benchmark attributes calls to steps).
+    call_log: Mutex<Option<Vec<(String, String)>>>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -260,7 +262,7 @@ impl Sim {
             fault_hits: Vec::new(),
             id_counter: BTreeMap::new(),
         };
-        Self { world: Mutex::new(world), clock }
+        Self { world: Mutex::new(world), clock, call_log: Mutex::new(None) }
     }
 
     /// A world provisioned from a runbook (what it refers to), then from a world file if given.
@@ -295,12 +297,22 @@ impl Sim {
     /// Restores a world saved by [`Sim::save`], on a clock (for a resumed run, one that continues in run time).
     pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
         let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
-        Ok(Self { world: Mutex::new(world), clock })
+        Ok(Self { world: Mutex::new(world), clock, call_log: Mutex::new(None) })
     }
 
     /// API calls made so far, by `service:Operation`.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.lock().calls.clone()
+    }
+
+    /// Starts recording each API call with the id of the tokio task that made it.
+    pub fn record_calls(&self) {
+        *self.call_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Vec::new());
+    }
+
+    /// The calls recorded since [`Sim::record_calls`]: (task id, `service:Operation`).
+    pub fn call_log(&self) -> Vec<(String, String)> {
+        self.call_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().unwrap_or_default()
     }
 
     /// A copy of the world as it is now.
@@ -344,6 +356,9 @@ impl Sim {
         let (latency, err) = {
             let mut w = self.lock();
             let key = format!("{service}:{op}");
+            if let Some(log) = self.call_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+                log.push((tokio::task::try_id().map(|i| i.to_string()).unwrap_or_default(), key.clone()));
+            }
             let n = {
                 let c = w.calls.entry(key.clone()).or_insert(0);
                 *c += 1;
