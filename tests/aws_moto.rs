@@ -536,6 +536,9 @@ async fn five_app_failover_runbooks_recover_on_moto_without_duplicates() {
         let id = run.of_type("identity").next().expect("an identity event");
         assert_eq!(id["account"], w.account.as_str());
         check_app_recovered(moto.endpoint(), &w, app).await;
+        if app.name == "cross-sell" {
+            eprintln!("figure: {} calls by operation: {:?}", app.name, proxy.counts());
+        }
         figures.push((app.name, proxy.count("total"), run.wall));
     }
     for (app, calls, wall) in &figures {
