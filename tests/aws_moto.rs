@@ -667,3 +667,54 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn profile_and_aws_endpoint_url_are_used() {
+    let moto = MotoServer::start();
+    let dir = tempdir("profile");
+    std::fs::write(dir.join("config"), "[profile dr-operator]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        dir.join("credentials"),
+        "[dr-operator]\naws_access_key_id = AKIAPROFILEEXAMPLE\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    let runbook = dir.join("probe.toml");
+    std::fs::write(
+        &runbook,
+        "[runbook]\nname = \"probe\"\ntitle = \"Who am I\"\napp = \"probe\"\nrto = \"1h\"\nrpo = \"1h\"\n\n\
+         [target]\nbackend = \"aws\"\nprimary = \"us-east-1\"\nsecondary = \"us-west-2\"\n\n\
+         [[step]]\nid = \"pause\"\ntitle = \"A moment\"\naction = \"wait\"\n[step.with]\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    let run = |profile: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"));
+        cmd.args(["--headless", "--json"]);
+        if let Some(p) = profile {
+            cmd.args(["--profile", p]);
+        }
+        let out = cmd
+            .arg(&runbook)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", dir.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .output()
+            .unwrap();
+        let events: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        (out.status.code(), events)
+    };
+    // credentials from the profile, endpoint from AWS_ENDPOINT_URL: the identity is known
+    let (code, events) = run(Some("dr-operator"));
+    assert_eq!(code, Some(0));
+    let id = events.iter().find(|e| e["type"] == "identity").expect("an identity event with --profile");
+    assert_eq!(id["account"], support::moto::MOTO_ACCOUNT_ID);
+    // without the profile there are no credentials at all: no identity, and nothing needed one here
+    let (code, events) = run(None);
+    assert_eq!(code, Some(0));
+    assert!(events.iter().all(|e| e["type"] != "identity"), "no credentials, no identity");
+}
