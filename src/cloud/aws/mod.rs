@@ -232,8 +232,9 @@ impl Aws {
 }
 
 /// The cloud port on AWS for a runbook's target: clients from the standard chain (or `opts`), the account guard
-/// set to `target.account`, STS asked in the primary region.
+/// set to `target.account`. STS is asked in the secondary region: in a regional failover the primary region's
+/// endpoints may be the ones that are down.
 pub async fn cloud_for(opts: &AwsOptions, target: &crate::runbook::Target) -> crate::cloud::Cloud {
     let clients = Clients::load(opts).await;
-    Aws::new(clients, &target.primary, target.account.clone()).into_cloud()
+    Aws::new(clients, &target.secondary, target.account.clone()).into_cloud()
 }
