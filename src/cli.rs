@@ -165,4 +165,12 @@ pub struct RunArgs {
     /// monochrome when NO_COLOR is set)
     #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
+
+    /// AWS: the shared-config profile to use (SSO and assume-role profiles work); default: AWS_PROFILE or default
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS: send every API call to this endpoint (an emulator, a proxy, VPC endpoints); also AWS_ENDPOINT_URL
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }

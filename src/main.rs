@@ -9,6 +9,7 @@ use clap::Parser;
 
 use drconsole::actions::Registry;
 use drconsole::cli::{Cli, Cmd, ResumeArgs, RunArgs};
+use drconsole::cloud::aws::AwsOptions;
 use drconsole::engine::RunConfig;
 use drconsole::journal::{self, JournalError, Prepared, RunSettings, StateDir};
 use drconsole::runbook::{self, Backend, Runbook};
@@ -156,14 +157,6 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     if let Some(Err(e)) = args.world.as_deref().map(drconsole::cloud::sim::WorldFile::load) {
         return usage(e);
     }
-    if rb.target.backend == Backend::Aws
-        && let Some(s) = rb.steps.iter().find(|s| registry.get(&s.action).is_some_and(|a| !a.spec().iam.is_empty()))
-    {
-        return usage(format!(
-            "step `{}` ({}) needs AWS, and the AWS backend is not built in this branch; rehearse it with --sim",
-            s.id, s.action
-        ));
-    }
     if rb.target.backend == Backend::Aws && args.speed != 1.0 {
         return usage("--speed only applies to the simulator (--sim or backend = \"sim\")");
     }
@@ -206,6 +199,8 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         recovery_point: args.recovery_point.clone(),
         incident_start,
         world: args.world.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
     };
     let console = match console_options(args.headless, args.theme.as_deref(), &rb, &registry) {
         Ok(c) => c,
@@ -274,7 +269,7 @@ fn drive(
     }
     let result = rt.block_on(async move {
         let clock = prepared.clock();
-        if let Err(e) = attach_sim(&mut prepared, &clock) {
+        if let Err(e) = attach_cloud(&mut prepared, &clock).await {
             eprintln!("drconsole: {e}");
             return None;
         }
@@ -289,11 +284,20 @@ fn drive(
     }
 }
 
-/// On the simulator: the world of a resumed run comes back from its run directory, a new one is provisioned from
-/// the runbook (and `--world`); the journal saves it at every checkpoint so a resume finds what was created.
-fn attach_sim(prepared: &mut Prepared, clock: &drconsole::engine::Clock) -> Result<(), String> {
+/// Gives the run its cloud. AWS: the standard credential chain (or `--profile`), `--endpoint-url`.
+/// The simulator: the world of a resumed run comes back from its run directory, a new one is provisioned from the
+/// runbook (and `--world`); the journal saves it at every checkpoint so a resume finds what was created.
+async fn attach_cloud(prepared: &mut Prepared, clock: &drconsole::engine::Clock) -> Result<(), String> {
     use drconsole::cloud::sim::{Sim, WorldFile};
-    if prepared.rb.target.backend != Backend::Sim {
+    if prepared.rb.target.backend == Backend::Aws {
+        let settings = &prepared.meta.settings;
+        let opts = AwsOptions {
+            profile: settings.profile.clone(),
+            endpoint_url: settings.endpoint_url.clone(),
+            ..AwsOptions::default()
+        };
+        let cloud = drconsole::cloud::aws::cloud_for(&opts, &prepared.rb.target).await;
+        prepared.cfg.cloud = Some(Arc::new(cloud));
         return Ok(());
     }
     let sim = match journal::load_world(&prepared.dir).map_err(|e| e.to_string())? {
@@ -333,7 +337,7 @@ fn run_console(
     let id = run_id.clone();
     let result = rt.block_on(async move {
         let clock = prepared.clock();
-        if let Err(e) = attach_sim(&mut prepared, &clock) {
+        if let Err(e) = attach_cloud(&mut prepared, &clock).await {
             return (Err(e), None);
         }
         let (handle, guard) = prepared.start(registry, clock);

@@ -127,15 +127,6 @@ fn a_bad_world_file_is_a_usage_error_with_its_location() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:2:1: unknown field `unavailable_region`"), "{err}");
 }
-
-#[test]
-fn cloud_runbooks_without_the_simulator_say_the_aws_backend_is_missing() {
-    let out =
-        Command::cargo_bin("drconsole").unwrap().args(["--headless", "runbooks/cross-sell.toml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the AWS backend is not built in this branch"));
-}
-
 #[test]
 fn plan_and_iam_policy_come_from_the_catalogue() {
     let out = Command::cargo_bin("drconsole").unwrap().args(["plan", "runbooks/cross-sell.toml"]).output().unwrap();

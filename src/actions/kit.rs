@@ -10,6 +10,10 @@ use crate::cloud::{CloudError, CloudResult};
 
 /// A cloud error as an action error: retryable errors (throttling, capacity, 5xx) may be retried by the engine.
 pub fn cerr(e: CloudError) -> ActionError {
+    if e.is_refusal() {
+        // the account guard: nothing was changed; the run ends refused (exit 4)
+        return ActionError::refused(e.message);
+    }
     if e.retryable { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
 }
 

@@ -10,6 +10,7 @@
 //! - every create takes the tags to put on the resource (drconsole tags: [`TAG_RUN_ID`], [`TAG_STEP`],
 //!   [`TAG_RUNBOOK`]) and, where the API has one, a client token, so actions can be idempotent.
 
+pub mod aws;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,9 @@ pub const TAG_STEP: &str = "drconsole:step";
 pub const TAG_RUNBOOK: &str = "drconsole:runbook";
 
 pub type Tags = BTreeMap<String, String>;
+
+/// `CloudError::code` of a call refused by the account guard (see [`CloudError::is_refusal`]).
+pub const CODE_ACCOUNT_MISMATCH: &str = "AccountMismatch";
 
 /// An error from a cloud API call: what was called, where, and how to treat it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -92,6 +96,11 @@ impl CloudError {
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
         self
+    }
+    /// A guard refused the call before anything was sent (the credentials are for another account than the
+    /// runbook's `target.account`): nothing was changed, and the action must fail with `ActionError::refused`.
+    pub fn is_refusal(&self) -> bool {
+        self.code == CODE_ACCOUNT_MISMATCH
     }
 }
 

@@ -404,6 +404,20 @@ impl Engine {
         });
     }
 
+    /// On AWS, says which account and identity the credentials are for, before any step runs (read-only: STS
+    /// GetCallerIdentity). A failure here is not fatal: the account guard asks again before the first change and
+    /// fails that step with the reason.
+    async fn identity(&self) {
+        if self.cfg.backend != "aws" {
+            return;
+        }
+        if let Some(cloud) = &self.cfg.cloud
+            && let Ok(id) = cloud.sts.get_caller_identity(&self.rb.target.primary).await
+        {
+            self.emit(EventKind::Identity { account: id.account, arn: id.arn });
+        }
+    }
+
     fn projection(&self) {
         let now = self.clock.elapsed();
         let (cp, path) = self.rb.dag.critical_path(|i| {
@@ -434,6 +448,7 @@ impl Engine {
     /// Runs to the end and returns the outcome.
     pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> RunResult {
         self.run_started();
+        self.identity().await;
         self.vars = self.render_vars();
         self.projection();
         let (op_tx, mut op_rx) = mpsc::unbounded_channel::<OperatorRequest>();

@@ -39,6 +39,12 @@ pub struct RunSettings {
     /// `--world FILE` (simulator), as an absolute path.
     #[serde(default)]
     pub world: Option<std::path::PathBuf>,
+    /// `--profile` (AWS).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// `--endpoint-url` (AWS; an emulator or a proxy).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
 }
 
 impl RunSettings {

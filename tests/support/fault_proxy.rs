@@ -51,21 +51,13 @@ pub enum Fault {
     /// Wait this long, then forward (on top of `latency`): for timeout tests.
     Delay(Duration),
     /// Answer with this error (e.g. 400 `InvalidParameterValue`, not retryable); not forwarded.
-    Error {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Error { status: u16, code: String, message: String },
 }
 
 impl Fault {
     /// Shorthand for [`Fault::Error`].
     pub fn error(status: u16, code: impl Into<String>, message: impl Into<String>) -> Fault {
-        Fault::Error {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
+        Fault::Error { status, code: code.into(), message: message.into() }
     }
 }
 
@@ -142,26 +134,13 @@ impl FaultConfig {
 
     /// Always apply `fault` to requests matching `needle`.
     pub fn force(mut self, needle: impl Into<String>, fault: Fault) -> FaultConfig {
-        self.forced.push(ForcedFault {
-            needle: needle.into(),
-            fault,
-            times: None,
-        });
+        self.forced.push(ForcedFault { needle: needle.into(), fault, times: None });
         self
     }
 
     /// Apply `fault` to the first `times` requests matching `needle`.
-    pub fn force_times(
-        mut self,
-        needle: impl Into<String>,
-        fault: Fault,
-        times: u64,
-    ) -> FaultConfig {
-        self.forced.push(ForcedFault {
-            needle: needle.into(),
-            fault,
-            times: Some(times),
-        });
+    pub fn force_times(mut self, needle: impl Into<String>, fault: Fault, times: u64) -> FaultConfig {
+        self.forced.push(ForcedFault { needle: needle.into(), fault, times: Some(times) });
         self
     }
 
@@ -178,10 +157,7 @@ impl FaultConfig {
     }
 
     /// Set the per-request hook.
-    pub fn with_hook(
-        mut self,
-        hook: impl Fn(&RequestInfo) -> Option<Fault> + Send + Sync + 'static,
-    ) -> FaultConfig {
+    pub fn with_hook(mut self, hook: impl Fn(&RequestInfo) -> Option<Fault> + Send + Sync + 'static) -> FaultConfig {
         self.hook = Some(Arc::new(hook));
         self
     }
@@ -200,24 +176,13 @@ impl FaultProxy {
     /// Starts a proxy in front of `upstream` (`http://host:port`, e.g. `MotoServer::endpoint`).
     /// Panics if it cannot bind or start its runtime.
     pub fn start(upstream: &str, config: FaultConfig) -> FaultProxy {
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
             .unwrap_or_else(|e| panic!("fault proxy could not bind 127.0.0.1:0: {e}"));
-        let port = listener
-            .local_addr()
-            .expect("fault proxy local addr")
-            .port();
-        listener
-            .set_nonblocking(true)
-            .expect("fault proxy: set_nonblocking");
-        let shared = Arc::new(Shared {
-            upstream,
-            active: Mutex::new(Active::new(config)),
-            stats: Mutex::new(Stats::default()),
-        });
+        let port = listener.local_addr().expect("fault proxy local addr").port();
+        listener.set_nonblocking(true).expect("fault proxy: set_nonblocking");
+        let shared =
+            Arc::new(Shared { upstream, active: Mutex::new(Active::new(config)), stats: Mutex::new(Stats::default()) });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -232,12 +197,7 @@ impl FaultProxy {
                 drop(runtime);
             })
             .unwrap_or_else(|e| panic!("fault proxy could not spawn its thread: {e}"));
-        FaultProxy {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
+        FaultProxy { endpoint: format!("http://127.0.0.1:{port}"), shared, shutdown: Some(tx), thread: Some(thread) }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -253,14 +213,7 @@ impl FaultProxy {
 
     /// Requests received for one operation (or `"total"`).
     pub fn count(&self, operation: &str) -> u64 {
-        self.shared
-            .stats
-            .lock()
-            .unwrap()
-            .received
-            .get(operation)
-            .copied()
-            .unwrap_or(0)
+        self.shared.stats.lock().unwrap().received.get(operation).copied().unwrap_or(0)
     }
 
     /// Requests forwarded to the upstream (i.e. executed by moto): `"total"` plus per operation.
@@ -312,11 +265,7 @@ struct Active {
 impl Active {
     fn new(config: FaultConfig) -> Active {
         let remaining = config.forced.iter().map(|f| f.times).collect();
-        Active {
-            rng: config.seed,
-            config,
-            remaining,
-        }
+        Active { rng: config.seed, config, remaining }
     }
 
     /// splitmix64
@@ -353,11 +302,7 @@ impl fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-async fn serve(
-    listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: tokio::sync::oneshot::Receiver<()>,
-) {
+async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, mut shutdown: tokio::sync::oneshot::Receiver<()>) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -384,10 +329,7 @@ async fn serve(
 
 type ProxyResponse = Response<Full<Bytes>>;
 
-async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<ProxyResponse, DropConnection> {
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<ProxyResponse, DropConnection> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -410,9 +352,7 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let fault = hook
-        .and_then(|h| h(&info))
-        .or_else(|| decide(&shared, &info));
+    let fault = hook.and_then(|h| h(&info)).or_else(|| decide(&shared, &info));
 
     let record = |kind: &str| bump(&mut shared.stats.lock().unwrap().faults, kind);
     match fault {
@@ -424,25 +364,13 @@ async fn handle(
         Some(Fault::ServerError(status)) => {
             record("5xx");
             let (code, message) = if status == 503 {
-                (
-                    "ServiceUnavailable",
-                    "Service is unavailable (injected by fault proxy)",
-                )
+                ("ServiceUnavailable", "Service is unavailable (injected by fault proxy)")
             } else if protocol.is_json() {
-                (
-                    "InternalFailure",
-                    "Internal failure (injected by fault proxy)",
-                )
+                ("InternalFailure", "Internal failure (injected by fault proxy)")
             } else {
                 ("InternalError", "Internal error (injected by fault proxy)")
             };
-            Ok(error_response(
-                &protocol,
-                status,
-                code,
-                message,
-                &request_id,
-            ))
+            Ok(error_response(&protocol, status, code, message, &request_id))
         }
         Some(Fault::Drop) => {
             record("drop");
@@ -458,19 +386,9 @@ async fn handle(
             tokio::time::sleep(d).await;
             forward(&shared, &info, parts, body, &protocol, &request_id).await
         }
-        Some(Fault::Error {
-            status,
-            code,
-            message,
-        }) => {
+        Some(Fault::Error { status, code, message }) => {
             record("error");
-            Ok(error_response(
-                &protocol,
-                status,
-                &code,
-                &message,
-                &request_id,
-            ))
+            Ok(error_response(&protocol, status, &code, &message, &request_id))
         }
     }
 }
@@ -496,23 +414,15 @@ fn decide(shared: &Shared, info: &RequestInfo) -> Option<Fault> {
         return Some(active.config.forced[i].fault.clone());
     }
     let cfg = &active.config;
-    let (drop_rate, throttle_rate, error_rate, after) = (
-        cfg.drop_rate.max(0.0),
-        cfg.throttle_rate.max(0.0),
-        cfg.error_5xx_rate.max(0.0),
-        cfg.drop_after_forward,
-    );
+    let (drop_rate, throttle_rate, error_rate, after) =
+        (cfg.drop_rate.max(0.0), cfg.throttle_rate.max(0.0), cfg.error_5xx_rate.max(0.0), cfg.drop_after_forward);
     if drop_rate + throttle_rate + error_rate <= 0.0 {
         return None;
     }
     let r = active.next_u64();
     let u = (r >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
     if u < drop_rate {
-        Some(if after {
-            Fault::DropAfterForward
-        } else {
-            Fault::Drop
-        })
+        Some(if after { Fault::DropAfterForward } else { Fault::Drop })
     } else if u < drop_rate + throttle_rate {
         Some(Fault::Throttle)
     } else if u < drop_rate + throttle_rate + error_rate {
@@ -552,13 +462,7 @@ async fn forward(
         Err(e) => {
             bump(&mut shared.stats.lock().unwrap().faults, "upstream_error");
             let message = format!("fault proxy: upstream {} failed: {e}", shared.upstream);
-            Ok(error_response(
-                protocol,
-                502,
-                "BadGateway",
-                &message,
-                request_id,
-            ))
+            Ok(error_response(protocol, 502, "BadGateway", &message, request_id))
         }
     }
 }
@@ -573,12 +477,7 @@ async fn forward_inner(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_string();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
     let mut builder = Request::builder().method(parts.method).uri(path);
     let headers = builder.headers_mut().expect("fresh request builder");
     for (name, value) in parts.headers.iter() {
@@ -601,60 +500,34 @@ async fn forward_inner(
     Ok(Response::from_parts(resp_parts, Full::new(bytes)))
 }
 
-fn request_info(
-    method: &hyper::Method,
-    uri: &hyper::Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> RequestInfo {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+fn request_info(method: &hyper::Method, uri: &hyper::Uri, headers: &HeaderMap, body: &Bytes) -> RequestInfo {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let target = header("x-amz-target");
     let content_type = header("content-type");
     let service = header("authorization").and_then(|a| credential_scope_service(&a));
     let body_text = String::from_utf8_lossy(body).into_owned();
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".to_string());
+    let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".to_string());
     let query = uri.query().unwrap_or("");
-    let is_form = content_type
-        .as_deref()
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let is_form = content_type.as_deref().is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
 
     let operation = if let Some(t) = &target {
         t.rsplit('.').next().unwrap_or(t).to_string()
-    } else if let Some(a) = form_value(query, "Action")
-        .or_else(|| is_form.then(|| form_value(&body_text, "Action")).flatten())
+    } else if let Some(a) =
+        form_value(query, "Action").or_else(|| is_form.then(|| form_value(&body_text, "Action")).flatten())
     {
         a
     } else if let Some(x) = form_value(query, "x-id") {
         x
     } else {
-        let keys: Vec<&str> = query
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| kv.split('=').next().unwrap_or(kv))
-            .collect();
+        let keys: Vec<&str> =
+            query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split('=').next().unwrap_or(kv)).collect();
         if keys.is_empty() {
             format!("{method} {}", uri.path())
         } else {
             format!("{method} {}?{}", uri.path(), keys.join("&"))
         }
     };
-    RequestInfo {
-        method: method.to_string(),
-        path,
-        service,
-        operation,
-        target,
-        content_type,
-        body: body_text,
-    }
+    RequestInfo { method: method.to_string(), path, service, operation, target, content_type, body: body_text }
 }
 
 /// `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...` -> SERVICE.
@@ -680,10 +553,7 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
+            b'%' => match s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(b) => {
                     out.push(b);
                     i += 2;
@@ -713,20 +583,11 @@ enum Protocol {
 
 impl Protocol {
     fn detect(info: &RequestInfo) -> Protocol {
-        let ct = info
-            .content_type
-            .as_deref()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ct = info.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
         let service = info.service.as_deref();
-        let is_query =
-            ct.starts_with("application/x-www-form-urlencoded") || info.path.contains("Action=");
+        let is_query = ct.starts_with("application/x-www-form-urlencoded") || info.path.contains("Action=");
         if info.target.is_some() || ct.starts_with("application/x-amz-json") {
-            let ct = if ct.is_empty() {
-                "application/x-amz-json-1.1".to_string()
-            } else {
-                ct
-            };
+            let ct = if ct.is_empty() { "application/x-amz-json-1.1".to_string() } else { ct };
             Protocol::AwsJson(ct)
         } else if is_query {
             if service == Some("ec2") || info.body.contains("Version=2016-11-15") {
@@ -754,50 +615,27 @@ impl Protocol {
 
 fn throttle_response(protocol: &Protocol, request_id: &str) -> ProxyResponse {
     match protocol {
-        Protocol::AwsJson(_) | Protocol::RestJson => error_response(
-            protocol,
-            400,
-            "ThrottlingException",
-            "Rate exceeded",
-            request_id,
-        ),
-        Protocol::Ec2Query => error_response(
-            protocol,
-            400,
-            "RequestLimitExceeded",
-            "Request limit exceeded.",
-            request_id,
-        ),
+        Protocol::AwsJson(_) | Protocol::RestJson => {
+            error_response(protocol, 400, "ThrottlingException", "Rate exceeded", request_id)
+        }
+        Protocol::Ec2Query => {
+            error_response(protocol, 400, "RequestLimitExceeded", "Request limit exceeded.", request_id)
+        }
         Protocol::Query | Protocol::RestXml { s3: false } => {
             error_response(protocol, 400, "Throttling", "Rate exceeded", request_id)
         }
-        Protocol::RestXml { s3: true } => error_response(
-            protocol,
-            503,
-            "SlowDown",
-            "Please reduce your request rate.",
-            request_id,
-        ),
+        Protocol::RestXml { s3: true } => {
+            error_response(protocol, 503, "SlowDown", "Please reduce your request rate.", request_id)
+        }
     }
 }
 
 /// An AWS-style error answer in the request's protocol.
-fn error_response(
-    protocol: &Protocol,
-    status: u16,
-    code: &str,
-    message: &str,
-    request_id: &str,
-) -> ProxyResponse {
+fn error_response(protocol: &Protocol, status: u16, code: &str, message: &str, request_id: &str) -> ProxyResponse {
     let (content_type, body) = match protocol {
-        Protocol::AwsJson(ct) => (
-            ct.clone(),
-            format!(
-                r#"{{"__type":"{}","message":"{}"}}"#,
-                json_escape(code),
-                json_escape(message)
-            ),
-        ),
+        Protocol::AwsJson(ct) => {
+            (ct.clone(), format!(r#"{{"__type":"{}","message":"{}"}}"#, json_escape(code), json_escape(message)))
+        }
         Protocol::RestJson => (
             "application/json".to_string(),
             format!(
@@ -868,8 +706,5 @@ fn json_escape(s: &str) -> String {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -63,14 +63,10 @@ impl MotoServer {
     fn try_start(bin: &Path) -> Result<MotoServer, String> {
         let port = free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
         let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(log_dir)
-            .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+        std::fs::create_dir_all(log_dir).map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
         let log_path = log_dir.join(format!("moto-{}-{port}.log", std::process::id()));
-        let log = File::create(&log_path)
-            .map_err(|e| format!("cannot create log {}: {e}", log_path.display()))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| format!("cannot clone log handle: {e}"))?;
+        let log = File::create(&log_path).map_err(|e| format!("cannot create log {}: {e}", log_path.display()))?;
+        let log_err = log.try_clone().map_err(|e| format!("cannot clone log handle: {e}"))?;
 
         // Watchdog wrapper: moto runs in the background; a second background job blocks on the
         // wrapper's stdin (our pipe) and stops moto when it closes, i.e. when this MotoServer is
@@ -97,13 +93,7 @@ exit "$rc""#;
             .spawn()
             .map_err(|e| format!("cannot spawn {}: {e}", bin.display()))?;
         let stdin = child.stdin.take();
-        let mut server = MotoServer {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            port,
-            child,
-            stdin,
-            log_path,
-        };
+        let mut server = MotoServer { endpoint: format!("http://127.0.0.1:{port}"), port, child, stdin, log_path };
 
         let started = Instant::now();
         loop {
@@ -148,12 +138,7 @@ exit "$rc""#;
     pub fn reset(&self) {
         match http_request(&self.endpoint, "POST", "/moto-api/reset", &[], b"") {
             Ok(resp) if resp.status == 200 => {}
-            Ok(resp) => panic!(
-                "moto reset failed: HTTP {}: {}\n{}",
-                resp.status,
-                resp.body,
-                self.log_tail(20)
-            ),
+            Ok(resp) => panic!("moto reset failed: HTTP {}: {}\n{}", resp.status, resp.body, self.log_tail(20)),
             Err(e) => panic!("moto reset failed: {e}\n{}", self.log_tail(20)),
         }
     }
@@ -163,10 +148,7 @@ exit "$rc""#;
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(n)..].join("\n");
-        format!(
-            "--- last {n} lines of {} ---\n{tail}",
-            self.log_path.display()
-        )
+        format!("--- last {n} lines of {} ---\n{tail}", self.log_path.display())
     }
 }
 
@@ -190,10 +172,7 @@ impl Drop for MotoServer {
 /// (or taken from `DRCONSOLE_MOTO_SERVER` when set). The error is cached too.
 pub fn moto_binary() -> Result<&'static Path, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(install_moto)
-        .as_ref()
-        .map(|p| p.as_path())
-        .map_err(Clone::clone)
+    BIN.get_or_init(install_moto).as_ref().map(|p| p.as_path()).map_err(Clone::clone)
 }
 
 fn install_moto() -> Result<PathBuf, String> {
@@ -202,10 +181,7 @@ fn install_moto() -> Result<PathBuf, String> {
         return if bin.is_file() {
             Ok(bin)
         } else {
-            Err(format!(
-                "DRCONSOLE_MOTO_SERVER={} is not a file",
-                bin.display()
-            ))
+            Err(format!("DRCONSOLE_MOTO_SERVER={} is not a file", bin.display()))
         };
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-venv.sh");
@@ -217,11 +193,7 @@ fn install_moto() -> Result<PathBuf, String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        return Err(format!(
-            "{} failed ({}):\n{stderr}{stdout}",
-            script.display(),
-            out.status
-        ));
+        return Err(format!("{} failed ({}):\n{stderr}{stdout}", script.display(), out.status));
     }
     let bin = stdout
         .lines()
@@ -230,11 +202,7 @@ fn install_moto() -> Result<PathBuf, String> {
         .map(|l| PathBuf::from(l.trim()))
         .ok_or_else(|| format!("{} printed no binary path:\n{stderr}", script.display()))?;
     if !bin.is_file() {
-        return Err(format!(
-            "{} printed {}, which is not a file:\n{stderr}",
-            script.display(),
-            bin.display()
-        ));
+        return Err(format!("{} printed {}, which is not a file:\n{stderr}", script.display(), bin.display()));
     }
     Ok(bin)
 }
@@ -267,10 +235,7 @@ impl RawResponse {
     /// First header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -304,15 +269,9 @@ pub fn http_request(
 fn parse_response(raw: &[u8]) -> std::io::Result<RawResponse> {
     let bad = |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string());
     if raw.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed without a response",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed without a response"));
     }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("incomplete response head"))?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("incomplete response head"))?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -326,17 +285,11 @@ fn parse_response(raw: &[u8]) -> std::io::Result<RawResponse> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked {
         body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
     }
-    Ok(RawResponse {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Ok(RawResponse { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {

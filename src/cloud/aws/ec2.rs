@@ -1,0 +1,804 @@
+//! EC2: EBS volumes and snapshots, instances, AMIs, launch templates, Elastic IPs, NAT gateways, routes, subnets.
+//!
+//! Every list is paginated; ids that do not exist make a describe return nothing rather than fail. Creates use a
+//! client token where EC2 has one (CreateVolume, CopyImage, CreateNatGateway, CreateLaunchTemplateVersion); those
+//! without one (CopySnapshot, AllocateAddress) first look for what this step of this runbook already made, by tags.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    Filter as Ec2Filter, Image as SdkImage, Instance as SdkInstance, NatGateway as SdkNat, ResourceType,
+    RouteTable as SdkRouteTable, Snapshot as SdkSnapshot, Tag, TagSpecification, Volume as SdkVolume, VolumeType,
+};
+
+use super::convert::{client_token, identity_tags, tags, ts, u64_of};
+use super::error::from_sdk;
+use super::{Aws, wait};
+use crate::cloud::{
+    Address, CloudError, CloudResult, CopyImage, CopySnapshot, CreateNatGateway, CreateVolume, Ec2, Filter, Image,
+    Instance, LaunchTemplate, NatGateway, Route, RouteTable, Snapshot, Subnet, Tags, Volume, VolumeAttachment, Vpc,
+};
+
+const SVC: &str = "ec2";
+/// Tag recording what a copy was made from, so a retry finds the copy instead of making another.
+const TAG_SOURCE: &str = "drconsole:source";
+
+fn port_tags(t: &[Tag]) -> Tags {
+    tags(t.iter().map(|t| (t.key(), t.value())))
+}
+
+fn tag_spec(kind: ResourceType, t: &Tags) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .build()
+}
+
+/// The port filter as EC2 filters: each tag as `tag:KEY`, names as `name_filter` (or `tag:Name`).
+fn filters(f: &Filter, name_filter: &str) -> Option<Vec<Ec2Filter>> {
+    let mut v: Vec<Ec2Filter> =
+        f.tags.iter().map(|(k, val)| Ec2Filter::builder().name(format!("tag:{k}")).values(val).build()).collect();
+    if !f.names.is_empty() {
+        v.push(Ec2Filter::builder().name(name_filter).set_values(Some(f.names.clone())).build());
+    }
+    (!v.is_empty()).then_some(v)
+}
+
+fn ids(f: &Filter) -> Option<Vec<String>> {
+    (!f.ids.is_empty()).then(|| f.ids.clone())
+}
+
+/// Keeps what matches the port filter: EC2 filters server-side already, this also holds against emulators that
+/// ignore some filters (moto ignores `tag:` filters on DescribeNatGateways).
+fn keep<T>(f: &Filter, v: Vec<T>, key: impl Fn(&T) -> (&str, Option<&str>, &Tags)) -> Vec<T> {
+    v.into_iter()
+        .filter(|x| {
+            let (id, name, tags) = key(x);
+            f.matches(id, name.or_else(|| tags.get("Name").map(String::as_str)), tags)
+        })
+        .collect()
+}
+
+/// `Ok(empty)` when EC2 says one of the asked ids does not exist.
+fn none_if_not_found<T>(r: Result<Vec<T>, CloudError>) -> CloudResult<Vec<T>> {
+    match r {
+        Err(e) if e.not_found => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+fn volume(v: &SdkVolume) -> Volume {
+    Volume {
+        id: v.volume_id().unwrap_or_default().to_string(),
+        az: v.availability_zone().unwrap_or_default().to_string(),
+        size_gib: u64_of(v.size()),
+        volume_type: v.volume_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        snapshot_id: v.snapshot_id().filter(|s| !s.is_empty()).map(str::to_string),
+        encrypted: v.encrypted().unwrap_or(false),
+        kms_key_id: v.kms_key_id().map(str::to_string),
+        attachments: v
+            .attachments()
+            .iter()
+            .map(|a| VolumeAttachment {
+                instance_id: a.instance_id().unwrap_or_default().to_string(),
+                device: a.device().unwrap_or_default().to_string(),
+                state: a.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        tags: port_tags(v.tags()),
+    }
+}
+
+fn snapshot(s: &SdkSnapshot) -> Snapshot {
+    let progress = s.progress().unwrap_or_default().trim_end_matches('%').trim().parse::<u8>().unwrap_or(0);
+    let state = s.state().map(|s| s.as_str().to_string()).unwrap_or_default();
+    Snapshot {
+        id: s.snapshot_id().unwrap_or_default().to_string(),
+        volume_id: s.volume_id().unwrap_or_default().to_string(),
+        progress_pct: if state == "completed" { 100 } else { progress.min(100) },
+        state,
+        start_time: ts(s.start_time()),
+        size_gib: u64_of(s.volume_size()),
+        encrypted: s.encrypted().unwrap_or(false),
+        kms_key_id: s.kms_key_id().map(str::to_string),
+        description: s.description().unwrap_or_default().to_string(),
+        tags: port_tags(s.tags()),
+    }
+}
+
+fn instance(i: &SdkInstance) -> Instance {
+    Instance {
+        id: i.instance_id().unwrap_or_default().to_string(),
+        state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
+        az: i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_string(),
+        subnet_id: i.subnet_id().map(str::to_string),
+        image_id: i.image_id().unwrap_or_default().to_string(),
+        instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        private_ip: i.private_ip_address().map(str::to_string),
+        block_devices: i
+            .block_device_mappings()
+            .iter()
+            .filter_map(|b| Some((b.device_name()?.to_string(), b.ebs()?.volume_id()?.to_string())))
+            .collect(),
+        tags: port_tags(i.tags()),
+    }
+}
+
+fn image(i: &SdkImage) -> Image {
+    let created =
+        i.creation_date().and_then(|d| d.parse::<jiff::Timestamp>().ok()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let ebs: Vec<_> = i.block_device_mappings().iter().filter_map(|b| b.ebs()).collect();
+    Image {
+        id: i.image_id().unwrap_or_default().to_string(),
+        name: i.name().unwrap_or_default().to_string(),
+        state: i.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        created,
+        encrypted: ebs.iter().any(|e| e.encrypted() == Some(true)),
+        size_gib: ebs.iter().map(|e| u64_of(e.volume_size())).sum(),
+        snapshot_ids: ebs.iter().filter_map(|e| e.snapshot_id()).map(str::to_string).collect(),
+        tags: port_tags(i.tags()),
+    }
+}
+
+fn nat(n: &SdkNat) -> NatGateway {
+    NatGateway {
+        id: n.nat_gateway_id().unwrap_or_default().to_string(),
+        subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+        allocation_id: n
+            .nat_gateway_addresses()
+            .first()
+            .and_then(|a| a.allocation_id())
+            .unwrap_or_default()
+            .to_string(),
+        state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        tags: port_tags(n.tags()),
+    }
+}
+
+fn route_table(t: &SdkRouteTable) -> RouteTable {
+    RouteTable {
+        id: t.route_table_id().unwrap_or_default().to_string(),
+        vpc_id: t.vpc_id().unwrap_or_default().to_string(),
+        subnet_ids: t.associations().iter().filter_map(|a| a.subnet_id()).map(str::to_string).collect(),
+        routes: t
+            .routes()
+            .iter()
+            .map(|r| Route {
+                destination: r
+                    .destination_cidr_block()
+                    .or(r.destination_prefix_list_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                nat_gateway_id: r.nat_gateway_id().map(str::to_string),
+                gateway_id: r.gateway_id().map(str::to_string),
+            })
+            .collect(),
+        tags: port_tags(t.tags()),
+    }
+}
+
+impl Aws {
+    async fn snapshot_by_tags(&self, region: &str, t: &Tags) -> CloudResult<Option<Snapshot>> {
+        let f = Filter { tags: t.clone(), ..Filter::default() };
+        Ok(self.describe_snapshots(region, &f).await?.into_iter().next())
+    }
+
+    async fn launch_template_versions(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> CloudResult<Vec<aws_sdk_ec2::types::LaunchTemplateVersion>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_launch_template_versions()
+            .launch_template_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        r.map_err(|e| from_sdk(SVC, "DescribeLaunchTemplateVersions", region, e))
+    }
+}
+
+#[async_trait]
+impl Ec2 for Aws {
+    async fn describe_volumes(&self, region: &str, f: &Filter) -> CloudResult<Vec<Volume>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_volumes()
+            .set_volume_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| keep(f, v.iter().map(volume).collect(), |x: &Volume| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeVolumes", region, e)),
+        )
+    }
+
+    async fn describe_snapshots(&self, region: &str, f: &Filter) -> CloudResult<Vec<Snapshot>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_snapshot_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| keep(f, v.iter().map(snapshot).collect(), |x: &Snapshot| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeSnapshots", region, e)),
+        )
+    }
+
+    async fn describe_snapshots_of_volume(&self, region: &str, volume_id: &str) -> CloudResult<Vec<Snapshot>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(Ec2Filter::builder().name("volume-id").values(volume_id).build())
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        r.map(|v| v.iter().map(snapshot).collect()).map_err(|e| from_sdk(SVC, "DescribeSnapshots", region, e))
+    }
+
+    async fn copy_snapshot(&self, region: &str, req: &CopySnapshot) -> CloudResult<Snapshot> {
+        const OP: &str = "CopySnapshot";
+        let mut t = req.tags.clone();
+        t.insert(TAG_SOURCE.into(), format!("{}/{}", req.source_region, req.source_snapshot_id));
+        if let Some(s) = self.snapshot_by_tags(region, &identity_tags(&t)).await? {
+            return Ok(s);
+        }
+        self.allow_change(SVC, OP, region).await?;
+        let mut call = self
+            .clients
+            .ec2(region)
+            .copy_snapshot()
+            .source_region(&req.source_region)
+            .source_snapshot_id(&req.source_snapshot_id)
+            .description(&req.description)
+            .tag_specifications(tag_spec(ResourceType::Snapshot, &t));
+        if let Some(k) = &req.kms_key_id {
+            call = call.encrypted(true).kms_key_id(k);
+        }
+        let out = call.send().await.map_err(|e| from_sdk(SVC, OP, region, e))?;
+        let id = out.snapshot_id().unwrap_or_default().to_string();
+        wait::consistent(5, || async {
+            self.describe_snapshots(region, &Filter::id(&id)).await?.into_iter().next().ok_or_else(|| {
+                CloudError::new(
+                    SVC,
+                    "DescribeSnapshots",
+                    region,
+                    "InvalidSnapshot.NotFound",
+                    format!("{id} not visible yet"),
+                )
+                .not_found()
+            })
+        })
+        .await
+    }
+
+    async fn create_volume(&self, region: &str, req: &CreateVolume) -> CloudResult<Volume> {
+        const OP: &str = "CreateVolume";
+        let it = identity_tags(&req.tags);
+        // made already by this step of this runbook, from the same snapshot in the same zone (a re-run)?
+        let mine = self.describe_volumes(region, &Filter { tags: it.clone(), ..Filter::default() }).await?;
+        if let Some(v) = mine.into_iter().find(|v| {
+            v.az == req.az
+                && v.snapshot_id == req.snapshot_id
+                && !matches!(v.state.as_str(), "deleting" | "deleted" | "error")
+        }) {
+            return Ok(v);
+        }
+        self.allow_change(SVC, OP, region).await?;
+        let mut parts: Vec<&str> = vec![OP, &req.az, req.snapshot_id.as_deref().unwrap_or(""), &req.volume_type];
+        parts.extend(it.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]));
+        let token = client_token(&parts);
+        let out = self
+            .clients
+            .ec2(region)
+            .create_volume()
+            .availability_zone(&req.az)
+            .set_snapshot_id(req.snapshot_id.clone())
+            .volume_type(VolumeType::from(req.volume_type.as_str()))
+            .set_size(req.size_gib.and_then(|s| i32::try_from(s).ok()))
+            .set_iops(req.iops.and_then(|s| i32::try_from(s).ok()))
+            .set_kms_key_id(req.kms_key_id.clone())
+            .set_encrypted(req.kms_key_id.as_ref().map(|_| true))
+            .client_token(token)
+            .tag_specifications(tag_spec(ResourceType::Volume, &req.tags))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(Volume {
+            id: out.volume_id().unwrap_or_default().to_string(),
+            az: out.availability_zone().unwrap_or(&req.az).to_string(),
+            size_gib: u64_of(out.size()),
+            volume_type: out.volume_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| req.volume_type.clone()),
+            state: out.state().map(|s| s.as_str().to_string()).unwrap_or_else(|| "creating".into()),
+            snapshot_id: out.snapshot_id().filter(|s| !s.is_empty()).map(str::to_string),
+            encrypted: out.encrypted().unwrap_or(false),
+            kms_key_id: out.kms_key_id().map(str::to_string),
+            attachments: Vec::new(),
+            tags: port_tags(out.tags()),
+        })
+    }
+
+    async fn attach_volume(&self, region: &str, volume_id: &str, instance_id: &str, device: &str) -> CloudResult<()> {
+        const OP: &str = "AttachVolume";
+        // already attached there (a retry, or a re-run)?
+        let current = self.describe_volumes(region, &Filter::id(volume_id)).await?;
+        if current.iter().any(|v| {
+            v.attachments
+                .iter()
+                .any(|a| a.instance_id == instance_id && a.state != "detaching" && a.state != "detached")
+        }) {
+            return Ok(());
+        }
+        self.allow_change(SVC, OP, region).await?;
+        self.clients
+            .ec2(region)
+            .attach_volume()
+            .volume_id(volume_id)
+            .instance_id(instance_id)
+            .device(device)
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(())
+    }
+
+    async fn detach_volume(&self, region: &str, volume_id: &str, instance_id: &str) -> CloudResult<()> {
+        const OP: &str = "DetachVolume";
+        let current = self.describe_volumes(region, &Filter::id(volume_id)).await?;
+        if current.iter().all(|v| v.attachments.iter().all(|a| a.instance_id != instance_id || a.state == "detached")) {
+            return Ok(());
+        }
+        self.allow_change(SVC, OP, region).await?;
+        self.clients
+            .ec2(region)
+            .detach_volume()
+            .volume_id(volume_id)
+            .instance_id(instance_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(())
+    }
+
+    async fn stop_instances(&self, region: &str, ids: &[String]) -> CloudResult<()> {
+        const OP: &str = "StopInstances";
+        self.allow_change(SVC, OP, region).await?;
+        self.clients
+            .ec2(region)
+            .stop_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(())
+    }
+
+    async fn start_instances(&self, region: &str, ids: &[String]) -> CloudResult<()> {
+        const OP: &str = "StartInstances";
+        self.allow_change(SVC, OP, region).await?;
+        self.clients
+            .ec2(region)
+            .start_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(())
+    }
+
+    async fn describe_instances(&self, region: &str, f: &Filter) -> CloudResult<Vec<Instance>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_instances()
+            .set_instance_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|rs| {
+                let v = rs.iter().flat_map(|r| r.instances().iter().map(instance)).collect();
+                keep(f, v, |x: &Instance| (&x.id, None, &x.tags))
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeInstances", region, e)),
+        )
+    }
+
+    async fn describe_images(&self, region: &str, f: &Filter) -> CloudResult<Vec<Image>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_images()
+            .owners("self")
+            .set_image_ids(ids(f))
+            .set_filters(filters(f, "name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| keep(f, v.iter().map(image).collect(), |x: &Image| (&x.id, Some(&x.name), &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeImages", region, e)),
+        )
+    }
+
+    async fn copy_image(&self, region: &str, req: &CopyImage) -> CloudResult<Image> {
+        const OP: &str = "CopyImage";
+        if let Some(i) = self.describe_images(region, &Filter::name(&req.name)).await?.into_iter().next() {
+            return Ok(i);
+        }
+        self.allow_change(SVC, OP, region).await?;
+        let mut call = self
+            .clients
+            .ec2(region)
+            .copy_image()
+            .source_region(&req.source_region)
+            .source_image_id(&req.source_image_id)
+            .name(&req.name)
+            .client_token(&req.client_token)
+            .tag_specifications(tag_spec(ResourceType::Image, &req.tags));
+        if let Some(k) = &req.kms_key_id {
+            call = call.encrypted(true).kms_key_id(k);
+        }
+        let out = call.send().await.map_err(|e| from_sdk(SVC, OP, region, e))?;
+        let id = out.image_id().unwrap_or_default().to_string();
+        wait::consistent(5, || async {
+            self.describe_images(region, &Filter::id(&id)).await?.into_iter().next().ok_or_else(|| {
+                CloudError::new(SVC, "DescribeImages", region, "InvalidAMIID.NotFound", format!("{id} not visible yet"))
+                    .not_found()
+            })
+        })
+        .await
+    }
+
+    async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>> {
+        let r = self.clients.ec2(region).describe_launch_templates().launch_template_names(name).send().await;
+        let lt = match r {
+            Ok(o) => o.launch_templates().first().cloned(),
+            Err(e) => {
+                let e = from_sdk(SVC, "DescribeLaunchTemplates", region, e);
+                // EC2 answers a missing name with a validation error of its own
+                if e.not_found || e.code.contains("NotFound") || e.message.contains("does not exist") {
+                    None
+                } else {
+                    return Err(e);
+                }
+            }
+        };
+        let Some(lt) = lt else { return Ok(None) };
+        let mut versions = self.launch_template_versions(region, name).await?;
+        versions.sort_by_key(|v| v.version_number().unwrap_or(0));
+        let default_version = u64::try_from(lt.default_version_number().unwrap_or(1)).unwrap_or(1);
+        let image_of = |v: &aws_sdk_ec2::types::LaunchTemplateVersion| {
+            v.launch_template_data().and_then(|d| d.image_id()).unwrap_or_default().to_string()
+        };
+        let image_id = versions
+            .iter()
+            .find(|v| v.version_number().and_then(|n| u64::try_from(n).ok()) == Some(default_version))
+            .map(image_of)
+            .unwrap_or_default();
+        Ok(Some(LaunchTemplate {
+            id: lt.launch_template_id().unwrap_or_default().to_string(),
+            name: lt.launch_template_name().unwrap_or(name).to_string(),
+            default_version,
+            latest_version: u64::try_from(lt.latest_version_number().unwrap_or(1)).unwrap_or(1),
+            image_id,
+            version_images: versions.iter().map(image_of).collect(),
+            tags: port_tags(lt.tags()),
+        }))
+    }
+
+    async fn create_launch_template_version(
+        &self,
+        region: &str,
+        name: &str,
+        source_version: u64,
+        image_id: &str,
+    ) -> CloudResult<u64> {
+        const OP: &str = "CreateLaunchTemplateVersion";
+        // a version made from this source with this image already exists (a retry, or a re-run)?
+        let versions = self.launch_template_versions(region, name).await?;
+        let description = format!("drconsole: {image_id} from version {source_version}");
+        if let Some(v) = versions.iter().find(|v| {
+            v.version_description() == Some(description.as_str())
+                && v.launch_template_data().and_then(|d| d.image_id()) == Some(image_id)
+        }) {
+            return Ok(u64::try_from(v.version_number().unwrap_or(0)).unwrap_or(0));
+        }
+        // moto does not inherit from SourceVersion: send the source's data with the new image
+        let source =
+            versions.iter().find(|v| v.version_number().and_then(|n| u64::try_from(n).ok()) == Some(source_version));
+        let mut data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(image_id);
+        if let Some(d) = source.and_then(|v| v.launch_template_data()) {
+            if let Some(t) = d.instance_type() {
+                data = data.instance_type(t.clone());
+            }
+            data = data
+                .set_security_group_ids((!d.security_group_ids().is_empty()).then(|| d.security_group_ids().to_vec()));
+            data = data.set_key_name(d.key_name().map(str::to_string)).set_user_data(d.user_data().map(str::to_string));
+        }
+        self.allow_change(SVC, OP, region).await?;
+        let out = self
+            .clients
+            .ec2(region)
+            .create_launch_template_version()
+            .launch_template_name(name)
+            .source_version(source_version.to_string())
+            .version_description(&description)
+            .client_token(client_token(&[OP, region, name, &source_version.to_string(), image_id]))
+            .launch_template_data(data.build())
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        let n = out.launch_template_version().and_then(|v| v.version_number()).unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn set_default_launch_template_version(&self, region: &str, name: &str, version: u64) -> CloudResult<()> {
+        const OP: &str = "ModifyLaunchTemplate";
+        self.allow_change(SVC, OP, region).await?;
+        self.clients
+            .ec2(region)
+            .modify_launch_template()
+            .launch_template_name(name)
+            .default_version(version.to_string())
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(())
+    }
+
+    async fn describe_addresses(&self, region: &str, f: &Filter) -> CloudResult<Vec<Address>> {
+        let r = self
+            .clients
+            .ec2(region)
+            .describe_addresses()
+            .set_allocation_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .send()
+            .await;
+        let r = r.map_err(|e| from_sdk(SVC, "DescribeAddresses", region, e));
+        none_if_not_found(r.map(|o| {
+            let v = o
+                .addresses()
+                .iter()
+                .map(|a| Address {
+                    allocation_id: a.allocation_id().unwrap_or_default().to_string(),
+                    public_ip: a.public_ip().unwrap_or_default().to_string(),
+                    tags: port_tags(a.tags()),
+                })
+                .collect();
+            keep(f, v, |x: &Address| (&x.allocation_id, None, &x.tags))
+        }))
+    }
+
+    async fn allocate_address(&self, region: &str, t: &Tags) -> CloudResult<Address> {
+        const OP: &str = "AllocateAddress";
+        let f = Filter { tags: identity_tags(t), ..Filter::default() };
+        if let Some(a) = self.describe_addresses(region, &f).await?.into_iter().next() {
+            return Ok(a);
+        }
+        self.allow_change(SVC, OP, region).await?;
+        let out = self
+            .clients
+            .ec2(region)
+            .allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .tag_specifications(tag_spec(ResourceType::ElasticIp, t))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        Ok(Address {
+            allocation_id: out.allocation_id().unwrap_or_default().to_string(),
+            public_ip: out.public_ip().unwrap_or_default().to_string(),
+            tags: t.clone(),
+        })
+    }
+
+    async fn describe_nat_gateways(&self, region: &str, f: &Filter) -> CloudResult<Vec<NatGateway>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_nat_gateways()
+            .set_nat_gateway_ids(ids(f))
+            .set_filter(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| keep(f, v.iter().map(nat).collect(), |x: &NatGateway| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeNatGateways", region, e)),
+        )
+    }
+
+    async fn create_nat_gateway(&self, region: &str, req: &CreateNatGateway) -> CloudResult<NatGateway> {
+        const OP: &str = "CreateNatGateway";
+        // one live NAT gateway per subnet made by this step: reuse it
+        let f = Filter { tags: identity_tags(&req.tags), ..Filter::default() };
+        if let Some(n) = self
+            .describe_nat_gateways(region, &f)
+            .await?
+            .into_iter()
+            .find(|n| n.subnet_id == req.subnet_id && matches!(n.state.as_str(), "pending" | "available"))
+        {
+            return Ok(n);
+        }
+        self.allow_change(SVC, OP, region).await?;
+        let out = self
+            .clients
+            .ec2(region)
+            .create_nat_gateway()
+            .subnet_id(&req.subnet_id)
+            .allocation_id(&req.allocation_id)
+            .client_token(&req.client_token)
+            .tag_specifications(tag_spec(ResourceType::Natgateway, &req.tags))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        out.nat_gateway()
+            .map(nat)
+            .ok_or_else(|| CloudError::new(SVC, OP, region, "EmptyResponse", "no NatGateway in the answer"))
+    }
+
+    async fn describe_route_tables(&self, region: &str, f: &Filter) -> CloudResult<Vec<RouteTable>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_route_tables()
+            .set_route_table_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| keep(f, v.iter().map(route_table).collect(), |x: &RouteTable| (&x.id, None, &x.tags)))
+                .map_err(|e| from_sdk(SVC, "DescribeRouteTables", region, e)),
+        )
+    }
+
+    async fn set_route_to_nat(
+        &self,
+        region: &str,
+        route_table_id: &str,
+        destination: &str,
+        nat_gateway_id: &str,
+    ) -> CloudResult<()> {
+        let tables = self.describe_route_tables(region, &Filter::id(route_table_id)).await?;
+        let Some(table) = tables.first() else {
+            return Err(CloudError::new(
+                SVC,
+                "DescribeRouteTables",
+                region,
+                "InvalidRouteTableID.NotFound",
+                format!("route table {route_table_id} does not exist"),
+            )
+            .not_found());
+        };
+        let existing = table.routes.iter().find(|r| r.destination == destination);
+        if existing.is_some_and(|r| r.nat_gateway_id.as_deref() == Some(nat_gateway_id)) {
+            return Ok(());
+        }
+        let client = self.clients.ec2(region);
+        if existing.is_some() {
+            const OP: &str = "ReplaceRoute";
+            self.allow_change(SVC, OP, region).await?;
+            client
+                .replace_route()
+                .route_table_id(route_table_id)
+                .destination_cidr_block(destination)
+                .nat_gateway_id(nat_gateway_id)
+                .send()
+                .await
+                .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        } else {
+            const OP: &str = "CreateRoute";
+            self.allow_change(SVC, OP, region).await?;
+            let r = client
+                .create_route()
+                .route_table_id(route_table_id)
+                .destination_cidr_block(destination)
+                .nat_gateway_id(nat_gateway_id)
+                .send()
+                .await;
+            if let Err(e) = r {
+                let e = from_sdk(SVC, OP, region, e);
+                // created by a call whose answer was lost: replace makes sure it points at this gateway
+                if e.code != "RouteAlreadyExists" {
+                    return Err(e);
+                }
+                client
+                    .replace_route()
+                    .route_table_id(route_table_id)
+                    .destination_cidr_block(destination)
+                    .nat_gateway_id(nat_gateway_id)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(SVC, "ReplaceRoute", region, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_subnets()
+            .set_subnet_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| {
+                v.iter()
+                    .map(|s| Subnet {
+                        id: s.subnet_id().unwrap_or_default().to_string(),
+                        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+                        az: s.availability_zone().unwrap_or_default().to_string(),
+                        cidr: s.cidr_block().unwrap_or_default().to_string(),
+                        public: s.map_public_ip_on_launch().unwrap_or(false),
+                        tags: port_tags(s.tags()),
+                    })
+                    .collect()
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeSubnets", region, e)),
+        )
+    }
+
+    async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_vpcs()
+            .set_vpc_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| {
+                v.iter()
+                    .map(|x| Vpc {
+                        id: x.vpc_id().unwrap_or_default().to_string(),
+                        cidr: x.cidr_block().unwrap_or_default().to_string(),
+                        tags: port_tags(x.tags()),
+                    })
+                    .collect()
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeVpcs", region, e)),
+        )
+    }
+}

@@ -1,0 +1,240 @@
+//! The AWS adapter: the cloud port implemented on the AWS SDK for Rust.
+//!
+//! [`Clients`] loads the standard credential chain once (environment, shared profiles including SSO and
+//! assume-role, web identity, ECS and EC2 instance metadata) and hands out one client per service per region,
+//! built on first use and reused. `--profile` picks a shared-config profile; `--endpoint-url` (or the standard
+//! `AWS_ENDPOINT_URL`) points every service at an emulator or a proxy, with S3 in path style there.
+//! SDK retries use the standard mode with [`MAX_ATTEMPTS`] attempts; what still fails is mapped to the port's
+//! `CloudError` by [`error::from_sdk`].
+
+// The port's `CloudError` carries service, operation, region, code, message and request id by design: it is
+// returned by value everywhere, as the port's traits do.
+#![allow(clippy::result_large_err)]
+
+mod asg;
+pub mod backup;
+pub mod convert;
+mod dynamodb;
+mod ec2;
+mod elb;
+pub mod error;
+pub mod guard;
+mod rds;
+mod route53;
+mod s3;
+mod secrets;
+mod waf;
+pub mod wait;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use error::{from_sdk, sdk};
+pub use guard::{AccountGuard, Identity};
+
+/// SDK-level attempts per call (1 + retries) before an error reaches the action; the engine's step retries come
+/// on top of these.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// How drconsole reaches AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// A profile from `~/.aws/config` / `~/.aws/credentials` (else `AWS_PROFILE`, else `default`).
+    pub profile: Option<String>,
+    /// Send every call here (an emulator, a proxy, a VPC endpoint); else `AWS_ENDPOINT_URL` if set.
+    pub endpoint_url: Option<String>,
+    /// Overrides [`MAX_ATTEMPTS`].
+    pub max_attempts: Option<u32>,
+}
+
+/// A cache of one client per region.
+struct PerRegion<C>(Mutex<HashMap<String, C>>);
+
+impl<C: Clone> PerRegion<C> {
+    fn new() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+    fn get(&self, region: &str, make: impl FnOnce() -> C) -> C {
+        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.entry(region.to_string()).or_insert_with(make).clone()
+    }
+}
+
+/// The SDK clients, one per service per region, built on first use and reused for the whole run.
+pub struct Clients {
+    base: SdkConfig,
+    path_style: bool,
+    sts: PerRegion<aws_sdk_sts::Client>,
+    ec2: PerRegion<aws_sdk_ec2::Client>,
+    rds: PerRegion<aws_sdk_rds::Client>,
+    s3: PerRegion<aws_sdk_s3::Client>,
+    route53: PerRegion<aws_sdk_route53::Client>,
+    asg: PerRegion<aws_sdk_autoscaling::Client>,
+    elb: PerRegion<aws_sdk_elasticloadbalancingv2::Client>,
+    waf: PerRegion<aws_sdk_wafv2::Client>,
+    backup: PerRegion<aws_sdk_backup::Client>,
+    secrets: PerRegion<aws_sdk_secretsmanager::Client>,
+    dynamodb: PerRegion<aws_sdk_dynamodb::Client>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients").field("endpoint_url", &self.base.endpoint_url()).finish_non_exhaustive()
+    }
+}
+
+impl Clients {
+    /// Loads the shared configuration (credentials chain, profile, endpoint, retries). Nothing is called yet:
+    /// credentials are resolved on the first request.
+    pub async fn load(opts: &AwsOptions) -> Arc<Clients> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.unwrap_or(MAX_ATTEMPTS)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(90))
+                    .build(),
+            );
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(u) = &opts.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let base = loader.load().await;
+        Arc::new(Self::from_config(base))
+    }
+
+    /// Clients from a ready configuration (tests pass one with a recorded-response HTTP client).
+    pub fn from_config(base: SdkConfig) -> Clients {
+        // a custom endpoint is an emulator, a proxy or a VPC endpoint: virtual-host S3 addressing would need DNS
+        let path_style = base.endpoint_url().is_some();
+        Clients {
+            base,
+            path_style,
+            sts: PerRegion::new(),
+            ec2: PerRegion::new(),
+            rds: PerRegion::new(),
+            s3: PerRegion::new(),
+            route53: PerRegion::new(),
+            asg: PerRegion::new(),
+            elb: PerRegion::new(),
+            waf: PerRegion::new(),
+            backup: PerRegion::new(),
+            secrets: PerRegion::new(),
+            dynamodb: PerRegion::new(),
+        }
+    }
+
+    /// The custom endpoint in use, if any.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.base.endpoint_url()
+    }
+
+    fn config(&self, region: &str) -> SdkConfig {
+        self.base.to_builder().region(Region::new(region.to_string())).build()
+    }
+
+    pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
+        self.sts.get(region, || aws_sdk_sts::Client::new(&self.config(region)))
+    }
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        self.ec2.get(region, || aws_sdk_ec2::Client::new(&self.config(region)))
+    }
+    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        self.rds.get(region, || aws_sdk_rds::Client::new(&self.config(region)))
+    }
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        self.s3.get(region, || {
+            let conf =
+                aws_sdk_s3::config::Builder::from(&self.config(region)).force_path_style(self.path_style).build();
+            aws_sdk_s3::Client::from_conf(conf)
+        })
+    }
+    /// Route 53 is global; its control plane lives in us-east-1 whatever region is asked.
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        self.route53.get("us-east-1", || aws_sdk_route53::Client::new(&self.config("us-east-1")))
+    }
+    pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
+        self.asg.get(region, || aws_sdk_autoscaling::Client::new(&self.config(region)))
+    }
+    pub fn elbv2(&self, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
+        self.elb.get(region, || aws_sdk_elasticloadbalancingv2::Client::new(&self.config(region)))
+    }
+    pub fn wafv2(&self, region: &str) -> aws_sdk_wafv2::Client {
+        self.waf.get(region, || aws_sdk_wafv2::Client::new(&self.config(region)))
+    }
+    pub fn backup(&self, region: &str) -> aws_sdk_backup::Client {
+        self.backup.get(region, || aws_sdk_backup::Client::new(&self.config(region)))
+    }
+    pub fn secretsmanager(&self, region: &str) -> aws_sdk_secretsmanager::Client {
+        self.secrets.get(region, || aws_sdk_secretsmanager::Client::new(&self.config(region)))
+    }
+    pub fn dynamodb(&self, region: &str) -> aws_sdk_dynamodb::Client {
+        self.dynamodb.get(region, || aws_sdk_dynamodb::Client::new(&self.config(region)))
+    }
+}
+
+/// Tags drconsole puts on everything it creates, so a later attempt (or a re-run) finds it instead of creating a
+/// duplicate, and so an operator can see what a recovery created.
+pub const TAG_RUN: &str = "drconsole:run";
+pub const TAG_STEP: &str = "drconsole:step";
+pub const TAG_RUNBOOK: &str = "drconsole:runbook";
+
+/// The port implemented on AWS: every service trait, over one set of clients and one account guard.
+pub struct Aws {
+    pub clients: Arc<Clients>,
+    guard: AccountGuard,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws").field("clients", &self.clients).field("guard", &self.guard).finish()
+    }
+}
+
+/// Error code of the refusal by the account guard (a `CloudError` with this code means: nothing was changed).
+pub use crate::cloud::CODE_ACCOUNT_MISMATCH as ACCOUNT_MISMATCH;
+
+impl Aws {
+    /// `home_region` is where STS is asked who the credentials belong to; `account` is the runbook's
+    /// `target.account` guard, if any.
+    pub fn new(clients: Arc<Clients>, home_region: &str, account: Option<String>) -> Self {
+        let guard = AccountGuard::new(clients.clone(), home_region, account);
+        Self { clients, guard }
+    }
+
+    /// The port over this adapter.
+    pub fn into_cloud(self) -> crate::cloud::Cloud {
+        crate::cloud::Cloud::from_all("aws", Arc::new(self))
+    }
+
+    pub fn guard(&self) -> &AccountGuard {
+        &self.guard
+    }
+
+    /// Called by every method that changes something, before it calls AWS.
+    async fn allow_change(&self, service: &str, operation: &str, region: &str) -> crate::cloud::CloudResult<()> {
+        match self.guard.check().await {
+            Ok(()) => Ok(()),
+            Err(guard::GuardError::Sts(e)) => Err(e),
+            Err(e @ guard::GuardError::WrongAccount { .. }) => {
+                Err(crate::cloud::CloudError::new(service, operation, region, ACCOUNT_MISMATCH, e.to_string()))
+            }
+        }
+    }
+}
+
+/// The cloud port on AWS for a runbook's target: clients from the standard chain (or `opts`), the account guard
+/// set to `target.account`. STS is asked in the secondary region: in a regional failover the primary region's
+/// endpoints may be the ones that are down.
+pub async fn cloud_for(opts: &AwsOptions, target: &crate::runbook::Target) -> crate::cloud::Cloud {
+    let clients = Clients::load(opts).await;
+    Aws::new(clients, &target.secondary, target.account.clone()).into_cloud()
+}
