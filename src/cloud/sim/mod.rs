@@ -521,6 +521,8 @@ mod tests {
         assert_ne!(da, dc);
         assert!(da >= Duration::from_secs(510) && da <= Duration::from_secs(690));
         assert_eq!(a.lock().id("vol", "x"), b.lock().id("vol", "x"));
-        assert_ne!(a.lock().id("vol", "x"), a.lock().id("vol", "x"), "a second resource with the same key");
+        let first = a.lock().id("vol", "x");
+        let second = a.lock().id("vol", "x");
+        assert_ne!(first, second, "a second resource with the same key");
     }
 }
