@@ -942,3 +942,38 @@ pub fn drconsole_tags(run_id: &str, step: &str, runbook: &str) -> Tags {
     t.insert(TAG_RUNBOOK.into(), runbook.into());
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_service_operation_region_code_message_and_request_id() {
+        let e =
+            CloudError::new("rds", "CopyDBSnapshot", "us-west-2", "AccessDenied", "not allowed").with_request_id("r-1");
+        assert_eq!(e.to_string(), "rds CopyDBSnapshot in us-west-2 failed: AccessDenied: not allowed (request id r-1)");
+        let g = CloudError::new("route53", "GetChange", "", "NoSuchChange", "gone").not_found();
+        assert_eq!(g.to_string(), "route53 GetChange failed: NoSuchChange: gone");
+        assert!(g.not_found && !g.retryable);
+        let t = CloudError::new("ec2", "DescribeVolumes", "us-east-1", "Throttling", "slow down").throttling();
+        assert!(t.throttling && t.retryable);
+    }
+
+    #[test]
+    fn filters_match_ids_names_and_all_tags() {
+        let mut tags = Tags::new();
+        tags.insert("app".into(), "x".into());
+        tags.insert("tier".into(), "private".into());
+        assert!(Filter::default().matches("a", None, &tags));
+        assert!(Filter::tag("app", "x").and_tag("tier", "private").matches("a", None, &tags));
+        assert!(!Filter::tag("app", "x").and_tag("tier", "public").matches("a", None, &tags));
+        assert!(Filter::id("a").matches("a", None, &tags) && !Filter::id("b").matches("a", None, &tags));
+        assert!(Filter::name("n").matches("a", Some("n"), &tags) && !Filter::name("n").matches("a", None, &tags));
+    }
+
+    #[test]
+    fn secret_values_do_not_show_in_debug() {
+        let s = SecretValue { arn: "arn".into(), name: "n".into(), value: "hunter2hunter2".into() };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

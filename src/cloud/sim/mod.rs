@@ -466,3 +466,63 @@ impl World {
         format!("arn:aws:{service}:{region}:{}:{rest}", self.settings.account)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn a_timeline_gives_the_state_and_progress_at_any_time() {
+        let start = t("2026-11-21T00:00:00Z");
+        let tl = Timeline::steps(
+            start,
+            &[("creating", Duration::from_secs(800)), ("backing-up", Duration::from_secs(200))],
+            "available",
+        );
+        assert_eq!(tl.state(start), "creating");
+        assert_eq!(tl.state(t("2026-11-21T00:13:19Z")), "creating");
+        assert_eq!(tl.state(t("2026-11-21T00:13:20Z")), "backing-up");
+        assert_eq!(tl.state(t("2026-11-21T01:00:00Z")), "available");
+        assert_eq!(tl.percent(t("2026-11-21T00:08:20Z")), 50);
+        assert_eq!(tl.percent(t("2026-11-21T02:00:00Z")), 100);
+        let mut tl = tl;
+        tl.then(t("2026-11-21T02:00:00Z"), &[("modifying", Duration::from_secs(60))], "available");
+        assert_eq!(tl.state(t("2026-11-21T02:00:30Z")), "modifying");
+        assert_eq!(tl.state(t("2026-11-21T02:01:00Z")), "available");
+    }
+
+    #[test]
+    fn faults_match_by_service_operation_and_region() {
+        let f = Fault { region: Some("us-west-2".into()), ..Fault::nth("rds:CopyDBSnapshot", 1, "AccessDenied") };
+        assert!(f.matches("rds", "CopyDBSnapshot", "us-west-2"));
+        assert!(!f.matches("rds", "CopyDBSnapshot", "us-east-1"));
+        assert!(!f.matches("ec2", "CopyDBSnapshot", "us-west-2"));
+        let any = Fault::nth("ec2:*", 1, "Throttling");
+        assert!(any.matches("ec2", "DescribeVolumes", "us-east-1"));
+        let e = any.error("ec2", "DescribeVolumes", "us-east-1");
+        assert!(e.retryable && e.throttling);
+        let capacity = Fault::nth("RestoreDBInstanceFromDBSnapshot", 1, "InsufficientDBInstanceCapacity");
+        assert!(capacity.error("rds", "RestoreDBInstanceFromDBSnapshot", "us-west-2").retryable);
+        assert!(!Fault::nth("x", 1, "AccessDenied").error("rds", "x", "r").retryable);
+    }
+
+    #[test]
+    fn durations_and_ids_are_deterministic_under_the_seed() {
+        let clock = Clock::starting_at(t("2026-11-21T00:00:00Z"), 1.0);
+        let a = Sim::new(clock.clone(), 42, "us-east-1", "us-west-2");
+        let b = Sim::new(clock.clone(), 42, "us-east-1", "us-west-2");
+        let c = Sim::new(clock, 43, "us-east-1", "us-west-2");
+        let (da, db, dc) = (a.lock().dur(600.0, "k"), b.lock().dur(600.0, "k"), c.lock().dur(600.0, "k"));
+        assert_eq!(da, db);
+        assert_ne!(da, dc);
+        assert!(da >= Duration::from_secs(510) && da <= Duration::from_secs(690));
+        assert_eq!(a.lock().id("vol", "x"), b.lock().id("vol", "x"));
+        let first = a.lock().id("vol", "x");
+        let second = a.lock().id("vol", "x");
+        assert_ne!(first, second, "a second resource with the same key");
+    }
+}
