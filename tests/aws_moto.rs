@@ -399,7 +399,10 @@ fn runbooks_for_moto(dir: &Path, account: Option<&str>) -> PathBuf {
 
 fn drconsole(endpoint: &str, runbook: &Path, extra: &[String]) -> Run {
     let started = Instant::now();
+    // each run journals into its own state dir, so parallel tests never share a run lock
+    let state = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"))
+        .env("DRCONSOLE_STATE_DIR", state.path())
         .args(["--headless", "--json", "--yes", "--recovery-point", "latest", "--endpoint-url", endpoint])
         .args(extra)
         .arg(runbook)
@@ -687,7 +690,9 @@ fn profile_and_aws_endpoint_url_are_used() {
     )
     .unwrap();
     let run = |profile: Option<&str>| {
+        let state = tempfile::tempdir().unwrap();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"));
+        cmd.env("DRCONSOLE_STATE_DIR", state.path());
         cmd.args(["--headless", "--json"]);
         if let Some(p) = profile {
             cmd.args(["--profile", p]);
