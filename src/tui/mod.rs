@@ -274,8 +274,11 @@ pub async fn run(
             drop(lock);
             drawn?;
             dirty = false;
-            if last_draw.is_none() && std::env::var_os("DRCONSOLE_TEST_PANIC_IN_TASK").is_some() {
-                // for the end-to-end test of the panic hook: a task panics while the console is up
+            if cfg!(debug_assertions)
+                && last_draw.is_none()
+                && std::env::var_os("DRCONSOLE_TEST_PANIC_IN_TASK").is_some()
+            {
+                // for the end-to-end test of the panic hook (debug builds only): a task panics while the console is up
                 tokio::spawn(async { panic!("test panic in a tokio task (DRCONSOLE_TEST_PANIC_IN_TASK)") });
             }
             last_draw = Some(Instant::now());
