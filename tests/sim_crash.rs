@@ -206,10 +206,47 @@ fn a_sim_secret_appears_nowhere_under_the_run_directory_even_when_killed_before_
     assert_nowhere(&t.run_dir, &[&t.stdout, &t.stderr]);
     assert!(t.run_dir.join("world.json").is_file());
 
-    // killed at the first checkpoint, before any step read the secret: the saved world must not hold it, and the
-    // resumed run gets it back (from the world file) and recovers
-    let t = scenario(&extra).crash_and_resume(&base.path().join("killed"), &KillPoint::AfterRecord(3));
-    assert!(t.killed);
-    assert_eq!(t.exit_code, 0, "{}\n{}", t.stdout, t.stderr);
-    assert_nowhere(&t.run_dir, &[&t.stdout, &t.stderr]);
+    // killed right after the first mutating call (copy_db), before restore_db read the secret: the saved world
+    // must not hold it (nothing has registered it for redaction yet); the resumed run gets it back from the world
+    // file and recovers
+    let at = t
+        .journal
+        .records
+        .iter()
+        .find_map(|(seq, r)| match r {
+            Record::Event(e) if matches!(&e.kind, EventKind::Resource { step, phase, .. } if step == "copy_db" && phase == "creating") => Some(*seq),
+            _ => None,
+        })
+        .expect("copy_db created nothing");
+    let state = base.path().join("killed");
+    let sc = scenario(&extra);
+    let out = std::process::Command::new(&sc.bin)
+        .env("DRCONSOLE_STATE_DIR", &state)
+        .env(drconsole::journal::KILL_AFTER_ENV, at.to_string())
+        .args(&sc.run_args)
+        .arg(&sc.runbook)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(9), "not killed: {out:?}");
+    let run_dir = crash::only_run(&state);
+    let at_kill = drconsole::journal::read_journal(&run_dir).unwrap();
+    assert!(
+        !at_kill.events().any(|e| matches!(&e.kind, EventKind::StepStarted { step, .. } if step == "restore_db")),
+        "restore_db had started before the kill"
+    );
+    assert!(run_dir.join("world.json").is_file(), "no world saved before the kill");
+    assert_nowhere(&run_dir, &[&String::from_utf8_lossy(&out.stdout), &String::from_utf8_lossy(&out.stderr)]);
+    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let out = std::process::Command::new(&sc.bin)
+        .env("DRCONSOLE_STATE_DIR", &state)
+        .arg("resume")
+        .arg(&run_id)
+        .args(&sc.resume_args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "resume failed:\n{so}\n{se}");
+    assert_nowhere(&run_dir, &[&so, &se]);
 }
