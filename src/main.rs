@@ -300,16 +300,16 @@ async fn attach_cloud(prepared: &mut Prepared, clock: &drconsole::engine::Clock)
         prepared.cfg.cloud = Some(Arc::new(cloud));
         return Ok(());
     }
+    let world = prepared.meta.settings.world.as_deref().map(WorldFile::load).transpose().map_err(|e| e.to_string())?;
     let sim = match journal::load_world(&prepared.dir).map_err(|e| e.to_string())? {
         Some(bytes) => {
             let text = String::from_utf8(bytes).map_err(|e| format!("the saved simulator world is not UTF-8: {e}"))?;
-            Sim::load(&text, clock.clone()).map_err(|e| e.to_string())?
+            let sim = Sim::load(&text, clock.clone()).map_err(|e| e.to_string())?;
+            // the saved world has no secrets (they must not land in the run directory)
+            sim.restore_secrets(&prepared.rb, world.as_ref());
+            sim
         }
-        None => {
-            let world =
-                prepared.meta.settings.world.as_deref().map(WorldFile::load).transpose().map_err(|e| e.to_string())?;
-            Sim::for_runbook(clock.clone(), prepared.cfg.seed, &prepared.rb, world.as_ref())
-        }
+        None => Sim::for_runbook(clock.clone(), prepared.cfg.seed, &prepared.rb, world.as_ref()),
     };
     let sim = Arc::new(sim);
     prepared.cfg.cloud = Some(Arc::new(drconsole::cloud::Cloud::from_all("sim", sim.clone())));

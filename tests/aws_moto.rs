@@ -723,3 +723,148 @@ fn profile_and_aws_endpoint_url_are_used() {
     assert_eq!(code, Some(0));
     assert!(events.iter().all(|e| e["type"] != "identity"), "no credentials, no identity");
 }
+
+// ------------------------------------------------------------------------------------------------------------------
+// Crash and resume against moto: the cross-sell runbook killed (SIGKILL, right after journal record N) at three
+// points, one right after a mutating call, each resumed with `drconsole resume RUN --headless --yes` to success; the
+// secondary region then holds the resources of an uninterrupted run, none twice. Each run gets a fresh moto state.
+
+#[path = "support/crash.rs"]
+mod crash;
+
+/// The secondary region's shape: names where AWS lets the runbook choose them, counts where ids are random.
+fn shape(inv: &aws_world::Inventory) -> Vec<String> {
+    let mut dbs: Vec<String> = inv.db_instances.iter().map(|(id, _)| id.clone()).collect();
+    dbs.sort();
+    let mut lbs = inv.load_balancers.clone();
+    lbs.sort();
+    let mut tgs = inv.target_groups.clone();
+    tgs.sort();
+    let mut asgs: Vec<String> = inv.asgs.iter().map(|(n, _)| n.clone()).collect();
+    asgs.sort();
+    let routes: usize = inv.routes.values().map(Vec::len).sum();
+    vec![
+        format!("dbs {dbs:?}"),
+        format!("db_snapshots {}", inv.db_snapshots.len()),
+        format!("instances {}", inv.instances.iter().filter(|(_, s)| s != "terminated").count()),
+        format!("volumes {}", inv.volumes.len()),
+        format!("snapshots {}", inv.snapshots.len()),
+        format!("images {}", inv.images.len()),
+        format!("nat_gateways {}", inv.nat_gateways.iter().filter(|(_, s)| s != "deleted").count()),
+        format!("addresses {}", inv.addresses.len()),
+        format!("routes {routes}"),
+        format!("lbs {lbs:?}"),
+        format!("tgs {tgs:?}"),
+        format!("listeners {}", inv.listeners.len()),
+        format!("asgs {asgs:?}"),
+        format!("launch_template_versions {:?}", inv.launch_template_versions),
+    ]
+}
+
+fn moto_cmd(state: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"));
+    c.env("DRCONSOLE_STATE_DIR", state)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", PRIMARY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove(drconsole::journal::KILL_AFTER_ENV)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// One cross-sell run on a fresh moto state, killed after record `kill` (if any) and resumed; returns the final
+/// journal and the secondary region's shape.
+async fn crash_run_on_moto(
+    moto: &MotoServer,
+    tmp: &Path,
+    name: &str,
+    kill: Option<u64>,
+) -> (crash::RunTrace, Vec<String>) {
+    moto.reset();
+    let w = aws_world::build(moto.endpoint()).await;
+    let dir = runbooks_for_moto(&tmp.join(name), None);
+    let state = tmp.join(name).join("state");
+    let runbook = dir.join(APPS.iter().find(|a| a.name == "cross-sell").unwrap().runbook);
+    let mut c = moto_cmd(&state);
+    c.args(["--headless", "--yes", "--recovery-point", "latest", "--endpoint-url", moto.endpoint()])
+        .args(app_vars(&w, "cross-sell"))
+        .arg(&runbook);
+    if let Some(n) = kill {
+        c.env(drconsole::journal::KILL_AFTER_ENV, n.to_string());
+    }
+    let out = c.output().unwrap();
+    let run_dir = crash::only_run(&state);
+    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let (mut code, mut so, mut se) = (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    let killed = std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(9);
+    let records_at_kill = drconsole::journal::read_journal(&run_dir).unwrap().last_record_seq();
+    if kill.is_some() {
+        assert!(killed, "{name}: not killed after record {kill:?}:\n{so}\n{se}");
+        let out = moto_cmd(&state)
+            .args(["resume", &run_id, "--headless", "--yes", "--recovery-point", "latest"])
+            .output()
+            .unwrap();
+        code = out.status.code();
+        so = String::from_utf8_lossy(&out.stdout).into_owned();
+        se = String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    assert_eq!(code, Some(0), "{name}: did not recover:\n{so}\n{se}");
+    let journal = drconsole::journal::read_journal(&run_dir).unwrap_or_else(|e| panic!("{name}: journal: {e}"));
+    assert_eq!(crash::final_outcome(&journal).as_deref(), Some("recovered"), "{name}");
+    let trace = crash::RunTrace {
+        run_id,
+        run_dir,
+        killed,
+        records_at_kill,
+        succeeded_before_kill: Vec::new(),
+        exit_code: 0,
+        stdout: so,
+        stderr: se,
+        journal,
+    };
+    (trace, shape(&aws_world::inventory(moto.endpoint(), SECONDARY).await))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_sell_killed_at_three_points_on_moto_resumes_without_duplicates() {
+    use drconsole::engine::EventKind;
+    use drconsole::journal::Record;
+    let moto = MotoServer::start();
+    let tmp = tempdir("crash-moto");
+    let (reference, want) = crash_run_on_moto(&moto, &tmp, "ref", None).await;
+    let total = reference.journal.last_record_seq();
+    eprintln!("figure: uninterrupted cross-sell on moto, secondary region: {want:?}");
+    assert!(want.contains(&"nat_gateways 1".to_string()) && want[0].contains("crosssell-prod-dr"), "{want:?}");
+    let after = |phase: &str, step: Option<&str>| -> u64 {
+        reference
+            .journal
+            .records
+            .iter()
+            .find_map(|(seq, r)| match r {
+                Record::Event(e) => match &e.kind {
+                    EventKind::Resource { phase: p, step: s, .. }
+                        if p == phase && step.is_none_or(|x| x == s) && *seq < total =>
+                    {
+                        Some(*seq)
+                    }
+                    _ => None,
+                },
+                Record::Note(_) => None,
+            })
+            .unwrap_or_else(|| panic!("no `{phase}` resource record in the reference run"))
+    };
+    // right after the first mutating call (`creating`), right after the NAT gateway was created, and two thirds in
+    let points = [after("creating", None), after("created", Some("nat")), total * 2 / 3];
+    for (i, n) in points.iter().enumerate() {
+        let (_, got) = crash_run_on_moto(&moto, &tmp, &format!("kill{i}"), Some(*n)).await;
+        assert_eq!(got, want, "killed after record {n}: the secondary region differs from an uninterrupted run's");
+    }
+}

@@ -164,6 +164,9 @@ pub struct RegionState {
     pub restore_tokens: BTreeMap<String, String>,
     pub tables: BTreeMap<String, Table>,
     pub imports: BTreeMap<String, SimImport>,
+    /// Never saved with the world (it lands in the run directory): a loaded world gets its secrets back from the
+    /// runbook and the world file, see [`Sim::restore_secrets`].
+    #[serde(skip)]
     pub secrets: BTreeMap<String, SecretValue>,
 }
 
@@ -298,6 +301,15 @@ impl Sim {
     pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
         let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
         Ok(Self { world: Mutex::new(world), clock, call_log: Mutex::new(None) })
+    }
+
+    /// Provisions again the secrets a world file and a runbook refer to (the same values a new world gets): a saved
+    /// world leaves Secrets Manager out, so a resumed run calls this after [`Sim::load`].
+    pub fn restore_secrets(&self, rb: &crate::runbook::Runbook, file: Option<&WorldFile>) {
+        let from_file = file.map(|f| f.resources.clone()).unwrap_or_default();
+        for s in from_file.into_iter().chain(provision::seeds_from_runbook(rb)).filter(|s| s.kind == "secret") {
+            self.provision(&s);
+        }
     }
 
     /// API calls made so far, by `service:Operation`.

@@ -33,6 +33,8 @@ pub struct Seed {
     pub launch_template: Option<String>,
     /// `volume`: the instance it is attached to (created if missing).
     pub instance: Option<String>,
+    /// `secret`: its value (default: derived from the world's seed).
+    pub value: Option<String>,
 }
 
 impl Seed {
@@ -273,7 +275,10 @@ impl Sim {
             }
             "secret" => {
                 let Some(id) = seed.id.clone() else { return };
-                let value = format!("sim-{:016x}", super::hash_of(&(w.seed, &id, "secret")));
+                let value = seed
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| format!("sim-{:016x}", super::hash_of(&(w.seed, &id, "secret"))));
                 let name = id.rsplit(':').next().unwrap_or(&id).to_string();
                 for r in [w.primary.clone(), w.secondary.clone()] {
                     let arn = if id.starts_with("arn:") {
