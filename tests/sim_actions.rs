@@ -211,6 +211,14 @@ async fn running_a_finished_failover_again_creates_nothing() {
         assert_eq!(a.images.len(), b.images.len());
     }
     assert_eq!(before.changes.len(), after.changes.len(), "the DNS record was already right");
+    // the EBS data is as old as the chosen point, on both runs: the copies made by the first run carry their
+    // source's time (a copy's own start time is when it was copied)
+    let point: jiff::Timestamp = first.outputs("pick_db")["time"].as_str().unwrap().parse().unwrap();
+    for run in [&first, &second] {
+        let taken: jiff::Timestamp = run.outputs("restore_data")["snapshot_time"].as_str().unwrap().parse().unwrap();
+        assert!(taken <= point, "EBS data at {taken} is newer than the recovery point {point}");
+    }
+    assert_eq!(first.outputs("restore_data")["snapshot_time"], second.outputs("restore_data")["snapshot_time"]);
 }
 
 #[tokio::test(start_paused = true)]

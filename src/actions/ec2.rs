@@ -25,10 +25,20 @@ pub fn all() -> Vec<Arc<dyn Action>> {
 }
 
 /// Finds (by the `drconsole:source-snapshot` tag) or starts a copy of `snapshot` into `region`; waits completed.
+/// Tag on a snapshot copy made by drconsole: when its source snapshot was taken (RFC 3339). A copy's own start time
+/// is when the copy began, which says nothing about the age of its data.
+const TAG_SOURCE_TIME: &str = "drconsole:source-time";
+
+/// When a snapshot's data was taken: its source's time for a copy drconsole made, else its start time.
+fn data_time(s: &Snapshot) -> jiff::Timestamp {
+    s.tags.get(TAG_SOURCE_TIME).and_then(|t| t.parse().ok()).unwrap_or(s.start_time)
+}
+
 async fn ensure_snapshot_copy(
     ctx: &ActionCtx,
     cloud: &Cloud,
     snapshot: &str,
+    source_time: Option<jiff::Timestamp>,
     src_region: &str,
     region: &str,
     kms: Option<&str>,
@@ -53,6 +63,9 @@ async fn ensure_snapshot_copy(
             ctx.resource("creating", "ebs-snapshot", &format!("copy of {snapshot}"), region, "");
             let mut tags = ctx.tags();
             tags.insert("drconsole:source-snapshot".into(), snapshot.into());
+            if let Some(t) = source_time {
+                tags.insert(TAG_SOURCE_TIME.into(), t.to_string());
+            }
             let req = CopySnapshotReq {
                 source_region: src_region.into(),
                 source_snapshot_id: snapshot.into(),
@@ -172,6 +185,7 @@ impl Action for CopySnapshot {
             ctx,
             cloud,
             p.str("snapshot")?,
+            None,
             &source_region(ctx, p)?,
             &region(ctx, p)?,
             p.opt_str("kms_key")?,
@@ -438,8 +452,8 @@ impl Action for RestoreSet {
             // prefer a copy already in the target region, else the source's snapshot
             let pick = |list: Vec<Snapshot>| {
                 list.into_iter()
-                    .filter(|s| s.state == "completed" && before.is_none_or(|b| s.start_time <= b))
-                    .max_by_key(|s| s.start_time)
+                    .filter(|s| s.state == "completed" && before.is_none_or(|b| data_time(s) <= b))
+                    .max_by_key(data_time)
             };
             let local = pick(
                 c(cloud.ec2.describe_snapshots(&region, &Filter::tag("drconsole:source-volume", vol.clone()))).await?,
@@ -450,18 +464,21 @@ impl Action for RestoreSet {
                 Err(e) => return Err(super::kit::cerr(e)),
             };
             let snap = match (local, remote) {
-                (Some(l), Some(r)) if r.start_time > l.start_time => {
-                    ensure_snapshot_copy(ctx, cloud, &r.id, &src, &region, p.opt_str("kms_key")?).await?
+                (Some(l), Some(r)) if r.start_time > data_time(&l) => {
+                    let kms = p.opt_str("kms_key")?;
+                    ensure_snapshot_copy(ctx, cloud, &r.id, Some(r.start_time), &src, &region, kms).await?
                 }
                 (Some(l), _) => l,
                 (None, Some(r)) => {
-                    ensure_snapshot_copy(ctx, cloud, &r.id, &src, &region, p.opt_str("kms_key")?).await?
+                    let kms = p.opt_str("kms_key")?;
+                    ensure_snapshot_copy(ctx, cloud, &r.id, Some(r.start_time), &src, &region, kms).await?
                 }
                 (None, None) => {
                     return Err(ActionError::fatal(format!("no completed snapshot of {vol} in {src} or {region}")));
                 }
             };
-            oldest = Some(oldest.map_or(snap.start_time, |o| o.min(snap.start_time)));
+            let taken = data_time(&snap);
+            oldest = Some(oldest.map_or(taken, |o| o.min(taken)));
             ctx.progress(
                 format!("volume {}/{}: {vol} from {}", n + 1, vols.len(), snap.id),
                 Some(100.0 * n as f64 / vols.len() as f64),
