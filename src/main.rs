@@ -135,23 +135,44 @@ fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
     jiff::Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
 }
 
+/// What a headless frontend answers on its own: `--approve all|ID,ID`, `--yes`; every named step must exist.
+fn headless_options(rb: &Runbook, approve: &[String], yes: bool, json: bool) -> Result<headless::Options, ExitCode> {
+    let named: HashSet<String> = approve.iter().filter(|a| *a != "all").cloned().collect();
+    if let Some(a) = named.iter().find(|a| rb.step_index(a).is_none()) {
+        return Err(usage(format!("--approve {a}: the runbook has no step `{a}`")));
+    }
+    Ok(headless::Options {
+        json,
+        approve_all: yes || approve.iter().any(|a| a == "all"),
+        approve: named,
+        operator: operator(),
+    })
+}
+
 fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
     let mut rb = match load(path, &registry) {
         Ok(rb) => rb,
         Err(code) => return code,
     };
-    for v in &args.vars {
-        let Some((k, val)) = v.split_once('=') else {
-            return usage(format!("--var {v}: write NAME=VALUE"));
-        };
-        if !rb.vars.contains_key(k) {
-            let names: Vec<&str> = rb.vars.keys().map(String::as_str).collect();
-            return usage(format!("--var {k}: the runbook has no variable `{k}` (it has: {})", names.join(", ")));
-        }
-        rb.vars.insert(k.to_string(), serde_json::Value::String(val.to_string()));
-    }
-    if args.sim || args.world.is_some() {
-        rb.target.backend = Backend::Sim;
+    let incident_start = match args.incident_start.as_deref().map(parse_incident_start).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let settings = RunSettings {
+        vars: args.vars.clone(),
+        sim: args.sim || args.world.is_some(),
+        speed: args.speed,
+        seed: args.seed,
+        max_parallel: args.max_parallel,
+        recovery_point: args.recovery_point.clone(),
+        incident_start,
+        world: args.world.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    };
+    // --var and --sim, the same way a resume applies them from the run's meta.json
+    if let Err(e) = settings.apply(&mut rb) {
+        return journal_error(&e);
     }
     // validated now, before anything is created; loaded again when the simulator starts
     if let Some(Err(e)) = args.world.as_deref().map(drconsole::cloud::sim::WorldFile::load) {
@@ -166,21 +187,9 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     if args.json && !args.headless {
         return usage("--json needs --headless");
     }
-    let incident_start = match args.incident_start.as_deref().map(parse_incident_start).transpose() {
-        Ok(t) => t,
-        Err(e) => return usage(e),
-    };
-    let approve: HashSet<String> = args.approve.iter().filter(|a| *a != "all").cloned().collect();
-    for a in &approve {
-        if rb.step_index(a).is_none() {
-            return usage(format!("--approve {a}: the runbook has no step `{a}`"));
-        }
-    }
-    let opts = headless::Options {
-        json: args.json,
-        approve_all: args.yes || args.approve.iter().any(|a| a == "all"),
-        approve,
-        operator: operator(),
+    let opts = match headless_options(&rb, &args.approve, args.yes, args.json) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let cfg = RunConfig {
         incident_start,
@@ -189,18 +198,6 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         recovery_point: args.recovery_point.clone(),
         backend: rb.target.backend.as_str().to_string(),
         ..RunConfig::default()
-    };
-    let settings = RunSettings {
-        vars: args.vars.clone(),
-        sim: args.sim || args.world.is_some(),
-        speed: args.speed,
-        seed: args.seed,
-        max_parallel: args.max_parallel,
-        recovery_point: args.recovery_point.clone(),
-        incident_start,
-        world: args.world.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
-        profile: args.profile.clone(),
-        endpoint_url: args.endpoint_url.clone(),
     };
     let console = match console_options(args.headless, args.theme.as_deref(), &rb, &registry) {
         Ok(c) => c,
@@ -387,17 +384,9 @@ fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> Ex
     if args.json && !args.headless {
         return usage("--json needs --headless");
     }
-    let approve: HashSet<String> = args.approve.iter().filter(|a| *a != "all").cloned().collect();
-    for a in &approve {
-        if prepared.rb.step_index(a).is_none() {
-            return usage(format!("--approve {a}: the runbook has no step `{a}`"));
-        }
-    }
-    let opts = headless::Options {
-        json: args.json,
-        approve_all: args.yes || args.approve.iter().any(|a| a == "all"),
-        approve,
-        operator: operator(),
+    let opts = match headless_options(&prepared.rb, &args.approve, args.yes, args.json) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let done = if prepared.done.is_empty() { "none".to_string() } else { prepared.done.join(", ") };
     eprintln!("drconsole: resuming run {}; steps already done (not repeated): {done}", prepared.cfg.run_id);
