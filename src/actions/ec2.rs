@@ -389,6 +389,11 @@ static RESTORE_SET: ActionSpec = ActionSpec {
         P::opt("az", K::Str, "availability zone (default: <region>a)"),
         P::opt("kms_key", K::Str, "KMS key in the target region"),
         P::opt("volume_type", K::Str, "gp3 (default)"),
+        P::opt(
+            "tolerance",
+            K::Duration,
+            "how far apart the volumes' snapshots may be for a consistent set (default 15m; wider is a warning)",
+        ),
     ],
     outputs: &[
         out("volume_ids", "the new volumes, comma-separated"),
@@ -447,6 +452,7 @@ impl Action for RestoreSet {
         }
         let mut ids = Vec::new();
         let mut oldest: Option<jiff::Timestamp> = None;
+        let mut times = Vec::new();
         for (n, vol) in vols.iter().enumerate() {
             let name = format!("{}-{}", p.str("name")?, n + 1);
             // prefer a copy already in the target region, else the source's snapshot
@@ -479,6 +485,7 @@ impl Action for RestoreSet {
             };
             let taken = data_time(&snap);
             oldest = Some(oldest.map_or(taken, |o| o.min(taken)));
+            times.push(taken);
             ctx.progress(
                 format!("volume {}/{}: {vol} from {}", n + 1, vols.len(), snap.id),
                 Some(100.0 * n as f64 / vols.len() as f64),
@@ -498,6 +505,9 @@ impl Action for RestoreSet {
             .await?;
             ids.push(nv.id);
         }
+        // the set counts in the run's RPO by its oldest volume
+        let tolerance = p.opt_duration("tolerance")?.unwrap_or(std::time::Duration::from_secs(15 * 60));
+        ctx.recovery_set_used("ebs-set", &format!("EBS set {k}={v}"), &region, &times, tolerance);
         Ok(outs(&[
             ("volume_ids", s(ids.join(","))),
             ("count", Value::from(ids.len())),

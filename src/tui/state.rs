@@ -664,6 +664,9 @@ impl State {
             EventKind::StepRetryRequested { step, by } => {
                 self.push_log(ts, "retry", &step, format!("run again (by {by})"), LogLevel::Info);
             }
+            EventKind::StepWarning { step, message } => {
+                self.push_log(ts, "WARNING", &step, message, LogLevel::Warn);
+            }
             EventKind::RunFinished {
                 outcome,
                 duration_secs,
