@@ -228,7 +228,12 @@ fn console_options(
     if !std::io::stdout().is_terminal() {
         return Err(usage("stdout is not a terminal: the console needs one; pass --headless for automation"));
     }
-    Ok(Some(tui::TuiOptions { theme, operator: operator(), notes: tui::notes_from_runbook(rb, registry) }))
+    Ok(Some(tui::TuiOptions {
+        theme,
+        operator: operator(),
+        notes: tui::notes_from_runbook(rb, registry),
+        history: Vec::new(),
+    }))
 }
 
 fn theme_or_default(theme: Option<&str>) -> Result<tui::Theme, ExitCode> {
@@ -329,9 +334,13 @@ impl journal::WorldStore for SimWorld {
 fn run_console(
     mut prepared: Prepared,
     registry: Registry,
-    opts: tui::TuiOptions,
+    mut opts: tui::TuiOptions,
     rt: &tokio::runtime::Runtime,
 ) -> ExitCode {
+    if prepared.prior.is_some() {
+        // a resume: the console shows what the earlier sessions did
+        opts.history = journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default();
+    }
     let run_id = prepared.cfg.run_id.clone();
     let id = run_id.clone();
     let result = rt.block_on(async move {
@@ -344,7 +353,10 @@ fn run_console(
         if let Ok(exit) = &console
             && exit.interrupted
         {
-            eprintln!("drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop");
+            eprintln!(
+                "drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop \
+                 (continue with: drconsole resume {id})"
+            );
         }
         // the console is gone (its command sender dropped): an active run stops as interrupted
         let result = handle.join.await;
@@ -359,6 +371,9 @@ fn run_console(
         (Ok(_), None) => ExitCode::FAILURE,
         (Ok(_), Some(Ok(r))) => {
             eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
+            if r.outcome != drconsole::run::Outcome::Recovered {
+                eprintln!("drconsole: continue with: drconsole resume {run_id}");
+            }
             ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1))
         }
         (Ok(_), Some(Err(e))) => {

@@ -326,3 +326,53 @@ fn the_steps_pane_says_when_rows_are_hidden() {
     let text = fixtures::text(&fixtures::render(&s, &theme, 80, 14));
     assert!(text.contains("more "), "{text}");
 }
+
+#[test]
+fn a_resumed_run_shows_what_earlier_sessions_did() {
+    use drconsole::run::{Event, EventKind, Outcome};
+    let theme = Theme::preset("dark").unwrap();
+    // the first session: point chosen, the NAT gateway done, then the operator lost the terminal
+    let mut history = fixtures::running();
+    history.push(
+        700,
+        EventKind::RunFinished {
+            outcome: Outcome::Interrupted,
+            duration_secs: 700,
+            rto_secs: 7200,
+            rto_achieved_secs: 0,
+            rto_met: false,
+            succeeded: 2,
+            failed: 0,
+            skipped: 0,
+            cancelled: 3,
+            message: "interrupted by the operator".into(),
+        },
+    );
+    for (w, h) in SIZES {
+        let mut s = State::new(fixtures::notes(), "alice@bastion".into(), true);
+        s.handle(Input::Resize(w, h));
+        s.replay(&history.events);
+        assert!(s.modal.is_none(), "history opens no popup");
+        // `drconsole resume`: the engine announces the run again and goes on
+        let seq = history.events.len() as u64 + 1;
+        s.handle(Input::Event(Box::new(Event::new(
+            seq,
+            fixtures::at(1200),
+            fixtures::run_started(fixtures::failover_steps()),
+        ))));
+        s.handle(Input::Tick(fixtures::at(1200)));
+        s.handle(Input::Instant(10_000));
+        let done: Vec<(&str, String)> = s
+            .steps
+            .iter()
+            .filter(|x| x.status == drconsole::tui::state::StepStatus::Succeeded)
+            .map(|x| (x.info.id.as_str(), s.fmt_step_time(x)))
+            .collect();
+        assert_eq!(done, [("pick_point", "29s".to_string()), ("nat", "3m00s".to_string())]);
+        assert_eq!(s.chosen.as_ref().map(|c| c.id.as_str()), Some("rds:crosssell-prod-2026-11-21-02-00"));
+        assert!(s.active(), "the resumed session runs");
+        let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
+        assert!(text.contains("Steps 2/9"), "{text}");
+        insta::assert_snapshot!(format!("resumed_{w}x{h}"), text);
+    }
+}

@@ -145,12 +145,14 @@ pub struct TuiOptions {
     /// Who answers, recorded in approvals: `user@host`.
     pub operator: String,
     pub notes: StepNotes,
+    /// Events of the run's earlier sessions (a resume): shown as they were before the live stream starts.
+    pub history: Vec<Event>,
 }
 
 impl TuiOptions {
     /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
     pub fn new(theme: Theme, operator: String) -> Self {
-        Self { theme, operator, notes: StepNotes::new() }
+        Self { theme, operator, notes: StepNotes::new(), history: Vec::new() }
     }
 }
 
@@ -286,6 +288,8 @@ pub async fn run(
     let mut state = State::new(opts.notes, opts.operator, commands.is_some());
     let size = term.size()?;
     state.handle(Input::Resize(size.width, size.height));
+    // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream
+    state.replay(&opts.history);
     let theme = opts.theme;
 
     let mut input = EventStream::new();
@@ -445,7 +449,10 @@ mod tests {
         assert!(notes["swap"].destructive);
         assert_eq!(notes["swap"].confirm_name, "i-0a1b2c3d4e5f60718");
         assert_eq!(notes["swap"].confirm_what, "the instance that will be stopped");
-        assert_eq!(notes["pick_snapshot"].needed_by, [("swap".to_string(), vec!["${steps.pick_snapshot.id}".to_string()])]);
+        assert_eq!(
+            notes["pick_snapshot"].needed_by,
+            [("swap".to_string(), vec!["${steps.pick_snapshot.id}".to_string()])]
+        );
     }
 
     #[test]

@@ -394,7 +394,10 @@ impl RpoLossPopup {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Purpose {
     /// Skipping a step; `needed_by` lists the steps that use its outputs (and the references).
-    Skip { step: String, needed_by: Vec<(String, Vec<String>)> },
+    Skip {
+        step: String,
+        needed_by: Vec<(String, Vec<String>)>,
+    },
     Abort,
 }
 

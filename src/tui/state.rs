@@ -1,6 +1,8 @@
 //! The console's state machine: `State::handle(input) -> Vec<Effect>`. Pure: no terminal, no channels, no clock
-//! (time arrives as `Input::Tick`). Engine events update the run's picture; keys move the selection, open popups
-//! and produce commands for the engine, which the driver sends.
+//! (run time arrives as `Input::Tick`, real time as `Input::Instant`). The run's facts come from the one fold of
+//! the event stream, [`RunView`] (shared with the watcher, the reports and resume); this module keeps UI state only:
+//! the log, selection, focus, search, popups ([`super::popup`]) and the commands keys produce, which the driver
+//! sends.
 
 use std::collections::HashMap;
 
@@ -10,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::StepNotes;
 use super::keymap::{self, Action};
-use crate::engine::{Command, Event, EventKind, Outcome, Prompt, StepInfo};
+use crate::run::{Command, Event, EventKind, Outcome, Phase, Prompt, RunView, StepInfo};
 use crate::util::fmt_duration;
 
 /// What the state machine is given.
@@ -115,6 +117,8 @@ pub struct StepView {
     pub status: StepStatus,
     pub attempt: u32,
     pub started: Option<Timestamp>,
+    /// When the latest attempt started (the projection counts the expected time from it).
+    pub latest_start: Option<Timestamp>,
     pub ended: Option<Timestamp>,
     pub duration_ms: Option<u64>,
     pub plan: Option<String>,
@@ -127,6 +131,60 @@ pub struct StepView {
     pub attempt_errors: Vec<String>,
     pub note: Option<String>,
     pub prompt: Option<Prompt>,
+    /// It ended in an earlier session of the run (before a resume).
+    pub earlier: bool,
+}
+
+impl StepStatus {
+    pub fn of(phase: Phase) -> Self {
+        match phase {
+            Phase::Pending => StepStatus::Pending,
+            Phase::AwaitingApproval => StepStatus::Awaiting,
+            Phase::Running => StepStatus::Running,
+            Phase::WaitingOperator => StepStatus::Asking,
+            Phase::Retrying => StepStatus::Retrying,
+            Phase::Succeeded => StepStatus::Succeeded,
+            Phase::Failed => StepStatus::Failed,
+            Phase::Skipped => StepStatus::Skipped,
+            Phase::Cancelled => StepStatus::Cancelled,
+        }
+    }
+}
+
+impl StepView {
+    /// What the console shows of a step, from the view's facts.
+    fn from_fact(f: &crate::run::view::StepView, stage: usize) -> Self {
+        Self {
+            info: f.info.clone(),
+            stage,
+            status: StepStatus::of(f.phase),
+            attempt: f.attempt,
+            started: f.started,
+            latest_start: f.attempts.last().map(|a| a.started).or(f.started),
+            ended: f.ended,
+            duration_ms: f.duration_ms,
+            plan: f.plan.clone(),
+            params: f.params.clone(),
+            progress: f.progress.clone(),
+            resources: f
+                .resources
+                .iter()
+                .map(|r| ResourceView {
+                    phase: r.phase.clone(),
+                    kind: r.kind.clone(),
+                    id: r.id.clone(),
+                    region: r.region.clone(),
+                    state: r.state.clone(),
+                })
+                .collect(),
+            outputs: f.outputs.clone(),
+            error: f.error.clone(),
+            attempt_errors: f.attempt_errors.clone(),
+            note: f.note.clone(),
+            prompt: f.prompt.clone(),
+            earlier: f.from_earlier_session,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -145,13 +203,6 @@ pub struct RunInfo {
     pub deadline: Timestamp,
     pub speed: f64,
     pub started: Timestamp,
-}
-
-#[derive(Debug, Clone)]
-pub struct ProjectionView {
-    pub projected_finish: Timestamp,
-    pub margin_secs: i64,
-    pub critical_path: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,12 +318,15 @@ pub struct State {
     /// In dependency order (stage, then runbook order).
     pub steps: Vec<StepView>,
     index: HashMap<String, usize>,
-    pub projection: Option<ProjectionView>,
     pub paused: Option<String>,
     pub finished: Option<Finished>,
     pub chosen: Option<ChosenPoint>,
     /// The operator answered a recovery point question accepting the RPO loss.
     pub rpo_loss_accepted: bool,
+    /// The fold of every event (this session's and, after a resume, the earlier ones): the run's facts.
+    pub view: RunView,
+    /// Earlier sessions are being replayed: no popup opens.
+    replaying: bool,
     pub log: Vec<LogLine>,
     pub now: Option<Timestamp>,
     pub events_closed: bool,
@@ -314,11 +368,12 @@ impl State {
             identity: None,
             steps: Vec::new(),
             index: HashMap::new(),
-            projection: None,
             paused: None,
             finished: None,
             chosen: None,
             rpo_loss_accepted: false,
+            view: RunView::new(),
+            replaying: false,
             log: Vec::new(),
             now: None,
             events_closed: false,
@@ -439,29 +494,24 @@ impl State {
         self.log.push(LogLine { ts, tag, step: step.to_string(), text, level });
     }
 
-    fn step_mut(&mut self, id: &str) -> Option<&mut StepView> {
-        let i = *self.index.get(id)?;
-        self.steps.get_mut(i)
-    }
-
+    /// An engine event: the run's facts are folded by the [`RunView`]; here the console only logs it, moves
+    /// the selection and opens or closes popups.
     fn event(&mut self, ev: Event) {
         let ts = ev.ts;
         self.now = Some(self.now.map_or(ts, |n| n.max(ts)));
+        self.view.apply(&ev);
+        let started = matches!(ev.kind, EventKind::RunStarted { .. });
+        let touched = event_step(&ev.kind).map(str::to_string);
         match ev.kind {
             EventKind::RunStarted {
                 run_id,
                 runbook,
                 title,
-                app,
                 backend,
-                account,
                 primary,
                 secondary,
-                incident_start,
                 rto_secs,
                 rpo_secs,
-                deadline,
-                speed,
                 steps,
                 ..
             } => {
@@ -471,66 +521,26 @@ impl State {
                     fmt_duration(std::time::Duration::from_secs(rto_secs)),
                     fmt_duration(std::time::Duration::from_secs(rpo_secs))
                 );
-                self.run = Some(RunInfo {
-                    run_id,
-                    runbook,
-                    title,
-                    app,
-                    backend,
-                    account,
-                    primary,
-                    secondary,
-                    incident_start,
-                    rto_secs,
-                    rpo_secs,
-                    deadline,
-                    speed,
-                    started: ts,
-                });
-                self.set_steps(steps);
                 self.push_log(ts, "run", "", text, LogLevel::Info);
             }
             EventKind::Identity { account, arn } => {
                 self.push_log(ts, "identity", "", format!("account {account} as {arn}"), LogLevel::Info);
-                self.identity = Some((account, arn));
             }
             EventKind::StepAwaitingApproval { step, plan } => {
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Awaiting;
-                    s.plan = Some(plan.clone());
-                }
                 self.push_log(ts, "confirm", &step, format!("needs approval: {plan}"), LogLevel::Warn);
                 self.dismissed.retain(|d| *d != step);
             }
             EventKind::StepApproved { step, by } => {
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Pending;
-                }
                 self.close_modal_for(&step);
                 self.push_log(ts, "approved", &step, format!("by {by}"), LogLevel::Info);
             }
-            EventKind::StepStarted { step, attempt, plan, params } => {
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Running;
-                    s.attempt = attempt;
-                    if s.started.is_none() || attempt == 1 {
-                        s.started = Some(ts);
-                    }
-                    s.ended = None;
-                    s.plan = Some(plan.clone());
-                    s.params = params;
-                    s.progress = None;
-                    s.error = None;
-                }
+            EventKind::StepStarted { step, attempt, plan, .. } => {
                 self.push_log(ts, "start", &step, format!("attempt {attempt}: {plan}"), LogLevel::Info);
             }
             EventKind::StepProgress { step, message, percent } => {
                 self.note_region_errors(ts, &message);
                 let pct = percent.map(|p| format!(" ({p:.0}%)")).unwrap_or_default();
                 self.push_log(ts, "progress", &step, format!("{message}{pct}"), LogLevel::Info);
-                if let Some(s) = self.step_mut(&step) {
-                    s.progress = Some((message, percent));
-                }
             }
             EventKind::Resource { step, phase, kind, id, region, state } => {
                 self.push_log(
@@ -540,13 +550,6 @@ impl State {
                     format!("{phase} {kind} {id} in {region}: {state}"),
                     LogLevel::Info,
                 );
-                if let Some(s) = self.step_mut(&step) {
-                    let r = ResourceView { phase, kind, id, region, state };
-                    match s.resources.iter_mut().find(|x| x.kind == r.kind && x.id == r.id && x.region == r.region) {
-                        Some(x) => *x = r,
-                        None => s.resources.push(r),
-                    }
-                }
             }
             EventKind::OperatorRequest { step, prompt } => {
                 let text = match &prompt {
@@ -554,21 +557,11 @@ impl State {
                     Prompt::Choice { message, candidates } => format!("{message} ({} candidates)", candidates.len()),
                 };
                 self.push_log(ts, "ask", &step, text, LogLevel::Warn);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Asking;
-                    s.prompt = Some(prompt);
-                }
                 self.dismissed.retain(|d| *d != step);
             }
             EventKind::OperatorAnswered { step, answer, by } => {
                 if answer.starts_with(super::popup::ACCEPT_RPO_LOSS) {
                     self.rpo_loss_accepted = true;
-                }
-                if let Some(s) = self.step_mut(&step) {
-                    if s.status == StepStatus::Asking {
-                        s.status = StepStatus::Running;
-                    }
-                    s.prompt = None;
                 }
                 self.close_modal_for(&step);
                 self.push_log(ts, "answered", &step, format!("{answer} (by {by})"), LogLevel::Info);
@@ -583,7 +576,6 @@ impl State {
                     format!("{kind} {id} in {region} at {time} (data loss window {window}, {met})"),
                     if rpo_met { LogLevel::Good } else { LogLevel::Bad },
                 );
-                self.chosen = Some(ChosenPoint { step, id, kind, region, time, rpo_secs, rpo_met });
             }
             EventKind::StepRetrying { step, attempt, error, delay_ms } => {
                 self.note_region_errors(ts, &error);
@@ -595,24 +587,12 @@ impl State {
                     format!("attempt {attempt} failed: {error}; next attempt in {d:.1}s"),
                     LogLevel::Warn,
                 );
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Retrying;
-                    s.attempt_errors.push(format!("attempt {attempt}: {error}"));
-                }
             }
-            EventKind::StepSucceeded { step, attempt, duration_ms, outputs } => {
+            EventKind::StepSucceeded { step, duration_ms, outputs, .. } => {
                 let outs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
                 let outs = if outs.is_empty() { String::new() } else { format!("; {}", outs.join(" ")) };
                 let d = fmt_duration(std::time::Duration::from_millis(duration_ms));
                 self.push_log(ts, "ok", &step, format!("in {d}{outs}"), LogLevel::Good);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Succeeded;
-                    s.attempt = attempt;
-                    s.ended = Some(ts);
-                    s.duration_ms = Some(duration_ms);
-                    s.outputs = outputs;
-                    s.prompt = None;
-                }
             }
             EventKind::StepFailed { step, attempt, error, policy } => {
                 self.note_region_errors(ts, &error);
@@ -623,73 +603,29 @@ impl State {
                     format!("attempt {attempt}: {error} (on_failure = {})", policy.as_str()),
                     LogLevel::Bad,
                 );
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Failed;
-                    s.attempt = attempt;
-                    s.ended = Some(ts);
-                    s.error = Some(error);
-                    s.prompt = None;
-                }
                 self.close_modal_for(&step);
             }
             EventKind::StepSkipped { step, reason, by } => {
                 self.push_log(ts, "skipped", &step, format!("{reason} (by {by})"), LogLevel::Warn);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Skipped;
-                    s.ended = Some(ts);
-                    s.note = Some(format!("skipped by {by}: {reason}"));
-                    s.prompt = None;
-                }
                 self.close_modal_for(&step);
             }
             EventKind::StepCancelled { step, reason } => {
                 self.push_log(ts, "cancel", &step, reason.clone(), LogLevel::Warn);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Cancelled;
-                    s.ended = Some(ts);
-                    s.note = Some(reason);
-                    s.prompt = None;
-                }
                 self.close_modal_for(&step);
             }
-            EventKind::Projection { projected_finish, margin_secs, critical_path, .. } => {
-                self.projection = Some(ProjectionView { projected_finish, margin_secs, critical_path });
-            }
+            EventKind::Projection { .. } => {}
             EventKind::RunPaused { reason } => {
-                self.push_log(ts, "paused", "", reason.clone(), LogLevel::Warn);
-                self.paused = Some(reason);
+                self.push_log(ts, "paused", "", reason, LogLevel::Warn);
             }
             EventKind::RunResumed { by } => {
                 self.push_log(ts, "resumed", "", format!("by {by}"), LogLevel::Info);
-                self.paused = None;
             }
             EventKind::StepRetryRequested { step, by } => {
                 self.push_log(ts, "retry", &step, format!("run again (by {by})"), LogLevel::Info);
             }
-            EventKind::RunFinished {
-                outcome,
-                duration_secs,
-                rto_secs,
-                rto_achieved_secs,
-                rto_met,
-                succeeded,
-                failed,
-                skipped,
-                cancelled,
-                message,
-            } => {
+            EventKind::RunFinished { outcome, message, .. } => {
                 let level = if outcome == Outcome::Recovered { LogLevel::Good } else { LogLevel::Bad };
                 self.push_log(ts, "finished", "", format!("{}: {message}", outcome.as_str()), level);
-                self.finished = Some(Finished {
-                    outcome,
-                    message,
-                    duration_secs,
-                    rto_secs,
-                    rto_achieved_secs,
-                    rto_met,
-                    counts: [succeeded, failed, skipped, cancelled],
-                    at: ts,
-                });
                 // a quit confirmation is moot once the run is over; prompts are gone
                 if matches!(
                     self.modal,
@@ -699,20 +635,30 @@ impl State {
                 }
             }
         }
+        if started {
+            self.set_steps();
+        } else if let Some(id) = touched {
+            self.sync_step(&id);
+        }
+        self.sync_run();
         if self.follow {
             self.selected = self.focus_step();
         }
-        self.open_attention(true);
+        if !self.replaying {
+            self.open_attention(true);
+        }
     }
 
-    fn set_steps(&mut self, steps: Vec<StepInfo>) {
-        // stage = longest path from a root; order by stage, then runbook order
-        let pos: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-        let mut stage = vec![0usize; steps.len()];
+    /// The step list from the view (after a `run_started`): ordered by stage, then runbook order.
+    fn set_steps(&mut self) {
+        let infos: Vec<&StepInfo> = self.view.steps.iter().map(|s| &s.info).collect();
+        // stage = longest path from a root
+        let pos: HashMap<&str, usize> = infos.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let mut stage = vec![0usize; infos.len()];
         // runbooks are acyclic (checked on load); relax at most n times
-        for _ in 0..steps.len() {
+        for _ in 0..infos.len() {
             let mut changed = false;
-            for (i, s) in steps.iter().enumerate() {
+            for (i, s) in infos.iter().enumerate() {
                 for n in &s.needs {
                     if let Some(&j) = pos.get(n.as_str())
                         && stage[i] < stage[j] + 1
@@ -726,31 +672,70 @@ impl State {
                 break;
             }
         }
-        let mut order: Vec<usize> = (0..steps.len()).collect();
+        let mut order: Vec<usize> = (0..infos.len()).collect();
         order.sort_by_key(|&i| (stage[i], i));
-        self.steps = order
-            .into_iter()
-            .map(|i| StepView {
-                info: steps[i].clone(),
-                stage: stage[i],
-                status: StepStatus::Pending,
-                attempt: 0,
-                started: None,
-                ended: None,
-                duration_ms: None,
-                plan: None,
-                params: Map::new(),
-                progress: None,
-                resources: Vec::new(),
-                outputs: Map::new(),
-                error: None,
-                attempt_errors: Vec::new(),
-                note: None,
-                prompt: None,
-            })
-            .collect();
+        self.steps = order.into_iter().map(|i| StepView::from_fact(&self.view.steps[i], stage[i])).collect();
         self.index = self.steps.iter().enumerate().map(|(i, s)| (s.info.id.clone(), i)).collect();
-        self.selected = 0;
+        self.selected = self.selected.min(self.steps.len().saturating_sub(1));
+    }
+
+    /// Refreshes one step from the view.
+    fn sync_step(&mut self, id: &str) {
+        let (Some(&i), Some(fact)) = (self.index.get(id), self.view.step(id)) else { return };
+        let stage = self.steps[i].stage;
+        self.steps[i] = StepView::from_fact(fact, stage);
+    }
+
+    /// The run's facts the header shows, from the view.
+    fn sync_run(&mut self) {
+        let v = &self.view;
+        self.run = v.run.as_ref().map(|r| RunInfo {
+            run_id: r.run_id.clone(),
+            runbook: r.runbook.clone(),
+            title: r.title.clone(),
+            app: r.app.clone(),
+            backend: r.backend.clone(),
+            account: r.account.clone(),
+            primary: r.primary.clone(),
+            secondary: r.secondary.clone(),
+            incident_start: r.incident_start,
+            rto_secs: r.rto_secs,
+            rpo_secs: r.rpo_secs,
+            deadline: r.deadline,
+            speed: r.speed,
+            started: r.started,
+        });
+        self.identity.clone_from(&v.identity);
+        self.paused.clone_from(&v.paused);
+        self.finished = v.finished.as_ref().map(|f| Finished {
+            outcome: f.outcome,
+            message: f.message.clone(),
+            duration_secs: f.duration_secs,
+            rto_secs: f.rto_secs,
+            rto_achieved_secs: f.rto_achieved_secs,
+            rto_met: f.rto_met,
+            counts: f.counts,
+            at: f.at,
+        });
+        self.chosen = v.points.last().map(|p| ChosenPoint {
+            step: p.step.clone(),
+            id: p.id.clone(),
+            kind: p.kind.clone(),
+            region: p.region.clone(),
+            time: p.time,
+            rpo_secs: p.rpo_secs,
+            rpo_met: p.rpo_met,
+        });
+    }
+
+    /// Events of earlier sessions (a resumed run, from its journal): folded and logged, no popup opens (the live
+    /// stream asks again for what is still open).
+    pub fn replay<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        self.replaying = true;
+        for ev in events {
+            self.event(ev.clone());
+        }
+        self.replaying = false;
     }
 
     /// The step "in action": one that needs the operator, else a failed one, else the latest started running one,
@@ -1231,26 +1216,26 @@ impl State {
 
     /// Time left before the RTO deadline (negative when past it).
     pub fn rto_left(&self) -> Option<i64> {
-        let run = self.run.as_ref()?;
-        let now = self.finished.as_ref().map_or(self.now(), |f| f.at);
-        Some(crate::engine::clock::secs_between(now, run.deadline))
+        self.view.clock_at(self.now()).map(|c| c.rto_left_secs)
+    }
+
+    /// The run's clock (RTO left, elapsed, projected finish, margin) at "now", from the view: it moves on every
+    /// tick, also while the run waits for a person.
+    pub fn clock(&self) -> Option<crate::run::ClockView> {
+        self.view.clock_at(self.now())
     }
 
     /// Time since the incident started, in seconds (to the end, once the run finished).
     pub fn since_incident(&self) -> Option<i64> {
-        let run = self.run.as_ref()?;
-        let now = self.finished.as_ref().map_or(self.now(), |f| f.at);
-        Some(crate::engine::clock::secs_between(run.incident_start, now))
+        self.clock().map(|c| c.elapsed_secs)
     }
 
     /// The projected finish and its margin to the deadline, computed at "now" (so it moves while the run waits).
     pub fn projected(&self) -> Option<(Timestamp, i64)> {
-        let run = self.run.as_ref()?;
-        if self.finished.is_some() || self.steps.is_empty() {
+        if self.steps.is_empty() {
             return None;
         }
-        let plan = super::timeline::schedule(self, self.now())?;
-        Some((plan.finish, crate::engine::clock::secs_between(plan.finish, run.deadline)))
+        self.clock().filter(|c| !c.finished).map(|c| (c.projected_finish, c.margin_secs))
     }
 
     /// How to continue a run that did not recover: after the end, when the stream stopped, or in watch mode.
@@ -1265,6 +1250,10 @@ impl State {
 
     /// The step's elapsed time (running) or duration (ended), in seconds.
     pub fn step_elapsed(&self, s: &StepView) -> Option<i64> {
+        if matches!(s.status, StepStatus::Pending | StepStatus::Awaiting) && s.ended.is_none() {
+            // not started in this session (a resumed run starts it again)
+            return None;
+        }
         let start = s.started?;
         let end = s.ended.unwrap_or_else(|| self.now());
         Some(crate::engine::clock::secs_between(start, end).max(0))
@@ -1276,6 +1265,27 @@ impl State {
             (None, Some(e)) => fmt_duration(std::time::Duration::from_secs(e.unsigned_abs())),
             (None, None) => String::new(),
         }
+    }
+}
+
+/// The step an event is about, if any.
+fn event_step(k: &EventKind) -> Option<&str> {
+    match k {
+        EventKind::StepAwaitingApproval { step, .. }
+        | EventKind::StepApproved { step, .. }
+        | EventKind::StepStarted { step, .. }
+        | EventKind::StepProgress { step, .. }
+        | EventKind::Resource { step, .. }
+        | EventKind::OperatorRequest { step, .. }
+        | EventKind::OperatorAnswered { step, .. }
+        | EventKind::RecoveryPointChosen { step, .. }
+        | EventKind::StepRetrying { step, .. }
+        | EventKind::StepSucceeded { step, .. }
+        | EventKind::StepFailed { step, .. }
+        | EventKind::StepSkipped { step, .. }
+        | EventKind::StepCancelled { step, .. }
+        | EventKind::StepRetryRequested { step, .. } => Some(step),
+        _ => None,
     }
 }
 
@@ -1473,7 +1483,9 @@ mod tests {
     fn a_destructive_step_needs_its_name_typed() {
         let mut s = st(&fixtures::at_cutover());
         let typed_now = |s: &State| match &s.modal {
-            Some(Modal::Confirm(ConfirmPopup { typed: Some(t), .. })) => Some((t.name.clone(), t.input.clone(), t.mismatch)),
+            Some(Modal::Confirm(ConfirmPopup { typed: Some(t), .. })) => {
+                Some((t.name.clone(), t.input.clone(), t.mismatch))
+            }
             _ => None,
         };
         assert_eq!(typed_now(&s).map(|t| t.0), Some("app.example.com".to_string()), "{:?}", s.modal);

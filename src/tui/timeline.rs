@@ -45,7 +45,7 @@ fn add(t: Timestamp, secs: i64) -> Timestamp {
 }
 
 fn secs(a: Timestamp, b: Timestamp) -> i64 {
-    crate::engine::clock::secs_between(a, b)
+    crate::run::clock::secs_between(a, b)
 }
 
 /// The projected schedule at `now`: ended steps as they were, running ones to `max(now, start + expected)`, the rest
@@ -87,14 +87,30 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                 critical: false,
             },
             (Some(start), None) if !st.status.is_terminal() && st.status != StepStatus::Pending => {
-                let end = add(start, expected).max(now);
-                Bar { id: st.info.id.clone(), status: st.status, start, done_until: now, end, projected: false, critical: false }
+                let end = add(st.latest_start.unwrap_or(start), expected).max(now);
+                Bar {
+                    id: st.info.id.clone(),
+                    status: st.status,
+                    start,
+                    done_until: now,
+                    end,
+                    projected: false,
+                    critical: false,
+                }
             }
             _ => {
                 // pending, approved-but-not-started, or awaiting approval: from when it can start (not before now)
                 let start = ready.max(now);
                 let end = add(start, expected);
-                Bar { id: st.info.id.clone(), status: st.status, start, done_until: start, end, projected: true, critical: false }
+                Bar {
+                    id: st.info.id.clone(),
+                    status: st.status,
+                    start,
+                    done_until: start,
+                    end,
+                    projected: true,
+                    critical: false,
+                }
             }
         };
         bars.push(bar);

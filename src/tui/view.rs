@@ -233,7 +233,12 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
             let sign = if margin >= 0 { "+" } else { "" };
             let verdict = if margin >= 0 { "" } else { " LATE" };
             let text = if w >= 120 {
-                format!(" · finish {} vs deadline {} ({sign}{}{verdict})", hms(finish), hms(run.deadline), fmt_clock(margin))
+                format!(
+                    " · finish {} vs deadline {} ({sign}{}{verdict})",
+                    hms(finish),
+                    hms(run.deadline),
+                    fmt_clock(margin)
+                )
             } else {
                 format!(" · finish {} ({sign}{}{verdict})", hms(finish), fmt_clock(margin))
             };
@@ -319,9 +324,9 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let inner = b.inner(area);
     b.render(area, buf);
     let w = inner.width as usize;
-    let plan = if s.finished.is_none() { super::timeline::schedule(s, s.now()) } else { None };
+    let clock = s.clock().filter(|c| !c.finished);
     let critical: Vec<&str> =
-        plan.as_ref().map(|p| p.critical_path.iter().map(String::as_str).collect()).unwrap_or_default();
+        clock.as_ref().map(|c| c.critical_path.iter().map(String::as_str).collect()).unwrap_or_default();
     let items: Vec<ListItem> = s
         .steps
         .iter()
