@@ -94,6 +94,13 @@ impl Session {
         self.wait_until(&format!("show {text:?}"), |s| s.contains(text), within)
     }
 
+    /// Waits for a popup titled `text` that opened by itself, and for its key guard to end (for 750 ms it ignores
+    /// keys already on their way, and its key line says so).
+    fn wait_popup(&self, text: &str, within: Duration) -> String {
+        self.wait_for(text, within);
+        self.wait_gone("just opened", timeout(10))
+    }
+
     /// Waits until the screen no longer shows `text`.
     fn wait_gone(&self, text: &str, within: Duration) -> String {
         self.wait_until(&format!("stop showing {text:?}"), |s| !s.contains(text), within)
@@ -159,7 +166,7 @@ fn demo() -> &'static str {
 fn approve_a_confirmation_and_recover() {
     assert!(Path::new(&repo().join(demo())).exists());
     let s = Session::start("approve", &[demo()]);
-    let screen = s.wait_for("Confirm step cutover", timeout(90));
+    let screen = s.wait_popup("Confirm step cutover", timeout(90));
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("Engine demo"), "{screen}");
     assert!(screen.contains("WAITING FOR YOU"), "{screen}");
@@ -196,7 +203,7 @@ fn approve_a_confirmation_and_recover() {
 #[test]
 fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
     let s = Session::start("failover", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
-    let screen = s.wait_for("Choose a recovery point", timeout(120));
+    let screen = s.wait_popup("Choose a recovery point", timeout(120));
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("RPO 1h00m: no recovery point chosen yet"), "{screen}");
     assert!(
@@ -206,19 +213,20 @@ fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
     // the newest point is selected first (sorted by time, newest on top): choose it
     s.keys(&["Enter"]);
     s.wait_gone("Choose a recovery point", timeout(30));
-    let screen = s.wait_for("Confirm step dns", timeout(180));
-    assert!(screen.contains("RPO 1h00m: point"), "{screen}");
-    assert!(screen.contains("Type cross-sell.example-fin.com to approve"), "{screen}");
+    let screen = s.wait_popup("Confirm step dns", timeout(180));
+    assert!(screen.contains("RPO 1h00m met: point"), "{screen}");
+    assert!(screen.contains("Type cross-sell.example-fin.com (the record whose traffic moves)"), "{screen}");
     // a wrong name does not approve
     s.keys(&["-l", "cross-sell.example.com"]);
     s.keys(&["Enter"]);
-    let screen = s.wait_for("Confirm step dns", timeout(10));
-    assert!(!screen.contains("RECOVERED"), "{screen}");
+    let screen = s.wait_for("does not match", timeout(10));
+    assert!(screen.contains("Confirm step dns") && !screen.contains("RECOVERED"), "{screen}");
     s.keys(&["C-u"]);
     for _ in 0.."cross-sell.example.com".len() {
         s.keys(&["BSpace"]);
     }
-    s.keys(&["-l", "cross-sell.example-fin.com"]);
+    // a fully qualified name (trailing dot) is the same name
+    s.keys(&["-l", "cross-sell.example-fin.com."]);
     s.keys(&["Enter"]);
     let screen = s.wait_for("RECOVERED", timeout(120));
     assert!(screen.contains("14 ok 0 failed"), "{screen}");
@@ -230,7 +238,7 @@ fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
 #[test]
 fn ctrl_c_asks_then_interrupts_the_run() {
     let s = Session::start("interrupt", &[demo()]);
-    s.wait_for("Confirm step cutover", timeout(90));
+    s.wait_popup("Confirm step cutover", timeout(90));
     s.keys(&["q"]); // put the confirmation aside
     s.wait_gone("Confirm step cutover", timeout(30));
     s.keys(&["C-c"]);
@@ -398,8 +406,7 @@ fn a_key_pressed_as_a_confirmation_opens_by_itself_does_not_answer_it() {
 #[test]
 fn typing_a_name_while_the_confirmation_is_closed_fires_nothing() {
     let s = Session::start("typed-closed", &[demo()]);
-    s.wait_for("Confirm step cutover", timeout(90));
-    std::thread::sleep(Duration::from_millis(1000));
+    s.wait_popup("Confirm step cutover", timeout(90));
     s.keys(&["C-g"]); // put it aside
     s.wait_gone("Confirm step cutover", timeout(30));
     // the name meant for the popup lands on the main screen: s, p, f, a, r... and Enter
@@ -475,8 +482,7 @@ fn with_stale_backups_the_rpo_loss_is_accepted_in_the_console() {
             "runbooks/tabletop/stale-backups.toml",
         ],
     );
-    let screen = s.wait_for("Choose a recovery point", timeout(120));
-    std::thread::sleep(Duration::from_millis(1000));
+    let screen = s.wait_popup("Choose a recovery point", timeout(120));
     assert!(s.screen().contains("NO POINT MEETS THE RPO"), "{screen}");
     s.keys(&["Enter"]);
     s.wait_for("Accept the RPO loss?", timeout(10));

@@ -72,8 +72,8 @@ const RESOURCE_PARAMS: &[&str] = &[
 /// Destructive actions whose confirmation names a particular parameter: the thing the operator must know is hit.
 const CONFIRM_TARGETS: &[(&str, &str, &str)] = &[
     ("ebs.swap_volume", "instance", "the instance that will be stopped"),
-    ("route53.change_record", "name", "the record whose traffic moves"),
-    ("route53.change_record", "record", "the record whose traffic moves"),
+    ("route53.upsert", "record", "the record whose traffic moves"),
+    ("route53.upsert", "name", "the record whose traffic moves"),
 ];
 
 /// Step notes from a runbook: docs, and for destructive actions the name the operator must type.
