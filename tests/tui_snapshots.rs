@@ -29,7 +29,7 @@ fn popup_80(name: &str, events: &Events, prepare: impl Fn(&mut State)) {
     let text = fixtures::text(&fixtures::render(&s, &theme, 80, 24));
     let header: Vec<&str> = text.lines().take(4).collect();
     assert!(header[0].contains("run 20261121-030000-a1b2"), "{name}:\n{text}");
-    assert!(header[2].starts_with("RTO 2h00m") || header[2].starts_with("RTO 2h00m "), "{name}:\n{text}");
+    assert!(header[2].starts_with("RTO 2h00m"), "{name}:\n{text}");
     assert!(header[3].starts_with("RPO 1h00m"), "{name}:\n{text}");
     for l in &header {
         assert!(!l.contains('═') && !l.contains('║'), "{name}: a popup covers the header:\n{text}");

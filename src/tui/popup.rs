@@ -326,9 +326,9 @@ impl Picker {
                 ),
                 // older than the RPO: the data loss is a decision of its own
                 Some(c) => Reply::Open(Box::new(Modal::RpoLoss(RpoLossPopup {
-                    candidate: c.clone(),
+                    candidate: Box::new(c.clone()),
                     meeting: self.meeting(),
-                    picker: self.clone(),
+                    picker: Box::new(self.clone()),
                 }))),
                 None => Reply::Keep,
             },
@@ -366,11 +366,11 @@ impl Picker {
 /// Choosing a point older than the RPO: say so, say whether one that meets it exists, and ask.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpoLossPopup {
-    pub candidate: Candidate,
+    pub candidate: Box<Candidate>,
     /// How many candidates meet the RPO.
     pub meeting: usize,
     /// The picker to go back to.
-    pub picker: Picker,
+    pub picker: Box<Picker>,
 }
 
 impl RpoLossPopup {
@@ -384,7 +384,7 @@ impl RpoLossPopup {
                 },
                 format!("recovery point {} chosen: RPO loss accepted", self.candidate.id),
             ),
-            _ if keymap::closes_popup(k) => Reply::Open(Box::new(Modal::Picker(self.picker.clone()))),
+            _ if keymap::closes_popup(k) => Reply::Open(Box::new(Modal::Picker((*self.picker).clone()))),
             _ => Reply::Keep,
         }
     }
