@@ -226,7 +226,12 @@ fn console_options(
     if !std::io::stdout().is_terminal() {
         return Err(usage("stdout is not a terminal: the console needs one; pass --headless for automation"));
     }
-    Ok(Some(tui::TuiOptions { theme, operator: operator(), notes: tui::notes_from_runbook(rb, registry) }))
+    Ok(Some(tui::TuiOptions {
+        theme,
+        operator: operator(),
+        notes: tui::notes_from_runbook(rb, registry),
+        history: Vec::new(),
+    }))
 }
 
 fn theme_or_default(theme: Option<&str>) -> Result<tui::Theme, ExitCode> {
@@ -290,11 +295,17 @@ fn drive(
         eprintln!("drconsole: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
+    // a resume: the console shows what the earlier sessions did
+    let history = match (&console, prepared.prior.is_some()) {
+        (Some(_), true) => journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let (handle, guard) = rt.block_on(async { prepared.start_on(registry, clock, paced.as_ref()) });
     if let Some(p) = &mut paced {
         p.go();
     }
-    if let Some(topts) = console {
+    if let Some(mut topts) = console {
+        topts.history = history;
         return run_console(handle, guard, topts, &rt);
     }
     let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };
@@ -365,7 +376,10 @@ fn run_console(
         if let Ok(exit) = &console
             && exit.interrupted
         {
-            eprintln!("drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop");
+            eprintln!(
+                "drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop \
+                 (continue with: drconsole resume {id})"
+            );
         }
         // the console is gone (its command sender dropped): an active run stops as interrupted
         let result = handle.join.await;

@@ -12,6 +12,18 @@ use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{Cloud, CloudResult, DbSnapshotQuery, Filter};
 use crate::run::{Candidate, EventKind};
 
+/// An answer (or `--recovery-point`) of `accept-rpo-loss:ID` chooses `ID` and records that the operator accepted
+/// its data loss: a point older than the RPO is then taken even with `require_rpo = true`.
+pub const ACCEPT_RPO_LOSS: &str = "accept-rpo-loss:";
+
+/// The id of an answer, and whether it accepts the RPO loss.
+fn accepted(answer: &str) -> (&str, bool) {
+    match answer.strip_prefix(ACCEPT_RPO_LOSS) {
+        Some(id) => (id, true),
+        None => (answer, false),
+    }
+}
+
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Select)]
 }
@@ -293,6 +305,7 @@ impl Action for Select {
                 ActionError::fatal(format!("recovery point `{id}` not found; the newest are: {}", some.join(", ")))
             })
         };
+        let mut loss_accepted = false;
         let idx = match policy {
             "latest" => 0,
             "latest_before" => {
@@ -307,9 +320,11 @@ impl Action for Select {
                 })?
             }
             "id" => by_id(p.str("id")?)?,
-            "ask" => match ctx.recovery_point.as_deref() {
-                Some("latest") => 0,
-                Some(id) => by_id(id)?,
+            "ask" => match ctx.recovery_point.as_deref().map(accepted) {
+                Some((id, accept)) => {
+                    loss_accepted = accept;
+                    if id == "latest" { 0 } else { by_id(id)? }
+                }
                 None => {
                     let cands: Vec<Candidate> = found.iter().take(30).map(|f| f.c.clone()).collect();
                     let msg = format!(
@@ -317,8 +332,9 @@ impl Action for Select {
                         crate::util::fmt_duration(ctx.rpo)
                     );
                     let answer = ctx.choose(msg, cands).await?;
-                    let answer = if answer == "latest" { found[0].c.id.clone() } else { answer };
-                    by_id(&answer)?
+                    let (answer, accept) = accepted(&answer);
+                    loss_accepted = accept;
+                    if answer == "latest" { 0 } else { by_id(answer)? }
                 }
             },
             other => {
@@ -345,10 +361,16 @@ impl Action for Select {
                 crate::util::fmt_duration(std::time::Duration::from_secs(c.age_secs.unsigned_abs())),
                 crate::util::fmt_duration(ctx.rpo)
             );
-            if p.bool_or("require_rpo", false)? {
-                return Err(ActionError::fatal(msg));
+            if loss_accepted {
+                ctx.progress(format!("the operator accepted the RPO loss: {msg}"), None);
+            } else if p.bool_or("require_rpo", false)? {
+                return Err(ActionError::fatal(format!(
+                    "{msg} (require_rpo = true; to accept the data loss answer `{ACCEPT_RPO_LOSS}{}`)",
+                    c.id
+                )));
+            } else {
+                ctx.progress(format!("WARNING: {msg}"), None);
             }
-            ctx.progress(format!("WARNING: {msg}"), None);
         }
         Ok(outs(&[
             ("id", s(c.id.clone())),
