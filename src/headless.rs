@@ -51,6 +51,8 @@ impl<W: Write> Printer<W> {
         let start = self.start.unwrap_or(ts);
         let elapsed = ts.duration_since(start).as_secs();
         let left = self.deadline.map_or(0, |d| d.duration_since(ts).as_secs());
+        // values drconsole did not write (command output, AWS names) must not drive the terminal
+        let (step, text) = (crate::util::sanitize_line(step), crate::util::sanitize_line(text));
         let _ = writeln!(self.out, "[+{} RTO {}] {tag:<8} {step:<16} {text}", fmt_clock(elapsed), fmt_clock(left));
     }
 
@@ -204,7 +206,7 @@ impl<W: Write> Printer<W> {
         }
         let d = |s: u64| fmt_duration(std::time::Duration::from_secs(s));
         let _ = writeln!(self.out);
-        let _ = writeln!(self.out, "outcome:  {} — {message}", outcome.as_str());
+        let _ = writeln!(self.out, "outcome:  {} — {}", outcome.as_str(), crate::util::sanitize_line(message));
         let _ = writeln!(self.out, "duration: {}", d(*duration_secs));
         let verdict = match (outcome, rto_met) {
             (Outcome::Recovered, true) => "met",
@@ -236,7 +238,7 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
                 }
                 if let Some(cmd) = respond(&ev.kind, opts, &by) {
                     if let Command::Block { reason } = &cmd {
-                        eprintln!("drconsole: {reason}");
+                        eprintln!("drconsole: {}", crate::util::sanitize_line(reason));
                     }
                     let _ = handle.commands.send(cmd);
                 }
@@ -301,26 +303,29 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
     }
 }
 
-/// Listens for Ctrl-C and SIGTERM. The handlers are installed now, before the first line is printed, not when the
-/// future is first polled: a Ctrl-C that arrives meanwhile must not kill the process without a summary.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Listens for Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session). The handlers are installed now, before the first
+/// line is printed, not when the future is first polled: a signal that arrives meanwhile must not kill the process
+/// without a summary.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let int = signal(SignalKind::interrupt());
         let term = signal(SignalKind::terminate());
+        let hup = signal(SignalKind::hangup());
         async move {
-            match (int, term) {
-                (Ok(mut int), Ok(mut term)) => {
+            match (int, term, hup) {
+                (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
                     tokio::select! {
                         _ = int.recv() => {}
                         _ = term.recv() => {}
+                        _ = hup.recv() => {}
                     }
                 }
-                (Ok(mut int), Err(_)) => {
+                (Ok(mut int), _, _) => {
                     int.recv().await;
                 }
-                (Err(_), _) => {
+                (Err(_), _, _) => {
                     let _ = tokio::signal::ctrl_c().await;
                 }
             }

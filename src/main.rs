@@ -20,6 +20,10 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Cmd::Resume(_))) {
+        // listings end quietly when their reader goes away (`drconsole actions | head -1`)
+        drconsole::util::quiet_broken_pipe();
+    }
     let registry = Registry::builtin();
     match cli.command {
         Some(Cmd::Check { files, json }) => check(&files, json, &registry),
@@ -126,13 +130,7 @@ fn operator() -> String {
 }
 
 fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    let ago = drconsole::util::parse_duration(s)
-        .map_err(|_| format!("--incident-start \"{s}\" is neither an RFC 3339 time nor a duration ago (e.g. 45m)"))?;
-    let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
-    jiff::Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
+    drconsole::cli::incident_start(s).map_err(|e| format!("--incident-start {e}"))
 }
 
 /// What a headless frontend answers on its own: `--approve all|ID,ID`, `--yes`; every named step must exist.
@@ -338,7 +336,12 @@ fn run_console(
             return (Err(e), None);
         }
         let (handle, guard) = prepared.start(registry, clock);
-        let console = tui::run(handle.events, Some(handle.commands), opts).await;
+        // SIGHUP (the terminal went away) ends the console like SIGTERM: the run is interrupted and recorded
+        let hangup = hangup_interrupts(handle.commands.clone());
+        let console = tokio::select! {
+            c = tui::run(handle.events, Some(handle.commands), opts) => c,
+            () = hangup => Ok(tui::TuiExit { outcome: None, interrupted: true }),
+        };
         if let Ok(exit) = &console
             && exit.interrupted
         {
@@ -364,6 +367,17 @@ fn run_console(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Waits for SIGHUP, then interrupts the run (no new step starts, running steps are cancelled, the end is recorded).
+async fn hangup_interrupts(commands: tokio::sync::mpsc::UnboundedSender<drconsole::engine::Command>) {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        hup.recv().await;
+        let _ = commands.send(drconsole::engine::Command::Interrupt);
+        return;
+    }
+    std::future::pending::<()>().await;
 }
 
 fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
