@@ -10,6 +10,7 @@ mod network;
 mod rds;
 pub mod recovery_point;
 mod route53;
+pub mod shell;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -183,6 +184,8 @@ pub struct ActionCtx {
     pub runbook: String,
     /// The cloud the run works on (the simulator or AWS); `None` for runs that need none.
     pub cloud: Option<Arc<Cloud>>,
+    /// The run's directory (journalled runs), where actions may keep what is too big for the journal.
+    pub run_dir: Option<std::path::PathBuf>,
     pub(crate) emitter: Emitter,
     pub(crate) operator: tokio::sync::mpsc::UnboundedSender<OperatorRequest>,
 }

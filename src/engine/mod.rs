@@ -236,6 +236,8 @@ pub struct RunConfig {
     pub backend: String,
     /// The cloud the actions work on (the simulator or AWS); `None` when the runbook needs none.
     pub cloud: Option<Arc<crate::cloud::Cloud>>,
+    /// The run's directory, when it is journalled (actions keep large outputs there).
+    pub run_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RunConfig {
@@ -251,6 +253,7 @@ impl Default for RunConfig {
             cancel_grace: Duration::from_secs(10),
             backend: "sim".into(),
             cloud: None,
+            run_dir: None,
         }
     }
 }
@@ -588,11 +591,7 @@ impl Engine {
 
     fn params(&self, i: usize) -> Result<Params, interp::ResolveError> {
         let scope = RunScope { engine: self, vars: Some(&self.vars) };
-        let mut out = Map::new();
-        for (k, v) in &self.rb.steps[i].with {
-            out.insert(k.clone(), interp::render_value(v, &scope)?);
-        }
-        Ok(Params(out))
+        crate::actions::shell::render_params(&self.rb.steps[i].action, &self.rb.steps[i].with, &scope)
     }
 
     /// Parameters as shown in events: secrets replaced.
@@ -642,6 +641,7 @@ impl Engine {
             recovery_point: self.cfg.recovery_point.clone(),
             runbook: self.rb.meta.name.clone(),
             cloud: self.cfg.cloud.clone(),
+            run_dir: self.cfg.run_dir.clone(),
             emitter: self.emitter.clone(),
             operator: op_tx.clone(),
         };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::lock::{LockInfo, RunLock, TakenOver, lock_key, pid_alive};
+use super::lock::{LockInfo, RunLock, SharedLock, TakenOver, lock_key, pid_alive};
 use super::read::{JournalRead, Record, read_journal};
 use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file, write_atomic};
 use crate::actions::Registry;
@@ -155,10 +155,17 @@ pub struct Prepared {
     clock_from: Option<Timestamp>,
 }
 
-/// Keeps the run lock while the run goes on; released when dropped.
+/// Keeps the run lock while the run goes on; released when dropped (the journal releases it earlier, when the
+/// run's end is recorded).
 pub struct SessionGuard {
     pub dir: PathBuf,
-    _lock: RunLock,
+    lock: SharedLock,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
 }
 
 impl Prepared {
@@ -178,9 +185,12 @@ impl Prepared {
 
     /// Starts the engine with the journal as its first sink.
     pub fn start(self, registry: Registry, clock: Clock) -> (RunHandle, SessionGuard) {
-        let Prepared { dir, rb, cfg, prior, mut journal, lock, .. } = self;
+        let Prepared { dir, rb, mut cfg, prior, mut journal, lock, .. } = self;
+        cfg.run_dir = Some(dir.clone());
         let emitter = Emitter::new(clock.clone());
         journal.set_redactor(emitter.redactor());
+        let lock = SharedLock::new(lock);
+        journal.set_lock(lock.clone());
         let abort = journal.abort_handle();
         emitter.add_sink(Box::new(journal));
         let rb = Arc::new(rb);
@@ -190,7 +200,7 @@ impl Prepared {
         };
         let handle = engine.launch();
         let _ = abort.set(handle.commands.clone());
-        (handle, SessionGuard { dir, _lock: lock })
+        (handle, SessionGuard { dir, lock })
     }
 }
 

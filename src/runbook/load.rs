@@ -82,10 +82,62 @@ type Item<'i> = Spanned<DeValue<'i>>;
 
 /// Loads and validates a runbook file (and any file it `extends`).
 pub fn load(path: &Path, registry: &Registry) -> Result<Runbook, Diagnostics> {
-    match std::fs::read_to_string(path) {
+    match read_capped(path) {
         Ok(text) => load_str(path, &text, registry),
-        Err(e) => Err(Diagnostics(vec![Diagnostic::file(path, DiagKind::Syntax, format!("cannot read runbook: {e}"))])),
+        Err(ReadError::Io(msg)) => {
+            Err(Diagnostics(vec![Diagnostic::file(path, DiagKind::Syntax, format!("cannot read runbook: {msg}"))]))
+        }
+        Err(ReadError::Utf8 { text, offset }) => {
+            let f = SourceFile::new(path, text);
+            Err(Diagnostics(vec![f.diag(
+                DiagKind::Syntax,
+                offset..offset + 1,
+                "invalid UTF-8: a runbook must be UTF-8 text (shown here as \u{fffd})",
+            )]))
+        }
     }
+}
+
+/// The most bytes a runbook (or a file it extends) may have: far more than any real runbook, and a file that is
+/// not one (`/dev/zero`) is refused before it fills the memory.
+pub const MAX_RUNBOOK_BYTES: u64 = 1024 * 1024;
+
+enum ReadError {
+    Io(String),
+    /// Not UTF-8: the text with replacement characters, and the byte offset of the first bad byte in it.
+    Utf8 {
+        text: String,
+        offset: usize,
+    },
+}
+
+/// Reads a regular file of at most [`MAX_RUNBOOK_BYTES`] as UTF-8 text.
+fn read_capped(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(ReadError::Io("not a regular file".into()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ReadError::Io(e.to_string()))?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(ReadError::Io(format!("larger than {} KiB: not a runbook", MAX_RUNBOOK_BYTES / 1024)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        let offset = String::from_utf8_lossy(&bytes[..good]).len();
+        ReadError::Utf8 { text: String::from_utf8_lossy(&bytes).into_owned(), offset }
+    })
+}
+
+/// Where `extends` may reach: the top of the runbook's repository (the nearest directory above it holding `.git`),
+/// else the runbook's own directory.
+fn procedures_root(runbook: &Path) -> PathBuf {
+    let canon = runbook.canonicalize().unwrap_or_else(|_| std::path::absolute(runbook).unwrap_or(runbook.into()));
+    let dir = canon.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir)
 }
 
 /// Loads and validates runbook text as if read from `path`.
@@ -194,13 +246,44 @@ impl Loader<'_> {
                 );
                 return Some(p);
             }
-            let text = match std::fs::read_to_string(&base_path) {
+            // a file that is not a procedure is never read (and never quoted): `check` runs on other people's runbooks
+            let root = procedures_root(&self.files[0].path);
+            if base_path.extension().is_none_or(|e| e != "toml") {
+                self.err(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends` must name a .toml runbook procedure, not {}", base_path.display()),
+                );
+                return Some(p);
+            }
+            if canon.exists() && !canon.starts_with(&root) {
+                self.err_help(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends` reaches outside {}: {}", root.display(), base_path.display()),
+                    Some("a runbook may extend procedures in its own repository (or directory) only".into()),
+                );
+                return Some(p);
+            }
+            let text = match read_capped(&base_path) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.err(&ext.loc, DiagKind::BadInclude, format!("cannot read {}: {e}", base_path.display()));
+                    let why = match e {
+                        ReadError::Io(m) => m,
+                        ReadError::Utf8 { .. } => "it is not UTF-8 text".into(),
+                    };
+                    self.err(&ext.loc, DiagKind::BadInclude, format!("cannot read {}: {why}", base_path.display()));
                     return Some(p);
                 }
             };
+            if let Some(why) = not_a_procedure(&text) {
+                self.err(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends`: {} is not a runbook procedure ({why})", base_path.display()),
+                );
+                return Some(p);
+            }
             let base = self.file(base_path, text, chain);
             chain.pop();
             if let Some(base) = base {
@@ -878,6 +961,18 @@ impl Loader<'_> {
         }
         loc.clone()
     }
+}
+
+/// Why a file named by `extends` is not a runbook procedure, judged without showing any of its text: its
+/// top-level keys must be runbook sections.
+fn not_a_procedure(text: &str) -> Option<String> {
+    // a .toml file of the runbook's own repository with a syntax error is most likely a procedure being edited:
+    // its error is shown as for any runbook
+    let Ok(root) = DeTable::parse(text) else { return None };
+    let sections = ["runbook", "target", "vars", "step"];
+    let foreign = root.get_ref().keys().filter(|k| !sections.contains(&k.get_ref().as_ref())).count();
+    (foreign > 0)
+        .then(|| format!("{foreign} top-level key(s) that are not runbook sections: runbook, target, vars, step"))
 }
 
 /// Every string inside a JSON value.

@@ -1,0 +1,333 @@
+//! Hostile input and hard faults (issue 16), through the real binary: values that try to become shell code,
+//! output that tries to drive the terminal, signals, a closed stdout, processes that outlive their step, huge
+//! output. Runbooks are in `tests/fixtures/hostile`; every run journals into its own state directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile").join(name)
+}
+
+fn bin() -> std::process::Command {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("drconsole"))
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut c = assert_cmd::Command::cargo_bin("drconsole").unwrap();
+    c.args(args).env("XDG_STATE_HOME", state).timeout(Duration::from_secs(120));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    drconsole::journal::pid_alive(pid)
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(t) = std::fs::read_to_string(path)
+            && let Ok(p) = t.trim().parse()
+        {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{} was never written", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_dead(pid: u32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    !alive(pid)
+}
+
+fn kill(pid: u32, signal: i32) {
+    // SAFETY: a signal to a process this test started
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("drconsole did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_dirs(state: &Path) -> Vec<PathBuf> {
+    let runs = state.join("drconsole/runs");
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(&runs).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn locks(state: &Path) -> Vec<String> {
+    std::fs::read_dir(state.join("drconsole/locks"))
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn journal_types(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["event"]["type"].as_str().map(str::to_string))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// injection
+
+const PAYLOADS: &[&str] = &[
+    "x; touch {PWNED}",
+    "$(touch {PWNED})",
+    "`touch {PWNED}`",
+    "' ; touch {PWNED} ; '",
+    "\" ; touch {PWNED} ; \"",
+    "a\ntouch {PWNED}",
+    "${IFS}$(touch${IFS}{PWNED})",
+    "*",
+];
+
+/// A `--var` and a step output carrying `;`, `$( )`, backticks, quotes and newlines reach the command as the literal
+/// value, outside quotes, inside double quotes and inside single quotes, and nothing else runs.
+#[test]
+fn shell_values_from_vars_and_step_outputs_stay_data() {
+    for payload in PAYLOADS {
+        let dir = tempfile::tempdir().unwrap();
+        let pwned = dir.path().join("pwned");
+        let value = payload.replace("{PWNED}", pwned.to_str().unwrap());
+        let state = tempfile::tempdir().unwrap();
+        let var = format!("name={value}");
+        let out = run(
+            state.path(),
+            &["--headless", fixture("inject.toml").to_str().unwrap(), "--var", &var],
+            &[("HOSTILE_DIR", dir.path().to_str().unwrap()), ("HOSTILE_EVIL", &value)],
+        );
+        assert_eq!(out.code, Some(0), "{value:?}\n{}\n{}", out.stdout, out.stderr);
+        assert!(!pwned.exists(), "{value:?}: the injected command ran");
+        let seen = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert_eq!(seen("bare"), value, "outside quotes");
+        assert_eq!(seen("double"), format!("dq:{value}"), "inside double quotes");
+        assert_eq!(seen("single"), format!("sq:{value}"), "inside single quotes");
+        assert_eq!(seen("output"), value, "a step output");
+        assert_eq!(seen("output_dq"), format!("[{value}]"), "a step output inside double quotes");
+    }
+}
+
+/// The plan line says how the value is passed: as a variable, shown escaped.
+#[test]
+fn shell_plan_shows_values_as_variables() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        state.path(),
+        &["--headless", fixture("inject.toml").to_str().unwrap(), "--var", "name=a;b"],
+        &[("HOSTILE_DIR", dir.path().to_str().unwrap()), ("HOSTILE_EVIL", "e")],
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("run `printf '%s' \"${DRC_VARS_NAME}\" > \"$HOSTILE_DIR/bare\"` with DRC_VARS_NAME=\"a;b\""),
+        "{}",
+        out.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// what is shown
+
+/// Escape sequences in a command's output are shown as visible escapes in headless text, never written raw.
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    let state = tempfile::tempdir().unwrap();
+    let out = run(state.path(), &["--headless", fixture("escapes.toml").to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'), "raw escapes: {:?}", out.stdout);
+    assert!(out.stdout.contains("stdout=a\\x1b[2J\\x1b]0;pwned\\x07b\\x1b[31mred"), "{}", out.stdout);
+    // NDJSON escapes them by itself (JSON strings cannot hold raw control characters)
+    let out = run(state.path(), &["--headless", "--json", fixture("escapes.toml").to_str().unwrap()], &[]);
+    assert!(!out.stdout.contains('\u{1b}'), "{:?}", out.stdout);
+    assert!(out.stdout.contains("\\u001b[2J"), "{}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// a closed stdout
+
+/// `Stdio` for a pipe whose reading end is already closed: the first write fails with EPIPE.
+fn closed_pipe() -> Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe() fills two new descriptors; the reading end is closed at once, the writing end is owned below
+    unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// Every listing command ends quietly when its reader has gone (`drconsole actions | head -1`): no panic, no
+/// error message, not exit 101.
+#[test]
+fn listing_commands_end_quietly_on_a_closed_stdout() {
+    let state = tempfile::tempdir().unwrap();
+    let quick = fixture("quick.toml");
+    let quick = quick.to_str().unwrap();
+    assert_eq!(run(state.path(), &["--headless", quick], &[]).code, Some(0));
+    let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/valid/vars.toml");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["actions"],
+        vec!["actions", "--json"],
+        vec!["runs"],
+        vec!["runs", "--json"],
+        vec!["check", valid.to_str().unwrap()],
+        vec!["plan", quick],
+        vec!["iam-policy", quick],
+        vec!["report", "last"],
+        vec!["report", "last", "--format", "json"],
+    ];
+    for args in cases {
+        let out = bin()
+            .args(&args)
+            .env("XDG_STATE_HOME", state.path())
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked:\n{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}:\n{stderr}");
+        // it either finished writing or was ended by SIGPIPE, as `cat` would be
+        use std::os::unix::process::ExitStatusExt;
+        assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{args:?}: {:?}", out.status);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// signals and processes
+
+/// SIGHUP (a dropped SSH session) is handled like SIGTERM: exit 130, `run_finished` recorded, the lock released.
+#[test]
+fn sighup_interrupts_records_the_end_and_releases_the_lock() {
+    let state = tempfile::tempdir().unwrap();
+    let long = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run/long_wait.toml");
+    let mut child = bin()
+        .args(["--headless", long.to_str().unwrap()])
+        .env("XDG_STATE_HOME", state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("attempt 1: wait 10m") {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "ended early:\n{seen}");
+        seen.push_str(&line);
+    }
+    assert_eq!(locks(state.path()).len(), 1, "the run holds its lock");
+    kill(child.id(), libc::SIGHUP);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    stdout.read_to_string(&mut seen).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("outcome:  interrupted"), "{seen}");
+    let dirs = run_dirs(state.path());
+    assert_eq!(journal_types(&dirs[0]).last().map(String::as_str), Some("run_finished"));
+    assert!(locks(state.path()).is_empty(), "lock left: {:?}", locks(state.path()));
+}
+
+/// A step that times out takes its background children with it (the whole process group is killed).
+#[test]
+fn shell_timeout_kills_the_whole_process_group() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        state.path(),
+        &["--headless", fixture("grandchild.toml").to_str().unwrap()],
+        &[("HOSTILE_DIR", dir.path().to_str().unwrap())],
+    );
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("timed out after 1s"), "{}", out.stdout);
+    let bg = read_pid(&dir.path().join("bg.pid"));
+    assert!(wait_dead(bg, Duration::from_secs(5)), "the background child {bg} outlived its step");
+}
+
+/// drconsole killed with SIGKILL: `sh` dies with it (parent-death signal); a background child that escaped keeps
+/// the step from starting again on resume until it is gone.
+#[test]
+fn killed_drconsole_takes_sh_along_and_resume_waits_for_a_surviving_child() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["--headless", fixture("orphan.toml").to_str().unwrap()])
+        .env("XDG_STATE_HOME", state.path())
+        .env("HOSTILE_DIR", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sh = read_pid(&dir.path().join("sh.pid"));
+    let bg = read_pid(&dir.path().join("bg.pid"));
+    kill(child.id(), libc::SIGKILL);
+    let _ = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(wait_dead(sh, Duration::from_secs(5)), "sh ({sh}) outlived drconsole");
+    assert!(alive(bg), "the background child should still run (it escaped the parent-death signal)");
+    std::fs::remove_file(dir.path().join("sh.pid")).unwrap();
+    let out = run(state.path(), &["resume", "last", "--headless"], &[("HOSTILE_DIR", dir.path().to_str().unwrap())]);
+    kill(bg, libc::SIGKILL);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    let why = format!("an earlier attempt of step `work` may still be running (pid {bg}");
+    assert!(out.stdout.contains(&why), "{}", out.stdout);
+    assert!(!dir.path().join("sh.pid").exists(), "the command ran again while its earlier attempt still ran");
+}
+
+/// 10 MB of output: 64 KiB kept in the outputs and the journal, the whole in the run directory.
+#[test]
+fn huge_output_is_capped_and_kept_in_the_run_directory() {
+    let state = tempfile::tempdir().unwrap();
+    let out = run(state.path(), &["--headless", "--json", fixture("huge_output.toml").to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let dirs = run_dirs(state.path());
+    let journal = std::fs::metadata(dirs[0].join("journal.jsonl")).unwrap().len();
+    assert!(journal < 512 * 1024, "journal is {journal} bytes");
+    let whole = dirs[0].join("output/flood.1.stdout");
+    assert_eq!(std::fs::metadata(&whole).unwrap().len(), 10_000_000);
+    assert!(out.stdout.len() < 1024 * 1024, "stdout is {} bytes", out.stdout.len());
+    assert!(
+        out.stdout.contains(&format!("[65536 of 10000000 bytes kept; the whole output is in {}]", whole.display()))
+    );
+}
