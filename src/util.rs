@@ -83,13 +83,13 @@ pub fn sha256_hex<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
 /// them), line and paragraph separators and bidirectional overrides are written as visible escapes (`\n`, `\t`,
 /// `\x1b`, `\u{202e}`); everything else is kept.
 pub fn sanitize_line(s: &str) -> std::borrow::Cow<'_, str> {
-    sanitize(s, false)
+    sanitize_with(s, false)
 }
 
 /// Like [`sanitize_line`], but keeps line breaks (`\n`) for text shown over several lines (a step's output in the
 /// console's detail pane). A `\r\n` becomes `\n`; a lone `\r` (which would overwrite the line) is escaped.
 pub fn sanitize_text(s: &str) -> std::borrow::Cow<'_, str> {
-    sanitize(s, true)
+    sanitize_with(s, true)
 }
 
 fn unsafe_char(c: char) -> bool {
@@ -97,7 +97,7 @@ fn unsafe_char(c: char) -> bool {
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-fn sanitize(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+fn sanitize_with(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -203,4 +203,26 @@ mod tests {
         assert_eq!(fmt_clock(-61), "-0:01:01");
         assert_eq!(fmt_duration(Duration::from_secs(3725)), "1h02m");
     }
+}
+
+/// Text that came from outside (command output, AWS names and tags, step outputs) made safe to show on a
+/// terminal: control characters (C0, DEL, C1, which carry escape sequences) become visible `\xNN` escapes, tabs
+/// and line breaks become spaces. Borrowed when there is nothing to change.
+pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' => o.push(' '),
+            '\r' => {}
+            c if c.is_control() => {
+                use std::fmt::Write as _;
+                let _ = write!(o, "\\x{:02x}", u32::from(c));
+            }
+            c => o.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(o)
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
-use crate::engine::Prompt;
+use crate::run::Prompt;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![
