@@ -173,6 +173,10 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     if let Err(e) = settings.apply(&mut rb) {
         return journal_error(&e);
     }
+    // a --var of the wrong kind is refused now, as `check` refuses a [vars] value, not when its step runs
+    if let Err(e) = runbook::kinds::check_overrides(&rb, &registry, &args.vars) {
+        return usage(e);
+    }
     // validated now, before anything is created; loaded again when the simulator starts
     if let Some(Err(e)) = args.world.as_deref().map(drconsole::cloud::sim::WorldFile::load) {
         return usage(e);

@@ -331,3 +331,87 @@ fn huge_output_is_capped_and_kept_in_the_run_directory() {
         out.stdout.contains(&format!("[65536 of 10000000 bytes kept; the whole output is in {}]", whole.display()))
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// values refused before the run
+
+/// A `--var` of the wrong kind for a parameter it reaches is refused before anything starts (exit 2, no run
+/// directory), as `check` refuses the same value in `[vars]`.
+#[test]
+fn var_of_the_wrong_kind_is_refused_before_the_run() {
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/cross-sell.toml");
+    for (var, want) in [
+        (
+            "asg_min=two",
+            "--var asg_min=two: variable `asg_min` is used as parameter `min` of `asg.ensure`, which must be an integer",
+        ),
+        (
+            "require_rpo=maybe",
+            "--var require_rpo=maybe: variable `require_rpo` is used as parameter `require_rpo` of `recovery_point.select`, which must be a boolean",
+        ),
+    ] {
+        let state = tempfile::tempdir().unwrap();
+        let out = run(
+            state.path(),
+            &[
+                "--headless",
+                "--sim",
+                "--speed",
+                "500",
+                "--yes",
+                "--recovery-point",
+                "latest",
+                rb.to_str().unwrap(),
+                "--var",
+                var,
+            ],
+            &[],
+        );
+        assert_eq!(out.code, Some(2), "{var}\n{}\n{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(want), "{var}: {}", out.stderr);
+        assert!(run_dirs(state.path()).is_empty(), "{var}: a run was started");
+    }
+}
+
+/// `extends` reads only .toml procedures inside the runbook's repository (or directory), regular files of at most
+/// 1 MiB, and never shows the content of a file that is not a procedure.
+#[test]
+fn extends_never_reads_or_quotes_files_outside_the_runbooks_tree() {
+    let top = tempfile::tempdir().unwrap();
+    let home = top.path().join("fakehome/.aws");
+    std::fs::create_dir_all(&home).unwrap();
+    let secret = "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG\n";
+    std::fs::write(home.join("credentials"), format!("[default]\n{secret}")).unwrap();
+    std::fs::write(home.join("creds.toml"), secret).unwrap();
+    let repo = top.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join("keys.toml"), "aws_access_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nregion = \"x\"\n").unwrap();
+    std::fs::write(repo.join("broken.toml"), secret).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", repo.join("zero.toml")).unwrap();
+    let fifo = std::ffi::CString::new(repo.join("fifo.toml").to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid C string
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::fs::write(repo.join("big.toml"), format!("# {}\n", "x".repeat(1100 * 1024))).unwrap();
+    let cases = [
+        ("../fakehome/.aws/credentials", "must name a .toml runbook procedure"),
+        ("/etc/passwd", "must name a .toml runbook procedure"),
+        ("../fakehome/.aws/creds.toml", "reaches outside"),
+        ("keys.toml", "is not a runbook procedure (2 top-level key(s) that are not runbook sections"),
+        ("zero.toml", "reaches outside"),
+        ("fifo.toml", "not a regular file"),
+        ("big.toml", "larger than 1024 KiB: not a runbook"),
+        ("broken.toml", "broken.toml:1:21"),
+    ];
+    for (target, want) in cases {
+        let rb = repo.join("app.toml");
+        std::fs::write(&rb, format!("[runbook]\nname = \"app\"\nextends = \"{target}\"\n")).unwrap();
+        let out = run(top.path(), &["check", rb.to_str().unwrap()], &[]);
+        assert_eq!(out.code, Some(2), "{target}\n{}", out.stderr);
+        assert!(out.stderr.contains("error[") && out.stderr.contains(want), "{target}:\n{}", out.stderr);
+        assert!(
+            !out.stderr.contains("AKIA") && !out.stderr.contains("wJalr"),
+            "{target} quoted a secret:\n{}",
+            out.stderr
+        );
+    }
+}

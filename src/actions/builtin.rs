@@ -81,7 +81,7 @@ static CHECK_HTTP: ActionSpec = ActionSpec {
     name: "check.http",
     summary: "GET a URL and check its status (and optionally that the body contains a string)",
     params: &[
-        P::req("url", K::Str, "http:// or https:// URL"),
+        P::req("url", K::Url, "http:// or https:// URL"),
         P::opt("expect_status", K::Int, "expected status code (default 200)"),
         P::opt("expect_body", K::Str, "a substring the body must contain"),
     ],
@@ -147,7 +147,7 @@ struct CheckTcp;
 static CHECK_TCP: ActionSpec = ActionSpec {
     name: "check.tcp",
     summary: "Open a TCP connection to host:port (a database endpoint accepts connections)",
-    params: &[P::req("host", K::Str, "host name or address"), P::req("port", K::Int, "TCP port")],
+    params: &[P::req("host", K::Str, "host name or address"), P::req("port", K::Port, "TCP port")],
     outputs: &[out("address", "the address that accepted the connection")],
     iam: &[],
     expected_secs: 5,

@@ -179,7 +179,12 @@ impl Loader<'_> {
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 let msg = e.message().trim().to_string();
-                self.err(&Loc { file, span }, DiagKind::Syntax, format!("invalid TOML: {msg}"));
+                let d = self.err(&Loc { file, span }, DiagKind::Syntax, format!("invalid TOML: {msg}"));
+                if file > 0 {
+                    // a file reached through `extends` is located, never quoted: it may not be a runbook at all
+                    d.line_text.clear();
+                    d.width = 0;
+                }
                 return None;
             }
         };
@@ -771,7 +776,46 @@ impl Loader<'_> {
             }
         }
 
+        self.check_var_kinds(&p.steps, &p.vars, &vars);
+
         Some(Runbook { files: std::mem::take(&mut self.files), meta, target, vars, steps, dag })
+    }
+
+    /// Values known before the run through `${vars.*}` must fit the parameter they reach; reported at the
+    /// variable (or, for a value built from several, at the parameter).
+    fn check_var_kinds(&mut self, psteps: &[PStep], pvars: &[(String, L<Value>)], vars: &Map<String, Value>) {
+        let registry = self.registry;
+        let withs: Vec<Vec<(String, Value)>> =
+            psteps.iter().map(|s| s.with.iter().map(|(k, v)| (k.v.clone(), v.v.clone())).collect()).collect();
+        let actions: Vec<String> =
+            psteps.iter().map(|s| s.action.as_ref().map(|a| a.v.clone()).unwrap_or_default()).collect();
+        let kind_fns: Vec<Box<dyn Fn(&str) -> Option<ParamKind>>> = actions
+            .iter()
+            .map(|a| {
+                let spec = registry.spec(a);
+                Box::new(move |name: &str| spec.and_then(|s| s.param(name)).map(|ps| ps.kind))
+                    as Box<dyn Fn(&str) -> Option<ParamKind>>
+            })
+            .collect();
+        let steps = (0..psteps.len()).map(|i| (actions[i].as_str(), withs[i].as_slice(), kind_fns[i].as_ref()));
+        for problem in super::kinds::var_problems(vars, steps) {
+            let s = &psteps[problem.step];
+            let kind = registry.spec(&actions[problem.step]).and_then(|sp| sp.param(&problem.param)).map(|ps| ps.kind);
+            let class = match kind {
+                Some(ParamKind::Duration) => DiagKind::BadDuration,
+                Some(ParamKind::Region) => DiagKind::BadRegion,
+                Some(ParamKind::Int | ParamKind::Bool) => DiagKind::WrongType,
+                _ => DiagKind::BadValue,
+            };
+            let step = s.id.as_ref().map_or("?", |i| i.v.as_str());
+            let msg = format!("{} (step `{step}`)", problem.message);
+            let var_loc =
+                problem.var.as_ref().and_then(|n| pvars.iter().find(|(k, _)| k == n)).map(|(_, v)| v.loc.clone());
+            let loc = var_loc
+                .or_else(|| s.with.iter().find(|(k, _)| k.v == problem.param).map(|(_, v)| v.loc.clone()))
+                .unwrap_or(s.loc.clone());
+            self.err(&loc, class, msg);
+        }
     }
 
     fn check_params(&mut self, action: &L<String>, s: &PStep) {
@@ -810,12 +854,13 @@ impl Loader<'_> {
                 self.err_help(&k.loc, DiagKind::UnknownParam, msg, help);
                 continue;
             };
-            if let Some(why) = type_mismatch(ps.kind, &v.v) {
-                // a string of the right type with a bad value is reported like the same mistake in a field
+            if let Some(why) = super::kinds::mismatch(ps.kind, &v.v, false) {
+                // a value of the right type that is still wrong is reported like the same mistake in a field
                 let class = match (ps.kind, &v.v) {
                     (ParamKind::Duration, Value::String(_)) => DiagKind::BadDuration,
                     (ParamKind::Region, Value::String(_)) => DiagKind::BadRegion,
-                    (ParamKind::Time, Value::String(_)) => DiagKind::BadValue,
+                    (ParamKind::Time | ParamKind::Url | ParamKind::OneOf(_), Value::String(_)) => DiagKind::BadValue,
+                    (ParamKind::Port, Value::Number(_)) => DiagKind::BadValue,
                     _ => DiagKind::WrongType,
                 };
                 self.err(
@@ -987,41 +1032,6 @@ fn strings_in(v: &Value) -> Vec<&str> {
     }
     walk(v, &mut out);
     out
-}
-
-/// `Some(detail)` when a literal value cannot be of the parameter's kind. Strings holding `${...}` are checked at run time.
-fn type_mismatch(kind: ParamKind, v: &Value) -> Option<String> {
-    if let Value::String(s) = v
-        && interp::is_template(s)
-    {
-        return None;
-    }
-    let found = |v: &Value| {
-        match v {
-            Value::String(_) => "a string",
-            Value::Number(_) => "a number",
-            Value::Bool(_) => "a boolean",
-            Value::Array(_) => "a list",
-            Value::Object(_) => "a table",
-            Value::Null => "nothing",
-        }
-        .to_string()
-    };
-    match (kind, v) {
-        (ParamKind::Str, Value::String(_)) => None,
-        (ParamKind::Int, Value::Number(n)) if n.is_i64() => None,
-        (ParamKind::Bool, Value::Bool(_)) => None,
-        (ParamKind::Duration, Value::String(s)) => parse_duration(s).err().map(|e| format!(": {e}")),
-        (ParamKind::Time, Value::String(s)) => s.parse::<jiff::Timestamp>().err().map(|_| format!(", found \"{s}\"")),
-        (ParamKind::Region, Value::String(s)) => (!valid_region(s)).then(|| format!(", found \"{s}\"")),
-        (ParamKind::StrList, Value::Array(a)) if a.iter().all(Value::is_string) => None,
-        (ParamKind::Table, Value::Object(m))
-            if m.values().all(|x| x.is_string() || x.is_number() || x.is_boolean()) =>
-        {
-            None
-        }
-        (_, other) => Some(format!(", found {}", found(other))),
-    }
 }
 
 /// Merges a base file's contribution under a child's: the child's fields win, vars merge by name, steps append.
