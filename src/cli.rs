@@ -92,9 +92,14 @@ pub struct ResumeArgs {
     /// Approve these confirmations in advance: `all` or step ids (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
     pub approve: Vec<String>,
-    /// Approve every confirmation and manual task (same as --approve all)
+    /// Approve every confirmation (same as --approve all); manual tasks need --manual-done
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Headless: record these manual tasks as done without asking (`all` or step ids); the journal and the report
+    /// say the flag answered, not a person
+    #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
+    pub manual_done: Vec<String>,
     /// Recovery point for `ask` policies not answered before the run stopped: an id, or `latest`
     #[arg(long, value_name = "ID|latest")]
     pub recovery_point: Option<String>,
@@ -142,9 +147,14 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
     pub approve: Vec<String>,
 
-    /// Approve every confirmation and manual task (same as --approve all)
+    /// Approve every confirmation (same as --approve all); manual tasks need --manual-done
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Headless: record these manual tasks as done without asking (`all` or step ids); the journal and the report
+    /// say the flag answered, not a person
+    #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
+    pub manual_done: Vec<String>,
 
     /// Recovery point for `ask` policies in headless runs: an id, or `latest`
     #[arg(long, value_name = "ID|latest")]

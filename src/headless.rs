@@ -20,6 +20,9 @@ pub struct Options {
     pub operator: String,
     /// The run directory, where the reports are written (named in the summary).
     pub reports: Option<std::path::PathBuf>,
+    /// `--manual-done all|ID,ID`: manual tasks recorded as done by the flag.
+    pub manual_done_all: bool,
+    pub manual_done: HashSet<String>,
 }
 
 impl Options {
@@ -232,15 +235,22 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
                 ),
             }
         }),
-        EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => Some(if opts.approves(step) {
-            Command::Approve { step: step.clone(), by: by.to_string() }
-        } else {
-            Command::Block {
-                reason: format!(
-                    "manual step `{step}` needs an operator to confirm it is done; pass --approve {step} (or --yes) once it is"
-                ),
-            }
-        }),
+        EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => {
+            Some(if opts.manual_done_all || opts.manual_done.contains(step) {
+                // --yes answers confirmations only: a manual task is recorded as done by the flag, not by a person
+                Command::Approve {
+                    step: step.clone(),
+                    by: format!("--manual-done flag ({by}); no person confirmed it"),
+                }
+            } else {
+                Command::Block {
+                    reason: format!(
+                        "manual step `{step}` needs an operator to confirm it is done; pass --manual-done {step} \
+                         once it is (recorded as answered by the flag)"
+                    ),
+                }
+            })
+        }
         EventKind::OperatorRequest { step, prompt: Prompt::Choice { .. } } => Some(Command::Block {
             reason: format!(
                 "step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest"

@@ -134,10 +134,20 @@ fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
 }
 
 /// What a headless frontend answers on its own: `--approve all|ID,ID`, `--yes`; every named step must exist.
-fn headless_options(rb: &Runbook, approve: &[String], yes: bool, json: bool) -> Result<headless::Options, ExitCode> {
+fn headless_options(
+    rb: &Runbook,
+    approve: &[String],
+    yes: bool,
+    manual_done: &[String],
+    json: bool,
+) -> Result<headless::Options, ExitCode> {
     let named: HashSet<String> = approve.iter().filter(|a| *a != "all").cloned().collect();
     if let Some(a) = named.iter().find(|a| rb.step_index(a).is_none()) {
         return Err(usage(format!("--approve {a}: the runbook has no step `{a}`")));
+    }
+    let done: HashSet<String> = manual_done.iter().filter(|a| *a != "all").cloned().collect();
+    if let Some(a) = done.iter().find(|a| rb.step_index(a).is_none_or(|i| rb.steps[i].action != "manual")) {
+        return Err(usage(format!("--manual-done {a}: the runbook has no manual step `{a}`")));
     }
     Ok(headless::Options {
         json,
@@ -145,6 +155,8 @@ fn headless_options(rb: &Runbook, approve: &[String], yes: bool, json: bool) -> 
         approve: named,
         operator: operator(),
         reports: None,
+        manual_done_all: manual_done.iter().any(|a| a == "all"),
+        manual_done: done,
     })
 }
 
@@ -190,10 +202,14 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     if args.json && !args.headless {
         return usage("--json needs --headless");
     }
-    let opts = match headless_options(&rb, &args.approve, args.yes, args.json) {
+    let opts = match headless_options(&rb, &args.approve, args.yes, &args.manual_done, args.json) {
         Ok(o) => o,
         Err(code) => return code,
     };
+    // nothing starts that cannot finish: a headless run cannot answer a recovery-point question
+    if let Some(code) = unanswerable_asks(&rb, args) {
+        return code;
+    }
     let cfg = RunConfig {
         incident_start,
         max_parallel: args.max_parallel,
@@ -375,6 +391,23 @@ fn run_console(
     }
 }
 
+/// A headless run without `--recovery-point` whose runbook asks the operator for one is refused before anything
+/// is created (exit 3, as when it stops at the question, but with nothing to clean up).
+fn unanswerable_asks(rb: &Runbook, args: &RunArgs) -> Option<ExitCode> {
+    let asks = runbook::kinds::asking_steps(rb);
+    if !args.headless || args.recovery_point.is_some() || asks.is_empty() {
+        return None;
+    }
+    eprintln!(
+        "drconsole: step{} `{}` ask{} the operator for a recovery point, and a headless run cannot ask: pass \
+         --recovery-point ID or --recovery-point latest. Nothing was started.",
+        if asks.len() == 1 { "" } else { "s" },
+        asks.join("`, `"),
+        if asks.len() == 1 { "s" } else { "" },
+    );
+    Some(ExitCode::from(3))
+}
+
 /// Waits for SIGHUP, then interrupts the run (no new step starts, running steps are cancelled, the end is recorded).
 async fn hangup_interrupts(commands: tokio::sync::mpsc::UnboundedSender<drconsole::engine::Command>) {
     #[cfg(unix)]
@@ -404,7 +437,7 @@ fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> Ex
     if args.json && !args.headless {
         return usage("--json needs --headless");
     }
-    let opts = match headless_options(&prepared.rb, &args.approve, args.yes, args.json) {
+    let opts = match headless_options(&prepared.rb, &args.approve, args.yes, &args.manual_done, args.json) {
         Ok(o) => o,
         Err(code) => return code,
     };

@@ -227,14 +227,24 @@ fn approving_another_step_does_not_approve_this_one() {
 }
 
 #[test]
-fn manual_step_without_yes_exits_3_naming_the_flag() {
+fn manual_step_without_manual_done_exits_3_naming_the_flag() {
     let out = headless("manual.toml", &[]);
     out.expect(3);
-    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
-    assert!(out.stderr.contains("call_bank"), "{}", out.stderr);
+    assert!(out.stderr.contains("--manual-done call_bank"), "{}", out.stderr);
+    // --yes answers confirmations only: nobody said the task was done
     let out = headless("manual.toml", &["--yes"]);
-    out.expect(0);
-    assert!(out.stdout.contains("Phone the bank"), "{}", out.stdout);
+    out.expect(3);
+    for flags in [&["--manual-done", "call_bank"][..], &["--manual-done", "all"]] {
+        let out = headless("manual.toml", flags);
+        out.expect(0);
+        assert!(out.stdout.contains("Phone the bank"), "{}", out.stdout);
+        // the journal and the report say a flag answered, not a person
+        assert!(out.stdout.contains("done_by=--manual-done flag ("), "{}", out.stdout);
+        assert!(out.stdout.contains("no person confirmed it"), "{}", out.stdout);
+    }
+    let out = headless("manual.toml", &["--manual-done", "nope"]);
+    out.expect(2);
+    assert!(out.stderr.contains("--manual-done nope: the runbook has no manual step `nope`"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

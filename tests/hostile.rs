@@ -415,3 +415,131 @@ fn extends_never_reads_or_quotes_files_outside_the_runbooks_tree() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// nothing starts that cannot finish; the run lock
+
+/// A headless run of a runbook that asks for a recovery point, without `--recovery-point`, is refused before
+/// anything is created: exit 3, no run directory, no simulated world, no lock.
+#[test]
+fn headless_ask_without_recovery_point_refuses_before_anything_is_created() {
+    let state = tempfile::tempdir().unwrap();
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/cross-sell.toml");
+    let out = run(state.path(), &["--headless", "--sim", "--speed", "500", "--yes", rb.to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("step `pick_db` asks the operator for a recovery point"), "{}", out.stderr);
+    assert!(out.stderr.contains("--recovery-point"), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(run_dirs(state.path()).is_empty(), "a run was started");
+    assert!(locks(state.path()).is_empty());
+}
+
+const QUICK_LOCK: &str = "quick--any-account--us-east-1--us-west-2.lock";
+
+/// The run lock goes when the run ends (`run_finished` recorded), not when the process exits: a process killed
+/// right after its run ended does not block the next run.
+#[test]
+fn lock_is_released_when_the_run_ends_not_when_the_process_exits() {
+    let state = tempfile::tempdir().unwrap();
+    let quick = fixture("quick.toml");
+    let mut child = bin()
+        .args(["--headless", quick.to_str().unwrap()])
+        .env("XDG_STATE_HOME", state.path())
+        .env(drconsole::journal::KILL_AFTER_ENV, "finished")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "the test hook did not kill it: {status:?}");
+    let dirs = run_dirs(state.path());
+    assert_eq!(journal_types(&dirs[0]).last().map(String::as_str), Some("run_finished"));
+    assert!(dirs[0].join("report.md").exists(), "the reports are written when the run ends");
+    let out = run(state.path(), &["--headless", quick.to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+}
+
+/// A lock whose process is gone but whose run's journal records its end is free too (a process that died before
+/// it could remove it): taken without --take-over-lock, and the take-over is recorded.
+#[test]
+fn a_lock_left_by_an_ended_run_is_taken_without_asking() {
+    let state = tempfile::tempdir().unwrap();
+    let quick = fixture("quick.toml");
+    assert_eq!(run(state.path(), &["--headless", quick.to_str().unwrap()], &[]).code, Some(0));
+    let first = run_dirs(state.path())[0].clone();
+    let run_id = first.file_name().unwrap().to_str().unwrap().to_string();
+    let lock = serde_json::json!({"user": "carol", "host": drconsole::journal::hostname(), "pid": 999_999_999u32,
+        "since": "2026-12-01T00:00:00Z", "run_id": run_id, "runbook": "quick"});
+    std::fs::write(state.path().join("drconsole/locks").join(QUICK_LOCK), lock.to_string()).unwrap();
+    let out = run(state.path(), &["--headless", quick.to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let second = run_dirs(state.path()).into_iter().find(|d| *d != first).unwrap();
+    let journal = std::fs::read_to_string(second.join("journal.jsonl")).unwrap();
+    assert!(journal.contains("lock_taken_over") && journal.contains("had ended"), "{journal}");
+}
+
+/// Empty, garbage and non-UTF-8 lock files are stale locks: refused with a message saying so (exit 4), taken over
+/// with --take-over-lock (recorded in the journal).
+#[test]
+fn empty_or_garbage_lock_files_are_stale_locks() {
+    for content in [&b""[..], b"{\"user\": \"carol\", \"pi", b"\xff\xfe garbage \x00"] {
+        let state = tempfile::tempdir().unwrap();
+        let locks_dir = state.path().join("drconsole/locks");
+        std::fs::create_dir_all(&locks_dir).unwrap();
+        std::fs::write(locks_dir.join(QUICK_LOCK), content).unwrap();
+        // an old file, not one being written right now
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(locks_dir.join(QUICK_LOCK)).unwrap().set_modified(old).unwrap();
+        let quick = fixture("quick.toml");
+        let out = run(state.path(), &["--headless", quick.to_str().unwrap()], &[]);
+        assert_eq!(out.code, Some(4), "{content:?}\n{}", out.stderr);
+        assert!(out.stderr.contains("empty or damaged") && out.stderr.contains("--take-over-lock"), "{}", out.stderr);
+        let out = run(state.path(), &["--headless", quick.to_str().unwrap(), "--take-over-lock"], &[]);
+        assert_eq!(out.code, Some(0), "{content:?}\n{}", out.stderr);
+        let journal = std::fs::read_to_string(run_dirs(state.path())[0].join("journal.jsonl")).unwrap();
+        assert!(journal.contains("the lock file was empty or damaged"), "{journal}");
+        assert!(locks(state.path()).is_empty());
+    }
+}
+
+/// A full disk (a 64 KiB tmpfs as the state directory) stops the run with a clear message and leaves no lock
+/// behind; once there is space, the next run starts without --take-over-lock.
+#[test]
+fn disk_full_leaves_no_stale_lock() {
+    let state = tempfile::tempdir().unwrap();
+    let mnt = state.path().join("drconsole");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+        .arg(&mnt)
+        .output();
+    match &mounted {
+        Ok(o) if o.status.success() => {}
+        other => {
+            // mounting needs root (or CAP_SYS_ADMIN); say so rather than pass silently
+            eprintln!("SKIPPED disk_full_leaves_no_stale_lock: cannot mount a tmpfs here: {other:?}");
+            return;
+        }
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    // fill it (leaving a few bytes), then run
+    let filler = mnt.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 60 * 1024]);
+    let quick = fixture("huge_output.toml");
+    let out = run(state.path(), &["--headless", quick.to_str().unwrap()], &[]);
+    assert_ne!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("No space left on device"), "{}", out.stderr);
+    assert!(locks(state.path()).is_empty(), "a lock was left: {:?}", locks(state.path()));
+    std::fs::remove_file(&filler).unwrap();
+    let remount = std::process::Command::new("mount").args(["-o", "remount,size=64m"]).arg(&mnt).status().unwrap();
+    assert!(remount.success());
+    let out = run(state.path(), &["--headless", quick.to_str().unwrap()], &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+}

@@ -274,7 +274,21 @@ pub fn prepare_new(
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
     b.create(&dir).map_err(JournalError::io("cannot create the run directory", &dir))?;
-    meta.files = store_runbook(&dir, &rb)?;
+    // a run that could not be opened (a full disk) leaves no directory behind; its lock goes when `lock` drops
+    let opened = open_new_run(&dir, &rb, &mut meta, taken);
+    let journal = match opened {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None })
+}
+
+/// Fills a new run directory: the runbook's text, meta.json, the journal with its first notes.
+fn open_new_run(dir: &Path, rb: &Runbook, meta: &mut Meta, taken: Option<TakenOver>) -> Result<Journal, JournalError> {
+    meta.files = store_runbook(dir, rb)?;
     let session = session_note(1, false);
     if let Note::Session { at, .. } = &session {
         meta.sessions.push(SessionInfo {
@@ -287,13 +301,13 @@ pub fn prepare_new(
             forced: false,
         });
     }
-    meta.write(&dir)?;
-    let mut journal = Journal::open(&dir)?;
+    meta.write(dir)?;
+    let mut journal = Journal::open(dir)?;
     journal.note(session)?;
     if let Some(t) = taken {
         journal.note(taken_note(t))?;
     }
-    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None })
+    Ok(journal)
 }
 
 /// Copies every file of the runbook into `runbook/` and writes `runbook.sha256`.

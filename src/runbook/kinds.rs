@@ -202,6 +202,27 @@ pub fn check_overrides(rb: &super::Runbook, catalog: &dyn super::Catalog, overri
     Ok(())
 }
 
+/// The steps that will ask the operator to choose a recovery point (`recovery_point.select` with `policy = "ask"`,
+/// the default, written or through a variable): a headless run without `--recovery-point` cannot finish them.
+pub fn asking_steps(rb: &super::Runbook) -> Vec<String> {
+    rb.steps
+        .iter()
+        .filter(|s| s.action == "recovery_point.select")
+        .filter(|s| {
+            let policy = match s.with.get("policy") {
+                None => Some(Value::String("ask".into())),
+                Some(Value::String(t)) => match interp::parse(t).as_deref() {
+                    Ok([Segment::Ref(p, _)]) if p.len() == 2 && p[0] == "vars" => rb.vars.get(&p[1]).cloned(),
+                    _ => Some(Value::String(t.clone())),
+                },
+                Some(other) => Some(other.clone()),
+            };
+            policy.is_some_and(|p| p == "ask")
+        })
+        .map(|s| s.id.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
