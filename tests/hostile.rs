@@ -543,3 +543,57 @@ fn disk_full_leaves_no_stale_lock() {
     let out = run(state.path(), &["--headless", quick.to_str().unwrap()], &[]);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// journal edge cases
+
+/// A journal truncated to 0 bytes is refused, not silently started over (no second `run_started`).
+#[test]
+fn resume_refuses_an_empty_journal() {
+    let state = tempfile::tempdir().unwrap();
+    let quick = fixture("quick.toml");
+    let mut c = bin();
+    c.args(["--headless", quick.to_str().unwrap()]).env("XDG_STATE_HOME", state.path());
+    c.env(drconsole::journal::KILL_AFTER_ENV, "3").stdout(Stdio::null()).stderr(Stdio::null());
+    let _ = c.status().unwrap();
+    let dir = run_dirs(state.path())[0].clone();
+    std::fs::write(dir.join("journal.jsonl"), "").unwrap();
+    let out = run(state.path(), &["resume", "last", "--headless"], &[]);
+    assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is empty") && out.stderr.contains("cannot be resumed safely"), "{}", out.stderr);
+    assert_eq!(std::fs::metadata(dir.join("journal.jsonl")).unwrap().len(), 0, "the journal was written to");
+}
+
+/// A simulated run whose world.json is gone, but whose journal records resources, is refused on resume.
+#[test]
+fn resume_refuses_a_simulated_run_whose_world_is_missing() {
+    let state = tempfile::tempdir().unwrap();
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/cross-sell.toml");
+    let mut c = bin();
+    c.args(["--headless", "--sim", "--speed", "2000", "--yes", "--recovery-point", "latest", rb.to_str().unwrap()]);
+    c.env("XDG_STATE_HOME", state.path()).env(drconsole::journal::KILL_AFTER_ENV, "40");
+    let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    let dir = run_dirs(state.path())[0].clone();
+    assert!(journal_types(&dir).iter().any(|t| t == "resource"), "no resource recorded by record 40");
+    std::fs::remove_file(dir.join("world.json")).unwrap();
+    let out = run(state.path(), &["resume", "last", "--headless", "--yes"], &[]);
+    assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("world of run") && out.stderr.contains("is missing"), "{}", out.stderr);
+}
+
+/// A run that ended without its reports (killed between its last record and them) gets them on `resume`, which
+/// then points at a report that exists.
+#[test]
+fn resume_of_an_ended_run_without_reports_writes_them() {
+    let state = tempfile::tempdir().unwrap();
+    let quick = fixture("quick.toml");
+    assert_eq!(run(state.path(), &["--headless", quick.to_str().unwrap()], &[]).code, Some(0));
+    let dir = run_dirs(state.path())[0].clone();
+    for f in ["report.md", "report.json", "junit.xml"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let out = run(state.path(), &["resume", "last", "--headless"], &[]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("already recovered"), "{}", out.stderr);
+    assert!(dir.join("report.md").exists() && dir.join("junit.xml").exists());
+}

@@ -20,6 +20,7 @@
 //! sink returns. Progress, projections and retries are not: losing them costs nothing on resume, and syncing every
 //! progress line of a long wait would only slow the run.
 
+mod edge;
 mod follow;
 mod lock;
 mod read;

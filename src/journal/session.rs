@@ -352,6 +352,7 @@ pub fn prepare_resume(
     let dir = state.find_run(run)?;
     let mut meta = Meta::read(&dir)?;
     let read = read_journal(&dir)?;
+    super::edge::check_resumable(&dir, &meta, &read)?;
     if let Some((outcome, _)) = last_outcome(&read)
         && outcome == Outcome::Recovered
     {
