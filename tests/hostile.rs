@@ -597,3 +597,41 @@ fn resume_of_an_ended_run_without_reports_writes_them() {
     assert!(out.stderr.contains("already recovered"), "{}", out.stderr);
     assert!(dir.join("report.md").exists() && dir.join("junit.xml").exists());
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// the account guard on the simulator
+
+/// A runbook whose `target.account` differs from the simulated identity is refused as on AWS: exit 4, the
+/// message names both accounts, and the saved world holds nothing the run would have created.
+#[test]
+fn simulator_account_guard_refuses_another_account() {
+    let state = tempfile::tempdir().unwrap();
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/cross-sell.toml");
+    let world = fixture("other_account.toml");
+    let out = run(
+        state.path(),
+        &[
+            "--headless",
+            "--world",
+            world.to_str().unwrap(),
+            "--speed",
+            "2000",
+            "--yes",
+            "--recovery-point",
+            "latest",
+            rb.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(4), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("the credentials are for account 999999999999")
+            && out.stdout.contains("the runbook targets account 123456789012"),
+        "{}",
+        out.stdout
+    );
+    let world = std::fs::read_to_string(run_dirs(state.path())[0].join("world.json")).unwrap();
+    for made in ["cross-sell-dr-alb", "cross-sell-dr-nat", "crosssell-prod-dr-copy", "crosssell-prod-dr\""] {
+        assert!(!world.contains(made), "the refused run created {made}");
+    }
+}
