@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The fastest simulated time `--speed` accepts: a day of simulated time in under a tenth of a second.
+pub const MAX_SPEED: f64 = 1_000_000.0;
+/// The most steps `--max-parallel` lets run at once.
+pub const MAX_PARALLEL: usize = 1024;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drconsole",
@@ -87,9 +92,14 @@ pub struct ResumeArgs {
     /// Approve these confirmations in advance: `all` or step ids (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
     pub approve: Vec<String>,
-    /// Approve every confirmation and manual task (same as --approve all)
+    /// Approve every confirmation (same as --approve all); manual tasks need --manual-done
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Headless: record these manual tasks as done without asking (`all` or step ids); the journal and the report
+    /// say the flag answered, not a person
+    #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
+    pub manual_done: Vec<String>,
     /// Recovery point for `ask` policies not answered before the run stopped: an id, or `latest`
     #[arg(long, value_name = "ID|latest")]
     pub recovery_point: Option<String>,
@@ -125,8 +135,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
 
-    /// Simulator only: run simulated time N times faster than real time
-    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    /// Simulator only: run simulated time N times faster than real time (more than 0, at most 1000000)
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = parse_speed)]
     pub speed: f64,
 
     /// Seed for retry jitter and the simulator, for reproducible runs
@@ -137,24 +147,29 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
     pub approve: Vec<String>,
 
-    /// Approve every confirmation and manual task (same as --approve all)
+    /// Approve every confirmation (same as --approve all); manual tasks need --manual-done
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Headless: record these manual tasks as done without asking (`all` or step ids); the journal and the report
+    /// say the flag answered, not a person
+    #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
+    pub manual_done: Vec<String>,
 
     /// Recovery point for `ask` policies in headless runs: an id, or `latest`
     #[arg(long, value_name = "ID|latest")]
     pub recovery_point: Option<String>,
 
-    /// When the incident started (RFC 3339, or a duration ago such as 45m); default: now
-    #[arg(long, value_name = "TIME|AGO")]
+    /// When the incident started (RFC 3339, or a duration ago such as 45m; not in the future); default: now
+    #[arg(long, value_name = "TIME|AGO", value_parser = parse_incident_start)]
     pub incident_start: Option<String>,
 
-    /// Most steps running at once
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    /// Most steps running at once (1 to 1024)
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = parse_max_parallel)]
     pub max_parallel: usize,
 
     /// Override a runbook variable: NAME=VALUE (repeatable)
-    #[arg(long = "var", value_name = "NAME=VALUE")]
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<String>,
 
     /// Take over a run lock left by a process that is no longer running (recorded in the journal)
@@ -173,4 +188,61 @@ pub struct RunArgs {
     /// AWS: send every API call to this endpoint (an emulator, a proxy, VPC endpoints); also AWS_ENDPOINT_URL
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+}
+
+/// `--speed N`: a finite number above 0 and at most [`MAX_SPEED`].
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("\"{s}\" is not a number"))?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(format!("{s} must be a number above 0 (e.g. 1, 60, 200)"));
+    }
+    if v > MAX_SPEED {
+        return Err(format!("{s} is faster than the simulator can keep time; at most {MAX_SPEED}"));
+    }
+    Ok(v)
+}
+
+/// `--max-parallel N`: 1 to [`MAX_PARALLEL`] (0 would be a run that can never start a step).
+fn parse_max_parallel(s: &str) -> Result<usize, String> {
+    let v: usize = s.trim().parse().map_err(|_| format!("\"{s}\" is not a whole number"))?;
+    if v == 0 {
+        return Err("0 steps at once would never start a step; give at least 1".into());
+    }
+    if v > MAX_PARALLEL {
+        return Err(format!("{v} is more than {MAX_PARALLEL}"));
+    }
+    Ok(v)
+}
+
+/// `--incident-start TIME|AGO`: checked here (an RFC 3339 time not in the future, or a duration ago), kept as
+/// written so the run resolves it once.
+fn parse_incident_start(s: &str) -> Result<String, String> {
+    incident_start(s).map(|_| s.to_string())
+}
+
+/// When the incident started: an RFC 3339 time (not in the future: up to a minute of clock skew is allowed), or a
+/// duration ago (`45m`).
+pub fn incident_start(s: &str) -> Result<jiff::Timestamp, String> {
+    let now = jiff::Timestamp::now();
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        if t > now.saturating_add(jiff::SignedDuration::from_secs(60)).unwrap_or(now) {
+            return Err(format!(
+                "{s} is in the future (now is {}); the incident must have started already",
+                now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            ));
+        }
+        return Ok(t);
+    }
+    let ago = crate::util::parse_duration(s)
+        .map_err(|_| format!("\"{s}\" is neither an RFC 3339 time nor a duration ago (e.g. 45m)"))?;
+    let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
+    now.checked_sub(ago).map_err(|_| format!("{s} ago is before the earliest time drconsole can represent"))
+}
+
+/// `--var NAME=VALUE`: a name and an `=`.
+fn parse_var(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((k, _)) if !k.is_empty() => Ok(s.to_string()),
+        _ => Err(format!("\"{s}\": write NAME=VALUE")),
+    }
 }

@@ -22,6 +22,9 @@ pub struct Options {
     pub reports: Option<std::path::PathBuf>,
     /// The engine was given these approvals (`RunConfig::approvals`): they are not sent again.
     pub engine_approves: bool,
+    /// `--manual-done all|ID,ID`: manual tasks recorded as done by the flag.
+    pub manual_done_all: bool,
+    pub manual_done: HashSet<String>,
 }
 
 impl Options {
@@ -187,7 +190,7 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
                 }
                 if let Some(cmd) = respond(&ev.kind, opts, &by) {
                     if let Command::Block { reason } = &cmd {
-                        eprintln!("drconsole: {reason}");
+                        eprintln!("drconsole: {}", crate::util::sanitize_line(reason));
                     }
                     let _ = handle.commands.send(cmd);
                 }
@@ -236,15 +239,22 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
                 ),
             }
         }),
-        EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => Some(if opts.approves(step) {
-            Command::Approve { step: step.clone(), by: by.to_string() }
-        } else {
-            Command::Block {
-                reason: format!(
-                    "manual step `{step}` needs an operator to confirm it is done; pass --approve {step} (or --yes) once it is"
-                ),
-            }
-        }),
+        EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => {
+            Some(if opts.manual_done_all || opts.manual_done.contains(step) {
+                // --yes answers confirmations only: a manual task is recorded as done by the flag, not by a person
+                Command::Approve {
+                    step: step.clone(),
+                    by: format!("--manual-done flag ({by}); no person confirmed it"),
+                }
+            } else {
+                Command::Block {
+                    reason: format!(
+                        "manual step `{step}` needs an operator to confirm it is done; pass --manual-done {step} \
+                         once it is (recorded as answered by the flag)"
+                    ),
+                }
+            })
+        }
         EventKind::OperatorRequest { step, prompt: Prompt::Choice { .. } } => Some(Command::Block {
             reason: format!(
                 "step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest"
@@ -258,26 +268,29 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
     }
 }
 
-/// Listens for Ctrl-C and SIGTERM. The handlers are installed now, before the first line is printed, not when the
-/// future is first polled: a Ctrl-C that arrives meanwhile must not kill the process without a summary.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Listens for Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session). The handlers are installed now, before the first
+/// line is printed, not when the future is first polled: a signal that arrives meanwhile must not kill the process
+/// without a summary.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let int = signal(SignalKind::interrupt());
         let term = signal(SignalKind::terminate());
+        let hup = signal(SignalKind::hangup());
         async move {
-            match (int, term) {
-                (Ok(mut int), Ok(mut term)) => {
+            match (int, term, hup) {
+                (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
                     tokio::select! {
                         _ = int.recv() => {}
                         _ = term.recv() => {}
+                        _ = hup.recv() => {}
                     }
                 }
-                (Ok(mut int), Err(_)) => {
+                (Ok(mut int), _, _) => {
                     int.recv().await;
                 }
-                (Err(_), _) => {
+                (Err(_), _, _) => {
                     let _ = tokio::signal::ctrl_c().await;
                 }
             }

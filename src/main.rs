@@ -21,6 +21,10 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Cmd::Resume(_))) {
+        // listings end quietly when their reader goes away (`drconsole actions | head -1`)
+        drconsole::util::quiet_broken_pipe();
+    }
     let registry = Registry::builtin();
     match cli.command {
         Some(Cmd::Check { files, json }) => check(&files, json, &registry),
@@ -123,20 +127,24 @@ fn operator() -> String {
 }
 
 fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(t);
-    }
-    let ago = drconsole::util::parse_duration(s)
-        .map_err(|_| format!("--incident-start \"{s}\" is neither an RFC 3339 time nor a duration ago (e.g. 45m)"))?;
-    let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
-    jiff::Timestamp::now().checked_sub(ago).map_err(|e| e.to_string())
+    drconsole::cli::incident_start(s).map_err(|e| format!("--incident-start {e}"))
 }
 
 /// What a headless frontend answers on its own: `--approve all|ID,ID`, `--yes`; every named step must exist.
-fn headless_options(rb: &Runbook, approve: &[String], yes: bool, json: bool) -> Result<headless::Options, ExitCode> {
+fn headless_options(
+    rb: &Runbook,
+    approve: &[String],
+    yes: bool,
+    manual_done: &[String],
+    json: bool,
+) -> Result<headless::Options, ExitCode> {
     let named: HashSet<String> = approve.iter().filter(|a| *a != "all").cloned().collect();
     if let Some(a) = named.iter().find(|a| rb.step_index(a).is_none()) {
         return Err(usage(format!("--approve {a}: the runbook has no step `{a}`")));
+    }
+    let done: HashSet<String> = manual_done.iter().filter(|a| *a != "all").cloned().collect();
+    if let Some(a) = done.iter().find(|a| rb.step_index(a).is_none_or(|i| rb.steps[i].action != "manual")) {
+        return Err(usage(format!("--manual-done {a}: the runbook has no manual step `{a}`")));
     }
     Ok(headless::Options {
         json,
@@ -145,6 +153,8 @@ fn headless_options(rb: &Runbook, approve: &[String], yes: bool, json: bool) -> 
         operator: operator(),
         reports: None,
         engine_approves: false,
+        manual_done_all: manual_done.iter().any(|a| a == "all"),
+        manual_done: done,
     })
 }
 
@@ -173,6 +183,10 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     if let Err(e) = settings.apply(&mut rb) {
         return journal_error(&e);
     }
+    // a --var of the wrong kind is refused now, as `check` refuses a [vars] value, not when its step runs
+    if let Err(e) = runbook::kinds::check_overrides(&rb, &registry, &args.vars) {
+        return usage(e);
+    }
     // validated now, before anything is created; loaded again when the simulator starts
     if let Some(Err(e)) = args.world.as_deref().map(drconsole::cloud::sim::WorldFile::load) {
         return usage(e);
@@ -186,10 +200,14 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
     if args.json && !args.headless {
         return usage("--json needs --headless");
     }
-    let opts = match headless_options(&rb, &args.approve, args.yes, args.json) {
+    let opts = match headless_options(&rb, &args.approve, args.yes, &args.manual_done, args.json) {
         Ok(o) => o,
         Err(code) => return code,
     };
+    // nothing starts that cannot finish: a headless run cannot answer a recovery-point question
+    if let Some(code) = unanswerable_asks(&rb, args) {
+        return code;
+    }
     let cfg = RunConfig {
         incident_start,
         max_parallel: args.max_parallel,
@@ -372,7 +390,12 @@ fn run_console(
     let run_id = guard.run_id.clone();
     let id = run_id.clone();
     let result = rt.block_on(async move {
-        let console = tui::run(handle.events, Some(handle.commands), opts).await;
+        // SIGHUP (the terminal went away) ends the console like SIGTERM: the run is interrupted and recorded
+        let hangup = hangup_interrupts(handle.commands.clone());
+        let console = tokio::select! {
+            c = tui::run(handle.events, Some(handle.commands), opts) => c,
+            () = hangup => Ok(tui::TuiExit { outcome: None, interrupted: true }),
+        };
         if let Ok(exit) = &console
             && exit.interrupted
         {
@@ -405,6 +428,34 @@ fn run_console(
     }
 }
 
+/// A headless run without `--recovery-point` whose runbook asks the operator for one is refused before anything
+/// is created (exit 3, as when it stops at the question, but with nothing to clean up).
+fn unanswerable_asks(rb: &Runbook, args: &RunArgs) -> Option<ExitCode> {
+    let asks = runbook::kinds::asking_steps(rb);
+    if !args.headless || args.recovery_point.is_some() || asks.is_empty() {
+        return None;
+    }
+    eprintln!(
+        "drconsole: step{} `{}` ask{} the operator for a recovery point, and a headless run cannot ask: pass \
+         --recovery-point ID or --recovery-point latest. Nothing was started.",
+        if asks.len() == 1 { "" } else { "s" },
+        asks.join("`, `"),
+        if asks.len() == 1 { "s" } else { "" },
+    );
+    Some(ExitCode::from(3))
+}
+
+/// Waits for SIGHUP, then interrupts the run (no new step starts, running steps are cancelled, the end is recorded).
+async fn hangup_interrupts(commands: tokio::sync::mpsc::UnboundedSender<drconsole::engine::Command>) {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        hup.recv().await;
+        let _ = commands.send(drconsole::engine::Command::Interrupt);
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
 fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
     let prepared = match StateDir::resolve(state_dir).and_then(|state| {
         journal::prepare_resume(
@@ -423,7 +474,7 @@ fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> Ex
     if args.json && !args.headless {
         return usage("--json needs --headless");
     }
-    let opts = match headless_options(&prepared.rb, &args.approve, args.yes, args.json) {
+    let opts = match headless_options(&prepared.rb, &args.approve, args.yes, &args.manual_done, args.json) {
         Ok(o) => o,
         Err(code) => return code,
     };

@@ -1,4 +1,8 @@
-//! Small helpers shared across the crate: durations, suggestions, hashing.
+//! Small helpers shared across the crate: durations, suggestions, hashing, and making text safe to show.
+//!
+//! Rule: text that drconsole did not write (command output, AWS names and tags, runbook values, error messages from
+//! services) goes through [`sanitize_line`] or [`sanitize_text`] before it reaches a terminal, so that it cannot
+//! move the cursor, change colours, set the window title or hide what follows.
 
 use std::time::Duration;
 
@@ -6,6 +10,9 @@ use std::time::Duration;
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let bad = || format!("\"{s}\" is not a duration; write e.g. \"90s\", \"45m\", \"2h\" or \"1h30m\"");
+    if t.len() != s.len() && !t.is_empty() {
+        return Err(format!("\"{s}\" has a space before or after the duration; write \"{t}\""));
+    }
     if t.is_empty() || t.starts_with('-') || t.starts_with('+') {
         return Err(bad());
     }
@@ -72,6 +79,62 @@ pub fn sha256_hex<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// One line of text safe to print on a terminal: control characters (C0, DEL, C1 — escape sequences start with
+/// them), line and paragraph separators and bidirectional overrides are written as visible escapes (`\n`, `\t`,
+/// `\x1b`, `\u{202e}`); everything else is kept.
+pub fn sanitize_line(s: &str) -> std::borrow::Cow<'_, str> {
+    sanitize_with(s, false)
+}
+
+/// Like [`sanitize_line`], but keeps line breaks (`\n`) for text shown over several lines (a step's output in the
+/// console's detail pane). A `\r\n` becomes `\n`; a lone `\r` (which would overwrite the line) is escaped.
+pub fn sanitize_text(s: &str) -> std::borrow::Cow<'_, str> {
+    sanitize_with(s, true)
+}
+
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn sanitize_with(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\r' if keep_newlines && chars.peek() == Some(&'\n') => {}
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => {
+                let n = u32::from(c);
+                if n < 0x100 {
+                    out.push_str(&format!("\\x{n:02x}"));
+                } else {
+                    out.push_str(&format!("\\u{{{n:x}}}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Lets a closed stdout end the process quietly, as command-line tools do (`drconsole actions | head -1`): the
+/// default action of SIGPIPE instead of a panic on the failed write. For commands that only print; a run must not
+/// die on it (its writes ignore errors instead).
+pub fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal, before any thread is started
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Serde as whole seconds.
 pub mod serde_secs {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -114,12 +177,24 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-5m").is_err());
+        assert!(parse_duration(" 5m").is_err());
+        assert!(parse_duration("5m ").is_err());
     }
 
     #[test]
     fn suggestions() {
         assert_eq!(suggest("timout", &["timeout", "title"]).as_deref(), Some("did you mean `timeout`?"));
         assert_eq!(suggest("zzzzzz", &["timeout"]), None);
+    }
+
+    #[test]
+    fn sanitizing_makes_escapes_visible() {
+        assert_eq!(sanitize_line("plain text ✓"), "plain text ✓");
+        assert_eq!(sanitize_line("a\x1b[2Jb\x07"), "a\\x1b[2Jb\\x07");
+        assert_eq!(sanitize_line("two\nlines\r"), "two\\nlines\\r");
+        assert_eq!(sanitize_line("\u{9b}31m \u{202e}abc"), "\\x9b31m \\u{202e}abc");
+        assert_eq!(sanitize_text("one\r\ntwo\n\x1b]0;title\x07"), "one\ntwo\n\\x1b]0;title\\x07");
+        assert_eq!(sanitize_text("over\rwrite"), "over\\rwrite");
     }
 
     #[test]

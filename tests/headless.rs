@@ -151,9 +151,9 @@ fn usage_errors_exit_2_and_say_why() {
         (vec![ok, "--json"], "--json needs --headless"),
         (vec!["--headless", ok, "--approve", "nope"], "--approve nope: the runbook has no step `nope`"),
         (vec!["--headless", ok, "--var", "nope=1"], "--var nope: the runbook has no variable `nope`"),
-        (vec!["--headless", ok, "--var", "novalue"], "--var novalue: write NAME=VALUE"),
-        (vec!["--headless", ok, "--speed", "0"], "--speed must be a positive number"),
-        (vec!["--headless", ok, "--incident-start", "yesterday"], "--incident-start \"yesterday\""),
+        (vec!["--headless", ok, "--var", "novalue"], "\"novalue\": write NAME=VALUE"),
+        (vec!["--headless", ok, "--speed", "0"], "'--speed <N>': 0 must be a number above 0"),
+        (vec!["--headless", ok, "--incident-start", "yesterday"], "'--incident-start <TIME|AGO>': \"yesterday\""),
         (vec!["--headless", ok, "--no-such-flag"], "unexpected argument '--no-such-flag'"),
         (vec!["--headless"], "no runbook given"),
         (vec!["--headless", missing.to_str().unwrap()], "cannot read runbook"),
@@ -161,8 +161,40 @@ fn usage_errors_exit_2_and_say_why() {
     for (args, want) in cases {
         let out = drconsole(&args);
         assert_eq!(out.code, Some(2), "{args:?}\n{}{}", out.stdout, out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{args:?}\n{}", out.stderr);
         assert!(out.stderr.contains(want), "{args:?}: stderr should say `{want}`:\n{}", out.stderr);
         assert!(!out.stdout.contains("outcome:"), "{args:?} must not run:\n{}", out.stdout);
+    }
+}
+
+/// Each bad option value is refused by the command line (exit 2, the option and why), before anything runs.
+#[test]
+fn bad_option_values_exit_2_naming_the_option() {
+    let ok = fixture("ok.toml");
+    let ok = ok.to_str().unwrap();
+    let future = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(72)).unwrap().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--max-parallel", "0"], "'--max-parallel <N>': 0 steps at once would never start a step"),
+        (vec!["--max-parallel=-1"], "'--max-parallel <N>': \"-1\" is not a whole number"),
+        (vec!["--max-parallel", "100000"], "100000 is more than 1024"),
+        (vec!["--speed", "1e308"], "'--speed <N>': 1e308 is faster than the simulator can keep time"),
+        (vec!["--speed", "inf"], "'--speed <N>': inf must be a number above 0"),
+        (vec!["--speed", "NaN"], "'--speed <N>': NaN must be a number above 0"),
+        (vec!["--speed=-3"], "'--speed <N>': -3 must be a number above 0"),
+        (vec!["--speed", "fast"], "\"fast\" is not a number"),
+        (vec!["--incident-start", &future], "is in the future"),
+        (vec!["--incident-start=-45m"], "is neither an RFC 3339 time nor a duration ago"),
+        (vec!["--incident-start", "99999999999h"], "'--incident-start <TIME|AGO>'"),
+        (vec!["--var", "=x"], "write NAME=VALUE"),
+    ];
+    for (opts, want) in cases {
+        let mut args = vec!["--headless", "--sim", ok];
+        args.extend_from_slice(&opts);
+        let out = drconsole(&args);
+        assert_eq!(out.code, Some(2), "{opts:?}\n{}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(want), "{opts:?}: stderr should say `{want}`:\n{}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{opts:?}\n{}", out.stderr);
+        assert!(out.stdout.is_empty(), "{opts:?} must not run:\n{}", out.stdout);
     }
 }
 
@@ -195,14 +227,24 @@ fn approving_another_step_does_not_approve_this_one() {
 }
 
 #[test]
-fn manual_step_without_yes_exits_3_naming_the_flag() {
+fn manual_step_without_manual_done_exits_3_naming_the_flag() {
     let out = headless("manual.toml", &[]);
     out.expect(3);
-    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
-    assert!(out.stderr.contains("call_bank"), "{}", out.stderr);
+    assert!(out.stderr.contains("--manual-done call_bank"), "{}", out.stderr);
+    // --yes answers confirmations only: nobody said the task was done
     let out = headless("manual.toml", &["--yes"]);
-    out.expect(0);
-    assert!(out.stdout.contains("Phone the bank"), "{}", out.stdout);
+    out.expect(3);
+    for flags in [&["--manual-done", "call_bank"][..], &["--manual-done", "all"]] {
+        let out = headless("manual.toml", flags);
+        out.expect(0);
+        assert!(out.stdout.contains("Phone the bank"), "{}", out.stdout);
+        // the journal and the report say a flag answered, not a person
+        assert!(out.stdout.contains("done_by=--manual-done flag ("), "{}", out.stdout);
+        assert!(out.stdout.contains("no person confirmed it"), "{}", out.stdout);
+    }
+    let out = headless("manual.toml", &["--manual-done", "nope"]);
+    out.expect(2);
+    assert!(out.stderr.contains("--manual-done nope: the runbook has no manual step `nope`"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

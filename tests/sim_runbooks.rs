@@ -35,7 +35,18 @@ fn run_sim(runbook: &Path, extra: &[&str]) -> (i32, Vec<Value>) {
     let out = Command::cargo_bin("drconsole")
         .unwrap()
         .env("DRCONSOLE_STATE_DIR", state.path())
-        .args(["--headless", "--json", "--sim", "--speed", "3000", "--yes", "--recovery-point", "latest"])
+        .args([
+            "--headless",
+            "--json",
+            "--sim",
+            "--speed",
+            "3000",
+            "--yes",
+            "--manual-done",
+            "all",
+            "--recovery-point",
+            "latest",
+        ])
         .args(extra)
         .arg(runbook)
         .timeout(std::time::Duration::from_secs(120))

@@ -5,14 +5,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::run::Prompt;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
-    vec![Arc::new(Wait), Arc::new(Manual), Arc::new(Shell), Arc::new(CheckHttp), Arc::new(CheckTcp), Arc::new(CheckDns)]
+    vec![
+        Arc::new(Wait),
+        Arc::new(Manual),
+        Arc::new(super::shell::Shell),
+        Arc::new(CheckHttp),
+        Arc::new(CheckTcp),
+        Arc::new(CheckDns),
+    ]
 }
 
 /// Attempts are bounded by the step `timeout`; a single probe gets this long.
@@ -70,88 +76,12 @@ impl Action for Manual {
     }
 }
 
-struct Shell;
-static SHELL: ActionSpec = ActionSpec {
-    name: "shell",
-    summary: "Run a command with `sh -c`; a non-zero exit fails the attempt (retried when the step has `retries`)",
-    params: &[
-        P::req("command", K::Str, "the command line, run by sh -c"),
-        P::opt("timeout", K::Duration, "kill the command after this long (default: the step timeout)"),
-    ],
-    outputs: &[out("stdout", "standard output without its final newline"), out("exit_code", "the exit status")],
-    iam: &[],
-    expected_secs: 10,
-    effect: Effect::Mutating,
-};
-
-#[async_trait]
-impl Action for Shell {
-    fn spec(&self) -> &'static ActionSpec {
-        &SHELL
-    }
-    fn plan(&self, p: &Params) -> String {
-        format!("run `{}`", p.str("command").unwrap_or("?"))
-    }
-    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
-        let command = p.str("command")?;
-        let limit = p.opt_duration("timeout")?;
-        let mut child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .env("DRCONSOLE_RUN_ID", &ctx.run_id)
-            .env("DRCONSOLE_STEP_ID", &ctx.step_id)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| ActionError::fatal(format!("cannot start sh: {e}")))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| ActionError::fatal("no stdout pipe"))?;
-        let mut stderr = child.stderr.take().ok_or_else(|| ActionError::fatal("no stderr pipe"))?;
-        let collect = async {
-            let (mut out, mut err) = (Vec::new(), Vec::new());
-            let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-            a.and(b).map_err(|e| ActionError::fatal(format!("reading command output: {e}")))?;
-            let status = child.wait().await.map_err(|e| ActionError::fatal(format!("waiting for command: {e}")))?;
-            Ok::<_, ActionError>((status, out, err))
-        };
-        let limited = async {
-            match limit {
-                Some(l) => tokio::time::timeout(ctx.clock.real(l), collect).await.map_err(|_| {
-                    ActionError::transient(format!("command timed out after {}", crate::util::fmt_duration(l)))
-                })?,
-                None => collect.await,
-            }
-        };
-        let (status, out, err) = tokio::select! {
-            r = limited => r?,
-            () = ctx.cancel.cancelled() => return Err(ActionError::cancelled()),
-        };
-        let stdout = String::from_utf8_lossy(&out);
-        let stdout = stdout.strip_suffix('\n').unwrap_or(&stdout);
-        let code = status.code().unwrap_or(-1);
-        if !status.success() {
-            let err = String::from_utf8_lossy(&err);
-            let tail: Vec<&str> = err.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
-            let detail = if tail.is_empty() { String::new() } else { format!(": {}", tail.join(" | ")) };
-            let how =
-                status.code().map_or_else(|| "was killed by a signal".to_string(), |c| format!("exited with {c}"));
-            // the engine cannot know whether another run of the command may succeed: the step's `retries` decides
-            return Err(ActionError::transient(format!("command {how}{detail}")));
-        }
-        let mut o = Outputs::new();
-        o.insert("stdout".into(), Value::String(stdout.to_string()));
-        o.insert("exit_code".into(), Value::from(code));
-        Ok(o)
-    }
-}
-
 struct CheckHttp;
 static CHECK_HTTP: ActionSpec = ActionSpec {
     name: "check.http",
     summary: "GET a URL and check its status (and optionally that the body contains a string)",
     params: &[
-        P::req("url", K::Str, "http:// or https:// URL"),
+        P::req("url", K::Url, "http:// or https:// URL"),
         P::opt("expect_status", K::Int, "expected status code (default 200)"),
         P::opt("expect_body", K::Str, "a substring the body must contain"),
     ],
@@ -217,7 +147,7 @@ struct CheckTcp;
 static CHECK_TCP: ActionSpec = ActionSpec {
     name: "check.tcp",
     summary: "Open a TCP connection to host:port (a database endpoint accepts connections)",
-    params: &[P::req("host", K::Str, "host name or address"), P::req("port", K::Int, "TCP port")],
+    params: &[P::req("host", K::Str, "host name or address"), P::req("port", K::Port, "TCP port")],
     outputs: &[out("address", "the address that accepted the connection")],
     iam: &[],
     expected_secs: 5,

@@ -10,6 +10,7 @@ mod network;
 mod rds;
 pub mod recovery_point;
 mod route53;
+pub mod shell;
 /// The action spec lives with the runbook format (`runbook::catalog`), which the loader checks against.
 pub mod spec {
     pub use crate::runbook::catalog::*;
@@ -186,6 +187,8 @@ pub struct ActionCtx {
     pub runbook: String,
     /// The cloud the run works on (the simulator or AWS); `None` for runs that need none.
     pub cloud: Option<Arc<Cloud>>,
+    /// The run's directory (journalled runs), where actions may keep what is too big for the journal.
+    pub run_dir: Option<std::path::PathBuf>,
     pub(crate) emitter: Emitter,
     pub(crate) operator: tokio::sync::mpsc::UnboundedSender<OperatorRequest>,
 }

@@ -28,13 +28,18 @@ pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Select)]
 }
 
+/// The sources `recovery_point.select` lists.
+pub const SOURCES: &[&str] = &["rds", "rds_pitr", "backup", "ebs", "ami", "s3"];
+/// How it chooses.
+pub const POLICIES: &[&str] = &["latest", "latest_before", "id", "ask"];
+
 struct Select;
 static SELECT: ActionSpec = ActionSpec {
     name: "recovery_point.select",
     summary: "List the recovery points of a resource (snapshots, PITR window, AWS Backup, EBS, AMIs, S3 exports) \
               across regions and pick one: latest, latest before a time, an explicit id, or ask the operator",
     params: &[
-        P::req("source", K::Str, "rds | rds_pitr | backup | ebs | ami | s3"),
+        P::req("source", K::OneOf(SOURCES), "rds | rds_pitr | backup | ebs | ami | s3"),
         P::opt(
             "resource",
             K::Str,
@@ -47,7 +52,11 @@ static SELECT: ActionSpec = ActionSpec {
         P::opt("engine", K::Str, "rds/backup: only this engine (postgres, mysql)"),
         P::opt("regions", K::StrList, "regions to search (default: primary and secondary)"),
         P::opt("prefer_region", K::Region, "on equal times, prefer this region (default: the secondary)"),
-        P::opt("policy", K::Str, "latest | latest_before | id | ask (default ask; headless: --recovery-point)"),
+        P::opt(
+            "policy",
+            K::OneOf(POLICIES),
+            "latest | latest_before | id | ask (default ask; headless: --recovery-point)",
+        ),
         P::opt("before", K::Time, "latest_before: the newest point at or before this time"),
         P::opt("id", K::Str, "policy id: the recovery point id or ARN"),
         P::opt("require_rpo", K::Bool, "fail when the chosen point does not meet the runbook's RPO (default false)"),

@@ -165,7 +165,7 @@ static HEALTH_CHECK: ActionSpec = ActionSpec {
         P::req("name", K::Str, "the caller reference (its idempotency key)"),
         P::req("fqdn", K::Str, "the endpoint's domain name"),
         P::opt("type", K::Str, "HTTPS (default), HTTP, TCP"),
-        P::opt("port", K::Int, "default 443"),
+        P::opt("port", K::Port, "default 443"),
         P::opt("path", K::Str, "default /health"),
         P::opt("failure_threshold", K::Int, "default 3"),
     ],

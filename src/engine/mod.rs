@@ -46,6 +46,8 @@ pub struct RunConfig {
     /// Confirmations answered by a headless run's flags (`--yes`, `--approve`): approved by the engine itself
     /// the moment they are asked, so a simulated run does not depend on how fast a frontend answers.
     pub approvals: Approvals,
+    /// The run's directory, when it is journalled (actions keep large outputs there).
+    pub run_dir: Option<std::path::PathBuf>,
 }
 
 /// Which confirmations are given in advance, and by whom.
@@ -77,6 +79,7 @@ impl Default for RunConfig {
             backend: "sim".into(),
             cloud: None,
             approvals: Approvals::default(),
+            run_dir: None,
         }
     }
 }
@@ -420,11 +423,7 @@ impl Engine {
 
     fn params(&self, i: usize) -> Result<Params, interp::ResolveError> {
         let scope = RunScope { engine: self, vars: Some(&self.vars) };
-        let mut out = Map::new();
-        for (k, v) in &self.rb.steps[i].with {
-            out.insert(k.clone(), interp::render_value(v, &scope)?);
-        }
-        Ok(Params(out))
+        crate::actions::shell::render_params(&self.rb.steps[i].action, &self.rb.steps[i].with, &scope)
     }
 
     /// Parameters as shown in events: secrets replaced.
@@ -474,6 +473,7 @@ impl Engine {
             recovery_point: self.cfg.recovery_point.clone(),
             runbook: self.rb.meta.name.clone(),
             cloud: self.cfg.cloud.clone(),
+            run_dir: self.cfg.run_dir.clone(),
             emitter: self.emitter.clone(),
             operator: op_tx.clone(),
         };

@@ -1,10 +1,13 @@
 //! The run lock: one active run of a runbook per account and region set. A file created atomically (`O_EXCL`)
-//! under `locks/`, holding who runs it; removed when the run ends. A lock left by a process that died is detected
-//! (its pid is not alive on this host) and can be taken over explicitly.
+//! under `locks/`, holding who runs it; removed when the run ends (its `run_finished` is recorded), not when the
+//! process exits. A lock left by a process that died is detected (its pid is not alive on this host) and can be
+//! taken over explicitly; so can a lock file that is empty or cannot be parsed (a crash or a full disk while it was
+//! written). A lock whose run's journal records its end is released: the next run takes it without being asked.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -98,24 +101,29 @@ impl RunLock {
             match private_file().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
                     let text = serde_json::to_string_pretty(&info).unwrap_or_default();
-                    f.write_all(text.as_bytes())
-                        .and_then(|()| f.sync_all())
-                        .map_err(JournalError::io("cannot write the run lock", &path))?;
+                    if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
+                        // a full disk: leave no empty lock behind to strand the next run
+                        drop(f);
+                        let _ = fs::remove_file(&path);
+                        return Err(JournalError::Io { what: "cannot write the run lock", path, source: e });
+                    }
                     sync_dir(locks);
                     return Ok((RunLock { path, info }, taken));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(JournalError::Io { what: "cannot create the run lock", path, source: e }),
             }
-            let holder = read_holder(&path)?;
-            let Some(holder) = holder else { continue }; // removed meanwhile: try again
-            if holder.pid == 0 && round < 3 {
+            let Some((raw, holder)) = read_holder(&path)? else { continue }; // removed meanwhile: try again
+            let damaged = holder.is_none();
+            if damaged && round < 2 && young(&path) {
                 // being written by the process that just created it: give it a moment
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 continue;
             }
+            let holder = holder.unwrap_or_else(|| damaged_holder(&path));
             let here = super::session::hostname();
-            let alive = holder.host == here && pid_alive(holder.pid);
+            let ended = !damaged && run_ended(locks, &holder.run_id);
+            let alive = !damaged && !ended && holder.host == here && pid_alive(holder.pid);
             if alive {
                 return Err(JournalError::Locked(format!(
                     "runbook `{}` is already running on this account and regions: {}.\n\
@@ -127,19 +135,23 @@ impl RunLock {
                     path.display()
                 )));
             }
-            let same_run = resuming.is_some_and(|r| r == holder.run_id) && holder.host == here;
-            if !(take_over || same_run) {
-                let why = if holder.host == here {
+            let same_run = !damaged && resuming.is_some_and(|r| r == holder.run_id) && holder.host == here;
+            if !(take_over || same_run || ended) {
+                let why = if damaged {
+                    "a lock file that is empty or damaged (a crash or a full disk while it was written): a stale \
+                     lock"
+                        .to_string()
+                } else if holder.host == here {
                     "a process that is no longer running".to_string()
                 } else {
                     format!("a process on another host ({}), which cannot be checked from here", holder.host)
                 };
+                let who = if damaged { String::new() } else { format!(": {}", holder.who()) };
                 return Err(JournalError::Locked(format!(
-                    "runbook `{}` is locked by {why}: {}.\n\
+                    "runbook `{}` is locked by {why}{who}.\n\
                      If nobody is running this recovery any more, pass --take-over-lock to take the lock over \
                      (this is recorded in the journal). (lock: {})",
                     holder.runbook,
-                    holder.who(),
                     path.display()
                 )));
             }
@@ -150,14 +162,22 @@ impl RunLock {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(JournalError::Io { what: "cannot take over the run lock", path, source: e }),
             }
-            let moved = read_holder(&aside)?;
-            if moved.as_ref() != Some(&holder) {
+            let moved = read_holder(&aside)?.map(|(raw, _)| raw);
+            if moved.as_deref() != Some(raw.as_slice()) {
                 // another process took it over meanwhile: put its lock back and look again
                 let _ = fs::rename(&aside, &path);
                 continue;
             }
             let _ = fs::remove_file(&aside);
-            let reason = if same_run && !take_over {
+            let reason = if ended {
+                format!(
+                    "run {} had ended (its journal records run_finished); its process (pid {}) had not removed \
+                     the lock",
+                    holder.run_id, holder.pid
+                )
+            } else if damaged {
+                "--take-over-lock: the lock file was empty or damaged (a stale lock)".to_string()
+            } else if same_run && !take_over {
                 format!(
                     "resuming run {}: its previous session (pid {}) is no longer running",
                     holder.run_id, holder.pid
@@ -184,36 +204,94 @@ impl RunLock {
     }
 }
 
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        // remove it only if it is still ours (a take-over may have replaced it)
-        if let Ok(Some(h)) = read_holder(&self.path)
+impl RunLock {
+    /// Removes the lock file if it is still this lock's (a take-over may have replaced it).
+    fn release(&self) {
+        if let Ok(Some((_, Some(h)))) = read_holder(&self.path)
             && h.run_id == self.info.run_id
             && h.pid == self.info.pid
         {
             let _ = fs::remove_file(&self.path);
+            if let Some(dir) = self.path.parent() {
+                sync_dir(dir);
+            }
         }
     }
 }
 
-/// The holder recorded in a lock file; `None` if the file is gone. A file that cannot be parsed (a crash between
-/// creating and writing it) is reported as held by an unknown dead process.
-fn read_holder(path: &Path) -> Result<Option<LockInfo>, JournalError> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).unwrap_or_else(|_| {
-            LockInfo {
-                user: "unknown".into(),
-                host: super::session::hostname(),
-                pid: 0,
-                since: fs::metadata(path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| Timestamp::try_from(t).ok())
-                    .unwrap_or_default(),
-                run_id: "unknown (the lock file is empty or damaged)".into(),
-                runbook: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-            }
-        }))),
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A run lock shared by the session (released when it ends) and the journal (released when `run_finished` is
+/// recorded, so a process that lingers after its run ended, or is killed then, does not keep it).
+#[derive(Debug, Clone)]
+pub struct SharedLock(Arc<Mutex<Option<RunLock>>>);
+
+impl SharedLock {
+    pub fn new(lock: RunLock) -> Self {
+        Self(Arc::new(Mutex::new(Some(lock))))
+    }
+
+    /// Releases the lock now (idempotent).
+    pub fn release(&self) {
+        let lock = self.0.lock().map(|mut g| g.take()).unwrap_or_else(|p| p.into_inner().take());
+        drop(lock);
+    }
+}
+
+/// Whether the journal of run `run_id` (beside `locks/`, under `runs/`) records that its last session finished.
+fn run_ended(locks: &Path, run_id: &str) -> bool {
+    // the id comes from a file: only a plain name may become a path
+    let plain = !run_id.is_empty() && run_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !plain {
+        return false;
+    }
+    let Some(dir) = locks.parent().map(|root| root.join("runs").join(run_id)) else { return false };
+    match super::read::read_journal(&dir) {
+        Ok(read) => super::session::last_outcome(&read).is_some(),
+        Err(_) => false,
+    }
+}
+
+/// Whether a file was modified in the last two seconds (a lock file being written right now).
+fn young(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(2))
+}
+
+/// Who holds a lock file that cannot be parsed: nobody known.
+fn damaged_holder(path: &Path) -> LockInfo {
+    LockInfo {
+        user: "unknown".into(),
+        host: super::session::hostname(),
+        pid: 0,
+        since: fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| Timestamp::try_from(t).ok())
+            .unwrap_or_default(),
+        run_id: "unknown (the lock file is empty or damaged)".into(),
+        runbook: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+    }
+}
+
+/// A lock file's bytes and its holder; `None` if the file is gone. The holder is `None` when the file cannot be
+/// parsed (empty, not JSON, not UTF-8: a crash or a full disk between creating and writing it).
+fn read_holder(path: &Path) -> Result<Option<(Vec<u8>, Option<LockInfo>)>, JournalError> {
+    use std::io::Read;
+    match fs::File::open(path) {
+        Ok(f) => {
+            let mut raw = Vec::new();
+            f.take(64 * 1024).read_to_end(&mut raw).map_err(JournalError::io("cannot read the run lock", path))?;
+            let holder = serde_json::from_slice(&raw).ok();
+            Ok(Some((raw, holder)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(JournalError::Io { what: "cannot read the run lock", path: path.to_path_buf(), source: e }),
     }

@@ -20,6 +20,7 @@
 //! sink returns. Progress, projections and retries are not: losing them costs nothing on resume, and syncing every
 //! progress line of a long wait would only slow the run.
 
+mod edge;
 mod follow;
 mod lock;
 mod read;
@@ -38,7 +39,7 @@ use tokio::sync::mpsc;
 use crate::engine::{Command, Event, EventKind, EventSink, Redactor};
 
 pub use follow::follow;
-pub use lock::{LockInfo, RunLock, lock_key, pid_alive};
+pub use lock::{LockInfo, RunLock, SharedLock, lock_key, pid_alive};
 pub use read::{JournalRead, Record, read_journal, read_journal_prefix};
 pub use session::{
     JournalInfo, Meta, Prepared, RunSettings, RunSummary, SessionGuard, SessionInfo, hostname, last_outcome, list_runs,
@@ -46,7 +47,8 @@ pub use session::{
 };
 
 /// The environment variable that kills the process (SIGKILL) right after journal record N is written: the crash
-/// test's precise kill points. Honoured by debug builds only.
+/// test's precise kill points (`finished`: right after the run's end is recorded and handled). Honoured by debug
+/// builds only.
 pub const KILL_AFTER_ENV: &str = "DRCONSOLE_TEST_KILL_AFTER_RECORD";
 
 #[derive(Debug, thiserror::Error)]
@@ -275,7 +277,10 @@ pub struct Journal {
     world: Option<Box<dyn WorldStore>>,
     redactor: Option<Redactor>,
     kill_after: Option<u64>,
+    kill_after_finish: bool,
     reports: bool,
+    /// The run lock, released as soon as the run's end is recorded.
+    lock: Option<lock::SharedLock>,
 }
 
 impl Journal {
@@ -307,11 +312,9 @@ impl Journal {
         if existing.is_none() {
             sync_dir(run_dir);
         }
-        let kill_after = if cfg!(debug_assertions) {
-            std::env::var(KILL_AFTER_ENV).ok().and_then(|v| v.trim().parse().ok())
-        } else {
-            None
-        };
+        let hook = if cfg!(debug_assertions) { std::env::var(KILL_AFTER_ENV).ok() } else { None };
+        let kill_after = hook.as_deref().and_then(|v| v.trim().parse().ok());
+        let kill_after_finish = hook.as_deref().is_some_and(|v| v.trim() == "finished");
         Ok(Self {
             path,
             dir: run_dir.to_path_buf(),
@@ -322,7 +325,9 @@ impl Journal {
             world: None,
             redactor: None,
             kill_after,
+            kill_after_finish,
             reports: true,
+            lock: None,
         })
     }
 
@@ -343,6 +348,11 @@ impl Journal {
     /// Whether the sink writes the reports when the run finishes (default: yes).
     pub fn set_reports(&mut self, on: bool) {
         self.reports = on;
+    }
+
+    /// The run lock to release when the run's end is recorded.
+    pub fn set_lock(&mut self, lock: lock::SharedLock) {
+        self.lock = Some(lock);
     }
 
     pub(crate) fn set_redactor(&mut self, redactor: Redactor) {
@@ -404,11 +414,19 @@ impl Journal {
             self.save_world()?;
         }
         self.append(Line { seq: self.seq + 1, event: Some(ev.clone()), note: None }, sync)?;
-        if matches!(ev.kind, EventKind::RunFinished { .. })
-            && self.reports
-            && let Err(e) = report::write_all(&self.dir)
-        {
-            eprintln!("drconsole: the run finished but its reports could not be written: {e}");
+        if matches!(ev.kind, EventKind::RunFinished { .. }) {
+            if self.reports
+                && let Err(e) = report::write_all(&self.dir)
+            {
+                eprintln!("drconsole: the run finished but its reports could not be written: {e}");
+            }
+            // the run has ended: the next run may start, whatever happens to this process now
+            if let Some(l) = &self.lock {
+                l.release();
+            }
+            if self.kill_after_finish {
+                kill_self();
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::lock::{LockInfo, RunLock, TakenOver, lock_key, pid_alive};
+use super::lock::{LockInfo, RunLock, SharedLock, TakenOver, lock_key, pid_alive};
 use super::read::{JournalRead, Record, read_journal};
 use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file, write_atomic};
 use crate::actions::Registry;
@@ -161,11 +161,18 @@ pub struct Prepared {
     clock_from: Option<Timestamp>,
 }
 
-/// Keeps the run lock while the run goes on; released when dropped.
+/// Keeps the run lock while the run goes on; released when dropped (the journal releases it earlier, when the
+/// run's end is recorded).
 pub struct SessionGuard {
     pub dir: PathBuf,
     pub run_id: String,
-    _lock: RunLock,
+    lock: SharedLock,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.lock.release();
+    }
 }
 
 impl Prepared {
@@ -205,10 +212,13 @@ impl Prepared {
         clock: Clock,
         paced: Option<&crate::engine::pace::Paced>,
     ) -> (RunHandle, SessionGuard) {
-        let Prepared { dir, rb, cfg, prior, mut journal, lock, .. } = self;
+        let Prepared { dir, rb, mut cfg, prior, mut journal, lock, .. } = self;
+        cfg.run_dir = Some(dir.clone());
         let run_id = cfg.run_id.clone();
         let emitter = Emitter::new(clock.clone());
         journal.set_redactor(emitter.redactor());
+        let lock = SharedLock::new(lock);
+        journal.set_lock(lock.clone());
         let abort = journal.abort_handle();
         emitter.add_sink(Box::new(journal));
         let rb = Arc::new(rb);
@@ -223,7 +233,7 @@ impl Prepared {
             None => engine.launch(),
         };
         let _ = abort.set(handle.commands.clone());
-        (handle, SessionGuard { dir, run_id, _lock: lock })
+        (handle, SessionGuard { dir, run_id, lock })
     }
 }
 
@@ -297,7 +307,21 @@ pub fn prepare_new(
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
     b.create(&dir).map_err(JournalError::io("cannot create the run directory", &dir))?;
-    meta.files = store_runbook(&dir, &rb)?;
+    // a run that could not be opened (a full disk) leaves no directory behind; its lock goes when `lock` drops
+    let opened = open_new_run(&dir, &rb, &mut meta, taken);
+    let journal = match opened {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None })
+}
+
+/// Fills a new run directory: the runbook's text, meta.json, the journal with its first notes.
+fn open_new_run(dir: &Path, rb: &Runbook, meta: &mut Meta, taken: Option<TakenOver>) -> Result<Journal, JournalError> {
+    meta.files = store_runbook(dir, rb)?;
     let session = session_note(1, false);
     if let Note::Session { at, .. } = &session {
         meta.sessions.push(SessionInfo {
@@ -310,13 +334,13 @@ pub fn prepare_new(
             forced: false,
         });
     }
-    meta.write(&dir)?;
-    let mut journal = Journal::open(&dir)?;
+    meta.write(dir)?;
+    let mut journal = Journal::open(dir)?;
     journal.note(session)?;
     if let Some(t) = taken {
         journal.note(taken_note(t))?;
     }
-    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None })
+    Ok(journal)
 }
 
 /// Copies every file of the runbook into `runbook/` and writes `runbook.sha256`.
@@ -361,6 +385,7 @@ pub fn prepare_resume(
     let dir = state.find_run(run)?;
     let mut meta = Meta::read(&dir)?;
     let read = read_journal(&dir)?;
+    super::edge::check_resumable(&dir, &meta, &read)?;
     if let Some((outcome, _)) = last_outcome(&read)
         && outcome == Outcome::Recovered
     {

@@ -22,19 +22,28 @@ pub enum ParamKind {
     Table,
     /// An AWS region name
     Region,
+    /// A TCP port, 1 to 65535
+    Port,
+    /// An `http://` or `https://` URL
+    Url,
+    /// One of these words
+    OneOf(&'static [&'static str]),
 }
 
 impl ParamKind {
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            ParamKind::Str => "a string",
-            ParamKind::Int => "an integer",
-            ParamKind::Bool => "a boolean",
-            ParamKind::Duration => "a duration such as \"90s\", \"45m\" or \"1h30m\"",
-            ParamKind::Time => "an RFC 3339 time such as \"2026-11-21T03:00:00Z\"",
-            ParamKind::StrList => "a list of strings",
-            ParamKind::Table => "a table of strings",
-            ParamKind::Region => "an AWS region such as \"us-west-2\"",
+            ParamKind::Str => "a string".into(),
+            ParamKind::Int => "an integer".into(),
+            ParamKind::Bool => "a boolean".into(),
+            ParamKind::Duration => "a duration such as \"90s\", \"45m\" or \"1h30m\"".into(),
+            ParamKind::Time => "an RFC 3339 time such as \"2026-11-21T03:00:00Z\"".into(),
+            ParamKind::StrList => "a list of strings".into(),
+            ParamKind::Table => "a table of strings".into(),
+            ParamKind::Region => "an AWS region such as \"us-west-2\"".into(),
+            ParamKind::Port => "a TCP port from 1 to 65535".into(),
+            ParamKind::Url => "an http:// or https:// URL".into(),
+            ParamKind::OneOf(words) => format!("one of: {}", words.join(", ")),
         }
     }
 }

@@ -41,10 +41,17 @@ pub fn parse(s: &str) -> Result<Vec<Segment>, TemplateError> {
                     range: start..s.len(),
                 });
             };
-            let inner = after[2..end].trim();
+            let raw = &after[2..end];
+            let inner = raw.trim();
             let range = start..start + end + 1;
             if inner.is_empty() {
                 return Err(TemplateError { message: "empty reference `${}`".into(), range });
+            }
+            if inner.len() != raw.len() {
+                return Err(TemplateError {
+                    message: format!("spaces inside `${{{raw}}}`: write `${{{inner}}}`"),
+                    range,
+                });
             }
             let path: Vec<String> = inner.split('.').map(str::to_string).collect();
             if path
@@ -212,6 +219,7 @@ mod tests {
         assert!(parse("${vars.db").is_err());
         assert!(parse("${}").is_err());
         assert!(parse("${a..b}").is_err());
+        assert!(parse("${ steps.x.y }").is_err());
         assert_eq!(parse("cost $5").unwrap(), vec![Segment::Lit("cost $5".into())]);
     }
 

@@ -82,10 +82,62 @@ type Item<'i> = Spanned<DeValue<'i>>;
 
 /// Loads and validates a runbook file (and any file it `extends`).
 pub fn load(path: &Path, registry: &dyn Catalog) -> Result<Runbook, Diagnostics> {
-    match std::fs::read_to_string(path) {
+    match read_capped(path) {
         Ok(text) => load_str(path, &text, registry),
-        Err(e) => Err(Diagnostics(vec![Diagnostic::file(path, DiagKind::Syntax, format!("cannot read runbook: {e}"))])),
+        Err(ReadError::Io(msg)) => {
+            Err(Diagnostics(vec![Diagnostic::file(path, DiagKind::Syntax, format!("cannot read runbook: {msg}"))]))
+        }
+        Err(ReadError::Utf8 { text, offset }) => {
+            let f = SourceFile::new(path, text);
+            Err(Diagnostics(vec![f.diag(
+                DiagKind::Syntax,
+                offset..offset + 1,
+                "invalid UTF-8: a runbook must be UTF-8 text (shown here as \u{fffd})",
+            )]))
+        }
     }
+}
+
+/// The most bytes a runbook (or a file it extends) may have: far more than any real runbook, and a file that is
+/// not one (`/dev/zero`) is refused before it fills the memory.
+pub const MAX_RUNBOOK_BYTES: u64 = 1024 * 1024;
+
+enum ReadError {
+    Io(String),
+    /// Not UTF-8: the text with replacement characters, and the byte offset of the first bad byte in it.
+    Utf8 {
+        text: String,
+        offset: usize,
+    },
+}
+
+/// Reads a regular file of at most [`MAX_RUNBOOK_BYTES`] as UTF-8 text.
+fn read_capped(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(ReadError::Io("not a regular file".into()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_RUNBOOK_BYTES + 1).read_to_end(&mut bytes).map_err(|e| ReadError::Io(e.to_string()))?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(ReadError::Io(format!("larger than {} KiB: not a runbook", MAX_RUNBOOK_BYTES / 1024)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        let offset = String::from_utf8_lossy(&bytes[..good]).len();
+        ReadError::Utf8 { text: String::from_utf8_lossy(&bytes).into_owned(), offset }
+    })
+}
+
+/// Where `extends` may reach: the top of the runbook's repository (the nearest directory above it holding `.git`),
+/// else the runbook's own directory.
+fn procedures_root(runbook: &Path) -> PathBuf {
+    let canon = runbook.canonicalize().unwrap_or_else(|_| std::path::absolute(runbook).unwrap_or(runbook.into()));
+    let dir = canon.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir)
 }
 
 /// Loads and validates runbook text as if read from `path`.
@@ -127,7 +179,12 @@ impl Loader<'_> {
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
                 let msg = e.message().trim().to_string();
-                self.err(&Loc { file, span }, DiagKind::Syntax, format!("invalid TOML: {msg}"));
+                let d = self.err(&Loc { file, span }, DiagKind::Syntax, format!("invalid TOML: {msg}"));
+                if file > 0 {
+                    // a file reached through `extends` is located, never quoted: it may not be a runbook at all
+                    d.line_text.clear();
+                    d.width = 0;
+                }
                 return None;
             }
         };
@@ -194,13 +251,44 @@ impl Loader<'_> {
                 );
                 return Some(p);
             }
-            let text = match std::fs::read_to_string(&base_path) {
+            // a file that is not a procedure is never read (and never quoted): `check` runs on other people's runbooks
+            let root = procedures_root(&self.files[0].path);
+            if base_path.extension().is_none_or(|e| e != "toml") {
+                self.err(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends` must name a .toml runbook procedure, not {}", base_path.display()),
+                );
+                return Some(p);
+            }
+            if canon.exists() && !canon.starts_with(&root) {
+                self.err_help(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends` reaches outside {}: {}", root.display(), base_path.display()),
+                    Some("a runbook may extend procedures in its own repository (or directory) only".into()),
+                );
+                return Some(p);
+            }
+            let text = match read_capped(&base_path) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.err(&ext.loc, DiagKind::BadInclude, format!("cannot read {}: {e}", base_path.display()));
+                    let why = match e {
+                        ReadError::Io(m) => m,
+                        ReadError::Utf8 { .. } => "it is not UTF-8 text".into(),
+                    };
+                    self.err(&ext.loc, DiagKind::BadInclude, format!("cannot read {}: {why}", base_path.display()));
                     return Some(p);
                 }
             };
+            if let Some(why) = not_a_procedure(&text) {
+                self.err(
+                    &ext.loc,
+                    DiagKind::BadInclude,
+                    format!("`extends`: {} is not a runbook procedure ({why})", base_path.display()),
+                );
+                return Some(p);
+            }
             let base = self.file(base_path, text, chain);
             chain.pop();
             if let Some(base) = base {
@@ -688,7 +776,46 @@ impl Loader<'_> {
             }
         }
 
+        self.check_var_kinds(&p.steps, &p.vars, &vars);
+
         Some(Runbook { files: std::mem::take(&mut self.files), meta, target, vars, steps, dag })
+    }
+
+    /// Values known before the run through `${vars.*}` must fit the parameter they reach; reported at the
+    /// variable (or, for a value built from several, at the parameter).
+    fn check_var_kinds(&mut self, psteps: &[PStep], pvars: &[(String, L<Value>)], vars: &Map<String, Value>) {
+        let registry = self.registry;
+        let withs: Vec<Vec<(String, Value)>> =
+            psteps.iter().map(|s| s.with.iter().map(|(k, v)| (k.v.clone(), v.v.clone())).collect()).collect();
+        let actions: Vec<String> =
+            psteps.iter().map(|s| s.action.as_ref().map(|a| a.v.clone()).unwrap_or_default()).collect();
+        let kind_fns: Vec<Box<dyn Fn(&str) -> Option<ParamKind>>> = actions
+            .iter()
+            .map(|a| {
+                let spec = registry.spec(a);
+                Box::new(move |name: &str| spec.and_then(|s| s.param(name)).map(|ps| ps.kind))
+                    as Box<dyn Fn(&str) -> Option<ParamKind>>
+            })
+            .collect();
+        let steps = (0..psteps.len()).map(|i| (actions[i].as_str(), withs[i].as_slice(), kind_fns[i].as_ref()));
+        for problem in super::kinds::var_problems(vars, steps) {
+            let s = &psteps[problem.step];
+            let kind = registry.spec(&actions[problem.step]).and_then(|sp| sp.param(&problem.param)).map(|ps| ps.kind);
+            let class = match kind {
+                Some(ParamKind::Duration) => DiagKind::BadDuration,
+                Some(ParamKind::Region) => DiagKind::BadRegion,
+                Some(ParamKind::Int | ParamKind::Bool) => DiagKind::WrongType,
+                _ => DiagKind::BadValue,
+            };
+            let step = s.id.as_ref().map_or("?", |i| i.v.as_str());
+            let msg = format!("{} (step `{step}`)", problem.message);
+            let var_loc =
+                problem.var.as_ref().and_then(|n| pvars.iter().find(|(k, _)| k == n)).map(|(_, v)| v.loc.clone());
+            let loc = var_loc
+                .or_else(|| s.with.iter().find(|(k, _)| k.v == problem.param).map(|(_, v)| v.loc.clone()))
+                .unwrap_or(s.loc.clone());
+            self.err(&loc, class, msg);
+        }
     }
 
     fn check_params(&mut self, action: &L<String>, s: &PStep) {
@@ -727,12 +854,13 @@ impl Loader<'_> {
                 self.err_help(&k.loc, DiagKind::UnknownParam, msg, help);
                 continue;
             };
-            if let Some(why) = type_mismatch(ps.kind, &v.v) {
-                // a string of the right type with a bad value is reported like the same mistake in a field
+            if let Some(why) = super::kinds::mismatch(ps.kind, &v.v, false) {
+                // a value of the right type that is still wrong is reported like the same mistake in a field
                 let class = match (ps.kind, &v.v) {
                     (ParamKind::Duration, Value::String(_)) => DiagKind::BadDuration,
                     (ParamKind::Region, Value::String(_)) => DiagKind::BadRegion,
-                    (ParamKind::Time, Value::String(_)) => DiagKind::BadValue,
+                    (ParamKind::Time | ParamKind::Url | ParamKind::OneOf(_), Value::String(_)) => DiagKind::BadValue,
+                    (ParamKind::Port, Value::Number(_)) => DiagKind::BadValue,
                     _ => DiagKind::WrongType,
                 };
                 self.err(
@@ -879,6 +1007,18 @@ impl Loader<'_> {
     }
 }
 
+/// Why a file named by `extends` is not a runbook procedure, judged without showing any of its text: its
+/// top-level keys must be runbook sections.
+fn not_a_procedure(text: &str) -> Option<String> {
+    // a .toml file of the runbook's own repository with a syntax error is most likely a procedure being edited:
+    // its error is shown as for any runbook
+    let Ok(root) = DeTable::parse(text) else { return None };
+    let sections = ["runbook", "target", "vars", "step"];
+    let foreign = root.get_ref().keys().filter(|k| !sections.contains(&k.get_ref().as_ref())).count();
+    (foreign > 0)
+        .then(|| format!("{foreign} top-level key(s) that are not runbook sections: runbook, target, vars, step"))
+}
+
 /// Every string inside a JSON value.
 fn strings_in(v: &Value) -> Vec<&str> {
     let mut out = Vec::new();
@@ -892,41 +1032,6 @@ fn strings_in(v: &Value) -> Vec<&str> {
     }
     walk(v, &mut out);
     out
-}
-
-/// `Some(detail)` when a literal value cannot be of the parameter's kind. Strings holding `${...}` are checked at run time.
-fn type_mismatch(kind: ParamKind, v: &Value) -> Option<String> {
-    if let Value::String(s) = v
-        && interp::is_template(s)
-    {
-        return None;
-    }
-    let found = |v: &Value| {
-        match v {
-            Value::String(_) => "a string",
-            Value::Number(_) => "a number",
-            Value::Bool(_) => "a boolean",
-            Value::Array(_) => "a list",
-            Value::Object(_) => "a table",
-            Value::Null => "nothing",
-        }
-        .to_string()
-    };
-    match (kind, v) {
-        (ParamKind::Str, Value::String(_)) => None,
-        (ParamKind::Int, Value::Number(n)) if n.is_i64() => None,
-        (ParamKind::Bool, Value::Bool(_)) => None,
-        (ParamKind::Duration, Value::String(s)) => parse_duration(s).err().map(|e| format!(": {e}")),
-        (ParamKind::Time, Value::String(s)) => s.parse::<jiff::Timestamp>().err().map(|_| format!(", found \"{s}\"")),
-        (ParamKind::Region, Value::String(s)) => (!valid_region(s)).then(|| format!(", found \"{s}\"")),
-        (ParamKind::StrList, Value::Array(a)) if a.iter().all(Value::is_string) => None,
-        (ParamKind::Table, Value::Object(m))
-            if m.values().all(|x| x.is_string() || x.is_number() || x.is_boolean()) =>
-        {
-            None
-        }
-        (_, other) => Some(format!(", found {}", found(other))),
-    }
 }
 
 /// Merges a base file's contribution under a child's: the child's fields win, vars merge by name, steps append.

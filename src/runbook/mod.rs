@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod dag;
 pub mod diag;
 pub mod interp;
+pub mod kinds;
 mod load;
 
 use std::ops::Range;

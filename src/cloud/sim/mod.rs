@@ -170,10 +170,19 @@ pub struct RegionState {
     pub secrets: BTreeMap<String, SecretValue>,
 }
 
+/// Whether an API operation changes something (the account guard stops those; reads go through).
+fn changes_something(op: &str) -> bool {
+    const READS: &[&str] = &["Describe", "List", "Get", "Head", "Lookup", "Search", "Check", "Test"];
+    !READS.iter().any(|r| op.starts_with(r))
+}
+
 /// Settings of the world (a world file's `[world]` table).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorldSettings {
     pub account: String,
+    /// The runbook's `target.account`: as on AWS, a change is refused (nothing done) when it is not `account`.
+    #[serde(default)]
+    pub guard_account: Option<String>,
     /// How far back the provisioned backups go, and how often they were taken.
     pub backup_retention: Duration,
     pub backup_interval: Duration,
@@ -191,6 +200,7 @@ impl Default for WorldSettings {
     fn default() -> Self {
         Self {
             account: "123456789012".into(),
+            guard_account: None,
             backup_retention: Duration::from_secs(12 * 3600),
             backup_interval: Duration::from_secs(3600),
             backups_stopped: Duration::ZERO,
@@ -277,6 +287,7 @@ impl Sim {
         for s in provision::seeds_from_runbook(rb) {
             sim.provision(&s);
         }
+        sim.lock().settings.guard_account.clone_from(&rb.target.account);
         sim
     }
 
@@ -379,7 +390,23 @@ impl Sim {
             let mut latency = w.settings.api_latency;
             let request_id = format!("sim-{:08x}", hash_of(&(w.seed, &key, n)) as u32);
             let mut err = None;
-            if !region.is_empty() && w.settings.unavailable_regions.iter().any(|r| r == region) {
+            if let Some(want) = &w.settings.guard_account
+                && *want != w.settings.account
+                && changes_something(op)
+            {
+                // the account guard, as the AWS adapter has it: refused before anything is changed
+                let a = &w.settings.account;
+                err = Some(CloudError::new(
+                    service,
+                    op,
+                    region,
+                    crate::cloud::CODE_ACCOUNT_MISMATCH,
+                    format!(
+                        "refused: the credentials are for account {a} (arn:aws:sts::{a}:assumed-role/\
+                         DrconsoleSimulator/tabletop), but the runbook targets account {want}; nothing was changed"
+                    ),
+                ));
+            } else if !region.is_empty() && w.settings.unavailable_regions.iter().any(|r| r == region) {
                 err = Some(
                     CloudError::new(
                         service,
