@@ -957,9 +957,14 @@ async fn five_customer_apps_share_one_dr_vpc_and_a_rerun_changes_nothing() {
         let vols = s.ec2.describe_volumes().volume_ids(data["volume_ids"].as_str().unwrap()).send().await.unwrap();
         let b = &w.apps[app.name];
         let from = vols.volumes()[0].snapshot_id().unwrap().to_string();
+        let progress: Vec<String> = run
+            .of_type("step_progress")
+            .filter(|e| e["step"] == "restore_data")
+            .map(|e| e["message"].to_string())
+            .collect();
         assert!(
             b.copies.iter().any(|(c, _)| *c == from) || b.backup_copy.as_ref().is_some_and(|(c, _)| *c == from),
-            "{}: restored from {from}, not one of the customer's copies {:?}",
+            "{}: restored from {from}, not one of the customer's copies {:?}; {progress:?}",
             app.name,
             b.copies
         );

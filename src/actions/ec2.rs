@@ -439,6 +439,15 @@ impl Action for RestoreSet {
         if let Some(u) = &found.unreachable {
             ctx.progress(format!("{u}; using only the snapshot copies in {region}"), None);
         }
+        ctx.progress(
+            format!(
+                "{} recovery point(s) of {}: {}",
+                found.points.len(),
+                found.volumes.join(", "),
+                found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>().join("; ")
+            ),
+            None,
+        );
         if found.volumes.is_empty() {
             let mut seen: Vec<String> = found.points.iter().map(EbsPoint::describe).collect();
             seen.extend(found.excluded.iter().cloned());

@@ -622,7 +622,7 @@ pub(crate) async fn find_ebs(
     };
     for s in target_snaps {
         let rp = backup.get(&s.id);
-        let described = copied_from_description(&s.description);
+        let described = copied_from_description(&s.description).map(|(snap, region)| (region, snap));
         let tagged_from = s.tags.get(TAG_SOURCE_SNAPSHOT).map(|id| (source.to_string(), id.clone()));
         let copied_from = described.clone().or(tagged_from);
         let source_snap = copied_from
@@ -726,7 +726,7 @@ pub(crate) fn pick_ebs<'a>(
     prefer: &str,
     excluded: &mut Vec<String>,
 ) -> Option<&'a EbsPoint> {
-    let mut best: Option<&EbsPoint> = None;
+    let mut qualified: Vec<&EbsPoint> = Vec::new();
     for p in points.iter().filter(|p| p.volume_key().as_deref() == Some(volume)) {
         if p.snapshot.state != "completed" {
             excluded.push(format!("{}: state {}", p.describe(), p.snapshot.state));
@@ -738,6 +738,14 @@ pub(crate) fn pick_ebs<'a>(
             excluded.push(format!("{}: taken after {b}", p.describe()));
             continue;
         }
+        qualified.push(p);
+    }
+    // a copy whose source time is unknown (only its copy's start, an upper bound) is used only when no point
+    // with a known time qualifies: its data may be older than a known point's
+    let known: Vec<&EbsPoint> = qualified.iter().copied().filter(|p| p.time_from != TimeFrom::CopyStart).collect();
+    let pool = if known.is_empty() { qualified } else { known };
+    let mut best: Option<&EbsPoint> = None;
+    for p in pool {
         let better = match best {
             None => true,
             Some(b) => p.time > b.time || (p.time == b.time && p.region == prefer && b.region != prefer),

@@ -58,7 +58,8 @@ where
         SdkError::DispatchFailure(d) => {
             let code = if d.is_timeout() {
                 "Timeout"
-            } else if d.is_io() {
+            } else if d.is_io() || d.as_other() == Some(aws_smithy_types::retry::ErrorKind::TransientError) {
+                // a connection reset or closed before the answer: the connector calls it transient
                 "ConnectionError"
             } else {
                 "DispatchFailure"
