@@ -6,8 +6,10 @@ use std::io::Write;
 
 use jiff::Timestamp;
 
-use crate::engine::{Command, Event, EventKind, Outcome, Prompt, RunHandle, RunResult};
-use crate::util::{fmt_clock, fmt_duration};
+use crate::engine::{RunHandle, RunResult};
+use crate::run::describe::describe;
+use crate::run::{Command, Event, EventKind, Outcome, Prompt, RunView};
+use crate::util::{fmt_clock, fmt_duration, sanitize};
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -16,6 +18,8 @@ pub struct Options {
     pub approve: HashSet<String>,
     /// Who answers, recorded in approvals: `user@host (headless)`.
     pub operator: String,
+    /// The run directory, where the reports are written (named in the summary).
+    pub reports: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -24,215 +28,160 @@ impl Options {
     }
 }
 
-/// Renders events as text lines (or NDJSON): shared by headless runs and `drconsole watch`.
+/// Renders events as text lines (or NDJSON): shared by headless runs and `drconsole watch`. Lines come from the
+/// shared describer (`run::describe`), times from the run's [`RunView`], so they read as the console's log does.
 pub struct Printer<W: Write> {
     out: W,
     json: bool,
-    start: Option<Timestamp>,
-    deadline: Option<Timestamp>,
+    view: RunView,
     last_margin: Option<i64>,
+    /// Where the run's reports are written (said in the summary).
+    reports: Option<std::path::PathBuf>,
 }
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, json: bool) -> Self {
-        Self { out, json, start: None, deadline: None, last_margin: None }
+        Self { out, json, view: RunView::new(), last_margin: None, reports: None }
+    }
+
+    /// The summary names the directory the reports were written to.
+    pub fn with_reports(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.reports = dir;
+        self
+    }
+
+    pub fn view(&self) -> &RunView {
+        &self.view
     }
 
     /// Prints one event, and the summary when the run finishes.
     pub fn print(&mut self, ev: &Event) {
         self.event(ev);
         if let EventKind::RunFinished { .. } = ev.kind {
-            self.summary(ev);
+            self.summary();
         }
         let _ = self.out.flush();
     }
 
     fn line(&mut self, ts: Timestamp, tag: &str, step: &str, text: &str) {
-        let start = self.start.unwrap_or(ts);
-        let elapsed = ts.duration_since(start).as_secs();
-        let left = self.deadline.map_or(0, |d| d.duration_since(ts).as_secs());
+        let (elapsed, left) = match (&self.view.run, self.view.clock_at(ts)) {
+            (Some(run), Some(c)) => (ts.duration_since(run.started).as_secs(), c.rto_left_secs),
+            _ => (0, 0),
+        };
         let _ = writeln!(self.out, "[+{} RTO {}] {tag:<8} {step:<16} {text}", fmt_clock(elapsed), fmt_clock(left));
     }
 
     fn event(&mut self, ev: &Event) {
+        self.view.apply(ev);
         if self.json {
             if let Ok(s) = serde_json::to_string(ev) {
                 let _ = writeln!(self.out, "{s}");
             }
-            if let EventKind::RunStarted { .. } = &ev.kind {
-                self.track(ev);
-            }
             return;
         }
-        self.track(ev);
-        let ts = ev.ts;
-        match &ev.kind {
-            EventKind::RunStarted {
-                run_id,
-                runbook,
-                title,
-                backend,
-                account,
-                primary,
-                secondary,
-                rto_secs,
-                rpo_secs,
-                steps,
-                ..
-            } => {
-                let acct = account.as_deref().map(|a| format!(" account {a}")).unwrap_or_default();
-                let text = format!(
-                    "{title} ({runbook}) run {run_id} on {backend}{acct} {primary} -> {secondary}; {} steps; RTO {} RPO {}",
-                    steps.len(),
-                    fmt_duration(std::time::Duration::from_secs(*rto_secs)),
-                    fmt_duration(std::time::Duration::from_secs(*rpo_secs)),
-                );
-                self.line(ts, "run", "", &text);
-            }
-            EventKind::Identity { account, arn } => {
-                self.line(ts, "identity", "", &format!("account {account} as {arn}"))
-            }
-            EventKind::StepAwaitingApproval { step, plan } => {
-                self.line(ts, "confirm", step, &format!("needs approval: {plan}"))
-            }
-            EventKind::StepApproved { step, by } => self.line(ts, "approved", step, &format!("by {by}")),
-            EventKind::StepStarted { step, attempt, plan, .. } => {
-                self.line(ts, "start", step, &format!("attempt {attempt}: {plan}"))
-            }
-            EventKind::StepProgress { step, message, percent } => {
-                let pct = percent.map(|p| format!(" ({p:.0}%)")).unwrap_or_default();
-                self.line(ts, "progress", step, &format!("{message}{pct}"));
-            }
-            EventKind::Resource { step, phase, kind, id, region, state } => {
-                self.line(ts, "resource", step, &format!("{phase} {kind} {id} in {region}: {state}"));
-            }
-            EventKind::OperatorRequest { step, prompt } => match prompt {
-                Prompt::Done { instructions } => {
-                    self.line(ts, "manual", step, &format!("operator task: {instructions}"))
-                }
-                Prompt::Choice { message, candidates } => {
-                    self.line(ts, "choose", step, &format!("{message} ({} candidates)", candidates.len()))
-                }
-            },
-            EventKind::OperatorAnswered { step, answer, by } => {
-                self.line(ts, "answered", step, &format!("{answer} (by {by})"))
-            }
-            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met } => {
-                let met = if *rpo_met { "RPO met" } else { "RPO MISSED" };
-                let age = fmt_duration(std::time::Duration::from_secs(u64::try_from(*rpo_secs).unwrap_or(0)));
-                self.line(
-                    ts,
-                    "point",
-                    step,
-                    &format!("{kind} {id} in {region} at {time} (data loss window {age}, {met})"),
-                );
-            }
-            EventKind::StepRetrying { step, attempt, error, delay_ms } => {
-                let d = *delay_ms as f64 / 1000.0;
-                self.line(ts, "retry", step, &format!("attempt {attempt} failed: {error}; next attempt in {d:.1}s"));
-            }
-            EventKind::StepSucceeded { step, duration_ms, outputs, .. } => {
-                let outs: Vec<String> = outputs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-                    .collect();
-                let outs = if outs.is_empty() { String::new() } else { format!("; {}", outs.join(" ")) };
-                let d = fmt_duration(std::time::Duration::from_millis(*duration_ms));
-                self.line(ts, "ok", step, &format!("in {d}{outs}"));
-            }
-            EventKind::StepFailed { step, attempt, error, policy } => {
-                self.line(
-                    ts,
-                    "FAILED",
-                    step,
-                    &format!("attempt {attempt}: {error} (on_failure = {})", policy.as_str()),
-                );
-            }
-            EventKind::StepSkipped { step, reason, by } => {
-                self.line(ts, "skipped", step, &format!("{reason} (by {by})"))
-            }
-            EventKind::StepCancelled { step, reason } => self.line(ts, "cancel", step, reason),
-            EventKind::Projection { projected_finish, margin_secs, .. } => {
-                // print only meaningful changes: the first, a sign change, or a move of a minute or more
-                let show = match self.last_margin {
-                    None => true,
-                    Some(m) => (m < 0) != (*margin_secs < 0) || (m - margin_secs).abs() >= 60,
-                };
-                if show {
-                    self.last_margin = Some(*margin_secs);
-                    let verdict = if *margin_secs >= 0 { "on track" } else { "LATE" };
-                    let finish = projected_finish.strftime("%H:%M:%SZ");
-                    self.line(
-                        ts,
-                        "eta",
-                        "",
-                        &format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(*margin_secs)),
-                    );
-                }
-            }
-            EventKind::RunPaused { reason } => self.line(ts, "paused", "", reason),
-            EventKind::RunResumed { by } => self.line(ts, "resumed", "", &format!("by {by}")),
-            EventKind::RunFinished { .. } => {}
+        if let Some(l) = describe(&ev.kind) {
+            self.line(ev.ts, l.tag, &l.step, &l.text);
+        }
+        if let EventKind::Projection { .. } = ev.kind {
+            self.eta(ev.ts);
         }
     }
 
-    fn track(&mut self, ev: &Event) {
-        if let EventKind::RunStarted { deadline, .. } = &ev.kind {
-            self.start = Some(ev.ts);
-            self.deadline = Some(*deadline);
-        }
-    }
-
-    fn summary(&mut self, ev: &Event) {
-        let EventKind::RunFinished {
-            outcome,
-            duration_secs,
-            rto_secs,
-            rto_achieved_secs,
-            rto_met,
-            succeeded,
-            failed,
-            skipped,
-            cancelled,
-            message,
-        } = &ev.kind
-        else {
-            return;
-        };
+    /// An `eta` line when the projection moved: the first, a change between on track and late, or a move of a
+    /// minute or more. Called on projection events and on a tick (the projection moves while a step waits).
+    pub fn eta(&mut self, now: Timestamp) {
         if self.json {
             return;
         }
+        let Some(c) = self.view.clock_at(now) else { return };
+        if c.finished {
+            return;
+        }
+        let show = match self.last_margin {
+            None => true,
+            Some(m) => (m < 0) != (c.margin_secs < 0) || (m - c.margin_secs).abs() >= 60,
+        };
+        if show {
+            self.last_margin = Some(c.margin_secs);
+            let verdict = if c.margin_secs >= 0 { "on track" } else { "LATE" };
+            let finish = c.projected_finish.strftime("%H:%M:%SZ");
+            self.line(
+                c.now,
+                "eta",
+                "",
+                &format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(c.margin_secs)),
+            );
+            let _ = self.out.flush();
+        }
+    }
+
+    fn summary(&mut self) {
+        if self.json {
+            return;
+        }
+        let Some(f) = self.view.finished.clone() else { return };
         let d = |s: u64| fmt_duration(std::time::Duration::from_secs(s));
         let _ = writeln!(self.out);
-        let _ = writeln!(self.out, "outcome:  {} — {message}", outcome.as_str());
-        let _ = writeln!(self.out, "duration: {}", d(*duration_secs));
-        let verdict = match (outcome, rto_met) {
+        let _ = writeln!(self.out, "outcome:  {} — {}", f.outcome.as_str(), sanitize(&f.message));
+        let _ = writeln!(self.out, "duration: {}", d(f.duration_secs));
+        let verdict = match (f.outcome, f.rto_met) {
             (Outcome::Recovered, true) => "met",
             (Outcome::Recovered, false) => "MISSED",
             _ => "not recovered",
         };
-        let _ = writeln!(self.out, "RTO:      target {}, achieved {} ({verdict})", d(*rto_secs), d(*rto_achieved_secs));
+        let _ =
+            writeln!(self.out, "RTO:      target {}, achieved {} ({verdict})", d(f.rto_secs), d(f.rto_achieved_secs));
+        let rpo = self.view.rpo();
+        match (&rpo.worst, rpo.achieved_secs) {
+            (Some(worst), Some(a)) => {
+                let verdict = if rpo.met == Some(true) { "met" } else { "MISSED" };
+                let _ = writeln!(
+                    self.out,
+                    "RPO:      target {}, achieved {} ({verdict}; oldest data: {} {} of step {})",
+                    d(rpo.target_secs),
+                    d(u64::try_from(a).unwrap_or(0)),
+                    worst.kind,
+                    sanitize(&worst.id),
+                    worst.step
+                );
+            }
+            _ => {
+                let _ = writeln!(self.out, "RPO:      target {}, no recovery point used", d(rpo.target_secs));
+            }
+        }
+        let [succeeded, failed, skipped, cancelled] = f.counts;
         let _ = writeln!(
             self.out,
             "steps:    {succeeded} succeeded, {failed} failed, {skipped} skipped, {cancelled} cancelled"
         );
+        if let Some(dir) = &self.reports {
+            let _ = writeln!(self.out, "reports:  {}", dir.display());
+        }
+        if f.outcome != Outcome::Recovered
+            && let Some(run) = &self.view.run
+        {
+            let _ = writeln!(self.out, "continue: drconsole resume {}", run.run_id);
+        }
     }
 }
 
 /// Drives a run to its end, printing to `out`; Ctrl-C / SIGTERM interrupt it gracefully.
 pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> RunResult {
-    let mut p = Printer::new(out, opts.json);
+    let mut p = Printer::new(out, opts.json).with_reports(opts.reports.clone());
     let by = if opts.operator.is_empty() { "headless".to_string() } else { opts.operator.clone() };
     let interrupted = shutdown_signal();
     tokio::pin!(interrupted);
     let mut signalled = false;
+    // the projection moves while a step runs long or waits: look at it once a second between events
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = handle.events.recv() => {
                 let Some(ev) = ev else { break };
                 p.event(&ev);
                 if let EventKind::RunFinished { .. } = ev.kind {
-                    p.summary(&ev);
+                    p.summary();
                 }
                 if let Some(cmd) = respond(&ev.kind, opts, &by) {
                     if let Command::Block { reason } = &cmd {
@@ -240,6 +189,10 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
                     }
                     let _ = handle.commands.send(cmd);
                 }
+            }
+            _ = tick.tick() => {
+                let now = p.view().run_time_at(Timestamp::now());
+                p.eta(now);
             }
             () = &mut interrupted, if !signalled => {
                 signalled = true;

@@ -146,6 +146,7 @@ fn headless_options(rb: &Runbook, approve: &[String], yes: bool, json: bool) -> 
         approve_all: yes || approve.iter().any(|a| a == "all"),
         approve: named,
         operator: operator(),
+        reports: None,
     })
 }
 
@@ -270,8 +271,9 @@ fn drive(
             eprintln!("drconsole: {e}");
             return None;
         }
+        let opts = headless::Options { reports: Some(prepared.dir.clone()), ..opts.clone() };
         let (handle, guard) = prepared.start(registry, clock);
-        let result = headless::run(handle, opts, std::io::stdout().lock()).await;
+        let result = headless::run(handle, &opts, std::io::stdout().lock()).await;
         drop(guard);
         Some(result)
     });

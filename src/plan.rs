@@ -7,45 +7,11 @@ use serde_json::{Value, json};
 
 use crate::actions::{Params, Registry};
 use crate::runbook::Runbook;
-use crate::runbook::interp::{self, Scope};
 use crate::util::fmt_duration;
-
-/// Resolves what is known before a run; step outputs and the run id show as placeholders.
-struct PlanScope<'a>(&'a Runbook);
-
-impl Scope for PlanScope<'_> {
-    fn lookup(&self, path: &[String]) -> Option<Value> {
-        let rb = self.0;
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        let s = |x: &str| Some(Value::String(x.to_string()));
-        match p.as_slice() {
-            ["vars", name] => rb.vars.get(*name).map(|v| interp::render_value(v, self).unwrap_or_else(|_| v.clone())),
-            ["target", "primary"] => s(&rb.target.primary),
-            ["target", "secondary"] => s(&rb.target.secondary),
-            ["target", "account"] => rb.target.account.as_deref().and_then(s),
-            ["target", "backend"] => s(rb.target.backend.as_str()),
-            ["runbook", "name"] => s(&rb.meta.name),
-            ["runbook", "title"] => s(&rb.meta.title),
-            ["runbook", "app"] => s(&rb.meta.app),
-            ["runbook", "owner"] => rb.meta.owner.as_deref().and_then(s),
-            ["runbook", "description"] => rb.meta.description.as_deref().and_then(s),
-            ["runbook", "rto"] => s(&fmt_duration(rb.meta.rto)),
-            ["runbook", "rpo"] => s(&fmt_duration(rb.meta.rpo)),
-            _ => s(&format!("<{}>", path.join("."))),
-        }
-    }
-}
 
 /// Parameters as far as they can be known before the run.
 pub fn planned_params(rb: &Runbook, i: usize) -> Params {
-    let scope = PlanScope(rb);
-    Params(
-        rb.steps[i]
-            .with
-            .iter()
-            .map(|(k, v)| (k.clone(), interp::render_value(v, &scope).unwrap_or_else(|_| v.clone())))
-            .collect(),
-    )
+    Params(crate::runbook::interp::planned_with(rb, i))
 }
 
 pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {

@@ -24,7 +24,7 @@ fn ts(secs: i64) -> Timestamp {
 }
 
 fn ev(seq: u64, secs: i64, kind: EventKind) -> Event {
-    Event { seq, ts: ts(secs), kind }
+    Event::new(seq, ts(secs), kind)
 }
 
 fn started(step: &str, attempt: u32) -> EventKind {

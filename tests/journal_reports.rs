@@ -120,7 +120,7 @@ fn write_run(dir: &Path, records: Vec<Rec>) {
         match r {
             Rec::E(at, kind) => {
                 seq += 1;
-                j.event(&Event { seq, ts: ts(at), kind });
+                j.event(&Event::new(seq, ts(at), kind));
             }
             Rec::N(n) => j.note(n).unwrap(),
         }

@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
-use crate::engine::Prompt;
+use crate::run::Prompt;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Wait), Arc::new(Manual), Arc::new(Shell), Arc::new(CheckHttp), Arc::new(CheckTcp), Arc::new(CheckDns)]

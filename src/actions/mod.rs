@@ -10,7 +10,10 @@ mod network;
 mod rds;
 pub mod recovery_point;
 mod route53;
-pub mod spec;
+/// The action spec lives with the runbook format (`runbook::catalog`), which the loader checks against.
+pub mod spec {
+    pub use crate::runbook::catalog::*;
+}
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use serde_json::{Map, Value};
 pub use spec::{ActionSpec, Effect, OutputSpec, ParamKind, ParamSpec};
 
 use crate::cloud::Cloud;
-use crate::engine::{Candidate, Clock, Emitter, EventKind, OperatorRequest, Prompt};
+use crate::run::{Candidate, Clock, Emitter, EventKind, OperatorRequest, Prompt};
 use crate::runbook::Target;
 
 pub type Outputs = Map<String, Value>;
@@ -308,5 +311,14 @@ impl Registry {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Action>> {
         self.actions.iter()
+    }
+}
+
+impl crate::runbook::Catalog for Registry {
+    fn spec(&self, action: &str) -> Option<&'static ActionSpec> {
+        self.get(action).map(|a| a.spec())
+    }
+    fn names(&self) -> Vec<&'static str> {
+        Registry::names(self)
     }
 }

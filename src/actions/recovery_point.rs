@@ -10,7 +10,7 @@ use super::kit::{c, outs, s};
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{Cloud, CloudResult, DbSnapshotQuery, Filter};
-use crate::engine::{Candidate, EventKind};
+use crate::run::{Candidate, EventKind};
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Select)]
@@ -324,7 +324,7 @@ impl Action for Select {
         }
         let rpo = i64::try_from(ctx.rpo.as_secs()).unwrap_or(i64::MAX);
         for f in &mut found {
-            f.c.age_secs = crate::engine::clock::secs_between(f.c.time, ctx.incident_start).max(0);
+            f.c.age_secs = crate::run::clock::secs_between(f.c.time, ctx.incident_start).max(0);
             // an AMI holds code, not data: the RPO does not apply to it
             f.c.rpo_met = f.c.kind == "ami" || f.c.age_secs <= rpo;
         }

@@ -2,12 +2,11 @@
 //! approvals, operator questions and the RTO clock. It knows nothing of terminals: it emits [`Event`]s and takes
 //! [`Command`]s, and every frontend (headless, TUI, watch) is a consumer of the same stream.
 
-pub mod clock;
-pub mod event;
+pub mod pace;
 mod resume;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -16,207 +15,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use clock::Clock;
-pub use event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+// the run vocabulary lives in `crate::run`; re-exported here for the engine's users
+pub use crate::run::clock::{self, Clock};
+pub use crate::run::event::{self, Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+pub use crate::run::{Command, Emitter, EventSink, OperatorRequest, Redactor, Status};
 pub use resume::{PriorAnswer, PriorState, PriorStep};
 
 use crate::actions::{Action, ActionCtx, ActionError, ErrorKind, Outputs, Params, Registry};
 use crate::runbook::interp::{self, Scope};
 use crate::runbook::{OnFailure, Runbook};
-
-/// A command from a frontend to the engine.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Approve a step awaiting confirmation, or confirm a manual task is done.
-    Approve {
-        step: String,
-        by: String,
-    },
-    /// Answer a choice (recovery point).
-    Answer {
-        step: String,
-        value: String,
-        by: String,
-    },
-    /// Skip a step that has not succeeded, with a reason.
-    Skip {
-        step: String,
-        reason: String,
-        by: String,
-    },
-    /// Run a failed step again.
-    Retry {
-        step: String,
-        by: String,
-    },
-    Pause {
-        by: String,
-    },
-    Resume {
-        by: String,
-    },
-    /// Stop the run: running steps are cancelled, nothing new starts, outcome `aborted`.
-    Abort {
-        reason: String,
-        by: String,
-    },
-    /// Ctrl-C: stop gracefully, outcome `interrupted`.
-    Interrupt,
-    /// A headless frontend cannot answer what the run is waiting for: outcome `blocked`.
-    Block {
-        reason: String,
-    },
-}
-
-/// A question from an action, routed through the engine so that it is journalled and any frontend can answer.
-#[derive(Debug)]
-pub struct OperatorRequest {
-    pub step: String,
-    pub prompt: Prompt,
-    pub reply: oneshot::Sender<String>,
-}
-
-/// A consumer of events that must see each one before the engine goes on (the journal).
-pub trait EventSink: Send {
-    fn event(&mut self, ev: &Event);
-}
-
-impl EventSink for mpsc::UnboundedSender<Event> {
-    fn event(&mut self, ev: &Event) {
-        // a frontend that went away must not stop the run
-        let _ = self.send(ev.clone());
-    }
-}
-
-struct EmitterInner {
-    seq: u64,
-    sinks: Vec<Box<dyn EventSink>>,
-    /// Secret values seen during the run: replaced by `***` in every event before any sink sees it.
-    secrets: Vec<String>,
-}
-
-/// Numbers, stamps and delivers events to every sink, in order.
-#[derive(Clone)]
-pub struct Emitter {
-    inner: Arc<Mutex<EmitterInner>>,
-    clock: Clock,
-    /// The secrets again, for [`Redactor`]s: usable inside a sink, while `inner` is locked.
-    redact: Arc<Mutex<Vec<String>>>,
-}
-
-impl Emitter {
-    pub fn new(clock: Clock) -> Self {
-        let inner = Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new(), secrets: Vec::new() }));
-        Self { inner, clock, redact: Arc::default() }
-    }
-
-    pub fn add_sink(&self, sink: Box<dyn EventSink>) {
-        self.lock().sinks.push(sink);
-    }
-
-    /// A channel receiving every event from now on.
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.add_sink(Box::new(tx));
-        rx
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, EmitterInner> {
-        // a sink that panicked leaves the data consistent (seq is bumped before delivery)
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Registers a secret value (from Secrets Manager, or a parameter marked secret): it never leaves the engine
-    /// in an event, so it reaches neither the journal, the reports, the logs nor the screen.
-    pub fn register_secret(&self, value: &str) {
-        // very short values would redact unrelated text; such secrets are refused by the actions that fetch them
-        if value.len() >= 4 {
-            let mut g = self.lock();
-            if !g.secrets.iter().any(|s| s == value) {
-                g.secrets.push(value.to_string());
-                self.redact.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(value.to_string());
-            }
-        }
-    }
-
-    pub fn emit(&self, kind: EventKind) -> Event {
-        let mut g = self.lock();
-        let kind = if g.secrets.is_empty() { kind } else { redact(kind, &g.secrets) };
-        g.seq += 1;
-        let ev = Event { seq: g.seq, ts: self.clock.now(), kind };
-        for s in &mut g.sinks {
-            s.event(&ev);
-        }
-        ev
-    }
-
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// Continues numbering after `seq` (a resumed run goes on from its journal's last event).
-    pub fn continue_from(&self, seq: u64) {
-        let mut g = self.lock();
-        g.seq = g.seq.max(seq);
-    }
-
-    /// A handle that redacts text with this emitter's secrets, for files written beside the journal. A sink may
-    /// hold and use it (it neither keeps the emitter alive nor takes the emitter's lock).
-    pub fn redactor(&self) -> Redactor {
-        Redactor(self.redact.clone())
-    }
-}
-
-/// Replaces the secrets registered with an [`Emitter`] by `***` in text.
-#[derive(Clone)]
-pub struct Redactor(Arc<Mutex<Vec<String>>>);
-
-impl Redactor {
-    pub fn redact(&self, text: &str) -> String {
-        let g = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.iter().fold(text.to_string(), |t, s| if t.contains(s.as_str()) { t.replace(s.as_str(), "***") } else { t })
-    }
-}
-
-/// Replaces every occurrence of a secret inside an event's strings.
-fn redact(kind: EventKind, secrets: &[String]) -> EventKind {
-    fn walk(v: &mut Value, secrets: &[String]) {
-        match v {
-            Value::String(s) => {
-                for secret in secrets {
-                    if s.contains(secret.as_str()) {
-                        *s = s.replace(secret.as_str(), "***");
-                    }
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, secrets)),
-            Value::Object(m) => m.values_mut().for_each(|x| walk(x, secrets)),
-            _ => {}
-        }
-    }
-    let Ok(mut v) = serde_json::to_value(&kind) else { return kind };
-    walk(&mut v, secrets);
-    serde_json::from_value(v).unwrap_or(kind)
-}
-
-/// The lifecycle of a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Pending,
-    AwaitingApproval,
-    Running,
-    Succeeded,
-    Failed,
-    Skipped,
-    Cancelled,
-}
-
-impl Status {
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Failed | Status::Skipped | Status::Cancelled)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -810,6 +617,7 @@ impl Engine {
                 if self.steps[i].status == Status::Failed && stop.is_none() {
                     self.steps[i].status = Status::Pending;
                     self.steps[i].approved = true;
+                    self.emit(EventKind::StepRetryRequested { step: step.clone(), by: by.clone() });
                     if paused.is_some() && !self.any_failed_pausing() {
                         *paused = None;
                         self.emit(EventKind::RunResumed { by });

@@ -402,7 +402,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
                     });
                 }
             }
-            EventKind::StepProgress { .. } | EventKind::Projection { .. } => {}
+            EventKind::StepProgress { .. } | EventKind::Projection { .. } | EventKind::StepRetryRequested { .. } => {}
         }
     }
     if let Some(worst) = r.rpo.recovery_points.iter().max_by_key(|p| p.rpo_secs) {

@@ -4,7 +4,7 @@
 //! `${target.backend}`, `${runbook.FIELD}`, `${steps.ID.OUTPUT}`, `${run.id}`, `${run.incident_start}`.
 //! `$${` writes a literal `${`.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +147,39 @@ fn walk(v: &Value, out: &mut Vec<Result<Vec<String>, TemplateError>>) {
 /// Whether a string contains any `${...}` reference (its type is then known only at run time).
 pub fn is_template(s: &str) -> bool {
     parse(s).map(|segs| segs.iter().any(|s| matches!(s, Segment::Ref(..)))).unwrap_or(true)
+}
+
+/// Resolves what is known before a run; step outputs and the run id show as placeholders.
+pub struct PlanScope<'a>(pub &'a super::Runbook);
+
+impl Scope for PlanScope<'_> {
+    fn lookup(&self, path: &[String]) -> Option<Value> {
+        let rb = self.0;
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        let s = |x: &str| Some(Value::String(x.to_string()));
+        match p.as_slice() {
+            ["vars", name] => rb.vars.get(*name).map(|v| render_value(v, self).unwrap_or_else(|_| v.clone())),
+            ["target", "primary"] => s(&rb.target.primary),
+            ["target", "secondary"] => s(&rb.target.secondary),
+            ["target", "account"] => rb.target.account.as_deref().and_then(s),
+            ["target", "backend"] => s(rb.target.backend.as_str()),
+            ["runbook", "name"] => s(&rb.meta.name),
+            ["runbook", "title"] => s(&rb.meta.title),
+            ["runbook", "app"] => s(&rb.meta.app),
+            ["runbook", "owner"] => rb.meta.owner.as_deref().and_then(s),
+            ["runbook", "description"] => rb.meta.description.as_deref().and_then(s),
+            ["runbook", "rto"] => s(&crate::util::fmt_duration(rb.meta.rto)),
+            ["runbook", "rpo"] => s(&crate::util::fmt_duration(rb.meta.rpo)),
+            _ => s(&format!("<{}>", path.join("."))),
+        }
+    }
+}
+
+/// A step's parameters as far as they can be known before the run (`plan`, `iam-policy`, the simulator's
+/// provisioning); unknowns show as `<steps.ID.OUTPUT>` placeholders.
+pub fn planned_with(rb: &super::Runbook, i: usize) -> Map<String, Value> {
+    let scope = PlanScope(rb);
+    rb.steps[i].with.iter().map(|(k, v)| (k.clone(), render_value(v, &scope).unwrap_or_else(|_| v.clone()))).collect()
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::catalog::{Catalog, ParamKind};
 use super::diag::{DiagKind, Diagnostic, Diagnostics, SourceFile};
 use super::interp::{self, Segment};
 use super::{Backend, Dag, Loc, Meta, OnFailure, Runbook, Step, Target, valid_name, valid_region};
-use crate::actions::{ParamKind, Registry};
 use crate::util::{parse_duration, suggest};
 
 const RUNBOOK_FIELDS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description", "extends"];
@@ -75,13 +75,13 @@ struct PStep {
 struct Loader<'r> {
     files: Vec<SourceFile>,
     diags: Diagnostics,
-    registry: &'r Registry,
+    registry: &'r dyn Catalog,
 }
 
 type Item<'i> = Spanned<DeValue<'i>>;
 
 /// Loads and validates a runbook file (and any file it `extends`).
-pub fn load(path: &Path, registry: &Registry) -> Result<Runbook, Diagnostics> {
+pub fn load(path: &Path, registry: &dyn Catalog) -> Result<Runbook, Diagnostics> {
     match std::fs::read_to_string(path) {
         Ok(text) => load_str(path, &text, registry),
         Err(e) => Err(Diagnostics(vec![Diagnostic::file(path, DiagKind::Syntax, format!("cannot read runbook: {e}"))])),
@@ -89,7 +89,7 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Runbook, Diagnostics> {
 }
 
 /// Loads and validates runbook text as if read from `path`.
-pub fn load_str(path: &Path, text: &str, registry: &Registry) -> Result<Runbook, Diagnostics> {
+pub fn load_str(path: &Path, text: &str, registry: &dyn Catalog) -> Result<Runbook, Diagnostics> {
     let mut l = Loader { files: Vec::new(), diags: Diagnostics::default(), registry };
     let partial = l.file(path.to_path_buf(), text.to_string(), &mut Vec::new());
     let rb = partial.and_then(|p| l.finish(p));
@@ -692,13 +692,12 @@ impl Loader<'_> {
     }
 
     fn check_params(&mut self, action: &L<String>, s: &PStep) {
-        let Some(a) = self.registry.get(&action.v) else {
+        let Some(spec) = self.registry.spec(&action.v) else {
             let help = suggest(&action.v, &self.registry.names())
                 .or_else(|| Some("`drconsole actions` lists every action".into()));
             self.err_help(&action.loc, DiagKind::UnknownAction, format!("unknown action `{}`", action.v), help);
             return;
         };
-        let spec = a.spec();
         let with_loc = s.with.first().map(|(k, _)| k.loc.clone()).unwrap_or(s.loc.clone());
         // `with` that is not a table, or a parameter with a bad value, was reported already: not missing too
         let with_is_bad = s.present.contains("with:not-a-table");
@@ -841,7 +840,7 @@ impl Loader<'_> {
                     ));
                 }
                 let action = psteps[j].action.as_ref()?;
-                let spec = self.registry.get(&action.v)?.spec();
+                let spec = self.registry.spec(&action.v)?;
                 if spec.has_output(output) {
                     None
                 } else {

@@ -1,5 +1,6 @@
 //! The runbook document: the TOML model, validation (`check`), `${...}` interpolation and the step graph.
 
+pub mod catalog;
 pub mod dag;
 pub mod diag;
 pub mod interp;
@@ -12,11 +13,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use catalog::{ActionSpec, Catalog};
 pub use dag::Dag;
 pub use diag::{DiagKind, Diagnostic, Diagnostics, SourceFile};
 pub use load::{load, load_str};
-
-use crate::actions::Registry;
 
 /// Where a value came from: a file of the runbook (0 = the runbook itself, then files it `extends`) and a byte span.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,9 +124,9 @@ impl Runbook {
     }
 
     /// The step's expected duration: its own `expected`, else the action's default.
-    pub fn expected(&self, registry: &Registry, i: usize) -> Duration {
+    pub fn expected(&self, catalog: &dyn Catalog, i: usize) -> Duration {
         let s = &self.steps[i];
-        s.expected.or_else(|| registry.get(&s.action).map(|a| a.spec().expected())).unwrap_or(Duration::from_secs(60))
+        s.expected.or_else(|| catalog.spec(&s.action).map(ActionSpec::expected)).unwrap_or(Duration::from_secs(60))
     }
 
     /// sha256 over every file of the runbook, in order, as lowercase hex.

@@ -31,7 +31,7 @@ pub struct Events {
 impl Events {
     pub fn push(&mut self, secs: i64, kind: EventKind) -> &mut Self {
         let seq = self.events.len() as u64 + 1;
-        self.events.push(Event { seq, ts: at(secs), kind });
+        self.events.push(Event::new(seq, at(secs), kind));
         self
     }
 }

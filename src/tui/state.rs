@@ -661,6 +661,9 @@ impl State {
                 self.push_log(ts, "resumed", "", format!("by {by}"), LogLevel::Info);
                 self.paused = None;
             }
+            EventKind::StepRetryRequested { step, by } => {
+                self.push_log(ts, "retry", &step, format!("run again (by {by})"), LogLevel::Info);
+            }
             EventKind::RunFinished {
                 outcome,
                 duration_secs,

@@ -23,7 +23,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::engine::Clock;
+use crate::run::Clock;
 
 pub use provision::Seed;
 pub use scenario::{Fault, WorldFile};

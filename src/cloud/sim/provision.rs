@@ -47,9 +47,9 @@ impl Seed {
 pub fn seeds_from_runbook(rb: &Runbook) -> Vec<Seed> {
     let mut out = Vec::new();
     for (i, step) in rb.steps.iter().enumerate() {
-        let p = crate::plan::planned_params(rb, i);
+        let p = crate::runbook::interp::planned_with(rb, i);
         let get = |k: &str| -> Option<String> {
-            match p.0.get(k) {
+            match p.get(k) {
                 Some(Value::String(s)) if !s.contains('<') && !s.is_empty() => Some(s.clone()),
                 _ => None,
             }
@@ -97,7 +97,7 @@ pub fn seeds_from_runbook(rb: &Runbook) -> Vec<Seed> {
                         s.region.clone_from(&home);
                     }),
                     "s3" => {
-                        let regions = match p.0.get("regions") {
+                        let regions = match p.get("regions") {
                             Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
                             _ => vec![rb.target.primary.clone(), rb.target.secondary.clone()],
                         };

@@ -1,5 +1,6 @@
 //! The engine's event stream: everything a frontend shows and the journal records. Serialized as NDJSON by
 //! `--json` (one object a line, `type` names the event); the schema is documented in the README.
+//! Event names and fields are a public contract: add, never rename or remove.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,18 @@ pub struct Event {
     pub seq: u64,
     /// Run time (simulated time on the simulator).
     pub ts: Timestamp,
+    /// Real (wall-clock) time when the event was emitted, on simulated runs (where it differs from `ts`): a
+    /// watcher turns "now" into run time from it, and reports show it beside simulated times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall: Option<Timestamp>,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(seq: u64, ts: Timestamp, kind: EventKind) -> Self {
+        Self { seq, ts, wall: None, kind }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -192,6 +203,11 @@ pub enum EventKind {
         step: String,
         reason: String,
     },
+    /// The operator asked for a failed step to run again.
+    StepRetryRequested {
+        step: String,
+        by: String,
+    },
     /// The RTO projection: emitted whenever a step changes state.
     Projection {
         elapsed_secs: u64,
@@ -236,7 +252,8 @@ impl EventKind {
             | EventKind::StepSucceeded { step, .. }
             | EventKind::StepFailed { step, .. }
             | EventKind::StepSkipped { step, .. }
-            | EventKind::StepCancelled { step, .. } => Some(step),
+            | EventKind::StepCancelled { step, .. }
+            | EventKind::StepRetryRequested { step, .. } => Some(step),
             _ => None,
         }
     }

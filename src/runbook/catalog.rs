@@ -1,5 +1,7 @@
 //! What an action declares about itself: its parameters, outputs, IAM permissions and expected duration.
 //! `check` validates runbooks against these, `actions` lists them, `plan` and `iam-policy` are built from them.
+//! The runbook loader sees actions only through the [`Catalog`] trait, so `runbook` does not depend on the action
+//! implementations (the registry in `actions` implements it).
 
 use serde::Serialize;
 
@@ -101,4 +103,11 @@ impl ActionSpec {
     pub fn expected(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.expected_secs)
     }
+}
+
+/// What the runbook loader needs to know of the action catalogue: each action's spec, by name.
+pub trait Catalog {
+    fn spec(&self, action: &str) -> Option<&'static ActionSpec>;
+    /// Every action name (for "did you mean" suggestions).
+    fn names(&self) -> Vec<&'static str>;
 }

@@ -1,0 +1,89 @@
+//! Run time. The engine, the actions and the simulator read time only from a [`Clock`], so the simulator can run
+//! faster than real time (`--speed`) and tests run on tokio's paused clock, deterministically.
+//!
+//! Two kinds of clock:
+//! - a scaled clock ([`Clock::new`], [`Clock::starting_at`]): run time is real time times `speed`; AWS runs use it
+//!   at speed 1.
+//! - a simulated clock ([`Clock::simulated`]): run time is the time of the tokio runtime it was made in, which
+//!   the simulator's paced runtime (`engine::pace`) advances only when every task waits, and paces to `speed`
+//!   times real time. Simulated durations then come from the simulation alone: the same seed gives the same
+//!   durations at any speed, on any machine (work done between waits takes no simulated time).
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+#[derive(Debug, Clone)]
+pub struct Clock {
+    origin_wall: Timestamp,
+    origin: tokio::time::Instant,
+    /// Run time per unit of tokio time.
+    scale: f64,
+    /// The speed the run was asked to go at (reported in `run_started`).
+    speed: f64,
+    simulated: bool,
+}
+
+fn valid(speed: f64) -> f64 {
+    if speed.is_finite() && speed > 0.0 { speed } else { 1.0 }
+}
+
+impl Clock {
+    /// A clock that reads wall time now and runs `speed` times faster than real time.
+    pub fn new(speed: f64) -> Self {
+        Self::starting_at(Timestamp::now(), speed)
+    }
+
+    /// A clock whose run time starts at `wall` (tests, resumed simulations) and runs `speed` times faster than
+    /// the tokio clock.
+    pub fn starting_at(wall: Timestamp, speed: f64) -> Self {
+        let speed = valid(speed);
+        Self { origin_wall: wall, origin: tokio::time::Instant::now(), scale: speed, speed, simulated: speed != 1.0 }
+    }
+
+    /// A simulated clock starting at `wall`: run time is the current tokio runtime's time, which a paced runtime
+    /// advances. Must be made inside that runtime's context (`Handle::enter`).
+    pub fn simulated(wall: Timestamp, speed: f64) -> Self {
+        Self {
+            origin_wall: wall,
+            origin: tokio::time::Instant::now(),
+            scale: 1.0,
+            speed: valid(speed),
+            simulated: true,
+        }
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    /// Run time is not wall time (the simulator): events also carry their wall time.
+    pub fn is_simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// Run time elapsed since the clock started.
+    pub fn elapsed(&self) -> Duration {
+        self.origin.elapsed().mul_f64(self.scale)
+    }
+
+    pub fn now(&self) -> Timestamp {
+        let e = SignedDuration::try_from(self.elapsed()).unwrap_or(SignedDuration::ZERO);
+        self.origin_wall.saturating_add(e).unwrap_or(self.origin_wall)
+    }
+
+    /// The tokio duration that passes while `d` of run time passes.
+    pub fn real(&self, d: Duration) -> Duration {
+        d.div_f64(self.scale)
+    }
+
+    /// Sleeps for `d` of run time.
+    pub async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(self.real(d)).await;
+    }
+}
+
+/// Signed seconds from `a` to `b`.
+pub fn secs_between(a: Timestamp, b: Timestamp) -> i64 {
+    b.duration_since(a).as_secs()
+}

@@ -1,0 +1,885 @@
+//! The one fold of a run's events: [`RunView::apply`] turns the event stream (live, or read back from a journal)
+//! into facts — per step its phase, attempts, waits for people, start and end, outputs, resources and errors; the
+//! prompts and answers, decisions, recovery points and sessions of the run. The console, the watcher, the reports
+//! and resume all read a `RunView`; each converts from it (`impl From<&StepView> for StepReport`) and none folds
+//! the raw stream itself, so they cannot disagree.
+//!
+//! Rules: facts only, no presentation; pure (no I/O, no clock: "now" is an argument, see [`RunView::clock_at`]);
+//! a resumed session (a second `run_started` of the same run) keeps everything earlier sessions recorded.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Map, Value};
+
+use super::clock::secs_between;
+use super::event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+
+/// Where a step is in its lifecycle, as the events tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Pending,
+    /// Waiting for the operator to confirm it may start (`confirm = true`).
+    AwaitingApproval,
+    Running,
+    /// Running, and waiting for the operator (a manual task, a recovery point to choose).
+    WaitingOperator,
+    /// An attempt failed; the next starts after a backoff.
+    Retrying,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed | Phase::Skipped | Phase::Cancelled)
+    }
+    /// The step cannot go on without a person.
+    pub fn needs_operator(self) -> bool {
+        matches!(self, Phase::AwaitingApproval | Phase::WaitingOperator)
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            Phase::Pending => "not started",
+            Phase::AwaitingApproval => "awaiting approval",
+            Phase::Running => "running",
+            Phase::WaitingOperator => "waiting for the operator",
+            Phase::Retrying => "retrying",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Skipped => "skipped",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a step waited for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitKind {
+    /// For the confirmation that lets it start.
+    Approval,
+    /// For a manual task to be confirmed done.
+    Manual,
+    /// For a choice (recovery point).
+    Choice,
+}
+
+impl WaitKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            WaitKind::Approval => "approval",
+            WaitKind::Manual => "manual task",
+            WaitKind::Choice => "choice",
+        }
+    }
+}
+
+/// A span of run time a step spent waiting for a person; `to` is `None` while it still waits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    pub kind: WaitKind,
+    pub from: Timestamp,
+    pub to: Option<Timestamp>,
+    /// Who ended the wait (approved, answered).
+    pub by: Option<String>,
+}
+
+impl Wait {
+    /// How long it waited, up to `now` if it still waits.
+    pub fn secs(&self, now: Timestamp) -> u64 {
+        u64::try_from(secs_between(self.from, self.to.unwrap_or(now))).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub number: u32,
+    pub started: Timestamp,
+    pub ended: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceView {
+    pub phase: String,
+    pub kind: String,
+    pub id: String,
+    pub region: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    pub info: StepInfo,
+    pub phase: Phase,
+    /// The latest attempt number.
+    pub attempt: u32,
+    pub attempts: Vec<Attempt>,
+    /// The step became eligible and asked for approval, or started: the first either happened.
+    pub first_seen: Option<Timestamp>,
+    /// The first attempt's start.
+    pub started: Option<Timestamp>,
+    /// When it reached its terminal phase.
+    pub ended: Option<Timestamp>,
+    /// As the engine measured it (succeeded steps).
+    pub duration_ms: Option<u64>,
+    pub waits: Vec<Wait>,
+    pub plan: Option<String>,
+    pub params: Map<String, Value>,
+    pub progress: Option<(String, Option<f64>)>,
+    pub resources: Vec<ResourceView>,
+    pub outputs: Map<String, Value>,
+    /// The last error (failed), or the skip/cancel reason.
+    pub error: Option<String>,
+    /// Errors of earlier attempts that were retried.
+    pub attempt_errors: Vec<String>,
+    /// A skip or cancel reason.
+    pub note: Option<String>,
+    /// The question the step asks now, if any.
+    pub prompt: Option<Prompt>,
+    /// The last answer given to it.
+    pub answer: Option<(String, String)>,
+    /// Approved by (confirm = true).
+    pub approved_by: Option<String>,
+    /// Ended in an earlier session of the run (a resume did not run it again).
+    pub from_earlier_session: bool,
+}
+
+impl StepView {
+    fn new(info: StepInfo) -> Self {
+        Self {
+            info,
+            phase: Phase::Pending,
+            attempt: 0,
+            attempts: Vec::new(),
+            first_seen: None,
+            started: None,
+            ended: None,
+            duration_ms: None,
+            waits: Vec::new(),
+            plan: None,
+            params: Map::new(),
+            progress: None,
+            resources: Vec::new(),
+            outputs: Map::new(),
+            error: None,
+            attempt_errors: Vec::new(),
+            note: None,
+            prompt: None,
+            answer: None,
+            approved_by: None,
+            from_earlier_session: false,
+        }
+    }
+
+    /// Seconds spent waiting for people, up to `now` for a wait still open.
+    pub fn wait_secs(&self, now: Timestamp) -> u64 {
+        self.waits.iter().map(|w| w.secs(now)).sum()
+    }
+
+    /// The open wait, if the step waits for a person now.
+    pub fn open_wait(&self) -> Option<&Wait> {
+        self.waits.iter().rev().find(|w| w.to.is_none())
+    }
+
+    /// Seconds from its start to its end (or `now`), if it started.
+    pub fn elapsed_secs(&self, now: Timestamp) -> Option<u64> {
+        let start = self.started?;
+        Some(u64::try_from(secs_between(start, self.ended.unwrap_or(now))).unwrap_or(0))
+    }
+
+    fn open_wait_mut(&mut self) -> Option<&mut Wait> {
+        self.waits.iter_mut().rev().find(|w| w.to.is_none())
+    }
+
+    fn close_wait(&mut self, at: Timestamp, by: Option<&str>) {
+        if let Some(w) = self.open_wait_mut() {
+            w.to = Some(at);
+            w.by = by.map(str::to_string);
+        }
+    }
+}
+
+/// What the run is, from its first `run_started`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunHeader {
+    pub run_id: String,
+    pub runbook: String,
+    pub title: String,
+    pub app: String,
+    pub path: String,
+    pub sha256: String,
+    pub backend: String,
+    pub account: Option<String>,
+    pub primary: String,
+    pub secondary: String,
+    pub incident_start: Timestamp,
+    pub rto_secs: u64,
+    pub rpo_secs: u64,
+    pub deadline: Timestamp,
+    pub speed: f64,
+    /// The first session's start.
+    pub started: Timestamp,
+}
+
+/// A recovery point the run used (chosen for a step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointView {
+    pub step: String,
+    pub id: String,
+    pub kind: String,
+    pub region: String,
+    pub time: Timestamp,
+    pub rpo_secs: i64,
+    pub rpo_met: bool,
+}
+
+/// Something a person (or a headless flag) decided, or the run did on their behalf.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionView {
+    /// Run time (simulated time on the simulator).
+    pub at: Timestamp,
+    /// Real time, when it differs from `at` (simulated runs).
+    pub wall: Option<Timestamp>,
+    /// approved, answered, confirmed done, skipped, retried, paused, resumed, aborted, interrupted, blocked
+    pub what: &'static str,
+    pub step: Option<String>,
+    pub by: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorView {
+    pub at: Timestamp,
+    pub step: Option<String>,
+    pub attempt: Option<u32>,
+    pub error: String,
+    pub retried: bool,
+}
+
+/// One session of the run: its `run_started` (the first, or a resume).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    pub number: u32,
+    pub started: Timestamp,
+    pub ended: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedView {
+    pub outcome: Outcome,
+    pub message: String,
+    pub duration_secs: u64,
+    pub rto_secs: u64,
+    pub rto_achieved_secs: u64,
+    pub rto_met: bool,
+    pub counts: [u32; 4],
+    pub at: Timestamp,
+}
+
+/// The engine's last word on the critical path (the view computes its own projection, see [`RunView::clock_at`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineProjection {
+    pub projected_finish: Timestamp,
+    pub margin_secs: i64,
+    pub critical_path: Vec<String>,
+}
+
+/// The run's clock at a given instant, computed from the view: identical in the console, the watcher and
+/// headless output for the same `now`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClockView {
+    pub now: Timestamp,
+    /// Since the incident started.
+    pub elapsed_secs: i64,
+    /// Until the RTO deadline (negative past it); at the end, frozen at the finish.
+    pub rto_left_secs: i64,
+    /// When the run will finish if every step takes its expected time (waits for people included: a step
+    /// waiting for a person keeps consuming the RTO).
+    pub projected_finish: Timestamp,
+    /// Deadline minus projected finish (negative: late).
+    pub margin_secs: i64,
+    /// The steps on the critical path that have not ended.
+    pub critical_path: Vec<String>,
+    pub finished: bool,
+}
+
+/// A recovery point's data-loss verdict for the whole run: the oldest data restored across every point used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRpo {
+    pub target_secs: u64,
+    /// The worst (largest) data-loss window among the points used.
+    pub achieved_secs: Option<i64>,
+    pub met: Option<bool>,
+    /// The point with the worst window.
+    pub worst: Option<PointView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunView {
+    pub run: Option<RunHeader>,
+    /// Account and caller identity ARN (AWS).
+    pub identity: Option<(String, String)>,
+    /// In the order the runbook declares them.
+    pub steps: Vec<StepView>,
+    index: HashMap<String, usize>,
+    pub paused: Option<String>,
+    pub finished: Option<FinishedView>,
+    pub points: Vec<PointView>,
+    pub decisions: Vec<DecisionView>,
+    pub errors: Vec<ErrorView>,
+    pub sessions: Vec<SessionView>,
+    pub projection: Option<EngineProjection>,
+    /// The last event applied.
+    pub last_seq: u64,
+    pub last_ts: Option<Timestamp>,
+    /// Run time and real time of the last event that carried its real time (simulated runs).
+    pub last_wall: Option<(Timestamp, Timestamp)>,
+}
+
+impl RunView {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The view of a whole event sequence.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut v = Self::new();
+        for ev in events {
+            v.apply(ev);
+        }
+        v
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepView> {
+        self.index.get(id).map(|&i| &self.steps[i])
+    }
+
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    fn step_mut(&mut self, id: &str) -> Option<&mut StepView> {
+        let i = *self.index.get(id)?;
+        self.steps.get_mut(i)
+    }
+
+    /// The run has ended (its last session finished and no later session started).
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
+    /// Steps that succeeded, of all.
+    pub fn done(&self) -> (usize, usize) {
+        (self.steps.iter().filter(|s| s.phase == Phase::Succeeded).count(), self.steps.len())
+    }
+
+    fn decide(&mut self, ev: &Event, what: &'static str, step: Option<&str>, by: &str, detail: String) {
+        self.decisions.push(DecisionView {
+            at: ev.ts,
+            wall: ev.wall,
+            what,
+            step: step.map(str::to_string),
+            by: by.to_string(),
+            detail,
+        });
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, ev: &Event) {
+        self.last_seq = self.last_seq.max(ev.seq);
+        self.last_ts = Some(self.last_ts.map_or(ev.ts, |t| t.max(ev.ts)));
+        if let Some(w) = ev.wall {
+            self.last_wall = Some((ev.ts, w));
+        }
+        let at = ev.ts;
+        match &ev.kind {
+            EventKind::RunStarted {
+                run_id,
+                runbook,
+                title,
+                app,
+                path,
+                sha256,
+                backend,
+                account,
+                primary,
+                secondary,
+                incident_start,
+                rto_secs,
+                rpo_secs,
+                deadline,
+                speed,
+                steps,
+            } => {
+                let resumed = self.run.as_ref().is_some_and(|r| r.run_id == *run_id);
+                let started = if resumed { self.run.as_ref().map_or(at, |r| r.started) } else { at };
+                if !resumed {
+                    *self = Self {
+                        last_seq: self.last_seq,
+                        last_ts: self.last_ts,
+                        last_wall: self.last_wall,
+                        ..Self::default()
+                    };
+                }
+                self.run = Some(RunHeader {
+                    run_id: run_id.clone(),
+                    runbook: runbook.clone(),
+                    title: title.clone(),
+                    app: app.clone(),
+                    path: path.clone(),
+                    sha256: sha256.clone(),
+                    backend: backend.clone(),
+                    account: account.clone(),
+                    primary: primary.clone(),
+                    secondary: secondary.clone(),
+                    incident_start: *incident_start,
+                    rto_secs: *rto_secs,
+                    rpo_secs: *rpo_secs,
+                    deadline: *deadline,
+                    speed: *speed,
+                    started,
+                });
+                if let Some(last) = self.sessions.last_mut() {
+                    last.ended.get_or_insert(self.finished.as_ref().map_or(at, |f| f.at));
+                }
+                let number = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).saturating_add(1);
+                self.sessions.push(SessionView { number, started: at, ended: None });
+                self.finished = None;
+                self.paused = None;
+                self.set_steps(steps);
+            }
+            EventKind::Identity { account, arn } => self.identity = Some((account.clone(), arn.clone())),
+            EventKind::StepAwaitingApproval { step, plan } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.phase = Phase::AwaitingApproval;
+                    s.first_seen.get_or_insert(at);
+                    s.plan = Some(plan.clone());
+                    if s.open_wait().is_none() {
+                        s.waits.push(Wait { kind: WaitKind::Approval, from: at, to: None, by: None });
+                    }
+                }
+            }
+            EventKind::StepApproved { step, by } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.approved_by = Some(by.clone());
+                    s.close_wait(at, Some(by));
+                    if s.phase == Phase::AwaitingApproval {
+                        s.phase = Phase::Pending;
+                    }
+                }
+                self.decide(ev, "approved", Some(step), by, String::new());
+            }
+            EventKind::StepStarted { step, attempt, plan, params } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.phase = Phase::Running;
+                    s.attempt = *attempt;
+                    s.first_seen.get_or_insert(at);
+                    s.started.get_or_insert(at);
+                    s.ended = None;
+                    s.duration_ms = None;
+                    s.error = None;
+                    s.note = None;
+                    s.from_earlier_session = false;
+                    s.plan = Some(plan.clone());
+                    s.params = params.clone();
+                    s.progress = None;
+                    s.attempts.push(Attempt { number: *attempt, started: at, ended: None, error: None });
+                }
+            }
+            EventKind::StepProgress { step, message, percent } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.progress = Some((message.clone(), *percent));
+                }
+            }
+            EventKind::Resource { step, phase, kind, id, region, state } => {
+                if let Some(s) = self.step_mut(step) {
+                    let new = ResourceView {
+                        phase: phase.clone(),
+                        kind: kind.clone(),
+                        id: id.clone(),
+                        region: region.clone(),
+                        state: state.clone(),
+                    };
+                    // one entry per resource: the latest phase wins ("creating" becomes "created"), except that a
+                    // resource this run created and a later attempt found again stays "created"
+                    match s
+                        .resources
+                        .iter_mut()
+                        .find(|x| x.kind == *kind && x.region == *region && (x.id == *id || x.id.is_empty()))
+                    {
+                        Some(x) if x.phase == "created" && phase == "found" => x.state = new.state,
+                        Some(x) => *x = new,
+                        None => s.resources.push(new),
+                    }
+                }
+            }
+            EventKind::OperatorRequest { step, prompt } => {
+                if let Some(s) = self.step_mut(step) {
+                    let kind = match prompt {
+                        Prompt::Done { .. } => WaitKind::Manual,
+                        Prompt::Choice { .. } => WaitKind::Choice,
+                    };
+                    s.prompt = Some(prompt.clone());
+                    if !s.phase.is_terminal() {
+                        s.phase = Phase::WaitingOperator;
+                    }
+                    if s.open_wait().is_none() {
+                        s.waits.push(Wait { kind, from: at, to: None, by: None });
+                    }
+                }
+            }
+            EventKind::OperatorAnswered { step, answer, by } => {
+                let manual = self.step(step).is_some_and(|s| {
+                    matches!(s.prompt, Some(Prompt::Done { .. }))
+                        || s.waits.last().is_some_and(|w| w.kind == WaitKind::Manual)
+                });
+                if let Some(s) = self.step_mut(step) {
+                    s.prompt = None;
+                    s.answer = Some((answer.clone(), by.clone()));
+                    s.close_wait(at, Some(by));
+                    if s.phase == Phase::WaitingOperator {
+                        s.phase = Phase::Running;
+                    }
+                }
+                if manual {
+                    self.decide(ev, "confirmed done", Some(step), by, String::new());
+                } else {
+                    self.decide(ev, "answered", Some(step), by, answer.clone());
+                }
+            }
+            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met } => {
+                let p = PointView {
+                    step: step.clone(),
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    region: region.clone(),
+                    time: *time,
+                    rpo_secs: *rpo_secs,
+                    rpo_met: *rpo_met,
+                };
+                // a step that runs again (resume, retry) may choose again: its latest choice counts
+                match self.points.iter_mut().find(|x| x.step == *step && x.kind == *kind) {
+                    Some(x) => *x = p,
+                    None => self.points.push(p),
+                }
+            }
+            EventKind::StepRetrying { step, attempt, error, .. } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.phase = Phase::Retrying;
+                    s.attempt_errors.push(error.clone());
+                    if let Some(a) = s.attempts.iter_mut().rev().find(|a| a.number == *attempt) {
+                        a.ended = Some(at);
+                        a.error = Some(error.clone());
+                    }
+                }
+                self.errors.push(ErrorView {
+                    at,
+                    step: Some(step.clone()),
+                    attempt: Some(*attempt),
+                    error: error.clone(),
+                    retried: true,
+                });
+            }
+            EventKind::StepSucceeded { step, attempt, duration_ms, outputs } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.phase = Phase::Succeeded;
+                    s.attempt = s.attempt.max(*attempt);
+                    s.ended = Some(at);
+                    s.duration_ms = Some(*duration_ms);
+                    s.outputs = outputs.clone();
+                    s.progress = None;
+                    s.prompt = None;
+                    s.close_wait(at, None);
+                    if let Some(a) = s.attempts.last_mut() {
+                        a.ended = Some(at);
+                    }
+                }
+            }
+            EventKind::StepFailed { step, attempt, error, .. } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.phase = Phase::Failed;
+                    s.attempt = s.attempt.max(*attempt);
+                    s.ended = Some(at);
+                    s.error = Some(error.clone());
+                    s.prompt = None;
+                    s.close_wait(at, None);
+                    if let Some(a) = s.attempts.last_mut() {
+                        a.ended = Some(at);
+                        a.error = Some(error.clone());
+                    }
+                }
+                self.errors.push(ErrorView {
+                    at,
+                    step: Some(step.clone()),
+                    attempt: Some(*attempt),
+                    error: error.clone(),
+                    retried: false,
+                });
+            }
+            EventKind::StepSkipped { step, reason, by } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.phase = Phase::Skipped;
+                    s.ended = Some(at);
+                    s.note = Some(reason.clone());
+                    s.prompt = None;
+                    s.close_wait(at, Some(by));
+                }
+                self.decide(ev, "skipped", Some(step), by, reason.clone());
+            }
+            EventKind::StepCancelled { step, reason } => {
+                if let Some(s) = self.step_mut(step) {
+                    // a step cancelled before it started keeps "not started" as its outcome (with the reason)
+                    if s.started.is_some() || s.phase != Phase::Pending {
+                        s.phase = Phase::Cancelled;
+                        s.ended = Some(at);
+                    }
+                    s.note = Some(reason.clone());
+                    s.prompt = None;
+                    s.close_wait(at, None);
+                    if let Some(a) = s.attempts.last_mut() {
+                        a.ended.get_or_insert(at);
+                    }
+                }
+            }
+            EventKind::StepRetryRequested { step, by } => {
+                self.decide(ev, "retried", Some(step), by, String::new());
+            }
+            EventKind::Projection { projected_finish, margin_secs, critical_path, .. } => {
+                self.projection = Some(EngineProjection {
+                    projected_finish: *projected_finish,
+                    margin_secs: *margin_secs,
+                    critical_path: critical_path.clone(),
+                });
+            }
+            EventKind::RunPaused { reason } => {
+                self.paused = Some(reason.clone());
+                self.decide(ev, "paused", None, "", reason.clone());
+            }
+            EventKind::RunResumed { by } => {
+                self.paused = None;
+                self.decide(ev, "resumed", None, by, String::new());
+            }
+            EventKind::RunFinished {
+                outcome,
+                duration_secs,
+                rto_secs,
+                rto_achieved_secs,
+                rto_met,
+                succeeded,
+                failed,
+                skipped,
+                cancelled,
+                message,
+            } => {
+                self.finished = Some(FinishedView {
+                    outcome: *outcome,
+                    message: message.clone(),
+                    duration_secs: *duration_secs,
+                    rto_secs: *rto_secs,
+                    rto_achieved_secs: *rto_achieved_secs,
+                    rto_met: *rto_met,
+                    counts: [*succeeded, *failed, *skipped, *cancelled],
+                    at,
+                });
+                if let Some(s) = self.sessions.last_mut() {
+                    s.ended = Some(at);
+                }
+                self.paused = None;
+                for s in &mut self.steps {
+                    if let Some(w) = s.open_wait_mut() {
+                        w.to = Some(at);
+                    }
+                }
+                match outcome {
+                    Outcome::Aborted => {
+                        let by = message
+                            .strip_prefix("aborted by ")
+                            .and_then(|m| m.split_once(": "))
+                            .map(|(by, _)| by.to_string())
+                            .unwrap_or_default();
+                        self.decide(ev, "aborted", None, &by, message.clone());
+                    }
+                    Outcome::Interrupted => self.decide(ev, "interrupted", None, "", message.clone()),
+                    Outcome::Blocked => self.decide(ev, "blocked", None, "", message.clone()),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A resumed session announces the steps again: steps already known keep what earlier sessions recorded
+    /// (a step that ended then is marked as such); new steps are added.
+    fn set_steps(&mut self, steps: &[StepInfo]) {
+        for s in &mut self.steps {
+            if s.phase.is_terminal() {
+                s.from_earlier_session = true;
+            } else {
+                // what was running or waiting when the session stopped starts again (or is restored as done)
+                s.phase = Phase::Pending;
+                s.prompt = None;
+                s.progress = None;
+            }
+        }
+        for info in steps {
+            match self.index.get(&info.id) {
+                Some(&i) => self.steps[i].info = info.clone(),
+                None => {
+                    self.index.insert(info.id.clone(), self.steps.len());
+                    self.steps.push(StepView::new(info.clone()));
+                }
+            }
+        }
+    }
+
+    /// Run time "now" from a real instant: the last event's run time plus the real time since it, times the
+    /// run's speed (simulated runs, whose events carry their real time); real time itself otherwise.
+    pub fn run_time_at(&self, wall_now: Timestamp) -> Timestamp {
+        let Some(run) = &self.run else { return wall_now };
+        if let Some((ts, wall)) = self.last_wall {
+            let real = wall_now.duration_since(wall).max(SignedDuration::ZERO);
+            let scaled = SignedDuration::try_from(Duration::try_from(real).unwrap_or_default().mul_f64(run.speed))
+                .unwrap_or_default();
+            return ts.saturating_add(scaled).unwrap_or(ts);
+        }
+        if (run.speed - 1.0).abs() < f64::EPSILON {
+            return wall_now;
+        }
+        self.last_ts.unwrap_or(wall_now)
+    }
+
+    /// The run's clock at `now` (run time): elapsed since the incident, RTO left, and the projected finish
+    /// computed from every step's phase and expected duration. Steps waiting for a person count their full
+    /// expected time from `now`, so the projection moves on while they wait.
+    pub fn clock_at(&self, now: Timestamp) -> Option<ClockView> {
+        let run = self.run.as_ref()?;
+        if let Some(f) = &self.finished {
+            return Some(ClockView {
+                now: f.at,
+                elapsed_secs: secs_between(run.incident_start, f.at),
+                rto_left_secs: secs_between(f.at, run.deadline),
+                projected_finish: f.at,
+                margin_secs: secs_between(f.at, run.deadline),
+                critical_path: Vec::new(),
+                finished: true,
+            });
+        }
+        let now = self.last_ts.map_or(now, |t| now.max(t));
+        let remaining: Vec<u64> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let expected = s.info.expected_secs;
+                match s.phase {
+                    Phase::Pending | Phase::AwaitingApproval => expected,
+                    Phase::Running | Phase::Retrying | Phase::WaitingOperator => {
+                        let since = s.attempts.last().map_or(now, |a| a.started);
+                        expected.saturating_sub(u64::try_from(secs_between(since, now)).unwrap_or(0))
+                    }
+                    _ => 0,
+                }
+            })
+            .collect();
+        let (total, path) = self.longest_path(&remaining);
+        let projected =
+            now.saturating_add(SignedDuration::from_secs(i64::try_from(total).unwrap_or(i64::MAX))).unwrap_or(now);
+        Some(ClockView {
+            now,
+            elapsed_secs: secs_between(run.incident_start, now),
+            rto_left_secs: secs_between(now, run.deadline),
+            projected_finish: projected,
+            margin_secs: secs_between(projected, run.deadline),
+            critical_path: path
+                .into_iter()
+                .filter(|&i| !self.steps[i].phase.is_terminal())
+                .map(|i| self.steps[i].info.id.clone())
+                .collect(),
+            finished: false,
+        })
+    }
+
+    /// The longest chain of remaining durations through the `needs` graph, and its steps in order.
+    fn longest_path(&self, remaining: &[u64]) -> (u64, Vec<usize>) {
+        let n = self.steps.len();
+        let deps: Vec<Vec<usize>> = self
+            .steps
+            .iter()
+            .map(|s| s.info.needs.iter().filter_map(|d| self.index.get(d).copied()).collect())
+            .collect();
+        // finish[i] = remaining[i] + max(finish[dep]); iterative DFS with memo (the runbook checked for cycles;
+        // a cycle here would only cut the path short)
+        let mut finish: Vec<Option<u64>> = vec![None; n];
+        let mut best_dep: Vec<Option<usize>> = vec![None; n];
+        let mut on_stack = vec![false; n];
+        for root in 0..n {
+            let mut stack = vec![(root, false)];
+            while let Some((i, expanded)) = stack.pop() {
+                if finish[i].is_some() {
+                    continue;
+                }
+                if expanded {
+                    let mut best: Option<(u64, usize)> = None;
+                    for &d in &deps[i] {
+                        let f = finish[d].unwrap_or(0);
+                        if best.is_none_or(|(b, _)| f > b) {
+                            best = Some((f, d));
+                        }
+                    }
+                    finish[i] = Some(remaining[i] + best.map_or(0, |(f, _)| f));
+                    best_dep[i] = best.map(|(_, d)| d);
+                    on_stack[i] = false;
+                    continue;
+                }
+                on_stack[i] = true;
+                stack.push((i, true));
+                for &d in &deps[i] {
+                    if finish[d].is_none() && !on_stack[d] {
+                        stack.push((d, false));
+                    }
+                }
+            }
+        }
+        let Some(end) = (0..n).max_by_key(|&i| (finish[i].unwrap_or(0), std::cmp::Reverse(i))) else {
+            return (0, Vec::new());
+        };
+        let mut path = vec![end];
+        let mut cur = end;
+        while let Some(d) = best_dep[cur] {
+            if path.contains(&d) {
+                break;
+            }
+            path.push(d);
+            cur = d;
+        }
+        path.reverse();
+        (finish[end].unwrap_or(0), path)
+    }
+
+    /// The run's RPO: the oldest data restored across every recovery point the run used.
+    pub fn rpo(&self) -> RunRpo {
+        let target_secs = self.run.as_ref().map_or(0, |r| r.rpo_secs);
+        let worst = self.points.iter().max_by_key(|p| p.rpo_secs).cloned();
+        RunRpo {
+            target_secs,
+            achieved_secs: worst.as_ref().map(|p| p.rpo_secs),
+            met: worst.as_ref().map(|_| self.points.iter().all(|p| p.rpo_met)),
+            worst,
+        }
+    }
+
+    /// Steps that wait for a person now.
+    pub fn waiting(&self) -> impl Iterator<Item = &StepView> {
+        self.steps.iter().filter(|s| s.phase.needs_operator())
+    }
+
+    /// The candidates of a step's open choice.
+    pub fn candidates(&self, step: &str) -> Option<&[Candidate]> {
+        match &self.step(step)?.prompt {
+            Some(Prompt::Choice { candidates, .. }) => Some(candidates),
+            _ => None,
+        }
+    }
+}
