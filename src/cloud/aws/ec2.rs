@@ -691,22 +691,25 @@ impl Ec2 for Aws {
         destination: &str,
         nat_gateway_id: &str,
     ) -> CloudResult<()> {
-        // the caller has read the table already: create the route, and replace it when it exists (no describe)
+        let tables = self.describe_route_tables(region, &Filter::id(route_table_id)).await?;
+        let Some(table) = tables.first() else {
+            return Err(CloudError::new(
+                SVC,
+                "DescribeRouteTables",
+                region,
+                "InvalidRouteTableID.NotFound",
+                format!("route table {route_table_id} does not exist"),
+            )
+            .not_found());
+        };
+        let existing = table.routes.iter().find(|r| r.destination == destination);
+        if existing.is_some_and(|r| r.nat_gateway_id.as_deref() == Some(nat_gateway_id)) {
+            return Ok(());
+        }
         let client = self.clients.ec2(region);
-        const OP: &str = "CreateRoute";
-        self.allow_change(SVC, OP, region).await?;
-        let r = client
-            .create_route()
-            .route_table_id(route_table_id)
-            .destination_cidr_block(destination)
-            .nat_gateway_id(nat_gateway_id)
-            .send()
-            .await;
-        if let Err(e) = r {
-            let e = from_sdk(SVC, OP, region, e);
-            if e.code != "RouteAlreadyExists" {
-                return Err(e);
-            }
+        if existing.is_some() {
+            const OP: &str = "ReplaceRoute";
+            self.allow_change(SVC, OP, region).await?;
             client
                 .replace_route()
                 .route_table_id(route_table_id)
@@ -714,7 +717,32 @@ impl Ec2 for Aws {
                 .nat_gateway_id(nat_gateway_id)
                 .send()
                 .await
-                .map_err(|e| from_sdk(SVC, "ReplaceRoute", region, e))?;
+                .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        } else {
+            const OP: &str = "CreateRoute";
+            self.allow_change(SVC, OP, region).await?;
+            let r = client
+                .create_route()
+                .route_table_id(route_table_id)
+                .destination_cidr_block(destination)
+                .nat_gateway_id(nat_gateway_id)
+                .send()
+                .await;
+            if let Err(e) = r {
+                let e = from_sdk(SVC, OP, region, e);
+                // created by a call whose answer was lost: replace makes sure it points at this gateway
+                if e.code != "RouteAlreadyExists" {
+                    return Err(e);
+                }
+                client
+                    .replace_route()
+                    .route_table_id(route_table_id)
+                    .destination_cidr_block(destination)
+                    .nat_gateway_id(nat_gateway_id)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(SVC, "ReplaceRoute", region, e))?;
+            }
         }
         Ok(())
     }

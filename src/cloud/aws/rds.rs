@@ -211,8 +211,9 @@ impl Rds for Aws {
 
     async fn restore_db_from_snapshot(&self, region: &str, req: &RestoreDbFromSnapshot) -> CloudResult<DbInstance> {
         const OP: &str = "RestoreDBInstanceFromDBSnapshot";
-        // no describe first: the identifier is unique, and an AlreadyExists answer (a re-run, or a retry whose first
-        // answer was lost) describes and returns what exists
+        if let Some(d) = self.describe_db_instance(region, &req.instance_id).await? {
+            return Ok(d);
+        }
         self.allow_change(SVC, OP, region).await?;
         let call = self
             .clients
