@@ -315,7 +315,9 @@ fn drive(
     }
     // a resume: the console shows what the earlier sessions did
     let history = match (&console, prepared.prior.is_some()) {
-        (Some(_), true) => journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default(),
+        (Some(_), true) => {
+            journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default()
+        }
         _ => Vec::new(),
     };
     let (handle, guard) = rt.block_on(async { prepared.start_on(registry, clock, paced.as_ref()) });

@@ -493,10 +493,7 @@ impl Action for RestoreSet {
                 ensure_snapshot_copy(ctx, cloud, &pt.snapshot, &pt.region, &region, kms).await?
             };
             if pt.time_from == TimeFrom::CopyStart {
-                ctx.warn(format!(
-                    "{} has no recorded source time; its data is older than {}",
-                    pt.snapshot.id, pt.time
-                ));
+                ctx.warn(format!("{} has no recorded source time; its data is older than {}", pt.snapshot.id, pt.time));
             }
             oldest = Some(oldest.map_or(pt.time, |o| o.min(pt.time)));
             times.push(pt.time);
