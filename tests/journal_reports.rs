@@ -479,3 +479,95 @@ fn the_junit_file_parses_back_with_one_testsuite_one_testcase_per_step_and_consi
         }
     }
 }
+
+/// A step that waited 30 minutes for its approval: the wait is its own column, counted in the step's duration and
+/// in the RTO row, and the step's row starts when it began waiting.
+#[test]
+fn an_approval_wait_is_shown_and_counted() {
+    use Rec::E;
+    let d = tempfile::tempdir().unwrap();
+    let steps = vec![step("dns", "Fail DNS over to us-west-2", "route53.upsert", true)];
+    write_run(
+        d.path(),
+        vec![
+            E(0, run_started(steps)),
+            E(100, EventKind::StepAwaitingApproval { step: "dns".into(), plan: "UPSERT".into() }),
+            E(1900, EventKind::StepApproved { step: "dns".into(), by: "alice@bastion-1".into() }),
+            E(1900, started("dns", 1)),
+            E(1960, ok("dns", 1, 60_000, json!({}))),
+            E(
+                1960,
+                EventKind::RunFinished {
+                    outcome: Outcome::Recovered,
+                    duration_secs: 1960,
+                    rto_secs: 7200,
+                    rto_achieved_secs: 2860,
+                    rto_met: true,
+                    succeeded: 1,
+                    failed: 0,
+                    skipped: 0,
+                    cancelled: 0,
+                    message: "every step succeeded or was skipped".into(),
+                },
+            ),
+        ],
+    );
+    let r = report::build(d.path()).unwrap();
+    let dns = &r.steps[0];
+    assert_eq!(dns.wait_secs, 1800);
+    assert_eq!(dns.start, Some(ts(100)), "the row starts when the step began waiting");
+    assert_eq!(dns.duration_secs, Some(1860));
+    assert_eq!(r.rto.waited_secs, 1800);
+    let md = report::markdown(&r);
+    assert!(md.contains("| Waited |"), "{md}");
+    assert!(md.contains("(30m of it waiting for people)") || md.contains("(30m00s of it waiting for people)"), "{md}");
+    let row = md.lines().find(|l| l.starts_with("| `dns`")).unwrap();
+    assert!(row.contains("| 30m"), "{row}");
+}
+
+/// The run's RPO is the oldest data restored across every recovery point used: an EBS set older than the RPO
+/// misses it even when the database point met it, and the report names the set.
+#[test]
+fn an_ebs_set_older_than_the_rpo_misses_the_run_rpo() {
+    use Rec::E;
+    let d = tempfile::tempdir().unwrap();
+    let steps = vec![
+        step("pick_db", "Choose the recovery point", "recovery_point.select", false),
+        step("restore_data", "Restore the data volumes", "ebs.restore_set", false),
+    ];
+    let point = |s: &str, id: &str, kind: &str, age: i64| EventKind::RecoveryPointChosen {
+        step: s.into(),
+        id: id.into(),
+        kind: kind.into(),
+        region: "us-west-2".into(),
+        time: ts(-900 - age),
+        rpo_secs: age,
+        rpo_met: age <= 3600,
+    };
+    write_run(
+        d.path(),
+        vec![
+            E(0, run_started(steps)),
+            E(1, point("pick_db", "rds:crosssell-2026", "rds-snapshot", 445)),
+            E(2, point("restore_data", "EBS set app=cross-sell", "ebs-set", 3960)),
+            E(
+                2,
+                EventKind::StepWarning {
+                    step: "restore_data".into(),
+                    message:
+                        "EBS set app=cross-sell: its 3 members are 49m apart (tolerance 15m): the set is not consistent"
+                            .into(),
+                },
+            ),
+        ],
+    );
+    let r = report::build(d.path()).unwrap();
+    assert_eq!(r.rpo.achieved_secs, Some(3960));
+    assert_eq!(r.rpo.met, Some(false));
+    assert_eq!(r.rpo.recovery_points.len(), 2);
+    assert_eq!(r.warnings.len(), 1);
+    let md = report::markdown(&r);
+    assert!(md.contains("EBS set app=cross-sell"), "{md}");
+    assert!(md.contains("**MISSED**"), "{md}");
+    assert!(md.contains("## Warnings"), "{md}");
+}

@@ -164,3 +164,39 @@ fn plan_and_iam_policy_come_from_the_catalogue() {
     assert!(find("route53").get("Condition").is_none(), "Route 53 is global");
     assert!(find("sts")["Action"][0] == "sts:GetCallerIdentity");
 }
+
+/// Simulated time depends on the simulation only: at --speed 50 and --speed 2000 every step takes exactly its
+/// simulated time (with a clock scaled from real time, the real cost of journalling each record is multiplied
+/// by the speed and the faster run's steps come out longer).
+#[test]
+fn simulated_durations_do_not_depend_on_the_speed() {
+    let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run/waits.toml");
+    let durations = |speed: &str| -> Vec<(String, u64)> {
+        let state = tempfile::tempdir().unwrap();
+        let out = Command::cargo_bin("drconsole")
+            .unwrap()
+            .env("DRCONSOLE_STATE_DIR", state.path())
+            .args(["--headless", "--json", "--sim", "--speed", speed, "--seed", "7"])
+            .arg(&rb)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "speed {speed}: {}", String::from_utf8_lossy(&out.stderr));
+        let events: Vec<Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let mut d: Vec<(String, u64)> = of_type(&events, "step_succeeded")
+            .iter()
+            .map(|e| (e["step"].as_str().unwrap().to_string(), e["duration_ms"].as_u64().unwrap()))
+            .collect();
+        d.sort();
+        d
+    };
+    let slow = durations("50");
+    let fast = durations("2000");
+    assert_eq!(slow, fast);
+    let want: Vec<(String, u64)> = [("a", 600_000), ("b", 420_000), ("c", 180_000), ("d", 45_000)]
+        .iter()
+        .map(|(s, ms)| (s.to_string(), *ms))
+        .collect();
+    assert_eq!(slow, want);
+}
