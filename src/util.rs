@@ -162,6 +162,28 @@ pub mod serde_opt_secs {
     }
 }
 
+/// Text that came from outside (command output, AWS names and tags, step outputs) made safe to show on a
+/// terminal: control characters (C0, DEL, C1, which carry escape sequences) become visible `\xNN` escapes, tabs
+/// and line breaks become spaces. Borrowed when there is nothing to change.
+pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' => o.push(' '),
+            '\r' => {}
+            c if c.is_control() => {
+                use std::fmt::Write as _;
+                let _ = write!(o, "\\x{:02x}", u32::from(c));
+            }
+            c => o.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(o)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,26 +225,4 @@ mod tests {
         assert_eq!(fmt_clock(-61), "-0:01:01");
         assert_eq!(fmt_duration(Duration::from_secs(3725)), "1h02m");
     }
-}
-
-/// Text that came from outside (command output, AWS names and tags, step outputs) made safe to show on a
-/// terminal: control characters (C0, DEL, C1, which carry escape sequences) become visible `\xNN` escapes, tabs
-/// and line breaks become spaces. Borrowed when there is nothing to change.
-pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\t' | '\n' => o.push(' '),
-            '\r' => {}
-            c if c.is_control() => {
-                use std::fmt::Write as _;
-                let _ = write!(o, "\\x{:02x}", u32::from(c));
-            }
-            c => o.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(o)
 }
