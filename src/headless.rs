@@ -20,6 +20,8 @@ pub struct Options {
     pub operator: String,
     /// The run directory, where the reports are written (named in the summary).
     pub reports: Option<std::path::PathBuf>,
+    /// The engine was given these approvals (`RunConfig::approvals`): they are not sent again.
+    pub engine_approves: bool,
     /// `--manual-done all|ID,ID`: manual tasks recorded as done by the flag.
     pub manual_done_all: bool,
     pub manual_done: HashSet<String>,
@@ -226,6 +228,8 @@ pub async fn print_stream<W: Write>(mut events: tokio::sync::mpsc::UnboundedRece
 /// What a headless run answers to an event, if anything.
 pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
     match ev {
+        // the engine gives the flags' approvals itself when told to (RunConfig::approvals)
+        EventKind::StepAwaitingApproval { step, .. } if opts.engine_approves && opts.approves(step) => None,
         EventKind::StepAwaitingApproval { step, .. } => Some(if opts.approves(step) {
             Command::Approve { step: step.clone(), by: by.to_string() }
         } else {

@@ -11,6 +11,7 @@ use drconsole::actions::Registry;
 use drconsole::cli::{Cli, Cmd, ResumeArgs, RunArgs};
 use drconsole::cloud::aws::AwsOptions;
 use drconsole::engine::RunConfig;
+use drconsole::engine::pace::Paced;
 use drconsole::journal::{self, JournalError, Prepared, RunSettings, StateDir};
 use drconsole::runbook::{self, Backend, Runbook};
 use drconsole::{headless, plan, tui};
@@ -122,11 +123,7 @@ fn actions(json: bool, registry: &Registry) -> ExitCode {
 }
 
 fn operator() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
+    format!("{}@{}", journal::username(), journal::hostname())
 }
 
 fn parse_incident_start(s: &str) -> Result<jiff::Timestamp, String> {
@@ -155,6 +152,7 @@ fn headless_options(
         approve: named,
         operator: operator(),
         reports: None,
+        engine_approves: false,
         manual_done_all: manual_done.iter().any(|a| a == "all"),
         manual_done: done,
     })
@@ -246,7 +244,12 @@ fn console_options(
     if !std::io::stdout().is_terminal() {
         return Err(usage("stdout is not a terminal: the console needs one; pass --headless for automation"));
     }
-    Ok(Some(tui::TuiOptions { theme, operator: operator(), notes: tui::notes_from_runbook(rb, registry) }))
+    Ok(Some(tui::TuiOptions {
+        theme,
+        operator: operator(),
+        notes: tui::notes_from_runbook(rb, registry),
+        history: Vec::new(),
+    }))
 }
 
 fn theme_or_default(theme: Option<&str>) -> Result<tui::Theme, ExitCode> {
@@ -269,6 +272,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// Runs a prepared (new or resumed) run to its end with the journal recording it; the run lock is held until then.
+/// A simulated run's engine goes on the simulator's paced runtime (`engine::pace`), the frontend stays here.
 fn drive(
     mut prepared: Prepared,
     registry: Registry,
@@ -280,43 +284,78 @@ fn drive(
         Err(code) => return code,
     };
     eprintln!("drconsole: run {} (journal: {})", prepared.cfg.run_id, prepared.dir.display());
-    if let Some(topts) = console {
-        return run_console(prepared, registry, topts, &rt);
+    if console.is_none() {
+        // headless: the flags' confirmations are given by the engine as they are asked
+        let by = if opts.operator.is_empty() { "headless".to_string() } else { opts.operator.clone() };
+        prepared.cfg.approvals =
+            drconsole::engine::Approvals { all: opts.approve_all, steps: opts.approve.clone(), by };
     }
-    let result = rt.block_on(async move {
-        let clock = prepared.clock();
-        if let Err(e) = attach_cloud(&mut prepared, &clock).await {
-            eprintln!("drconsole: {e}");
-            return None;
+    let mut paced = if prepared.rb.target.backend == Backend::Sim {
+        match Paced::start(prepared.meta.settings.speed) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("drconsole: cannot start the simulator: {e}");
+                return ExitCode::FAILURE;
+            }
         }
-        let opts = headless::Options { reports: Some(prepared.dir.clone()), ..opts.clone() };
-        let (handle, guard) = prepared.start(registry, clock);
+    } else {
+        None
+    };
+    let clock = match &paced {
+        Some(p) => p.clock(prepared.sim_start()),
+        None => rt.block_on(async { prepared.clock() }),
+    };
+    let attached = match &paced {
+        Some(p) => p.enter(|| attach_sim(&mut prepared, &clock)),
+        None => rt.block_on(attach_aws(&mut prepared)),
+    };
+    if let Err(e) = attached {
+        eprintln!("drconsole: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    // a resume: the console shows what the earlier sessions did
+    let history = match (&console, prepared.prior.is_some()) {
+        (Some(_), true) => {
+            journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let (handle, guard) = rt.block_on(async { prepared.start_on(registry, clock, paced.as_ref()) });
+    if let Some(p) = &mut paced {
+        p.go();
+    }
+    if let Some(mut topts) = console {
+        topts.history = history;
+        return run_console(handle, guard, topts, &rt);
+    }
+    let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };
+    let result = rt.block_on(async move {
         let result = headless::run(handle, &opts, std::io::stdout().lock()).await;
         drop(guard);
-        Some(result)
+        result
     });
-    match result {
-        Some(r) => ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1)),
-        None => ExitCode::from(EXIT_USAGE),
-    }
+    drop(paced);
+    ExitCode::from(u8::try_from(result.outcome.exit_code()).unwrap_or(1))
 }
 
-/// Gives the run its cloud. AWS: the standard credential chain (or `--profile`), `--endpoint-url`.
-/// The simulator: the world of a resumed run comes back from its run directory, a new one is provisioned from the
-/// runbook (and `--world`); the journal saves it at every checkpoint so a resume finds what was created.
-async fn attach_cloud(prepared: &mut Prepared, clock: &drconsole::engine::Clock) -> Result<(), String> {
+/// Gives an AWS run its cloud: the standard credential chain (or `--profile`), `--endpoint-url`.
+async fn attach_aws(prepared: &mut Prepared) -> Result<(), String> {
+    let settings = &prepared.meta.settings;
+    let opts = AwsOptions {
+        profile: settings.profile.clone(),
+        endpoint_url: settings.endpoint_url.clone(),
+        ..AwsOptions::default()
+    };
+    let cloud = drconsole::cloud::aws::cloud_for(&opts, &prepared.rb.target).await;
+    prepared.cfg.cloud = Some(Arc::new(cloud));
+    Ok(())
+}
+
+/// Gives a simulated run its world: the world of a resumed run comes back from its run directory, a new one is
+/// provisioned from the runbook (and `--world`); the journal saves it at every checkpoint so a resume finds what
+/// was created. Called inside the paced runtime's context (the world reads its clock).
+fn attach_sim(prepared: &mut Prepared, clock: &drconsole::engine::Clock) -> Result<(), String> {
     use drconsole::cloud::sim::{Sim, WorldFile};
-    if prepared.rb.target.backend == Backend::Aws {
-        let settings = &prepared.meta.settings;
-        let opts = AwsOptions {
-            profile: settings.profile.clone(),
-            endpoint_url: settings.endpoint_url.clone(),
-            ..AwsOptions::default()
-        };
-        let cloud = drconsole::cloud::aws::cloud_for(&opts, &prepared.rb.target).await;
-        prepared.cfg.cloud = Some(Arc::new(cloud));
-        return Ok(());
-    }
     let world = prepared.meta.settings.world.as_deref().map(WorldFile::load).transpose().map_err(|e| e.to_string())?;
     let sim = match journal::load_world(&prepared.dir).map_err(|e| e.to_string())? {
         Some(bytes) => {
@@ -345,19 +384,14 @@ impl journal::WorldStore for SimWorld {
 /// The interactive console: the engine's events go to the TUI, its commands to the engine; the exit code follows
 /// the run's outcome (as headless), 130 when the operator quit and interrupted an active run.
 fn run_console(
-    mut prepared: Prepared,
-    registry: Registry,
+    handle: drconsole::engine::RunHandle,
+    guard: journal::SessionGuard,
     opts: tui::TuiOptions,
     rt: &tokio::runtime::Runtime,
 ) -> ExitCode {
-    let run_id = prepared.cfg.run_id.clone();
+    let run_id = guard.run_id.clone();
     let id = run_id.clone();
     let result = rt.block_on(async move {
-        let clock = prepared.clock();
-        if let Err(e) = attach_cloud(&mut prepared, &clock).await {
-            return (Err(e), None);
-        }
-        let (handle, guard) = prepared.start(registry, clock);
         // SIGHUP (the terminal went away) ends the console like SIGTERM: the run is interrupted and recorded
         let hangup = hangup_interrupts(handle.commands.clone());
         let console = tokio::select! {
@@ -367,24 +401,29 @@ fn run_console(
         if let Ok(exit) = &console
             && exit.interrupted
         {
-            eprintln!("drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop");
+            eprintln!(
+                "drconsole: run {id} interrupted: no new step starts; waiting for running steps to stop \
+                 (continue with: drconsole resume {id})"
+            );
         }
         // the console is gone (its command sender dropped): an active run stops as interrupted
         let result = handle.join.await;
         drop(guard);
-        (console.map_err(|e| e.to_string()), Some(result))
+        (console.map_err(|e| e.to_string()), result)
     });
     match result {
         (Err(e), _) => {
             eprintln!("drconsole: {e}");
             ExitCode::FAILURE
         }
-        (Ok(_), None) => ExitCode::FAILURE,
-        (Ok(_), Some(Ok(r))) => {
+        (Ok(_), Ok(r)) => {
             eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
+            if r.outcome != drconsole::engine::Outcome::Recovered {
+                eprintln!("drconsole: to continue: drconsole resume {run_id}");
+            }
             ExitCode::from(u8::try_from(r.outcome.exit_code()).unwrap_or(1))
         }
-        (Ok(_), Some(Err(e))) => {
+        (Ok(_), Err(e)) => {
             eprintln!("drconsole: the engine stopped unexpectedly: {e}");
             ExitCode::FAILURE
         }

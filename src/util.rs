@@ -184,6 +184,23 @@ pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(o)
 }
 
+/// The user name of the process's real uid, from the password database (`getpwuid_r`).
+pub fn uid_name() -> Option<String> {
+    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers we pass and their sizes
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
+        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        (!name.is_empty()).then_some(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

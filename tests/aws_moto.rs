@@ -9,6 +9,8 @@
 
 #[path = "support/aws_world.rs"]
 mod aws_world;
+#[path = "support/customer_world.rs"]
+mod customer_world;
 mod support;
 
 use std::sync::Arc;
@@ -867,4 +869,138 @@ async fn cross_sell_killed_at_three_points_on_moto_resumes_without_duplicates() 
         let (_, got) = crash_run_on_moto(&moto, &tmp, &format!("kill{i}"), Some(*n)).await;
         assert_eq!(got, want, "killed after record {n}: the secondary region differs from an uninterrupted run's");
     }
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// The customer's world as their tooling built it (tests/support/customer_world.rs: no drconsole tags), run with the
+// shipped runbooks and only `[vars]` set.
+
+use support::fault_proxy::{Fault, RequestInfo, is_mutating};
+
+/// Answers AWS Backup's recovery-point listing in us-west-2 (moto has vaults, not recovery points) with the
+/// recorded-shape body of the customer world; with `primary_down`, every call to a us-east-1 regional endpoint gets
+/// a dropped connection (Route 53's global control plane, signed for us-east-1, still answers).
+fn customer_faults(body: String, primary_down: bool) -> FaultConfig {
+    FaultConfig::passthrough().with_hook(move |r: &RequestInfo| {
+        if primary_down && r.region.as_deref() == Some(PRIMARY) && r.service.as_deref() != Some("route53") {
+            return Some(Fault::Drop);
+        }
+        (r.region.as_deref() == Some(SECONDARY) && r.method == "GET" && r.path.contains("/recovery-points"))
+            .then(|| Fault::Respond { status: 200, content_type: "application/json".into(), body: body.clone() })
+    })
+}
+
+fn step_outputs<'a>(run: &'a Run, step: &str) -> &'a serde_json::Value {
+    &run.of_type("step_succeeded")
+        .find(|e| e["step"] == step)
+        .unwrap_or_else(|| panic!("{step} succeeded:\n{}", run.dump()))["outputs"]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_world_cross_sell_fails_over_from_secondary_copies_with_us_east_1_down() {
+    let moto = MotoServer::start();
+    let w = customer_world::build(moto.endpoint()).await;
+    let proxy = FaultProxy::start(moto.endpoint(), customer_faults(w.recovery_points_body.clone(), true));
+    let tmp = tempdir("customer-outage");
+    let dir = runbooks_for_moto(&tmp, None);
+    let app = &APPS[0];
+    let b = &w.apps[app.name];
+    let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &customer_world::vars(&w, app.name));
+    assert_eq!(run.code, 0, "{}", run.dump());
+    eprintln!(
+        "figure: cross-sell with us-east-1 down: {} calls by operation: {:?}",
+        proxy.count("total"),
+        proxy.counts()
+    );
+    // the database: the customer's copy in us-west-2, its time the source snapshot's (OriginalSnapshotCreateTime)
+    let chosen = run.of_type("recovery_point_chosen").next().expect("a recovery point chosen");
+    assert_eq!(chosen["region"], SECONDARY);
+    assert_eq!(chosen["id"], b.db_copy.as_str());
+    let t: jiff::Timestamp = chosen["time"].as_str().unwrap().parse().unwrap();
+    assert_eq!(t.as_second(), b.db_time.as_second(), "the RPO is the source snapshot's time, not the copy's");
+    let pick = step_outputs(&run, "pick_db");
+    assert_eq!(pick["unreachable"], PRIMARY, "the picker says us-east-1 was not listed");
+    // the volumes: from the customer's AWS Backup copy, timed by its recovery point (= the source snapshot)
+    let data = step_outputs(&run, "restore_data");
+    let (backup_copy, source) = b.backup_copy.clone().unwrap();
+    let source_t = b.snapshots.iter().find(|(id, _)| *id == source).unwrap().1;
+    let st: jiff::Timestamp = data["snapshot_time"].as_str().unwrap().parse().unwrap();
+    assert_eq!(st.as_second(), source_t.as_second(), "{data}");
+    let s = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
+    let vols = s.ec2.describe_volumes().volume_ids(data["volume_ids"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(vols.volumes()[0].snapshot_id(), Some(backup_copy.as_str()), "restored from the customer's copy");
+    let ami = step_outputs(&run, "copy_ami");
+    assert_eq!(ami["image_id"], b.ami_copy.as_str(), "the pipeline's copy of the newest build: {ami}");
+    // nothing reached us-east-1, nothing was copied across regions
+    let forwarded = proxy.forwarded_counts();
+    for op in ["CopySnapshot", "CopyDBSnapshot", "CopyImage"] {
+        assert_eq!(forwarded.get(op), None, "{op} was called: {forwarded:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_customer_apps_share_one_dr_vpc_and_a_rerun_changes_nothing() {
+    let moto = MotoServer::start();
+    let w = customer_world::build(moto.endpoint()).await;
+    let proxy = FaultProxy::start(moto.endpoint(), customer_faults(w.recovery_points_body.clone(), false));
+    let tmp = tempdir("customer-shared");
+    let dir = runbooks_for_moto(&tmp, None);
+    let s = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
+    let routes = |inv: &aws_world::Inventory, rt: &str| inv.routes.get(rt).cloned().unwrap_or_default();
+    for app in APPS {
+        proxy.reset_counts();
+        let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &customer_world::vars(&w, app.name));
+        assert_eq!(run.code, 0, "{}:\n{}", app.name, run.dump());
+        eprintln!("figure: customer {}: {} API calls: {:?}", app.name, proxy.count("total"), proxy.counts());
+        // the volume: from the customer's copy in us-west-2, not a copy drconsole made
+        let data = step_outputs(&run, "restore_data");
+        let vols = s.ec2.describe_volumes().volume_ids(data["volume_ids"].as_str().unwrap()).send().await.unwrap();
+        let b = &w.apps[app.name];
+        let from = vols.volumes()[0].snapshot_id().unwrap().to_string();
+        let progress: Vec<String> = run
+            .of_type("step_progress")
+            .filter(|e| e["step"] == "restore_data")
+            .map(|e| e["message"].to_string())
+            .collect();
+        assert!(
+            b.copies.iter().any(|(c, _)| *c == from) || b.backup_copy.as_ref().is_some_and(|(c, _)| *c == from),
+            "{}: restored from {from}, not one of the customer's copies {:?}; {progress:?}",
+            app.name,
+            b.copies
+        );
+    }
+    let inv = aws_world::inventory(moto.endpoint(), SECONDARY).await;
+    let nats: Vec<_> = s
+        .ec2
+        .describe_nat_gateways()
+        .send()
+        .await
+        .unwrap()
+        .nat_gateways()
+        .iter()
+        .filter(|n| n.vpc_id() == Some(w.vpc.as_str()))
+        .map(|n| (n.nat_gateway_id().unwrap().to_string(), n.subnet_id().unwrap().to_string()))
+        .collect();
+    let azs: std::collections::BTreeSet<&String> = nats.iter().map(|(_, sub)| sub).collect();
+    assert_eq!(nats.len(), azs.len(), "at most one NAT gateway per zone: {nats:?}");
+    assert_eq!(nats.len(), 1, "one NAT gateway for the five applications: {nats:?}");
+    for rt in &w.private_rts {
+        assert!(
+            routes(&inv, rt).iter().any(|r| r == &format!("0.0.0.0/0->{}", nats[0].0)),
+            "{rt}: {:?}",
+            routes(&inv, rt)
+        );
+    }
+    assert!(!routes(&inv, &w.main_rt).iter().any(|r| r.starts_with("0.0.0.0/0")), "the main table is untouched");
+    // every application again: nothing changes
+    for app in APPS {
+        proxy.reset_counts();
+        let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &customer_world::vars(&w, app.name));
+        assert_eq!(run.code, 0, "re-run of {}:\n{}", app.name, run.dump());
+        let counts = proxy.forwarded_counts();
+        let mutating: Vec<(&String, &u64)> = counts.iter().filter(|(op, _)| is_mutating(op)).collect();
+        eprintln!("figure: customer {} re-run: {} API calls, mutating {mutating:?}", app.name, proxy.count("total"));
+        assert!(mutating.is_empty(), "{}: a re-run changed something: {mutating:?}", app.name);
+    }
+    assert_eq!(aws_world::inventory(moto.endpoint(), SECONDARY).await, inv, "routes and resources unchanged");
 }

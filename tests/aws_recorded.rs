@@ -1,5 +1,6 @@
 //! The AWS adapter on recorded responses, for what moto server does not emulate (AWS Backup recovery points and
-//! restore jobs, Auto Scaling instance refresh) and for exact error bodies: an in-process HTTP client answers each
+//! restore jobs, Auto Scaling instance refresh), for fields moto fills its own way (RDS OriginalSnapshotCreateTime
+//! on a cross-region copy) and for exact error bodies (capacity, throttling, not found): an in-process HTTP client answers each
 //! request with a response recorded from the real service's wire format, and keeps every request for assertions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +11,9 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 
 use drconsole::cloud::aws::{ACCOUNT_MISMATCH, Aws, Clients};
-use drconsole::cloud::{Asg, Backup, StartRestoreJob, Sts};
+use drconsole::cloud::{
+    Asg, Backup, DbSnapshotQuery, ErrorKind, Rds, RestoreDbFromSnapshot, StartRestoreJob, Sts, classify,
+};
 
 const REGION: &str = "us-west-2";
 
@@ -203,7 +206,7 @@ async fn backup_errors_keep_service_operation_code_message_and_request_id() {
     assert_eq!(e.code, "ResourceNotFoundException");
     assert_eq!(e.message, "Restore job 42 not found");
     assert_eq!(e.request_id.as_deref(), Some("0e2f4d6b-8a9c-4b1d-9e3f-5a7c9e1b3d5f"));
-    assert!(e.not_found && !e.retryable && !e.throttling);
+    assert!(e.is_not_found() && !e.is_retryable() && !e.is_throttling());
     let shown = e.to_string();
     assert!(shown.contains("backup DescribeRestoreJob") && shown.contains("ResourceNotFoundException"), "{shown}");
 }
@@ -319,7 +322,7 @@ async fn throttling_is_classified_after_the_sdk_retries() {
     );
     assert_eq!(e.message, "Rate exceeded");
     assert_eq!(e.request_id.as_deref(), Some("3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f"));
-    assert!(e.throttling && e.retryable);
+    assert!(e.is_throttling() && e.is_retryable());
 }
 
 #[tokio::test]
@@ -344,8 +347,114 @@ async fn account_guard_refuses_changes_in_another_account_and_sends_nothing() {
     let e = aws.start_instance_refresh(REGION, "cross-sell-asg", 90).await.unwrap_err();
     assert_eq!(e.code, ACCOUNT_MISMATCH);
     assert!(e.message.contains("111111111111") && e.message.contains("222222222222"), "{}", e.message);
-    assert!(!e.retryable);
+    assert!(!e.is_retryable());
     let log = log.lock().unwrap();
     assert_eq!(log.iter().filter(|s| s.body.contains("Action=GetCallerIdentity")).count(), 1, "STS is asked once");
     assert!(!log.iter().any(|s| s.body.contains("Action=StartInstanceRefresh")), "nothing was changed");
+}
+
+fn rds_error(status: u16, code: &str, message: &str) -> (u16, Vec<(&'static str, String)>, String) {
+    (
+        status,
+        vec![("content-type", "text/xml".into()), ("x-amzn-requestid", "7d3f1e2a-9b8c-4d5e-a6f7-0b1c2d3e4f5a".into())],
+        format!(
+            r#"<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">
+  <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
+  <RequestId>7d3f1e2a-9b8c-4d5e-a6f7-0b1c2d3e4f5a</RequestId>
+</ErrorResponse>"#
+        ),
+    )
+}
+
+#[tokio::test]
+async fn capacity_errors_are_retryable_on_aws_as_on_the_simulator() {
+    let (aws, log) = recorded(
+        None,
+        Arc::new(|s: &Seen| {
+            if s.body.contains("Action=GetCallerIdentity") {
+                xml(CALLER_111)
+            } else if s.body.contains("Action=DescribeDBInstances") {
+                rds_error(404, "DBInstanceNotFound", "DBInstance crosssell-prod-dr not found.")
+            } else {
+                rds_error(
+                    400,
+                    "InsufficientDBInstanceCapacity",
+                    "Cannot create a database instance because there is no capacity for the requested class \
+                     db.r6g.xlarge in the Availability Zone us-west-2a. Try another Availability Zone or try again later.",
+                )
+            }
+        }),
+    )
+    .await;
+    let req = RestoreDbFromSnapshot {
+        instance_id: "crosssell-prod-dr".into(),
+        snapshot_id: "crosssell-prod-dr-copy".into(),
+        class: Some("db.r6g.xlarge".into()),
+        ..RestoreDbFromSnapshot::default()
+    };
+    let e = aws.restore_db_from_snapshot(REGION, &req).await.unwrap_err();
+    assert_eq!(
+        (e.operation.as_str(), e.code.as_str()),
+        ("RestoreDBInstanceFromDBSnapshot", "InsufficientDBInstanceCapacity")
+    );
+    assert_eq!(e.kind, ErrorKind::Capacity);
+    assert!(e.is_retryable(), "capacity comes back: the engine retries the step");
+    assert!(e.message.contains("db.r6g.xlarge"), "{}", e.message);
+    // the simulator's injected faults go through the same classifier
+    assert_eq!(classify(&e.code, None), ErrorKind::Capacity);
+    assert_eq!(classify("InsufficientInstanceCapacity", None), ErrorKind::Capacity);
+    let action_error = drconsole::actions::kit::cerr(e);
+    assert!(action_error.retryable(), "{action_error:?}");
+    let log = log.lock().unwrap();
+    let restores = log.iter().filter(|s| s.body.contains("Action=RestoreDBInstanceFromDBSnapshot")).count();
+    assert_eq!(restores, 1, "the SDK does not retry it; the step's retries do, minutes later");
+}
+
+/// DescribeDBSnapshots in us-west-2 for a cross-region copy made half an hour after its source (recorded shape).
+const COPIED_DB_SNAPSHOT: &str = r#"<DescribeDBSnapshotsResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/">
+  <DescribeDBSnapshotsResult>
+    <DBSnapshots>
+      <DBSnapshot>
+        <DBSnapshotIdentifier>crosssell-prod-2026-12-01-21-00</DBSnapshotIdentifier>
+        <DBSnapshotArn>arn:aws:rds:us-west-2:111111111111:snapshot:crosssell-prod-2026-12-01-21-00</DBSnapshotArn>
+        <DBInstanceIdentifier>crosssell-prod</DBInstanceIdentifier>
+        <SnapshotCreateTime>2026-12-01T21:31:12.345Z</SnapshotCreateTime>
+        <OriginalSnapshotCreateTime>2026-12-01T21:00:04.120Z</OriginalSnapshotCreateTime>
+        <SnapshotType>manual</SnapshotType>
+        <Status>available</Status>
+        <PercentProgress>100</PercentProgress>
+        <Engine>postgres</Engine>
+        <EngineVersion>16.4</EngineVersion>
+        <AllocatedStorage>500</AllocatedStorage>
+        <Encrypted>true</Encrypted>
+        <KmsKeyId>arn:aws:kms:us-west-2:111111111111:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b</KmsKeyId>
+        <SourceRegion>us-east-1</SourceRegion>
+        <SourceDBSnapshotIdentifier>arn:aws:rds:us-east-1:111111111111:snapshot:rds:crosssell-prod-2026-12-01-21-00</SourceDBSnapshotIdentifier>
+        <TagList><Tag><Key>app</Key><Value>cross-sell</Value></Tag></TagList>
+      </DBSnapshot>
+    </DBSnapshots>
+  </DescribeDBSnapshotsResult>
+  <ResponseMetadata><RequestId>4b5c6d7e-8f9a-4b0c-9d1e-2f3a4b5c6d7e</RequestId></ResponseMetadata>
+</DescribeDBSnapshotsResponse>"#;
+
+#[tokio::test]
+async fn an_rds_copy_is_as_old_as_its_source_original_snapshot_create_time() {
+    let (aws, _log) = recorded(None, Arc::new(|_s: &Seen| xml(COPIED_DB_SNAPSHOT))).await;
+    let q =
+        DbSnapshotQuery { instance_id: Some("crosssell-prod".into()), include_automated: true, ..Default::default() };
+    let snaps = aws.describe_db_snapshots(REGION, &q).await.unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].created.to_string(), "2026-12-01T21:00:04.12Z", "the source's time, not the copy's 21:31:12");
+    assert_eq!(
+        snaps[0].source_arn.as_deref(),
+        Some("arn:aws:rds:us-east-1:111111111111:snapshot:rds:crosssell-prod-2026-12-01-21-00")
+    );
+    // and the picker computes the RPO from it
+    let cloud = aws.into_cloud();
+    let p = drconsole::actions::Params(
+        serde_json::json!({"source": "rds", "resource": "crosssell-prod"}).as_object().unwrap().clone(),
+    );
+    let cands = drconsole::actions::recovery_point::candidates(&cloud, &p, "rds", REGION).await.unwrap();
+    assert_eq!(cands.len(), 1);
+    assert_eq!(cands[0].time.to_string(), "2026-12-01T21:00:04.12Z");
 }

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The console's screens, rendered with ratatui's TestBackend from synthetic event sequences with fixed timestamps,
 //! at 80x24 and 160x48. Text snapshots show layout and words; style snapshots show each theme's colours.
+//! Every popup is also shown at 80x24 with the header (run state, RTO clock, RPO verdict) visible above it.
 
 use drconsole::tui::Theme;
 use drconsole::tui::fixtures::{self, Events};
@@ -11,6 +12,29 @@ const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
 fn key(s: &mut State, code: KeyCode) {
     s.handle(Input::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn keys(s: &mut State, text: &str) {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+}
+
+/// A popup at 80x24: the four header rows are drawn in full, no popup border crosses them.
+fn popup_80(name: &str, events: &Events, prepare: impl Fn(&mut State)) {
+    let theme = Theme::preset("dark").unwrap();
+    let mut s = fixtures::state(events, true, (80, 24));
+    prepare(&mut s);
+    assert!(s.modal.is_some(), "{name}: no popup is open");
+    let text = fixtures::text(&fixtures::render(&s, &theme, 80, 24));
+    let header: Vec<&str> = text.lines().take(4).collect();
+    assert!(header[0].contains("run 20261121-030000-a1b2"), "{name}:\n{text}");
+    assert!(header[2].starts_with("RTO 2h00m"), "{name}:\n{text}");
+    assert!(header[3].starts_with("RPO 1h00m"), "{name}:\n{text}");
+    for l in &header {
+        assert!(!l.contains('═') && !l.contains('║'), "{name}: a popup covers the header:\n{text}");
+    }
+    insta::assert_snapshot!(format!("popup_{name}_80x24"), text);
 }
 
 fn screen(name: &str, events: &Events, prepare: impl Fn(&mut State)) {
@@ -169,5 +193,186 @@ fn tiny_terminal_does_not_panic() {
         let _ = fixtures::render(&s, &theme, w, h);
         key(&mut s, KeyCode::Char('?'));
         let _ = fixtures::render(&s, &theme, w, h);
+    }
+}
+
+fn manual_task() -> Events {
+    let mut e = fixtures::finished();
+    e.events.truncate(e.events.len() - 2);
+    e.push(
+        1890,
+        drconsole::engine::EventKind::StepStarted {
+            step: "announce".into(),
+            attempt: 1,
+            plan: "ask the operator".into(),
+            params: Default::default(),
+        },
+    );
+    e.push(
+        1890,
+        drconsole::engine::EventKind::OperatorRequest {
+            step: "announce".into(),
+            prompt: drconsole::engine::Prompt::Done {
+                instructions: "Tell the incident bridge that Cross-sell answers from us-west-2.".into(),
+            },
+        },
+    );
+    e
+}
+
+#[test]
+fn timeline_mid_run_and_finished() {
+    screen("timeline_running", &fixtures::running(), |s| key(s, KeyCode::Char('t')));
+    screen("timeline_cutover", &fixtures::at_cutover(), |s| {
+        key(s, KeyCode::Char('q')); // the confirmation put aside
+        key(s, KeyCode::Char('t'));
+    });
+    screen("timeline_finished", &fixtures::finished(), |s| key(s, KeyCode::Char('t')));
+}
+
+#[test]
+fn the_timeline_marks_now_the_deadline_and_the_critical_path() {
+    let theme = Theme::preset("dark").unwrap();
+    let mut s = fixtures::state(&fixtures::running(), true, (160, 48));
+    key(&mut s, KeyCode::Char('t'));
+    let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
+    assert!(text.contains('│') && text.contains('┃'), "now and deadline lines:\n{text}");
+    assert!(text.contains("▶ *restore_db"), "restore_db is on the critical path:\n{text}");
+    assert!(text.contains('░'), "projected bars:\n{text}");
+    assert!(text.contains("deadline 04:50:00"), "{text}");
+}
+
+#[test]
+fn every_popup_at_80x24_leaves_the_header_visible() {
+    let mut confirm = fixtures::running();
+    confirm.push(
+        700,
+        drconsole::engine::EventKind::StepAwaitingApproval {
+            step: "asg".into(),
+            plan: "set crosssell-asg desired capacity to 3 in us-west-2".into(),
+        },
+    );
+    popup_80("confirm", &confirm, |_| {});
+    popup_80("confirm_destructive_mismatch", &fixtures::at_cutover(), |s| {
+        keys(s, "app.example");
+        key(s, KeyCode::Enter);
+    });
+    popup_80("confirm_destructive_matches", &fixtures::at_cutover(), |s| keys(s, "APP.example.com."));
+    popup_80("picker", &fixtures::until_picker(), |_| {});
+    popup_80("picker_none_meet_the_rpo", &fixtures::stale_picker(), |_| {});
+    popup_80("rpo_loss", &fixtures::until_picker(), |s| {
+        key(s, KeyCode::Char('G'));
+        key(s, KeyCode::Enter);
+    });
+    popup_80("manual", &manual_task(), |_| {});
+    popup_80("skip_needed_outputs", &fixtures::until_picker(), |s| {
+        key(s, KeyCode::Char('s'));
+        keys(s, "no backups");
+    });
+    popup_80("skip_confirming", &fixtures::running(), |s| {
+        key(s, KeyCode::Char('s'));
+        keys(s, "LB exists already");
+        key(s, KeyCode::Enter);
+    });
+    popup_80("abort", &fixtures::running(), |s| {
+        key(s, KeyCode::Char('X'));
+        keys(s, "wrong account");
+    });
+    popup_80("pause", &fixtures::running(), |s| key(s, KeyCode::Char('p')));
+    popup_80("retry", &fixtures::failed(), |s| key(s, KeyCode::Char('r')));
+    popup_80("quit", &fixtures::running(), |s| {
+        s.handle(Input::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    });
+    popup_80("help", &fixtures::running(), |s| key(s, KeyCode::Char('?')));
+    popup_80("log_line", &fixtures::running(), |s| {
+        key(s, KeyCode::Tab);
+        key(s, KeyCode::Tab);
+        key(s, KeyCode::Char('k'));
+        key(s, KeyCode::Char('k'));
+        key(s, KeyCode::Char('k'));
+        key(s, KeyCode::Char('k'));
+        key(s, KeyCode::Char('k'));
+        key(s, KeyCode::Enter);
+    });
+}
+
+#[test]
+fn a_failing_region_gets_a_badge() {
+    let theme = Theme::preset("dark").unwrap();
+    for (w, h) in SIZES {
+        let mut s = fixtures::state(&fixtures::region_outage(), true, (w, h));
+        key(&mut s, KeyCode::Char('q'));
+        let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
+        let row: &str = text.lines().nth(1).unwrap();
+        assert!(row.contains("us-east-1 unreachable") && row.contains("WAITING FOR YOU"), "{w}x{h}:\n{text}");
+    }
+}
+
+#[test]
+fn the_rpo_verdict_is_never_cut() {
+    let theme = Theme::preset("dark").unwrap();
+    for w in [60, 80, 100, 120, 140, 160] {
+        let s = fixtures::state(&fixtures::running(), true, (w, 30));
+        let text = fixtures::text(&fixtures::render(&s, &theme, w, 30));
+        assert!(text.lines().nth(3).unwrap().starts_with("RPO 1h00m met"), "{w}:\n{text}");
+        assert!(text.lines().nth(2).unwrap().contains("since incident"), "{w}:\n{text}");
+    }
+}
+
+#[test]
+fn the_steps_pane_says_when_rows_are_hidden() {
+    let theme = Theme::preset("dark").unwrap();
+    let s = fixtures::state(&fixtures::running(), true, (80, 14));
+    let text = fixtures::text(&fixtures::render(&s, &theme, 80, 14));
+    assert!(text.contains("more "), "{text}");
+}
+
+#[test]
+fn a_resumed_run_shows_what_earlier_sessions_did() {
+    use drconsole::run::{Event, EventKind, Outcome};
+    let theme = Theme::preset("dark").unwrap();
+    // the first session: point chosen, the NAT gateway done, then the operator lost the terminal
+    let mut history = fixtures::running();
+    history.push(
+        700,
+        EventKind::RunFinished {
+            outcome: Outcome::Interrupted,
+            duration_secs: 700,
+            rto_secs: 7200,
+            rto_achieved_secs: 0,
+            rto_met: false,
+            succeeded: 2,
+            failed: 0,
+            skipped: 0,
+            cancelled: 3,
+            message: "interrupted by the operator".into(),
+        },
+    );
+    for (w, h) in SIZES {
+        let mut s = State::new(fixtures::notes(), "alice@bastion".into(), true);
+        s.handle(Input::Resize(w, h));
+        s.replay(&history.events);
+        assert!(s.modal.is_none(), "history opens no popup");
+        // `drconsole resume`: the engine announces the run again and goes on
+        let seq = history.events.len() as u64 + 1;
+        s.handle(Input::Event(Box::new(Event::new(
+            seq,
+            fixtures::at(1200),
+            fixtures::run_started(fixtures::failover_steps()),
+        ))));
+        s.handle(Input::Tick(fixtures::at(1200)));
+        s.handle(Input::Instant(10_000));
+        let done: Vec<(&str, String)> = s
+            .steps
+            .iter()
+            .filter(|x| x.status == drconsole::tui::state::StepStatus::Succeeded)
+            .map(|x| (x.info.id.as_str(), s.fmt_step_time(x)))
+            .collect();
+        assert_eq!(done, [("pick_point", "29s".to_string()), ("nat", "3m00s".to_string())]);
+        assert_eq!(s.chosen.as_ref().map(|c| c.id.as_str()), Some("rds:crosssell-prod-2026-11-21-02-00"));
+        assert!(s.active(), "the resumed session runs");
+        let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
+        assert!(text.contains("Steps 2/9"), "{text}");
+        insta::assert_snapshot!(format!("resumed_{w}x{h}"), text);
     }
 }

@@ -94,6 +94,13 @@ impl Session {
         self.wait_until(&format!("show {text:?}"), |s| s.contains(text), within)
     }
 
+    /// Waits for a popup titled `text` that opened by itself, and for its key guard to end (for 750 ms it ignores
+    /// keys already on their way, and its key line says so).
+    fn wait_popup(&self, text: &str, within: Duration) -> String {
+        self.wait_for(text, within);
+        self.wait_gone("just opened", timeout(10))
+    }
+
     /// Waits until the screen no longer shows `text`.
     fn wait_gone(&self, text: &str, within: Duration) -> String {
         self.wait_until(&format!("stop showing {text:?}"), |s| !s.contains(text), within)
@@ -159,7 +166,7 @@ fn demo() -> &'static str {
 fn approve_a_confirmation_and_recover() {
     assert!(Path::new(&repo().join(demo())).exists());
     let s = Session::start("approve", &[demo()]);
-    let screen = s.wait_for("Confirm step cutover", timeout(90));
+    let screen = s.wait_popup("Confirm step cutover", timeout(90));
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("Engine demo"), "{screen}");
     assert!(screen.contains("WAITING FOR YOU"), "{screen}");
@@ -196,7 +203,7 @@ fn approve_a_confirmation_and_recover() {
 #[test]
 fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
     let s = Session::start("failover", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
-    let screen = s.wait_for("Choose a recovery point", timeout(120));
+    let screen = s.wait_popup("Choose a recovery point", timeout(120));
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("RPO 1h00m: no recovery point chosen yet"), "{screen}");
     assert!(
@@ -206,19 +213,20 @@ fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
     // the newest point is selected first (sorted by time, newest on top): choose it
     s.keys(&["Enter"]);
     s.wait_gone("Choose a recovery point", timeout(30));
-    let screen = s.wait_for("Confirm step dns", timeout(180));
-    assert!(screen.contains("RPO 1h00m: point"), "{screen}");
-    assert!(screen.contains("Type cross-sell.example-fin.com to approve"), "{screen}");
+    let screen = s.wait_popup("Confirm step dns", timeout(180));
+    assert!(screen.contains("RPO 1h00m met: point"), "{screen}");
+    assert!(screen.contains("Type cross-sell.example-fin.com (the record whose traffic moves)"), "{screen}");
     // a wrong name does not approve
     s.keys(&["-l", "cross-sell.example.com"]);
     s.keys(&["Enter"]);
-    let screen = s.wait_for("Confirm step dns", timeout(10));
-    assert!(!screen.contains("RECOVERED"), "{screen}");
+    let screen = s.wait_for("does not match", timeout(10));
+    assert!(screen.contains("Confirm step dns") && !screen.contains("RECOVERED"), "{screen}");
     s.keys(&["C-u"]);
     for _ in 0.."cross-sell.example.com".len() {
         s.keys(&["BSpace"]);
     }
-    s.keys(&["-l", "cross-sell.example-fin.com"]);
+    // a fully qualified name (trailing dot) is the same name
+    s.keys(&["-l", "cross-sell.example-fin.com."]);
     s.keys(&["Enter"]);
     let screen = s.wait_for("RECOVERED", timeout(120));
     assert!(screen.contains("14 ok 0 failed"), "{screen}");
@@ -230,7 +238,7 @@ fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
 #[test]
 fn ctrl_c_asks_then_interrupts_the_run() {
     let s = Session::start("interrupt", &[demo()]);
-    s.wait_for("Confirm step cutover", timeout(90));
+    s.wait_popup("Confirm step cutover", timeout(90));
     s.keys(&["q"]); // put the confirmation aside
     s.wait_gone("Confirm step cutover", timeout(30));
     s.keys(&["C-c"]);
@@ -325,4 +333,171 @@ fn no_color_means_monochrome_with_emphasis() {
     c.wait_for("Confirm step cutover", timeout(90));
     let params = sgr_params(&c.screen_with_styles());
     assert!(params.iter().any(|p| is_colour(*p)), "no colours in the default theme: {params:?}");
+}
+
+// ---- keys that act by accident: the stray keys change nothing in the journal --------------------------------------
+
+impl Session {
+    /// Every event type the run journalled (`runs/<id>/journal.jsonl` under the session's state dir), in order.
+    fn journal(&self) -> Vec<serde_json::Value> {
+        let runs = self._dir.0.join("state").join("runs");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("journal.jsonl")) else { continue };
+            for line in text.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                    && let Some(ev) = v.get("event")
+                {
+                    out.push(ev.clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn journalled(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.journal().into_iter().filter(|e| e["type"] == kind).collect()
+    }
+
+    /// Sends `key` every 100 ms until the screen shows `text` (the operator was already pressing it).
+    fn keep_pressing_until(&self, key: &str, text: &str, within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            self.keys(&[key]);
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            if start.elapsed() > within {
+                panic!("the screen did not show {text:?} within {within:?}; it shows:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Nothing that changes the run was journalled.
+fn assert_no_decision(s: &Session, what: &str) {
+    for kind in
+        ["step_skipped", "run_paused", "step_approved", "operator_answered", "run_finished", "step_retry_requested"]
+    {
+        let found = s.journalled(kind);
+        assert!(found.is_empty(), "{what}: a stray key journalled {kind}: {found:?}\n{}", s.screen());
+    }
+}
+
+#[test]
+fn a_key_pressed_as_a_confirmation_opens_by_itself_does_not_answer_it() {
+    let s = Session::start("guard-confirm", &[demo()]);
+    // the operator keeps pressing y (meant for something else) while the confirmation arrives
+    s.keep_pressing_until("y", "Confirm step cutover", timeout(90));
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = s.screen();
+    assert!(screen.contains("Confirm step cutover"), "the popup stays open:\n{screen}");
+    assert_no_decision(&s, "y pressed as the popup opened");
+    // once it has been seen, y approves
+    s.keys(&["y"]);
+    s.wait_for("RECOVERED", timeout(60));
+    assert_eq!(s.journalled("step_approved").len(), 1);
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 0);
+}
+
+#[test]
+fn typing_a_name_while_the_confirmation_is_closed_fires_nothing() {
+    let s = Session::start("typed-closed", &[demo()]);
+    s.wait_popup("Confirm step cutover", timeout(90));
+    s.keys(&["C-g"]); // put it aside
+    s.wait_gone("Confirm step cutover", timeout(30));
+    // the name meant for the popup lands on the main screen: s, p, f, a, r... and Enter
+    s.keys(&["-l", "cross-sell.example-fin.com"]);
+    s.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = s.screen();
+    assert!(screen.contains("WAITING FOR YOU"), "{screen}");
+    assert_no_decision(&s, "a name typed on the main screen");
+    // p asks first; other keys do nothing; n keeps going
+    s.keys(&["C-g"]);
+    s.keys(&["p"]);
+    s.wait_for("Pause the run?", timeout(10));
+    s.keys(&["x", "Enter", "n"]);
+    s.wait_gone("Pause the run?", timeout(10));
+    assert_no_decision(&s, "p then n");
+    s.keys(&["C-c"]);
+    s.wait_for("drconsole resume", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+#[test]
+fn a_stray_enter_does_not_choose_a_recovery_point_and_a_missed_rpo_asks() {
+    let s = Session::start("picker-enter", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
+    // Enter held down while the picker comes up
+    s.keep_pressing_until("Enter", "Choose a recovery point", timeout(120));
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = s.screen();
+    assert!(screen.contains("Choose a recovery point"), "the picker stays open:\n{screen}");
+    assert!(s.journalled("operator_answered").is_empty(), "a stray Enter chose a point:\n{screen}");
+    // re-sorting keeps the highlighted point
+    // the highlighted row's id (the table's last column, inside the popup's border)
+    let highlighted = |screen: &str| {
+        let row = screen.lines().find_map(|l| l.split("› ").nth(1)).unwrap_or_default();
+        row.split('║').next().unwrap_or_default().to_string()
+    };
+    s.keys(&["j"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = highlighted(&s.screen());
+    let id = before.split_whitespace().last().unwrap_or_default().to_string();
+    assert!(!id.is_empty(), "{before}");
+    for k in ["o", "o", "O"] {
+        s.keys(&[k]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(highlighted(&s.screen()).contains(&id), "after {k} the cursor left {id}:\n{}", s.screen());
+    }
+    // back to time, oldest first: the oldest point misses the RPO; Enter asks, n goes back, nothing is answered
+    s.keys(&["o", "o", "g"]);
+    std::thread::sleep(Duration::from_millis(300));
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("Accept the RPO loss?", timeout(10));
+    assert!(screen.contains("the RPO: n goes back"), "a point that meets the RPO exists:\n{screen}");
+    s.keys(&["n"]);
+    s.wait_for("Choose a recovery point", timeout(10));
+    assert!(s.journalled("operator_answered").is_empty());
+    s.keys(&["C-c"]);
+    s.wait_for("Quit?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+#[test]
+fn with_stale_backups_the_rpo_loss_is_accepted_in_the_console() {
+    let s = Session::start(
+        "rpo-loss",
+        &[
+            "--sim",
+            "--world",
+            "runbooks/tabletop/worlds/stale-backups.toml",
+            "--speed",
+            "300",
+            "runbooks/tabletop/stale-backups.toml",
+        ],
+    );
+    let screen = s.wait_popup("Choose a recovery point", timeout(120));
+    assert!(s.screen().contains("NO POINT MEETS THE RPO"), "{screen}");
+    s.keys(&["Enter"]);
+    s.wait_for("Accept the RPO loss?", timeout(10));
+    s.keys(&["y"]);
+    // require_rpo = true, yet the step succeeds: the operator accepted the loss, and the journal says so
+    let start = Instant::now();
+    while s.journalled("step_succeeded").iter().all(|e| e["step"] != "pick_db") {
+        assert!(start.elapsed() < timeout(60), "pick_db did not succeed:\n{}", s.screen());
+        assert!(s.journalled("step_failed").is_empty(), "{:?}", s.journalled("step_failed"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let answers = s.journalled("operator_answered");
+    assert!(answers[0]["answer"].as_str().unwrap().starts_with("accept-rpo-loss:"), "{answers:?}");
+    s.keys(&["C-c"]);
+    s.wait_for("Quit?", timeout(20));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
 }

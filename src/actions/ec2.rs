@@ -24,35 +24,25 @@ pub fn all() -> Vec<Arc<dyn Action>> {
     ]
 }
 
-/// Finds (by the `drconsole:source-snapshot` tag) or starts a copy of `snapshot` into `region`; waits completed.
-/// Tag on a snapshot copy made by drconsole: when its source snapshot was taken (RFC 3339). A copy's own start time
-/// is when the copy began, which says nothing about the age of its data.
-const TAG_SOURCE_TIME: &str = "drconsole:source-time";
+use super::recovery_point::{
+    EbsFound, EbsPoint, EbsWanted, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME, TAG_SOURCE_VOLUME, TimeFrom, find_ebs,
+    pick_ebs,
+};
 
-/// When a snapshot's data was taken: its source's time for a copy drconsole made, else its start time.
-fn data_time(s: &Snapshot) -> jiff::Timestamp {
-    s.tags.get(TAG_SOURCE_TIME).and_then(|t| t.parse().ok()).unwrap_or(s.start_time)
-}
-
+/// Finds (a copy of `snapshot` already in `region`: by the `drconsole:source-snapshot` tag or the
+/// `[Copied snap-… from …]` description) or starts a copy of `snapshot` into `region`; waits until completed.
+/// drconsole's copy carries the source's tags (as customers' tooling copies them) and its own:
+/// `drconsole:source-snapshot`, `drconsole:source-volume`, `drconsole:source-time`.
 async fn ensure_snapshot_copy(
     ctx: &ActionCtx,
     cloud: &Cloud,
-    snapshot: &str,
-    source_time: Option<jiff::Timestamp>,
+    source: &Snapshot,
     src_region: &str,
     region: &str,
     kms: Option<&str>,
 ) -> Result<Snapshot, ActionError> {
-    if src_region == region {
-        let s = c(cloud.ec2.describe_snapshots(region, &Filter::id(snapshot)))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ActionError::fatal(format!("snapshot {snapshot} not found in {region}")))?;
-        ctx.resource("found", "ebs-snapshot", &s.id, region, &s.state);
-        return Ok(s);
-    }
-    let mine = Filter::tag("drconsole:source-snapshot", snapshot);
+    let snapshot = source.id.as_str();
+    let mine = Filter::tag(TAG_SOURCE_SNAPSHOT, snapshot);
     let found = c(cloud.ec2.describe_snapshots(region, &mine)).await?.into_iter().find(|s| s.state != "error");
     let snap = match found {
         Some(s) => {
@@ -61,16 +51,22 @@ async fn ensure_snapshot_copy(
         }
         None => {
             ctx.resource("creating", "ebs-snapshot", &format!("copy of {snapshot}"), region, "");
-            let mut tags = ctx.tags();
-            tags.insert("drconsole:source-snapshot".into(), snapshot.into());
-            if let Some(t) = source_time {
-                tags.insert(TAG_SOURCE_TIME.into(), t.to_string());
-            }
+            let mut tags: crate::cloud::Tags = source
+                .tags
+                .iter()
+                .filter(|(k, _)| !k.starts_with("aws:"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            tags.extend(ctx.tags());
+            tags.insert(TAG_SOURCE_SNAPSHOT.into(), snapshot.into());
+            tags.insert(TAG_SOURCE_VOLUME.into(), source.volume_id.clone());
+            tags.insert(TAG_SOURCE_TIME.into(), source.start_time.to_string());
             let req = CopySnapshotReq {
                 source_region: src_region.into(),
                 source_snapshot_id: snapshot.into(),
                 kms_key_id: kms.map(str::to_string),
-                description: format!("drconsole {}: copy of {snapshot} from {src_region}", ctx.run_id),
+                // what CopySnapshot writes by default, so other tooling recognises the copy too
+                description: format!("[Copied {snapshot} from {src_region}] drconsole {}", ctx.run_id),
                 tags,
             };
             let s = c(cloud.ec2.copy_snapshot(region, &req)).await?;
@@ -78,6 +74,9 @@ async fn ensure_snapshot_copy(
             s
         }
     };
+    if snap.state == "completed" {
+        return Ok(snap);
+    }
     let id = snap.id.clone();
     wait_state(ctx, "ebs-snapshot", &id, region, POLL, &["completed"], &["error"], || async {
         match cloud.ec2.describe_snapshots(region, &Filter::id(id.clone())).await?.into_iter().next() {
@@ -181,16 +180,18 @@ impl Action for CopySnapshot {
     }
     async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
         let cloud = ctx.cloud()?;
-        let s0 = ensure_snapshot_copy(
-            ctx,
-            cloud,
-            p.str("snapshot")?,
-            None,
-            &source_region(ctx, p)?,
-            &region(ctx, p)?,
-            p.opt_str("kms_key")?,
-        )
-        .await?;
+        let (src, region) = (source_region(ctx, p)?, region(ctx, p)?);
+        let snapshot = p.str("snapshot")?;
+        let source = c(cloud.ec2.describe_snapshots(&src, &Filter::id(snapshot)))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ActionError::fatal(format!("snapshot {snapshot} not found in {src}")))?;
+        if src == region {
+            ctx.resource("found", "ebs-snapshot", &source.id, &region, &source.state);
+            return Ok(outs(&[("id", s(source.id))]));
+        }
+        let s0 = ensure_snapshot_copy(ctx, cloud, &source, &src, &region, p.opt_str("kms_key")?).await?;
         Ok(outs(&[("id", s(s0.id))]))
     }
 }
@@ -389,6 +390,11 @@ static RESTORE_SET: ActionSpec = ActionSpec {
         P::opt("az", K::Str, "availability zone (default: <region>a)"),
         P::opt("kms_key", K::Str, "KMS key in the target region"),
         P::opt("volume_type", K::Str, "gp3 (default)"),
+        P::opt(
+            "tolerance",
+            K::Duration,
+            "how far apart the volumes' snapshots may be for a consistent set (default 15m; wider is a warning)",
+        ),
     ],
     outputs: &[
         out("volume_ids", "the new volumes, comma-separated"),
@@ -430,60 +436,73 @@ impl Action for RestoreSet {
         let (k, v) = tag_pair(p.str("tag")?);
         let before = p.opt_time("before")?;
         let az = p.opt_str("az")?.map_or_else(|| format!("{region}a"), str::to_string);
-        // the volumes: listed in the source region, or (when it is down) from their snapshot copies in the target
-        let mut vols: Vec<String> = match cloud.ec2.describe_volumes(&src, &Filter::tag(k.clone(), v.clone())).await {
-            Ok(vs) => vs.into_iter().map(|x| x.id).collect(),
-            Err(e) if e.retryable => {
-                ctx.progress(format!("{src} does not answer ({e}); using the snapshot copies in {region}"), None);
-                let snaps = c(cloud.ec2.describe_snapshots(&region, &Filter::tag(k.clone(), v.clone()))).await?;
-                snaps.into_iter().filter_map(|s| s.tags.get("drconsole:source-volume").cloned()).collect()
+        let kms = p.opt_str("kms_key")?;
+        let found: EbsFound = c(find_ebs(cloud, &EbsWanted::Tag(k.clone(), v.clone()), &src, &region)).await?;
+        for n in &found.notes {
+            ctx.progress(n.clone(), None);
+        }
+        if let Some(u) = &found.unreachable {
+            ctx.progress(format!("{u}; using only the snapshot copies in {region}"), None);
+        }
+        ctx.progress(
+            format!(
+                "{} recovery point(s) of {}: {}",
+                found.points.len(),
+                found.volumes.join(", "),
+                found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>().join("; ")
+            ),
+            None,
+        );
+        if found.volumes.is_empty() {
+            let mut seen: Vec<String> = found.points.iter().map(EbsPoint::describe).collect();
+            seen.extend(found.excluded.iter().cloned());
+            return Err(ActionError::fatal(format!(
+                "no volume tagged {k}={v} in {src}{} and no snapshot copy of one in {region}{}",
+                found.unreachable.as_ref().map(|u| format!(" (unreachable: {u})")).unwrap_or_default(),
+                if seen.is_empty() { String::new() } else { format!("; looked at: {}", seen.join("; ")) }
+            )));
+        }
+        // pick every volume's point first: nothing is created unless the whole set can be restored
+        let mut picks = Vec::new();
+        for vol in &found.volumes {
+            let mut excluded = found.excluded.clone();
+            match pick_ebs(&found.points, vol, before, &region, &mut excluded) {
+                Some(pt) => picks.push((vol.clone(), pt.clone())),
+                None => {
+                    let regions =
+                        if found.unreachable.is_some() { region.clone() } else { format!("{src} or {region}") };
+                    let cond = before.map(|b| format!(" at or before {b}")).unwrap_or_default();
+                    return Err(ActionError::fatal(format!(
+                        "no completed snapshot of {vol}{cond} in {regions}; found {}: {}",
+                        excluded.len(),
+                        if excluded.is_empty() { "nothing".to_string() } else { excluded.join("; ") }
+                    )));
+                }
             }
-            Err(e) => return Err(super::kit::cerr(e)),
-        };
-        vols.sort();
-        vols.dedup();
-        if vols.is_empty() {
-            return Err(ActionError::fatal(format!("no volume tagged {k}={v} in {src}")));
         }
         let mut ids = Vec::new();
         let mut oldest: Option<jiff::Timestamp> = None;
-        for (n, vol) in vols.iter().enumerate() {
+        let mut times = Vec::new();
+        let total = picks.len();
+        for (n, (vol, pt)) in picks.into_iter().enumerate() {
             let name = format!("{}-{}", p.str("name")?, n + 1);
-            // prefer a copy already in the target region, else the source's snapshot
-            let pick = |list: Vec<Snapshot>| {
-                list.into_iter()
-                    .filter(|s| s.state == "completed" && before.is_none_or(|b| data_time(s) <= b))
-                    .max_by_key(data_time)
+            let snap = if pt.region == region {
+                ctx.resource("found", "ebs-snapshot", &pt.snapshot.id, &region, &pt.snapshot.state);
+                pt.snapshot.clone()
+            } else {
+                ensure_snapshot_copy(ctx, cloud, &pt.snapshot, &pt.region, &region, kms).await?
             };
-            let local = pick(
-                c(cloud.ec2.describe_snapshots(&region, &Filter::tag("drconsole:source-volume", vol.clone()))).await?,
-            );
-            let remote = match cloud.ec2.describe_snapshots_of_volume(&src, vol).await {
-                Ok(l) => pick(l),
-                Err(e) if e.retryable => None,
-                Err(e) => return Err(super::kit::cerr(e)),
-            };
-            let snap = match (local, remote) {
-                (Some(l), Some(r)) if r.start_time > data_time(&l) => {
-                    let kms = p.opt_str("kms_key")?;
-                    ensure_snapshot_copy(ctx, cloud, &r.id, Some(r.start_time), &src, &region, kms).await?
-                }
-                (Some(l), _) => l,
-                (None, Some(r)) => {
-                    let kms = p.opt_str("kms_key")?;
-                    ensure_snapshot_copy(ctx, cloud, &r.id, Some(r.start_time), &src, &region, kms).await?
-                }
-                (None, None) => {
-                    return Err(ActionError::fatal(format!("no completed snapshot of {vol} in {src} or {region}")));
-                }
-            };
-            let taken = data_time(&snap);
-            oldest = Some(oldest.map_or(taken, |o| o.min(taken)));
+            if pt.time_from == TimeFrom::CopyStart {
+                ctx.warn(format!("{} has no recorded source time; its data is older than {}", pt.snapshot.id, pt.time));
+            }
+            oldest = Some(oldest.map_or(pt.time, |o| o.min(pt.time)));
+            times.push(pt.time);
             ctx.progress(
-                format!("volume {}/{}: {vol} from {}", n + 1, vols.len(), snap.id),
-                Some(100.0 * n as f64 / vols.len() as f64),
+                format!("volume {}/{total}: {vol} from {}", n + 1, pt.describe()),
+                Some(100.0 * n as f64 / total as f64),
             );
-            let extra = [("drconsole:source-volume".to_string(), vol.clone())];
+            let source_volume = pt.volume.clone().unwrap_or(vol);
+            let extra = [(TAG_SOURCE_VOLUME.to_string(), source_volume)];
             let nv = ensure_volume(
                 ctx,
                 cloud,
@@ -492,12 +511,15 @@ impl Action for RestoreSet {
                 &snap.id,
                 &az,
                 p.opt_str("volume_type")?.unwrap_or("gp3"),
-                p.opt_str("kms_key")?,
+                kms,
                 &extra,
             )
             .await?;
             ids.push(nv.id);
         }
+        // the set counts in the run's RPO by its oldest volume
+        let tolerance = p.opt_duration("tolerance")?.unwrap_or(std::time::Duration::from_secs(15 * 60));
+        ctx.recovery_set_used("ebs-set", &format!("EBS set {k}={v}"), &region, &times, tolerance);
         Ok(outs(&[
             ("volume_ids", s(ids.join(","))),
             ("count", Value::from(ids.len())),
@@ -509,15 +531,21 @@ impl Action for RestoreSet {
 struct CopyImageA;
 static COPY_IMAGE: ActionSpec = ActionSpec {
     name: "ec2.copy_image",
-    summary: "Copy an AMI to another region (found by name on a second run); wait until available",
+    summary: "Find an AMI by id, name, name pattern or tags in either region (newest first) and copy it to the \
+              target region unless a copy is there; wait until available",
     params: &[
-        P::req("image", K::Str, "the AMI id or name in the source region"),
+        P::req("image", K::Str, "an AMI id, an exact name, or a name pattern with * (newest match), e.g. app-web-*"),
+        P::opt("image_tag", K::Str, "only AMIs with this tag, key=value (with image = * for tags alone)"),
         P::opt("name", K::Str, "the copy's name (default: the source's name)"),
         P::opt("source_region", K::Region, "default: primary"),
         P::opt("region", K::Region, "default: secondary"),
         P::opt("kms_key", K::Str, "KMS key in the target region"),
     ],
-    outputs: &[out("image_id", "the AMI id in the target region"), out("name", "its name")],
+    outputs: &[
+        out("image_id", "the AMI id in the target region"),
+        out("name", "its name"),
+        out("source_image_id", "the AMI it was copied from (itself when it was already in the target region)"),
+    ],
     iam: &[
         "ec2:CopyImage",
         "ec2:DescribeImages",
@@ -530,6 +558,22 @@ static COPY_IMAGE: ActionSpec = ActionSpec {
     effect: Effect::Mutating,
 };
 
+/// What `image` (and `image_tag`) select, as a port filter: an id, a name, or a name pattern.
+fn image_filter(image: &str, tag: Option<&str>) -> Filter {
+    let mut f = if image.starts_with("ami-") {
+        Filter::id(image)
+    } else if image == "*" {
+        Filter::default()
+    } else {
+        Filter::name(image)
+    };
+    if let Some(t) = tag {
+        let (k, v) = tag_pair(t);
+        f = f.and_tag(k, v);
+    }
+    f
+}
+
 #[async_trait]
 impl Action for CopyImageA {
     fn spec(&self) -> &'static ActionSpec {
@@ -537,8 +581,10 @@ impl Action for CopyImageA {
     }
     fn plan(&self, p: &Params) -> String {
         format!(
-            "ec2:CopyImage {} from {} to {}; wait until available",
+            "newest AMI matching {}{} in {} or {}; ec2:CopyImage to {} unless a copy is there; wait until available",
             p.text("image").unwrap_or_default(),
+            p.text("image_tag").map(|t| format!(" tagged {t}")).unwrap_or_default(),
+            p.text("region").unwrap_or_else(|_| "secondary".into()),
             p.text("source_region").unwrap_or_else(|_| "primary".into()),
             p.text("region").unwrap_or_else(|_| "secondary".into())
         )
@@ -547,60 +593,103 @@ impl Action for CopyImageA {
         let cloud = ctx.cloud()?;
         let (src, region) = (source_region(ctx, p)?, region(ctx, p)?);
         let image = p.str("image")?;
-        let name = p.opt_str("name")?.map(str::to_string);
-        // a copy made earlier is found by name without asking the source region (it may be down)
-        let wanted = name.clone().unwrap_or_else(|| image.to_string());
-        let existing = if image.starts_with("ami-") && name.is_none() {
-            None
+        let name = p.opt_str("name")?.filter(|n| !n.contains(['*', '?'])).map(str::to_string);
+        let filter = image_filter(image, p.opt_str("image_tag")?);
+        let exact = image.starts_with("ami-") || !image.contains(['*', '?']) && p.opt_str("image_tag")?.is_none();
+        // the target region first: a copy made earlier (or by the customer's pipeline) needs no source region. An id
+        // is only valid in its own region; a copy there is found by its name.
+        let here_filter = if image.starts_with("ami-") {
+            name.clone().map(Filter::name)
+        } else if exact {
+            Some(Filter::name(name.clone().unwrap_or_else(|| image.to_string())))
         } else {
-            c(cloud.ec2.describe_images(&region, &Filter::name(wanted.clone())))
-                .await?
-                .into_iter()
-                .find(|i| i.state != "failed")
+            Some(filter.clone())
         };
-        let img = match existing {
-            Some(i) => {
+        let here = match &here_filter {
+            Some(f) if src != region || !image.starts_with("ami-") => c(cloud.ec2.describe_images(&region, f)).await?,
+            _ if src == region => c(cloud.ec2.describe_images(&region, &filter)).await?,
+            _ => Vec::new(),
+        };
+        let usable = |i: &crate::cloud::Image| i.state != "failed" && i.state != "error" && i.state != "deregistered";
+        let mut seen: Vec<String> =
+            here.iter().map(|i| format!("{} {} in {region} ({})", i.id, i.name, i.state)).collect();
+        let best_here = here.iter().filter(|i| usable(i)).max_by_key(|i| i.created).cloned();
+        // an exact id or name found in the target region is the answer; a pattern also asks the source region for
+        // a newer build
+        let (img, source_id) = match best_here {
+            Some(i) if exact || src == region => {
                 ctx.resource("found", "ami", &i.id, &region, &i.state);
-                i
+                let id = i.id.clone();
+                (i, id)
             }
-            None => {
-                let f = if image.starts_with("ami-") { Filter::id(image) } else { Filter::name(image) };
-                let srci = c(cloud.ec2.describe_images(&src, &f))
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| ActionError::fatal(format!("AMI {image} not found in {src}")))?;
-                let name = name.unwrap_or(srci.name.clone());
-                if let Some(i) = c(cloud.ec2.describe_images(&region, &Filter::name(name.clone())))
-                    .await?
-                    .into_iter()
-                    .find(|i| i.state != "failed")
-                {
-                    ctx.resource("found", "ami", &i.id, &region, &i.state);
-                    i
-                } else {
-                    ctx.resource("creating", "ami", &name, &region, "");
-                    let req = CopyImage {
-                        source_region: src.clone(),
-                        source_image_id: srci.id.clone(),
-                        name: name.clone(),
-                        kms_key_id: p.opt_str("kms_key")?.map(str::to_string),
-                        client_token: token(&[&srci.id, &region, &name]),
-                        tags: ctx.tags(),
-                    };
-                    let i = c(cloud.ec2.copy_image(&region, &req)).await?;
-                    ctx.resource("created", "ami", &i.id, &region, &i.state);
-                    i
+            here_best => {
+                let there = if src == region { Ok(Vec::new()) } else { cloud.ec2.describe_images(&src, &filter).await };
+                let there = match there {
+                    Ok(v) => v,
+                    Err(e) if e.is_retryable() && here_best.is_some() => {
+                        ctx.progress(format!("{src} does not answer ({e}); using the newest AMI in {region}"), None);
+                        Vec::new()
+                    }
+                    Err(e) => return Err(super::kit::cerr(e)),
+                };
+                seen.extend(there.iter().map(|i| format!("{} {} in {src} ({})", i.id, i.name, i.state)));
+                let best_there = there.into_iter().filter(|i| i.state == "available").max_by_key(|i| i.created);
+                match (here_best, best_there) {
+                    (Some(h), Some(t)) if h.created >= t.created || h.name == t.name => {
+                        ctx.resource("found", "ami", &h.id, &region, &h.state);
+                        let id = h.id.clone();
+                        (h, id)
+                    }
+                    (Some(h), None) => {
+                        ctx.resource("found", "ami", &h.id, &region, &h.state);
+                        let id = h.id.clone();
+                        (h, id)
+                    }
+                    (_, Some(srci)) => {
+                        let name = name.clone().unwrap_or(srci.name.clone());
+                        // a copy under that name already (a re-run, or the customer's pipeline)? `here` holds every
+                        // match in the target region
+                        let copy = here.iter().find(|i| i.name == name && usable(i)).cloned();
+                        match copy {
+                            Some(i) => {
+                                ctx.resource("found", "ami", &i.id, &region, &i.state);
+                                (i, srci.id.clone())
+                            }
+                            None => {
+                                ctx.resource("creating", "ami", &name, &region, "");
+                                let req = CopyImage {
+                                    source_region: src.clone(),
+                                    source_image_id: srci.id.clone(),
+                                    name: name.clone(),
+                                    kms_key_id: p.opt_str("kms_key")?.map(str::to_string),
+                                    client_token: token(&[&srci.id, &region, &name]),
+                                    tags: ctx.tags(),
+                                };
+                                let i = c(cloud.ec2.copy_image(&region, &req)).await?;
+                                ctx.resource("created", "ami", &i.id, &region, &i.state);
+                                (i, srci.id.clone())
+                            }
+                        }
+                    }
+                    (None, None) => {
+                        return Err(ActionError::fatal(format!(
+                            "no available AMI matching {image}{} in {region} or {src}; found {}",
+                            p.opt_str("image_tag")?.map(|t| format!(" tagged {t}")).unwrap_or_default(),
+                            if seen.is_empty() { "nothing".to_string() } else { seen.join("; ") }
+                        )));
+                    }
                 }
             }
         };
-        let id = img.id.clone();
-        wait_state(ctx, "ami", &id, &region, POLL, &["available"], &["failed", "error"], || async {
-            let i = cloud.ec2.describe_images(&region, &Filter::id(id.clone())).await?;
-            Ok((i.into_iter().next().map_or_else(|| "missing".into(), |i| i.state), None))
-        })
-        .await?;
-        Ok(outs(&[("image_id", s(img.id)), ("name", s(img.name))]))
+        if img.state != "available" {
+            let id = img.id.clone();
+            wait_state(ctx, "ami", &id, &region, POLL, &["available"], &["failed", "error"], || async {
+                let i = cloud.ec2.describe_images(&region, &Filter::id(id.clone())).await?;
+                Ok((i.into_iter().next().map_or_else(|| "missing".into(), |i| i.state), None))
+            })
+            .await?;
+        }
+        Ok(outs(&[("image_id", s(img.id)), ("name", s(img.name)), ("source_image_id", s(source_id))]))
     }
 }
 

@@ -14,7 +14,7 @@ pub fn cerr(e: CloudError) -> ActionError {
         // the account guard: nothing was changed; the run ends refused (exit 4)
         return ActionError::refused(e.message);
     }
-    if e.retryable { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
+    if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
 }
 
 /// Runs a cloud call, mapping its error.
@@ -88,7 +88,13 @@ where
                     last_pct = Some(p);
                 }
             }
-            Err(e) if e.retryable => ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None),
+            Err(e) if e.is_retryable() => {
+                ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None);
+                if e.is_throttling() {
+                    // throttled: ask less often until the state changes
+                    interval = interval.mul_f64(2.0).min(cap);
+                }
+            }
             Err(e) => return Err(cerr(e)),
         }
         ctx.sleep(interval).await?;

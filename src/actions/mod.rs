@@ -244,6 +244,52 @@ impl ActionCtx {
         self.emitter.emit(kind);
     }
 
+    /// Says something worth knowing that does not fail the step (shown in the log, kept in the report).
+    pub fn warn(&self, message: impl Into<String>) {
+        self.emitter.emit(EventKind::StepWarning { step: self.step_id.clone(), message: message.into() });
+    }
+
+    /// Records the data a step restored from a set of recovery points (an EBS set, an export...): the set counts
+    /// in the run's RPO by its oldest member, and a set whose members are further apart than `tolerance` is a
+    /// warning (it is not as consistent as its name says).
+    pub fn recovery_set_used(
+        &self,
+        kind: &str,
+        label: &str,
+        region: &str,
+        times: &[jiff::Timestamp],
+        tolerance: Duration,
+    ) {
+        let (Some(oldest), Some(newest)) = (times.iter().min(), times.iter().max()) else { return };
+        let rpo_secs = crate::run::clock::secs_between(*oldest, self.incident_start).max(0);
+        let rpo_met = u64::try_from(rpo_secs).unwrap_or(0) <= self.rpo.as_secs();
+        self.emit(EventKind::RecoveryPointChosen {
+            step: self.step_id.clone(),
+            id: label.to_string(),
+            kind: kind.to_string(),
+            region: region.to_string(),
+            time: *oldest,
+            rpo_secs,
+            rpo_met,
+        });
+        let spread = u64::try_from(crate::run::clock::secs_between(*oldest, *newest)).unwrap_or(0);
+        if spread > tolerance.as_secs() {
+            self.warn(format!(
+                "{label}: its {} members are {} apart (tolerance {}): the set is not consistent",
+                times.len(),
+                crate::util::fmt_duration(Duration::from_secs(spread)),
+                crate::util::fmt_duration(tolerance)
+            ));
+        }
+        if !rpo_met {
+            self.warn(format!(
+                "{label}: its oldest member is {} before the incident, beyond the RPO of {}",
+                crate::util::fmt_duration(Duration::from_secs(u64::try_from(rpo_secs).unwrap_or(0))),
+                crate::util::fmt_duration(self.rpo)
+            ));
+        }
+    }
+
     /// Asks the operator a question and waits for the answer (through the engine, so it is journalled).
     pub async fn ask(&self, prompt: Prompt) -> Result<String, ActionError> {
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -32,18 +32,23 @@ async fn vpc_by_name(cloud: &Cloud, region: &str, name: &str) -> Result<(Vpc, Ve
 struct NatEnsure;
 static NAT: ActionSpec = ActionSpec {
     name: "nat.ensure",
-    summary: "Ensure an Elastic IP and a NAT gateway in a public subnet of a VPC, wait until available, and point \
-              the private route tables' default route at it",
+    summary: "Ensure a NAT gateway serves the private subnets of a VPC: reuse an available one in the VPC (any \
+              owner: a shared VPC), else an Elastic IP and a new one in a public subnet; wait until available; give \
+              the private subnets' route tables a default route through it unless theirs already uses a working NAT \
+              gateway",
     params: &[
         P::req("vpc", K::Str, "the VPC's Name tag"),
-        P::req("name", K::Str, "the NAT gateway's Name tag (its idempotency key)"),
+        P::req("name", K::Str, "the NAT gateway's Name tag when one is created (its idempotency key)"),
         P::opt("region", K::Region, "default: secondary"),
         P::opt("subnet", K::Str, "the public subnet id (default: the VPC's first public subnet)"),
+        P::opt("per_az", K::Bool, "one NAT gateway per availability zone with private subnets (default false: one)"),
     ],
     outputs: &[
-        out("nat_gateway_id", "the NAT gateway"),
-        out("public_ip", "its Elastic IP"),
-        out("route_tables", "private route tables now using it"),
+        out("nat_gateway_id", "the NAT gateway (of the first zone)"),
+        out("nat_gateway_ids", "every NAT gateway serving the VPC's private subnets, comma-separated"),
+        out("public_ip", "its Elastic IP (empty when a NAT gateway found in place is used)"),
+        out("route_tables", "private route tables routed through a NAT gateway (changed or already so)"),
+        out("routes_changed", "route tables whose default route this step set"),
     ],
     iam: &[
         "ec2:DescribeVpcs",
@@ -68,97 +73,181 @@ impl Action for NatEnsure {
     }
     fn plan(&self, p: &Params) -> String {
         format!(
-            "ec2:AllocateAddress + ec2:CreateNatGateway {} in a public subnet of VPC {} ({}); wait available; route 0.0.0.0/0 of its private route tables to it",
-            p.text("name").unwrap_or_default(),
+            "reuse an available NAT gateway of VPC {} ({}), else ec2:AllocateAddress + ec2:CreateNatGateway {} in a public subnet; wait available; route 0.0.0.0/0 of the private subnets' route tables to it unless already through a working NAT gateway",
             p.text("vpc").unwrap_or_default(),
-            p.text("region").unwrap_or_else(|_| "secondary".into())
+            p.text("region").unwrap_or_else(|_| "secondary".into()),
+            p.text("name").unwrap_or_default(),
         )
     }
     async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
         let cloud = ctx.cloud()?;
         let region = region(ctx, p)?;
         let name = p.str("name")?;
+        let per_az = p.bool_or("per_az", false)?;
         let (vpc, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
-        let subnet = match p.opt_str("subnet")? {
-            Some(s) => s.to_string(),
-            None => subnets.iter().find(|s| s.public).map(|s| s.id.clone()).ok_or_else(|| {
-                ActionError::fatal(format!("VPC {} has no public subnet for the NAT gateway", vpc.id))
-            })?,
+        let public: Vec<&Subnet> = subnets.iter().filter(|s| s.public).collect();
+        let private: Vec<&Subnet> = subnets.iter().filter(|s| !s.public).collect();
+        let az_of = |subnet: &str| subnets.iter().find(|s| s.id == subnet).map(|s| s.az.clone());
+        // every NAT gateway of the region: the VPC's live ones are reused, and a route through any available one
+        // is working and left alone
+        let all_nats = c(cloud.ec2.describe_nat_gateways(&region, &Filter::default())).await?;
+        let live = |state: &str| state == "available" || state == "pending";
+        // the zones to serve: each zone with private subnets (per_az), or the chosen public subnet's zone
+        let chosen = match p.opt_str("subnet")? {
+            Some(s) => Some(s.to_string()),
+            None => public.first().map(|s| s.id.clone()),
         };
-        let eip_name = format!("{name}-eip");
-        let eip = match c(cloud.ec2.describe_addresses(&region, &Filter::tag("Name", eip_name.clone())))
-            .await?
-            .into_iter()
-            .next()
-        {
-            Some(a) => {
-                ctx.resource("found", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
-                a
-            }
-            None => {
-                ctx.resource("creating", "elastic-ip", &eip_name, &region, "");
-                let mut tags = ctx.tags();
-                tags.insert("Name".into(), eip_name.clone());
-                let a = c(cloud.ec2.allocate_address(&region, &tags)).await?;
-                ctx.resource("created", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
-                a
-            }
+        let mut zones: Vec<String> = if per_az {
+            let mut z: Vec<String> = private.iter().map(|s| s.az.clone()).collect();
+            z.sort();
+            z.dedup();
+            z
+        } else {
+            chosen.as_deref().and_then(az_of).into_iter().collect()
         };
-        let existing = c(cloud.ec2.describe_nat_gateways(&region, &Filter::tag("Name", name))).await?;
-        let nat = match existing.into_iter().find(|n| n.state == "pending" || n.state == "available") {
-            Some(n) => {
-                ctx.resource("found", "nat-gateway", &n.id, &region, &n.state);
-                n
+        if zones.is_empty() {
+            zones.extend(chosen.as_deref().and_then(az_of));
+        }
+        let mut nat_for_zone: Vec<(String, crate::cloud::NatGateway)> = Vec::new();
+        let mut public_ip = String::new();
+        for az in &zones {
+            let in_vpc: Vec<&crate::cloud::NatGateway> =
+                all_nats.iter().filter(|n| live(&n.state) && subnets.iter().any(|s| s.id == n.subnet_id)).collect();
+            // one in this zone, else (one NAT gateway for the VPC) any of the VPC's
+            let reuse = in_vpc
+                .iter()
+                .filter(|n| az_of(&n.subnet_id).as_deref() == Some(az.as_str()))
+                .min_by_key(|n| (n.state != "available", n.id.clone()))
+                .or_else(|| {
+                    if per_az { None } else { in_vpc.iter().min_by_key(|n| (n.state != "available", n.id.clone())) }
+                })
+                .map(|n| (*n).clone());
+            let nat = match reuse {
+                Some(n) => {
+                    ctx.resource("found", "nat-gateway", &n.id, &region, &n.state);
+                    n
+                }
+                None => {
+                    let subnet = match (&chosen, per_az) {
+                        (Some(s), false) => s.clone(),
+                        _ => public.iter().find(|s| &s.az == az).map(|s| s.id.clone()).ok_or_else(|| {
+                            ActionError::fatal(format!(
+                                "VPC {} has no public subnet in {az} for a NAT gateway; its subnets: {}",
+                                vpc.id,
+                                subnets
+                                    .iter()
+                                    .map(|s| format!(
+                                        "{} ({}, {})",
+                                        s.id,
+                                        s.az,
+                                        if s.public { "public" } else { "private" }
+                                    ))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        })?,
+                    };
+                    let nat_name = if per_az {
+                        format!("{name}-{}", az.trim_start_matches(region.as_str()))
+                    } else {
+                        name.to_string()
+                    };
+                    let eip_name = format!("{nat_name}-eip");
+                    let eip = match c(cloud.ec2.describe_addresses(&region, &Filter::tag("Name", eip_name.clone())))
+                        .await?
+                        .into_iter()
+                        .next()
+                    {
+                        Some(a) => {
+                            ctx.resource("found", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
+                            a
+                        }
+                        None => {
+                            ctx.resource("creating", "elastic-ip", &eip_name, &region, "");
+                            let mut tags = ctx.tags();
+                            tags.insert("Name".into(), eip_name.clone());
+                            let a = c(cloud.ec2.allocate_address(&region, &tags)).await?;
+                            ctx.resource("created", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
+                            a
+                        }
+                    };
+                    public_ip.clone_from(&eip.public_ip);
+                    ctx.resource("creating", "nat-gateway", &nat_name, &region, "");
+                    let mut tags = ctx.tags();
+                    tags.insert("Name".into(), nat_name.clone());
+                    let req = CreateNatGateway {
+                        subnet_id: subnet,
+                        allocation_id: eip.allocation_id.clone(),
+                        client_token: token(&[&region, &nat_name, &ctx.run_id]),
+                        tags,
+                    };
+                    let n = c(cloud.ec2.create_nat_gateway(&region, &req)).await?;
+                    ctx.resource("created", "nat-gateway", &n.id, &region, &n.state);
+                    n
+                }
+            };
+            if nat.state != "available" {
+                let id = nat.id.clone();
+                wait_state(
+                    ctx,
+                    "nat-gateway",
+                    &id,
+                    &region,
+                    POLL,
+                    &["available"],
+                    &["failed", "deleted", "deleting"],
+                    || async {
+                        let n = cloud.ec2.describe_nat_gateways(&region, &Filter::id(id.clone())).await?;
+                        Ok((n.into_iter().next().map_or_else(|| "missing".into(), |n| n.state), None))
+                    },
+                )
+                .await?;
             }
-            None => {
-                ctx.resource("creating", "nat-gateway", name, &region, "");
-                let mut tags = ctx.tags();
-                tags.insert("Name".into(), name.into());
-                let req = CreateNatGateway {
-                    subnet_id: subnet,
-                    allocation_id: eip.allocation_id.clone(),
-                    client_token: token(&[&region, name, &ctx.run_id]),
-                    tags,
-                };
-                let n = c(cloud.ec2.create_nat_gateway(&region, &req)).await?;
-                ctx.resource("created", "nat-gateway", &n.id, &region, &n.state);
-                n
-            }
+            nat_for_zone.push((az.clone(), nat));
+        }
+        let Some((_, first)) = nat_for_zone.first().cloned() else {
+            return Err(ActionError::fatal(format!("VPC {} has no subnets in {region}", vpc.id)));
         };
-        let id = nat.id.clone();
-        wait_state(
-            ctx,
-            "nat-gateway",
-            &id,
-            &region,
-            POLL,
-            &["available"],
-            &["failed", "deleted", "deleting"],
-            || async {
-                let n = cloud.ec2.describe_nat_gateways(&region, &Filter::id(id.clone())).await?;
-                Ok((n.into_iter().next().map_or_else(|| "missing".into(), |n| n.state), None))
-            },
-        )
-        .await?;
+        // only the route tables explicitly associated with the VPC's private subnets (never the main table that no
+        // subnet uses, never a public one); a default route through a working NAT gateway is left as it is
+        let working: Vec<&str> = all_nats
+            .iter()
+            .filter(|n| n.state == "available")
+            .map(|n| n.id.as_str())
+            .chain(nat_for_zone.iter().map(|(_, n)| n.id.as_str()))
+            .collect();
         let tables = c(cloud.ec2.describe_route_tables(&region, &Filter::default())).await?;
-        let mut changed = Vec::new();
+        let (mut routed, mut changed) = (Vec::new(), Vec::new());
         for t in tables.into_iter().filter(|t| t.vpc_id == vpc.id) {
-            let public = t.routes.iter().any(|r| {
-                r.destination == "0.0.0.0/0" && r.gateway_id.as_deref().is_some_and(|g| g.starts_with("igw-"))
-            });
-            if public {
+            let served: Vec<&&Subnet> = private.iter().filter(|s| t.subnet_ids.contains(&s.id)).collect();
+            if served.is_empty() {
                 continue;
             }
-            if t.routes.iter().any(|r| r.destination == "0.0.0.0/0" && r.nat_gateway_id.as_deref() == Some(id.as_str()))
-            {
-                ctx.resource("found", "route", &format!("{} 0.0.0.0/0", t.id), &region, &id);
-            } else {
-                c(cloud.ec2.set_route_to_nat(&region, &t.id, "0.0.0.0/0", &id)).await?;
-                ctx.resource("changed", "route", &format!("{} 0.0.0.0/0", t.id), &region, &id);
+            let default = t.routes.iter().find(|r| r.destination == "0.0.0.0/0");
+            if default.is_some_and(|r| r.gateway_id.as_deref().is_some_and(|g| g.starts_with("igw-"))) {
+                continue;
             }
+            let current = default.and_then(|r| r.nat_gateway_id.clone());
+            if let Some(cur) = current.as_deref().filter(|c| working.contains(c)) {
+                ctx.resource("found", "route", &format!("{} 0.0.0.0/0", t.id), &region, cur);
+                routed.push(t.id);
+                continue;
+            }
+            let az = served.first().map(|s| s.az.clone()).unwrap_or_default();
+            let target = nat_for_zone.iter().find(|(z, _)| *z == az).map_or(&first, |(_, n)| n);
+            c(cloud.ec2.set_route_to_nat(&region, &t.id, "0.0.0.0/0", &target.id)).await?;
+            ctx.resource("changed", "route", &format!("{} 0.0.0.0/0", t.id), &region, &target.id);
+            routed.push(t.id.clone());
             changed.push(t.id);
         }
-        Ok(outs(&[("nat_gateway_id", s(id)), ("public_ip", s(eip.public_ip)), ("route_tables", s(changed.join(",")))]))
+        let ids: Vec<&str> = nat_for_zone.iter().map(|(_, n)| n.id.as_str()).collect();
+        Ok(outs(&[
+            ("nat_gateway_id", s(first.id.clone())),
+            ("nat_gateway_ids", s(ids.join(","))),
+            ("public_ip", s(public_ip)),
+            ("route_tables", s(routed.join(","))),
+            ("routes_changed", s(changed.join(","))),
+        ]))
     }
 }
 
@@ -514,7 +603,7 @@ pub(crate) async fn wait_targets(
                     return Ok(healthy);
                 }
             }
-            Err(e) if e.retryable => ctx.progress(format!("waiting for target health: {e}"), None),
+            Err(e) if e.is_retryable() => ctx.progress(format!("waiting for target health: {e}"), None),
             Err(e) => return Err(super::kit::cerr(e)),
         }
         ctx.sleep(POLL).await?;

@@ -35,6 +35,22 @@ const ENDPOINT_OUTPUTS: &[super::spec::OutputSpec] = &[
 
 /// Waits until an instance is available and returns its endpoint outputs.
 async fn wait_db(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str) -> Result<Outputs, ActionError> {
+    Ok(db_outputs(&wait_db_instance(ctx, cloud, region, id, None).await?))
+}
+
+/// Waits until an instance is available and returns it, as last described (no describe after the wait). `known`
+/// is the instance as the caller just described it: when it is available already, nothing is called.
+async fn wait_db_instance(
+    ctx: &ActionCtx,
+    cloud: &Cloud,
+    region: &str,
+    id: &str,
+    known: Option<DbInstance>,
+) -> Result<DbInstance, ActionError> {
+    if let Some(d) = known.filter(|d| d.status == "available") {
+        return Ok(d);
+    }
+    let last: std::sync::Mutex<Option<DbInstance>> = std::sync::Mutex::new(None);
     wait_state(
         ctx,
         "rds-instance",
@@ -45,16 +61,18 @@ async fn wait_db(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str) -> Resu
         &["failed", "incompatible-restore", "incompatible-parameters", "storage-full"],
         || async {
             match cloud.rds.describe_db_instance(region, id).await? {
-                Some(d) => Ok((d.status, None)),
+                Some(d) => {
+                    let status = d.status.clone();
+                    *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d);
+                    Ok((status, None))
+                }
                 None => Ok(("missing".to_string(), None)),
             }
         },
     )
     .await?;
-    let d = c(cloud.rds.describe_db_instance(region, id))
-        .await?
-        .ok_or_else(|| ActionError::fatal(format!("DB instance {id} in {region} disappeared")))?;
-    Ok(db_outputs(&d))
+    let d = last.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    d.ok_or_else(|| ActionError::fatal(format!("DB instance {id} in {region} disappeared")))
 }
 
 fn db_outputs(d: &DbInstance) -> Outputs {
@@ -210,6 +228,11 @@ static RESTORE_SNAPSHOT: ActionSpec = ActionSpec {
         P::opt("security_groups", K::StrList, "VPC security group ids"),
         P::opt("multi_az", K::Bool, "Multi-AZ (default false)"),
         P::opt("master_secret", K::Str, "Secrets Manager id of the master credentials to set after the restore"),
+        P::opt(
+            "reset_password",
+            K::Bool,
+            "set the master password again on an instance restored earlier (default false)",
+        ),
     ],
     outputs: ENDPOINT_OUTPUTS,
     iam: &[
@@ -244,8 +267,10 @@ impl Action for RestoreSnapshot {
         let cloud = ctx.cloud()?;
         let region = region(ctx, p)?;
         let id = p.str("instance")?;
-        let password = master_password(ctx, cloud, &region, p).await?;
-        if find_existing(ctx, cloud, &region, id).await?.is_none() {
+        let existing = find_existing(ctx, cloud, &region, id).await?;
+        let created = existing.is_none();
+        let mut known = existing;
+        if created {
             ctx.resource("creating", "rds-instance", id, &region, "");
             let req = RestoreDbFromSnapshot {
                 instance_id: id.into(),
@@ -258,20 +283,29 @@ impl Action for RestoreSnapshot {
             };
             let d = c(cloud.rds.restore_db_from_snapshot(&region, &req)).await?;
             ctx.resource("created", "rds-instance", id, &region, &d.status);
+            known = Some(d);
         }
-        let out = wait_db(ctx, cloud, &region, id).await?;
-        if let Some(pw) = password {
-            let req = ModifyDbInstance {
-                instance_id: id.into(),
-                master_user_password: Some(pw),
-                apply_immediately: true,
-                ..Default::default()
-            };
-            c(cloud.rds.modify_db_instance(&region, &req)).await?;
-            ctx.resource("changed", "rds-instance", id, &region, "master credentials from Secrets Manager");
-            return wait_db(ctx, cloud, &region, id).await;
+        let d = wait_db_instance(ctx, cloud, &region, id, known).await?;
+        // the master password is set once, by the run that restored the instance (an attempt of this run may have
+        // restored it and stopped before the password), and again only when asked: a re-run changes nothing
+        let restored_by_this_run = created || d.tags.get(crate::cloud::TAG_RUN_ID) == Some(&ctx.run_id);
+        if restored_by_this_run || p.bool_or("reset_password", false)? {
+            if let Some(pw) = master_password(ctx, cloud, &region, p).await? {
+                let req = ModifyDbInstance {
+                    instance_id: id.into(),
+                    master_user_password: Some(pw),
+                    apply_immediately: true,
+                    ..Default::default()
+                };
+                c(cloud.rds.modify_db_instance(&region, &req)).await?;
+                ctx.resource("changed", "rds-instance", id, &region, "master credentials from Secrets Manager");
+                // AWS answers `available` and starts resetting a moment later: ask again rather than trust it
+                return Ok(db_outputs(&wait_db_instance(ctx, cloud, &region, id, None).await?));
+            }
+        } else if p.get("master_secret").is_some() {
+            ctx.resource("found", "rds-instance", id, &region, "master credentials left as set at its restore");
         }
-        Ok(out)
+        Ok(db_outputs(&d))
     }
 }
 

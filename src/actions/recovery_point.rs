@@ -12,6 +12,18 @@ use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{Cloud, CloudResult, DbSnapshotQuery, Filter};
 use crate::run::{Candidate, EventKind};
 
+/// An answer (or `--recovery-point`) of `accept-rpo-loss:ID` chooses `ID` and records that the operator accepted
+/// its data loss: a point older than the RPO is then taken even with `require_rpo = true`.
+pub const ACCEPT_RPO_LOSS: &str = "accept-rpo-loss:";
+
+/// The id of an answer, and whether it accepts the RPO loss.
+fn accepted(answer: &str) -> (&str, bool) {
+    match answer.strip_prefix(ACCEPT_RPO_LOSS) {
+        Some(id) => (id, true),
+        None => (answer, false),
+    }
+}
+
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Select)]
 }
@@ -58,6 +70,7 @@ static SELECT: ActionSpec = ActionSpec {
         out("resource", "the resource it restores"),
         out("age_secs", "its age at the incident start (the data loss)"),
         out("rpo_met", "whether it meets the RPO"),
+        out("unreachable", "regions that did not answer (their recovery points were not offered), comma-separated"),
     ],
     iam: &[
         "rds:DescribeDBSnapshots",
@@ -111,7 +124,7 @@ async fn list_region(cloud: &Cloud, p: &Params, source: &str, region: &str) -> C
         "rds_pitr" => {
             let w = match cloud.rds.restore_window(region, &resource).await {
                 Ok(w) => w,
-                Err(e) if e.not_found => return Ok(out),
+                Err(e) if e.is_not_found() => return Ok(out),
                 Err(e) => return Err(e),
             };
             let src = format!("point-in-time window of {resource}: {} .. {}", w.earliest, w.latest);
@@ -160,28 +173,7 @@ async fn list_region(cloud: &Cloud, p: &Params, source: &str, region: &str) -> C
             }
         }
         "ebs" => {
-            let filter = match (p.opt_str("tag").ok().flatten(), resource.is_empty()) {
-                (_, false) => Filter::tag("drconsole:source-volume", resource.clone()),
-                (Some(t), true) => {
-                    let (k, v) = super::kit::tag_pair(t);
-                    Filter::tag(k, v)
-                }
-                (None, true) => return Ok(out),
-            };
-            let mut snaps = cloud.ec2.describe_snapshots(region, &filter).await?;
-            if !resource.is_empty() {
-                for sn in cloud.ec2.describe_snapshots_of_volume(region, &resource).await? {
-                    if !snaps.iter().any(|x| x.id == sn.id) {
-                        snaps.push(sn);
-                    }
-                }
-            }
-            for sn in snaps.into_iter().filter(|x| x.state == "completed") {
-                let vol = sn.tags.get("drconsole:source-volume").cloned().unwrap_or(sn.volume_id.clone());
-                let src = format!("EBS snapshot of {vol}: {}", sn.description);
-                let c = mk(sn.id, "ebs-snapshot", sn.start_time, sn.encrypted, Some(sn.size_gib), None, src);
-                out.push(Found { c, resource: vol });
-            }
+            // both regions at once: see `find_ebs` (called by `run`, not per region)
         }
         "ami" => {
             let (filter, prefix) = match resource.strip_suffix('*') {
@@ -265,24 +257,88 @@ impl Action for Select {
         let prefer = p.opt_str("prefer_region")?.map_or_else(|| ctx.target.secondary.clone(), str::to_string);
         let mut found = Vec::new();
         let mut errors = Vec::new();
-        for r in &regions {
-            match list_region(cloud, p, source, r).await {
-                Ok(f) => {
-                    ctx.progress(format!("{r}: {} {source} recovery point(s)", f.len()), None);
-                    found.extend(f);
+        let mut unreachable: Vec<String> = Vec::new();
+        let mut excluded: Vec<String> = Vec::new();
+        if source == "ebs" {
+            let wanted = match (p.opt_str("resource")?.filter(|r| !r.is_empty()), p.opt_str("tag")?) {
+                (Some(v), _) => EbsWanted::Volume(v.to_string()),
+                (None, Some(t)) => {
+                    let (k, v) = super::kit::tag_pair(t);
+                    EbsWanted::Tag(k, v)
                 }
-                Err(e) => {
-                    ctx.progress(format!("{r}: cannot list recovery points: {e}"), None);
-                    errors.push(e);
+                (None, None) => return Err(ActionError::fatal("source `ebs` needs `resource` (a volume id) or `tag`")),
+            };
+            let (src, dst) = match regions.as_slice() {
+                [one] => (one.clone(), one.clone()),
+                [first, .., last] => (first.clone(), last.clone()),
+                [] => (ctx.target.primary.clone(), ctx.target.secondary.clone()),
+            };
+            let ebs = super::kit::c(find_ebs(cloud, &wanted, &src, &dst)).await?;
+            for n in &ebs.notes {
+                ctx.progress(n.clone(), None);
+            }
+            if let Some(u) = &ebs.unreachable {
+                unreachable.push(src.clone());
+                ctx.progress(format!("{u}: only {dst} recovery points are listed"), None);
+            }
+            excluded.extend(ebs.excluded.iter().cloned());
+            for pt in ebs.points {
+                if pt.snapshot.state != "completed" {
+                    excluded.push(format!("{}: state {}", pt.describe(), pt.snapshot.state));
+                    continue;
+                }
+                let c = Candidate {
+                    id: pt.snapshot.id.clone(),
+                    kind: "ebs-snapshot".into(),
+                    region: pt.region.clone(),
+                    time: pt.time,
+                    age_secs: 0,
+                    encrypted: pt.snapshot.encrypted,
+                    size_gib: Some(pt.snapshot.size_gib),
+                    rpo_met: false,
+                    arn: None,
+                    source: format!("EBS {}", pt.describe()),
+                };
+                found.push(Found { c, resource: pt.volume_key().unwrap_or_default() });
+            }
+        } else {
+            for r in &regions {
+                match list_region(cloud, p, source, r).await {
+                    Ok(f) => {
+                        ctx.progress(format!("{r}: {} {source} recovery point(s)", f.len()), None);
+                        found.extend(f);
+                    }
+                    Err(e) => {
+                        if e.is_retryable() {
+                            unreachable.push(r.clone());
+                        }
+                        ctx.progress(format!("{r}: cannot list recovery points: {e}"), None);
+                        errors.push(e);
+                    }
                 }
             }
         }
+        let reachable: Vec<&String> = regions.iter().filter(|r| !unreachable.contains(r)).collect();
+        let unreachable_note = if unreachable.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} unreachable: only {} recovery points are listed)",
+                unreachable.join(", "),
+                reachable.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        };
         if found.is_empty() {
-            if let Some(e) = errors.into_iter().next() {
+            if let Some(e) = errors.into_iter().find(|e| !e.is_retryable() || unreachable.len() == regions.len()) {
                 return Err(super::kit::cerr(e));
             }
+            let seen = if excluded.is_empty() {
+                "found nothing".to_string()
+            } else {
+                format!("found {}: {}", excluded.len(), excluded.join("; "))
+            };
             return Err(ActionError::fatal(format!(
-                "no {source} recovery point found for {} in {}",
+                "no {source} recovery point found for {} in {}{unreachable_note}; {seen}",
                 p.opt_str("resource")?.or(p.opt_str("tag")?).or(p.opt_str("prefix")?).unwrap_or("?"),
                 regions.join(", ")
             )));
@@ -302,6 +358,7 @@ impl Action for Select {
                 ActionError::fatal(format!("recovery point `{id}` not found; the newest are: {}", some.join(", ")))
             })
         };
+        let mut loss_accepted = false;
         let idx = match policy {
             "latest" => 0,
             "latest_before" => {
@@ -316,18 +373,21 @@ impl Action for Select {
                 })?
             }
             "id" => by_id(p.str("id")?)?,
-            "ask" => match ctx.recovery_point.as_deref() {
-                Some("latest") => 0,
-                Some(id) => by_id(id)?,
+            "ask" => match ctx.recovery_point.as_deref().map(accepted) {
+                Some((id, accept)) => {
+                    loss_accepted = accept;
+                    if id == "latest" { 0 } else { by_id(id)? }
+                }
                 None => {
                     let cands: Vec<Candidate> = found.iter().take(30).map(|f| f.c.clone()).collect();
                     let msg = format!(
-                        "Choose the {source} recovery point to restore (RPO {})",
+                        "Choose the {source} recovery point to restore (RPO {}){unreachable_note}",
                         crate::util::fmt_duration(ctx.rpo)
                     );
                     let answer = ctx.choose(msg, cands).await?;
-                    let answer = if answer == "latest" { found[0].c.id.clone() } else { answer };
-                    by_id(&answer)?
+                    let (answer, accept) = accepted(&answer);
+                    loss_accepted = accept;
+                    if answer == "latest" { 0 } else { by_id(answer)? }
                 }
             },
             other => {
@@ -354,10 +414,16 @@ impl Action for Select {
                 crate::util::fmt_duration(std::time::Duration::from_secs(c.age_secs.unsigned_abs())),
                 crate::util::fmt_duration(ctx.rpo)
             );
-            if p.bool_or("require_rpo", false)? {
-                return Err(ActionError::fatal(msg));
+            if loss_accepted {
+                ctx.progress(format!("the operator accepted the RPO loss: {msg}"), None);
+            } else if p.bool_or("require_rpo", false)? {
+                return Err(ActionError::fatal(format!(
+                    "{msg} (require_rpo = true; to accept the data loss answer `{ACCEPT_RPO_LOSS}{}`)",
+                    c.id
+                )));
+            } else {
+                ctx.progress(format!("WARNING: {msg}"), None);
             }
-            ctx.progress(format!("WARNING: {msg}"), None);
         }
         Ok(outs(&[
             ("id", s(c.id.clone())),
@@ -368,6 +434,7 @@ impl Action for Select {
             ("resource", s(f.resource.clone())),
             ("age_secs", Value::from(c.age_secs)),
             ("rpo_met", Value::Bool(c.rpo_met)),
+            ("unreachable", s(unreachable.join(","))),
         ]))
     }
 }
@@ -375,4 +442,369 @@ impl Action for Select {
 /// For tests and the benchmark: the list of candidates `recovery_point.select` would offer.
 pub async fn candidates(cloud: &Cloud, p: &Params, source: &str, region: &str) -> Result<Vec<Candidate>, ActionError> {
     Ok(c(list_region(cloud, p, source, region)).await?.into_iter().map(|f| f.c).collect())
+}
+
+// ---------------------------------------------------------------------------------------------- EBS recovery points
+
+/// Tag on a snapshot copy made by drconsole: when its source snapshot was taken (RFC 3339).
+pub(crate) const TAG_SOURCE_TIME: &str = "drconsole:source-time";
+/// Tag on a snapshot copy made by drconsole: the volume its source snapshot was taken of.
+pub(crate) const TAG_SOURCE_VOLUME: &str = "drconsole:source-volume";
+/// Tag on a snapshot copy made by drconsole: the snapshot it was copied from.
+pub(crate) const TAG_SOURCE_SNAPSHOT: &str = "drconsole:source-snapshot";
+
+/// `[Copied snap-0123 from us-east-1]`, as CopySnapshot (and Data Lifecycle Manager, and a Lambda calling it
+/// without a description of its own) writes at the start of a copy's description: `(snapshot, region)`.
+pub(crate) fn copied_from_description(description: &str) -> Option<(String, String)> {
+    let rest = &description[description.find("[Copied ")? + "[Copied ".len()..];
+    let (snap, rest) = rest.split_once(" from ")?;
+    let (region, _) = rest.split_once(']')?;
+    let ok = snap.starts_with("snap-") && !region.is_empty() && !region.contains(' ');
+    ok.then(|| (snap.to_string(), region.to_string()))
+}
+
+/// The volume id in an EBS volume ARN (`arn:aws:ec2:us-east-1:111111111111:volume/vol-0abc`).
+fn volume_of_arn(arn: &str) -> Option<&str> {
+    arn.rsplit_once(":volume/").map(|(_, v)| v)
+}
+
+/// The snapshot id in an EBS recovery point ARN (`arn:aws:ec2:us-west-2::snapshot/snap-0abc`).
+fn snapshot_of_arn(arn: &str) -> Option<&str> {
+    arn.rsplit_once(":snapshot/").map(|(_, s)| s)
+}
+
+/// How the time of an EBS recovery point is known, most trusted first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimeFrom {
+    /// The AWS Backup recovery point's creation date.
+    Backup,
+    /// The snapshot is the original: its own start time.
+    Own,
+    /// The source snapshot's start time (found in the source region).
+    Source,
+    /// The `drconsole:source-time` tag drconsole put on its own copy.
+    Tag,
+    /// The copy's own start time: the source is unreachable and nothing else records its time, so this is an
+    /// upper bound (the data is older).
+    CopyStart,
+}
+
+impl TimeFrom {
+    fn describe(self) -> &'static str {
+        match self {
+            TimeFrom::Backup => "the AWS Backup recovery point's creation date",
+            TimeFrom::Own => "its start time",
+            TimeFrom::Source => "its source snapshot's start time",
+            TimeFrom::Tag => "the drconsole:source-time tag",
+            TimeFrom::CopyStart => "the copy's start time (an upper bound: the source is unreachable)",
+        }
+    }
+}
+
+/// A snapshot holding a volume's data, in either region, with where its data came from and when it was taken.
+#[derive(Debug, Clone)]
+pub(crate) struct EbsPoint {
+    pub snapshot: crate::cloud::Snapshot,
+    pub region: String,
+    /// The volume whose data it holds (for a copy: its source's volume), when known.
+    pub volume: Option<String>,
+    /// What groups it when the volume is not known: the copied `Name` tag.
+    pub name_tag: Option<String>,
+    /// For a copy: `(region, snapshot)` it was copied from.
+    pub copied_from: Option<(String, String)>,
+    /// When its data was taken.
+    pub time: Timestamp,
+    pub time_from: TimeFrom,
+    /// What recognised it: `AWS Backup recovery point`, `CopySnapshot description`, `drconsole tags`...
+    pub by: &'static str,
+}
+
+impl EbsPoint {
+    /// The key of the volume it restores: the volume id, else the copied Name tag.
+    pub fn volume_key(&self) -> Option<String> {
+        self.volume.clone().or_else(|| self.name_tag.as_ref().map(|n| format!("Name={n}")))
+    }
+
+    /// One line for candidate lists and error messages.
+    pub fn describe(&self) -> String {
+        let what = match &self.copied_from {
+            Some((r, s)) => format!("copy of {s} from {r}"),
+            None => "original".to_string(),
+        };
+        format!(
+            "{} in {} ({what}, {}, recognised by {}; time {} from {}, {})",
+            self.snapshot.id,
+            self.region,
+            self.volume_key().unwrap_or_else(|| "volume unknown".into()),
+            self.by,
+            self.time,
+            self.time_from.describe(),
+            self.snapshot.state
+        )
+    }
+}
+
+/// What EBS recovery-point discovery found: the points of the wanted volumes in both regions, what it looked at
+/// and left out (with the reason), and whether the source region answered.
+#[derive(Debug, Default)]
+pub(crate) struct EbsFound {
+    pub points: Vec<EbsPoint>,
+    /// The volumes (ids, or `Name=...` keys when only copies were seen).
+    pub volumes: Vec<String>,
+    /// `snapshot in region: reason`, for "nothing found" messages.
+    pub excluded: Vec<String>,
+    /// The source region did not answer: only the target region's points are listed.
+    pub unreachable: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// What to look for: the volumes with a tag, or one volume by id.
+#[derive(Debug, Clone)]
+pub(crate) enum EbsWanted {
+    Tag(String, String),
+    Volume(String),
+}
+
+impl EbsWanted {
+    fn describe(&self) -> String {
+        match self {
+            EbsWanted::Tag(k, v) => format!("volumes tagged {k}={v}"),
+            EbsWanted::Volume(v) => format!("volume {v}"),
+        }
+    }
+}
+
+/// Finds the recovery points of EBS volumes from what AWS and backup tooling record, in this order of trust:
+/// 1. AWS Backup recovery points in `target`'s vaults (their resource ARN names the volume, their creation date
+///    the time);
+/// 2. copies recognised by the `[Copied snap-… from REGION]` description CopySnapshot and DLM write (the time is
+///    the source snapshot's, read in `source` when it answers) or by the tags copied from the source (`Name`, the
+///    volumes' tag);
+/// 3. drconsole's own tags on the copies it made (`drconsole:source-volume`, `drconsole:source-snapshot`,
+///    `drconsole:source-time`);
+/// 4. the snapshots of the volumes in `source` itself.
+///
+/// When `source` does not answer (a regional outage), only `target`'s snapshots are used and `unreachable` says so.
+pub(crate) async fn find_ebs(
+    cloud: &Cloud,
+    wanted: &EbsWanted,
+    source: &str,
+    target: &str,
+) -> Result<EbsFound, crate::cloud::CloudError> {
+    let mut found = EbsFound::default();
+    // the volumes, in the source region
+    let mut volumes: Vec<String> = Vec::new();
+    let source_up = match wanted {
+        EbsWanted::Volume(v) => {
+            volumes.push(v.clone());
+            true
+        }
+        EbsWanted::Tag(k, v) => match cloud.ec2.describe_volumes(source, &Filter::tag(k.clone(), v.clone())).await {
+            Ok(vs) => {
+                volumes.extend(vs.into_iter().map(|x| x.id));
+                true
+            }
+            Err(e) if e.is_retryable() => {
+                found.unreachable = Some(format!("{source}: {e}"));
+                false
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    // the source's snapshots of those volumes (one call per volume: the volume-id filter)
+    let mut source_snaps: Vec<crate::cloud::Snapshot> = Vec::new();
+    if source_up && source != target {
+        for v in &volumes {
+            match cloud.ec2.describe_snapshots_of_volume(source, v).await {
+                Ok(l) => source_snaps.extend(l),
+                Err(e) if e.is_retryable() => {
+                    found.unreachable = Some(format!("{source}: {e}"));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // AWS Backup recovery points in the target region's vaults
+    let mut backup: std::collections::BTreeMap<String, crate::cloud::RecoveryPoint> = Default::default();
+    match cloud.backup.list_backup_vaults(target).await {
+        Ok(vaults) => {
+            for vault in vaults {
+                match cloud.backup.list_recovery_points_by_vault(target, &vault).await {
+                    Ok(rps) => {
+                        for rp in rps.into_iter().filter(|r| r.resource_type == "EBS") {
+                            if let Some(s) = snapshot_of_arn(&rp.arn) {
+                                backup.insert(s.to_string(), rp);
+                            }
+                        }
+                    }
+                    Err(e) => found.notes.push(format!("AWS Backup vault {vault} in {target}: {e}")),
+                }
+            }
+        }
+        Err(e) => found.notes.push(format!("AWS Backup in {target} not used: {e}")),
+    }
+    // every snapshot of the account in the target region, recognised by what it carries
+    let target_snaps =
+        if source == target { Vec::new() } else { cloud.ec2.describe_snapshots(target, &Filter::default()).await? };
+    let tag_match = |t: &crate::cloud::Tags| match wanted {
+        EbsWanted::Tag(k, v) => t.get(k) == Some(v),
+        EbsWanted::Volume(_) => false,
+    };
+    for s in target_snaps {
+        let rp = backup.get(&s.id);
+        let described = copied_from_description(&s.description).map(|(snap, region)| (region, snap));
+        let tagged_from = s.tags.get(TAG_SOURCE_SNAPSHOT).map(|id| (source.to_string(), id.clone()));
+        let copied_from = described.clone().or(tagged_from);
+        let source_snap = copied_from
+            .as_ref()
+            .and_then(|(r, id)| (r == source).then_some(id))
+            .and_then(|id| source_snaps.iter().find(|x| &x.id == id));
+        let volume = rp
+            .and_then(|r| volume_of_arn(&r.resource_arn).map(str::to_string))
+            .or_else(|| source_snap.map(|x| x.volume_id.clone()))
+            .or_else(|| s.tags.get(TAG_SOURCE_VOLUME).cloned());
+        let by = if rp.is_some() {
+            "AWS Backup recovery point"
+        } else if described.is_some() {
+            "CopySnapshot description"
+        } else if s.tags.contains_key(TAG_SOURCE_VOLUME) {
+            "drconsole tags"
+        } else if tag_match(&s.tags) {
+            "copied tags"
+        } else {
+            continue;
+        };
+        let wanted_here = match &volume {
+            Some(v) => volumes.contains(v) || (!source_up && tag_match(&s.tags)),
+            None => tag_match(&s.tags),
+        };
+        if !wanted_here {
+            if tag_match(&s.tags) {
+                found.excluded.push(format!(
+                    "{} in {target}: of volume {:?}, not one of the {}",
+                    s.id,
+                    volume,
+                    wanted.describe()
+                ));
+            }
+            continue;
+        }
+        let (time, time_from) = if let Some(r) = rp {
+            (r.created, TimeFrom::Backup)
+        } else if let Some(x) = source_snap {
+            (x.start_time, TimeFrom::Source)
+        } else if let Some(t) = s.tags.get(TAG_SOURCE_TIME).and_then(|t| t.parse().ok()) {
+            (t, TimeFrom::Tag)
+        } else if copied_from.is_some() || by == "copied tags" {
+            (s.start_time, TimeFrom::CopyStart)
+        } else {
+            (s.start_time, TimeFrom::Own)
+        };
+        found.points.push(EbsPoint {
+            name_tag: s.tags.get("Name").cloned(),
+            snapshot: s,
+            region: target.to_string(),
+            volume,
+            copied_from,
+            time,
+            time_from,
+            by,
+        });
+    }
+    for s in source_snaps {
+        found.points.push(EbsPoint {
+            name_tag: s.tags.get("Name").cloned(),
+            volume: Some(s.volume_id.clone()),
+            region: source.to_string(),
+            copied_from: None,
+            time: s.start_time,
+            time_from: TimeFrom::Own,
+            by: "volume id",
+            snapshot: s,
+        });
+    }
+    if volumes.is_empty() {
+        // the source region is down (or has no such volume): the copies say which volumes there were
+        let mut keys: Vec<String> = found.points.iter().filter_map(EbsPoint::volume_key).collect();
+        keys.sort();
+        keys.dedup();
+        volumes = keys;
+    }
+    // a point whose volume is unknown but whose Name matches a known point's: the same volume
+    let names: std::collections::BTreeMap<String, String> =
+        found.points.iter().filter_map(|p| Some((p.name_tag.clone()?, p.volume.clone()?))).collect();
+    for p in &mut found.points {
+        if p.volume.is_none()
+            && let Some(v) = p.name_tag.as_ref().and_then(|n| names.get(n))
+        {
+            p.volume = Some(v.clone());
+        }
+    }
+    volumes.retain(|v| !v.starts_with("Name=") || found.points.iter().any(|p| p.volume_key().as_deref() == Some(v)));
+    volumes.sort();
+    volumes.dedup();
+    found.volumes = volumes;
+    Ok(found)
+}
+
+/// The newest completed point of a volume at or before `before`; on equal times the `prefer` region's (no copy
+/// needed). Every point it passes over is added to `excluded` with the condition that excluded it.
+pub(crate) fn pick_ebs<'a>(
+    points: &'a [EbsPoint],
+    volume: &str,
+    before: Option<Timestamp>,
+    prefer: &str,
+    excluded: &mut Vec<String>,
+) -> Option<&'a EbsPoint> {
+    let mut qualified: Vec<&EbsPoint> = Vec::new();
+    for p in points.iter().filter(|p| p.volume_key().as_deref() == Some(volume)) {
+        if p.snapshot.state != "completed" {
+            excluded.push(format!("{}: state {}", p.describe(), p.snapshot.state));
+            continue;
+        }
+        if let Some(b) = before
+            && p.time > b
+        {
+            excluded.push(format!("{}: taken after {b}", p.describe()));
+            continue;
+        }
+        qualified.push(p);
+    }
+    // a copy whose source time is unknown (only its copy's start, an upper bound) is used only when no point
+    // with a known time qualifies: its data may be older than a known point's
+    let known: Vec<&EbsPoint> = qualified.iter().copied().filter(|p| p.time_from != TimeFrom::CopyStart).collect();
+    let pool = if known.is_empty() { qualified } else { known };
+    let mut best: Option<&EbsPoint> = None;
+    for p in pool {
+        let better = match best {
+            None => true,
+            Some(b) => p.time > b.time || (p.time == b.time && p.region == prefer && b.region != prefer),
+        };
+        if better {
+            best = Some(p);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod ebs_tests {
+    use super::*;
+
+    #[test]
+    fn copy_descriptions_name_their_source() {
+        assert_eq!(
+            copied_from_description("[Copied snap-0a1b2c3d4e5f60718 from us-east-1]"),
+            Some(("snap-0a1b2c3d4e5f60718".into(), "us-east-1".into()))
+        );
+        assert_eq!(
+            copied_from_description("[Copied snap-01 from eu-west-1] hourly backup of vol-9"),
+            Some(("snap-01".into(), "eu-west-1".into()))
+        );
+        assert_eq!(copied_from_description("hourly backup"), None);
+        assert_eq!(copied_from_description("[Copied ami-01 from us-east-1]"), None);
+        assert_eq!(volume_of_arn("arn:aws:ec2:us-east-1:111111111111:volume/vol-0abc"), Some("vol-0abc"));
+        assert_eq!(snapshot_of_arn("arn:aws:ec2:us-west-2::snapshot/snap-0abc"), Some("snap-0abc"));
+    }
 }

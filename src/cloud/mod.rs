@@ -11,7 +11,10 @@
 //!   [`TAG_RUNBOOK`]) and, where the API has one, a client token, so actions can be idempotent.
 
 pub mod aws;
+pub mod error;
 pub mod sim;
+
+pub use error::{ErrorKind, classify};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,12 +47,9 @@ pub struct CloudError {
     pub code: String,
     pub message: String,
     pub request_id: Option<String>,
-    /// Another attempt may succeed (throttling, 5xx, capacity, a resource not ready yet).
-    pub retryable: bool,
-    /// The call was throttled (back off harder).
-    pub throttling: bool,
-    /// The resource named in the call does not exist.
-    pub not_found: bool,
+    /// How to treat it: throttling, capacity, transient, not found, refused, fatal ([`classify`] decides).
+    #[serde(default)]
+    pub kind: ErrorKind,
 }
 
 impl fmt::Display for CloudError {
@@ -75,23 +75,39 @@ impl CloudError {
             code: code.into(),
             message: message.into(),
             request_id: None,
-            retryable: false,
-            throttling: false,
-            not_found: false,
+            kind: ErrorKind::Fatal,
         }
     }
-    pub fn retryable(mut self) -> Self {
-        self.retryable = true;
+    /// The same error, classified by its code with [`classify`] (as the AWS adapter and the simulator's faults do).
+    pub fn classified(mut self, status: Option<u16>) -> Self {
+        self.kind = classify(&self.code, status);
         self
     }
-    pub fn throttling(mut self) -> Self {
-        self.throttling = true;
-        self.retryable = true;
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
         self
     }
-    pub fn not_found(mut self) -> Self {
-        self.not_found = true;
-        self
+    /// Marks it transient (retryable).
+    pub fn retryable(self) -> Self {
+        self.with_kind(ErrorKind::Transient)
+    }
+    pub fn throttling(self) -> Self {
+        self.with_kind(ErrorKind::Throttling)
+    }
+    pub fn not_found(self) -> Self {
+        self.with_kind(ErrorKind::NotFound)
+    }
+    /// Another attempt may succeed (throttling, capacity, 5xx, a resource not ready yet).
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+    /// The resource named in the call does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+    /// The call was throttled: back off harder than for other retryable errors.
+    pub fn is_throttling(&self) -> bool {
+        self.kind == ErrorKind::Throttling
     }
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
@@ -100,7 +116,7 @@ impl CloudError {
     /// A guard refused the call before anything was sent (the credentials are for another account than the
     /// runbook's `target.account`): nothing was changed, and the action must fail with `ActionError::refused`.
     pub fn is_refusal(&self) -> bool {
-        self.code == CODE_ACCOUNT_MISMATCH
+        self.kind == ErrorKind::Refused || self.code == CODE_ACCOUNT_MISMATCH
     }
 }
 
@@ -111,7 +127,8 @@ pub type CloudResult<T> = Result<T, CloudError>;
 pub struct Filter {
     pub ids: Vec<String>,
     pub tags: Tags,
-    /// Names (AMI names, launch template names); matched exactly.
+    /// Names (AMI names, launch template names); matched exactly, or as a pattern when they hold `*` (any run of
+    /// characters) or `?` (one character), as EC2's `name` filter does.
     pub names: Vec<String>,
 }
 
@@ -134,9 +151,36 @@ impl Filter {
     /// Whether a resource with this id, name and tags matches.
     pub fn matches(&self, id: &str, name: Option<&str>, tags: &Tags) -> bool {
         (self.ids.is_empty() || self.ids.iter().any(|i| i == id))
-            && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|x| x == n)))
+            && (self.names.is_empty() || name.is_some_and(|n| self.names.iter().any(|x| glob_match(x, n))))
             && self.tags.iter().all(|(k, v)| tags.get(k) == Some(v))
     }
+}
+
+/// `pattern` matches `name`: exactly, or with `*` standing for any run of characters and `?` for one.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern == name;
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // classic two-pointer wildcard match with backtracking to the last `*`
+    let (mut i, mut j, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
 }
 
 // ---------------------------------------------------------------------------------------------------------- RDS
@@ -803,6 +847,8 @@ pub trait Backup: Send + Sync {
         resource_arn: &str,
     ) -> CloudResult<Vec<RecoveryPoint>>;
     async fn list_recovery_points_by_vault(&self, region: &str, vault: &str) -> CloudResult<Vec<RecoveryPoint>>;
+    /// The names of the region's backup vaults.
+    async fn list_backup_vaults(&self, region: &str) -> CloudResult<Vec<String>>;
     async fn start_restore_job(&self, region: &str, req: &StartRestoreJob) -> CloudResult<String>;
     async fn describe_restore_job(&self, region: &str, id: &str) -> CloudResult<RestoreJob>;
 }
@@ -954,9 +1000,19 @@ mod tests {
         assert_eq!(e.to_string(), "rds CopyDBSnapshot in us-west-2 failed: AccessDenied: not allowed (request id r-1)");
         let g = CloudError::new("route53", "GetChange", "", "NoSuchChange", "gone").not_found();
         assert_eq!(g.to_string(), "route53 GetChange failed: NoSuchChange: gone");
-        assert!(g.not_found && !g.retryable);
-        let t = CloudError::new("ec2", "DescribeVolumes", "us-east-1", "Throttling", "slow down").throttling();
-        assert!(t.throttling && t.retryable);
+        assert!(g.is_not_found() && !g.is_retryable());
+        let t = CloudError::new("ec2", "DescribeVolumes", "us-east-1", "Throttling", "slow down").classified(Some(400));
+        assert!(t.is_throttling() && t.is_retryable());
+        let c = CloudError::new(
+            "rds",
+            "RestoreDBInstanceFromDBSnapshot",
+            "us-west-2",
+            "InsufficientDBInstanceCapacity",
+            "none",
+        )
+        .classified(Some(400));
+        assert_eq!(c.kind, ErrorKind::Capacity);
+        assert!(c.is_retryable());
     }
 
     #[test]
@@ -969,6 +1025,10 @@ mod tests {
         assert!(!Filter::tag("app", "x").and_tag("tier", "public").matches("a", None, &tags));
         assert!(Filter::id("a").matches("a", None, &tags) && !Filter::id("b").matches("a", None, &tags));
         assert!(Filter::name("n").matches("a", Some("n"), &tags) && !Filter::name("n").matches("a", None, &tags));
+        let pat = Filter::name("app-web-*");
+        assert!(pat.matches("a", Some("app-web-2026-12-01T21-00"), &tags));
+        assert!(!pat.matches("a", Some("app-db-2026-12-01T21-00"), &tags));
+        assert!(glob_match("a?c*", "abcdef") && !glob_match("a?c", "abcd") && glob_match("*", ""));
     }
 
     #[test]

@@ -43,8 +43,26 @@ pub struct RunConfig {
     pub backend: String,
     /// The cloud the actions work on (the simulator or AWS); `None` when the runbook needs none.
     pub cloud: Option<Arc<crate::cloud::Cloud>>,
+    /// Confirmations answered by a headless run's flags (`--yes`, `--approve`): approved by the engine itself
+    /// the moment they are asked, so a simulated run does not depend on how fast a frontend answers.
+    pub approvals: Approvals,
     /// The run's directory, when it is journalled (actions keep large outputs there).
     pub run_dir: Option<std::path::PathBuf>,
+}
+
+/// Which confirmations are given in advance, and by whom.
+#[derive(Debug, Clone, Default)]
+pub struct Approvals {
+    pub all: bool,
+    pub steps: std::collections::HashSet<String>,
+    /// Recorded as the approver.
+    pub by: String,
+}
+
+impl Approvals {
+    pub fn covers(&self, step: &str) -> bool {
+        self.all || self.steps.contains(step)
+    }
 }
 
 impl Default for RunConfig {
@@ -60,6 +78,7 @@ impl Default for RunConfig {
             cancel_grace: Duration::from_secs(10),
             backend: "sim".into(),
             cloud: None,
+            approvals: Approvals::default(),
             run_dir: None,
         }
     }
@@ -367,9 +386,15 @@ impl Engine {
                     Ok(p) => self.plan_line(i, &p),
                     Err(e) => format!("(cannot render parameters: {e})"),
                 };
-                self.emit(EventKind::StepAwaitingApproval { step: self.rb.steps[i].id.clone(), plan });
+                let id = self.rb.steps[i].id.clone();
+                self.emit(EventKind::StepAwaitingApproval { step: id.clone(), plan });
                 changed = true;
-                continue;
+                if !self.cfg.approvals.covers(&id) {
+                    continue;
+                }
+                self.steps[i].approved = true;
+                self.steps[i].status = Status::Pending;
+                self.emit(EventKind::StepApproved { step: id, by: self.cfg.approvals.by.clone() });
             }
             if running >= limit {
                 break;

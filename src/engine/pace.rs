@@ -24,9 +24,11 @@ const MAX_TICK_REAL: Duration = Duration::from_millis(50);
 const MAX_TICK_SIM: Duration = Duration::from_secs(1);
 
 /// A paced runtime on its own thread; dropping it stops the runtime (tasks still on it are dropped).
+/// Simulated time stands still until [`Paced::go`]: setting up the world and the engine takes none of it.
 pub struct Paced {
     handle: Handle,
     speed: f64,
+    go: tokio::sync::watch::Sender<bool>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -37,6 +39,8 @@ impl Paced {
         let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+        let pacer_go = go_rx.clone();
         let thread = std::thread::Builder::new().name("drconsole-sim".into()).spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build() {
                 Ok(rt) => rt,
@@ -46,14 +50,33 @@ impl Paced {
                 }
             };
             let _ = tx.send(Ok(rt.handle().clone()));
-            rt.block_on(pace(speed, stop_rx));
+            rt.block_on(pace(speed, pacer_go, stop_rx));
         })?;
         let handle = rx.recv().map_err(|_| std::io::Error::other("the simulator's runtime did not start"))??;
-        Ok(Self { handle, speed, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Self { handle, speed, go: go_tx, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     pub fn handle(&self) -> &Handle {
         &self.handle
+    }
+
+    /// Lets simulated time run: tasks spawned with [`Paced::spawn`] start, the pacer starts pacing.
+    pub fn go(&mut self) {
+        let _ = self.go.send(true);
+    }
+
+    /// Spawns a task on this runtime that starts at [`Paced::go`]: until then nothing waits on a timer, so
+    /// simulated time cannot move (tokio would otherwise skip ahead while the frontend is still starting).
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let mut go = self.go.subscribe();
+        self.handle.spawn(async move {
+            let _ = go.wait_for(|g| *g).await;
+            fut.await
+        })
     }
 
     /// A simulated clock starting at `wall`, reading this runtime's time.
@@ -85,8 +108,13 @@ pub fn tick(speed: f64) -> Duration {
     MAX_TICK_REAL.mul_f64(speed).min(MAX_TICK_SIM)
 }
 
-async fn pace(speed: f64, mut stop: oneshot::Receiver<()>) {
+async fn pace(speed: f64, mut go: tokio::sync::watch::Receiver<bool>, mut stop: oneshot::Receiver<()>) {
     let tick = tick(speed);
+    // no timer is pending before this: simulated time cannot move (nor be skipped ahead) until the run starts
+    tokio::select! {
+        _ = &mut stop => return,
+        _ = go.wait_for(|g| *g) => {}
+    }
     let real0 = std::time::Instant::now();
     let sim0 = tokio::time::Instant::now();
     loop {
@@ -112,10 +140,10 @@ mod tests {
         // two runs of the same "simulation": one does 30 ms of real work between its waits, the other none;
         // both see the same simulated times
         let run = |work: Duration| -> Vec<u64> {
-            let paced = Paced::start(1000.0).expect("runtime");
+            let mut paced = Paced::start(1000.0).expect("runtime");
             let clock = paced.clock(Timestamp::UNIX_EPOCH);
             let (tx, rx) = std::sync::mpsc::channel();
-            paced.handle().spawn(async move {
+            paced.spawn(async move {
                 let mut seen = Vec::new();
                 for _ in 0..5 {
                     std::thread::sleep(work);
@@ -124,6 +152,7 @@ mod tests {
                 }
                 let _ = tx.send(seen);
             });
+            paced.go();
             rx.recv_timeout(Duration::from_secs(10)).expect("the simulation finished")
         };
         let idle = run(Duration::ZERO);
@@ -134,14 +163,15 @@ mod tests {
 
     #[test]
     fn simulated_time_is_paced_to_the_speed() {
-        let paced = Paced::start(100.0).expect("runtime");
+        let mut paced = Paced::start(100.0).expect("runtime");
         let clock = paced.clock(Timestamp::UNIX_EPOCH);
         let (tx, rx) = std::sync::mpsc::channel();
         let started = std::time::Instant::now();
-        paced.handle().spawn(async move {
+        paced.spawn(async move {
             clock.sleep(Duration::from_secs(20)).await;
             let _ = tx.send(());
         });
+        paced.go();
         rx.recv_timeout(Duration::from_secs(10)).expect("woke up");
         // 20 s simulated at 100x is 200 ms real: not instantly (paced), not much later
         assert!(started.elapsed() >= Duration::from_millis(150), "{:?}", started.elapsed());

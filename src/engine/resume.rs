@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::{Clock, Emitter, Engine, RunConfig, RunHandle, Status};
+use super::{Clock, Emitter, Engine, RunConfig, RunHandle, RunResult, Status};
 use crate::actions::Registry;
 use crate::runbook::Runbook;
 
@@ -84,8 +84,17 @@ impl Engine {
     /// Starts this engine on the current tokio runtime. Sinks added to its emitter before this call (the
     /// journal) see every event, including the first, before the returned handle's `events` does.
     pub fn launch(self) -> RunHandle {
+        self.launch_with(tokio::spawn)
+    }
+
+    /// As [`Engine::launch`], with the engine's task spawned by `spawn` (the simulator's paced runtime).
+    pub fn launch_with(
+        self,
+        spawn: impl FnOnce(futures::future::BoxFuture<'static, RunResult>) -> tokio::task::JoinHandle<RunResult>,
+    ) -> RunHandle {
         let events = self.emitter.subscribe();
         let (tx, rx) = mpsc::unbounded_channel();
-        RunHandle { commands: tx, events, join: tokio::spawn(self.run(rx)) }
+        let join = spawn(Box::pin(self.run(rx)));
+        RunHandle { commands: tx, events, join }
     }
 }

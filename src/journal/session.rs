@@ -124,12 +124,18 @@ impl Meta {
     }
 }
 
+/// Who runs drconsole: `$USER` or `$LOGNAME`, else the name of the process's uid (sudo -i, cron and containers
+/// often set neither), else `uid <N>`.
 pub fn username() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+        .or_else(crate::util::uid_name)
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions and cannot fail
+            format!("uid {}", unsafe { libc::getuid() })
+        })
 }
 
 pub fn hostname() -> String {
@@ -159,6 +165,7 @@ pub struct Prepared {
 /// run's end is recorded).
 pub struct SessionGuard {
     pub dir: PathBuf,
+    pub run_id: String,
     lock: SharedLock,
 }
 
@@ -183,10 +190,31 @@ impl Prepared {
         }
     }
 
-    /// Starts the engine with the journal as its first sink.
+    /// Where the run's simulated time starts: a resumed simulation faster than real time continues from where its
+    /// journal stopped; otherwise now.
+    pub fn sim_start(&self) -> Timestamp {
+        match self.clock_from {
+            Some(t) if self.meta.settings.speed != 1.0 => t,
+            _ => Timestamp::now(),
+        }
+    }
+
+    /// Starts the engine with the journal as its first sink, on the current runtime.
     pub fn start(self, registry: Registry, clock: Clock) -> (RunHandle, SessionGuard) {
+        self.start_on(registry, clock, None)
+    }
+
+    /// Starts the engine with the journal as its first sink, on the simulator's paced runtime if given (its task
+    /// starts at `Paced::go`), else on the current one.
+    pub fn start_on(
+        self,
+        registry: Registry,
+        clock: Clock,
+        paced: Option<&crate::engine::pace::Paced>,
+    ) -> (RunHandle, SessionGuard) {
         let Prepared { dir, rb, mut cfg, prior, mut journal, lock, .. } = self;
         cfg.run_dir = Some(dir.clone());
+        let run_id = cfg.run_id.clone();
         let emitter = Emitter::new(clock.clone());
         journal.set_redactor(emitter.redactor());
         let lock = SharedLock::new(lock);
@@ -194,13 +222,18 @@ impl Prepared {
         let abort = journal.abort_handle();
         emitter.add_sink(Box::new(journal));
         let rb = Arc::new(rb);
+        // the engine reads its clock when it is made: inside the runtime whose time the clock is
+        let _context = paced.map(|p| p.handle().enter());
         let engine = match prior {
             Some(p) => Engine::resume(rb, registry, cfg, clock, emitter, p),
             None => Engine::new(rb, registry, cfg, clock, emitter),
         };
-        let handle = engine.launch();
+        let handle = match paced {
+            Some(p) => engine.launch_with(|f| p.spawn(f)),
+            None => engine.launch(),
+        };
         let _ = abort.set(handle.commands.clone());
-        (handle, SessionGuard { dir, lock })
+        (handle, SessionGuard { dir, run_id, lock })
     }
 }
 

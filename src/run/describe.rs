@@ -153,6 +153,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
             line("skipped", step, format!("{} (by {by})", sanitize(reason)), Level::Warn)
         }
         EventKind::StepCancelled { step, reason } => line("cancel", step, sanitize(reason).into_owned(), Level::Warn),
+        EventKind::StepWarning { step, message } => line("WARNING", step, sanitize(message).into_owned(), Level::Warn),
         EventKind::StepRetryRequested { step, by } => line("retry", step, format!("run again (by {by})"), Level::Info),
         EventKind::RunPaused { reason } => line("paused", "", sanitize(reason).into_owned(), Level::Attention),
         EventKind::RunResumed { by } => line("resumed", "", format!("by {by}"), Level::Info),

@@ -203,6 +203,12 @@ pub enum EventKind {
         step: String,
         reason: String,
     },
+    /// Something a step found worth saying that does not fail it (e.g. a "consistent" recovery set whose members
+    /// are further apart than its tolerance).
+    StepWarning {
+        step: String,
+        message: String,
+    },
     /// The operator asked for a failed step to run again.
     StepRetryRequested {
         step: String,
@@ -253,6 +259,7 @@ impl EventKind {
             | EventKind::StepFailed { step, .. }
             | EventKind::StepSkipped { step, .. }
             | EventKind::StepCancelled { step, .. }
+            | EventKind::StepWarning { step, .. }
             | EventKind::StepRetryRequested { step, .. } => Some(step),
             _ => None,
         }

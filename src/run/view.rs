@@ -136,6 +136,8 @@ pub struct StepView {
     pub error: Option<String>,
     /// Errors of earlier attempts that were retried.
     pub attempt_errors: Vec<String>,
+    /// Warnings the step gave (it did not fail for them).
+    pub warnings: Vec<String>,
     /// A skip or cancel reason.
     pub note: Option<String>,
     /// The question the step asks now, if any.
@@ -167,6 +169,7 @@ impl StepView {
             outputs: Map::new(),
             error: None,
             attempt_errors: Vec::new(),
+            warnings: Vec::new(),
             note: None,
             prompt: None,
             answer: None,
@@ -331,6 +334,8 @@ pub struct RunView {
     pub points: Vec<PointView>,
     pub decisions: Vec<DecisionView>,
     pub errors: Vec<ErrorView>,
+    /// (step, message), in order.
+    pub warnings: Vec<(String, String)>,
     pub sessions: Vec<SessionView>,
     pub projection: Option<EngineProjection>,
     /// The last event applied.
@@ -644,6 +649,12 @@ impl RunView {
                         a.ended.get_or_insert(at);
                     }
                 }
+            }
+            EventKind::StepWarning { step, message } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.warnings.push(message.clone());
+                }
+                self.warnings.push((step.clone(), message.clone()));
             }
             EventKind::StepRetryRequested { step, by } => {
                 self.decide(ev, "retried", Some(step), by, String::new());

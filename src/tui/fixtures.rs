@@ -78,6 +78,8 @@ pub fn notes() -> StepNotes {
             doc: Some("Moves customer traffic to us-west-2. Check the verify step first.".into()),
             destructive: true,
             confirm_name: "app.example.com".into(),
+            confirm_what: "the record whose traffic moves".into(),
+            needed_by: Vec::new(),
         },
     );
     n.insert(
@@ -86,6 +88,21 @@ pub fn notes() -> StepNotes {
             doc: Some("Restores crosssell-prod from the chosen snapshot; takes ~25 min for 400 GiB.".into()),
             destructive: false,
             confirm_name: "restore_db".into(),
+            confirm_what: "the step id".into(),
+            needed_by: vec![("verify".into(), vec!["${steps.restore_db.endpoint}".into()])],
+        },
+    );
+    n.insert(
+        "pick_point".into(),
+        StepNote {
+            doc: None,
+            destructive: false,
+            confirm_name: "pick_point".into(),
+            confirm_what: "the step id".into(),
+            needed_by: vec![
+                ("restore_db".into(), vec!["${steps.pick_point.id}".into()]),
+                ("restore_ebs".into(), vec!["${steps.pick_point.id}".into()]),
+            ],
         },
     );
     n
@@ -444,7 +461,36 @@ pub fn state(events: &Events, control: bool, size: (u16, u16)) -> State {
     if let Some(last) = events.events.last() {
         s.handle(Input::Tick(last.ts));
     }
+    // real time has passed: popups that opened by themselves take keys
+    s.handle(Input::Instant(10_000));
     s
+}
+
+/// The picker when no candidate meets the RPO (every backup is older than an hour).
+pub fn stale_picker() -> Events {
+    let mut e = until_picker();
+    if let Some(Event { kind: EventKind::OperatorRequest { prompt: Prompt::Choice { candidates, .. }, .. }, .. }) =
+        e.events.last_mut()
+    {
+        candidates.retain(|c| !c.rpo_met);
+    }
+    e
+}
+
+/// A run while the primary region does not answer: its listing failed, a call in it is retried.
+pub fn region_outage() -> Events {
+    let mut e = until_picker();
+    e.push(
+        3,
+        EventKind::StepProgress {
+            step: "pick_point".into(),
+            message: "us-east-1: cannot list recovery points: rds DescribeDBSnapshots in us-east-1 failed: \
+                      ServiceUnavailable: region us-east-1 is unavailable (request id sim-0001)"
+                .into(),
+            percent: None,
+        },
+    );
+    e
 }
 
 /// Renders a state into a TestBackend buffer.

@@ -28,6 +28,8 @@ pub enum Action {
     Retry,
     PauseResume,
     Abort,
+    /// Switch between the steps screen and the timeline.
+    Timeline,
 }
 
 /// The action of a key on the main screen (no popup open).
@@ -60,6 +62,7 @@ pub fn main_action(k: &KeyEvent) -> Option<Action> {
         KeyCode::Char('r') => Action::Retry,
         KeyCode::Char('p') => Action::PauseResume,
         KeyCode::Char('X') => Action::Abort,
+        KeyCode::Char('t') => Action::Timeline,
         _ => return None,
     })
 }
@@ -75,37 +78,39 @@ pub fn cancels_input(k: &KeyEvent) -> bool {
     k.code == KeyCode::Esc || (k.code == KeyCode::Char('g') && k.modifiers.contains(KeyModifiers::CONTROL))
 }
 
-/// The help overlay: (keys, what they do), grouped.
+/// The help overlay: (keys, what they do), grouped; the first two groups on the left, the rest on the right.
 pub const HELP: &[(&str, &[(&str, &str)])] = &[
     (
         "Move",
         &[
-            ("j k ↓ ↑", "select step, scroll pane"),
+            ("j k ↓ ↑", "select, scroll a pane"),
             ("g G Home End", "first / last"),
             ("PgUp PgDn ^u^d", "page"),
             ("Tab h l", "steps → detail → log"),
             ("f", "follow the run again"),
-            ("/ n N", "search log, next, prev"),
-        ],
-    ),
-    (
-        "Act (not in watch mode)",
-        &[
-            ("Enter a", "answer the waiting step"),
-            ("y", "approve (in a popup)"),
-            ("s", "skip (asks a reason)"),
-            ("r", "retry a failed step"),
-            ("p", "pause / resume the run"),
-            ("X", "abort the run (asks)"),
+            ("/ n N", "search, next, prev"),
+            ("Enter (log)", "the whole log line"),
+            ("t", "timeline ↔ steps"),
         ],
     ),
     ("Recovery point picker", &[("j k", "select"), ("o O", "sort by / reverse"), ("/", "filter"), ("Enter", "choose")]),
+    (
+        "Act (asks first; not in watch)",
+        &[
+            ("Enter a", "answer the waiting step"),
+            ("y", "yes (in a popup)"),
+            ("s", "skip (a reason, then y)"),
+            ("r", "retry a failed step"),
+            ("p", "pause / resume the run"),
+            ("X", "abort (a reason, then y)"),
+        ],
+    ),
     (
         "Leave",
         &[
             ("q Esc", "close popup / search"),
             ("q", "quit (asks if active)"),
-            ("Esc ^g", "close a text field"),
+            ("Esc ^g ^u", "leave / clear a field"),
             ("^c", "quit + interrupt (asks)"),
             ("?", "this help"),
         ],

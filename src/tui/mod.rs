@@ -7,8 +7,10 @@
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keymap;
+pub mod popup;
 pub mod state;
 pub mod theme;
+pub mod timeline;
 pub mod view;
 
 use std::collections::HashMap;
@@ -42,6 +44,11 @@ pub struct StepNote {
     pub destructive: bool,
     /// The resource name to type (the step id when no resource name is obvious).
     pub confirm_name: String,
+    /// What `confirm_name` is, said in the popup ("the instance that will be stopped").
+    pub confirm_what: String,
+    /// Steps whose parameters use this step's outputs (`${steps.ID.OUTPUT}`), with the references they use:
+    /// skipping this step makes them fail.
+    pub needed_by: Vec<(String, Vec<String>)>,
 }
 
 pub type StepNotes = HashMap<String, StepNote>;
@@ -60,6 +67,13 @@ const RESOURCE_PARAMS: &[&str] = &[
     "zone",
     "hosted_zone",
     "resource",
+];
+
+/// Destructive actions whose confirmation names a particular parameter: the thing the operator must know is hit.
+const CONFIRM_TARGETS: &[(&str, &str, &str)] = &[
+    ("ebs.swap_volume", "instance", "the instance that will be stopped"),
+    ("route53.upsert", "record", "the record whose traffic moves"),
+    ("route53.upsert", "name", "the record whose traffic moves"),
 ];
 
 /// Step notes from a runbook: docs, and for destructive actions the name the operator must type.
@@ -87,17 +101,41 @@ pub fn notes_from_runbook(rb: &Runbook, registry: &Registry) -> StepNotes {
         .iter()
         .map(|st| {
             let destructive = registry.get(&st.action).is_some_and(|a| a.spec().effect == ActionEffect::Destructive);
-            let confirm_name = RESOURCE_PARAMS
+            let known = |k: &str| match interp::render_value(st.with.get(k)?, &Static(rb, true)) {
+                Ok(Value::String(s)) if !s.is_empty() && !s.contains(char::is_whitespace) => Some(s),
+                _ => None,
+            };
+            let target = CONFIRM_TARGETS
                 .iter()
-                .filter_map(|k| st.with.get(*k))
-                .find_map(|v| match interp::render_value(v, &Static(rb, true)) {
-                    Ok(Value::String(s)) if !s.is_empty() && !s.contains(char::is_whitespace) => Some(s),
-                    _ => None,
+                .filter(|(action, _, _)| *action == st.action)
+                .find_map(|(_, k, what)| Some((known(k)?, (*what).to_string())));
+            let (confirm_name, confirm_what) = target
+                .or_else(|| RESOURCE_PARAMS.iter().find_map(|k| Some((known(k)?, format!("its `{k}`")))))
+                .unwrap_or_else(|| (st.id.clone(), "the step id".to_string()));
+            let needed_by = rb
+                .steps
+                .iter()
+                .filter_map(|other| {
+                    let refs: Vec<String> = other
+                        .with
+                        .values()
+                        .flat_map(interp::references)
+                        .filter_map(Result::ok)
+                        .filter(|p| p.len() >= 2 && p[0] == "steps" && p[1] == st.id)
+                        .map(|p| format!("${{{}}}", p.join(".")))
+                        .collect();
+                    (!refs.is_empty()).then(|| (other.id.clone(), dedup(refs)))
                 })
-                .unwrap_or_else(|| st.id.clone());
-            (st.id.clone(), StepNote { doc: st.doc.clone(), destructive, confirm_name })
+                .collect();
+            (st.id.clone(), StepNote { doc: st.doc.clone(), destructive, confirm_name, confirm_what, needed_by })
         })
         .collect()
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v
 }
 
 /// How the console is set up.
@@ -107,12 +145,14 @@ pub struct TuiOptions {
     /// Who answers, recorded in approvals: `user@host`.
     pub operator: String,
     pub notes: StepNotes,
+    /// Events of the run's earlier sessions (a resume): shown as they were before the live stream starts.
+    pub history: Vec<Event>,
 }
 
 impl TuiOptions {
     /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
     pub fn new(theme: Theme, operator: String) -> Self {
-        Self { theme, operator, notes: StepNotes::new() }
+        Self { theme, operator, notes: StepNotes::new(), history: Vec::new() }
     }
 }
 
@@ -248,6 +288,8 @@ pub async fn run(
     let mut state = State::new(opts.notes, opts.operator, commands.is_some());
     let size = term.size()?;
     state.handle(Input::Resize(size.width, size.height));
+    // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream
+    state.replay(&opts.history);
     let theme = opts.theme;
 
     let mut input = EventStream::new();
@@ -258,6 +300,9 @@ pub async fn run(
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut interrupted = false;
+    // real time for the state machine: popup guards and message expiry
+    let started = Instant::now();
+    let wall = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let signal = terminate_signal();
     tokio::pin!(signal);
 
@@ -286,10 +331,13 @@ pub async fn run(
         // the countdown and elapsed times move once a second while the run is active; nothing moves otherwise
         let animating = state.animating();
         let redraw = if dirty { last_draw.map(|t| FRAME.saturating_sub(t.elapsed())) } else { None };
+        // something on screen changes by itself at that real time (a popup's guard ends, a message expires)
+        let wake = state.wakeup().map(|t| Duration::from_millis(t.saturating_sub(wall())));
         let mut effects = Vec::new();
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
+                    state.handle(Input::Instant(wall()));
                     effects = state.handle(Input::Key(k));
                     dirty = true;
                 }
@@ -303,6 +351,7 @@ pub async fn run(
             },
             ev = events.recv(), if events_open => match ev {
                 Some(ev) => {
+                    state.handle(Input::Instant(wall()));
                     clock.observe(&ev);
                     state.handle(Input::Event(Box::new(ev)));
                     // take whatever else is queued before drawing (a fast simulator emits bursts)
@@ -326,6 +375,10 @@ pub async fn run(
                 dirty = true;
             }
             () = tokio::time::sleep(redraw.unwrap_or(Duration::ZERO)), if redraw.is_some() => {}
+            () = tokio::time::sleep(wake.unwrap_or(Duration::ZERO)), if wake.is_some() => {
+                state.handle(Input::Instant(wall()));
+                dirty = true;
+            }
             () = &mut signal => {
                 if state.active() && let Some(tx) = &commands {
                     let _ = tx.send(Command::Interrupt);
@@ -388,6 +441,21 @@ mod tests {
     }
 
     #[test]
+    fn an_ebs_swap_asks_for_the_instance_that_will_be_stopped() {
+        let registry = Registry::builtin();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/ebs-swap.toml");
+        let rb = crate::runbook::load(&path, &registry).unwrap();
+        let notes = notes_from_runbook(&rb, &registry);
+        assert!(notes["swap"].destructive);
+        assert_eq!(notes["swap"].confirm_name, "i-0a1b2c3d4e5f60718");
+        assert_eq!(notes["swap"].confirm_what, "the instance that will be stopped");
+        assert_eq!(
+            notes["pick_snapshot"].needed_by,
+            [("swap".to_string(), vec!["${steps.pick_snapshot.id}".to_string()])]
+        );
+    }
+
+    #[test]
     fn destructive_steps_ask_for_the_resource_name() {
         let mut actions = Registry::builtin().iter().cloned().collect::<Vec<_>>();
         actions.push(Arc::new(Cutover));
@@ -431,11 +499,20 @@ record = "${steps.probe.stdout}"
         let notes = notes_from_runbook(&rb, &registry);
         assert_eq!(
             notes["probe"],
-            StepNote { doc: Some("Look first.".into()), destructive: false, confirm_name: "probe".into() }
+            StepNote {
+                doc: Some("Look first.".into()),
+                destructive: false,
+                confirm_name: "probe".into(),
+                confirm_what: "the step id".into(),
+                // flip2 needs probe's stdout: skipping probe makes it fail
+                needed_by: vec![("flip2".into(), vec!["${steps.probe.stdout}".into()])],
+            }
         );
         assert_eq!(notes["flip"].confirm_name, "app-us-west-2.example.com");
+        assert_eq!(notes["flip"].confirm_what, "its `record`");
         assert!(notes["flip"].destructive);
         // a name known only at run time: the step id is typed instead
         assert_eq!(notes["flip2"].confirm_name, "flip2");
+        assert!(notes["flip"].needed_by.is_empty());
     }
 }

@@ -1,6 +1,8 @@
 //! The console's state machine: `State::handle(input) -> Vec<Effect>`. Pure: no terminal, no channels, no clock
-//! (time arrives as `Input::Tick`). Engine events update the run's picture; keys move the selection, open popups
-//! and produce commands for the engine, which the driver sends.
+//! (run time arrives as `Input::Tick`, real time as `Input::Instant`). The run's facts come from the one fold of
+//! the event stream, [`RunView`] (shared with the watcher, the reports and resume); this module keeps UI state only:
+//! the log, selection, focus, search, popups ([`super::popup`]) and the commands keys produce, which the driver
+//! sends.
 
 use std::collections::HashMap;
 
@@ -10,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::StepNotes;
 use super::keymap::{self, Action};
-use crate::engine::{Candidate, Command, Event, EventKind, Outcome, Prompt, StepInfo};
+use crate::run::{Command, Event, EventKind, Outcome, Phase, Prompt, RunView, StepInfo};
 use crate::util::fmt_duration;
 
 /// What the state machine is given.
@@ -22,6 +24,9 @@ pub enum Input {
     Tick(Timestamp),
     /// The terminal's size changed.
     Resize(u16, u16),
+    /// Real milliseconds since the console started (not scaled): guards popups that open by themselves against
+    /// keys already on their way, and expires messages. The driver sends it before every key and event.
+    Instant(u64),
     /// The event stream ended (engine gone, or the journal fully read in watch mode).
     EventsClosed,
 }
@@ -112,6 +117,8 @@ pub struct StepView {
     pub status: StepStatus,
     pub attempt: u32,
     pub started: Option<Timestamp>,
+    /// When the latest attempt started (the projection counts the expected time from it).
+    pub latest_start: Option<Timestamp>,
     pub ended: Option<Timestamp>,
     pub duration_ms: Option<u64>,
     pub plan: Option<String>,
@@ -124,6 +131,60 @@ pub struct StepView {
     pub attempt_errors: Vec<String>,
     pub note: Option<String>,
     pub prompt: Option<Prompt>,
+    /// It ended in an earlier session of the run (before a resume).
+    pub earlier: bool,
+}
+
+impl StepStatus {
+    pub fn of(phase: Phase) -> Self {
+        match phase {
+            Phase::Pending => StepStatus::Pending,
+            Phase::AwaitingApproval => StepStatus::Awaiting,
+            Phase::Running => StepStatus::Running,
+            Phase::WaitingOperator => StepStatus::Asking,
+            Phase::Retrying => StepStatus::Retrying,
+            Phase::Succeeded => StepStatus::Succeeded,
+            Phase::Failed => StepStatus::Failed,
+            Phase::Skipped => StepStatus::Skipped,
+            Phase::Cancelled => StepStatus::Cancelled,
+        }
+    }
+}
+
+impl StepView {
+    /// What the console shows of a step, from the view's facts.
+    fn from_fact(f: &crate::run::view::StepView, stage: usize) -> Self {
+        Self {
+            info: f.info.clone(),
+            stage,
+            status: StepStatus::of(f.phase),
+            attempt: f.attempt,
+            started: f.started,
+            latest_start: f.attempts.last().map(|a| a.started).or(f.started),
+            ended: f.ended,
+            duration_ms: f.duration_ms,
+            plan: f.plan.clone(),
+            params: f.params.clone(),
+            progress: f.progress.clone(),
+            resources: f
+                .resources
+                .iter()
+                .map(|r| ResourceView {
+                    phase: r.phase.clone(),
+                    kind: r.kind.clone(),
+                    id: r.id.clone(),
+                    region: r.region.clone(),
+                    state: r.state.clone(),
+                })
+                .collect(),
+            outputs: f.outputs.clone(),
+            error: f.error.clone(),
+            attempt_errors: f.attempt_errors.clone(),
+            note: f.note.clone(),
+            prompt: f.prompt.clone(),
+            earlier: f.from_earlier_session,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,13 +203,6 @@ pub struct RunInfo {
     pub deadline: Timestamp,
     pub speed: f64,
     pub started: Timestamp,
-}
-
-#[derive(Debug, Clone)]
-pub struct ProjectionView {
-    pub projected_finish: Timestamp,
-    pub margin_secs: i64,
-    pub critical_path: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,99 +253,50 @@ pub enum Focus {
     Log,
 }
 
+pub use super::popup::{
+    Act, ActPopup, ConfirmPopup, ManualPopup, Modal, Picker, Purpose, QuitPopup, ReasonPopup, Reply, SortKey, Typed,
+};
+
+/// Which screen the body shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    Time,
-    Kind,
-    Region,
-    Size,
+pub enum Screen {
+    /// Steps, detail and log.
+    Main,
+    /// One bar per step on the run's time axis.
+    Timeline,
 }
 
-impl SortKey {
-    pub fn name(self) -> &'static str {
-        match self {
-            SortKey::Time => "time",
-            SortKey::Kind => "kind",
-            SortKey::Region => "region",
-            SortKey::Size => "size",
-        }
-    }
-    fn next(self) -> Self {
-        match self {
-            SortKey::Time => SortKey::Kind,
-            SortKey::Kind => SortKey::Region,
-            SortKey::Region => SortKey::Size,
-            SortKey::Size => SortKey::Time,
-        }
-    }
+/// Calls to a region that failed (from the errors in progress, retry and failure events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionHealth {
+    pub failures: u32,
+    /// The last error code seen.
+    pub code: String,
+    /// The codes say the region does not answer (unavailable, timeouts, connection errors), not that a request
+    /// was wrong.
+    pub unreachable: bool,
+    pub last: Timestamp,
 }
 
-#[derive(Debug, Clone)]
-pub struct Picker {
-    pub step: String,
-    pub message: String,
-    pub candidates: Vec<Candidate>,
-    pub sort: SortKey,
-    /// Newest (or largest) first when true.
-    pub descending: bool,
-    pub filter: String,
-    pub filtering: bool,
-    /// Index into `visible()`.
-    pub selected: usize,
-}
+/// Error codes that mean a region does not answer.
+const UNREACHABLE_CODES: &[&str] = &[
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "Timeout",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ConnectionError",
+    "DispatchFailure",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+];
 
-impl Picker {
-    /// The candidates shown, filtered and sorted.
-    pub fn visible(&self) -> Vec<&Candidate> {
-        let f = self.filter.to_lowercase();
-        let mut v: Vec<&Candidate> = self
-            .candidates
-            .iter()
-            .filter(|c| {
-                f.is_empty()
-                    || [c.id.as_str(), c.kind.as_str(), c.region.as_str(), c.source.as_str()]
-                        .iter()
-                        .any(|s| s.to_lowercase().contains(&f))
-            })
-            .collect();
-        v.sort_by(|a, b| {
-            let o = match self.sort {
-                SortKey::Time => a.time.cmp(&b.time),
-                SortKey::Kind => a.kind.cmp(&b.kind).then(a.time.cmp(&b.time)),
-                SortKey::Region => a.region.cmp(&b.region).then(a.time.cmp(&b.time)),
-                SortKey::Size => a.size_gib.cmp(&b.size_gib).then(a.time.cmp(&b.time)),
-            };
-            if self.descending { o.reverse() } else { o }
-        });
-        v
-    }
-}
-
-/// A popup; it takes every key while open.
-#[derive(Debug, Clone)]
-pub enum Modal {
-    Help,
-    /// A `confirm = true` step: its plan line; destructive steps require typing `name`.
-    Confirm {
-        step: String,
-        plan: String,
-        destructive: Option<String>,
-        input: String,
-    },
-    /// A manual task: confirm when done.
-    Manual {
-        step: String,
-        instructions: String,
-    },
-    Picker(Picker),
-    /// Skip a step: a reason is required.
-    Skip {
-        step: String,
-        reason: String,
-    },
-    Abort,
-    Quit,
-}
+/// Keys within this long after a popup opened by itself are ignored (they were meant for the screen before).
+pub const GUARD_MS: u64 = 750;
+/// A footer message disappears after this long.
+pub const FLASH_MS: u64 = 8000;
 
 #[derive(Debug, Clone, Default)]
 pub struct Search {
@@ -313,10 +318,15 @@ pub struct State {
     /// In dependency order (stage, then runbook order).
     pub steps: Vec<StepView>,
     index: HashMap<String, usize>,
-    pub projection: Option<ProjectionView>,
     pub paused: Option<String>,
     pub finished: Option<Finished>,
     pub chosen: Option<ChosenPoint>,
+    /// The operator answered a recovery point question accepting the RPO loss.
+    pub rpo_loss_accepted: bool,
+    /// The fold of every event (this session's and, after a resume, the earlier ones): the run's facts.
+    pub view: RunView,
+    /// Earlier sessions are being replayed: no popup opens.
+    replaying: bool,
     pub log: Vec<LogLine>,
     pub now: Option<Timestamp>,
     pub events_closed: bool,
@@ -334,8 +344,16 @@ pub struct State {
     pub modal: Option<Modal>,
     /// Prompts the operator dismissed with `q`: they stay pending and are reopened with Enter.
     dismissed: Vec<String>,
-    /// A one-line message in the footer (the last key's result).
+    /// A one-line message in the footer (the last key's result); it expires after [`FLASH_MS`].
     pub flash: Option<String>,
+    flash_at: Option<u64>,
+    /// Real time (ms since the console started), from [`Input::Instant`].
+    pub wall: u64,
+    /// Keys are ignored until this real time: a popup opened by itself.
+    pub guard_until: Option<u64>,
+    pub screen: Screen,
+    /// Regions whose calls failed, by region.
+    pub regions: std::collections::BTreeMap<String, RegionHealth>,
     /// Animation frame counter (spinner).
     pub frame: u64,
 }
@@ -350,10 +368,12 @@ impl State {
             identity: None,
             steps: Vec::new(),
             index: HashMap::new(),
-            projection: None,
             paused: None,
             finished: None,
             chosen: None,
+            rpo_loss_accepted: false,
+            view: RunView::new(),
+            replaying: false,
             log: Vec::new(),
             now: None,
             events_closed: false,
@@ -367,6 +387,11 @@ impl State {
             modal: None,
             dismissed: Vec::new(),
             flash: None,
+            flash_at: None,
+            wall: 0,
+            guard_until: None,
+            screen: Screen::Main,
+            regions: Default::default(),
             frame: 0,
         }
     }
@@ -379,6 +404,18 @@ impl State {
     /// Whether the screen changes on its own (countdown, spinner): the driver ticks only then.
     pub fn animating(&self) -> bool {
         self.active()
+    }
+
+    /// The real time (ms, as [`Input::Instant`]) at which the screen changes by itself (a popup's guard ends, a
+    /// message expires): the driver wakes up then, and not before, so an idle console does nothing.
+    pub fn wakeup(&self) -> Option<u64> {
+        let flash = self.flash_at.map(|t| t + FLASH_MS);
+        [self.guard_until, flash].into_iter().flatten().min()
+    }
+
+    /// A popup opened by itself a moment ago: keys are ignored.
+    pub fn guarded(&self) -> bool {
+        self.modal.is_some() && self.guard_until.is_some_and(|g| self.wall < g)
     }
 
     /// Whether anything is running now (the spinner needs a faster tick than the countdown).
@@ -417,9 +454,23 @@ impl State {
                 let effects = self.key(k);
                 // closing a popup (help, quit) brings back a question the operator has not put aside
                 if self.modal.is_none() {
-                    self.open_attention();
+                    self.open_attention(false);
+                }
+                if self.flash.is_some() && self.flash_at.is_none() {
+                    self.flash_at = Some(self.wall);
                 }
                 effects
+            }
+            Input::Instant(ms) => {
+                self.wall = self.wall.max(ms);
+                if self.guard_until.is_some_and(|g| self.wall >= g) {
+                    self.guard_until = None;
+                }
+                if self.flash_at.is_some_and(|t| self.wall >= t + FLASH_MS) {
+                    self.flash = None;
+                    self.flash_at = None;
+                }
+                Vec::new()
             }
             Input::Tick(now) => {
                 self.now = Some(self.now.map_or(now, |n| n.max(now)));
@@ -443,29 +494,24 @@ impl State {
         self.log.push(LogLine { ts, tag, step: step.to_string(), text, level });
     }
 
-    fn step_mut(&mut self, id: &str) -> Option<&mut StepView> {
-        let i = *self.index.get(id)?;
-        self.steps.get_mut(i)
-    }
-
+    /// An engine event: the run's facts are folded by the [`RunView`]; here the console only logs it, moves
+    /// the selection and opens or closes popups.
     fn event(&mut self, ev: Event) {
         let ts = ev.ts;
         self.now = Some(self.now.map_or(ts, |n| n.max(ts)));
+        self.view.apply(&ev);
+        let started = matches!(ev.kind, EventKind::RunStarted { .. });
+        let touched = event_step(&ev.kind).map(str::to_string);
         match ev.kind {
             EventKind::RunStarted {
                 run_id,
                 runbook,
                 title,
-                app,
                 backend,
-                account,
                 primary,
                 secondary,
-                incident_start,
                 rto_secs,
                 rpo_secs,
-                deadline,
-                speed,
                 steps,
                 ..
             } => {
@@ -475,65 +521,26 @@ impl State {
                     fmt_duration(std::time::Duration::from_secs(rto_secs)),
                     fmt_duration(std::time::Duration::from_secs(rpo_secs))
                 );
-                self.run = Some(RunInfo {
-                    run_id,
-                    runbook,
-                    title,
-                    app,
-                    backend,
-                    account,
-                    primary,
-                    secondary,
-                    incident_start,
-                    rto_secs,
-                    rpo_secs,
-                    deadline,
-                    speed,
-                    started: ts,
-                });
-                self.set_steps(steps);
                 self.push_log(ts, "run", "", text, LogLevel::Info);
             }
             EventKind::Identity { account, arn } => {
                 self.push_log(ts, "identity", "", format!("account {account} as {arn}"), LogLevel::Info);
-                self.identity = Some((account, arn));
             }
             EventKind::StepAwaitingApproval { step, plan } => {
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Awaiting;
-                    s.plan = Some(plan.clone());
-                }
                 self.push_log(ts, "confirm", &step, format!("needs approval: {plan}"), LogLevel::Warn);
                 self.dismissed.retain(|d| *d != step);
             }
             EventKind::StepApproved { step, by } => {
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Pending;
-                }
                 self.close_modal_for(&step);
                 self.push_log(ts, "approved", &step, format!("by {by}"), LogLevel::Info);
             }
-            EventKind::StepStarted { step, attempt, plan, params } => {
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Running;
-                    s.attempt = attempt;
-                    if s.started.is_none() || attempt == 1 {
-                        s.started = Some(ts);
-                    }
-                    s.ended = None;
-                    s.plan = Some(plan.clone());
-                    s.params = params;
-                    s.progress = None;
-                    s.error = None;
-                }
+            EventKind::StepStarted { step, attempt, plan, .. } => {
                 self.push_log(ts, "start", &step, format!("attempt {attempt}: {plan}"), LogLevel::Info);
             }
             EventKind::StepProgress { step, message, percent } => {
+                self.note_region_errors(ts, &message);
                 let pct = percent.map(|p| format!(" ({p:.0}%)")).unwrap_or_default();
                 self.push_log(ts, "progress", &step, format!("{message}{pct}"), LogLevel::Info);
-                if let Some(s) = self.step_mut(&step) {
-                    s.progress = Some((message, percent));
-                }
             }
             EventKind::Resource { step, phase, kind, id, region, state } => {
                 self.push_log(
@@ -543,13 +550,6 @@ impl State {
                     format!("{phase} {kind} {id} in {region}: {state}"),
                     LogLevel::Info,
                 );
-                if let Some(s) = self.step_mut(&step) {
-                    let r = ResourceView { phase, kind, id, region, state };
-                    match s.resources.iter_mut().find(|x| x.kind == r.kind && x.id == r.id && x.region == r.region) {
-                        Some(x) => *x = r,
-                        None => s.resources.push(r),
-                    }
-                }
             }
             EventKind::OperatorRequest { step, prompt } => {
                 let text = match &prompt {
@@ -557,18 +557,11 @@ impl State {
                     Prompt::Choice { message, candidates } => format!("{message} ({} candidates)", candidates.len()),
                 };
                 self.push_log(ts, "ask", &step, text, LogLevel::Warn);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Asking;
-                    s.prompt = Some(prompt);
-                }
                 self.dismissed.retain(|d| *d != step);
             }
             EventKind::OperatorAnswered { step, answer, by } => {
-                if let Some(s) = self.step_mut(&step) {
-                    if s.status == StepStatus::Asking {
-                        s.status = StepStatus::Running;
-                    }
-                    s.prompt = None;
+                if answer.starts_with(super::popup::ACCEPT_RPO_LOSS) {
+                    self.rpo_loss_accepted = true;
                 }
                 self.close_modal_for(&step);
                 self.push_log(ts, "answered", &step, format!("{answer} (by {by})"), LogLevel::Info);
@@ -583,9 +576,9 @@ impl State {
                     format!("{kind} {id} in {region} at {time} (data loss window {window}, {met})"),
                     if rpo_met { LogLevel::Good } else { LogLevel::Bad },
                 );
-                self.chosen = Some(ChosenPoint { step, id, kind, region, time, rpo_secs, rpo_met });
             }
             EventKind::StepRetrying { step, attempt, error, delay_ms } => {
+                self.note_region_errors(ts, &error);
                 let d = delay_ms as f64 / 1000.0;
                 self.push_log(
                     ts,
@@ -594,26 +587,15 @@ impl State {
                     format!("attempt {attempt} failed: {error}; next attempt in {d:.1}s"),
                     LogLevel::Warn,
                 );
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Retrying;
-                    s.attempt_errors.push(format!("attempt {attempt}: {error}"));
-                }
             }
-            EventKind::StepSucceeded { step, attempt, duration_ms, outputs } => {
+            EventKind::StepSucceeded { step, duration_ms, outputs, .. } => {
                 let outs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
                 let outs = if outs.is_empty() { String::new() } else { format!("; {}", outs.join(" ")) };
                 let d = fmt_duration(std::time::Duration::from_millis(duration_ms));
                 self.push_log(ts, "ok", &step, format!("in {d}{outs}"), LogLevel::Good);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Succeeded;
-                    s.attempt = attempt;
-                    s.ended = Some(ts);
-                    s.duration_ms = Some(duration_ms);
-                    s.outputs = outputs;
-                    s.prompt = None;
-                }
             }
             EventKind::StepFailed { step, attempt, error, policy } => {
+                self.note_region_errors(ts, &error);
                 self.push_log(
                     ts,
                     "FAILED",
@@ -621,93 +603,65 @@ impl State {
                     format!("attempt {attempt}: {error} (on_failure = {})", policy.as_str()),
                     LogLevel::Bad,
                 );
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Failed;
-                    s.attempt = attempt;
-                    s.ended = Some(ts);
-                    s.error = Some(error);
-                    s.prompt = None;
-                }
                 self.close_modal_for(&step);
             }
             EventKind::StepSkipped { step, reason, by } => {
                 self.push_log(ts, "skipped", &step, format!("{reason} (by {by})"), LogLevel::Warn);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Skipped;
-                    s.ended = Some(ts);
-                    s.note = Some(format!("skipped by {by}: {reason}"));
-                    s.prompt = None;
-                }
                 self.close_modal_for(&step);
             }
             EventKind::StepCancelled { step, reason } => {
                 self.push_log(ts, "cancel", &step, reason.clone(), LogLevel::Warn);
-                if let Some(s) = self.step_mut(&step) {
-                    s.status = StepStatus::Cancelled;
-                    s.ended = Some(ts);
-                    s.note = Some(reason);
-                    s.prompt = None;
-                }
                 self.close_modal_for(&step);
             }
-            EventKind::Projection { projected_finish, margin_secs, critical_path, .. } => {
-                self.projection = Some(ProjectionView { projected_finish, margin_secs, critical_path });
-            }
+            EventKind::Projection { .. } => {}
             EventKind::RunPaused { reason } => {
-                self.push_log(ts, "paused", "", reason.clone(), LogLevel::Warn);
-                self.paused = Some(reason);
+                self.push_log(ts, "paused", "", reason, LogLevel::Warn);
             }
             EventKind::RunResumed { by } => {
                 self.push_log(ts, "resumed", "", format!("by {by}"), LogLevel::Info);
-                self.paused = None;
             }
             EventKind::StepRetryRequested { step, by } => {
                 self.push_log(ts, "retry", &step, format!("run again (by {by})"), LogLevel::Info);
             }
-            EventKind::RunFinished {
-                outcome,
-                duration_secs,
-                rto_secs,
-                rto_achieved_secs,
-                rto_met,
-                succeeded,
-                failed,
-                skipped,
-                cancelled,
-                message,
-            } => {
+            EventKind::StepWarning { step, message } => {
+                self.push_log(ts, "WARNING", &step, message, LogLevel::Warn);
+            }
+            EventKind::RunFinished { outcome, message, .. } => {
                 let level = if outcome == Outcome::Recovered { LogLevel::Good } else { LogLevel::Bad };
                 self.push_log(ts, "finished", "", format!("{}: {message}", outcome.as_str()), level);
-                self.finished = Some(Finished {
-                    outcome,
-                    message,
-                    duration_secs,
-                    rto_secs,
-                    rto_achieved_secs,
-                    rto_met,
-                    counts: [succeeded, failed, skipped, cancelled],
-                    at: ts,
-                });
                 // a quit confirmation is moot once the run is over; prompts are gone
-                if matches!(self.modal, Some(Modal::Quit | Modal::Abort)) {
+                if matches!(
+                    self.modal,
+                    Some(Modal::Quit(_) | Modal::Act(_) | Modal::Reason(ReasonPopup { purpose: Purpose::Abort, .. }))
+                ) {
                     self.modal = None;
                 }
             }
         }
+        if started {
+            self.set_steps();
+        } else if let Some(id) = touched {
+            self.sync_step(&id);
+        }
+        self.sync_run();
         if self.follow {
             self.selected = self.focus_step();
         }
-        self.open_attention();
+        if !self.replaying {
+            self.open_attention(true);
+        }
     }
 
-    fn set_steps(&mut self, steps: Vec<StepInfo>) {
-        // stage = longest path from a root; order by stage, then runbook order
-        let pos: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-        let mut stage = vec![0usize; steps.len()];
+    /// The step list from the view (after a `run_started`): ordered by stage, then runbook order.
+    fn set_steps(&mut self) {
+        let infos: Vec<&StepInfo> = self.view.steps.iter().map(|s| &s.info).collect();
+        // stage = longest path from a root
+        let pos: HashMap<&str, usize> = infos.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let mut stage = vec![0usize; infos.len()];
         // runbooks are acyclic (checked on load); relax at most n times
-        for _ in 0..steps.len() {
+        for _ in 0..infos.len() {
             let mut changed = false;
-            for (i, s) in steps.iter().enumerate() {
+            for (i, s) in infos.iter().enumerate() {
                 for n in &s.needs {
                     if let Some(&j) = pos.get(n.as_str())
                         && stage[i] < stage[j] + 1
@@ -721,31 +675,70 @@ impl State {
                 break;
             }
         }
-        let mut order: Vec<usize> = (0..steps.len()).collect();
+        let mut order: Vec<usize> = (0..infos.len()).collect();
         order.sort_by_key(|&i| (stage[i], i));
-        self.steps = order
-            .into_iter()
-            .map(|i| StepView {
-                info: steps[i].clone(),
-                stage: stage[i],
-                status: StepStatus::Pending,
-                attempt: 0,
-                started: None,
-                ended: None,
-                duration_ms: None,
-                plan: None,
-                params: Map::new(),
-                progress: None,
-                resources: Vec::new(),
-                outputs: Map::new(),
-                error: None,
-                attempt_errors: Vec::new(),
-                note: None,
-                prompt: None,
-            })
-            .collect();
+        self.steps = order.into_iter().map(|i| StepView::from_fact(&self.view.steps[i], stage[i])).collect();
         self.index = self.steps.iter().enumerate().map(|(i, s)| (s.info.id.clone(), i)).collect();
-        self.selected = 0;
+        self.selected = self.selected.min(self.steps.len().saturating_sub(1));
+    }
+
+    /// Refreshes one step from the view.
+    fn sync_step(&mut self, id: &str) {
+        let (Some(&i), Some(fact)) = (self.index.get(id), self.view.step(id)) else { return };
+        let stage = self.steps[i].stage;
+        self.steps[i] = StepView::from_fact(fact, stage);
+    }
+
+    /// The run's facts the header shows, from the view.
+    fn sync_run(&mut self) {
+        let v = &self.view;
+        self.run = v.run.as_ref().map(|r| RunInfo {
+            run_id: r.run_id.clone(),
+            runbook: r.runbook.clone(),
+            title: r.title.clone(),
+            app: r.app.clone(),
+            backend: r.backend.clone(),
+            account: r.account.clone(),
+            primary: r.primary.clone(),
+            secondary: r.secondary.clone(),
+            incident_start: r.incident_start,
+            rto_secs: r.rto_secs,
+            rpo_secs: r.rpo_secs,
+            deadline: r.deadline,
+            speed: r.speed,
+            started: r.started,
+        });
+        self.identity.clone_from(&v.identity);
+        self.paused.clone_from(&v.paused);
+        self.finished = v.finished.as_ref().map(|f| Finished {
+            outcome: f.outcome,
+            message: f.message.clone(),
+            duration_secs: f.duration_secs,
+            rto_secs: f.rto_secs,
+            rto_achieved_secs: f.rto_achieved_secs,
+            rto_met: f.rto_met,
+            counts: f.counts,
+            at: f.at,
+        });
+        self.chosen = v.points.last().map(|p| ChosenPoint {
+            step: p.step.clone(),
+            id: p.id.clone(),
+            kind: p.kind.clone(),
+            region: p.region.clone(),
+            time: p.time,
+            rpo_secs: p.rpo_secs,
+            rpo_met: p.rpo_met,
+        });
+    }
+
+    /// Events of earlier sessions (a resumed run, from its journal): folded and logged, no popup opens (the live
+    /// stream asks again for what is still open).
+    pub fn replay<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        self.replaying = true;
+        for ev in events {
+            self.event(ev.clone());
+        }
+        self.replaying = false;
     }
 
     /// The step "in action": one that needs the operator, else a failed one, else the latest started running one,
@@ -776,21 +769,15 @@ impl State {
     }
 
     fn close_modal_for(&mut self, step: &str) {
-        let hit = match &self.modal {
-            Some(Modal::Confirm { step: s, .. } | Modal::Manual { step: s, .. } | Modal::Skip { step: s, .. }) => {
-                s == step
-            }
-            Some(Modal::Picker(p)) => p.step == step,
-            _ => false,
-        };
-        if hit {
+        if self.modal.as_ref().and_then(Modal::step) == Some(step) {
             self.modal = None;
         }
         self.dismissed.retain(|d| d != step);
     }
 
     /// Opens the popup for the first step that waits for the operator, unless a popup is open or it was dismissed.
-    fn open_attention(&mut self) {
+    /// `by_itself`: an engine event opened it, so keys already on their way are ignored for a moment.
+    fn open_attention(&mut self, by_itself: bool) {
         if !self.control || self.modal.is_some() || self.finished.is_some() {
             return;
         }
@@ -801,6 +788,9 @@ impl State {
             .map(|s| s.info.id.clone());
         if let Some(id) = next {
             self.modal = self.prompt_modal(&id);
+            if by_itself && self.modal.is_some() {
+                self.guard_until = Some(self.wall + GUARD_MS);
+            }
         }
     }
 
@@ -809,30 +799,48 @@ impl State {
         let s = self.step(id)?;
         match s.status {
             StepStatus::Awaiting => {
-                let destructive = self.notes.get(id).filter(|n| n.destructive).map(|n| n.confirm_name.clone());
-                Some(Modal::Confirm {
-                    step: id.to_string(),
-                    plan: s.plan.clone().unwrap_or_default(),
-                    destructive,
+                let typed = self.notes.get(id).filter(|n| n.destructive).map(|n| Typed {
+                    name: n.confirm_name.clone(),
+                    what: n.confirm_what.clone(),
                     input: String::new(),
-                })
+                    mismatch: false,
+                });
+                Some(Modal::Confirm(ConfirmPopup {
+                    step: id.to_string(),
+                    title: s.info.title.clone(),
+                    plan: s.plan.clone().unwrap_or_default(),
+                    typed,
+                }))
             }
             StepStatus::Asking => match s.prompt.as_ref()? {
                 Prompt::Done { instructions } => {
-                    Some(Modal::Manual { step: id.to_string(), instructions: instructions.clone() })
+                    Some(Modal::Manual(ManualPopup { step: id.to_string(), instructions: instructions.clone() }))
                 }
-                Prompt::Choice { message, candidates } => Some(Modal::Picker(Picker {
-                    step: id.to_string(),
-                    message: message.clone(),
-                    candidates: candidates.clone(),
-                    sort: SortKey::Time,
-                    descending: true,
-                    filter: String::new(),
-                    filtering: false,
-                    selected: 0,
-                })),
+                Prompt::Choice { message, candidates } => Some(Modal::Picker(Picker::new(
+                    id.to_string(),
+                    message.clone(),
+                    candidates.clone(),
+                    self.run.as_ref().map_or(0, |r| r.rpo_secs),
+                ))),
             },
             _ => None,
+        }
+    }
+
+    /// Notes the calls to a region that failed, from an error text (`<service> <op> in <region> failed: <code>:`).
+    fn note_region_errors(&mut self, ts: Timestamp, text: &str) {
+        for (region, code) in region_errors(text) {
+            let unreachable = UNREACHABLE_CODES.contains(&code.as_str());
+            let h = self.regions.entry(region).or_insert(RegionHealth {
+                failures: 0,
+                code: String::new(),
+                unreachable: false,
+                last: ts,
+            });
+            h.failures += 1;
+            h.unreachable = unreachable;
+            h.code = code;
+            h.last = ts;
         }
     }
 
@@ -843,12 +851,17 @@ impl State {
             return Vec::new();
         }
         self.flash = None;
+        self.flash_at = None;
         // Ctrl-C always asks to quit (and interrupts the run when confirmed)
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
-            if matches!(self.modal, Some(Modal::Quit)) {
+            if matches!(self.modal, Some(Modal::Quit(_))) {
                 return self.quit();
             }
             return self.ask_quit();
+        }
+        if self.guarded() {
+            // the popup opened by itself a moment ago: this key was meant for what was there before
+            return Vec::new();
         }
         if let Some(modal) = self.modal.take() {
             return self.modal_key(modal, k);
@@ -922,17 +935,33 @@ impl State {
                 return self.ask_quit();
             }
             Action::Escape => self.search = None,
-            Action::Open => return self.open_selected(),
-            Action::Approve => return self.approve_selected(),
-            Action::Skip => self.skip_selected(),
-            Action::Retry => return self.retry_selected(),
-            Action::PauseResume => return self.pause_resume(),
+            Action::Open if self.focus == Focus::Log && self.screen == Screen::Main => {
+                let n = self.log.len();
+                if n > 0 {
+                    self.modal = Some(Modal::LogLine(self.log_bottom.unwrap_or(n - 1).min(n - 1)));
+                }
+            }
+            Action::Open => self.open_selected(),
+            Action::Approve => self.approve_selected(),
+            Action::Skip => {
+                if let Some(id) = self.selected_id() {
+                    self.open_skip(&id);
+                }
+            }
+            Action::Retry => self.retry_selected(),
+            Action::PauseResume => self.pause_resume(),
             Action::Abort => {
                 if self.check_control("abort") && self.active() {
-                    self.modal = Some(Modal::Abort);
+                    self.modal = Some(Modal::Reason(ReasonPopup::new(Purpose::Abort)));
                 } else if self.control {
                     self.flash = Some("the run is not active".into());
                 }
+            }
+            Action::Timeline => {
+                self.screen = match self.screen {
+                    Screen::Main => Screen::Timeline,
+                    Screen::Timeline => Screen::Main,
+                };
             }
         }
         Vec::new()
@@ -1027,7 +1056,8 @@ impl State {
 
     fn ask_quit(&mut self) -> Vec<Effect> {
         if self.control && self.active() {
-            self.modal = Some(Modal::Quit);
+            let run_id = self.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+            self.modal = Some(Modal::Quit(QuitPopup { run_id }));
             Vec::new()
         } else {
             vec![Effect::Quit]
@@ -1047,8 +1077,8 @@ impl State {
         self.selected_step().map(|s| s.info.id.clone())
     }
 
-    fn open_selected(&mut self) -> Vec<Effect> {
-        let Some(id) = self.selected_id() else { return Vec::new() };
+    fn open_selected(&mut self) {
+        let Some(id) = self.selected_id() else { return };
         if self.control
             && let Some(m) = self.prompt_modal(&id)
         {
@@ -1057,66 +1087,76 @@ impl State {
         } else if self.focus != Focus::Steps {
             self.focus = Focus::Steps;
         }
-        Vec::new()
     }
 
-    fn approve_selected(&mut self) -> Vec<Effect> {
+    fn approve_selected(&mut self) {
         if !self.check_control("approve") {
-            return Vec::new();
+            return;
         }
-        let Some(s) = self.selected_step() else { return Vec::new() };
+        let Some(s) = self.selected_step() else { return };
         let id = s.info.id.clone();
         if !s.status.needs_operator() {
             // the operator may be on another step: go to the one that waits
             if let Some(w) = self.steps.iter().position(|s| s.status.needs_operator()) {
                 self.selected = w;
-                return self.open_selected();
+                self.open_selected();
+                return;
             }
             self.flash = Some(format!("`{id}` is not waiting for approval"));
-            return Vec::new();
+            return;
         }
-        self.open_selected()
+        self.open_selected();
     }
 
-    fn skip_selected(&mut self) {
+    /// Opens the skip prompt for a step: a reason, then `y`; it warns when later steps use the step's outputs.
+    fn open_skip(&mut self, id: &str) {
         if !self.check_control("skip") {
             return;
         }
-        let Some(s) = self.selected_step() else { return };
-        if matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped) || self.finished.is_some() {
+        let Some(s) = self.step(id) else { return };
+        if matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped) || !self.active() {
             self.flash = Some(format!("`{}` cannot be skipped now ({})", s.info.id, s.status.word()));
             return;
         }
-        self.modal = Some(Modal::Skip { step: s.info.id.clone(), reason: String::new() });
+        // only steps that have yet to run still need the outputs
+        let needed_by = self
+            .notes
+            .get(id)
+            .map(|n| {
+                n.needed_by
+                    .iter()
+                    .filter(|(other, _)| self.step(other).is_none_or(|o| !o.status.is_terminal()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.modal = Some(Modal::Reason(ReasonPopup::new(Purpose::Skip { step: id.to_string(), needed_by })));
     }
 
-    fn retry_selected(&mut self) -> Vec<Effect> {
+    fn retry_selected(&mut self) {
         if !self.check_control("retry") {
-            return Vec::new();
+            return;
         }
-        let Some(s) = self.selected_step() else { return Vec::new() };
-        if s.status != StepStatus::Failed || self.finished.is_some() {
+        let Some(s) = self.selected_step() else { return };
+        if s.status != StepStatus::Failed || !self.active() {
             self.flash = Some(format!(
                 "only a failed step of an active run can be retried; `{}` is {}",
                 s.info.id,
                 s.status.word()
             ));
-            return Vec::new();
+            return;
         }
-        let step = s.info.id.clone();
-        self.flash = Some(format!("retrying `{step}`"));
-        vec![Effect::Send(Command::Retry { step, by: self.operator.clone() })]
+        self.modal = Some(Modal::Act(ActPopup { act: Act::Retry { step: s.info.id.clone() } }));
     }
 
-    fn pause_resume(&mut self) -> Vec<Effect> {
+    fn pause_resume(&mut self) {
         if !self.check_control("pause") {
-            return Vec::new();
+            return;
         }
         if !self.active() {
             self.flash = Some("the run is not active".into());
-            return Vec::new();
+            return;
         }
-        let by = self.operator.clone();
         if self.paused.is_some() {
             if self
                 .steps
@@ -1124,128 +1164,46 @@ impl State {
                 .any(|s| s.status == StepStatus::Failed && s.info.on_failure == crate::runbook::OnFailure::Pause)
             {
                 self.flash = Some("a failed step holds the run: retry (r) or skip (s) it".into());
-                return Vec::new();
+                return;
             }
-            vec![Effect::Send(Command::Resume { by })]
+            self.modal = Some(Modal::Act(ActPopup { act: Act::Resume }));
         } else {
-            self.flash = Some("pausing: running steps finish, nothing new starts".into());
-            vec![Effect::Send(Command::Pause { by })]
+            self.modal = Some(Modal::Act(ActPopup { act: Act::Pause }));
         }
     }
 
-    fn modal_key(&mut self, modal: Modal, k: KeyEvent) -> Vec<Effect> {
-        let effects = self.modal_key_inner(modal, k);
-        // an answer is on its way: do not reopen the step's popup before the engine's event arrives
-        for e in &effects {
-            if let Effect::Send(
-                Command::Approve { step, .. } | Command::Answer { step, .. } | Command::Skip { step, .. },
-            ) = e
-                && !self.dismissed.contains(step)
-            {
-                self.dismissed.push(step.clone());
-            }
-        }
-        effects
-    }
-
-    fn modal_key_inner(&mut self, modal: Modal, k: KeyEvent) -> Vec<Effect> {
-        let by = self.operator.clone();
-        let close = keymap::closes_popup(&k);
-        match modal {
-            Modal::Help => {
-                if !(close || k.code == KeyCode::Char('?')) {
-                    self.modal = Some(Modal::Help);
-                }
-                Vec::new()
-            }
-            Modal::Quit => match k.code {
-                KeyCode::Char('y' | 'Y') => self.quit(),
-                _ => Vec::new(),
-            },
-            Modal::Abort => match k.code {
-                KeyCode::Char('y' | 'Y') => {
-                    self.flash = Some("aborting: running steps are cancelled".into());
-                    vec![Effect::Send(Command::Abort { reason: "aborted from the console".into(), by })]
-                }
-                _ => Vec::new(),
-            },
-            Modal::Confirm { step, plan, destructive, mut input } => {
-                match destructive {
-                    None => match k.code {
-                        KeyCode::Char('y' | 'Y') => {
-                            return vec![Effect::Send(Command::Approve { step, by })];
-                        }
-                        KeyCode::Char('s') => {
-                            self.modal = Some(Modal::Skip { step, reason: String::new() });
-                        }
-                        _ if close => self.dismiss(&step),
-                        _ => self.modal = Some(Modal::Confirm { step, plan, destructive: None, input }),
-                    },
-                    Some(name) => {
-                        // a text field: letters are typed, so only Esc / Ctrl-G close it
-                        match k.code {
-                            KeyCode::Enter if input == name => {
-                                return vec![Effect::Send(Command::Approve { step, by })];
-                            }
-                            KeyCode::Enter => {
-                                self.flash = Some(format!("type `{name}` exactly to approve"));
-                                self.modal = Some(Modal::Confirm { step, plan, destructive: Some(name), input });
-                            }
-                            _ if keymap::cancels_input(&k) => self.dismiss(&step),
-                            KeyCode::Backspace => {
-                                input.pop();
-                                self.modal = Some(Modal::Confirm { step, plan, destructive: Some(name), input });
-                            }
-                            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                                input.push(c);
-                                self.modal = Some(Modal::Confirm { step, plan, destructive: Some(name), input });
-                            }
-                            _ => self.modal = Some(Modal::Confirm { step, plan, destructive: Some(name), input }),
-                        }
-                    }
-                }
-                Vec::new()
-            }
-            Modal::Manual { step, instructions } => match k.code {
-                KeyCode::Char('y' | 'Y') => vec![Effect::Send(Command::Approve { step, by })],
-                KeyCode::Char('s') => {
-                    self.modal = Some(Modal::Skip { step, reason: String::new() });
-                    Vec::new()
-                }
-                _ if close => {
+    fn modal_key(&mut self, mut modal: Modal, k: KeyEvent) -> Vec<Effect> {
+        let prompt = modal.prompt_step().map(str::to_string);
+        match modal.key(&k, &self.operator) {
+            Reply::Keep => self.modal = Some(modal),
+            Reply::Close => {
+                if let Some(step) = prompt {
                     self.dismiss(&step);
-                    Vec::new()
                 }
-                _ => {
-                    self.modal = Some(Modal::Manual { step, instructions });
-                    Vec::new()
-                }
-            },
-            Modal::Skip { step, mut reason } => {
-                match k.code {
-                    KeyCode::Enter if !reason.trim().is_empty() => {
-                        self.flash = Some(format!("skipping `{step}`"));
-                        return vec![Effect::Send(Command::Skip { step, reason: reason.trim().to_string(), by })];
-                    }
-                    KeyCode::Enter => {
-                        self.flash = Some("a reason is required to skip a step".into());
-                        self.modal = Some(Modal::Skip { step, reason });
-                    }
-                    _ if keymap::cancels_input(&k) => self.dismiss(&step),
-                    KeyCode::Backspace => {
-                        reason.pop();
-                        self.modal = Some(Modal::Skip { step, reason });
-                    }
-                    KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-                        reason.push(c);
-                        self.modal = Some(Modal::Skip { step, reason });
-                    }
-                    _ => self.modal = Some(Modal::Skip { step, reason }),
-                }
-                Vec::new()
             }
-            Modal::Picker(p) => self.picker_key(p, k),
+            Reply::Open(next) => self.modal = Some(*next),
+            Reply::Skip(step) => {
+                self.open_skip(&step);
+                if self.modal.is_none() {
+                    // the step cannot be skipped now: back to the question
+                    self.modal = Some(modal);
+                }
+            }
+            Reply::Quit => return self.quit(),
+            Reply::Send(cmd, flash) => {
+                if !flash.is_empty() {
+                    self.flash = Some(flash);
+                }
+                // an answer is on its way: do not reopen the step's popup before the engine's event arrives
+                if let Command::Approve { step, .. } | Command::Answer { step, .. } | Command::Skip { step, .. } = &cmd
+                    && !self.dismissed.contains(step)
+                {
+                    self.dismissed.push(step.clone());
+                }
+                return vec![Effect::Send(cmd)];
+            }
         }
+        Vec::new()
     }
 
     fn dismiss(&mut self, step: &str) {
@@ -1257,72 +1215,48 @@ impl State {
         }
     }
 
-    fn picker_key(&mut self, mut p: Picker, k: KeyEvent) -> Vec<Effect> {
-        if p.filtering {
-            match k.code {
-                KeyCode::Enter => p.filtering = false,
-                _ if keymap::cancels_input(&k) => {
-                    p.filtering = false;
-                    p.filter.clear();
-                }
-                KeyCode::Backspace => {
-                    p.filter.pop();
-                }
-                KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => p.filter.push(c),
-                _ => {}
-            }
-            p.selected = p.selected.min(p.visible().len().saturating_sub(1));
-            self.modal = Some(Modal::Picker(p));
-            return Vec::new();
-        }
-        let n = p.visible().len();
-        match keymap::main_action(&k) {
-            _ if k.code == KeyCode::Enter => {
-                let chosen = p.visible().get(p.selected).map(|c| c.id.clone());
-                match chosen {
-                    Some(value) => {
-                        self.flash = Some(format!("recovery point {value} chosen"));
-                        return vec![Effect::Send(Command::Answer { step: p.step, value, by: self.operator.clone() })];
-                    }
-                    None => self.flash = Some("no candidate matches the filter".into()),
-                }
-            }
-            _ if k.code == KeyCode::Char('/') => p.filtering = true,
-            _ if k.code == KeyCode::Char('o') => {
-                p.sort = p.sort.next();
-                p.selected = 0;
-            }
-            _ if k.code == KeyCode::Char('O') => {
-                p.descending = !p.descending;
-                p.selected = 0;
-            }
-            _ if keymap::closes_popup(&k) => {
-                self.dismiss(&p.step);
-                return Vec::new();
-            }
-            Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
-            Some(Action::Down) => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
-            Some(Action::Top) => p.selected = 0,
-            Some(Action::Bottom) => p.selected = n.saturating_sub(1),
-            Some(Action::PageUp) => p.selected = p.selected.saturating_sub(10),
-            Some(Action::PageDown) => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
-            _ => {}
-        }
-        self.modal = Some(Modal::Picker(p));
-        Vec::new()
-    }
-
     // ---- derived values for the views --------------------------------------------------------------------
 
     /// Time left before the RTO deadline (negative when past it).
     pub fn rto_left(&self) -> Option<i64> {
+        self.view.clock_at(self.now()).map(|c| c.rto_left_secs)
+    }
+
+    /// The run's clock (RTO left, elapsed, projected finish, margin) at "now", from the view: it moves on every
+    /// tick, also while the run waits for a person.
+    pub fn clock(&self) -> Option<crate::run::ClockView> {
+        self.view.clock_at(self.now())
+    }
+
+    /// Time since the incident started, in seconds (to the end, once the run finished).
+    pub fn since_incident(&self) -> Option<i64> {
+        self.clock().map(|c| c.elapsed_secs)
+    }
+
+    /// The projected finish and its margin to the deadline, computed at "now" (so it moves while the run waits).
+    pub fn projected(&self) -> Option<(Timestamp, i64)> {
+        if self.steps.is_empty() {
+            return None;
+        }
+        self.clock().filter(|c| !c.finished).map(|c| (c.projected_finish, c.margin_secs))
+    }
+
+    /// How to continue a run that did not recover: after the end, when the stream stopped, or in watch mode.
+    pub fn resume_hint(&self) -> Option<String> {
         let run = self.run.as_ref()?;
-        let now = self.finished.as_ref().map_or(self.now(), |f| f.at);
-        Some(crate::engine::clock::secs_between(now, run.deadline))
+        let stopped = match &self.finished {
+            Some(f) => f.outcome != Outcome::Recovered,
+            None => self.events_closed,
+        };
+        stopped.then(|| format!("continue: drconsole resume {}", run.run_id))
     }
 
     /// The step's elapsed time (running) or duration (ended), in seconds.
     pub fn step_elapsed(&self, s: &StepView) -> Option<i64> {
+        if matches!(s.status, StepStatus::Pending | StepStatus::Awaiting) && s.ended.is_none() {
+            // not started in this session (a resumed run starts it again)
+            return None;
+        }
         let start = s.started?;
         let end = s.ended.unwrap_or_else(|| self.now());
         Some(crate::engine::clock::secs_between(start, end).max(0))
@@ -1335,6 +1269,47 @@ impl State {
             (None, None) => String::new(),
         }
     }
+}
+
+/// The step an event is about, if any.
+fn event_step(k: &EventKind) -> Option<&str> {
+    match k {
+        EventKind::StepAwaitingApproval { step, .. }
+        | EventKind::StepApproved { step, .. }
+        | EventKind::StepStarted { step, .. }
+        | EventKind::StepProgress { step, .. }
+        | EventKind::Resource { step, .. }
+        | EventKind::OperatorRequest { step, .. }
+        | EventKind::OperatorAnswered { step, .. }
+        | EventKind::RecoveryPointChosen { step, .. }
+        | EventKind::StepRetrying { step, .. }
+        | EventKind::StepSucceeded { step, .. }
+        | EventKind::StepFailed { step, .. }
+        | EventKind::StepSkipped { step, .. }
+        | EventKind::StepCancelled { step, .. }
+        | EventKind::StepRetryRequested { step, .. } => Some(step),
+        _ => None,
+    }
+}
+
+/// `(region, error code)` of every `<service> <operation> in <region> failed: <code>: ...` in a text.
+pub fn region_errors(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" failed: ") {
+        let mut words = rest[..i].rsplit(' ');
+        let after = &rest[i + " failed: ".len()..];
+        if let (Some(region), Some("in")) = (words.next(), words.next())
+            && crate::runbook::valid_region(region)
+        {
+            let code = after.split(':').next().unwrap_or_default().trim();
+            if !code.is_empty() && !code.contains(' ') {
+                out.push((region.to_string(), code.to_string()));
+            }
+        }
+        rest = after;
+    }
+    out
 }
 
 /// A JSON value as text: strings without quotes.
@@ -1361,6 +1336,11 @@ mod tests {
     }
     fn st(events: &Events) -> State {
         fixtures::state(events, true, (120, 40))
+    }
+    /// Feeds the last event of `e`, then lets real time pass beyond a popup's guard.
+    fn feed(s: &mut State, e: &Events) {
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        s.handle(Input::Instant(s.wall + GUARD_MS));
     }
     fn sent(effects: &[Effect]) -> Vec<Command> {
         effects
@@ -1429,7 +1409,7 @@ mod tests {
                 policy: crate::runbook::OnFailure::Continue,
             },
         );
-        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        feed(&mut s, &e);
         assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_ebs"));
         // f follows again: the failed step is where the action is
         press(&mut s, KeyCode::Char('f'));
@@ -1451,7 +1431,7 @@ mod tests {
         let mut e = fixtures::running();
         e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
         let mut s = st(&e);
-        assert!(matches!(&s.modal, Some(Modal::Confirm { step, destructive: None, .. }) if step == "asg"));
+        assert!(matches!(&s.modal, Some(Modal::Confirm(ConfirmPopup { step, typed: None, .. })) if step == "asg"));
         assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("asg"));
         // Enter does not approve a plain confirmation by accident: only y does
         assert!(press(&mut s, KeyCode::Enter).is_empty());
@@ -1462,11 +1442,11 @@ mod tests {
     #[test]
     fn closing_help_brings_back_a_pending_confirmation() {
         let mut s = st(&fixtures::at_cutover());
-        assert!(matches!(s.modal, Some(Modal::Confirm { .. })));
+        assert!(matches!(s.modal, Some(Modal::Confirm(_))));
         ctrl(&mut s, 'c');
-        assert!(matches!(s.modal, Some(Modal::Quit)));
+        assert!(matches!(s.modal, Some(Modal::Quit(_))));
         press(&mut s, KeyCode::Char('n'));
-        assert!(matches!(s.modal, Some(Modal::Confirm { .. })), "{:?}", s.modal);
+        assert!(matches!(s.modal, Some(Modal::Confirm(_))), "{:?}", s.modal);
     }
 
     #[test]
@@ -1476,7 +1456,7 @@ mod tests {
         let mut s = st(&e);
         press(&mut s, KeyCode::Char('y'));
         e.push(700, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
-        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        feed(&mut s, &e);
         assert!(s.modal.is_none(), "{:?}", s.modal);
     }
 
@@ -1489,36 +1469,40 @@ mod tests {
         assert!(s.modal.is_none());
         // another event does not reopen it
         e.push(701, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
-        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        feed(&mut s, &e);
         assert!(s.modal.is_none());
         press(&mut s, KeyCode::Enter);
-        assert!(matches!(&s.modal, Some(Modal::Confirm { step, .. }) if step == "asg"));
+        assert!(matches!(&s.modal, Some(Modal::Confirm(p)) if p.step == "asg"));
         // Esc closes popups as well as q
         press(&mut s, KeyCode::Esc);
         assert!(s.modal.is_none());
         // `a` from anywhere goes to the waiting step
         press(&mut s, KeyCode::Char('g'));
         press(&mut s, KeyCode::Char('a'));
-        assert!(matches!(&s.modal, Some(Modal::Confirm { step, .. }) if step == "asg"));
+        assert!(matches!(&s.modal, Some(Modal::Confirm(p)) if p.step == "asg"));
     }
 
     #[test]
     fn a_destructive_step_needs_its_name_typed() {
         let mut s = st(&fixtures::at_cutover());
-        assert!(
-            matches!(&s.modal, Some(Modal::Confirm { destructive: Some(n), .. }) if n == "app.example.com"),
-            "{:?}",
-            s.modal
-        );
+        let typed_now = |s: &State| match &s.modal {
+            Some(Modal::Confirm(ConfirmPopup { typed: Some(t), .. })) => {
+                Some((t.name.clone(), t.input.clone(), t.mismatch))
+            }
+            _ => None,
+        };
+        assert_eq!(typed_now(&s).map(|t| t.0), Some("app.example.com".to_string()), "{:?}", s.modal);
         // y and q are just letters here
         typed(&mut s, "yq");
-        assert!(matches!(&s.modal, Some(Modal::Confirm { input, .. }) if input == "yq"));
-        press(&mut s, KeyCode::Backspace);
-        press(&mut s, KeyCode::Backspace);
+        assert_eq!(typed_now(&s).map(|t| t.1), Some("yq".to_string()));
+        // Ctrl-U clears the field
+        ctrl(&mut s, 'u');
+        assert_eq!(typed_now(&s).map(|t| t.1), Some(String::new()));
         typed(&mut s, "app.example");
         assert!(press(&mut s, KeyCode::Enter).is_empty(), "a partial name does not approve");
-        assert!(s.flash.as_deref().unwrap_or("").contains("app.example.com"));
-        typed(&mut s, ".com");
+        assert_eq!(typed_now(&s).map(|t| t.2), Some(true), "the popup says it does not match");
+        // a trailing dot (a fully qualified DNS name) is the same name
+        typed(&mut s, ".com.");
         let fx = press(&mut s, KeyCode::Enter);
         assert_eq!(sent(&fx), [Command::Approve { step: "dns_cutover".into(), by: by() }]);
     }
@@ -1536,7 +1520,7 @@ mod tests {
         let mut s = st(&e);
         assert!(s.modal.is_some());
         e.push(1810, EventKind::StepApproved { step: "dns_cutover".into(), by: "bob@laptop".into() });
-        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        feed(&mut s, &e);
         assert!(s.modal.is_none());
         assert_eq!(s.step("dns_cutover").map(|x| x.status), Some(StepStatus::Pending));
     }
@@ -1600,13 +1584,17 @@ mod tests {
     fn skip_needs_a_reason() {
         let mut s = st(&fixtures::running());
         press(&mut s, KeyCode::Char('s'));
-        let Some(Modal::Skip { step, .. }) = &s.modal else { panic!("{:?}", s.modal) };
+        let Some(Modal::Reason(ReasonPopup { purpose: Purpose::Skip { step, .. }, .. })) = &s.modal else {
+            panic!("{:?}", s.modal)
+        };
         assert_eq!(step, "alb");
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         typed(&mut s, "  ");
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         typed(&mut s, "LB exists already");
-        let fx = press(&mut s, KeyCode::Enter);
+        // Enter only asks; y skips
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        let fx = press(&mut s, KeyCode::Char('y'));
         assert_eq!(sent(&fx), [Command::Skip { step: "alb".into(), reason: "LB exists already".into(), by: by() }]);
         assert!(s.modal.is_none());
     }
@@ -1615,7 +1603,8 @@ mod tests {
     fn retry_only_a_failed_step() {
         let mut s = st(&fixtures::failed());
         assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("restore_db"));
-        let fx = press(&mut s, KeyCode::Char('r'));
+        assert!(press(&mut s, KeyCode::Char('r')).is_empty(), "r asks first");
+        let fx = press(&mut s, KeyCode::Char('y'));
         assert_eq!(sent(&fx), [Command::Retry { step: "restore_db".into(), by: by() }]);
         press(&mut s, KeyCode::Char('j'));
         assert!(press(&mut s, KeyCode::Char('r')).is_empty());
@@ -1626,11 +1615,14 @@ mod tests {
     fn pause_and_resume() {
         let mut e = fixtures::running();
         let mut s = st(&e);
-        let fx = press(&mut s, KeyCode::Char('p'));
+        assert!(press(&mut s, KeyCode::Char('p')).is_empty(), "p asks first");
+        assert!(press(&mut s, KeyCode::Char('x')).is_empty(), "other keys do nothing");
+        let fx = press(&mut s, KeyCode::Char('y'));
         assert_eq!(sent(&fx), [Command::Pause { by: by() }]);
         e.push(700, EventKind::RunPaused { reason: "paused by alice@bastion".into() });
-        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
-        let fx = press(&mut s, KeyCode::Char('p'));
+        feed(&mut s, &e);
+        press(&mut s, KeyCode::Char('p'));
+        let fx = press(&mut s, KeyCode::Char('y'));
         assert_eq!(sent(&fx), [Command::Resume { by: by() }]);
         // a run held by a failed step resumes by retry or skip, not by p
         let mut s = st(&fixtures::failed());
@@ -1642,23 +1634,23 @@ mod tests {
     fn abort_asks_first() {
         let mut s = st(&fixtures::running());
         assert!(press(&mut s, KeyCode::Char('X')).is_empty());
-        assert!(matches!(s.modal, Some(Modal::Abort)));
-        assert!(press(&mut s, KeyCode::Char('n')).is_empty());
-        assert!(s.modal.is_none());
-        press(&mut s, KeyCode::Char('X'));
+        assert!(matches!(s.modal, Some(Modal::Reason(ReasonPopup { purpose: Purpose::Abort, .. }))));
+        // a reason is text: n and y are letters
+        typed(&mut s, "wrong region");
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
         let fx = press(&mut s, KeyCode::Char('y'));
-        assert_eq!(sent(&fx), [Command::Abort { reason: "aborted from the console".into(), by: by() }]);
+        assert_eq!(sent(&fx), [Command::Abort { reason: "wrong region".into(), by: by() }]);
     }
 
     #[test]
     fn quitting_an_active_run_asks_and_interrupts() {
         let mut s = st(&fixtures::running());
         assert!(press(&mut s, KeyCode::Char('q')).is_empty());
-        assert!(matches!(s.modal, Some(Modal::Quit)));
+        assert!(matches!(s.modal, Some(Modal::Quit(_))));
         assert!(press(&mut s, KeyCode::Char('q')).is_empty(), "q closes the question");
         assert!(s.modal.is_none());
         assert!(ctrl(&mut s, 'c').is_empty());
-        assert!(matches!(s.modal, Some(Modal::Quit)));
+        assert!(matches!(s.modal, Some(Modal::Quit(_))));
         assert_eq!(press(&mut s, KeyCode::Char('y')), [Effect::Send(Command::Interrupt), Effect::Quit]);
         // Ctrl-C twice also quits
         let mut s = st(&fixtures::running());
@@ -1772,5 +1764,200 @@ mod tests {
         s.handle(Input::EventsClosed);
         assert!(!s.active());
         assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit]);
+    }
+
+    #[test]
+    fn a_popup_that_opens_by_itself_ignores_keys_for_a_moment() {
+        let mut e = fixtures::running();
+        let mut s = st(&e);
+        let t0 = s.wall;
+        e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
+        s.handle(Input::Event(Box::new(e.events.last().cloned().unwrap())));
+        assert!(matches!(s.modal, Some(Modal::Confirm(_))));
+        assert!(s.guarded());
+        // the operator was pressing y (or ?) for something else: nothing happens, the popup stays
+        assert!(press(&mut s, KeyCode::Char('y')).is_empty());
+        assert!(press(&mut s, KeyCode::Char('?')).is_empty());
+        assert!(matches!(s.modal, Some(Modal::Confirm(_))), "{:?}", s.modal);
+        s.handle(Input::Instant(t0 + GUARD_MS - 1));
+        assert!(press(&mut s, KeyCode::Char('y')).is_empty());
+        assert_eq!(s.wakeup(), Some(t0 + GUARD_MS), "the driver wakes up when the guard ends");
+        s.handle(Input::Instant(t0 + GUARD_MS));
+        assert!(!s.guarded());
+        let fx = press(&mut s, KeyCode::Char('y'));
+        assert_eq!(sent(&fx), [Command::Approve { step: "asg".into(), by: by() }]);
+    }
+
+    #[test]
+    fn a_stray_enter_does_not_choose_in_a_picker_that_just_opened() {
+        let mut s = State::new(fixtures::notes(), by(), true);
+        let e = fixtures::until_picker();
+        for ev in &e.events {
+            s.handle(Input::Event(Box::new(ev.clone())));
+        }
+        assert!(matches!(s.modal, Some(Modal::Picker(_))));
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        assert!(matches!(s.modal, Some(Modal::Picker(_))));
+    }
+
+    #[test]
+    fn typing_a_name_on_the_main_screen_fires_nothing() {
+        // the DNS confirmation was put aside; the operator types its name anyway, then Enter
+        for fixture in [fixtures::at_cutover(), fixtures::failed(), fixtures::running()] {
+            let mut s = st(&fixture);
+            s.modal = None;
+            let mut fx = Vec::new();
+            for c in "cross-sell.example-fin.com".chars() {
+                fx.extend(press(&mut s, KeyCode::Char(c)));
+            }
+            fx.extend(press(&mut s, KeyCode::Enter));
+            assert!(sent(&fx).is_empty(), "{:?}", sent(&fx));
+        }
+    }
+
+    #[test]
+    fn re_sorting_the_picker_keeps_the_cursor_on_the_same_point() {
+        let mut s = st(&fixtures::until_picker());
+        press(&mut s, KeyCode::Char('j'));
+        press(&mut s, KeyCode::Char('j'));
+        let chosen = |s: &State| match &s.modal {
+            Some(Modal::Picker(p)) => p.selected_candidate().map(|c| c.id.clone()),
+            _ => None,
+        };
+        let before = chosen(&s);
+        assert_eq!(before.as_deref(), Some("rds:crosssell-prod-2026-11-21-02-00"));
+        for k in ['o', 'o', 'O', 'o'] {
+            press(&mut s, KeyCode::Char(k));
+            assert_eq!(chosen(&s), before, "after {k}");
+        }
+    }
+
+    #[test]
+    fn a_point_missing_the_rpo_asks_before_it_is_chosen() {
+        let mut s = st(&fixtures::until_picker());
+        press(&mut s, KeyCode::Char('G')); // the oldest: 11 h, misses the RPO
+        assert!(press(&mut s, KeyCode::Enter).is_empty());
+        let Some(Modal::RpoLoss(p)) = &s.modal else { panic!("{:?}", s.modal) };
+        assert_eq!(p.meeting, 4);
+        // n goes back to the list, on the same row
+        press(&mut s, KeyCode::Char('n'));
+        let Some(Modal::Picker(p)) = &s.modal else { panic!("{:?}", s.modal) };
+        assert_eq!(p.selected_candidate().map(|c| c.id.as_str()), Some("snap-unencrypted-legacy"));
+        press(&mut s, KeyCode::Enter);
+        let fx = press(&mut s, KeyCode::Char('y'));
+        assert_eq!(
+            sent(&fx),
+            [Command::Answer {
+                step: "pick_point".into(),
+                value: format!("{}snap-unencrypted-legacy", super::super::popup::ACCEPT_RPO_LOSS),
+                by: by()
+            }]
+        );
+    }
+
+    #[test]
+    fn with_no_point_meeting_the_rpo_the_loss_can_be_accepted() {
+        let mut s = st(&fixtures::stale_picker());
+        let Some(Modal::Picker(p)) = &s.modal else { panic!("{:?}", s.modal) };
+        assert_eq!(p.meeting(), 0);
+        press(&mut s, KeyCode::Enter);
+        let Some(Modal::RpoLoss(p)) = &s.modal else { panic!("{:?}", s.modal) };
+        assert_eq!(p.meeting, 0);
+        let fx = press(&mut s, KeyCode::Char('y'));
+        let cmds = sent(&fx);
+        let [Command::Answer { value, .. }] = cmds.as_slice() else { panic!("{fx:?}") };
+        assert_eq!(value, "accept-rpo-loss:rds:crosssell-prod-2026-11-21-01-00");
+        let mut e = fixtures::stale_picker();
+        e.push(20, EventKind::OperatorAnswered { step: "pick_point".into(), answer: value.clone(), by: by() });
+        feed(&mut s, &e);
+        assert!(s.rpo_loss_accepted);
+    }
+
+    #[test]
+    fn the_skip_prompt_names_the_steps_that_need_the_outputs() {
+        let mut s = st(&fixtures::until_picker());
+        // the picker is open: s in it asks to skip its step
+        press(&mut s, KeyCode::Char('q'));
+        press(&mut s, KeyCode::Char('g'));
+        press(&mut s, KeyCode::Char('s'));
+        let Some(Modal::Reason(ReasonPopup { purpose: Purpose::Skip { step, needed_by }, .. })) = &s.modal else {
+            panic!("{:?}", s.modal)
+        };
+        assert_eq!(step, "pick_point");
+        let ids: Vec<&str> = needed_by.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["restore_db", "restore_ebs"]);
+    }
+
+    #[test]
+    fn failing_calls_to_a_region_are_counted() {
+        let s = st(&fixtures::region_outage());
+        let h = s.regions.get("us-east-1").expect("us-east-1 is noted");
+        assert!(h.unreachable);
+        assert_eq!((h.failures, h.code.as_str()), (1, "ServiceUnavailable"));
+        assert!(!s.regions.contains_key("us-west-2"));
+        assert_eq!(
+            region_errors("rds RestoreDBInstanceFromDBSnapshot in us-west-2 failed: InsufficientDBInstanceCapacity: x"),
+            [("us-west-2".to_string(), "InsufficientDBInstanceCapacity".to_string())]
+        );
+        assert!(region_errors("the step failed: because").is_empty());
+    }
+
+    #[test]
+    fn a_message_expires() {
+        let mut s = st(&fixtures::running());
+        press(&mut s, KeyCode::Char('f'));
+        assert!(s.flash.is_some());
+        let at = s.wall;
+        assert_eq!(s.wakeup(), Some(at + FLASH_MS));
+        s.handle(Input::Instant(at + FLASH_MS - 1));
+        assert!(s.flash.is_some());
+        s.handle(Input::Instant(at + FLASH_MS));
+        assert!(s.flash.is_none());
+        assert_eq!(s.wakeup(), None, "nothing left to wake up for");
+    }
+
+    #[test]
+    fn the_projection_moves_while_the_run_waits_for_a_person() {
+        let s0 = st(&fixtures::at_cutover());
+        let (finish, margin) = s0.projected().unwrap();
+        let mut s = st(&fixtures::at_cutover());
+        s.handle(Input::Tick(at(1803 + 60)));
+        let (f2, m2) = s.projected().unwrap();
+        assert_eq!(crate::engine::clock::secs_between(finish, f2), 60);
+        assert_eq!(m2, margin - 60);
+        assert_eq!(s.rto_left(), s0.rto_left().map(|l| l - 60));
+    }
+
+    #[test]
+    fn t_shows_the_timeline_and_back() {
+        let mut s = st(&fixtures::running());
+        press(&mut s, KeyCode::Char('t'));
+        assert_eq!(s.screen, Screen::Timeline);
+        press(&mut s, KeyCode::Char('t'));
+        assert_eq!(s.screen, Screen::Main);
+    }
+
+    #[test]
+    fn quitting_and_unrecovered_ends_say_how_to_continue() {
+        let s = st(&fixtures::finished());
+        assert_eq!(s.resume_hint(), None);
+        let mut e = fixtures::failed();
+        e.push(
+            950,
+            EventKind::RunFinished {
+                outcome: Outcome::Aborted,
+                duration_secs: 950,
+                rto_secs: 7200,
+                rto_achieved_secs: 0,
+                rto_met: false,
+                succeeded: 2,
+                failed: 1,
+                skipped: 0,
+                cancelled: 3,
+                message: "aborted".into(),
+            },
+        );
+        let s = st(&e);
+        assert_eq!(s.resume_hint().as_deref(), Some("continue: drconsole resume 20261121-030000-a1b2"));
     }
 }

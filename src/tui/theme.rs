@@ -46,6 +46,11 @@ pub const ROLES: &[&str] = &[
     "search.match",
     "modal",
     "input",
+    "timeline.projected",
+    "timeline.critical",
+    "timeline.now",
+    "timeline.deadline",
+    "region.down",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
-//! Rendering: `Screen { state, theme }` draws the whole console from an immutable view of the state. Layout
-//! degrades with the terminal: at 80x24 the steps pane keeps only icon, id and time, and the log shrinks; below
-//! 20 rows the log goes (Tab shows it instead of the detail pane); below 60 columns the detail pane goes.
+//! Rendering: `Screen { state, theme }` draws the whole console from an immutable view of the state. The header
+//! (run, state, RTO clock, RPO verdict) is always four rows and popups never cover it. Layout degrades with the
+//! terminal: at 80x24 the steps pane keeps only icon, id and time, and the log shrinks; on tall screens the log
+//! takes the room the steps do not need; below 20 rows the log goes (Tab shows it instead of the detail pane);
+//! below 60 columns the detail pane goes. `t` swaps steps/detail/log for the timeline ([`super::timeline`]).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,7 +14,8 @@ use ratatui::widgets::{
 };
 
 use super::keymap::HELP;
-use super::state::{Focus, LogLevel, Modal, Picker, State, StepStatus, StepView, value_text};
+use super::popup::{Act, ConfirmPopup, Purpose, ReasonPopup, RpoLossPopup};
+use super::state::{Focus, LogLevel, Modal, Picker, Screen as Body, State, StepStatus, StepView, value_text};
 use super::theme::Theme;
 use crate::engine::Outcome;
 use crate::util::{fmt_clock, fmt_duration};
@@ -32,14 +35,34 @@ pub struct Areas {
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect, focus: Focus) -> Areas {
-    let header_h = if area.width < 120 { 4 } else { 3 };
+/// Header rows: title, where and state, the RTO clock, the RPO verdict.
+pub const HEADER_H: u16 = 4;
+
+/// The body between header and footer.
+pub fn body_area(area: Rect) -> Rect {
+    let [_, body, _] =
+        Layout::vertical([Constraint::Length(HEADER_H), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    body
+}
+
+/// Where popups go: everything below the header (the RTO clock and the run's state stay visible).
+pub fn popup_area(area: Rect) -> Rect {
+    let h = HEADER_H.min(area.height);
+    Rect { x: area.x, y: area.y + h, width: area.width, height: area.height - h }
+}
+
+pub fn areas(area: Rect, focus: Focus, steps: usize) -> Areas {
     let [header, body, footer] =
-        Layout::vertical([Constraint::Length(header_h), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+        Layout::vertical([Constraint::Length(HEADER_H), Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let show_log = body.height >= 14;
     let (top, log) = if show_log {
-        let log_h = (body.height / 3).max(6);
-        let [t, l] = Layout::vertical([Constraint::Min(1), Constraint::Length(log_h)]).areas(body);
+        // tall screens: the steps and detail get what the steps need (at least 16 rows), the log the rest
+        let top_h = if body.height >= 30 {
+            u16::try_from(steps).unwrap_or(u16::MAX).saturating_add(2).max(16).min(body.height - 6)
+        } else {
+            body.height - (body.height / 3).max(6)
+        };
+        let [t, l] = Layout::vertical([Constraint::Length(top_h), Constraint::Min(1)]).areas(body);
         (t, Some(l))
     } else {
         (body, None)
@@ -76,18 +99,22 @@ impl Widget for Screen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (s, t) = (self.state, self.theme);
         buf.set_style(area, t.get("text"));
-        let a = areas(area, s.focus);
+        let a = areas(area, s.focus, s.steps.len());
         header(s, t, a.header, buf);
-        steps_pane(s, t, a.steps, buf);
-        if let Some(d) = a.detail {
-            detail_pane(s, t, d, buf);
-        }
-        if let Some(l) = a.log {
-            log_pane(s, t, l, buf);
+        if s.screen == Body::Timeline {
+            super::timeline::render(s, t, body_area(area), buf);
+        } else {
+            steps_pane(s, t, a.steps, buf);
+            if let Some(d) = a.detail {
+                detail_pane(s, t, d, buf);
+            }
+            if let Some(l) = a.log {
+                log_pane(s, t, l, buf);
+            }
         }
         footer(s, t, a.footer, buf);
         if let Some(m) = &s.modal {
-            modal(s, t, m, area, buf);
+            modal(s, t, m, popup_area(area), buf);
         }
     }
 }
@@ -130,7 +157,7 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     l1.push(Span::styled(right, t.get("muted")));
     lines.push(Line::from(l1));
 
-    // 2: account and regions; run state on the right
+    // 2: account and regions, regions whose calls fail; run state on the right
     let account = s
         .identity
         .as_ref()
@@ -150,14 +177,27 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         }
         (None, None) => ("RUNNING".to_string(), "step.running"),
     };
-    let pad = w.saturating_sub(where_.chars().count() + word.chars().count() + 2);
-    lines.push(Line::from(vec![
-        Span::styled(trunc(&where_, w.saturating_sub(word.len() + 3)), t.get("text")),
-        Span::raw(" ".repeat(pad)),
-        Span::styled(format!(" {word} "), t.get(role).add_modifier(Modifier::BOLD)),
-    ]));
+    let word = format!(" {word} ");
+    let mut badges: Vec<Span> = Vec::new();
+    for (region, h) in &s.regions {
+        let text = if h.unreachable {
+            format!(" {region} unreachable ")
+        } else {
+            format!(" {region}: {} failed call{} ", h.failures, if h.failures == 1 { "" } else { "s" })
+        };
+        badges.push(Span::styled(text, t.get(if h.unreachable { "region.down" } else { "warning" })));
+        badges.push(Span::raw(" "));
+    }
+    let badges_w: usize = badges.iter().map(|b| b.content.chars().count()).sum();
+    let room = w.saturating_sub(word.chars().count() + badges_w + 1);
+    let where_ = trunc(&where_, room);
+    let pad = w.saturating_sub(where_.chars().count() + badges_w + word.chars().count());
+    let mut l2 = vec![Span::styled(where_, t.get("text")), Span::raw(" ".repeat(pad))];
+    l2.extend(badges);
+    l2.push(Span::styled(word, t.get(role).add_modifier(Modifier::BOLD)));
+    lines.push(Line::from(l2));
 
-    // 3: RTO countdown, projected finish vs deadline, RPO of the chosen point
+    // 3: the RTO clock: time left, time since the incident, projected finish vs deadline
     let rto = fmt_duration(std::time::Duration::from_secs(run.rto_secs));
     let rpo = fmt_duration(std::time::Duration::from_secs(run.rpo_secs));
     let mut l3: Vec<Span> = Vec::new();
@@ -178,45 +218,72 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         ));
     } else {
         let left = s.rto_left().unwrap_or(0);
-        let margin = s.projection.as_ref().map(|p| p.margin_secs);
+        let projection = s.projected();
+        let margin = projection.map(|p| p.1);
         let role = rto_role(left, margin, run.rto_secs);
         let left_txt =
             if left >= 0 { format!(" {} left ", fmt_clock(left)) } else { format!(" {} OVER ", fmt_clock(-left)) };
         l3.push(Span::styled(format!("RTO {rto}"), t.get("text")));
         l3.push(Span::raw(" "));
         l3.push(Span::styled(left_txt, t.get(role)));
-        if let Some(p) = &s.projection {
-            let sign = if p.margin_secs >= 0 { "+" } else { "" };
-            let verdict = if p.margin_secs >= 0 { "" } else { " LATE" };
-            l3.push(Span::styled(
+        if let Some(since) = s.since_incident() {
+            l3.push(Span::styled(format!(" · {} since incident", fmt_clock(since)), t.get("text")));
+        }
+        if let Some((finish, margin)) = projection {
+            let sign = if margin >= 0 { "+" } else { "" };
+            let verdict = if margin >= 0 { "" } else { " LATE" };
+            let text = if w >= 120 {
                 format!(
                     " · finish {} vs deadline {} ({sign}{}{verdict})",
-                    hms(p.projected_finish),
+                    hms(finish),
                     hms(run.deadline),
-                    fmt_clock(p.margin_secs)
-                ),
-                t.get(if p.margin_secs >= 0 { "text" } else { "rto.late" }),
-            ));
+                    fmt_clock(margin)
+                )
+            } else {
+                format!(" · finish {} ({sign}{}{verdict})", hms(finish), fmt_clock(margin))
+            };
+            l3.push(Span::styled(text, t.get(if margin >= 0 { "text" } else { "rto.late" })));
         }
     }
-    let rpo_span = match &s.chosen {
+    lines.push(Line::from(l3));
+
+    // 4: the RPO verdict first, so that it is never cut; then the point
+    let rpo_line = match &s.chosen {
         Some(c) => {
             let age = fmt_duration(std::time::Duration::from_secs(c.rpo_secs.max(0) as u64));
             let (txt, role) = if c.rpo_met { ("met", "rpo.met") } else { ("MISSED", "rpo.missed") };
-            Span::styled(format!("RPO {rpo}: point {age} old ({}), {txt}", c.kind), t.get(role))
+            let accepted = if !c.rpo_met && s.rpo_loss_accepted { " (loss accepted)" } else { "" };
+            Line::from(vec![
+                Span::styled(format!("RPO {rpo} {txt}{accepted}"), t.get(role)),
+                Span::styled(format!(": point {age} old ({}, {})", c.kind, c.id), t.get("text")),
+            ])
         }
-        None => Span::styled(format!("RPO {rpo}: no recovery point chosen yet"), t.get("muted")),
+        None => Line::from(Span::styled(format!("RPO {rpo}: no recovery point chosen yet"), t.get("muted"))),
     };
-    if area.height >= 4 {
-        // narrow screens: the RPO gets a line of its own
-        lines.push(Line::from(l3));
-        lines.push(Line::from(rpo_span));
-    } else {
-        l3.push(Span::raw(" · "));
-        l3.push(rpo_span);
-        lines.push(Line::from(l3));
-    }
+    lines.push(rpo_line);
+    let lines: Vec<Line> = lines.into_iter().map(|l| fit(l, w)).collect();
     Paragraph::new(lines).render(area, buf);
+}
+
+/// A line cut to `w` columns with an ellipsis (the spans keep their styles).
+fn fit(line: Line<'_>, w: usize) -> Line<'_> {
+    if line.width() <= w {
+        return line;
+    }
+    let mut left = w.saturating_sub(1);
+    let mut spans = Vec::new();
+    for sp in line.spans {
+        let n = sp.content.chars().count();
+        if n <= left {
+            left -= n;
+            spans.push(sp);
+        } else {
+            let cut: String = sp.content.chars().take(left).collect();
+            spans.push(Span::styled(format!("{cut}…"), sp.style));
+            break;
+        }
+    }
+    Line::from(spans)
 }
 
 /// The countdown's colour: late when the projection misses the deadline (or time is up), tight under 20% of the
@@ -257,8 +324,9 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let inner = b.inner(area);
     b.render(area, buf);
     let w = inner.width as usize;
+    let clock = s.clock().filter(|c| !c.finished);
     let critical: Vec<&str> =
-        s.projection.as_ref().map(|p| p.critical_path.iter().map(String::as_str).collect()).unwrap_or_default();
+        clock.as_ref().map(|c| c.critical_path.iter().map(String::as_str).collect()).unwrap_or_default();
     let items: Vec<ListItem> = s
         .steps
         .iter()
@@ -289,8 +357,23 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         })
         .collect();
     let list = List::new(items).highlight_style(t.get("selected"));
-    let mut ls = ListState::default().with_selected(Some(s.selected));
+    // keep the selection visible; say how many rows are hidden above and below
+    let h = usize::from(inner.height);
+    let n = s.steps.len();
+    let offset = if n <= h { 0 } else { s.selected.saturating_sub(h.saturating_sub(1)).min(n - h) };
+    let mut ls = ListState::default().with_offset(offset).with_selected(Some(s.selected));
     StatefulWidget::render(list, inner, buf, &mut ls);
+    let below = n.saturating_sub(offset + h);
+    if (offset > 0 || below > 0) && h > 0 {
+        let more = match (offset, below) {
+            (0, b) => format!(" ↓ {b} more "),
+            (a, 0) => format!(" ↑ {a} more "),
+            (a, b) => format!(" ↑ {a} ↓ {b} more "),
+        };
+        let len = u16::try_from(more.chars().count()).unwrap_or(0);
+        let x = area.x + area.width.saturating_sub(len + 1);
+        buf.set_string(x, area.y + area.height.saturating_sub(1), more, t.get("key"));
+    }
 }
 
 fn kv<'a>(k: &str, v: String, t: &Theme) -> Line<'a> {
@@ -364,6 +447,9 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
             None => lines.push(kv("progress", msg.clone(), t)),
         }
     }
+    if let Some(eta) = eta_line(s, st, t, w) {
+        lines.push(eta);
+    }
     let note = s.notes.get(&st.info.id);
     if let Some(doc) = note.and_then(|n| n.doc.as_ref()) {
         lines.push(Line::from(Span::styled(doc.clone(), t.get("text").add_modifier(Modifier::ITALIC))));
@@ -416,6 +502,34 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
     lines
 }
 
+/// For a running step that reports no percentage: elapsed against `expected`, as a bar, and when it should end.
+fn eta_line<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Option<Line<'a>> {
+    if !matches!(st.status, StepStatus::Running | StepStatus::Retrying) || st.info.expected_secs == 0 {
+        return None;
+    }
+    if st.progress.as_ref().is_some_and(|(_, p)| p.is_some()) {
+        return None;
+    }
+    let elapsed = s.step_elapsed(st)?;
+    let expected = i64::try_from(st.info.expected_secs).unwrap_or(i64::MAX);
+    let pct = (elapsed as f64 / expected as f64 * 100.0).min(100.0);
+    let e = fmt_duration(std::time::Duration::from_secs(elapsed.unsigned_abs()));
+    let x = fmt_duration(std::time::Duration::from_secs(st.info.expected_secs));
+    let started = st.started?;
+    let end = started.checked_add(jiff::SignedDuration::from_secs(expected)).ok()?;
+    let tail = if elapsed <= expected {
+        format!(" {e} of ~{x} · ETA {}", hms(end))
+    } else {
+        format!(" {e} of ~{x} · over by {}", fmt_duration(std::time::Duration::from_secs((elapsed - expected) as u64)))
+    };
+    let bw = w.saturating_sub(12 + tail.chars().count()).clamp(4, 30);
+    Some(Line::from(vec![
+        Span::styled(format!("{:<10}", "expected"), t.get("muted")),
+        Span::styled(bar(pct, bw), t.get(if elapsed <= expected { "progress" } else { "warning" })),
+        Span::styled(tail, t.get("text")),
+    ]))
+}
+
 fn highlight<'a>(text: &str, q: &str, base: Style, t: &Theme) -> Vec<Span<'a>> {
     if q.is_empty() {
         return vec![Span::styled(text.to_string(), base)];
@@ -453,6 +567,9 @@ fn log_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let mut title = vec![Span::styled(" Log ", t.get("title")), Span::styled(format!("{mode} "), t.get("muted"))];
     if let Some(q) = s.search.as_ref().filter(|q| !q.editing && !q.query.is_empty()) {
         title.push(Span::styled(format!("/{} (n N) ", q.query), t.get("key")));
+    }
+    if focused {
+        title.push(Span::styled("Enter: whole line ", t.get("key")));
     }
     let b = block(Line::from(title), focused, t);
     let inner = b.inner(area);
@@ -506,6 +623,9 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     if let Some(f) = &s.flash {
         spans.push(Span::styled(format!("{} ", trunc(f, w / 2)), t.get("warning")));
     }
+    if let Some(hint) = s.resume_hint() {
+        spans.push(Span::styled(format!("{hint}  "), t.get("key")));
+    }
     // most urgent first: what the run waits for, then help and quit, then the rest as room allows
     let mut keys: Vec<(&str, &str)> = Vec::new();
     let waiting = s.steps.iter().any(|x| matches!(x.status, StepStatus::Awaiting | StepStatus::Asking));
@@ -525,6 +645,7 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         keys.push(("p", if s.paused.is_some() { "resume" } else { "pause" }));
         keys.push(("X", "abort"));
     }
+    keys.extend([("t", if s.screen == Body::Timeline { "steps" } else { "timeline" })]);
     keys.extend([("j/k", "move"), ("Tab", "log"), ("/", "search")]);
     let mut used: usize = spans.iter().map(|x| x.content.chars().count()).sum();
     for (k, d) in keys {
@@ -586,23 +707,30 @@ fn text_popup(title: &str, role: &str, lines: Vec<Line>, max_w: u16, t: &Theme, 
 
 fn help(t: &Theme, area: Rect, buf: &mut Buffer) {
     let two = area.width >= 78;
-    let key_w = if area.width < 100 { 14 } else { 16 };
-    let group = |g: &(&str, &[(&str, &str)])| {
-        let mut lines = vec![Line::from(Span::styled(g.0.to_string(), t.get("title")))];
+    let w = if two { area.width.saturating_sub(2).min(110) } else { area.width.saturating_sub(2).min(60) };
+    // each column: one space, the keys padded to the longest, the description cut to what is left
+    let col_w = usize::from(if two { w.saturating_sub(2) / 2 } else { w.saturating_sub(2) });
+    // keys padded to the longest of their column
+    let widest = |gs: &[(&str, &[(&str, &str)])]| {
+        gs.iter().flat_map(|g| g.1.iter()).map(|(k, _)| k.chars().count()).max().unwrap_or(8) + 1
+    };
+    let split = if two { 2.min(HELP.len()) } else { HELP.len() };
+    let (left_w, right_w) = (widest(&HELP[..split]), widest(&HELP[split..]));
+    let group = |g: &(&str, &[(&str, &str)]), key_w: usize| {
+        let mut lines = vec![Line::from(Span::styled(trunc(g.0, col_w), t.get("title")))];
         for (k, d) in g.1 {
             lines.push(Line::from(vec![
                 Span::styled(format!(" {k:<key_w$}"), t.get("key")),
-                Span::styled(d.to_string(), t.get("text")),
+                Span::styled(trunc(d, col_w.saturating_sub(key_w + 1)), t.get("text")),
             ]));
         }
         lines
     };
     let (mut left, mut right) = (Vec::new(), Vec::new());
     for (i, g) in HELP.iter().enumerate() {
-        if two && i >= 2 { right.extend(group(g)) } else { left.extend(group(g)) }
+        if i >= split { right.extend(group(g, right_w)) } else { left.extend(group(g, left_w)) }
     }
     let h = (left.len().max(right.len()) + 3) as u16;
-    let w = if two { area.width.saturating_sub(2).min(110) } else { area.width.saturating_sub(2).min(60) };
     let r = centered(area, w, h);
     let inner = popup("Keys", "border.focus", t, r, buf);
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
@@ -616,10 +744,27 @@ fn help(t: &Theme, area: Rect, buf: &mut Buffer) {
     Paragraph::new(keys_line(&[("q ? Esc", "close")], t)).render(foot, buf);
 }
 
+/// The keys of a popup, or while its guard holds, a word that they are not taken yet.
+fn popup_keys<'a>(s: &State, pairs: &[(&str, &str)], t: &Theme) -> Line<'a> {
+    if s.guarded() {
+        Line::from(Span::styled("(just opened: keys are taken in a moment)", t.get("muted")))
+    } else {
+        keys_line(pairs, t)
+    }
+}
+
+fn resume_line<'a>(s: &State, t: &Theme) -> Line<'a> {
+    let id = s.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+    Line::from(vec![
+        Span::styled("To continue later: ", t.get("text")),
+        Span::styled(format!("drconsole resume {id}"), t.get("key")),
+    ])
+}
+
 fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
     match m {
         Modal::Help => help(t, area, buf),
-        Modal::Quit => {
+        Modal::Quit(_) => {
             let lines = vec![
                 Line::from(Span::styled("The run is still active.", t.get("text"))),
                 Line::from(Span::styled(
@@ -627,89 +772,203 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                      with code 130.",
                     t.get("text"),
                 )),
+                resume_line(s, t),
                 Line::default(),
                 keys_line(&[("y", "quit and interrupt"), ("n q", "keep going")], t),
             ];
             text_popup("Quit?", "danger", lines, 64, t, area, buf);
         }
-        Modal::Abort => {
-            let lines = vec![
-                Line::from(Span::styled(
-                    "Running steps are cancelled and nothing new starts. The run ends as aborted (exit code 1); \
-                     resources already created stay.",
-                    t.get("text"),
-                )),
-                Line::default(),
-                keys_line(&[("y", "abort the run"), ("n q", "keep going")], t),
-            ];
-            text_popup("Abort the run?", "danger", lines, 64, t, area, buf);
-        }
-        Modal::Confirm { step, plan, destructive, input } => {
-            let title = s.step(step).map(|x| x.info.title.clone()).unwrap_or_default();
-            let role = if destructive.is_some() { "danger" } else { "step.awaiting" };
-            let mut lines = vec![
-                Line::from(Span::styled(title, t.get("title"))),
-                Line::default(),
-                Line::from(vec![Span::styled("It will: ", t.get("muted")), Span::styled(plan.clone(), t.get("text"))]),
-                Line::default(),
-            ];
-            match destructive {
-                Some(name) => {
-                    lines.push(Line::from(Span::styled(
-                        "This step moves traffic or replaces something in use.",
-                        t.get("danger"),
-                    )));
-                    lines.push(Line::from(vec![
-                        Span::styled("Type ", t.get("text")),
-                        Span::styled(name.clone(), t.get("key")),
-                        Span::styled(" to approve:", t.get("text")),
-                    ]));
-                    let ok = input == name;
-                    let field_w = (name.chars().count() + 2).max(20);
-                    lines.push(Line::from(vec![
-                        Span::styled("> ", t.get("key")),
-                        Span::styled(format!("{input:<field_w$}"), t.get("input")),
-                        Span::styled(if ok { "  ✓" } else { "" }, t.get("rpo.met")),
-                    ]));
-                    lines.push(Line::default());
-                    lines.push(keys_line(&[("Enter", "approve"), ("Esc ^g", "not now")], t));
+        Modal::Act(p) => {
+            let (title, what) = match &p.act {
+                Act::Pause => {
+                    ("Pause the run?", "Running steps finish; nothing new starts until you resume (p).".to_string())
                 }
-                None => lines.push(keys_line(&[("y", "approve"), ("s", "skip…"), ("q n Esc", "not now")], t)),
-            }
-            text_popup(&format!("Confirm step {step}"), role, lines, 90, t, area, buf);
-        }
-        Modal::Manual { step, instructions } => {
+                Act::Resume => ("Resume the run?", "Steps that are ready start again.".to_string()),
+                Act::Retry { step } => (
+                    "Retry the step?",
+                    format!("`{step}` runs again from its start (it finds what its earlier attempt created)."),
+                ),
+            };
             let lines = vec![
-                Line::from(Span::styled(instructions.clone(), t.get("text"))),
+                Line::from(Span::styled(what, t.get("text"))),
                 Line::default(),
-                keys_line(&[("y", "done"), ("s", "skip…"), ("q n Esc", "not now")], t),
+                keys_line(&[("y", "yes"), ("n q Esc", "no")], t),
             ];
-            text_popup(&format!("Manual task: {step}"), "step.awaiting", lines, 90, t, area, buf);
+            text_popup(title, "warning", lines, 64, t, area, buf);
         }
-        Modal::Skip { step, reason } => {
+        Modal::Reason(p) => reason_popup(s, t, p, area, buf),
+        Modal::Confirm(p) => confirm_popup(s, t, p, area, buf),
+        Modal::Manual(p) => {
             let lines = vec![
-                Line::from(Span::styled("Why? (recorded in the journal and the report)", t.get("text"))),
-                Line::from(vec![
-                    Span::styled("> ", t.get("key")),
-                    Span::styled(format!("{reason:<40}"), t.get("input")),
-                ]),
+                Line::from(Span::styled(p.instructions.clone(), t.get("text"))),
                 Line::default(),
-                keys_line(&[("Enter", "skip"), ("Esc ^g", "cancel")], t),
+                popup_keys(s, &[("y", "done"), ("s", "skip…"), ("q n Esc", "not now")], t),
             ];
-            text_popup(&format!("Skip step {step}?"), "warning", lines, 72, t, area, buf);
+            text_popup(&format!("Manual task: {}", p.step), "step.awaiting", lines, 90, t, area, buf);
         }
         Modal::Picker(p) => picker(s, t, p, area, buf),
+        Modal::RpoLoss(p) => rpo_loss_popup(t, p, area, buf),
+        Modal::LogLine(i) => {
+            let Some(l) = s.log.get(*i) else { return };
+            let step = if l.step.is_empty() { "run" } else { l.step.as_str() };
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!("{} · {} · {step}", l.ts.strftime("%Y-%m-%d %H:%M:%S"), l.tag),
+                    t.get("muted"),
+                )),
+                Line::default(),
+                Line::from(Span::styled(l.text.clone(), t.get("text"))),
+                Line::default(),
+                keys_line(&[("Enter q Esc", "close")], t),
+            ];
+            text_popup(&format!("Log line {}/{}", i + 1, s.log.len()), "border.focus", lines, 110, t, area, buf);
+        }
     }
 }
 
+fn confirm_popup(s: &State, t: &Theme, p: &ConfirmPopup, area: Rect, buf: &mut Buffer) {
+    let role = if p.typed.is_some() { "danger" } else { "step.awaiting" };
+    let mut lines = vec![
+        Line::from(Span::styled(p.title.clone(), t.get("title"))),
+        Line::from(vec![Span::styled("It will: ", t.get("muted")), Span::styled(p.plan.clone(), t.get("text"))]),
+        Line::default(),
+    ];
+    match &p.typed {
+        Some(ty) => {
+            lines.push(Line::from(Span::styled(
+                "This step moves traffic or replaces something in use.",
+                t.get("danger"),
+            )));
+            lines.push(Line::from(vec![
+                Span::styled("Type ", t.get("text")),
+                Span::styled(ty.name.clone(), t.get("key")),
+                Span::styled(format!(" ({}) to approve:", ty.what), t.get("text")),
+            ]));
+            let ok = super::popup::name_matches(&ty.input, &ty.name);
+            let field_w = (ty.name.chars().count() + 2).max(20);
+            let verdict = if ok {
+                Span::styled("  ✓ matches", t.get("rpo.met"))
+            } else if ty.mismatch {
+                Span::styled("  ✗ does not match", t.get("danger"))
+            } else {
+                Span::raw("")
+            };
+            lines.push(Line::from(vec![
+                Span::styled("> ", t.get("key")),
+                Span::styled(format!("{:<field_w$}", ty.input), t.get("input")),
+                verdict,
+            ]));
+            lines.push(Line::default());
+            lines.push(popup_keys(s, &[("Enter", "approve"), ("^u", "clear"), ("Esc ^g", "not now")], t));
+        }
+        None => lines.push(popup_keys(s, &[("y", "approve"), ("s", "skip…"), ("q n Esc", "not now")], t)),
+    }
+    text_popup(&format!("Confirm step {}", p.step), role, lines, 90, t, area, buf);
+}
+
+fn reason_popup(s: &State, t: &Theme, p: &ReasonPopup, area: Rect, buf: &mut Buffer) {
+    let mut lines = Vec::new();
+    let (title, act) = match &p.purpose {
+        Purpose::Skip { step, needed_by } => {
+            if !needed_by.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!("Later steps use the outputs of `{step}`; if it is skipped they fail when they start:"),
+                    t.get("danger"),
+                )));
+                for (other, refs) in needed_by {
+                    lines.push(Line::from(Span::styled(format!("  {other}: {}", refs.join(" ")), t.get("warning"))));
+                }
+                lines.push(Line::default());
+            }
+            (format!("Skip step {step}?"), format!("skip `{step}`"))
+        }
+        Purpose::Abort => {
+            lines.push(Line::from(Span::styled(
+                "Running steps are cancelled and nothing new starts. The run ends as aborted (exit code 1); \
+                 resources already created stay.",
+                t.get("text"),
+            )));
+            lines.push(resume_line(s, t));
+            lines.push(Line::default());
+            ("Abort the run?".to_string(), "abort the run".to_string())
+        }
+    };
+    lines.push(Line::from(Span::styled("Why? (recorded in the journal and the report)", t.get("text"))));
+    lines.push(Line::from(vec![
+        Span::styled("> ", t.get("key")),
+        Span::styled(format!("{:<40}", p.reason), t.get("input")),
+    ]));
+    if p.empty {
+        lines.push(Line::from(Span::styled("a reason is required", t.get("danger"))));
+    }
+    lines.push(Line::default());
+    if p.confirming {
+        lines.push(Line::from(vec![
+            Span::styled(format!("Really {act}? "), t.get("danger")),
+            Span::styled("y", t.get("key")),
+            Span::styled(" yes   ", t.get("muted")),
+            Span::styled("other keys", t.get("key")),
+            Span::styled(" back to the reason", t.get("muted")),
+        ]));
+    } else {
+        lines.push(keys_line(&[("Enter", "next"), ("^u", "clear"), ("Esc ^g", "cancel")], t));
+    }
+    let role = if matches!(p.purpose, Purpose::Abort) { "danger" } else { "warning" };
+    text_popup(&title, role, lines, 76, t, area, buf);
+}
+
+fn rpo_loss_popup(t: &Theme, p: &RpoLossPopup, area: Rect, buf: &mut Buffer) {
+    let c = &p.candidate;
+    let age = fmt_duration(std::time::Duration::from_secs(c.age_secs.max(0) as u64));
+    let rpo = fmt_duration(std::time::Duration::from_secs(p.picker.rpo_secs));
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{} ", c.id), t.get("title")),
+            Span::styled(format!("({}, {}) is {age} old at the incident: ", c.kind, c.region), t.get("text")),
+            Span::styled(format!("it misses the RPO of {rpo}."), t.get("rpo.missed")),
+        ]),
+        Line::default(),
+    ];
+    if p.meeting > 0 {
+        let (s, verb) = if p.meeting == 1 { ("", "meets") } else { ("s", "meet") };
+        lines.push(Line::from(Span::styled(
+            format!("{} other recovery point{s} {verb} the RPO: n goes back to choose one.", p.meeting),
+            t.get("warning"),
+        )));
+    } else {
+        lines.push(Line::from(Span::styled("No recovery point meets the RPO.", t.get("warning"))));
+    }
+    lines.push(Line::from(Span::styled(
+        "Choosing it accepts the data loss; the decision is recorded in the journal and the report.",
+        t.get("text"),
+    )));
+    lines.push(Line::default());
+    lines.push(keys_line(&[("y", "accept the RPO loss"), ("n q Esc", "back to the list")], t));
+    text_popup("Accept the RPO loss?", "danger", lines, 84, t, area, buf);
+}
+
 fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
-    let want_h = u16::try_from(p.candidates.len()).unwrap_or(u16::MAX).saturating_add(7).max(10);
-    let r = centered(area, area.width.saturating_sub(4).min(120), area.height.saturating_sub(2).min(want_h));
+    let none_meet = p.meeting() == 0;
+    let want_h = u16::try_from(p.candidates.len()).unwrap_or(u16::MAX).saturating_add(7 + u16::from(none_meet)).max(10);
+    let r = centered(area, area.width.saturating_sub(4).min(120), area.height.min(want_h));
     let inner = popup(&format!("Choose a recovery point · {}", p.step), "border.focus", t, r, buf);
-    let [msg, table_a, info, keys] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1), Constraint::Length(1)])
-            .areas(inner);
+    let [msg, banner, table_a, info, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(none_meet)),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
     Paragraph::new(Line::from(Span::styled(p.message.clone(), t.get("text")))).render(msg, buf);
+    if none_meet {
+        let rpo = fmt_duration(std::time::Duration::from_secs(p.rpo_secs));
+        Paragraph::new(Line::from(Span::styled(
+            format!(" NO POINT MEETS THE RPO ({rpo}): choosing one accepts the data loss "),
+            t.get("rto.late"),
+        )))
+        .render(banner, buf);
+    }
     let narrow = inner.width < 90;
     let visible = p.visible();
     let rows: Vec<Row> = visible
@@ -784,7 +1043,11 @@ fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
     let k = if p.filtering {
         keys_line(&[("Enter", "done"), ("Esc ^g", "clear filter")], t)
     } else {
-        keys_line(&[("Enter", "choose"), ("j k", "move"), ("o O", "sort"), ("/", "filter"), ("q", "not now")], t)
+        popup_keys(
+            s,
+            &[("Enter", "choose"), ("j k", "move"), ("o O", "sort"), ("/", "filter"), ("s", "skip…"), ("q", "not now")],
+            t,
+        )
     };
     Paragraph::new(k).render(keys, buf);
 }

@@ -107,7 +107,7 @@ impl Sdk {
     }
 }
 
-fn tags(kind: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
+pub fn tags(kind: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
     let mut b = TagSpecification::builder().resource_type(kind);
     for (k, v) in pairs {
         b = b.tags(Tag::builder().key(*k).value(*v).build());
@@ -126,7 +126,7 @@ fn aws_json(endpoint: &str, region: &str, service: &str, target: &str, body: &st
 }
 
 /// A KMS key with an alias; returns its ARN.
-fn create_kms_key(endpoint: &str, region: &str, alias: &str) -> String {
+pub fn create_kms_key(endpoint: &str, region: &str, alias: &str) -> String {
     let v = aws_json(endpoint, region, "kms", "TrentService.CreateKey", &format!(r#"{{"Description":"{alias}"}}"#));
     let arn = v["KeyMetadata"]["Arn"].as_str().expect("key arn").to_string();
     aws_json(
@@ -140,7 +140,7 @@ fn create_kms_key(endpoint: &str, region: &str, alias: &str) -> String {
 }
 
 /// An ACM certificate for `domain`; returns its ARN.
-fn create_certificate(endpoint: &str, region: &str, domain: &str) -> String {
+pub fn create_certificate(endpoint: &str, region: &str, domain: &str) -> String {
     let v = aws_json(
         endpoint,
         region,
@@ -151,15 +151,17 @@ fn create_certificate(endpoint: &str, region: &str, domain: &str) -> String {
     v["CertificateArn"].as_str().expect("certificate arn").to_string()
 }
 
-struct Net {
-    vpc: String,
-    public: Vec<String>,
-    private: Vec<String>,
-    private_rts: Vec<String>,
-    sg: String,
+/// A VPC made by [`network`]: two public subnets (a, b) on one route table to an internet gateway, two private
+/// subnets each with its own route table (no default route), a security group.
+pub struct Net {
+    pub vpc: String,
+    pub public: Vec<String>,
+    pub private: Vec<String>,
+    pub private_rts: Vec<String>,
+    pub sg: String,
 }
 
-async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str, name: &str) -> Net {
+pub async fn network(ec2: &aws_sdk_ec2::Client, region: &str, cidr16: &str, name: &str) -> Net {
     let vpc = ec2
         .create_vpc()
         .cidr_block(format!("{cidr16}.0.0/16"))

@@ -52,6 +52,8 @@ pub enum Fault {
     Delay(Duration),
     /// Answer with this error (e.g. 400 `InvalidParameterValue`, not retryable); not forwarded.
     Error { status: u16, code: String, message: String },
+    /// Answer with this recorded response (for an API the upstream does not emulate); not forwarded.
+    Respond { status: u16, content_type: String, body: String },
 }
 
 impl Fault {
@@ -78,6 +80,8 @@ pub struct RequestInfo {
     pub path: String,
     /// Service from the SigV4 credential scope (`rds`, `ec2`, `s3`, ...), if signed.
     pub service: Option<String>,
+    /// Region from the SigV4 credential scope (`us-east-1`, ...), if signed.
+    pub region: Option<String>,
     /// The key used in [`FaultProxy::counts`]: `Action=` value, `X-Amz-Target` operation,
     /// S3 `x-id`, or `METHOD /path[?query keys]` for other REST calls.
     pub operation: String,
@@ -390,6 +394,19 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<ProxyResp
             record("error");
             Ok(error_response(&protocol, status, &code, &message, &request_id))
         }
+        Some(Fault::Respond { status, content_type, body }) => {
+            record("recorded");
+            let mut resp = Response::new(Full::new(Bytes::from(body)));
+            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let h = resp.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                h.insert(hyper::header::CONTENT_TYPE, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                h.insert(HeaderName::from_static("x-amzn-requestid"), v);
+            }
+            Ok(resp)
+        }
     }
 }
 
@@ -504,7 +521,8 @@ fn request_info(method: &hyper::Method, uri: &hyper::Uri, headers: &HeaderMap, b
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let target = header("x-amz-target");
     let content_type = header("content-type");
-    let service = header("authorization").and_then(|a| credential_scope_service(&a));
+    let service = header("authorization").and_then(|a| credential_scope_part(&a, 3));
+    let region = header("authorization").and_then(|a| credential_scope_part(&a, 2));
     let body_text = String::from_utf8_lossy(body).into_owned();
     let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".to_string());
     let query = uri.query().unwrap_or("");
@@ -527,15 +545,22 @@ fn request_info(method: &hyper::Method, uri: &hyper::Uri, headers: &HeaderMap, b
             format!("{method} {}?{}", uri.path(), keys.join("&"))
         }
     };
-    RequestInfo { method: method.to_string(), path, service, operation, target, content_type, body: body_text }
+    RequestInfo { method: method.to_string(), path, service, region, operation, target, content_type, body: body_text }
 }
 
-/// `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...` -> SERVICE.
-fn credential_scope_service(authorization: &str) -> Option<String> {
+/// `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...` -> part 2 (REGION) or 3 (SERVICE).
+fn credential_scope_part(authorization: &str, part: usize) -> Option<String> {
     let cred = authorization.split("Credential=").nth(1)?;
     let scope = cred.split([',', ' ']).next()?;
     let parts: Vec<&str> = scope.split('/').collect();
-    (parts.len() >= 5).then(|| parts[3].to_string())
+    (parts.len() >= 5).then(|| parts[part].to_string())
+}
+
+/// Whether an operation (a [`RequestInfo::operation`] key) changes something: anything but
+/// Describe*/List*/Get*/Head*/Lookup* calls and REST GET/HEAD requests.
+pub fn is_mutating(operation: &str) -> bool {
+    let read = ["Describe", "List", "Get", "Head", "Lookup", "GET ", "HEAD "];
+    operation != "total" && !read.iter().any(|p| operation.starts_with(p))
 }
 
 /// Value of `key` in an `a=b&c=d` string (only `%XX` and `+` decoding).

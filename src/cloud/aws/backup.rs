@@ -90,6 +90,13 @@ impl Backup for Aws {
             .collect())
     }
 
+    async fn list_backup_vaults(&self, region: &str) -> CloudResult<Vec<String>> {
+        let r: Result<Vec<_>, _> =
+            self.clients.backup(region).list_backup_vaults().into_paginator().items().send().collect().await;
+        let v = r.map_err(|e| from_sdk(SVC, "ListBackupVaults", region, e))?;
+        Ok(v.iter().filter_map(|x| x.backup_vault_name()).map(str::to_string).collect())
+    }
+
     async fn start_restore_job(&self, region: &str, req: &StartRestoreJob) -> CloudResult<String> {
         const OP: &str = "StartRestoreJob";
         self.allow_change(SVC, OP, region).await?;

@@ -138,7 +138,7 @@ impl Dynamodb for Aws {
             })),
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeTable", region, e);
-                if e.not_found { Ok(None) } else { Err(e) }
+                if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
     }

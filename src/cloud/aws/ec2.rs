@@ -61,7 +61,7 @@ fn keep<T>(f: &Filter, v: Vec<T>, key: impl Fn(&T) -> (&str, Option<&str>, &Tags
 /// `Ok(empty)` when EC2 says one of the asked ids does not exist.
 fn none_if_not_found<T>(r: Result<Vec<T>, CloudError>) -> CloudResult<Vec<T>> {
     match r {
-        Err(e) if e.not_found => Ok(Vec::new()),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
         other => other,
     }
 }
@@ -482,7 +482,7 @@ impl Ec2 for Aws {
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeLaunchTemplates", region, e);
                 // EC2 answers a missing name with a validation error of its own
-                if e.not_found || e.code.contains("NotFound") || e.message.contains("does not exist") {
+                if e.is_not_found() || e.code.contains("NotFound") || e.message.contains("does not exist") {
                     None
                 } else {
                     return Err(e);

@@ -96,7 +96,7 @@ impl Elb for Aws {
             Ok(o) => o,
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeLoadBalancers", region, e);
-                return if e.not_found { Ok(None) } else { Err(e) };
+                return if e.is_not_found() { Ok(None) } else { Err(e) };
             }
         };
         let Some(l) = out.load_balancers().first() else { return Ok(None) };
@@ -135,7 +135,7 @@ impl Elb for Aws {
             Ok(o) => o,
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeTargetGroups", region, e);
-                return if e.not_found { Ok(None) } else { Err(e) };
+                return if e.is_not_found() { Ok(None) } else { Err(e) };
             }
         };
         let Some(g) = out.target_groups().first() else { return Ok(None) };

@@ -1,5 +1,7 @@
 //! From the SDK's `SdkError` to the port's [`CloudError`]: service, operation, AWS error code, message and request
-//! id, classified as throttling, transient (retryable) or not-found.
+//! id, classified by the port's one classifier ([`crate::cloud::classify`]), which the simulator's faults use too.
+//! Failures with no AWS answer get codes of their own: `Timeout`, `ConnectionError` (both transient),
+//! `ResponseError` (an unparseable answer, transient), `DispatchFailure` (credentials, endpoint, TLS: fatal).
 
 use std::error::Error as StdError;
 
@@ -11,69 +13,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::cloud::CloudError;
 
-/// Error codes the SDK (and AWS) treat as throttling.
-const THROTTLING: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "Rate exceeded",
-];
-
-/// Error codes that say "try again later" without being throttling.
-const TRANSIENT: &[&str] = &[
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "InternalServiceError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "Unavailable",
-    "IDPCommunicationError",
-    "InvalidDBInstanceState",
-    "InvalidDBInstanceStateFault",
-    "IncorrectState",
-    "IncorrectInstanceState",
-    "InvalidSnapshot.InUse",
-    "ResourceInUseException",
-    "ResourceInUse",
-    "ScalingActivityInProgress",
-    "PriorRequestNotComplete",
-    "WAFUnavailableEntityException",
-    "ConcurrentModification",
-    "ConcurrentModificationException",
-];
-
-/// True for AWS error codes that mean "no such resource".
-pub fn is_not_found_code(code: &str) -> bool {
-    code.ends_with("NotFound")
-        || code.ends_with("NotFoundFault")
-        || code.ends_with("NotFoundException")
-        || code.ends_with(".NotFound")
-        || code.ends_with(".Malformed") && code.starts_with("InvalidAMIID")
-        || code.starts_with("NoSuch")
-        || matches!(code, "ResourceNotFoundException" | "WAFNonexistentItemException" | "ValidationError.NotFound")
-}
-
-pub fn is_throttling_code(code: &str) -> bool {
-    THROTTLING.contains(&code)
-}
-
-pub fn is_transient_code(code: &str) -> bool {
-    TRANSIENT.contains(&code)
-}
+pub use crate::cloud::error::is_not_found_code;
 
 /// Builds a [`CloudError`] from its parts, classifying the code.
 pub fn cloud_error(
@@ -85,9 +25,6 @@ pub fn cloud_error(
     request_id: Option<String>,
     status: Option<u16>,
 ) -> CloudError {
-    let throttling = is_throttling_code(code) || status == Some(429);
-    let server = status.is_some_and(|s| s >= 500);
-    let not_found = is_not_found_code(code);
     CloudError {
         service: service.to_string(),
         operation: operation.to_string(),
@@ -95,9 +32,7 @@ pub fn cloud_error(
         code: code.to_string(),
         message: message.into(),
         request_id,
-        retryable: throttling || server || is_transient_code(code),
-        throttling,
-        not_found,
+        kind: crate::cloud::classify(code, status),
     }
 }
 
@@ -118,38 +53,30 @@ where
             cloud_error(service, operation, region, &code, message, request_id, status)
         }
         SdkError::TimeoutError(_) => {
-            let mut c =
-                cloud_error(service, operation, region, "Timeout", DisplayErrorContext(&err).to_string(), None, None);
-            c.retryable = true;
-            c
+            cloud_error(service, operation, region, "Timeout", DisplayErrorContext(&err).to_string(), None, None)
         }
         SdkError::DispatchFailure(d) => {
             let code = if d.is_timeout() {
                 "Timeout"
-            } else if d.is_io() {
+            } else if d.is_io() || d.as_other() == Some(aws_smithy_types::retry::ErrorKind::TransientError) {
+                // a connection reset or closed before the answer: the connector calls it transient
                 "ConnectionError"
             } else {
                 "DispatchFailure"
             };
-            let mut c =
-                cloud_error(service, operation, region, code, DisplayErrorContext(&err).to_string(), None, None);
-            // credentials, endpoint or TLS problems (`is_user`, `other`) do not go away on their own
-            c.retryable = d.is_timeout() || d.is_io();
-            c
+            // credentials, endpoint or TLS problems (`is_user`, `other`) do not go away on their own: DispatchFailure
+            // is fatal, Timeout and ConnectionError transient
+            cloud_error(service, operation, region, code, DisplayErrorContext(&err).to_string(), None, None)
         }
-        SdkError::ResponseError(_) => {
-            let mut c = cloud_error(
-                service,
-                operation,
-                region,
-                "ResponseError",
-                DisplayErrorContext(&err).to_string(),
-                header_id,
-                status,
-            );
-            c.retryable = true;
-            c
-        }
+        SdkError::ResponseError(_) => cloud_error(
+            service,
+            operation,
+            region,
+            "ResponseError",
+            DisplayErrorContext(&err).to_string(),
+            header_id,
+            status,
+        ),
         SdkError::ConstructionFailure(_) => {
             cloud_error(service, operation, region, "InvalidRequest", DisplayErrorContext(&err).to_string(), None, None)
         }
@@ -178,7 +105,7 @@ mod tests {
     #[test]
     fn classifies_codes() {
         let t = cloud_error("ec2", "RunInstances", "us-east-1", "RequestLimitExceeded", "slow down", None, Some(400));
-        assert!(t.throttling && t.retryable && !t.not_found);
+        assert!(t.is_throttling() && t.is_retryable() && !t.is_not_found());
         let n = cloud_error(
             "rds",
             "DescribeDBInstances",
@@ -188,11 +115,15 @@ mod tests {
             Some("r-1".into()),
             Some(404),
         );
-        assert!(n.not_found && !n.retryable);
+        assert!(n.is_not_found() && !n.is_retryable());
         let n2 = cloud_error("ec2", "DescribeVolumes", "us-east-1", "InvalidVolume.NotFound", "gone", None, Some(400));
-        assert!(n2.not_found);
+        assert!(n2.is_not_found());
         let s = cloud_error("elbv2", "CreateLoadBalancer", "us-east-1", "InternalFailure", "oops", None, Some(500));
-        assert!(s.retryable && !s.throttling);
+        assert!(s.is_retryable() && !s.is_throttling());
+        let c =
+            cloud_error("ec2", "RunInstances", "us-west-2", "InsufficientInstanceCapacity", "none", None, Some(500));
+        assert_eq!(c.kind, crate::cloud::ErrorKind::Capacity);
+        assert!(c.is_retryable(), "capacity comes back: the step may be retried");
         let f = cloud_error(
             "rds",
             "RestoreDBInstanceFromDBSnapshot",
@@ -202,7 +133,7 @@ mod tests {
             None,
             Some(400),
         );
-        assert!(!f.retryable && !f.throttling && !f.not_found);
+        assert!(!f.is_retryable() && !f.is_throttling() && !f.is_not_found());
         assert_eq!(
             f.to_string(),
             "rds RestoreDBInstanceFromDBSnapshot in us-west-2 failed: InvalidParameterValue: bad",

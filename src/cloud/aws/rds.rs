@@ -59,7 +59,9 @@ pub(crate) fn snapshot(s: &SdkDbSnapshot) -> DbSnapshot {
         snapshot_type: s.snapshot_type().unwrap_or_default().to_string(),
         status: s.status().unwrap_or_default().to_string(),
         progress_pct: pct(s.percent_progress()),
-        created: ts(s.snapshot_create_time().or(s.original_snapshot_create_time())),
+        // a copy's data is as old as its source: OriginalSnapshotCreateTime (set on copies, and equal to
+        // SnapshotCreateTime on an original), never the copy's own SnapshotCreateTime
+        created: ts(s.original_snapshot_create_time().or(s.snapshot_create_time())),
         engine: s.engine().unwrap_or_default().to_string(),
         storage_gib: u64_of(s.allocated_storage()),
         encrypted: s.encrypted().unwrap_or(false),
@@ -109,7 +111,7 @@ impl Rds for Aws {
             Ok(out) => Ok(out.db_instances().first().map(instance)),
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeDBInstances", region, e);
-                if e.not_found { Ok(None) } else { Err(e) }
+                if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
     }
@@ -130,7 +132,7 @@ impl Rds for Aws {
             Ok(v) => Ok(v.iter().map(snapshot).collect()),
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeDBSnapshots", region, e);
-                if e.not_found { Ok(Vec::new()) } else { Err(e) }
+                if e.is_not_found() { Ok(Vec::new()) } else { Err(e) }
             }
         }
     }
@@ -341,7 +343,7 @@ impl Rds for Aws {
             Ok(out) => Ok(out.export_tasks().first().map(export)),
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeExportTasks", region, e);
-                if e.not_found { Ok(None) } else { Err(e) }
+                if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
     }

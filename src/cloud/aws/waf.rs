@@ -50,7 +50,7 @@ impl Waf for Aws {
             })),
             Err(e) => {
                 let e = from_sdk(SVC, "GetWebACLForResource", region, e);
-                if e.not_found { Ok(None) } else { Err(e) }
+                if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
     }

@@ -54,7 +54,7 @@ where
     let mut n = 0;
     loop {
         match call().await {
-            Err(e) if e.not_found && n + 1 < tries => {
+            Err(e) if e.is_not_found() && n + 1 < tries => {
                 tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(n.min(5)))).await;
                 n += 1;
             }

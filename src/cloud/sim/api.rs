@@ -1664,6 +1664,15 @@ impl Backup for Sim {
         Ok(v)
     }
 
+    async fn list_backup_vaults(&self, region: &str) -> CloudResult<Vec<String>> {
+        self.call("backup", "ListBackupVaults", region).await?;
+        let mut w = self.lock();
+        let mut v: Vec<String> = w.now_region(region).recovery_points.values().map(|x| x.vault.clone()).collect();
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
     async fn list_recovery_points_by_vault(&self, region: &str, vault: &str) -> CloudResult<Vec<RecoveryPoint>> {
         self.call("backup", "ListRecoveryPointsByBackupVault", region).await?;
         let mut w = self.lock();

@@ -543,10 +543,13 @@ mod tests {
         let any = Fault::nth("ec2:*", 1, "Throttling");
         assert!(any.matches("ec2", "DescribeVolumes", "us-east-1"));
         let e = any.error("ec2", "DescribeVolumes", "us-east-1");
-        assert!(e.retryable && e.throttling);
+        assert!(e.is_retryable() && e.is_throttling());
         let capacity = Fault::nth("RestoreDBInstanceFromDBSnapshot", 1, "InsufficientDBInstanceCapacity");
-        assert!(capacity.error("rds", "RestoreDBInstanceFromDBSnapshot", "us-west-2").retryable);
-        assert!(!Fault::nth("x", 1, "AccessDenied").error("rds", "x", "r").retryable);
+        let ce = capacity.error("rds", "RestoreDBInstanceFromDBSnapshot", "us-west-2");
+        assert!(ce.is_retryable() && ce.kind == crate::cloud::ErrorKind::Capacity);
+        assert!(!Fault::nth("x", 1, "AccessDenied").error("rds", "x", "r").is_retryable());
+        let forced = Fault { retryable: Some(false), ..capacity };
+        assert!(!forced.error("rds", "RestoreDBInstanceFromDBSnapshot", "us-west-2").is_retryable());
     }
 
     #[test]

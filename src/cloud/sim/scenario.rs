@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::WorldSettings;
 use super::provision::Seed;
-use crate::cloud::CloudError;
+use crate::cloud::{CloudError, ErrorKind};
 use crate::util::parse_duration;
 
 /// A fault injected into the simulated API.
@@ -90,21 +90,16 @@ impl Fault {
             }
             c => format!("{c} (simulated fault)"),
         });
-        let throttling = self.throttle_rate.is_some() || code.contains("Throttl") || code == "RequestLimitExceeded";
-        let retryable = self.retryable.unwrap_or(
-            throttling
-                || matches!(
-                    code.as_str(),
-                    "InsufficientDBInstanceCapacity"
-                        | "InsufficientInstanceCapacity"
-                        | "InternalFailure"
-                        | "ServiceUnavailable"
-                        | "InternalError"
-                ),
-        );
-        let mut e = CloudError::new(service, op, region, &code, message);
-        e.retryable = retryable;
-        e.throttling = throttling;
+        // the port's classifier, as for AWS's answers; a fault file may still say otherwise
+        let mut e = CloudError::new(service, op, region, &code, message).classified(None);
+        if self.throttle_rate.is_some() {
+            e.kind = ErrorKind::Throttling;
+        }
+        match self.retryable {
+            Some(true) if !e.is_retryable() => e.kind = ErrorKind::Transient,
+            Some(false) if e.is_retryable() => e.kind = ErrorKind::Fatal,
+            _ => {}
+        }
         e
     }
 }

@@ -1,0 +1,215 @@
+//! `report.md`: the evidence report for people (auditors, the incident review). Every table cell is escaped.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::Report;
+use crate::util::fmt_duration;
+
+fn secs(s: u64) -> String {
+    fmt_duration(Duration::from_secs(s))
+}
+
+pub(super) fn ts(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "—".to_string(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string())
+}
+
+fn hms(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "—".to_string(), |t| t.strftime("%H:%M:%SZ").to_string())
+}
+
+/// Escapes text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "**met**",
+        Some(false) => "**MISSED**",
+        None => "not known",
+    }
+}
+
+/// The report for people.
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let title = if r.runbook.title.is_empty() { r.runbook.name.as_str() } else { r.runbook.title.as_str() };
+    let _ = writeln!(o, "# Recovery report: {title}\n");
+    let outcome = r.outcome.as_deref().unwrap_or("not finished (running, or the process stopped: resume it)");
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(o, "| {k} | {} |", cell(&v));
+    };
+    row(
+        "Outcome",
+        format!("**{outcome}**{}", if r.message.is_empty() { String::new() } else { format!(" — {}", r.message) }),
+    );
+    row("Run", format!("`{}`", r.run_id));
+    row("Runbook", format!("`{}` ({})", r.runbook.name, r.runbook.path));
+    row("Runbook sha256", format!("`{}`", r.runbook.sha256));
+    row("Operator", format!("{}@{}", r.operator.user, r.operator.host));
+    row("Backend", r.backend.clone());
+    row("Account", r.account.clone().unwrap_or_else(|| "not set".into()));
+    if let Some(i) = &r.identity {
+        row("Identity", i.clone());
+    }
+    row("Regions", format!("{} (primary) → {} (secondary)", r.primary, r.secondary));
+    row("Incident start", ts(r.incident_start));
+    row("Run started", ts(r.started));
+    row("Run ended", ts(r.ended));
+    let waited = if r.rto.waited_secs > 0 {
+        format!(" ({} of it waiting for people)", secs(r.rto.waited_secs))
+    } else {
+        String::new()
+    };
+    let rto = match r.rto.achieved_secs {
+        Some(a) => {
+            format!("target {}, achieved {}{waited} — {}", secs(r.rto.target_secs), secs(a), verdict(r.rto.met))
+        }
+        None => format!("target {}, not finished{waited}", secs(r.rto.target_secs)),
+    };
+    row("RTO", rto);
+    let rpo = match r.rpo.achieved_secs {
+        Some(a) => format!(
+            "target {}, achieved {} — {}",
+            secs(r.rpo.target_secs),
+            secs(u64::try_from(a).unwrap_or(0)),
+            verdict(r.rpo.met)
+        ),
+        None => format!("target {}, no recovery point chosen in this run", secs(r.rpo.target_secs)),
+    };
+    row("RPO", rpo);
+    let _ = writeln!(o);
+
+    if !r.rpo.recovery_points.is_empty() {
+        let _ = writeln!(o, "## Recovery points\n");
+        let _ = writeln!(o, "| Step | Recovery point | Kind | Region | Taken at | Data loss window | RPO |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        for p in &r.rpo.recovery_points {
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                cell(&p.step),
+                cell(&p.id),
+                cell(&p.kind),
+                cell(&p.region),
+                ts(Some(p.time)),
+                secs(u64::try_from(p.rpo_secs).unwrap_or(0)),
+                if p.rpo_met { "met" } else { "MISSED" }
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(o, "## Timeline\n");
+    let _ = writeln!(o, "| Step | Action | Start | End | Duration | Waited | Attempts | Outcome | Resources |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    for s in &r.steps {
+        let res: Vec<String> = s
+            .resources
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} `{}` in {} ({}{})",
+                    x.kind,
+                    x.id,
+                    x.region,
+                    x.phase,
+                    if x.state.is_empty() { String::new() } else { format!(", {}", x.state) }
+                )
+            })
+            .collect();
+        let outcome = match &s.detail {
+            Some(d) if s.outcome != "succeeded" => format!("{}: {d}", s.outcome),
+            _ => s.outcome.clone(),
+        };
+        let _ = writeln!(
+            o,
+            "| `{}` {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.id,
+            cell(&s.title),
+            cell(&s.action),
+            hms(s.start),
+            hms(s.end),
+            s.duration_secs.map_or_else(|| "—".to_string(), secs),
+            if s.wait_secs > 0 { secs(s.wait_secs) } else { "—".to_string() },
+            s.attempts,
+            cell(&outcome),
+            cell(&res.join("; "))
+        );
+    }
+    let _ = writeln!(o);
+
+    let _ = writeln!(o, "## Decisions\n");
+    if r.decisions.is_empty() {
+        let _ = writeln!(o, "None: no approval, answer, skip, abort or resume was recorded.\n");
+    } else {
+        if r.simulated {
+            let _ = writeln!(o, "| Time (simulated) | Real time | Who | What | Step | Why / detail |");
+            let _ = writeln!(o, "|---|---|---|---|---|---|");
+        } else {
+            let _ = writeln!(o, "| Time | Who | What | Step | Why / detail |");
+            let _ = writeln!(o, "|---|---|---|---|---|");
+        }
+        for d in &r.decisions {
+            let real = if r.simulated { format!(" {} |", ts(d.wall)) } else { String::new() };
+            let _ = writeln!(
+                o,
+                "| {} |{real} {} | {} | {} | {} |",
+                ts(Some(d.at)),
+                cell(&d.by),
+                cell(&d.what),
+                d.step.as_deref().map_or_else(String::new, |s| format!("`{s}`")),
+                cell(&d.detail)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(o, "## Verification\n");
+    if r.verification.is_empty() {
+        let _ = writeln!(o, "No verification step (`check.*`) in this runbook.\n");
+    } else {
+        let _ = writeln!(o, "| Step | Check | Result | Detail |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for c in &r.verification {
+            let _ = writeln!(o, "| `{}` | {} | {} | {} |", c.step, cell(&c.action), cell(&c.outcome), cell(&c.detail));
+        }
+        let _ = writeln!(o);
+    }
+
+    if !r.warnings.is_empty() {
+        let _ = writeln!(o, "## Warnings\n");
+        for w in &r.warnings {
+            let _ = writeln!(o, "- `{}`: {}", w.step, w.message.replace('\n', " "));
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(o, "## Errors\n");
+    if r.errors.is_empty() && r.journal.problem.is_none() {
+        let _ = writeln!(o, "None.\n");
+    } else {
+        for e in &r.errors {
+            let step = e.step.as_deref().map_or_else(String::new, |s| format!(" `{s}`"));
+            let attempt = e.attempt.map_or_else(String::new, |a| format!(" attempt {a}"));
+            let _ = writeln!(o, "- {}{step}{attempt}: {}", ts(Some(e.at)), e.error.replace('\n', " "));
+        }
+        if let Some(p) = &r.journal.problem {
+            let _ = writeln!(o, "- the journal is damaged: {p}; this report covers the records before that line");
+        }
+        let _ = writeln!(o);
+    }
+
+    let _ = writeln!(o, "## Sessions\n");
+    for s in &r.sessions {
+        let how = if s.resumed { "resumed" } else { "started" };
+        let _ = writeln!(o, "- {} session {} {how} by {}@{} (pid {})", ts(Some(s.at)), s.number, s.user, s.host, s.pid);
+    }
+    let torn = if r.journal.torn_tail { "; its last line was torn by a crash and left out" } else { "" };
+    let _ = writeln!(o, "\nJournal: {} records{torn}.", r.journal.records);
+    o
+}

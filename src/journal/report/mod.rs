@@ -1,0 +1,417 @@
+//! Evidence reports built from a run's journal: `report.md` for people, `report.json` for machines, `junit.xml`
+//! for CI (one testsuite, one testcase per step). Written when a run ends and by `drconsole report RUN`.
+//!
+//! Everything comes from the journal and meta.json, which hold no secret values (the engine redacts them before
+//! the journal sees an event), so the reports hold none either.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+mod json;
+mod junit;
+mod markdown;
+
+pub use json::json;
+pub use junit::junit;
+pub use markdown::markdown;
+
+use super::read::{Record, read_journal_prefix};
+use super::session::Meta;
+use super::{JournalError, Note, write_atomic};
+use crate::run::view::{DecisionView, ErrorView, Phase, PointView, RunView, StepView};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    /// `drconsole-report/1`: fields are added within a version, never renamed or removed.
+    pub format: &'static str,
+    pub run_id: String,
+    pub runbook: RunbookInfo,
+    pub operator: Operator,
+    pub backend: String,
+    pub account: Option<String>,
+    /// The caller identity seen at run time (AWS), if recorded.
+    pub identity: Option<String>,
+    pub primary: String,
+    pub secondary: String,
+    pub incident_start: Option<Timestamp>,
+    pub started: Option<Timestamp>,
+    pub ended: Option<Timestamp>,
+    /// Times are simulated (the simulator); decisions carry their real time beside.
+    pub simulated: bool,
+    /// recovered, failed, aborted, blocked, refused, interrupted; `null` if the run has not ended (running or
+    /// crashed).
+    pub outcome: Option<String>,
+    pub message: String,
+    pub rto: Rto,
+    pub rpo: Rpo,
+    pub steps: Vec<StepReport>,
+    pub decisions: Vec<Decision>,
+    pub verification: Vec<Check>,
+    pub errors: Vec<ErrorEntry>,
+    /// Things a step found worth saying that did not fail it (a recovery set wider than its tolerance...).
+    pub warnings: Vec<Warning>,
+    pub sessions: Vec<Session>,
+    pub journal: JournalHealth,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunbookInfo {
+    pub name: String,
+    pub title: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Operator {
+    pub user: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rto {
+    pub target_secs: u64,
+    pub achieved_secs: Option<u64>,
+    pub met: Option<bool>,
+    /// Time steps spent waiting for people (approvals, manual tasks, choices), all steps together.
+    pub waited_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rpo {
+    pub target_secs: u64,
+    /// The data loss window of the recovery point chosen (the oldest, if several were chosen).
+    pub achieved_secs: Option<i64>,
+    pub met: Option<bool>,
+    pub recovery_points: Vec<RecoveryPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryPoint {
+    pub step: String,
+    pub id: String,
+    pub kind: String,
+    pub region: String,
+    pub time: Timestamp,
+    pub rpo_secs: i64,
+    pub rpo_met: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    pub action: String,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub duration_secs: Option<u64>,
+    /// Of the duration, the time spent waiting for a person (approval, manual task, choice).
+    pub wait_secs: u64,
+    pub attempts: u32,
+    /// succeeded, failed, skipped, cancelled, running, awaiting approval, not started
+    pub outcome: String,
+    pub resources: Vec<Resource>,
+    /// The last error, or the skip/cancel reason.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Resource {
+    pub phase: String,
+    pub kind: String,
+    pub id: String,
+    pub region: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Decision {
+    /// Run time (simulated time in simulated runs).
+    pub at: Timestamp,
+    /// Real time, beside `at` in simulated runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall: Option<Timestamp>,
+    /// approved, answered, confirmed done, skipped, retried, paused, resumed, aborted, interrupted, blocked, run
+    /// resumed, forced, lock taken over
+    pub what: String,
+    pub step: Option<String>,
+    pub by: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Warning {
+    pub step: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    pub step: String,
+    pub action: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorEntry {
+    pub at: Timestamp,
+    pub step: Option<String>,
+    pub attempt: Option<u32>,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Session {
+    pub number: u32,
+    pub resumed: bool,
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JournalHealth {
+    pub records: usize,
+    /// The last line was incomplete (the process was killed while writing it) and was left out.
+    pub torn_tail: bool,
+    /// A damaged line: the report covers the records before it.
+    pub problem: Option<String>,
+}
+
+/// Builds the report of a run directory: the journal folded into a [`RunView`], then converted.
+pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
+    let meta = Meta::read(run_dir)?;
+    let (read, problem) = read_journal_prefix(run_dir)?;
+    let mut view = RunView::new();
+    // decisions in journal order: the view's (from events) and the notes' (sessions, forced, lock taken over);
+    // a note's run time is that of the next event (notes are stamped with real time)
+    let mut decisions: Vec<Decision> = Vec::new();
+    let mut waiting_notes: Vec<usize> = Vec::new();
+    let mut sessions: Vec<Session> = Vec::new();
+    for (_, rec) in &read.records {
+        match rec {
+            Record::Note(n) => {
+                if let Some(d) = note(n, &mut sessions) {
+                    waiting_notes.push(decisions.len());
+                    decisions.push(d);
+                }
+            }
+            Record::Event(ev) => {
+                let before = view.decisions.len();
+                view.apply(ev);
+                let simulated = ev.wall.is_some();
+                for i in waiting_notes.drain(..) {
+                    if simulated {
+                        let d = &mut decisions[i];
+                        d.wall = Some(d.at);
+                        d.at = ev.ts;
+                    }
+                }
+                decisions.extend(view.decisions[before..].iter().map(Decision::from));
+            }
+        }
+    }
+    let end = view.finished.as_ref().map(|f| f.at).or(view.last_ts).unwrap_or_else(Timestamp::now);
+    let run = view.run.clone();
+    let finished = view.finished.clone();
+    let rpo = view.rpo();
+    let steps: Vec<StepReport> = view.steps.iter().map(|s| StepReport::from_view(s, end)).collect();
+    let verification = steps
+        .iter()
+        .filter(|s| s.action.starts_with("check."))
+        .map(|s| Check {
+            step: s.id.clone(),
+            action: s.action.clone(),
+            outcome: s.outcome.clone(),
+            detail: s.detail.clone().unwrap_or_default(),
+        })
+        .collect();
+    let waited_secs = steps.iter().map(|s| s.wait_secs).sum();
+    Ok(Report {
+        format: "drconsole-report/1",
+        run_id: meta.run_id.clone(),
+        runbook: RunbookInfo {
+            name: run.as_ref().map_or_else(|| meta.runbook.clone(), |r| r.runbook.clone()),
+            title: run.as_ref().map_or_else(|| meta.title.clone(), |r| r.title.clone()),
+            path: meta.runbook_path.clone(),
+            sha256: run.as_ref().map_or_else(|| meta.sha256.clone(), |r| r.sha256.clone()),
+        },
+        operator: Operator { user: meta.user.clone(), host: meta.host.clone() },
+        backend: run.as_ref().map_or_else(|| meta.backend.clone(), |r| r.backend.clone()),
+        account: run
+            .as_ref()
+            .and_then(|r| r.account.clone())
+            .or_else(|| view.identity.as_ref().map(|(a, _)| a.clone()))
+            .or_else(|| meta.account.clone()),
+        identity: view.identity.as_ref().map(|(_, arn)| arn.clone()),
+        primary: run.as_ref().map_or_else(|| meta.primary.clone(), |r| r.primary.clone()),
+        secondary: run.as_ref().map_or_else(|| meta.secondary.clone(), |r| r.secondary.clone()),
+        incident_start: run.as_ref().map(|r| r.incident_start),
+        started: run.as_ref().map(|r| r.started),
+        ended: finished.as_ref().map(|f| f.at),
+        simulated: read.records.iter().any(|(_, r)| matches!(r, Record::Event(e) if e.wall.is_some())),
+        outcome: finished.as_ref().map(|f| f.outcome.as_str().to_string()),
+        message: finished.as_ref().map(|f| f.message.clone()).unwrap_or_default(),
+        rto: Rto {
+            target_secs: run.as_ref().map_or(0, |r| r.rto_secs),
+            achieved_secs: finished.as_ref().map(|f| f.rto_achieved_secs),
+            met: finished.as_ref().map(|f| f.rto_met),
+            waited_secs,
+        },
+        rpo: Rpo {
+            target_secs: rpo.target_secs,
+            achieved_secs: rpo.achieved_secs,
+            met: rpo.met,
+            recovery_points: view.points.iter().map(RecoveryPoint::from).collect(),
+        },
+        steps,
+        decisions,
+        verification,
+        errors: view.errors.iter().map(ErrorEntry::from).collect(),
+        warnings: view.warnings.iter().map(|(step, w)| Warning { step: step.clone(), message: w.clone() }).collect(),
+        sessions,
+        journal: JournalHealth {
+            records: read.records.len(),
+            torn_tail: read.torn_tail,
+            problem: problem.map(|e| e.to_string()),
+        },
+    })
+}
+
+impl StepReport {
+    /// A step as the report shows it; `end` closes a wait still open (the run stopped while it waited).
+    fn from_view(s: &StepView, end: Timestamp) -> Self {
+        let outcome = match s.phase {
+            Phase::Pending => "not started",
+            Phase::AwaitingApproval => "awaiting approval",
+            Phase::Running | Phase::Retrying | Phase::WaitingOperator => "running",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Skipped => "skipped",
+            Phase::Cancelled => "cancelled",
+        };
+        // the row starts when the step was ready: waiting for its approval counts, in its own column too
+        let start = s.first_seen.or(s.started);
+        let duration_secs = match (start, s.ended) {
+            (Some(a), Some(b)) => Some(u64::try_from(b.duration_since(a).as_secs()).unwrap_or(0)),
+            _ => None,
+        };
+        StepReport {
+            id: s.info.id.clone(),
+            title: s.info.title.clone(),
+            action: s.info.action.clone(),
+            start,
+            end: s.ended,
+            duration_secs,
+            wait_secs: s.wait_secs(end),
+            attempts: s.attempt,
+            outcome: outcome.to_string(),
+            resources: s
+                .resources
+                .iter()
+                .map(|r| Resource {
+                    phase: r.phase.clone(),
+                    kind: r.kind.clone(),
+                    id: r.id.clone(),
+                    region: r.region.clone(),
+                    state: r.state.clone(),
+                })
+                .collect(),
+            detail: s.error.clone().or_else(|| s.note.clone()),
+        }
+    }
+}
+
+impl From<&PointView> for RecoveryPoint {
+    fn from(p: &PointView) -> Self {
+        RecoveryPoint {
+            step: p.step.clone(),
+            id: p.id.clone(),
+            kind: p.kind.clone(),
+            region: p.region.clone(),
+            time: p.time,
+            rpo_secs: p.rpo_secs,
+            rpo_met: p.rpo_met,
+        }
+    }
+}
+
+impl From<&DecisionView> for Decision {
+    fn from(d: &DecisionView) -> Self {
+        Decision {
+            at: d.at,
+            wall: d.wall,
+            what: d.what.to_string(),
+            step: d.step.clone(),
+            by: d.by.clone(),
+            detail: d.detail.clone(),
+        }
+    }
+}
+
+impl From<&ErrorView> for ErrorEntry {
+    fn from(e: &ErrorView) -> Self {
+        ErrorEntry {
+            at: e.at,
+            step: e.step.clone(),
+            attempt: e.attempt,
+            error: if e.retried { format!("{} (retried)", e.error) } else { e.error.clone() },
+        }
+    }
+}
+
+/// A journal note as a decision (and the session list), stamped with its real time.
+fn note(n: &Note, sessions: &mut Vec<Session>) -> Option<Decision> {
+    match n {
+        Note::Session { number, resumed, user, host, pid, at } => {
+            sessions.push(Session {
+                number: *number,
+                resumed: *resumed,
+                user: user.clone(),
+                host: host.clone(),
+                pid: *pid,
+                at: *at,
+            });
+            resumed.then(|| Decision {
+                at: *at,
+                wall: None,
+                what: "run resumed".into(),
+                step: None,
+                by: format!("{user}@{host}"),
+                detail: format!("session {number}, pid {pid}"),
+            })
+        }
+        Note::Forced { by, old_sha256, new_sha256, at } => Some(Decision {
+            at: *at,
+            wall: None,
+            what: "forced".into(),
+            step: None,
+            by: by.clone(),
+            detail: format!("resumed with a changed runbook: sha256 {old_sha256} -> {new_sha256}"),
+        }),
+        Note::LockTakenOver { by, previous, reason, at } => Some(Decision {
+            at: *at,
+            wall: None,
+            what: "lock taken over".into(),
+            step: None,
+            by: by.clone(),
+            detail: format!(
+                "{reason} (held by {}@{}, pid {}, since {}, run {})",
+                previous.user, previous.host, previous.pid, previous.since, previous.run_id
+            ),
+        }),
+    }
+}
+
+/// Writes report.md, report.json and junit.xml into the run directory (owner-only, atomically).
+pub fn write_all(run_dir: &Path) -> Result<Report, JournalError> {
+    let r = build(run_dir)?;
+    write_atomic(&run_dir.join("report.md"), markdown(&r).as_bytes())?;
+    write_atomic(&run_dir.join("report.json"), json(&r).as_bytes())?;
+    write_atomic(&run_dir.join("junit.xml"), junit(&r).as_bytes())?;
+    Ok(r)
+}
