@@ -162,6 +162,45 @@ pub mod serde_opt_secs {
     }
 }
 
+/// Text that came from outside (command output, AWS names and tags, step outputs) made safe to show on a
+/// terminal: control characters (C0, DEL, C1, which carry escape sequences) become visible `\xNN` escapes, tabs
+/// and line breaks become spaces. Borrowed when there is nothing to change.
+pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' => o.push(' '),
+            '\r' => {}
+            c if c.is_control() => {
+                use std::fmt::Write as _;
+                let _ = write!(o, "\\x{:02x}", u32::from(c));
+            }
+            c => o.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(o)
+}
+
+/// The user name of the process's real uid, from the password database (`getpwuid_r`).
+pub fn uid_name() -> Option<String> {
+    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers we pass and their sizes
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
+        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        (!name.is_empty()).then_some(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,44 +241,5 @@ mod tests {
         assert_eq!(fmt_clock(3725), "1:02:05");
         assert_eq!(fmt_clock(-61), "-0:01:01");
         assert_eq!(fmt_duration(Duration::from_secs(3725)), "1h02m");
-    }
-}
-
-/// Text that came from outside (command output, AWS names and tags, step outputs) made safe to show on a
-/// terminal: control characters (C0, DEL, C1, which carry escape sequences) become visible `\xNN` escapes, tabs
-/// and line breaks become spaces. Borrowed when there is nothing to change.
-pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\t' | '\n' => o.push(' '),
-            '\r' => {}
-            c if c.is_control() => {
-                use std::fmt::Write as _;
-                let _ = write!(o, "\\x{:02x}", u32::from(c));
-            }
-            c => o.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(o)
-}
-
-/// The user name of the process's real uid, from the password database (`getpwuid_r`).
-pub fn uid_name() -> Option<String> {
-    // SAFETY: getuid has no preconditions; getpwuid_r writes only into the buffers we pass and their sizes
-    unsafe {
-        let uid = libc::getuid();
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
-        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        let name = std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-        (!name.is_empty()).then_some(name)
     }
 }

@@ -281,9 +281,12 @@ fn damaged_holder(path: &Path) -> LockInfo {
     }
 }
 
+/// A lock file's bytes, and its holder when they parse.
+type RawHolder = (Vec<u8>, Option<LockInfo>);
+
 /// A lock file's bytes and its holder; `None` if the file is gone. The holder is `None` when the file cannot be
 /// parsed (empty, not JSON, not UTF-8: a crash or a full disk between creating and writing it).
-fn read_holder(path: &Path) -> Result<Option<(Vec<u8>, Option<LockInfo>)>, JournalError> {
+fn read_holder(path: &Path) -> Result<Option<RawHolder>, JournalError> {
     use std::io::Read;
     match fs::File::open(path) {
         Ok(f) => {

@@ -80,6 +80,9 @@ fn url_problem(s: &str) -> Option<String> {
     }
 }
 
+/// A parameter's kind by its name, for one step's action (`None`: no such parameter, or an unknown action).
+pub type KindOf = Box<dyn Fn(&str) -> Option<ParamKind>>;
+
 /// A parameter whose value, known before the run through variables, cannot be of its kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VarProblem {
@@ -177,13 +180,12 @@ pub fn check_overrides(rb: &super::Runbook, catalog: &dyn super::Catalog, overri
     let given: Vec<&str> = overrides.iter().filter_map(|o| o.split_once('=').map(|(k, _)| k)).collect();
     let withs: Vec<Vec<(String, Value)>> =
         rb.steps.iter().map(|s| s.with.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).collect();
-    let kind_fns: Vec<Box<dyn Fn(&str) -> Option<ParamKind>>> = rb
+    let kind_fns: Vec<KindOf> = rb
         .steps
         .iter()
         .map(|s| {
             let spec = catalog.spec(&s.action);
-            Box::new(move |name: &str| spec.and_then(|sp| sp.param(name)).map(|ps| ps.kind))
-                as Box<dyn Fn(&str) -> Option<ParamKind>>
+            Box::new(move |name: &str| spec.and_then(|sp| sp.param(name)).map(|ps| ps.kind)) as KindOf
         })
         .collect();
     let steps =

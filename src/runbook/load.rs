@@ -789,12 +789,11 @@ impl Loader<'_> {
             psteps.iter().map(|s| s.with.iter().map(|(k, v)| (k.v.clone(), v.v.clone())).collect()).collect();
         let actions: Vec<String> =
             psteps.iter().map(|s| s.action.as_ref().map(|a| a.v.clone()).unwrap_or_default()).collect();
-        let kind_fns: Vec<Box<dyn Fn(&str) -> Option<ParamKind>>> = actions
+        let kind_fns: Vec<super::kinds::KindOf> = actions
             .iter()
             .map(|a| {
                 let spec = registry.spec(a);
-                Box::new(move |name: &str| spec.and_then(|s| s.param(name)).map(|ps| ps.kind))
-                    as Box<dyn Fn(&str) -> Option<ParamKind>>
+                Box::new(move |name: &str| spec.and_then(|s| s.param(name)).map(|ps| ps.kind)) as super::kinds::KindOf
             })
             .collect();
         let steps = (0..psteps.len()).map(|i| (actions[i].as_str(), withs[i].as_slice(), kind_fns[i].as_ref()));
