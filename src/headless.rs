@@ -218,8 +218,13 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
 }
 
 /// Prints a stream of events that this process does not drive (a watched run: read-only) until it ends.
-pub async fn print_stream<W: Write>(mut events: tokio::sync::mpsc::UnboundedReceiver<Event>, json: bool, out: W) {
-    let mut p = Printer::new(out, json);
+pub async fn print_stream<W: Write>(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    json: bool,
+    reports: Option<std::path::PathBuf>,
+    out: W,
+) {
+    let mut p = Printer::new(out, json).with_reports(reports);
     while let Some(ev) = events.recv().await {
         p.print(&ev);
     }

@@ -561,7 +561,7 @@ fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         } else {
-            headless::print_stream(events, json, std::io::stdout().lock()).await;
+            headless::print_stream(events, json, Some(dir.clone()), std::io::stdout().lock()).await;
         }
         ExitCode::SUCCESS
     })

@@ -20,7 +20,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn scenario(work: &Path) -> Scenario {
-    let ensure = format!("sh {}", fixture("ensure.sh").display());
+    let ensure = fixture("ensure.sh").display().to_string();
     Scenario {
         bin: assert_cmd::cargo::cargo_bin("drconsole"),
         runbook: fixture("crash.toml"),

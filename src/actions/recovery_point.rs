@@ -613,7 +613,8 @@ pub(crate) async fn find_ebs(
     };
     // the source's snapshots of those volumes (one call per volume: the volume-id filter)
     let mut source_snaps: Vec<crate::cloud::Snapshot> = Vec::new();
-    if source_up && source != target {
+    // (also when source and target are one region: its own snapshots are then the candidates)
+    if source_up {
         for v in &volumes {
             match cloud.ec2.describe_snapshots_of_volume(source, v).await {
                 Ok(l) => source_snaps.extend(l),

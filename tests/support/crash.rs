@@ -114,6 +114,9 @@ impl Scenario {
             return self.trace(state, false, records_at_kill, succeeded, code, out, err);
         }
         let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+        // as an operator would: wait for what the killed run had started to end (resume refuses to start a step
+        // whose earlier attempt may still be running)
+        wait_for_children_of(&run_id, std::time::Duration::from_secs(15));
         let mut c = self.command(state);
         c.arg("resume").arg(&run_id).args(&self.resume_args);
         let (code, out, err) = wait(c, None, self.timeout);
@@ -219,4 +222,22 @@ fn wait(mut c: Command, kill_when: Option<&KillPoint>, timeout: Duration) -> (i3
     let err = te.join().unwrap_or_default();
     let code = status.code().unwrap_or_else(|| -std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
     (code, out, err)
+}
+
+/// Waits until no process carries `DRCONSOLE_RUN_ID=<run_id>` in its environment (a killed run's shell steps), at
+/// most `limit`.
+pub fn wait_for_children_of(run_id: &str, limit: std::time::Duration) {
+    let needle = format!("DRCONSOLE_RUN_ID={run_id}");
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        let alive = std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+            std::fs::read(e.path().join("environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        });
+        if !alive {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
