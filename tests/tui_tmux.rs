@@ -170,7 +170,9 @@ fn approve_a_confirmation_and_recover() {
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("Engine demo"), "{screen}");
     assert!(screen.contains("WAITING FOR YOU"), "{screen}");
-    assert!(screen.contains("It will: run `test 'recovered in us-west-2' = 'recovered in us-west-2'`"), "{screen}");
+    // the probe's output reaches the command as a variable, never as command text (issue 16)
+    assert!(screen.contains("It will: run `test ''\"${DRC_STEPS_PROBE_STDOUT}\"''"), "{screen}");
+    assert!(screen.contains("DRC_STEPS_PROBE_STDOUT=\"recovered in us-west-2\""), "{screen}");
     assert!(screen.contains("RTO 10m00s"), "{screen}");
     // the parallel branches ran first
     assert!(screen.contains("✓ ┌  drain_a"), "{screen}");
@@ -214,7 +216,9 @@ fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
     s.keys(&["Enter"]);
     s.wait_gone("Choose a recovery point", timeout(30));
     let screen = s.wait_popup("Confirm step dns", timeout(180));
-    assert!(screen.contains("RPO 1h00m met: point"), "{screen}");
+    // the run's RPO is its oldest data: the EBS set restored to match the database point is older than the RPO
+    // (issue 9), and the header says which
+    assert!(screen.contains("RPO 1h00m MISSED: point") && screen.contains("ebs-set"), "{screen}");
     assert!(screen.contains("Type cross-sell.example-fin.com (the record whose traffic moves)"), "{screen}");
     // a wrong name does not approve
     s.keys(&["-l", "cross-sell.example.com"]);
