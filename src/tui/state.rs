@@ -501,7 +501,7 @@ impl State {
         self.now = Some(self.now.map_or(ts, |n| n.max(ts)));
         self.view.apply(&ev);
         let started = matches!(ev.kind, EventKind::RunStarted { .. });
-        let touched = event_step(&ev.kind).map(str::to_string);
+        let touched = ev.kind.step().map(str::to_string);
         match ev.kind {
             EventKind::RunStarted {
                 run_id,
@@ -1268,27 +1268,6 @@ impl State {
             (None, Some(e)) => fmt_duration(std::time::Duration::from_secs(e.unsigned_abs())),
             (None, None) => String::new(),
         }
-    }
-}
-
-/// The step an event is about, if any.
-fn event_step(k: &EventKind) -> Option<&str> {
-    match k {
-        EventKind::StepAwaitingApproval { step, .. }
-        | EventKind::StepApproved { step, .. }
-        | EventKind::StepStarted { step, .. }
-        | EventKind::StepProgress { step, .. }
-        | EventKind::Resource { step, .. }
-        | EventKind::OperatorRequest { step, .. }
-        | EventKind::OperatorAnswered { step, .. }
-        | EventKind::RecoveryPointChosen { step, .. }
-        | EventKind::StepRetrying { step, .. }
-        | EventKind::StepSucceeded { step, .. }
-        | EventKind::StepFailed { step, .. }
-        | EventKind::StepSkipped { step, .. }
-        | EventKind::StepCancelled { step, .. }
-        | EventKind::StepRetryRequested { step, .. } => Some(step),
-        _ => None,
     }
 }
 
