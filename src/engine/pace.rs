@@ -29,6 +29,10 @@ pub struct Paced {
     handle: Handle,
     speed: f64,
     go: tokio::sync::watch::Sender<bool>,
+    /// Set by the pacer, on the runtime's own thread, once `go` reached it: tasks gated on this wake up in the
+    /// runtime's local queue, so tokio cannot find the runtime idle (and skip time ahead) between the pacer's
+    /// first timer and theirs, as it could when a wake-up came from another thread.
+    started: tokio::sync::watch::Receiver<bool>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -40,7 +44,7 @@ impl Paced {
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (go_tx, go_rx) = tokio::sync::watch::channel(false);
-        let pacer_go = go_rx.clone();
+        let (started_tx, started) = tokio::sync::watch::channel(false);
         let thread = std::thread::Builder::new().name("drconsole-sim".into()).spawn(move || {
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build() {
                 Ok(rt) => rt,
@@ -50,10 +54,10 @@ impl Paced {
                 }
             };
             let _ = tx.send(Ok(rt.handle().clone()));
-            rt.block_on(pace(speed, pacer_go, stop_rx));
+            rt.block_on(pace(speed, go_rx, started_tx, stop_rx));
         })?;
         let handle = rx.recv().map_err(|_| std::io::Error::other("the simulator's runtime did not start"))??;
-        Ok(Self { handle, speed, go: go_tx, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Self { handle, speed, go: go_tx, started, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     pub fn handle(&self) -> &Handle {
@@ -72,9 +76,9 @@ impl Paced {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut go = self.go.subscribe();
+        let mut started = self.started.clone();
         self.handle.spawn(async move {
-            let _ = go.wait_for(|g| *g).await;
+            let _ = started.wait_for(|g| *g).await;
             fut.await
         })
     }
@@ -108,13 +112,20 @@ pub fn tick(speed: f64) -> Duration {
     MAX_TICK_REAL.mul_f64(speed).min(MAX_TICK_SIM)
 }
 
-async fn pace(speed: f64, mut go: tokio::sync::watch::Receiver<bool>, mut stop: oneshot::Receiver<()>) {
+async fn pace(
+    speed: f64,
+    mut go: tokio::sync::watch::Receiver<bool>,
+    started: tokio::sync::watch::Sender<bool>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let tick = tick(speed);
     // no timer is pending before this: simulated time cannot move (nor be skipped ahead) until the run starts
     tokio::select! {
         _ = &mut stop => return,
         _ = go.wait_for(|g| *g) => {}
     }
+    // from this thread: the gated tasks are queued before this task's first timer exists
+    let _ = started.send(true);
     let real0 = std::time::Instant::now();
     let sim0 = tokio::time::Instant::now();
     loop {
