@@ -165,6 +165,20 @@ fn plan_and_iam_policy_come_from_the_catalogue() {
     assert!(find("sts")["Action"][0] == "sts:GetCallerIdentity");
 }
 
+#[test]
+fn a_copy_inside_one_region_is_planned_as_such() {
+    let out = Command::cargo_bin("drconsole")
+        .unwrap()
+        .args(["plan", "tests/fixtures/run/copy-within.toml"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{plan}");
+    assert!(plan.contains("rds:CopyDBSnapshot crosssell-prod-2026-12-01-21-00 within us-west-2"), "{plan}");
+    assert!(plan.contains("ec2:CopySnapshot snap-0123456789abcdef0 from us-east-1 to us-west-2"), "{plan}");
+    assert!(!plan.contains("from us-west-2 to us-west-2"), "{plan}");
+}
+
 /// Simulated time depends on the simulation only: at --speed 50 and --speed 2000 every step takes exactly its
 /// simulated time (with a clock scaled from real time, the real cost of journalling each record is multiplied
 /// by the speed and the faster run's steps come out longer).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::kit::{POLL, c, outs, region, s, source_region, tag_pair, token, wait_state};
+use super::kit::{POLL, c, copy_route, outs, region, s, source_region, tag_pair, token, wait_state};
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{
@@ -171,10 +171,9 @@ impl Action for CopySnapshot {
     }
     fn plan(&self, p: &Params) -> String {
         format!(
-            "ec2:CopySnapshot {} from {} to {} (KMS {}); wait until completed",
+            "ec2:CopySnapshot {} {} (KMS {}); wait until completed",
             p.text("snapshot").unwrap_or_default(),
-            p.text("source_region").unwrap_or_else(|_| "primary".into()),
-            p.text("region").unwrap_or_else(|_| "secondary".into()),
+            copy_route(p),
             p.text("kms_key").unwrap_or_else(|_| "default".into())
         )
     }
@@ -581,12 +580,18 @@ impl Action for CopyImageA {
     }
     fn plan(&self, p: &Params) -> String {
         format!(
-            "newest AMI matching {}{} in {} or {}; ec2:CopyImage to {} unless a copy is there; wait until available",
+            "newest AMI matching {}{} {}",
             p.text("image").unwrap_or_default(),
             p.text("image_tag").map(|t| format!(" tagged {t}")).unwrap_or_default(),
-            p.text("region").unwrap_or_else(|_| "secondary".into()),
-            p.text("source_region").unwrap_or_else(|_| "primary".into()),
-            p.text("region").unwrap_or_else(|_| "secondary".into())
+            {
+                let src = p.text("source_region").unwrap_or_else(|_| "primary".into());
+                let dst = p.text("region").unwrap_or_else(|_| "secondary".into());
+                if src == dst {
+                    format!("in {dst}")
+                } else {
+                    format!("in {dst} or {src}; ec2:CopyImage to {dst} unless a copy is there; wait until available")
+                }
+            }
         )
     }
     async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {

@@ -32,6 +32,13 @@ pub fn source_region(ctx: &ActionCtx, p: &Params) -> Result<String, ActionError>
     Ok(p.opt_str("source_region")?.map_or_else(|| ctx.target.primary.clone(), str::to_string))
 }
 
+/// Where a copy goes, for plan lines: `from A to B`, or `within A` when both are one region.
+pub fn copy_route(p: &Params) -> String {
+    let src = p.text("source_region").unwrap_or_else(|_| "primary".into());
+    let dst = p.text("region").unwrap_or_else(|_| "secondary".into());
+    if src == dst { format!("within {dst}") } else { format!("from {src} to {dst}") }
+}
+
 pub fn outs(pairs: &[(&str, Value)]) -> Outputs {
     pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::kit::{POLL_SLOW, c, outs, region, s, source_region, token, wait_state};
+use super::kit::{POLL_SLOW, c, copy_route, outs, region, s, source_region, token, wait_state};
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{
@@ -149,10 +149,9 @@ impl Action for CopySnapshot {
     }
     fn plan(&self, p: &Params) -> String {
         format!(
-            "rds:CopyDBSnapshot {} from {} to {} as {} (KMS {}); wait until available",
+            "rds:CopyDBSnapshot {} {} as {} (KMS {}); wait until available",
             p.text("snapshot").unwrap_or_default(),
-            p.text("source_region").unwrap_or_else(|_| "primary".into()),
-            p.text("region").unwrap_or_else(|_| "secondary".into()),
+            copy_route(p),
             p.text("target_id").unwrap_or_default(),
             p.text("kms_key").unwrap_or_else(|_| "default".into()),
         )
