@@ -778,13 +778,14 @@ fn moto_cmd(state: &Path) -> std::process::Command {
     c
 }
 
-/// One cross-sell run on a fresh moto state, killed after record `kill` (if any) and resumed; returns the final
-/// journal and the secondary region's shape.
+/// One cross-sell run on a fresh moto state, killed at `kill` (if any: a record number, or `created:KIND` for the
+/// window between that create call returning and its record) and resumed; returns the final journal and the
+/// secondary region's shape.
 async fn crash_run_on_moto(
     moto: &MotoServer,
     tmp: &Path,
     name: &str,
-    kill: Option<u64>,
+    kill: Option<String>,
 ) -> (crash::RunTrace, Vec<String>) {
     moto.reset();
     let w = aws_world::build(moto.endpoint()).await;
@@ -795,8 +796,8 @@ async fn crash_run_on_moto(
     c.args(["--headless", "--yes", "--recovery-point", "latest", "--endpoint-url", moto.endpoint()])
         .args(app_vars(&w, "cross-sell"))
         .arg(&runbook);
-    if let Some(n) = kill {
-        c.env(drconsole::journal::KILL_AFTER_ENV, n.to_string());
+    if let Some(n) = &kill {
+        c.env(drconsole::journal::KILL_AFTER_ENV, n);
     }
     let out = c.output().unwrap();
     let run_dir = crash::only_run(&state);
@@ -836,7 +837,7 @@ async fn crash_run_on_moto(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_sell_killed_at_three_points_on_moto_resumes_without_duplicates() {
+async fn cross_sell_killed_at_six_points_on_moto_resumes_without_duplicates() {
     use drconsole::engine::EventKind;
     use drconsole::journal::Record;
     let moto = MotoServer::start();
@@ -864,10 +865,13 @@ async fn cross_sell_killed_at_three_points_on_moto_resumes_without_duplicates() 
             .unwrap_or_else(|| panic!("no `{phase}` resource record in the reference run"))
     };
     // right after the first mutating call (`creating`), right after the NAT gateway was created, and two thirds in
-    let points = [after("creating", None), after("created", Some("nat")), total * 2 / 3];
-    for (i, n) in points.iter().enumerate() {
-        let (_, got) = crash_run_on_moto(&moto, &tmp, &format!("kill{i}"), Some(*n)).await;
-        assert_eq!(got, want, "killed after record {n}: the secondary region differs from an uninterrupted run's");
+    let points = [after("creating", None), after("created", Some("nat")), total * 2 / 3].map(|n| n.to_string());
+    // and in the window between a create call returning (moto holds the resource) and its `created` record
+    let windows = ["created:nat-gateway", "created:load-balancer", "created:rds-instance"].map(String::from);
+    for (i, n) in points.iter().chain(&windows).enumerate() {
+        let (t, got) = crash_run_on_moto(&moto, &tmp, &format!("kill{i}"), Some(n.clone())).await;
+        assert!(t.killed, "{n}: the run was not killed");
+        assert_eq!(got, want, "killed at {n}: the secondary region differs from an uninterrupted run's");
     }
 }
 

@@ -159,6 +159,54 @@ fn sim_run_killed_at_twenty_points_resumes_to_the_world_of_an_uninterrupted_run(
     }
 }
 
+/// The window the record-numbered kills cannot reach: a create call returned (the cloud has the resource) and the
+/// process died before its `created` record. The resumed run must find the resource, not make a second one.
+#[test]
+fn killed_between_a_create_call_and_its_record_the_resume_finds_the_resource_instead_of_making_another() {
+    let base = tempfile::tempdir().unwrap();
+    let reference = scenario(&[]).run_uninterrupted(&base.path().join("ref"));
+    assert_eq!(reference.exit_code, 0, "reference run: {}\n{}", reference.stdout, reference.stderr);
+    let want = estate(&reference.run_dir);
+    // every kind of resource the reference run created
+    let mut kinds: Vec<String> = Vec::new();
+    for r in reference.journal.records.values() {
+        if let Record::Event(e) = r
+            && let EventKind::Resource { phase, kind, .. } = &e.kind
+            && phase == "created"
+            && !kinds.contains(kind)
+        {
+            kinds.push(kind.clone());
+        }
+    }
+    for k in ["elastic-ip", "nat-gateway", "load-balancer", "rds-instance", "auto-scaling-group"] {
+        assert!(kinds.iter().any(|x| x == k), "the reference run created no {k}: {kinds:?}");
+    }
+    let queue = Arc::new(Mutex::new(kinds.into_iter().enumerate().collect::<Vec<_>>()));
+    let base_path = base.path().to_path_buf();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (queue, base, want) = (queue.clone(), base_path.clone(), want.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Some((i, kind)) = queue.lock().unwrap().pop() else { break };
+                    let point = KillPoint::BeforeCreated(kind.clone());
+                    let t = scenario(&[]).crash_and_resume(&base.join(format!("w{i}")), &point);
+                    let ctx = format!("killed before `created` of a {kind} (run {}):\n{}\n{}", t.run_id, t.stdout, t.stderr);
+                    assert!(t.killed, "the run ended before {ctx}");
+                    assert_eq!(t.exit_code, 0, "resume did not recover: {ctx}");
+                    let got = estate(&t.run_dir);
+                    let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
+                    let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
+                    assert!(extra.is_empty() && missing.is_empty(), "got {extra:?}, want {missing:?}: {ctx}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
 const CANARY: &str = "Canary-Pw-7f3a91c2e8d4";
 
 fn world_with_secret(dir: &Path) -> PathBuf {

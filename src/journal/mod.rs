@@ -47,8 +47,10 @@ pub use session::{
 };
 
 /// The environment variable that kills the process (SIGKILL) right after journal record N is written: the crash
-/// test's precise kill points (`finished`: right after the run's end is recorded and handled). Honoured by debug
-/// builds only.
+/// test's precise kill points (`finished`: right after the run's end is recorded and handled; `created:KIND`: in
+/// the window between a create call returning and its `created` record — the simulator's world is saved with the
+/// new resource, the record is never written, as when the process dies while AWS already holds the resource).
+/// Honoured by debug builds only.
 pub const KILL_AFTER_ENV: &str = "DRCONSOLE_TEST_KILL_AFTER_RECORD";
 
 #[derive(Debug, thiserror::Error)]
@@ -278,6 +280,7 @@ pub struct Journal {
     redactor: Option<Redactor>,
     kill_after: Option<u64>,
     kill_after_finish: bool,
+    kill_before_created: Option<String>,
     reports: bool,
     /// The run lock, released as soon as the run's end is recorded.
     lock: Option<lock::SharedLock>,
@@ -315,6 +318,7 @@ impl Journal {
         let hook = if cfg!(debug_assertions) { std::env::var(KILL_AFTER_ENV).ok() } else { None };
         let kill_after = hook.as_deref().and_then(|v| v.trim().parse().ok());
         let kill_after_finish = hook.as_deref().is_some_and(|v| v.trim() == "finished");
+        let kill_before_created = hook.as_deref().and_then(|v| v.trim().strip_prefix("created:")).map(str::to_string);
         Ok(Self {
             path,
             dir: run_dir.to_path_buf(),
@@ -326,6 +330,7 @@ impl Journal {
             redactor: None,
             kill_after,
             kill_after_finish,
+            kill_before_created,
             reports: true,
             lock: None,
         })
@@ -412,6 +417,12 @@ impl Journal {
         let sync = Self::checkpoint(&ev.kind);
         if sync {
             self.save_world()?;
+        }
+        if let (Some(k), EventKind::Resource { phase, kind, .. }) = (&self.kill_before_created, &ev.kind)
+            && phase == "created"
+            && kind == k
+        {
+            kill_self();
         }
         self.append(Line { seq: self.seq + 1, event: Some(ev.clone()), note: None }, sync)?;
         if matches!(ev.kind, EventKind::RunFinished { .. }) {

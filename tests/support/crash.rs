@@ -19,6 +19,9 @@ use drconsole::journal::{self, JournalRead};
 pub enum KillPoint {
     /// Right after journal record N is on disk (exact: the binary kills itself, debug builds only).
     AfterRecord(u64),
+    /// In the window between a create call of this resource kind returning and its `created` record: the cloud
+    /// holds the resource (the simulator's world is saved with it), the journal never learns its id.
+    BeforeCreated(String),
     /// From outside, as soon as this path exists: `kill -9` of the process group.
     WhenPathExists(PathBuf),
     /// From outside, as soon as an entry named `prefix*` appears in `dir` (e.g. a resource created by a step whose
@@ -29,7 +32,7 @@ pub enum KillPoint {
 impl KillPoint {
     fn reached(&self) -> bool {
         match self {
-            KillPoint::AfterRecord(_) => false,
+            KillPoint::AfterRecord(_) | KillPoint::BeforeCreated(_) => false,
             KillPoint::WhenPathExists(p) => p.exists(),
             KillPoint::WhenEntryAppears { dir, prefix } => std::fs::read_dir(dir)
                 .map(|rd| {
@@ -100,8 +103,14 @@ impl Scenario {
     pub fn crash_and_resume(&self, state: &Path, point: &KillPoint) -> RunTrace {
         let mut c = self.command(state);
         c.args(&self.run_args).arg(&self.runbook);
-        if let KillPoint::AfterRecord(n) = point {
-            c.env(journal::KILL_AFTER_ENV, n.to_string());
+        match point {
+            KillPoint::AfterRecord(n) => {
+                c.env(journal::KILL_AFTER_ENV, n.to_string());
+            }
+            KillPoint::BeforeCreated(kind) => {
+                c.env(journal::KILL_AFTER_ENV, format!("created:{kind}"));
+            }
+            _ => {}
         }
         let (code, out, err) = wait(c, Some(point), self.timeout);
         let run_dir = only_run(state);
