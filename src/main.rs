@@ -256,6 +256,7 @@ fn console_options(
         operator: operator(),
         notes: tui::notes_from_runbook(rb, registry),
         history: Vec::new(),
+        shared_state: None,
     }))
 }
 
@@ -291,8 +292,9 @@ fn drive(
         Err(code) => return code,
     };
     eprintln!("drconsole: run {} (journal: {})", prepared.cfg.run_id, prepared.dir.display());
-    if let Some(s) = &prepared.meta.settings.shared_state {
-        eprintln!("drconsole: shared state: {} (lock and journal on S3)", s.url);
+    let shared_url = prepared.meta.settings.shared_state.as_ref().map(|s| s.url.clone());
+    if let Some(url) = &shared_url {
+        eprintln!("drconsole: shared state: {url} (lock and journal on S3)");
     }
     if console.is_none() {
         // headless: the flags' confirmations are given by the engine as they are asked
@@ -336,6 +338,7 @@ fn drive(
     }
     if let Some(mut topts) = console {
         topts.history = history;
+        topts.shared_state = shared_url;
         return run_console(handle, guard, topts, &rt);
     }
     let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };

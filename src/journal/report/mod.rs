@@ -420,7 +420,9 @@ fn note(n: &Note, sessions: &mut Vec<Session>) -> Option<Decision> {
             by: "drconsole".into(),
             detail: format!(
                 "{url} unreachable for {}: the run waited for it ({reason})",
-                crate::util::fmt_duration(std::time::Duration::try_from(until.duration_since(*since)).unwrap_or_default())
+                crate::util::fmt_duration(
+                    std::time::Duration::try_from(until.duration_since(*since)).unwrap_or_default()
+                )
             ),
         }),
     }
