@@ -30,6 +30,35 @@ pub struct Cli {
     /// Where runs are journalled (runs/, locks/); default: $XDG_STATE_HOME/drconsole or ~/.local/state/drconsole
     #[arg(long, global = true, env = "DRCONSOLE_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// Keep runs' journals, locks and reports on S3 too, for the whole team (any host can run, watch, report on and
+    /// resume them): s3://BUCKET/PREFIX
+    #[arg(long, global = true, env = "DRCONSOLE_SHARED_STATE", value_name = "S3_URL")]
+    pub shared_state: Option<String>,
+
+    /// The shared-state bucket's region (default: the runbook's secondary region, else AWS_REGION)
+    #[arg(long, global = true, env = "DRCONSOLE_SHARED_STATE_REGION", value_name = "REGION")]
+    pub shared_state_region: Option<String>,
+
+    /// Encrypt shared-state objects with SSE-KMS under this key (id or ARN)
+    #[arg(long, global = true, env = "DRCONSOLE_SHARED_STATE_KMS_KEY", value_name = "KEY")]
+    pub shared_state_kms_key: Option<String>,
+
+    /// Send shared-state S3 calls to this endpoint (an emulator, a proxy, a VPC endpoint)
+    #[arg(long, global = true, env = "DRCONSOLE_SHARED_STATE_ENDPOINT_URL", value_name = "URL")]
+    pub shared_state_endpoint_url: Option<String>,
+}
+
+impl Cli {
+    /// The shared state the options ask for, checked (`None`: none asked for).
+    pub fn shared_state(&self) -> Result<Option<crate::journal::shared::SharedConfig>, String> {
+        let Some(url) = &self.shared_state else { return Ok(None) };
+        let mut c = crate::journal::shared::SharedConfig::new(url, "--shared-state")?;
+        c.region = self.shared_state_region.clone();
+        c.kms_key = self.shared_state_kms_key.clone();
+        c.endpoint_url = self.shared_state_endpoint_url.clone();
+        Ok(Some(c))
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,10 @@ fn main() -> ExitCode {
         drconsole::util::quiet_broken_pipe();
     }
     let registry = Registry::builtin();
+    match cli.shared_state() {
+        Ok(c) => journal::shared::configure(c),
+        Err(e) => return usage(e),
+    }
     match cli.command {
         Some(Cmd::Check { files, json }) => check(&files, json, &registry),
         Some(Cmd::Actions { json }) => actions(json, &registry),
@@ -33,7 +37,9 @@ fn main() -> ExitCode {
             with_runbook(&runbook, &registry, |rb| print!("{}", plan::plan_text(rb, &registry)))
         }
         Some(Cmd::IamPolicy { runbook }) => with_runbook(&runbook, &registry, |rb| {
-            println!("{}", serde_json::to_string_pretty(&plan::iam_policy(rb, &registry)).unwrap_or_default());
+            let mut policy = plan::iam_policy(rb, &registry);
+            journal::shared::add_iam_statements(&mut policy, rb);
+            println!("{}", serde_json::to_string_pretty(&policy).unwrap_or_default());
         }),
         Some(Cmd::Resume(args)) => resume(&args, cli.state_dir.as_deref(), registry),
         Some(Cmd::Runs { json }) => runs(cli.state_dir.as_deref(), json),
@@ -178,6 +184,7 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         world: args.world.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
         profile: args.profile.clone(),
         endpoint_url: args.endpoint_url.clone(),
+        shared_state: journal::shared::for_run(&rb, args.profile.as_deref()),
     };
     // --var and --sim, the same way a resume applies them from the run's meta.json
     if let Err(e) = settings.apply(&mut rb) {
@@ -249,6 +256,7 @@ fn console_options(
         operator: operator(),
         notes: tui::notes_from_runbook(rb, registry),
         history: Vec::new(),
+        shared_state: None,
     }))
 }
 
@@ -284,6 +292,10 @@ fn drive(
         Err(code) => return code,
     };
     eprintln!("drconsole: run {} (journal: {})", prepared.cfg.run_id, prepared.dir.display());
+    let shared_url = prepared.meta.settings.shared_state.as_ref().map(|s| s.url.clone());
+    if let Some(url) = &shared_url {
+        eprintln!("drconsole: shared state: {url} (lock and journal on S3)");
+    }
     if console.is_none() {
         // headless: the flags' confirmations are given by the engine as they are asked
         let by = if opts.operator.is_empty() { "headless".to_string() } else { opts.operator.clone() };
@@ -326,6 +338,7 @@ fn drive(
     }
     if let Some(mut topts) = console {
         topts.history = history;
+        topts.shared_state = shared_url;
         return run_console(handle, guard, topts, &rt);
     }
     let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };
@@ -530,6 +543,9 @@ fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
         _ => print!("{}", journal::report::markdown(&r)),
     }
     eprintln!("drconsole: reports written to {}", dir.display());
+    if let Err(e) = journal::shared::push_run_reports(&dir) {
+        eprintln!("drconsole: the reports could not be copied to the shared state: {e}");
+    }
     if let Some(p) = &r.journal.problem {
         eprintln!("drconsole: the journal is damaged: {p}");
         return ExitCode::FAILURE;
@@ -538,7 +554,10 @@ fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
 }
 
 fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
-    let dir = match StateDir::resolve(state_dir).and_then(|state| state.find_run(run)) {
+    let shared = journal::shared::configured().is_some();
+    let dir = match StateDir::resolve(state_dir)
+        .and_then(|state| if shared { Ok(state.root) } else { state.find_run(run) })
+    {
         Ok(d) => d,
         Err(e) => return journal_error(&e),
     };
@@ -553,7 +572,11 @@ fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async move {
-        let events = journal::follow(&dir);
+        let events = match journal::shared::follow(run) {
+            Some(Ok((_, events))) => events,
+            Some(Err(e)) => return journal_error(&e),
+            None => journal::follow(&dir),
+        };
         if console {
             // read-only: no command channel
             if let Err(e) = tui::run(events, None, tui::TuiOptions::new(theme, operator())).await {

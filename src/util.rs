@@ -162,6 +162,21 @@ pub mod serde_opt_secs {
     }
 }
 
+/// Splits `s3://BUCKET/PREFIX` into the bucket and the prefix (without slashes at either end), checking the
+/// bucket name.
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url.trim().strip_prefix("s3://").ok_or("write s3://BUCKET/PREFIX")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !ok {
+        return Err(format!(
+            "`{bucket}` is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+        ));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
 /// Text that came from outside (command output, AWS names and tags, step outputs) made safe to show on a
 /// terminal: control characters (C0, DEL, C1, which carry escape sequences) become visible `\xNN` escapes, tabs
 /// and line breaks become spaces. Borrowed when there is nothing to change.

@@ -376,3 +376,17 @@ fn a_resumed_run_shows_what_earlier_sessions_did() {
         insta::assert_snapshot!(format!("resumed_{w}x{h}"), text);
     }
 }
+
+#[test]
+fn the_header_says_where_shared_state_lives() {
+    let theme = Theme::preset("dark").unwrap();
+    let mut s = fixtures::state(&fixtures::running(), true, (160, 48));
+    s.shared_state = Some("s3://acme-dr-state/drconsole".into());
+    let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
+    let line2 = text.lines().nth(1).unwrap();
+    assert!(line2.contains("us-east-1 → us-west-2 · state s3://acme-dr-state/drconsole"), "{text}");
+    // and without it, nothing is said
+    let s = fixtures::state(&fixtures::running(), true, (160, 48));
+    let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
+    assert!(!text.contains("state s3://"), "{text}");
+}

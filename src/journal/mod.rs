@@ -26,6 +26,7 @@ mod lock;
 mod read;
 pub mod report;
 mod session;
+pub mod shared;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -69,6 +70,9 @@ pub enum JournalError {
     /// The runbook changed since the run started.
     #[error("{0}")]
     Changed(String),
+    /// The shared state (S3) cannot be reached or refused a write.
+    #[error("{0}")]
+    Shared(String),
 }
 
 impl JournalError {
@@ -82,7 +86,7 @@ impl JournalError {
         match self {
             JournalError::NotFound(_) | JournalError::Usage(_) => 2,
             JournalError::Locked(_) | JournalError::Changed(_) => 4,
-            JournalError::Io { .. } | JournalError::Corrupt { .. } => 1,
+            JournalError::Io { .. } | JournalError::Corrupt { .. } | JournalError::Shared(_) => 1,
         }
     }
 }
@@ -121,6 +125,9 @@ impl StateDir {
 
     /// A run directory from a run id, a unique prefix of one, `last`, or a path to a run directory.
     pub fn find_run(&self, run: &str) -> Result<PathBuf, JournalError> {
+        if let Some(dir) = shared::pull_for_read(self, run)? {
+            return Ok(dir);
+        }
         let as_path = Path::new(run);
         if as_path.join("journal.jsonl").is_file() {
             return Ok(as_path.to_path_buf());
@@ -213,6 +220,10 @@ pub enum Note {
     Forced { by: String, old_sha256: String, new_sha256: String, at: Timestamp },
     /// `--take-over-lock` (or a resume of the same run) took over a lock left by a dead process.
     LockTakenOver { by: String, previous: LockInfo, reason: String, at: Timestamp },
+    /// The run's state is mirrored to S3 (`--shared-state`), from this session on.
+    SharedState { url: String, at: Timestamp },
+    /// The shared state did not answer for a while; the run waited for it.
+    SharedStatePaused { url: String, since: Timestamp, until: Timestamp, reason: String },
 }
 
 /// One line of the journal, without its checksum.
@@ -284,6 +295,8 @@ pub struct Journal {
     reports: bool,
     /// The run lock, released as soon as the run's end is recorded.
     lock: Option<lock::SharedLock>,
+    /// The mirror to S3 (`--shared-state`), if any.
+    shared: Option<shared::Mirror>,
 }
 
 impl Journal {
@@ -333,6 +346,7 @@ impl Journal {
             kill_before_created,
             reports: true,
             lock: None,
+            shared: None,
         })
     }
 
@@ -360,6 +374,11 @@ impl Journal {
         self.lock = Some(lock);
     }
 
+    /// Mirrors every record from now on to the shared state (see [`shared`]).
+    pub(crate) fn set_shared(&mut self, mirror: shared::Mirror) {
+        self.shared = Some(mirror);
+    }
+
     pub(crate) fn set_redactor(&mut self, redactor: Redactor) {
         self.redactor = Some(redactor);
     }
@@ -384,6 +403,10 @@ impl Journal {
             self.file.sync_data().map_err(JournalError::io("cannot sync", &self.path))?;
         }
         self.seq = seq;
+        if let Some(m) = self.shared.as_mut() {
+            // a checkpoint is on S3 before the sink returns; the others are queued, in order
+            m.record(seq, &text[..text.len() - 1], sync)?;
+        }
         if self.kill_after == Some(seq) {
             kill_self();
         }
@@ -410,7 +433,11 @@ impl Journal {
             (Some(r), Ok(text)) => r.redact(text).into_bytes(),
             _ => bytes,
         };
-        write_atomic(&self.dir.join(WORLD_FILE), &bytes)
+        write_atomic(&self.dir.join(WORLD_FILE), &bytes)?;
+        match &self.shared {
+            Some(m) => m.snapshot(WORLD_FILE, &bytes),
+            None => Ok(()),
+        }
     }
 
     fn record(&mut self, ev: &Event) -> Result<(), JournalError> {
@@ -425,11 +452,20 @@ impl Journal {
             kill_self();
         }
         self.append(Line { seq: self.seq + 1, event: Some(ev.clone()), note: None }, sync)?;
+        let pauses = self.shared.as_ref().map(shared::Mirror::take_pauses).unwrap_or_default();
+        for p in pauses {
+            self.note(p)?;
+        }
         if matches!(ev.kind, EventKind::RunFinished { .. }) {
-            if self.reports
-                && let Err(e) = report::write_all(&self.dir)
-            {
-                eprintln!("drconsole: the run finished but its reports could not be written: {e}");
+            if self.reports {
+                match report::write_all(&self.dir) {
+                    Ok(_) => {
+                        if let Some(m) = &self.shared {
+                            m.reports(&self.dir);
+                        }
+                    }
+                    Err(e) => eprintln!("drconsole: the run finished but its reports could not be written: {e}"),
+                }
             }
             // the run has ended: the next run may start, whatever happens to this process now
             if let Some(l) = &self.lock {
@@ -449,6 +485,11 @@ impl EventSink for Journal {
             return;
         }
         if let Err(e) = self.record(ev) {
+            if matches!(e, JournalError::Shared(_) | JournalError::Locked(_)) {
+                // the shared state does not have this record (S3 gone too long, or this session was fenced off
+                // by a takeover): stop before the engine acts on it
+                shared::stop_session(&e);
+            }
             // nothing may happen unrecorded: stop the run
             self.failed = true;
             let reason = format!("the journal cannot be written ({e}); stopping so that nothing is done unrecorded");

@@ -45,6 +45,9 @@ pub struct RunSettings {
     /// `--endpoint-url` (AWS; an emulator or a proxy).
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// `--shared-state` (or the runbook's `[state]`): where the run's team state lives on S3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_state: Option<super::shared::SharedConfig>,
 }
 
 impl RunSettings {
@@ -159,6 +162,8 @@ pub struct Prepared {
     journal: Journal,
     lock: RunLock,
     clock_from: Option<Timestamp>,
+    /// The S3 lock and mirror (`--shared-state`).
+    shared: Option<super::shared::Session>,
 }
 
 /// Keeps the run lock while the run goes on; released when dropped (the journal releases it earlier, when the
@@ -167,6 +172,7 @@ pub struct SessionGuard {
     pub dir: PathBuf,
     pub run_id: String,
     lock: SharedLock,
+    _shared: Option<super::shared::Session>,
 }
 
 impl Drop for SessionGuard {
@@ -212,7 +218,7 @@ impl Prepared {
         clock: Clock,
         paced: Option<&crate::engine::pace::Paced>,
     ) -> (RunHandle, SessionGuard) {
-        let Prepared { dir, rb, mut cfg, prior, mut journal, lock, .. } = self;
+        let Prepared { dir, rb, mut cfg, prior, mut journal, lock, shared, .. } = self;
         cfg.run_dir = Some(dir.clone());
         let run_id = cfg.run_id.clone();
         let emitter = Emitter::new(clock.clone());
@@ -233,7 +239,7 @@ impl Prepared {
             None => engine.launch(),
         };
         let _ = abort.set(handle.commands.clone());
-        (handle, SessionGuard { dir, run_id, lock })
+        (handle, SessionGuard { dir, run_id, lock, _shared: shared })
     }
 }
 
@@ -259,6 +265,16 @@ fn taken_note(t: TakenOver) -> Note {
         reason: t.reason,
         at: Timestamp::now(),
     }
+}
+
+/// The notes a session with shared state journals: where the state lives, and an S3 lock taken over.
+fn shared_notes(s: Option<&super::shared::Session>) -> Vec<Note> {
+    let Some(s) = s else { return Vec::new() };
+    let mut out = vec![s.note()];
+    if let Some(t) = s.taken.clone() {
+        out.push(taken_note(t));
+    }
+    out
 }
 
 /// Creates the run directory of a new run, stores the runbook and meta.json, takes the run lock and opens the
@@ -303,12 +319,13 @@ pub fn prepare_new(
         sessions: Vec::new(),
     };
     let (lock, taken) = RunLock::acquire(&state.locks(), &key, lock_info(&meta), take_over_lock, None)?;
+    let shared = super::shared::begin_new(&mut meta, take_over_lock)?;
     let mut b = fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
     b.create(&dir).map_err(JournalError::io("cannot create the run directory", &dir))?;
     // a run that could not be opened (a full disk) leaves no directory behind; its lock goes when `lock` drops
-    let opened = open_new_run(&dir, &rb, &mut meta, taken);
+    let opened = open_new_run(&dir, &rb, &mut meta, taken, shared.as_ref());
     let journal = match opened {
         Ok(j) => j,
         Err(e) => {
@@ -316,11 +333,17 @@ pub fn prepare_new(
             return Err(e);
         }
     };
-    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None })
+    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None, shared })
 }
 
 /// Fills a new run directory: the runbook's text, meta.json, the journal with its first notes.
-fn open_new_run(dir: &Path, rb: &Runbook, meta: &mut Meta, taken: Option<TakenOver>) -> Result<Journal, JournalError> {
+fn open_new_run(
+    dir: &Path,
+    rb: &Runbook,
+    meta: &mut Meta,
+    taken: Option<TakenOver>,
+    shared: Option<&super::shared::Session>,
+) -> Result<Journal, JournalError> {
     meta.files = store_runbook(dir, rb)?;
     let session = session_note(1, false);
     if let Note::Session { at, .. } = &session {
@@ -336,9 +359,16 @@ fn open_new_run(dir: &Path, rb: &Runbook, meta: &mut Meta, taken: Option<TakenOv
     }
     meta.write(dir)?;
     let mut journal = Journal::open(dir)?;
+    if let Some(s) = shared {
+        s.push_new_run(dir, meta)?;
+        journal.set_shared(s.mirror(&meta.run_id));
+    }
     journal.note(session)?;
     if let Some(t) = taken {
         journal.note(taken_note(t))?;
+    }
+    for n in shared_notes(shared) {
+        journal.note(n)?;
     }
     Ok(journal)
 }
@@ -382,8 +412,14 @@ pub fn prepare_resume(
     take_over_lock: bool,
     recovery_point: Option<String>,
 ) -> Result<Prepared, JournalError> {
-    let dir = state.find_run(run)?;
+    let (dir, shared) = match super::shared::begin_resume(state, run, take_over_lock)? {
+        Some((dir, s)) => (dir, Some(s)),
+        None => (state.find_run(run)?, None),
+    };
     let mut meta = Meta::read(&dir)?;
+    if let Some(s) = &shared {
+        meta.settings.shared_state = Some(s.shared.cfg.clone());
+    }
     let read = read_journal(&dir)?;
     super::edge::check_resumable(&dir, &meta, &read)?;
     if let Some((outcome, _)) = last_outcome(&read)
@@ -434,6 +470,9 @@ pub fn prepare_resume(
         RunLock::acquire(&state.locks(), &meta.lock_key, lock_info(&meta), take_over_lock, Some(&meta.run_id))?;
     let (prior, info) = prior_state(&read);
     let mut journal = Journal::open(&dir)?;
+    if let Some(s) = &shared {
+        journal.set_shared(s.mirror(&meta.run_id));
+    }
     let number = u32::try_from(read.notes().filter(|n| matches!(n, Note::Session { .. })).count()).unwrap_or(0) + 1;
     let session = session_note(number, true);
     if let Note::Session { at, .. } = &session {
@@ -459,7 +498,13 @@ pub fn prepare_resume(
     if let Some(t) = taken {
         journal.note(taken_note(t))?;
     }
+    for n in shared_notes(shared.as_ref()) {
+        journal.note(n)?;
+    }
     meta.write(&dir)?;
+    if let Some(s) = &shared {
+        s.push_meta(&meta)?;
+    }
     let cfg = RunConfig {
         run_id: meta.run_id.clone(),
         incident_start: info.incident_start.or(meta.settings.incident_start).or(Some(meta.started)),
@@ -476,7 +521,7 @@ pub fn prepare_resume(
         .map(|s| s.id.clone())
         .collect();
     done.sort();
-    Ok(Prepared { dir, rb, cfg, prior: Some(prior), meta, done, journal, lock, clock_from: info.last_ts })
+    Ok(Prepared { dir, rb, cfg, prior: Some(prior), meta, done, journal, lock, clock_from: info.last_ts, shared })
 }
 
 /// What else the journal says about a run, beside the engine's prior state.
@@ -593,6 +638,12 @@ pub struct RunSummary {
 
 /// Every run under the state directory, oldest first.
 pub fn list_runs(state: &StateDir) -> Vec<RunSummary> {
+    if let Some(r) = super::shared::list_runs(state) {
+        return r.unwrap_or_else(|e| {
+            eprintln!("drconsole: {e}");
+            Vec::new()
+        });
+    }
     let mut dirs: Vec<PathBuf> = match fs::read_dir(state.runs()) {
         Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
         Err(_) => Vec::new(),
@@ -601,7 +652,7 @@ pub fn list_runs(state: &StateDir) -> Vec<RunSummary> {
     dirs.into_iter().map(|d| summarize(&d)).collect()
 }
 
-fn summarize(dir: &Path) -> RunSummary {
+pub(super) fn summarize(dir: &Path) -> RunSummary {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let meta = Meta::read(dir);
     let mut s = RunSummary {

@@ -20,6 +20,7 @@ use crate::util::{parse_duration, suggest};
 
 const RUNBOOK_FIELDS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description", "extends"];
 const TARGET_FIELDS: &[&str] = &["backend", "account", "primary", "secondary"];
+const STATE_FIELDS: &[&str] = &["shared", "region", "kms_key"];
 const STEP_FIELDS: &[&str] =
     &["id", "title", "action", "needs", "with", "timeout", "retries", "on_failure", "confirm", "expected", "doc"];
 const RUNBOOK_REFS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description"];
@@ -48,6 +49,10 @@ struct Partial {
     primary: Option<L<String>>,
     secondary: Option<L<String>>,
     target_loc: Option<Loc>,
+    /// `[state]`: where the team's shared state lives.
+    state_shared: Option<L<String>>,
+    state_region: Option<L<String>>,
+    state_kms_key: Option<L<String>>,
     vars: Vec<(String, L<Value>)>,
     steps: Vec<PStep>,
     /// Fields written in the file, valid or not (`runbook.name`): a field with a bad value is reported once, as bad,
@@ -194,6 +199,7 @@ impl Loader<'_> {
             match k.get_ref().as_ref() {
                 "runbook" => self.runbook_section(file, v, &mut p),
                 "target" => self.target_section(file, v, &mut p),
+                "state" => self.state_section(file, v, &mut p),
                 "vars" => {
                     if let Some(t) = self.table(file, v, "[vars]") {
                         for (name, value) in t {
@@ -221,11 +227,11 @@ impl Loader<'_> {
                     }
                 },
                 other => {
-                    let help = suggest(other, &["runbook", "target", "vars", "step"]);
+                    let help = suggest(other, &["runbook", "target", "state", "vars", "step"]);
                     self.err_help(
                         &kloc,
                         DiagKind::UnknownField,
-                        format!("unknown section `{other}`; expected one of: runbook, target, vars, step"),
+                        format!("unknown section `{other}`; expected one of: runbook, target, state, vars, step"),
                         help,
                     );
                 }
@@ -433,6 +439,29 @@ impl Loader<'_> {
         }
     }
 
+    /// `[state]`: `shared = "s3://BUCKET/PREFIX"`, optional `region` and `kms_key`.
+    fn state_section(&mut self, file: usize, v: &Item<'_>, p: &mut Partial) {
+        let Some(t) = self.table(file, v, "[state]") else { return };
+        for (k, v) in t {
+            let key = k.get_ref().as_ref();
+            match key {
+                "shared" => {
+                    if let Some(s) = self.string(file, v, "shared") {
+                        match crate::util::parse_s3_url(&s.v) {
+                            Ok(_) => p.state_shared = Some(s),
+                            Err(e) => {
+                                self.err(&s.loc, DiagKind::BadValue, format!("`shared` \"{}\": {e}", s.v));
+                            }
+                        }
+                    }
+                }
+                "region" => p.state_region = self.region(file, v, "region"),
+                "kms_key" => p.state_kms_key = self.string(file, v, "kms_key"),
+                _ => self.unknown(self.loc(file, k.span()), "[state]", key, STATE_FIELDS),
+            }
+        }
+    }
+
     fn target_section(&mut self, file: usize, v: &Item<'_>, p: &mut Partial) {
         p.target_loc = Some(self.loc(file, v.span()));
         let Some(t) = self.table(file, v, "[target]") else {
@@ -592,7 +621,7 @@ impl Loader<'_> {
         Some(s)
     }
 
-    fn finish(&mut self, p: Partial) -> Option<Runbook> {
+    fn finish(&mut self, mut p: Partial) -> Option<Runbook> {
         let top = Loc { file: 0, span: 0..0 };
         let rb_loc = p.runbook_loc.clone().unwrap_or(top.clone());
         let tg_loc = p.target_loc.clone().unwrap_or(top.clone());
@@ -778,7 +807,12 @@ impl Loader<'_> {
 
         self.check_var_kinds(&p.steps, &p.vars, &vars);
 
-        Some(Runbook { files: std::mem::take(&mut self.files), meta, target, vars, steps, dag })
+        let state = p.state_shared.take().map(|s| super::StateSection {
+            shared: s.v,
+            region: p.state_region.take().map(|x| x.v),
+            kms_key: p.state_kms_key.take().map(|x| x.v),
+        });
+        Some(Runbook { files: std::mem::take(&mut self.files), meta, target, state, vars, steps, dag })
     }
 
     /// Values known before the run through `${vars.*}` must fit the parameter they reach; reported at the
@@ -1057,6 +1091,9 @@ fn merge(base: Partial, child: Partial) -> Partial {
         primary: child.primary.or(base.primary),
         secondary: child.secondary.or(base.secondary),
         target_loc: child.target_loc.or(base.target_loc),
+        state_shared: child.state_shared.or(base.state_shared),
+        state_region: child.state_region.or(base.state_region),
+        state_kms_key: child.state_kms_key.or(base.state_kms_key),
         vars,
         steps,
         present: base.present.union(&child.present).cloned().collect(),

@@ -103,6 +103,15 @@ pub struct Step {
     pub loc: Loc,
 }
 
+/// `[state]`: where the team's shared state lives (optional; `--shared-state` wins over it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StateSection {
+    /// `s3://BUCKET/PREFIX`
+    pub shared: String,
+    pub region: Option<String>,
+    pub kms_key: Option<String>,
+}
+
 /// A validated runbook, ready to plan and run.
 #[derive(Debug, Clone)]
 pub struct Runbook {
@@ -110,6 +119,8 @@ pub struct Runbook {
     pub files: Vec<SourceFile>,
     pub meta: Meta,
     pub target: Target,
+    /// `[state]`, if the runbook has one.
+    pub state: Option<StateSection>,
     pub vars: Map<String, Value>,
     pub steps: Vec<Step>,
     pub dag: Dag,

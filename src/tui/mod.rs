@@ -147,12 +147,14 @@ pub struct TuiOptions {
     pub notes: StepNotes,
     /// Events of the run's earlier sessions (a resume): shown as they were before the live stream starts.
     pub history: Vec<Event>,
+    /// Where the run's state is kept when it is shared (`s3://...`): shown in the header.
+    pub shared_state: Option<String>,
 }
 
 impl TuiOptions {
     /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
     pub fn new(theme: Theme, operator: String) -> Self {
-        Self { theme, operator, notes: StepNotes::new(), history: Vec::new() }
+        Self { theme, operator, notes: StepNotes::new(), history: Vec::new(), shared_state: None }
     }
 }
 
@@ -286,6 +288,7 @@ pub async fn run(
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     term.clear()?;
     let mut state = State::new(opts.notes, opts.operator, commands.is_some());
+    state.shared_state = opts.shared_state;
     let size = term.size()?;
     state.handle(Input::Resize(size.width, size.height));
     // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream

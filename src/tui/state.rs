@@ -314,6 +314,8 @@ pub struct State {
     /// `false` in watch mode: navigation only, nothing is sent to the engine.
     pub control: bool,
     pub run: Option<RunInfo>,
+    /// Where the run's state is shared (`s3://...`), if it is: the header says so.
+    pub shared_state: Option<String>,
     pub identity: Option<(String, String)>,
     /// In dependency order (stage, then runbook order).
     pub steps: Vec<StepView>,
@@ -365,6 +367,7 @@ impl State {
             operator,
             control,
             run: None,
+            shared_state: None,
             identity: None,
             steps: Vec::new(),
             index: HashMap::new(),

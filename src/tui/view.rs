@@ -164,7 +164,10 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         .map(|(a, _)| a.clone())
         .or_else(|| run.account.clone())
         .map_or("no account guard".to_string(), |a| format!("account {a}"));
-    let where_ = format!("{account} · {} → {}", run.primary, run.secondary);
+    let mut where_ = format!("{account} · {} → {}", run.primary, run.secondary);
+    if let Some(url) = &s.shared_state {
+        where_.push_str(&format!(" · state {url}"));
+    }
     let (word, role) = match (&s.finished, &s.paused) {
         (Some(f), _) => match f.outcome {
             Outcome::Recovered => ("RECOVERED".to_string(), "rto.ok"),

@@ -404,6 +404,27 @@ fn note(n: &Note, sessions: &mut Vec<Session>) -> Option<Decision> {
                 previous.user, previous.host, previous.pid, previous.since, previous.run_id
             ),
         }),
+        Note::SharedState { url, at } => Some(Decision {
+            at: *at,
+            wall: None,
+            what: "shared state".into(),
+            step: None,
+            by: "drconsole".into(),
+            detail: format!("journal, lock and reports kept on {url}"),
+        }),
+        Note::SharedStatePaused { url, since, until, reason } => Some(Decision {
+            at: *since,
+            wall: None,
+            what: "paused".into(),
+            step: None,
+            by: "drconsole".into(),
+            detail: format!(
+                "{url} unreachable for {}: the run waited for it ({reason})",
+                crate::util::fmt_duration(
+                    std::time::Duration::try_from(until.duration_since(*since)).unwrap_or_default()
+                )
+            ),
+        }),
     }
 }
 
