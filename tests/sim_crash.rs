@@ -169,7 +169,7 @@ fn killed_between_a_create_call_and_its_record_the_resume_finds_the_resource_ins
     let want = estate(&reference.run_dir);
     // every kind of resource the reference run created
     let mut kinds: Vec<String> = Vec::new();
-    for r in reference.journal.records.values() {
+    for (_, r) in &reference.journal.records {
         if let Record::Event(e) = r
             && let EventKind::Resource { phase, kind, .. } = &e.kind
             && phase == "created"
