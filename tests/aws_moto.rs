@@ -837,7 +837,7 @@ async fn crash_run_on_moto(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_sell_killed_at_six_points_on_moto_resumes_without_duplicates() {
+async fn cross_sell_killed_at_five_points_on_moto_resumes_without_duplicates() {
     use drconsole::engine::EventKind;
     use drconsole::journal::Record;
     let moto = MotoServer::start();
