@@ -191,7 +191,8 @@ fn killed_between_a_create_call_and_its_record_the_resume_finds_the_resource_ins
                     let Some((i, kind)) = queue.lock().unwrap().pop() else { break };
                     let point = KillPoint::BeforeCreated(kind.clone());
                     let t = scenario(&[]).crash_and_resume(&base.join(format!("w{i}")), &point);
-                    let ctx = format!("killed before `created` of a {kind} (run {}):\n{}\n{}", t.run_id, t.stdout, t.stderr);
+                    let ctx =
+                        format!("killed before `created` of a {kind} (run {}):\n{}\n{}", t.run_id, t.stdout, t.stderr);
                     assert!(t.killed, "the run ended before {ctx}");
                     assert_eq!(t.exit_code, 0, "resume did not recover: {ctx}");
                     let got = estate(&t.run_dir);

@@ -390,3 +390,50 @@ fn the_header_says_where_shared_state_lives() {
     let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
     assert!(!text.contains("state s3://"), "{text}");
 }
+
+/// One clock for every frontend: a run waits 60 s at a confirmation with no engine event; the console, a watcher
+/// and headless output all show the same RTO left and a projected finish that moved by those 60 s.
+#[test]
+fn the_console_a_watcher_and_headless_show_one_clock_while_a_confirmation_waits() {
+    use drconsole::headless::Printer;
+    use drconsole::util::fmt_clock;
+    let theme = Theme::preset("dark").unwrap();
+    let events = fixtures::at_cutover();
+    let waited = fixtures::at(1803 + 60);
+
+    let mut console = fixtures::state(&events, true, (160, 48));
+    let (finish0, margin0) = console.projected().unwrap();
+    let left0 = console.rto_left().unwrap();
+    console.handle(Input::Tick(waited));
+    let mut watcher = fixtures::state(&events, false, (160, 48));
+    watcher.handle(Input::Tick(waited));
+
+    let (finish, margin) = console.projected().unwrap();
+    assert_eq!(finish.duration_since(finish0).as_secs(), 60, "the projection did not move while the run waited");
+    assert_eq!(margin, margin0 - 60);
+    assert_eq!(console.rto_left(), Some(left0 - 60));
+    assert_eq!(watcher.projected(), Some((finish, margin)), "the watcher's projection differs");
+    assert_eq!(watcher.rto_left(), console.rto_left(), "the watcher's RTO left differs");
+
+    // what each screen says: the header's clock line
+    let hms = finish.strftime("%H:%M:%S").to_string();
+    for (who, s) in [("console", &console), ("watcher", &watcher)] {
+        let text = fixtures::text(&fixtures::render(s, &theme, 160, 48));
+        let clock = text.lines().nth(2).unwrap();
+        assert!(clock.contains(&format!(" {} left ", fmt_clock(left0 - 60))), "{who}: {clock}");
+        assert!(clock.contains(&format!("finish {hms} ")), "{who}: {clock}");
+    }
+
+    // headless: the same events, then its tick at the same moment
+    let mut out = Vec::new();
+    let mut p = Printer::new(&mut out, false);
+    for e in &events.events {
+        p.print(e);
+    }
+    p.eta(waited);
+    drop(p);
+    let text = String::from_utf8(out).unwrap();
+    let last = text.lines().rev().find(|l| l.contains(" eta ")).unwrap();
+    assert!(last.contains(&format!("RTO {}]", fmt_clock(left0 - 60))), "headless: {last}");
+    assert!(last.contains(&format!("projected finish {hms}Z, margin {}", fmt_clock(margin))), "headless: {last}");
+}
