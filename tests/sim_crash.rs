@@ -299,3 +299,53 @@ fn a_sim_secret_appears_nowhere_under_the_run_directory_even_when_killed_before_
     assert_eq!(out.status.code(), Some(0), "resume failed:\n{so}\n{se}");
     assert_nowhere(&run_dir, &[&so, &se]);
 }
+
+/// A run killed after 8 of its 14 steps succeeded, then opened again in the console (`drconsole resume RUN`
+/// replays the journal before the live stream): the screen shows those 8 steps succeeded, with their durations,
+/// and the recovery point chosen — not "Steps 0/14" and every step pending.
+#[test]
+fn a_run_killed_after_8_of_14_steps_resumes_in_the_console_showing_what_was_done() {
+    use drconsole::tui::state::State;
+    use drconsole::tui::{Theme, fixtures};
+    let base = tempfile::tempdir().unwrap();
+    let reference = scenario(&[]).run_uninterrupted(&base.path().join("ref"));
+    assert_eq!(reference.exit_code, 0, "reference run: {}\n{}", reference.stdout, reference.stderr);
+    let succeeded: Vec<u64> = reference
+        .journal
+        .records
+        .iter()
+        .filter_map(|(seq, r)| match r {
+            Record::Event(e) if matches!(e.kind, EventKind::StepSucceeded { .. }) => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(succeeded.len(), 14, "cross-sell has 14 steps");
+    let t = scenario(&[]).crash_and_resume(&base.path().join("kill"), &KillPoint::AfterRecord(succeeded[7]));
+    assert!(t.killed && t.exit_code == 0, "{}\n{}", t.stdout, t.stderr);
+    // what the console replays when it opens the resumed run: the journal as the killed session left it
+    let history: Vec<_> = t
+        .journal
+        .records
+        .iter()
+        .take_while(|(seq, _)| *seq <= t.records_at_kill)
+        .filter_map(|(_, r)| match r {
+            Record::Event(e) => Some(e.clone()),
+            Record::Note(_) => None,
+        })
+        .collect();
+    let mut s = State::new(Default::default(), "oncall@bridge".into(), true);
+    s.replay(&history);
+    let text = fixtures::text(&fixtures::render(&s, &Theme::preset("dark").unwrap(), 160, 48));
+    assert!(text.contains("Steps 8/14"), "{text}");
+    // the steps pane (the left column below the header) and the RPO line
+    let steps: Vec<String> = text.lines().skip(4).take(16).map(|l| l.chars().take(64).collect::<String>()).collect();
+    let done = steps.iter().filter(|l| l.starts_with("│✓")).count();
+    assert_eq!(done, 8, "{text}");
+    assert!(!text.contains("no recovery point chosen yet"), "{text}");
+    let rpo = text.lines().nth(3).unwrap();
+    assert!(rpo.contains("point") && rpo.contains("old"), "the chosen point's age: {rpo}");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d+m\d\ds\b", "[duration]");
+    settings.add_filter(r"\b\d+h\d\dm\b", "[age]");
+    settings.bind(|| insta::assert_snapshot!("resumed_after_8_of_14_steps", format!("{rpo}\n{}", steps.join("\n"))));
+}
