@@ -45,6 +45,9 @@ pub struct RunSettings {
     /// `--endpoint-url` (AWS; an emulator or a proxy).
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// `--drill`: a recovery test (a runbook's `mode = "drill"` is one without the flag).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 impl RunSettings {
@@ -65,6 +68,9 @@ impl RunSettings {
         }
         if self.sim {
             rb.target.backend = Backend::Sim;
+        }
+        if self.drill {
+            rb.meta.drill = true;
         }
         Ok(())
     }
