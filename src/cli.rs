@@ -79,7 +79,12 @@ pub enum Cmd {
         json: bool,
     },
     /// Show what a runbook will do, step by step, with the critical path and projected RTO; touches nothing
-    Plan { runbook: PathBuf },
+    Plan {
+        runbook: PathBuf,
+        /// Show the plan of a drill (names, drill DNS record) as `--drill` would run it
+        #[arg(long)]
+        drill: bool,
+    },
     /// Print the least-privilege IAM policy a runbook needs
     IamPolicy { runbook: PathBuf },
     /// Resume a run that stopped (lost session, crash, interrupt) from its journal; succeeded steps are not repeated
@@ -97,6 +102,18 @@ pub enum Cmd {
         /// Which report to print
         #[arg(long, value_parser = ["md", "json", "junit"], default_value = "md")]
         format: String,
+    },
+    /// Remove everything a run created (a drill; a real failover's with --force): from its journal, confirmed by a
+    /// sweep of its drconsole:run-id tag in both regions; ends by listing what is left tagged (must be nothing)
+    Cleanup {
+        /// Run id (or a unique prefix, `last`, or a run directory)
+        run: String,
+        /// Do not ask for the typed confirmation (headless, scheduled jobs)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Clean up a run that was not a drill (its resources may serve customers; recorded)
+        #[arg(long)]
+        force: bool,
     },
     /// Follow a live run from its journal, read-only (any number of watchers)
     Watch {
@@ -159,6 +176,15 @@ pub struct RunArgs {
     /// Run on the built-in simulator (no AWS account needed)
     #[arg(long)]
     pub sim: bool,
+
+    /// A recovery test: rehearse for real in the secondary region, changing nothing a customer reaches (drill names
+    /// and tags, a drill DNS record, the primary region never written); same as `mode = "drill"` in [runbook]
+    #[arg(long)]
+    pub drill: bool,
+
+    /// With a drill: run `drconsole cleanup` on the run when it ends, whatever its outcome
+    #[arg(long)]
+    pub cleanup_after: bool,
 
     /// Simulator: a world/scenario file (resources, faults, outages); implies --sim
     #[arg(long, value_name = "FILE")]

@@ -4,8 +4,10 @@
 //! ([`actions`]) against a cloud, and shown by a frontend ([`headless`], [`tui`]).
 
 pub mod actions;
+pub mod cleanup;
 pub mod cli;
 pub mod cloud;
+pub mod drill;
 pub mod engine;
 pub mod headless;
 pub mod journal;

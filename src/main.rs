@@ -33,9 +33,11 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Cmd::Check { files, json }) => check(&files, json, &registry),
         Some(Cmd::Actions { json }) => actions(json, &registry),
-        Some(Cmd::Plan { runbook }) => {
-            with_runbook(&runbook, &registry, |rb| print!("{}", plan::plan_text(rb, &registry)))
-        }
+        Some(Cmd::Plan { runbook, drill }) => with_runbook(&runbook, &registry, |rb| {
+            let mut rb = rb.clone();
+            rb.meta.drill |= drill;
+            print!("{}", plan::plan_text(&rb, &registry));
+        }),
         Some(Cmd::IamPolicy { runbook }) => with_runbook(&runbook, &registry, |rb| {
             let mut policy = plan::iam_policy(rb, &registry);
             journal::shared::add_iam_statements(&mut policy, rb);
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
         Some(Cmd::Runs { json }) => runs(cli.state_dir.as_deref(), json),
         Some(Cmd::Report { run, format }) => report(cli.state_dir.as_deref(), &run, &format),
         Some(Cmd::Watch { run, json }) => watch(cli.state_dir.as_deref(), &run, json),
+        Some(Cmd::Cleanup { run, yes, force }) => {
+            let opts = drconsole::cleanup::command::Options { yes, force, by: operator() };
+            ExitCode::from(drconsole::cleanup::command::command(cli.state_dir.as_deref(), &run, &opts))
+        }
         None => match &cli.run.runbook {
             Some(path) => run(path, &cli.run, cli.state_dir.as_deref(), registry),
             None => {
@@ -85,6 +91,15 @@ fn check(files: &[std::path::PathBuf], json: bool, registry: &Registry) -> ExitC
     let mut bad = 0;
     for f in files {
         match runbook::load(f, registry) {
+            Ok(rb) if rb.meta.drill && !drconsole::drill::primary_writes(&rb, registry).is_empty() => {
+                // a drill runbook that would write its primary region cannot run
+                bad += 1;
+                for (step, why) in drconsole::drill::primary_writes(&rb, registry) {
+                    if !json {
+                        eprintln!("error: {}: step `{step}`: {why}", f.display());
+                    }
+                }
+            }
             Ok(rb) => {
                 if !json {
                     println!("ok: {} ({}, {} steps)", f.display(), rb.meta.name, rb.steps.len());
@@ -185,10 +200,17 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         profile: args.profile.clone(),
         endpoint_url: args.endpoint_url.clone(),
         shared_state: journal::shared::for_run(&rb, args.profile.as_deref()),
+        drill: args.drill,
     };
     // --var and --sim, the same way a resume applies them from the run's meta.json
     if let Err(e) = settings.apply(&mut rb) {
         return journal_error(&e);
+    }
+    if let Some(code) = drill_refusal(&rb, &registry) {
+        return code;
+    }
+    if args.cleanup_after && !rb.meta.drill {
+        return usage("--cleanup-after only applies to a drill (--drill, or mode = \"drill\" in [runbook])");
     }
     // a --var of the wrong kind is refused now, as `check` refuses a [vars] value, not when its step runs
     if let Err(e) = runbook::kinds::check_overrides(&rb, &registry, &args.vars) {
@@ -233,7 +255,29 @@ fn run(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Registry
         Ok(p) => p,
         Err(e) => return journal_error(&e),
     };
-    drive(prepared, registry, &opts, console)
+    let dir = prepared.dir.clone();
+    let code = drive(prepared, registry, &opts, console);
+    if !args.cleanup_after {
+        return code;
+    }
+    // --cleanup-after: whatever the outcome; the run's exit code wins unless it recovered
+    eprintln!("drconsole: --cleanup-after: removing what the drill created");
+    let copts = drconsole::cleanup::command::Options { yes: true, force: false, by: operator() };
+    let cleaned = drconsole::cleanup::command::cleanup_dir(&dir, &copts);
+    if code == ExitCode::SUCCESS { ExitCode::from(cleaned) } else { code }
+}
+
+/// A drill that would write the primary region is refused before anything starts (exit 4, nothing created).
+fn drill_refusal(rb: &Runbook, registry: &Registry) -> Option<ExitCode> {
+    let writes = if rb.meta.drill { drconsole::drill::primary_writes(rb, registry) } else { Vec::new() };
+    if writes.is_empty() {
+        return None;
+    }
+    for (_, why) in &writes {
+        eprintln!("drconsole: refused: {why}");
+    }
+    eprintln!("drconsole: the drill was not started; nothing was created");
+    Some(ExitCode::from(4))
 }
 
 /// The console's options, or `None` for a headless run; a console needs stdout to be a terminal.
@@ -357,6 +401,8 @@ async fn attach_aws(prepared: &mut Prepared) -> Result<(), String> {
     let opts = AwsOptions {
         profile: settings.profile.clone(),
         endpoint_url: settings.endpoint_url.clone(),
+        // a drill never writes its primary region
+        read_only_regions: if prepared.rb.meta.drill { vec![prepared.rb.target.primary.clone()] } else { Vec::new() },
         ..AwsOptions::default()
     };
     let cloud = drconsole::cloud::aws::cloud_for(&opts, &prepared.rb.target).await;
@@ -380,6 +426,10 @@ fn attach_sim(prepared: &mut Prepared, clock: &drconsole::engine::Clock) -> Resu
         }
         None => Sim::for_runbook(clock.clone(), prepared.cfg.seed, &prepared.rb, world.as_ref()),
     };
+    if prepared.rb.meta.drill {
+        // a drill never writes its primary region
+        sim.set_read_only(&prepared.rb.target.primary);
+    }
     let sim = Arc::new(sim);
     prepared.cfg.cloud = Some(Arc::new(drconsole::cloud::Cloud::from_all("sim", sim.clone())));
     prepared.set_world_store(Box::new(SimWorld(sim)));

@@ -16,6 +16,9 @@ pub fn planned_params(rb: &Runbook, i: usize) -> Params {
 
 pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
     let mut out = String::new();
+    if rb.meta.drill {
+        out.push_str(&crate::drill::plan_banner(rb));
+    }
     let _ = writeln!(out, "{} ({})", rb.meta.title, rb.meta.name);
     let _ = writeln!(
         out,
@@ -35,7 +38,12 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
     for (n, &i) in rb.dag.order.iter().enumerate() {
         let s = &rb.steps[i];
         let Some(action) = registry.get(&s.action) else { continue };
-        let line = action.plan(&planned_params(rb, i));
+        let mut params = planned_params(rb, i);
+        if rb.meta.drill {
+            let records = crate::drill::production_records(rb);
+            let _ = crate::drill::rewrite(rb, registry, &s.action, &mut params, "<id>", &records);
+        }
+        let line = action.plan(&params);
         let crit = if path.contains(&i) { "*" } else { " " };
         let _ =
             writeln!(out, "{crit}{:>3}. {}  [{}]  ~{}", n + 1, s.id, s.action, fmt_duration(rb.expected(registry, i)));

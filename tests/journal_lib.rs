@@ -475,6 +475,7 @@ fn prior_state_keeps_successes_outputs_approvals_and_answers() {
             deadline: ts(3000),
             speed: 1.0,
             steps: Vec::new(),
+            drill: false,
         },
         started("a", 1),
         succeeded("a", json!({"id": "vol-1"})),

@@ -73,6 +73,7 @@ fn run_started(steps: Vec<StepInfo>) -> EventKind {
         deadline: ts(6300),
         speed: 1.0,
         steps,
+        drill: false,
     }
 }
 

@@ -189,6 +189,8 @@ pub struct ActionCtx {
     pub cloud: Option<Arc<Cloud>>,
     /// The run's directory (journalled runs), where actions may keep what is too big for the journal.
     pub run_dir: Option<std::path::PathBuf>,
+    /// A drill (`--drill`): what the step creates is tagged `drconsole:drill` too.
+    pub drill: bool,
     pub(crate) emitter: Emitter,
     pub(crate) operator: tokio::sync::mpsc::UnboundedSender<OperatorRequest>,
 }
@@ -206,7 +208,11 @@ impl ActionCtx {
 
     /// The tags put on every resource this step creates.
     pub fn tags(&self) -> crate::cloud::Tags {
-        crate::cloud::drconsole_tags(&self.run_id, &self.step_id, &self.runbook)
+        let mut tags = crate::cloud::drconsole_tags(&self.run_id, &self.step_id, &self.runbook);
+        if self.drill {
+            tags.insert(crate::cloud::TAG_DRILL.into(), self.run_id.clone());
+        }
+        tags
     }
 
     /// Sleeps in run time (scaled by the simulator's speed); returns early with `Cancelled` when the run stops.

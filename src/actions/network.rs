@@ -90,7 +90,10 @@ impl Action for NatEnsure {
         let az_of = |subnet: &str| subnets.iter().find(|s| s.id == subnet).map(|s| s.az.clone());
         // every NAT gateway of the region: the VPC's live ones are reused, and a route through any available one
         // is working and left alone
-        let all_nats = c(cloud.ec2.describe_nat_gateways(&region, &Filter::default())).await?;
+        // a drill's NAT gateways are another run's, removed by its cleanup: never reused by a failover or another
+        // drill (a drill reuses a failover's standing ones, which its cleanup leaves alone)
+        let mut all_nats = c(cloud.ec2.describe_nat_gateways(&region, &Filter::default())).await?;
+        all_nats.retain(|n| n.tags.get(crate::cloud::TAG_DRILL).is_none_or(|run| *run == ctx.run_id));
         let live = |state: &str| state == "available" || state == "pending";
         // the zones to serve: each zone with private subnets (per_az), or the chosen public subnet's zone
         let chosen = match p.opt_str("subnet")? {

@@ -11,6 +11,7 @@
 //!   [`TAG_RUNBOOK`]) and, where the API has one, a client token, so actions can be idempotent.
 
 pub mod aws;
+pub mod cleanup;
 pub mod error;
 pub mod sim;
 
@@ -28,6 +29,8 @@ use serde::{Deserialize, Serialize};
 pub const TAG_RUN_ID: &str = "drconsole:run-id";
 pub const TAG_STEP: &str = "drconsole:step";
 pub const TAG_RUNBOOK: &str = "drconsole:runbook";
+/// On everything a drill creates (`--drill`), with the run id as its value.
+pub const TAG_DRILL: &str = "drconsole:drill";
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -949,13 +952,27 @@ pub struct Cloud {
     pub dynamodb: Arc<dyn Dynamodb>,
     pub secrets: Arc<dyn SecretsManager>,
     pub sts: Arc<dyn Sts>,
+    /// Deletes, for `drconsole cleanup` ([`cleanup`]).
+    pub cleanup: Arc<dyn cleanup::Cleanup>,
 }
 
 impl Cloud {
     /// A cloud whose every service is the same object (the simulator; an adapter holding all SDK clients).
     pub fn from_all<T>(backend: &'static str, all: Arc<T>) -> Self
     where
-        T: Rds + Ec2 + Elb + Asg + Waf + Route53 + S3 + Backup + Dynamodb + SecretsManager + Sts + 'static,
+        T: Rds
+            + Ec2
+            + Elb
+            + Asg
+            + Waf
+            + Route53
+            + S3
+            + Backup
+            + Dynamodb
+            + SecretsManager
+            + Sts
+            + cleanup::Cleanup
+            + 'static,
     {
         Self {
             backend,
@@ -969,7 +986,8 @@ impl Cloud {
             backup: all.clone(),
             dynamodb: all.clone(),
             secrets: all.clone(),
-            sts: all,
+            sts: all.clone(),
+            cleanup: all,
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct Engine {
     prior_elapsed: Duration,
     /// Each step's expected duration, looked up once: the projection reads them after every state change.
     expected: Vec<Duration>,
+    /// A drill: the run's short id and the production records its traffic steps would write (`crate::drill`).
+    drill: Option<(String, Vec<String>)>,
 }
 
 enum Stop {
@@ -158,6 +160,7 @@ impl Engine {
         let rng = fastrand::Rng::with_seed(cfg.seed);
         let started = clock.elapsed();
         let expected = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
+        let drill = rb.meta.drill.then(|| (crate::drill::short_id(&cfg.run_id), crate::drill::production_records(&rb)));
         Self {
             rb,
             registry,
@@ -172,6 +175,7 @@ impl Engine {
             prior_answers: HashMap::new(),
             prior_elapsed: Duration::ZERO,
             expected,
+            drill,
         }
     }
 
@@ -230,6 +234,7 @@ impl Engine {
             deadline: self.deadline(),
             speed: self.clock.speed(),
             steps,
+            drill: rb.meta.drill,
         });
     }
 
@@ -382,7 +387,7 @@ impl Engine {
             }
             if self.rb.steps[i].confirm && !self.steps[i].approved {
                 self.steps[i].status = Status::AwaitingApproval;
-                let plan = match self.params(i) {
+                let plan = match self.step_params(i) {
                     Ok(p) => self.plan_line(i, &p),
                     Err(e) => format!("(cannot render parameters: {e})"),
                 };
@@ -426,6 +431,15 @@ impl Engine {
         crate::actions::shell::render_params(&self.rb.steps[i].action, &self.rb.steps[i].with, &scope)
     }
 
+    /// A step's parameters as it runs them: rendered, then (in a drill) rewritten by `crate::drill::rewrite`.
+    fn step_params(&self, i: usize) -> Result<Params, ActionError> {
+        let mut p = self.params(i).map_err(|e| ActionError::fatal(e.to_string()))?;
+        if let Some((short, records)) = &self.drill {
+            crate::drill::rewrite(&self.rb, &self.registry, &self.rb.steps[i].action, &mut p, short, records)?;
+        }
+        Ok(p)
+    }
+
     /// Parameters as shown in events: secrets replaced.
     fn redacted(&self, action: &dyn Action, p: &Params) -> Map<String, Value> {
         p.0.iter()
@@ -460,7 +474,7 @@ impl Engine {
         rt.started = Some(self.clock.elapsed());
         rt.cancel = Some(cancel.clone());
         let first_attempt = rt.attempts + 1;
-        let params = self.params(i);
+        let params = self.step_params(i);
         let ctx = ActionCtx {
             run_id: self.cfg.run_id.clone(),
             step_id: step.id.clone(),
@@ -474,6 +488,7 @@ impl Engine {
             runbook: self.rb.meta.name.clone(),
             cloud: self.cfg.cloud.clone(),
             run_dir: self.cfg.run_dir.clone(),
+            drill: self.drill.is_some(),
             emitter: self.emitter.clone(),
             operator: op_tx.clone(),
         };
@@ -506,7 +521,7 @@ impl Engine {
                         plan,
                         params: Map::new(),
                     });
-                    return (i, first_attempt, Err(ActionError::fatal(e.to_string())));
+                    return (i, first_attempt, Err(e));
                 }
             };
             run_attempts(i, action, ctx, params, plan, shown, retry).await

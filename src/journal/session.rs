@@ -48,6 +48,9 @@ pub struct RunSettings {
     /// `--shared-state` (or the runbook's `[state]`): where the run's team state lives on S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_state: Option<super::shared::SharedConfig>,
+    /// `--drill`: a recovery test (a runbook's `mode = "drill"` is one without the flag).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 impl RunSettings {
@@ -68,6 +71,9 @@ impl RunSettings {
         }
         if self.sim {
             rb.target.backend = Backend::Sim;
+        }
+        if self.drill {
+            rb.meta.drill = true;
         }
         Ok(())
     }

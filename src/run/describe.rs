@@ -54,14 +54,20 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
             rto_secs,
             rpo_secs,
             steps,
+            drill,
             ..
         } => {
             let acct = account.as_deref().map(|a| format!(" account {a}")).unwrap_or_default();
+            let mode = if *drill {
+                format!("DRILL (a recovery test: nothing in {primary} is written, production DNS untouched) ")
+            } else {
+                String::new()
+            };
             line(
                 "run",
                 "",
                 format!(
-                    "{} ({runbook}) run {run_id} on {backend}{acct} {primary} -> {secondary}; {} steps; RTO {} RPO {}",
+                    "{mode}{} ({runbook}) run {run_id} on {backend}{acct} {primary} -> {secondary}; {} steps; RTO {} RPO {}",
                     sanitize(title),
                     steps.len(),
                     fmt_duration(Duration::from_secs(*rto_secs)),

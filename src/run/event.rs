@@ -125,6 +125,9 @@ pub enum EventKind {
         deadline: Timestamp,
         speed: f64,
         steps: Vec<StepInfo>,
+        /// A drill (`--drill`): a recovery test that changes nothing a customer reaches.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drill: bool,
     },
     /// The account and identity in use, once known (AWS: STS GetCallerIdentity).
     Identity {

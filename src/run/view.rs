@@ -226,6 +226,8 @@ pub struct RunHeader {
     pub speed: f64,
     /// The first session's start.
     pub started: Timestamp,
+    /// A drill (`--drill`): a recovery test.
+    pub drill: bool,
 }
 
 /// A recovery point the run used (chosen for a step).
@@ -419,6 +421,7 @@ impl RunView {
                 deadline,
                 speed,
                 steps,
+                drill,
             } => {
                 let resumed = self.run.as_ref().is_some_and(|r| r.run_id == *run_id);
                 let started = if resumed { self.run.as_ref().map_or(at, |r| r.started) } else { at };
@@ -447,6 +450,7 @@ impl RunView {
                     deadline: *deadline,
                     speed: *speed,
                     started,
+                    drill: *drill,
                 });
                 if let Some(last) = self.sessions.last_mut() {
                     last.ended.get_or_insert(self.finished.as_ref().map_or(at, |f| f.at));

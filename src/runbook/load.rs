@@ -18,7 +18,7 @@ use super::interp::{self, Segment};
 use super::{Backend, Dag, Loc, Meta, OnFailure, Runbook, Step, Target, valid_name, valid_region};
 use crate::util::{parse_duration, suggest};
 
-const RUNBOOK_FIELDS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description", "extends"];
+const RUNBOOK_FIELDS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description", "extends", "mode"];
 const TARGET_FIELDS: &[&str] = &["backend", "account", "primary", "secondary"];
 const STATE_FIELDS: &[&str] = &["shared", "region", "kms_key"];
 const STEP_FIELDS: &[&str] =
@@ -43,6 +43,8 @@ struct Partial {
     rpo: Option<L<Duration>>,
     owner: Option<L<String>>,
     description: Option<L<String>>,
+    /// `mode = "drill"`: a recovery test (see `crate::drill`); `"recovery"` (the default) is a real failover.
+    drill: Option<L<bool>>,
     extends: Option<L<String>>,
     backend: Option<L<Backend>>,
     account: Option<L<String>>,
@@ -326,6 +328,27 @@ impl Loader<'_> {
         }
     }
 
+    /// `mode`: `"recovery"` (a real failover) or `"drill"` (a recovery test); `Some(true)` for a drill.
+    fn mode(&mut self, file: usize, v: &Item<'_>) -> Option<L<bool>> {
+        let s = self.string(file, v, "mode")?;
+        match s.v.as_str() {
+            "drill" => Some(L { v: true, loc: s.loc }),
+            "recovery" => Some(L { v: false, loc: s.loc }),
+            other => {
+                let help = suggest(other, &["drill", "recovery"]);
+                self.err_help(
+                    &s.loc,
+                    DiagKind::BadValue,
+                    format!(
+                        "`mode` must be \"recovery\" (a real failover) or \"drill\" (a recovery test), not \"{other}\""
+                    ),
+                    help,
+                );
+                None
+            }
+        }
+    }
+
     fn boolean(&mut self, file: usize, v: &Item<'_>, field: &str) -> Option<L<bool>> {
         let loc = self.loc(file, v.span());
         match v.get_ref() {
@@ -434,6 +457,7 @@ impl Loader<'_> {
                 "owner" => p.owner = self.string(file, v, "owner"),
                 "description" => p.description = self.string(file, v, "description"),
                 "extends" => p.extends = self.string(file, v, "extends"),
+                "mode" => p.drill = self.mode(file, v),
                 _ => self.unknown(self.loc(file, k.span()), "[runbook]", key, RUNBOOK_FIELDS),
             }
         }
@@ -765,6 +789,7 @@ impl Loader<'_> {
             rpo: p.rpo.map_or(Duration::ZERO, |x| x.v),
             owner: p.owner.map(|x| x.v),
             description: p.description.map(|x| x.v),
+            drill: p.drill.is_some_and(|x| x.v),
         };
         let target = Target {
             backend: p.backend.map_or(Backend::Aws, |x| x.v),
@@ -1085,6 +1110,7 @@ fn merge(base: Partial, child: Partial) -> Partial {
         rpo: child.rpo.or(base.rpo),
         owner: child.owner.or(base.owner),
         description: child.description.or(base.description),
+        drill: child.drill.or(base.drill),
         extends: child.extends,
         backend: child.backend.or(base.backend),
         account: child.account.or(base.account),

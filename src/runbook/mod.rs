@@ -73,6 +73,9 @@ pub struct Meta {
     pub rpo: Duration,
     pub owner: Option<String>,
     pub description: Option<String>,
+    /// A recovery test (`mode = "drill"` or `--drill`): see `crate::drill`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

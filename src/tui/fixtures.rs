@@ -130,6 +130,7 @@ pub fn run_started(steps: Vec<StepInfo>) -> EventKind {
         deadline: at(6600),
         speed: 1.0,
         steps,
+        drill: false,
     }
 }
 

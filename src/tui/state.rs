@@ -203,6 +203,8 @@ pub struct RunInfo {
     pub deadline: Timestamp,
     pub speed: f64,
     pub started: Timestamp,
+    /// A drill (`--drill`): the header says DRILL.
+    pub drill: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -710,6 +712,7 @@ impl State {
             deadline: r.deadline,
             speed: r.speed,
             started: r.started,
+            drill: r.drill,
         });
         self.identity.clone_from(&v.identity);
         self.paused.clone_from(&v.paused);

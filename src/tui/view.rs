@@ -142,6 +142,11 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         other => Span::styled(format!(" {} ", other.to_uppercase()), t.get("badge.aws")),
     };
     let mut l1 = vec![badge, Span::raw(" ")];
+    if run.drill {
+        // as loud as SIMULATOR: a recovery test, production untouched
+        l1.push(Span::styled(" DRILL ", t.get("badge.sim")));
+        l1.push(Span::raw(" "));
+    }
     if !s.control {
         l1.push(Span::styled(" WATCH (read-only) ", t.get("badge.readonly")));
         l1.push(Span::raw(" "));

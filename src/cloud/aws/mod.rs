@@ -13,6 +13,7 @@
 
 mod asg;
 pub mod backup;
+mod cleanup;
 pub mod convert;
 mod dynamodb;
 mod ec2;
@@ -50,6 +51,8 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Overrides [`MAX_ATTEMPTS`].
     pub max_attempts: Option<u32>,
+    /// Regions where every change is refused before it is sent (a drill's primary region).
+    pub read_only_regions: Vec<String>,
 }
 
 /// A cache of one client per region.
@@ -191,6 +194,8 @@ pub const TAG_RUNBOOK: &str = "drconsole:runbook";
 pub struct Aws {
     pub clients: Arc<Clients>,
     guard: AccountGuard,
+    /// Changes here are refused (a drill's primary region).
+    read_only_regions: Vec<String>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -207,7 +212,13 @@ impl Aws {
     /// `target.account` guard, if any.
     pub fn new(clients: Arc<Clients>, home_region: &str, account: Option<String>) -> Self {
         let guard = AccountGuard::new(clients.clone(), home_region, account);
-        Self { clients, guard }
+        Self { clients, guard, read_only_regions: Vec::new() }
+    }
+
+    /// Refuses every change in these regions (a drill never writes its primary region).
+    pub fn with_read_only_regions(mut self, regions: Vec<String>) -> Self {
+        self.read_only_regions = regions;
+        self
     }
 
     /// The port over this adapter.
@@ -221,6 +232,16 @@ impl Aws {
 
     /// Called by every method that changes something, before it calls AWS.
     async fn allow_change(&self, service: &str, operation: &str, region: &str) -> crate::cloud::CloudResult<()> {
+        if !region.is_empty() && self.read_only_regions.iter().any(|r| r == region) {
+            return Err(crate::cloud::CloudError::new(
+                service,
+                operation,
+                region,
+                "DrillReadOnlyRegion",
+                format!("refused: {region} is the primary region of a drill, which is never written; nothing was sent"),
+            )
+            .with_kind(crate::cloud::ErrorKind::Refused));
+        }
         match self.guard.check().await {
             Ok(()) => Ok(()),
             Err(guard::GuardError::Sts(e)) => Err(e),
@@ -236,5 +257,7 @@ impl Aws {
 /// endpoints may be the ones that are down.
 pub async fn cloud_for(opts: &AwsOptions, target: &crate::runbook::Target) -> crate::cloud::Cloud {
     let clients = Clients::load(opts).await;
-    Aws::new(clients, &target.secondary, target.account.clone()).into_cloud()
+    Aws::new(clients, &target.secondary, target.account.clone())
+        .with_read_only_regions(opts.read_only_regions.clone())
+        .into_cloud()
 }

@@ -48,7 +48,8 @@ impl Rds for Sim {
         let now = self.clock.now();
         let mut w = self.lock();
         let stopped = w.settings.backups_stopped;
-        Ok(w.now_region(region).dbs.get(id).map(|d| db_view(d, now, stopped)))
+        // a deleted instance is gone (it was `deleting` until then)
+        Ok(w.now_region(region).dbs.get(id).map(|d| db_view(d, now, stopped)).filter(|d| d.status != "deleted"))
     }
 
     async fn describe_db_snapshots(&self, region: &str, q: &DbSnapshotQuery) -> CloudResult<Vec<DbSnapshot>> {
@@ -1295,7 +1296,12 @@ impl Asg for Sim {
         self.call("autoscaling", "DescribeAutoScalingGroups", region).await?;
         let now = self.clock.now();
         let mut w = self.lock();
-        Ok(w.now_region(region).asgs.get(name).map(|a| asg_view(a, now)))
+        // a deleted group is gone once its instances are
+        Ok(w.now_region(region)
+            .asgs
+            .get(name)
+            .filter(|a| a.deleted_at.is_none_or(|t| t > now))
+            .map(|a| asg_view(a, now)))
     }
 
     async fn create_auto_scaling_group(&self, region: &str, req: &CreateAutoScalingGroup) -> CloudResult<()> {
@@ -1303,6 +1309,8 @@ impl Asg for Sim {
         self.call("autoscaling", op, region).await?;
         let now = self.clock.now();
         let mut w = self.lock();
+        // a deleted group's name is free again once it is gone
+        w.now_region(region).asgs.retain(|_, a| a.deleted_at.is_none_or(|t| t > now));
         if w.now_region(region).asgs.contains_key(&req.name) {
             return Err(bad(
                 "autoscaling",
@@ -1341,9 +1349,10 @@ impl Asg for Sim {
             instances: Vec::new(),
             tags: req.tags.clone(),
         };
-        w.now_region(region)
-            .asgs
-            .insert(req.name.clone(), super::SimAsg { group, instances: Vec::new(), refreshes: Vec::new() });
+        w.now_region(region).asgs.insert(
+            req.name.clone(),
+            super::SimAsg { group, instances: Vec::new(), refreshes: Vec::new(), deleted_at: None },
+        );
         w.scale(region, &req.name, now);
         Ok(())
     }

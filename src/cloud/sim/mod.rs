@@ -11,6 +11,7 @@
 //! a world file ([`scenario`]) can define resources and inject faults.
 
 mod api;
+mod cleanup;
 pub mod provision;
 pub mod scenario;
 
@@ -121,6 +122,9 @@ pub struct SimAsg {
     pub group: AutoScalingGroup,
     pub instances: Vec<SimAsgInstance>,
     pub refreshes: Vec<(InstanceRefresh, Timeline, u64)>,
+    /// Being deleted (`DeleteAutoScalingGroup` with ForceDelete): gone at this time, when its instances are.
+    #[serde(default)]
+    pub deleted_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +198,9 @@ pub struct WorldSettings {
     pub api_latency: Duration,
     /// Scale factor on every duration (0.5 = everything twice as fast).
     pub duration_scale: f64,
+    /// Regions where every change is refused, nothing done (a drill's primary region: reads go through).
+    #[serde(default)]
+    pub read_only_regions: Vec<String>,
 }
 
 impl Default for WorldSettings {
@@ -207,6 +214,7 @@ impl Default for WorldSettings {
             unavailable_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,
+            read_only_regions: Vec::new(),
         }
     }
 }
@@ -366,6 +374,14 @@ impl Sim {
         w.fault_hits.push(0);
     }
 
+    /// Refuses every change in `region` from now on (a drill's primary region); reads go through.
+    pub fn set_read_only(&self, region: &str) {
+        let mut w = self.lock();
+        if !w.settings.read_only_regions.iter().any(|r| r == region) {
+            w.settings.read_only_regions.push(region.to_string());
+        }
+    }
+
     pub fn set_region_available(&self, region: &str, available: bool) {
         let mut w = self.lock();
         w.settings.unavailable_regions.retain(|r| r != region);
@@ -406,6 +422,18 @@ impl Sim {
                          DrconsoleSimulator/tabletop), but the runbook targets account {want}; nothing was changed"
                     ),
                 ));
+            } else if changes_something(op) && w.settings.read_only_regions.iter().any(|r| r == region) {
+                // a drill never writes its primary region: refused before anything is changed
+                err = Some(
+                    CloudError::new(
+                        service,
+                        op,
+                        region,
+                        "DrillReadOnlyRegion",
+                        format!("refused: {region} is the primary region of a drill, which is never written; nothing was changed"),
+                    )
+                    .with_kind(crate::cloud::ErrorKind::Refused),
+                );
             } else if !region.is_empty() && w.settings.unavailable_regions.iter().any(|r| r == region) {
                 err = Some(
                     CloudError::new(

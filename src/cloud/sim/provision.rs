@@ -392,7 +392,9 @@ impl Sim {
                     instances: Vec::new(),
                     tags: Tags::new(),
                 };
-                w.r(&region).asgs.insert(name, super::SimAsg { group, instances, refreshes: Vec::new() });
+                w.r(&region)
+                    .asgs
+                    .insert(name, super::SimAsg { group, instances, refreshes: Vec::new(), deleted_at: None });
             }
             "web_acl" => {
                 let Some(name) = seed.name.clone() else { return };

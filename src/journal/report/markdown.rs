@@ -83,6 +83,9 @@ pub fn markdown(r: &Report) -> String {
     };
     row("RPO", rpo);
     let _ = writeln!(o);
+    if let Some(t) = &r.recovery_test {
+        recovery_test(&mut o, t);
+    }
 
     if !r.rpo.recovery_points.is_empty() {
         let _ = writeln!(o, "## Recovery points\n");
@@ -212,4 +215,77 @@ pub fn markdown(r: &Report) -> String {
     let torn = if r.journal.torn_tail { "; its last line was torn by a crash and left out" } else { "" };
     let _ = writeln!(o, "\nJournal: {} records{torn}.", r.journal.records);
     o
+}
+
+/// A drill's "Recovery test" section: the audit record of one scheduled recovery test.
+fn recovery_test(o: &mut String, t: &super::RecoveryTest) {
+    let _ = writeln!(o, "## Recovery test\n");
+    let _ =
+        writeln!(o, "A drill: rehearsed in the secondary region; production DNS and the primary region untouched.\n");
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(o, "| {k} | {} |", cell(&v));
+    };
+    row("Verdict", format!("**{}**", t.verdict.to_uppercase()));
+    row(
+        "RTO",
+        match t.rto_achieved_secs {
+            Some(a) => {
+                format!("measured {} against a target of {} — {}", secs(a), secs(t.rto_target_secs), verdict(t.rto_met))
+            }
+            None => format!("target {}, not measured (the run did not end)", secs(t.rto_target_secs)),
+        },
+    );
+    row(
+        "RPO",
+        match t.rpo_achieved_secs {
+            Some(a) => format!(
+                "measured {} against a target of {} — {}",
+                secs(u64::try_from(a).unwrap_or(0)),
+                secs(t.rpo_target_secs),
+                verdict(t.rpo_met)
+            ),
+            None => format!("target {}, no recovery point chosen", secs(t.rpo_target_secs)),
+        },
+    );
+    let ok = t.checks.iter().filter(|c| c.outcome == "succeeded").count();
+    row("Checks", format!("{ok} of {} succeeded", t.checks.len()));
+    let cleanup = match &t.cleanup {
+        None => "not run: remove the drill's resources with `drconsole cleanup RUN`".to_string(),
+        Some(c) => {
+            let left = match &c.left {
+                None => "not finished (run `drconsole cleanup RUN` again)".to_string(),
+                Some(l) if l.is_empty() => "nothing left tagged with the run id".to_string(),
+                Some(l) => format!("{} LEFT tagged with the run id: {}", l.len(), l.join(", ")),
+            };
+            let failed = if c.failed.is_empty() { String::new() } else { format!("; {} failed", c.failed.len()) };
+            format!("{} resources removed{failed}; {left}", c.removed.len())
+        }
+    };
+    row("Cleanup", cleanup);
+    row("Runbook sha256", format!("`{}`", t.runbook_sha256));
+    let _ = writeln!(o);
+    if !t.checks.is_empty() {
+        let _ = writeln!(o, "| Check | Action | Outcome |\n|---|---|---|");
+        for c in &t.checks {
+            let _ = writeln!(o, "| {} | {} | {} |", cell(&c.step), cell(&c.action), cell(&c.outcome));
+        }
+        let _ = writeln!(o);
+    }
+    if let Some(c) = &t.cleanup {
+        if !c.removed.is_empty() {
+            let _ =
+                writeln!(o, "Removed by cleanup ({} session{}):\n", c.sessions, if c.sessions == 1 { "" } else { "s" });
+            for x in &c.removed {
+                let _ = writeln!(o, "- {}", cell(x));
+            }
+            let _ = writeln!(o);
+        }
+        for x in c.kept.iter().map(|k| format!("kept: {k}")).chain(c.failed.iter().map(|f| format!("FAILED: {f}"))) {
+            let _ = writeln!(o, "- {}", cell(&x));
+        }
+        if !c.kept.is_empty() || !c.failed.is_empty() {
+            let _ = writeln!(o);
+        }
+    }
 }

@@ -54,6 +54,39 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub sessions: Vec<Session>,
     pub journal: JournalHealth,
+    /// A drill's evidence (REL 9: recovery tested against RTO and RPO); absent for a real failover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_test: Option<RecoveryTest>,
+}
+
+/// The "Recovery test" section of a drill's report: measured RTO and RPO against target, every check, the
+/// cleanup's result and the runbook's sha256, so one scheduled job yields the audit record.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecoveryTest {
+    /// `passed` (recovered, RTO and RPO met, every check succeeded, cleanup left nothing), else `failed`; `pending`
+    /// while the run or its cleanup has not ended.
+    pub verdict: String,
+    pub rto_target_secs: u64,
+    pub rto_achieved_secs: Option<u64>,
+    pub rto_met: Option<bool>,
+    pub rpo_target_secs: u64,
+    pub rpo_achieved_secs: Option<i64>,
+    pub rpo_met: Option<bool>,
+    pub checks: Vec<Check>,
+    pub cleanup: Option<CleanupResult>,
+    pub runbook_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CleanupResult {
+    /// How many times cleanup ran on this run (a killed one is run again).
+    pub sessions: usize,
+    pub removed: Vec<String>,
+    pub kept: Vec<String>,
+    pub failed: Vec<String>,
+    /// Still tagged with the run id after the last cleanup (must be empty); `null` if no cleanup finished.
+    pub left: Option<Vec<String>>,
+    pub clean: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -220,7 +253,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
     let finished = view.finished.clone();
     let rpo = view.rpo();
     let steps: Vec<StepReport> = view.steps.iter().map(|s| StepReport::from_view(s, end)).collect();
-    let verification = steps
+    let verification: Vec<Check> = steps
         .iter()
         .filter(|s| s.action.starts_with("check."))
         .map(|s| Check {
@@ -231,6 +264,10 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         })
         .collect();
     let waited_secs = steps.iter().map(|s| s.wait_secs).sum();
+    let recovery_test = run
+        .as_ref()
+        .filter(|r| r.drill)
+        .map(|r| recovery_test(run_dir, r.rto_secs, r.sha256.clone(), finished.as_ref(), &rpo, &verification));
     Ok(Report {
         format: "drconsole-report/1",
         run_id: meta.run_id.clone(),
@@ -279,7 +316,56 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
             torn_tail: read.torn_tail,
             problem: problem.map(|e| e.to_string()),
         },
+        recovery_test,
     })
+}
+
+fn recovery_test(
+    run_dir: &Path,
+    rto_target_secs: u64,
+    runbook_sha256: String,
+    finished: Option<&crate::run::view::FinishedView>,
+    rpo: &crate::run::view::RunRpo,
+    checks: &[Check],
+) -> RecoveryTest {
+    let lines = crate::cleanup::read_log(run_dir);
+    let cleanup = (!lines.is_empty()).then(|| {
+        let s = crate::cleanup::Summary::from_lines(&lines);
+        CleanupResult {
+            sessions: s.sessions,
+            removed: s.removed.iter().map(ToString::to_string).collect(),
+            kept: s.kept.iter().map(|(r, why)| format!("{r}: {why}")).collect(),
+            failed: s.failed.iter().map(|(r, e)| format!("{r}: {e}")).collect(),
+            left: s.left.as_ref().map(|l| l.iter().map(ToString::to_string).collect()),
+            clean: s.clean(),
+        }
+    });
+    let recovered = finished.is_some_and(|f| f.outcome == crate::run::Outcome::Recovered);
+    let passed = recovered
+        && finished.is_some_and(|f| f.rto_met)
+        && rpo.met != Some(false)
+        && checks.iter().all(|c| c.outcome == "succeeded")
+        && cleanup.as_ref().is_some_and(|c| c.clean);
+    let pending = finished.is_none() || cleanup.as_ref().is_none_or(|c| c.left.is_none());
+    let verdict = if passed {
+        "passed"
+    } else if pending && finished.is_none_or(|f| f.outcome == crate::run::Outcome::Recovered) {
+        "pending"
+    } else {
+        "failed"
+    };
+    RecoveryTest {
+        verdict: verdict.into(),
+        rto_target_secs,
+        rto_achieved_secs: finished.map(|f| f.rto_achieved_secs),
+        rto_met: finished.map(|f| f.rto_met),
+        rpo_target_secs: rpo.target_secs,
+        rpo_achieved_secs: rpo.achieved_secs,
+        rpo_met: rpo.met,
+        checks: checks.to_vec(),
+        cleanup,
+        runbook_sha256,
+    }
 }
 
 impl StepReport {
