@@ -10,6 +10,7 @@ pub mod engine;
 pub mod headless;
 pub mod journal;
 pub mod plan;
+pub mod preflight;
 pub mod run;
 pub mod runbook;
 pub mod tui;

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
         Some(Cmd::Runs { json }) => runs(cli.state_dir.as_deref(), json),
         Some(Cmd::Report { run, format }) => report(cli.state_dir.as_deref(), &run, &format),
         Some(Cmd::Watch { run, json }) => watch(cli.state_dir.as_deref(), &run, json),
+        Some(Cmd::Preflight(args)) => {
+            ExitCode::from(drconsole::preflight::command::main(&args, cli.state_dir.as_deref(), &registry))
+        }
         None => match &cli.run.runbook {
             Some(path) => run(path, &cli.run, cli.state_dir.as_deref(), registry),
             None => {

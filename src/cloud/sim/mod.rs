@@ -188,6 +188,10 @@ pub struct WorldSettings {
     pub backup_interval: Duration,
     /// The newest backup is this old (a backup job that silently stopped): "a snapshot older than expected".
     pub backups_stopped: Duration,
+    /// The cross-region copies stopped this long ago (the copy job failed silently): the other region's newest
+    /// copy is older than the newest backup.
+    #[serde(default)]
+    pub copies_stopped: Duration,
     /// Regions whose every API call fails (a regional outage).
     pub unavailable_regions: Vec<String>,
     /// Simulated latency of one API call.
@@ -204,6 +208,7 @@ impl Default for WorldSettings {
             backup_retention: Duration::from_secs(12 * 3600),
             backup_interval: Duration::from_secs(3600),
             backups_stopped: Duration::ZERO,
+            copies_stopped: Duration::ZERO,
             unavailable_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,

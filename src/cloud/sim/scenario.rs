@@ -3,6 +3,7 @@
 //! ```toml
 //! [world]
 //! backups_stopped = "3h"              # the newest backup is 3 h old
+//! copies_stopped = "6h"               # the cross-region copies stopped 6 h ago (the copy job failed)
 //! unavailable_regions = ["us-east-1"] # every call there fails: a regional outage
 //!
 //! [[fault]]                           # the 1st RestoreDBInstanceFromDBSnapshot fails
@@ -128,6 +129,7 @@ struct FileSettings {
     backup_retention: Option<String>,
     backup_interval: Option<String>,
     backups_stopped: Option<String>,
+    copies_stopped: Option<String>,
     #[serde(default)]
     unavailable_regions: Vec<String>,
     api_latency: Option<String>,
@@ -155,6 +157,7 @@ pub struct SettingsPatch {
     pub backup_retention: Option<Duration>,
     pub backup_interval: Option<Duration>,
     pub backups_stopped: Option<Duration>,
+    pub copies_stopped: Option<Duration>,
     pub unavailable_regions: Vec<String>,
     pub api_latency: Option<Duration>,
     pub duration_scale: Option<f64>,
@@ -173,6 +176,9 @@ impl SettingsPatch {
         }
         if let Some(d) = self.backups_stopped {
             s.backups_stopped = d;
+        }
+        if let Some(d) = self.copies_stopped {
+            s.copies_stopped = d;
         }
         s.unavailable_regions.extend(self.unavailable_regions.iter().cloned());
         if let Some(d) = self.api_latency {
@@ -230,6 +236,7 @@ impl WorldFile {
             backup_retention: dur("world.backup_retention", &w.backup_retention)?,
             backup_interval: dur("world.backup_interval", &w.backup_interval)?,
             backups_stopped: dur("world.backups_stopped", &w.backups_stopped)?,
+            copies_stopped: dur("world.copies_stopped", &w.copies_stopped)?,
             unavailable_regions: w.unavailable_regions.clone(),
             api_latency: dur("world.api_latency", &w.api_latency)?,
             duration_scale: w.duration_scale,
