@@ -139,8 +139,8 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
         .filter(|n| n.ends_with(".md"))
         .collect();
     assert_eq!(files.len(), 5, "{files:?}");
-    let md = std::fs::read_to_string(tmp.path().join(files.iter().find(|f| f.starts_with("cross-sell")).unwrap()))
-        .unwrap();
+    let md =
+        std::fs::read_to_string(tmp.path().join(files.iter().find(|f| f.starts_with("cross-sell")).unwrap())).unwrap();
     assert!(md.starts_with("# Preflight report: Cross-sell"), "{md}");
     assert!(md.contains("| Verdict | **ready**"), "{md}");
     assert!(md.contains("| Checked at | 20"), "{md}");
@@ -164,10 +164,8 @@ fn copies_that_stopped_fail_the_secondary_only_rpo_and_nothing_else() {
         "{diff:#?}"
     );
     assert!(diff.iter().all(|(_, c, st)| st == "fail" && (c.contains("alone") || c.starts_with("EBS volumes"))));
-    let overall = statuses(b)
-        .into_iter()
-        .find(|((s, c), _)| s == "pick_db" && c.contains("newest in either region"))
-        .unwrap();
+    let overall =
+        statuses(b).into_iter().find(|((s, c), _)| s == "pick_db" && c.contains("newest in either region")).unwrap();
     assert_eq!(overall.1, "ok", "the primary's snapshots are fresh");
     // the EBS set: each volume's copy in us-west-2 is as old
     let ebs: Vec<_> = diff.iter().filter(|(_, c, _)| c.starts_with("EBS volumes")).collect();

@@ -153,9 +153,25 @@ impl<'a> Checks<'a> {
         self.step = "-".into();
         let target = rb.meta.rto;
         let (status, found) = if cp <= target {
-            (Status::Ok, format!("{} projected ({} to spare), critical path {}", fmt_duration(cp), fmt_duration(target - cp), names.join(" → ")))
+            (
+                Status::Ok,
+                format!(
+                    "{} projected ({} to spare), critical path {}",
+                    fmt_duration(cp),
+                    fmt_duration(target - cp),
+                    names.join(" → ")
+                ),
+            )
         } else {
-            (Status::Fail, format!("{} projected, {} over, critical path {}", fmt_duration(cp), fmt_duration(cp - target), names.join(" → ")))
+            (
+                Status::Fail,
+                format!(
+                    "{} projected, {} over, critical path {}",
+                    fmt_duration(cp),
+                    fmt_duration(cp - target),
+                    names.join(" → ")
+                ),
+            )
         };
         self.add(
             "rto",
@@ -258,7 +274,10 @@ impl<'a> Checks<'a> {
             self.step = "-".into();
             self.not_checked(
                 "quotas",
-                format!("quotas in {} (Elastic IPs, NAT gateways per AZ, load balancers, vCPUs)", self.rb.target.secondary),
+                format!(
+                    "quotas in {} (Elastic IPs, NAT gateways per AZ, load balancers, vCPUs)",
+                    self.rb.target.secondary
+                ),
                 "the cloud layer has no Service Quotas client; check them in the Service Quotas console",
             );
         }
@@ -299,7 +318,11 @@ impl<'a> Checks<'a> {
                 let what = match source.as_str() {
                     "rds" => format!("RDS snapshots of {resource}"),
                     "backup" => format!("AWS Backup recovery points of {resource}"),
-                    "s3" => format!("exports in s3://{}/{}", known(p, "bucket").unwrap_or_default(), known(p, "prefix").unwrap_or_default()),
+                    "s3" => format!(
+                        "exports in s3://{}/{}",
+                        known(p, "bucket").unwrap_or_default(),
+                        known(p, "prefix").unwrap_or_default()
+                    ),
                     _ => format!("AMIs {resource}"),
                 };
                 let cloud = self.cloud().clone();
@@ -341,14 +364,19 @@ impl<'a> Checks<'a> {
                         "the secondary region must answer for a failover: check credentials and endpoints",
                     ),
                 }
-                let all: Vec<Candidate> =
-                    here.iter().chain(there.iter()).flat_map(|v| v.iter().cloned()).collect();
+                let all: Vec<Candidate> = here.iter().chain(there.iter()).flat_map(|v| v.iter().cloned()).collect();
                 let (status, found) = match (newest(&all), &there) {
                     (None, _) => (Status::Fail, "none in either region".to_string()),
                     (Some(c), t) => {
                         let a = age(self.now, c.time);
                         let mut s = if a <= rpo { Status::Ok } else { Status::Fail };
-                        let mut found = format!("newest {} in {} taken {} ({} old)", c.id, c.region, stamp(c.time), fmt_duration(a));
+                        let mut found = format!(
+                            "newest {} in {} taken {} ({} old)",
+                            c.id,
+                            c.region,
+                            stamp(c.time),
+                            fmt_duration(a)
+                        );
                         if let Err(e) = t {
                             s = s.max(Status::Warn);
                             found.push_str(&format!("; {primary} did not answer: {e}"));
@@ -368,7 +396,12 @@ impl<'a> Checks<'a> {
         }
     }
 
-    fn ami_points(&mut self, what: &str, here: &Result<Vec<Candidate>, crate::actions::ActionError>, there: &Result<Vec<Candidate>, crate::actions::ActionError>) {
+    fn ami_points(
+        &mut self,
+        what: &str,
+        here: &Result<Vec<Candidate>, crate::actions::ActionError>,
+        there: &Result<Vec<Candidate>, crate::actions::ActionError>,
+    ) {
         let (p, s) = (self.rb.target.primary.clone(), self.rb.target.secondary.clone());
         let n_here = here.as_ref().map(|v| v.len()).unwrap_or(0);
         let n_there = there.as_ref().map(|v| v.len()).unwrap_or(0);
@@ -397,7 +430,13 @@ impl<'a> Checks<'a> {
         let found = match recovery_point::find_ebs(&cloud, wanted, source, target).await {
             Ok(f) => f,
             Err(e) => {
-                self.add(&key, Status::Fail, format!("{what}: recovery points"), e.to_string(), "check that the regions answer");
+                self.add(
+                    &key,
+                    Status::Fail,
+                    format!("{what}: recovery points"),
+                    e.to_string(),
+                    "check that the regions answer",
+                );
                 return;
             }
         };
@@ -422,14 +461,19 @@ impl<'a> Checks<'a> {
                 (Some(n), t) => {
                     let a = age(self.now, n.time);
                     let mut s = if a <= rpo { Status::Ok } else { Status::Fail };
-                    let mut txt = format!("{} in {} taken {} ({} old)", n.snapshot.id, n.region, stamp(n.time), fmt_duration(a));
+                    let mut txt =
+                        format!("{} in {} taken {} ({} old)", n.snapshot.id, n.region, stamp(n.time), fmt_duration(a));
                     match t {
                         Some(t) if source != target => {
                             let ta = age(self.now, t.time);
                             if ta > rpo {
                                 s = Status::Fail;
                             }
-                            txt.push_str(&format!("; newest in {target}: {} ({} old)", t.snapshot.id, fmt_duration(ta)));
+                            txt.push_str(&format!(
+                                "; newest in {target}: {} ({} old)",
+                                t.snapshot.id,
+                                fmt_duration(ta)
+                            ));
                         }
                         None if source != target => {
                             s = s.max(Status::Warn);
@@ -467,15 +511,23 @@ impl<'a> Checks<'a> {
             Ok(w) => {
                 let a = age(self.now, w.latest);
                 let s = if a <= rpo { Status::Ok } else { Status::Fail };
-                let found = format!(
-                    "{} .. {} (latest restorable {} ago)",
-                    stamp(w.earliest),
-                    stamp(w.latest),
-                    fmt_duration(a)
+                let found =
+                    format!("{} .. {} (latest restorable {} ago)", stamp(w.earliest), stamp(w.latest), fmt_duration(a));
+                self.add(
+                    &key,
+                    s,
+                    check,
+                    found,
+                    "automated backups or log shipping stopped: check the instance's backup retention",
                 );
-                self.add(&key, s, check, found, "automated backups or log shipping stopped: check the instance's backup retention");
             }
-            Err(e) => self.add(&key, Status::Fail, check, e.to_string(), "check the instance id and that automated backups are on"),
+            Err(e) => self.add(
+                &key,
+                Status::Fail,
+                check,
+                e.to_string(),
+                "check the instance id and that automated backups are on",
+            ),
         }
     }
 
@@ -501,7 +553,8 @@ impl<'a> Checks<'a> {
         let key = format!("image:{image}:{target}");
         let filter = if image.starts_with("ami-") { Filter::id(image) } else { Filter::name(image) };
         let here = self.cloud().ec2.describe_images(target, &filter).await;
-        let there = if source == target { Ok(Vec::new()) } else { self.cloud().ec2.describe_images(source, &filter).await };
+        let there =
+            if source == target { Ok(Vec::new()) } else { self.cloud().ec2.describe_images(source, &filter).await };
         let avail = |r: &Result<Vec<crate::cloud::Image>, crate::cloud::CloudError>| -> usize {
             r.as_ref().map(|v| v.iter().filter(|i| i.state == "available").count()).unwrap_or(0)
         };
@@ -510,10 +563,18 @@ impl<'a> Checks<'a> {
         let (status, found) = match (h, t, &here) {
             (_, _, Err(e)) => (Status::Fail, e.to_string()),
             (0, 0, _) => (Status::Fail, format!("no available AMI matching {image} in {target} or {source}")),
-            (0, n, _) => (Status::Warn, format!("{n} in {source} only: the step copies it, which needs {source} to answer")),
+            (0, n, _) => {
+                (Status::Warn, format!("{n} in {source} only: the step copies it, which needs {source} to answer"))
+            }
             (n, _, _) => (Status::Ok, format!("{n} available in {target}")),
         };
-        self.add(&key, status, check, found, "build the AMI and copy it to the secondary region (runbooks/ami-copy.toml)");
+        self.add(
+            &key,
+            status,
+            check,
+            found,
+            "build the AMI and copy it to the secondary region (runbooks/ami-copy.toml)",
+        );
     }
 
     async fn vpc(&mut self, region: &str, name: &str, want_public: bool, want_private: bool) {
@@ -521,7 +582,13 @@ impl<'a> Checks<'a> {
         let vpcs = match self.cloud().ec2.describe_vpcs(region, &Filter::tag("Name", name)).await {
             Ok(v) => v,
             Err(e) => {
-                self.add(&key, Status::Fail, format!("VPC {name} in {region}"), e.to_string(), "check that the region answers");
+                self.add(
+                    &key,
+                    Status::Fail,
+                    format!("VPC {name} in {region}"),
+                    e.to_string(),
+                    "check that the region answers",
+                );
                 return;
             }
         };
@@ -547,7 +614,8 @@ impl<'a> Checks<'a> {
         let public: Vec<&Subnet> = subnets.iter().filter(|s| s.public).collect();
         let private: Vec<&Subnet> = subnets.iter().filter(|s| !s.public).collect();
         if want_public {
-            let (s, f) = if public.is_empty() { (Status::Fail, "none".to_string()) } else { (Status::Ok, list(&public)) };
+            let (s, f) =
+                if public.is_empty() { (Status::Fail, "none".to_string()) } else { (Status::Ok, list(&public)) };
             self.add(
                 &format!("{key}:public"),
                 s,
@@ -557,7 +625,8 @@ impl<'a> Checks<'a> {
             );
         }
         if want_private {
-            let (s, f) = if private.is_empty() { (Status::Fail, "none".to_string()) } else { (Status::Ok, list(&private)) };
+            let (s, f) =
+                if private.is_empty() { (Status::Fail, "none".to_string()) } else { (Status::Ok, list(&private)) };
             self.add(
                 &format!("{key}:private"),
                 s,
@@ -586,7 +655,13 @@ impl<'a> Checks<'a> {
                             "associate each private subnet with a route table (the NAT route goes there, never in the main table)",
                         );
                     }
-                    Err(e) => self.add(&format!("{key}:routes"), Status::Fail, format!("route tables of {name}"), e.to_string(), ""),
+                    Err(e) => self.add(
+                        &format!("{key}:routes"),
+                        Status::Fail,
+                        format!("route tables of {name}"),
+                        e.to_string(),
+                        "",
+                    ),
                 }
             }
         }
@@ -694,4 +769,3 @@ impl<'a> Checks<'a> {
         }
     }
 }
-

@@ -105,11 +105,15 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(out, "| Regions | {} (primary) → {} (secondary) |", r.primary, r.secondary);
     let _ = writeln!(out, "| RTO | target {} |", secs(r.rto_secs));
     let _ = writeln!(out, "| RPO | target {} (measured as if the incident started at the check) |", secs(r.rpo_secs));
-    let _ = writeln!(out, "| Read-only | {} |", if r.refused_calls.is_empty() {
-        "no mutating call was attempted".to_string()
-    } else {
-        format!("mutating calls attempted and refused: {:?}", r.refused_calls)
-    });
+    let _ = writeln!(
+        out,
+        "| Read-only | {} |",
+        if r.refused_calls.is_empty() {
+            "no mutating call was attempted".to_string()
+        } else {
+            format!("mutating calls attempted and refused: {:?}", r.refused_calls)
+        }
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "## Findings");
     let _ = writeln!(out);
