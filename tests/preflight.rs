@@ -121,6 +121,7 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
             &format!("record {app}.example-fin.com. in example-fin.com"),
             "ACM certificate arn:aws:acm:us-west-2:",
             "projected duration against the RTO of 2h",
+            "KMS key alias/drconsole-dr enabled in us-west-2",
         ] {
             assert!(checks.iter().any(|c| c.contains(want)), "{app}: no check `{want}` in {checks:#?}");
         }
@@ -130,7 +131,7 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
         // what cannot be checked is said, not reported ok
         let unchecked: Vec<&str> =
             r["unchecked"].as_array().unwrap().iter().map(|u| u["what"].as_str().unwrap()).collect();
-        assert!(unchecked.iter().any(|u| u.contains("KMS key")), "{unchecked:?}");
+        assert!(unchecked.iter().any(|u| u.contains("ACM certificate")), "{unchecked:?}");
         assert!(unchecked.iter().any(|u| u.contains("quotas")), "{unchecked:?}");
     }
     let files: Vec<String> = std::fs::read_dir(tmp.path())
@@ -175,6 +176,19 @@ fn copies_that_stopped_fail_the_secondary_only_rpo_and_nothing_else() {
     assert!(text.stdout.contains("verdict: NOT READY"), "{}", text.stdout);
     assert!(text.stdout.contains("\nfail  pick_db"), "{}", text.stdout);
     assert!(text.stdout.contains("→ the cross-region copies stopped or lag"), "{}", text.stdout);
+}
+
+#[test]
+fn a_disabled_kms_key_fails_its_check_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = [runbook("agent-payment")];
+    let good = preflight(&["--json", "--world", fixture("good-order.toml").to_str().unwrap()], &rb, tmp.path());
+    let bad = preflight(&["--json", "--world", fixture("kms-disabled.toml").to_str().unwrap()], &rb, tmp.path());
+    assert_eq!((good.code, bad.code), (0, 1), "{}", bad.stdout);
+    let diff = changed(&good.json()[0], &bad.json()[0]);
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert_eq!(diff[0].1, "KMS key alias/drconsole-dr enabled in us-west-2");
+    assert_eq!(diff[0].2, "fail");
 }
 
 #[test]

@@ -230,7 +230,26 @@ async fn the_customer_world_is_ready_and_each_broken_precondition_fails_exactly_
     assert!(gone.is_empty(), "{gone:?}");
     no_mutating_call(&proxy, "copies stopped");
 
-    // 7. the shared DR VPC has no private subnets any more (last: it breaks the five applications)
+    // 7. the DR key in us-west-2 was disabled (vendor-assistance, whose AMI check already fails)
+    let before = preflight(proxy.endpoint(), &w, "vendor-assistance");
+    let kms = aws_sdk_kms::Client::new(&aws_world::sdk_config(moto.endpoint(), SECONDARY).await);
+    let key = kms.describe_key().key_id(customer_world::KMS_ALIAS).send().await.unwrap();
+    kms.disable_key().key_id(key.key_metadata().unwrap().key_id()).send().await.unwrap();
+    proxy.reset_counts();
+    let after = preflight(proxy.endpoint(), &w, "vendor-assistance");
+    let (changed, gone) = compare(&before, &after);
+    exactly_failed(&changed, "KMS key alias/dr-backup enabled in us-west-2", &after);
+    assert!(
+        after.report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["found"].as_str().unwrap().ends_with("is Disabled"))
+    );
+    assert!(gone.is_empty(), "{gone:?}");
+    no_mutating_call(&proxy, "KMS key disabled");
+
+    // 8. the shared DR VPC has no private subnets any more (last: it breaks the five applications)
     for id in &w.private {
         s.ec2.delete_subnet().subnet_id(id).send().await.unwrap();
     }
@@ -238,7 +257,8 @@ async fn the_customer_world_is_ready_and_each_broken_precondition_fails_exactly_
     let before = &base["agent-payment"];
     let after = preflight(proxy.endpoint(), &w, "agent-payment");
     let (changed, gone) = compare(before, &after);
-    let changed: Vec<_> = changed.into_iter().filter(|(c, _)| !c.starts_with("record ")).collect();
+    let changed: Vec<_> =
+        changed.into_iter().filter(|(c, _)| !c.starts_with("record ") && !c.starts_with("KMS key")).collect();
     exactly_failed(&changed, "private subnets of dr-shared-vpc", &after);
     assert_eq!(gone.len(), 1, "{gone:?}");
     assert!(gone[0].starts_with("route tables of"), "{gone:?}");

@@ -931,6 +931,22 @@ pub trait Sts: Send + Sync {
     async fn get_caller_identity(&self, region: &str) -> CloudResult<CallerIdentity>;
 }
 
+// ---------------------------------------------------------------------------------------------------------- KMS
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsKey {
+    pub id: String,
+    pub arn: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`, `Unavailable`, `Creating`...
+    pub state: String,
+}
+
+#[async_trait]
+pub trait Kms: Send + Sync {
+    /// A key by id, ARN or alias (`alias/NAME`); `Ok(None)` when the region has no such key.
+    async fn describe_key(&self, region: &str, key: &str) -> CloudResult<Option<KmsKey>>;
+}
+
 // ---------------------------------------------------------------------------------------------------------- Cloud
 
 /// Every service an action can reach. One implementation backs all of them (the simulator, or AWS).
@@ -949,13 +965,14 @@ pub struct Cloud {
     pub dynamodb: Arc<dyn Dynamodb>,
     pub secrets: Arc<dyn SecretsManager>,
     pub sts: Arc<dyn Sts>,
+    pub kms: Arc<dyn Kms>,
 }
 
 impl Cloud {
     /// A cloud whose every service is the same object (the simulator; an adapter holding all SDK clients).
     pub fn from_all<T>(backend: &'static str, all: Arc<T>) -> Self
     where
-        T: Rds + Ec2 + Elb + Asg + Waf + Route53 + S3 + Backup + Dynamodb + SecretsManager + Sts + 'static,
+        T: Rds + Ec2 + Elb + Asg + Waf + Route53 + S3 + Backup + Dynamodb + SecretsManager + Sts + Kms + 'static,
     {
         Self {
             backend,
@@ -969,7 +986,8 @@ impl Cloud {
             backup: all.clone(),
             dynamodb: all.clone(),
             secrets: all.clone(),
-            sts: all,
+            sts: all.clone(),
+            kms: all,
         }
     }
 }

@@ -195,11 +195,7 @@ impl<'a> Checks<'a> {
                 self.secret(&region, &secret).await;
             }
             if let Some(key) = known(&p, "kms_key") {
-                self.not_checked(
-                    &format!("kms:{region}:{key}"),
-                    format!("KMS key {key} exists and is enabled in {region}"),
-                    "the cloud layer has no KMS client yet (kms:DescribeKey); check it with `aws kms describe-key`",
-                );
+                self.kms(&region, &key).await;
             }
             match step.action.as_str() {
                 "recovery_point.select" => self.recovery_point(&p).await,
@@ -546,6 +542,18 @@ impl<'a> Checks<'a> {
                 e.to_string(),
                 "replicate the secret to the secondary region (Secrets Manager: replicate secret to other regions)",
             ),
+        }
+    }
+
+    async fn kms(&mut self, region: &str, key: &str) {
+        let k = format!("kms:{region}:{key}");
+        let check = format!("KMS key {key} enabled in {region}");
+        let todo = "enable the key (or fix the `kms_key` var): copies and restores under it fail otherwise";
+        match self.cloud().kms.describe_key(region, key).await {
+            Ok(Some(m)) if m.state == "Enabled" => self.add(&k, Status::Ok, check, m.arn, ""),
+            Ok(Some(m)) => self.add(&k, Status::Fail, check, format!("{} is {}", m.arn, m.state), todo),
+            Ok(None) => self.add(&k, Status::Fail, check, "no such key or alias".into(), todo),
+            Err(e) => self.add(&k, Status::Fail, check, e.to_string(), "check kms:DescribeKey access in the region"),
         }
     }
 

@@ -313,6 +313,13 @@ impl Sts for ReadOnly {
     }
 }
 
+#[async_trait]
+impl Kms for ReadOnly {
+    async fn describe_key(&self, region: &str, key: &str) -> CloudResult<Option<KmsKey>> {
+        self.inner.kms.describe_key(region, key).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

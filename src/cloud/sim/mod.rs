@@ -11,6 +11,7 @@
 //! a world file ([`scenario`]) can define resources and inject faults.
 
 mod api;
+mod kms;
 pub mod provision;
 pub mod scenario;
 
@@ -192,6 +193,9 @@ pub struct WorldSettings {
     /// copy is older than the newest backup.
     #[serde(default)]
     pub copies_stopped: Duration,
+    /// KMS keys (ids, ARNs or aliases) that are disabled: DescribeKey says `Disabled`.
+    #[serde(default)]
+    pub disabled_kms_keys: Vec<String>,
     /// Regions whose every API call fails (a regional outage).
     pub unavailable_regions: Vec<String>,
     /// Simulated latency of one API call.
@@ -209,6 +213,7 @@ impl Default for WorldSettings {
             backup_interval: Duration::from_secs(3600),
             backups_stopped: Duration::ZERO,
             copies_stopped: Duration::ZERO,
+            disabled_kms_keys: Vec::new(),
             unavailable_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,

@@ -4,6 +4,7 @@
 //! [world]
 //! backups_stopped = "3h"              # the newest backup is 3 h old
 //! copies_stopped = "6h"               # the cross-region copies stopped 6 h ago (the copy job failed)
+//! disabled_kms_keys = ["alias/drconsole-dr"]  # DescribeKey says Disabled
 //! unavailable_regions = ["us-east-1"] # every call there fails: a regional outage
 //!
 //! [[fault]]                           # the 1st RestoreDBInstanceFromDBSnapshot fails
@@ -131,6 +132,8 @@ struct FileSettings {
     backups_stopped: Option<String>,
     copies_stopped: Option<String>,
     #[serde(default)]
+    disabled_kms_keys: Vec<String>,
+    #[serde(default)]
     unavailable_regions: Vec<String>,
     api_latency: Option<String>,
     duration_scale: Option<f64>,
@@ -158,6 +161,7 @@ pub struct SettingsPatch {
     pub backup_interval: Option<Duration>,
     pub backups_stopped: Option<Duration>,
     pub copies_stopped: Option<Duration>,
+    pub disabled_kms_keys: Vec<String>,
     pub unavailable_regions: Vec<String>,
     pub api_latency: Option<Duration>,
     pub duration_scale: Option<f64>,
@@ -180,6 +184,7 @@ impl SettingsPatch {
         if let Some(d) = self.copies_stopped {
             s.copies_stopped = d;
         }
+        s.disabled_kms_keys.extend(self.disabled_kms_keys.iter().cloned());
         s.unavailable_regions.extend(self.unavailable_regions.iter().cloned());
         if let Some(d) = self.api_latency {
             s.api_latency = d;
@@ -237,6 +242,7 @@ impl WorldFile {
             backup_interval: dur("world.backup_interval", &w.backup_interval)?,
             backups_stopped: dur("world.backups_stopped", &w.backups_stopped)?,
             copies_stopped: dur("world.copies_stopped", &w.copies_stopped)?,
+            disabled_kms_keys: w.disabled_kms_keys.clone(),
             unavailable_regions: w.unavailable_regions.clone(),
             api_latency: dur("world.api_latency", &w.api_latency)?,
             duration_scale: w.duration_scale,
