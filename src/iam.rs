@@ -51,7 +51,7 @@ struct StepScope<'a> {
 impl StepScope<'_> {
     fn known(&self, k: &str) -> Option<String> {
         match self.p.get(k) {
-            Some(Value::String(s)) if !s.is_empty() && !(s.contains('<') && s.contains('>')) => Some(s.clone()),
+            Some(Value::String(s)) if !(s.is_empty() || s.contains('<') && s.contains('>')) => Some(s.clone()),
             _ => None,
         }
     }

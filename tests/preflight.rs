@@ -122,6 +122,7 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
             "ACM certificate arn:aws:acm:us-west-2:",
             "projected duration against the RTO of 2h",
             "KMS key alias/drconsole-dr enabled in us-west-2",
+            "an Elastic IP can be allocated in us-west-2",
         ] {
             assert!(checks.iter().any(|c| c.contains(want)), "{app}: no check `{want}` in {checks:#?}");
         }
@@ -189,6 +190,25 @@ fn a_disabled_kms_key_fails_its_check_and_nothing_else() {
     assert_eq!(diff.len(), 1, "{diff:#?}");
     assert_eq!(diff[0].1, "KMS key alias/drconsole-dr enabled in us-west-2");
     assert_eq!(diff[0].2, "fail");
+}
+
+#[test]
+fn a_used_up_elastic_ip_quota_fails_the_nat_gateways_check_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = [runbook("customer-assistance")];
+    let good = preflight(&["--json", "--world", fixture("good-order.toml").to_str().unwrap()], &rb, tmp.path());
+    let bad = preflight(&["--json", "--world", fixture("eip-quota-used.toml").to_str().unwrap()], &rb, tmp.path());
+    assert_eq!((good.code, bad.code), (0, 1), "{}", bad.stdout);
+    let diff = changed(&good.json()[0], &bad.json()[0]);
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert_eq!(diff[0].1, "an Elastic IP can be allocated in us-west-2 (for the NAT gateway)");
+    let f = bad.json()[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["step"] == "nat" && f["status"] == "fail")
+        .cloned();
+    assert_eq!(f.unwrap()["found"], "5 of 5 in use");
 }
 
 #[test]

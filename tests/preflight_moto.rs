@@ -249,7 +249,20 @@ async fn the_customer_world_is_ready_and_each_broken_precondition_fails_exactly_
     assert!(gone.is_empty(), "{gone:?}");
     no_mutating_call(&proxy, "KMS key disabled");
 
-    // 8. the shared DR VPC has no private subnets any more (last: it breaks the five applications)
+    // 8. other workloads hold every Elastic IP the account may have in us-west-2 (moto says 5, and does not
+    //    enforce it): the NAT gateway the failover creates could not get one
+    let before = preflight(proxy.endpoint(), &w, "customer-assistance");
+    for _ in 0..5 {
+        s.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+    }
+    proxy.reset_counts();
+    let after = preflight(proxy.endpoint(), &w, "customer-assistance");
+    let (changed, gone) = compare(&before, &after);
+    exactly_failed(&changed, "an Elastic IP can be allocated in us-west-2", &after);
+    assert!(gone.is_empty(), "{gone:?}");
+    no_mutating_call(&proxy, "EIP quota used");
+
+    // 9. the shared DR VPC has no private subnets any more (last: it breaks the five applications)
     for id in &w.private {
         s.ec2.delete_subnet().subnet_id(id).send().await.unwrap();
     }
@@ -257,8 +270,10 @@ async fn the_customer_world_is_ready_and_each_broken_precondition_fails_exactly_
     let before = &base["agent-payment"];
     let after = preflight(proxy.endpoint(), &w, "agent-payment");
     let (changed, gone) = compare(before, &after);
-    let changed: Vec<_> =
-        changed.into_iter().filter(|(c, _)| !c.starts_with("record ") && !c.starts_with("KMS key")).collect();
+    let changed: Vec<_> = changed
+        .into_iter()
+        .filter(|(c, _)| !c.starts_with("record ") && !c.starts_with("KMS key") && !c.starts_with("an Elastic IP"))
+        .collect();
     exactly_failed(&changed, "private subnets of dr-shared-vpc", &after);
     assert_eq!(gone.len(), 1, "{gone:?}");
     assert!(gone[0].starts_with("route tables of"), "{gone:?}");

@@ -947,6 +947,16 @@ pub trait Kms: Send + Sync {
     async fn describe_key(&self, region: &str, key: &str) -> CloudResult<Option<KmsKey>>;
 }
 
+// ---------------------------------------------------------------------------------------------------------- Limits
+
+/// Account limits an API can tell (EC2's account attributes).
+#[async_trait]
+pub trait Limits: Send + Sync {
+    /// How many Elastic IP addresses the account may hold in the region (`vpc-max-elastic-ips`); `None` when the
+    /// API does not say.
+    async fn elastic_ip_limit(&self, region: &str) -> CloudResult<Option<u32>>;
+}
+
 // ---------------------------------------------------------------------------------------------------------- Cloud
 
 /// Every service an action can reach. One implementation backs all of them (the simulator, or AWS).
@@ -966,13 +976,27 @@ pub struct Cloud {
     pub secrets: Arc<dyn SecretsManager>,
     pub sts: Arc<dyn Sts>,
     pub kms: Arc<dyn Kms>,
+    pub limits: Arc<dyn Limits>,
 }
 
 impl Cloud {
     /// A cloud whose every service is the same object (the simulator; an adapter holding all SDK clients).
     pub fn from_all<T>(backend: &'static str, all: Arc<T>) -> Self
     where
-        T: Rds + Ec2 + Elb + Asg + Waf + Route53 + S3 + Backup + Dynamodb + SecretsManager + Sts + Kms + 'static,
+        T: Rds
+            + Ec2
+            + Elb
+            + Asg
+            + Waf
+            + Route53
+            + S3
+            + Backup
+            + Dynamodb
+            + SecretsManager
+            + Sts
+            + Kms
+            + Limits
+            + 'static,
     {
         Self {
             backend,
@@ -987,7 +1011,8 @@ impl Cloud {
             dynamodb: all.clone(),
             secrets: all.clone(),
             sts: all.clone(),
-            kms: all,
+            kms: all.clone(),
+            limits: all,
         }
     }
 }

@@ -33,7 +33,7 @@ pub(super) struct Checks<'a> {
 /// A parameter's value when it is known before the run (not a `<steps.ID.OUTPUT>` placeholder, not empty).
 fn known(p: &serde_json::Map<String, Value>, k: &str) -> Option<String> {
     match p.get(k) {
-        Some(Value::String(s)) if !s.is_empty() && !(s.contains('<') && s.contains('>')) => Some(s.clone()),
+        Some(Value::String(s)) if !(s.is_empty() || s.contains('<') && s.contains('>')) => Some(s.clone()),
         Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
         _ => None,
     }
@@ -222,6 +222,11 @@ impl<'a> Checks<'a> {
                         let want_private = step.action != "elb.ensure";
                         let want_public = step.action != "asg.ensure";
                         self.vpc(&region, &vpc, want_public, want_private).await;
+                    }
+                    if step.action == "nat.ensure"
+                        && let Some(vpc) = known(&p, "vpc")
+                    {
+                        self.elastic_ips(&region, &vpc).await;
                     }
                     if step.action == "asg.ensure"
                         && let Some(lt) = known(&p, "launch_template")
@@ -542,6 +547,42 @@ impl<'a> Checks<'a> {
                 e.to_string(),
                 "replicate the secret to the secondary region (Secrets Manager: replicate secret to other regions)",
             ),
+        }
+    }
+
+    /// A NAT gateway the step would create needs an Elastic IP: one must be free under the account's limit,
+    /// unless the VPC has an available NAT gateway already (the step reuses it).
+    async fn elastic_ips(&mut self, region: &str, vpc: &str) {
+        let key = format!("eip:{region}");
+        let check = format!("an Elastic IP can be allocated in {region} (for the NAT gateway)");
+        let todo = "release unused Elastic IPs or raise the quota (Service Quotas: EC2-VPC Elastic IPs)";
+        let c = self.cloud().clone();
+        let subnets: Vec<String> = match c.ec2.describe_vpcs(region, &Filter::tag("Name", vpc)).await {
+            Ok(v) => match v.first() {
+                Some(v) => match c.ec2.describe_subnets(region, &Filter::default()).await {
+                    Ok(s) => s.into_iter().filter(|s| s.vpc_id == v.id).map(|s| s.id).collect(),
+                    Err(_) => Vec::new(),
+                },
+                None => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        };
+        if let Ok(nats) = c.ec2.describe_nat_gateways(region, &Filter::default()).await
+            && let Some(n) = nats.iter().find(|n| n.state == "available" && subnets.contains(&n.subnet_id))
+        {
+            self.add(&key, Status::Ok, check, format!("{} serves {vpc} already: no new address needed", n.id), "");
+            return;
+        }
+        match (c.limits.elastic_ip_limit(region).await, c.ec2.describe_addresses(region, &Filter::default()).await) {
+            (Ok(Some(limit)), Ok(used)) => {
+                let n = u32::try_from(used.len()).unwrap_or(u32::MAX);
+                let s = if n < limit { Status::Ok } else { Status::Fail };
+                self.add(&key, s, check, format!("{n} of {limit} in use"), todo);
+            }
+            (Ok(None), _) => self.not_checked(&key, check, "EC2 does not say the account's Elastic IP limit"),
+            (Err(e), _) | (_, Err(e)) => {
+                self.add(&key, Status::Fail, check, e.to_string(), "check that the region answers")
+            }
         }
     }
 

@@ -53,6 +53,8 @@ struct ReadOnly {
 }
 
 impl ReadOnly {
+    // the port's result type, as every method of the traits returns it
+    #[allow(clippy::result_large_err)]
     fn refuse<T>(&self, service: &str, op: &str, region: &str) -> CloudResult<T> {
         if let Ok(mut m) = self.refused.lock() {
             *m.entry(format!("{service}:{op}")).or_insert(0) += 1;
@@ -317,6 +319,13 @@ impl Sts for ReadOnly {
 impl Kms for ReadOnly {
     async fn describe_key(&self, region: &str, key: &str) -> CloudResult<Option<KmsKey>> {
         self.inner.kms.describe_key(region, key).await
+    }
+}
+
+#[async_trait]
+impl Limits for ReadOnly {
+    async fn elastic_ip_limit(&self, region: &str) -> CloudResult<Option<u32>> {
+        self.inner.limits.elastic_ip_limit(region).await
     }
 }
 

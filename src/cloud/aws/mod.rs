@@ -20,6 +20,7 @@ mod elb;
 pub mod error;
 pub mod guard;
 mod kms;
+mod limits;
 mod rds;
 mod route53;
 mod s3;

@@ -12,6 +12,7 @@
 
 mod api;
 mod kms;
+mod limits;
 pub mod provision;
 pub mod scenario;
 
@@ -196,12 +197,19 @@ pub struct WorldSettings {
     /// KMS keys (ids, ARNs or aliases) that are disabled: DescribeKey says `Disabled`.
     #[serde(default)]
     pub disabled_kms_keys: Vec<String>,
+    /// Elastic IP addresses the account may hold per region (AWS's default is 5).
+    #[serde(default = "default_eip_limit")]
+    pub elastic_ip_limit: u32,
     /// Regions whose every API call fails (a regional outage).
     pub unavailable_regions: Vec<String>,
     /// Simulated latency of one API call.
     pub api_latency: Duration,
     /// Scale factor on every duration (0.5 = everything twice as fast).
     pub duration_scale: f64,
+}
+
+fn default_eip_limit() -> u32 {
+    5
 }
 
 impl Default for WorldSettings {
@@ -214,6 +222,7 @@ impl Default for WorldSettings {
             backups_stopped: Duration::ZERO,
             copies_stopped: Duration::ZERO,
             disabled_kms_keys: Vec::new(),
+            elastic_ip_limit: default_eip_limit(),
             unavailable_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,
@@ -360,6 +369,15 @@ impl Sim {
     pub fn apply_world_file(&self, f: &WorldFile) {
         let mut w = self.lock();
         f.settings.apply(&mut w.settings);
+        // Elastic IPs other workloads hold in the secondary region
+        let secondary = w.secondary.clone();
+        for k in 0..f.settings.elastic_ips_in_use.unwrap_or(0) {
+            let id = w.id("eipalloc", &format!("{secondary}/other/{k}"));
+            let ip = format!("198.51.100.{}", 10 + k % 200);
+            let mut tags = Tags::new();
+            tags.insert("Name".into(), format!("other-workload-{k}"));
+            w.now_region(&secondary).addresses.insert(id.clone(), Address { allocation_id: id, public_ip: ip, tags });
+        }
         w.faults.extend(f.faults.iter().cloned());
         let n = w.faults.len();
         w.fault_hits.resize(n, 0);
