@@ -115,6 +115,10 @@ pub enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Check that runbooks will work before running them: read-only checks of every step's preconditions
+    /// (recovery points against the RPO, resources in the right region, the projected RTO); exit 0 ready, 1 not
+    /// ready, 2 invalid runbook, 4 wrong account
+    Preflight(PreflightArgs),
     /// Follow a live run from its journal, read-only (any number of watchers)
     Watch {
         /// Run id (or a unique prefix, `last`, or a run directory)
@@ -123,6 +127,37 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PreflightArgs {
+    /// Runbook files
+    #[arg(required = true)]
+    pub runbooks: Vec<PathBuf>,
+    /// Check against the built-in simulator (a tabletop world) instead of AWS
+    #[arg(long)]
+    pub sim: bool,
+    /// Simulator: a world/scenario file (a broken precondition shows as its finding); implies --sim
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
+    /// Print the reports as JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+    /// Override a runbook variable: NAME=VALUE (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<String>,
+    /// Seed of the simulated world
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the report files (<runbook>-<time>.md and .json); default: the state directory's preflight/
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// AWS: the shared-config profile to use; default: AWS_PROFILE or default
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS: send every API call to this endpoint (an emulator, a proxy, VPC endpoints); also AWS_ENDPOINT_URL
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

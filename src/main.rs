@@ -51,6 +51,9 @@ fn main() -> ExitCode {
             let opts = drconsole::cleanup::command::Options { yes, force, by: operator() };
             ExitCode::from(drconsole::cleanup::command::command(cli.state_dir.as_deref(), &run, &opts))
         }
+        Some(Cmd::Preflight(args)) => {
+            ExitCode::from(drconsole::preflight::command::main(&args, cli.state_dir.as_deref(), &registry))
+        }
         None => match &cli.run.runbook {
             Some(path) => run(path, &cli.run, cli.state_dir.as_deref(), registry),
             None => {

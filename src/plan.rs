@@ -1,9 +1,8 @@
 //! `drconsole plan` and `drconsole iam-policy`: what a runbook will do, derived without touching anything.
 
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::actions::{Params, Registry};
 use crate::runbook::Runbook;
@@ -84,42 +83,7 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
     out
 }
 
-/// The least-privilege IAM policy for a runbook: the union of its actions' permissions, one statement per
-/// service (plus `sts:GetCallerIdentity`, which the account guard uses), limited to the runbook's two regions.
+/// The least-privilege IAM policy for a runbook: see [`crate::iam`].
 pub fn iam_policy(rb: &Runbook, registry: &Registry) -> Value {
-    let mut perms: BTreeSet<&str> = BTreeSet::new();
-    for s in &rb.steps {
-        if let Some(a) = registry.get(&s.action) {
-            perms.extend(a.spec().iam.iter().copied());
-        }
-    }
-    if perms.is_empty() {
-        return json!({ "Version": "2012-10-17", "Statement": [] });
-    }
-    perms.insert("sts:GetCallerIdentity");
-    let mut by_service: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
-    for p in perms {
-        by_service.entry(p.split(':').next().unwrap_or(p)).or_default().push(p);
-    }
-    let base = "Drconsole".to_string() + &rb.meta.name.replace(['-', '_'], "");
-    // global services (and STS) are not bound to a region
-    let global = ["route53", "iam", "sts"];
-    let statements: Vec<Value> = by_service
-        .into_iter()
-        .map(|(svc, actions)| {
-            let sid: String = format!("{base}{}", svc.split(['-', '_']).map(capitalize).collect::<String>());
-            let mut st = json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*" });
-            if !global.contains(&svc) {
-                st["Condition"] =
-                    json!({ "StringEquals": { "aws:RequestedRegion": [rb.target.primary, rb.target.secondary] } });
-            }
-            st
-        })
-        .collect();
-    json!({ "Version": "2012-10-17", "Statement": statements })
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    crate::iam::policy(rb, registry)
 }

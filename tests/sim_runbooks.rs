@@ -152,17 +152,27 @@ fn plan_and_iam_policy_come_from_the_catalogue() {
         Command::cargo_bin("drconsole").unwrap().args(["iam-policy", "runbooks/cross-sell.toml"]).output().unwrap();
     let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
     let st = policy["Statement"].as_array().unwrap();
-    let find =
-        |svc: &str| st.iter().find(|s| s["Action"][0].as_str().unwrap().starts_with(&format!("{svc}:"))).unwrap();
-    let rds: Vec<&str> = find("rds")["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-    assert!(rds.contains(&"rds:RestoreDBInstanceFromDBSnapshot") && rds.contains(&"rds:CopyDBSnapshot"));
-    assert!(!rds.contains(&"rds:RestoreDBInstanceToPointInTime"), "only what the runbook uses");
+    // least privilege (tests/iam_policy.rs has the golden files): reads limited to the two regions, every change
+    // scoped to ARNs
+    let granting = |action: &str| -> Vec<&Value> {
+        st.iter().filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action)).collect()
+    };
+    assert_eq!(granting("rds:CopyDBSnapshot").len(), 1);
+    let restore = granting("rds:RestoreDBInstanceFromDBSnapshot");
+    assert!(
+        restore[0]["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "arn:aws:rds:us-west-2:123456789012:db:crosssell-prod-dr")
+    );
+    assert!(granting("rds:RestoreDBInstanceToPointInTime").is_empty(), "only what the runbook uses");
     assert_eq!(
-        find("ec2")["Condition"]["StringEquals"]["aws:RequestedRegion"],
+        granting("ec2:DescribeVolumes")[0]["Condition"]["StringEquals"]["aws:RequestedRegion"],
         serde_json::json!(["us-east-1", "us-west-2"])
     );
-    assert!(find("route53").get("Condition").is_none(), "Route 53 is global");
-    assert!(find("sts")["Action"][0] == "sts:GetCallerIdentity");
+    assert!(granting("route53:ListHostedZonesByName")[0].get("Condition").is_none(), "Route 53 is global");
+    assert_eq!(granting("sts:GetCallerIdentity").len(), 1);
 }
 
 #[test]

@@ -403,6 +403,8 @@ static RESTORE_SET: ActionSpec = ActionSpec {
     iam: &[
         "ec2:DescribeVolumes",
         "ec2:DescribeSnapshots",
+        "backup:ListBackupVaults",
+        "backup:ListRecoveryPointsByBackupVault",
         "ec2:CopySnapshot",
         "ec2:CreateVolume",
         "ec2:CreateTags",

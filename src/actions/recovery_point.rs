@@ -77,6 +77,7 @@ static SELECT: ActionSpec = ActionSpec {
         "rds:DescribeDBInstances",
         "backup:ListRecoveryPointsByResource",
         "backup:ListRecoveryPointsByBackupVault",
+        "backup:ListBackupVaults",
         "ec2:DescribeSnapshots",
         "ec2:DescribeImages",
         "s3:ListBucket",

@@ -934,6 +934,32 @@ pub trait Sts: Send + Sync {
     async fn get_caller_identity(&self, region: &str) -> CloudResult<CallerIdentity>;
 }
 
+// ---------------------------------------------------------------------------------------------------------- KMS
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsKey {
+    pub id: String,
+    pub arn: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`, `Unavailable`, `Creating`...
+    pub state: String,
+}
+
+#[async_trait]
+pub trait Kms: Send + Sync {
+    /// A key by id, ARN or alias (`alias/NAME`); `Ok(None)` when the region has no such key.
+    async fn describe_key(&self, region: &str, key: &str) -> CloudResult<Option<KmsKey>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- Limits
+
+/// Account limits an API can tell (EC2's account attributes).
+#[async_trait]
+pub trait Limits: Send + Sync {
+    /// How many Elastic IP addresses the account may hold in the region (`vpc-max-elastic-ips`); `None` when the
+    /// API does not say.
+    async fn elastic_ip_limit(&self, region: &str) -> CloudResult<Option<u32>>;
+}
+
 // ---------------------------------------------------------------------------------------------------------- Cloud
 
 /// Every service an action can reach. One implementation backs all of them (the simulator, or AWS).
@@ -954,6 +980,8 @@ pub struct Cloud {
     pub sts: Arc<dyn Sts>,
     /// Deletes, for `drconsole cleanup` ([`cleanup`]).
     pub cleanup: Arc<dyn cleanup::Cleanup>,
+    pub kms: Arc<dyn Kms>,
+    pub limits: Arc<dyn Limits>,
 }
 
 impl Cloud {
@@ -972,6 +1000,8 @@ impl Cloud {
             + SecretsManager
             + Sts
             + cleanup::Cleanup
+            + Kms
+            + Limits
             + 'static,
     {
         Self {
@@ -987,7 +1017,9 @@ impl Cloud {
             dynamodb: all.clone(),
             secrets: all.clone(),
             sts: all.clone(),
-            cleanup: all,
+            cleanup: all.clone(),
+            kms: all.clone(),
+            limits: all,
         }
     }
 }

@@ -20,6 +20,8 @@ mod ec2;
 mod elb;
 pub mod error;
 pub mod guard;
+mod kms;
+mod limits;
 mod rds;
 mod route53;
 mod s3;
@@ -83,6 +85,7 @@ pub struct Clients {
     backup: PerRegion<aws_sdk_backup::Client>,
     secrets: PerRegion<aws_sdk_secretsmanager::Client>,
     dynamodb: PerRegion<aws_sdk_dynamodb::Client>,
+    kms: PerRegion<aws_sdk_kms::Client>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -132,6 +135,7 @@ impl Clients {
             backup: PerRegion::new(),
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
+            kms: PerRegion::new(),
         }
     }
 
@@ -181,6 +185,9 @@ impl Clients {
     }
     pub fn dynamodb(&self, region: &str) -> aws_sdk_dynamodb::Client {
         self.dynamodb.get(region, || aws_sdk_dynamodb::Client::new(&self.config(region)))
+    }
+    pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
+        self.kms.get(region, || aws_sdk_kms::Client::new(&self.config(region)))
     }
 }
 

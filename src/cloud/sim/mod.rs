@@ -12,6 +12,8 @@
 
 mod api;
 mod cleanup;
+mod kms;
+mod limits;
 pub mod provision;
 pub mod scenario;
 
@@ -192,6 +194,16 @@ pub struct WorldSettings {
     pub backup_interval: Duration,
     /// The newest backup is this old (a backup job that silently stopped): "a snapshot older than expected".
     pub backups_stopped: Duration,
+    /// The cross-region copies stopped this long ago (the copy job failed silently): the other region's newest
+    /// copy is older than the newest backup.
+    #[serde(default)]
+    pub copies_stopped: Duration,
+    /// KMS keys (ids, ARNs or aliases) that are disabled: DescribeKey says `Disabled`.
+    #[serde(default)]
+    pub disabled_kms_keys: Vec<String>,
+    /// Elastic IP addresses the account may hold per region (AWS's default is 5).
+    #[serde(default = "default_eip_limit")]
+    pub elastic_ip_limit: u32,
     /// Regions whose every API call fails (a regional outage).
     pub unavailable_regions: Vec<String>,
     /// Simulated latency of one API call.
@@ -203,6 +215,10 @@ pub struct WorldSettings {
     pub read_only_regions: Vec<String>,
 }
 
+fn default_eip_limit() -> u32 {
+    5
+}
+
 impl Default for WorldSettings {
     fn default() -> Self {
         Self {
@@ -211,6 +227,9 @@ impl Default for WorldSettings {
             backup_retention: Duration::from_secs(12 * 3600),
             backup_interval: Duration::from_secs(3600),
             backups_stopped: Duration::ZERO,
+            copies_stopped: Duration::ZERO,
+            disabled_kms_keys: Vec::new(),
+            elastic_ip_limit: default_eip_limit(),
             unavailable_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,
@@ -358,6 +377,15 @@ impl Sim {
     pub fn apply_world_file(&self, f: &WorldFile) {
         let mut w = self.lock();
         f.settings.apply(&mut w.settings);
+        // Elastic IPs other workloads hold in the secondary region
+        let secondary = w.secondary.clone();
+        for k in 0..f.settings.elastic_ips_in_use.unwrap_or(0) {
+            let id = w.id("eipalloc", &format!("{secondary}/other/{k}"));
+            let ip = format!("198.51.100.{}", 10 + k % 200);
+            let mut tags = Tags::new();
+            tags.insert("Name".into(), format!("other-workload-{k}"));
+            w.now_region(&secondary).addresses.insert(id.clone(), Address { allocation_id: id, public_ip: ip, tags });
+        }
         w.faults.extend(f.faults.iter().cloned());
         let n = w.faults.len();
         w.fault_hits.resize(n, 0);

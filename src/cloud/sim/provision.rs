@@ -35,6 +35,8 @@ pub struct Seed {
     pub instance: Option<String>,
     /// `secret`: its value (default: derived from the world's seed).
     pub value: Option<String>,
+    /// `zone`: a record in it (the name customers use today), an alias to the primary region's load balancer.
+    pub record: Option<String>,
 }
 
 impl Seed {
@@ -141,7 +143,10 @@ pub fn seeds_from_runbook(rb: &Runbook) -> Vec<Seed> {
                 s.name = get("web_acl");
                 s.region = region("region");
             }),
-            "route53.upsert" | "check.record_points_to_alb" => push("zone", &|s| s.name = get("zone")),
+            "route53.upsert" | "check.record_points_to_alb" => push("zone", &|s| {
+                s.name = get("zone");
+                s.record = get("record");
+            }),
             _ => {}
         }
         if matches!(step.action.as_str(), "nat.ensure" | "elb.ensure" | "asg.ensure") {
@@ -269,8 +274,29 @@ impl Sim {
                 let fqdn = fqdn(&name);
                 if !w.zones.values().any(|z| z.name == fqdn) {
                     let id = format!("Z{:019X}", super::hash_of(&(w.seed, &fqdn)) & 0xffff_ffff_ffff);
-                    w.zones.insert(id.clone(), HostedZone { id: id.clone(), name: fqdn, private: false });
+                    w.zones.insert(id.clone(), HostedZone { id: id.clone(), name: fqdn.clone(), private: false });
                     w.records.insert(id, Vec::new());
+                }
+                // the record as it is before a failover: an alias to the primary region's load balancer
+                let record = seed.record.as_deref().map(self::fqdn);
+                let zone_id = w.zones.values().find(|z| z.name == fqdn).map(|z| z.id.clone());
+                if let (Some(name), Some(zone_id)) = (record, zone_id)
+                    && (name == fqdn || name.ends_with(&format!(".{fqdn}")))
+                {
+                    let primary = w.primary.clone();
+                    let recs = w.records.entry(zone_id).or_default();
+                    if !recs.iter().any(|r| r.name == name) {
+                        recs.push(RecordSet {
+                            name,
+                            rtype: "A".into(),
+                            alias: Some(AliasTarget {
+                                dns_name: format!("app-primary-alb.{primary}.elb.amazonaws.com."),
+                                hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+                                evaluate_target_health: true,
+                            }),
+                            ..RecordSet::default()
+                        });
+                    }
                 }
             }
             "secret" => {
@@ -467,7 +493,7 @@ fn provision_db(w: &mut World, now: jiff::Timestamp, region: &str, id: &str, eng
         };
         // the customer's copy job puts a manual copy in the other region ~20 min later
         let copy_t = add(t, Duration::from_secs(1200));
-        if copy_t <= now {
+        if copy_t <= sub(now, w.settings.copies_stopped) {
             let cid = format!("{id}-xr-{}", stamp(t));
             let mut copy = snap.clone();
             copy.id.clone_from(&cid);
@@ -517,7 +543,7 @@ fn provision_backup(w: &mut World, now: jiff::Timestamp, region: &str, id: &str,
             tags: Tags::new(),
         };
         w.r(region).db_snapshots.insert(snap.id.clone(), Timed { item: snap, tl: Timeline::fixed(t, "available") });
-        if add(t, Duration::from_secs(1800)) <= now {
+        if add(t, Duration::from_secs(1800)) <= sub(now, w.settings.copies_stopped) {
             let mut copy = rp.clone();
             copy.arn = w.arn("rds", &other, &format!("snapshot:awsbackup:copyjob-{job}"));
             w.r(&other).recovery_points.insert(copy.arn.clone(), copy);
@@ -597,7 +623,7 @@ fn provision_volume(
             tags: stags,
         };
         let copy_t = add(t, Duration::from_secs(1500));
-        if copy_t <= now {
+        if copy_t <= sub(now, w.settings.copies_stopped) {
             let cid = w.id("snap", &format!("{other}/{sid}"));
             let mut c = snap.clone();
             c.id.clone_from(&cid);

@@ -3,6 +3,9 @@
 //! ```toml
 //! [world]
 //! backups_stopped = "3h"              # the newest backup is 3 h old
+//! copies_stopped = "6h"               # the cross-region copies stopped 6 h ago (the copy job failed)
+//! disabled_kms_keys = ["alias/drconsole-dr"]  # DescribeKey says Disabled
+//! elastic_ips_in_use = 5              # the secondary region's Elastic IP quota (elastic_ip_limit, 5) is used
 //! unavailable_regions = ["us-east-1"] # every call there fails: a regional outage
 //!
 //! [[fault]]                           # the 1st RestoreDBInstanceFromDBSnapshot fails
@@ -128,6 +131,12 @@ struct FileSettings {
     backup_retention: Option<String>,
     backup_interval: Option<String>,
     backups_stopped: Option<String>,
+    copies_stopped: Option<String>,
+    #[serde(default)]
+    disabled_kms_keys: Vec<String>,
+    elastic_ip_limit: Option<u32>,
+    /// Elastic IPs already allocated in the secondary region (by other workloads).
+    elastic_ips_in_use: Option<u32>,
     #[serde(default)]
     unavailable_regions: Vec<String>,
     api_latency: Option<String>,
@@ -155,6 +164,10 @@ pub struct SettingsPatch {
     pub backup_retention: Option<Duration>,
     pub backup_interval: Option<Duration>,
     pub backups_stopped: Option<Duration>,
+    pub copies_stopped: Option<Duration>,
+    pub disabled_kms_keys: Vec<String>,
+    pub elastic_ip_limit: Option<u32>,
+    pub elastic_ips_in_use: Option<u32>,
     pub unavailable_regions: Vec<String>,
     pub api_latency: Option<Duration>,
     pub duration_scale: Option<f64>,
@@ -173,6 +186,13 @@ impl SettingsPatch {
         }
         if let Some(d) = self.backups_stopped {
             s.backups_stopped = d;
+        }
+        if let Some(d) = self.copies_stopped {
+            s.copies_stopped = d;
+        }
+        s.disabled_kms_keys.extend(self.disabled_kms_keys.iter().cloned());
+        if let Some(n) = self.elastic_ip_limit {
+            s.elastic_ip_limit = n;
         }
         s.unavailable_regions.extend(self.unavailable_regions.iter().cloned());
         if let Some(d) = self.api_latency {
@@ -230,6 +250,10 @@ impl WorldFile {
             backup_retention: dur("world.backup_retention", &w.backup_retention)?,
             backup_interval: dur("world.backup_interval", &w.backup_interval)?,
             backups_stopped: dur("world.backups_stopped", &w.backups_stopped)?,
+            copies_stopped: dur("world.copies_stopped", &w.copies_stopped)?,
+            disabled_kms_keys: w.disabled_kms_keys.clone(),
+            elastic_ip_limit: w.elastic_ip_limit,
+            elastic_ips_in_use: w.elastic_ips_in_use,
             unavailable_regions: w.unavailable_regions.clone(),
             api_latency: dur("world.api_latency", &w.api_latency)?,
             duration_scale: w.duration_scale,

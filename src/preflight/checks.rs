@@ -1,0 +1,820 @@
+//! The checks: for each step, by its action, the preconditions the step will rely on, looked up the way the action
+//! looks them up (the same helpers where the actions have them), through the read-only view only.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::{Finding, ReadOnlyCloud, Status, Unchecked};
+use crate::actions::Registry;
+use crate::actions::recovery_point::{self, EbsWanted};
+use crate::cloud::{Cloud, Filter, Subnet};
+use crate::run::Candidate;
+use crate::runbook::Runbook;
+use crate::util::fmt_duration;
+
+pub(super) struct Checks<'a> {
+    rb: &'a Runbook,
+    registry: &'a Registry,
+    ro: &'a ReadOnlyCloud,
+    now: Timestamp,
+    findings: Vec<Finding>,
+    unchecked: Vec<Unchecked>,
+    /// Checks done already (a VPC named by three steps is checked once).
+    seen: BTreeSet<String>,
+    identity: Option<String>,
+    account: Option<String>,
+    /// The current step, for findings.
+    step: String,
+}
+
+/// A parameter's value when it is known before the run (not a `<steps.ID.OUTPUT>` placeholder, not empty).
+fn known(p: &serde_json::Map<String, Value>, k: &str) -> Option<String> {
+    match p.get(k) {
+        Some(Value::String(s)) if !(s.is_empty() || s.contains('<') && s.contains('>')) => Some(s.clone()),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+fn age(now: Timestamp, t: Timestamp) -> Duration {
+    Duration::from_secs(u64::try_from(now.duration_since(t).as_secs()).unwrap_or(0))
+}
+
+fn stamp(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+impl<'a> Checks<'a> {
+    pub(super) fn new(rb: &'a Runbook, registry: &'a Registry, ro: &'a ReadOnlyCloud, now: Timestamp) -> Self {
+        Self {
+            rb,
+            registry,
+            ro,
+            now,
+            findings: Vec::new(),
+            unchecked: Vec::new(),
+            seen: BTreeSet::new(),
+            identity: None,
+            account: None,
+            step: "-".into(),
+        }
+    }
+
+    pub(super) fn finish(self) -> (Vec<Finding>, Vec<Unchecked>, Option<String>, Option<String>) {
+        (self.findings, self.unchecked, self.identity, self.account)
+    }
+
+    fn cloud(&self) -> &Cloud {
+        self.ro.cloud()
+    }
+
+    /// Records a finding unless the same check (`key`) was done for an earlier step.
+    fn add(&mut self, key: &str, status: Status, check: String, found: String, todo: &str) {
+        if !self.seen.insert(key.to_string()) {
+            return;
+        }
+        let todo = if status == Status::Ok { String::new() } else { todo.to_string() };
+        self.findings.push(Finding { status, step: self.step.clone(), check, found, todo });
+    }
+
+    fn not_checked(&mut self, key: &str, what: String, why: &str) {
+        if !self.seen.insert(format!("unchecked:{key}")) {
+            return;
+        }
+        self.unchecked.push(Unchecked { step: self.step.clone(), what, why: why.to_string() });
+    }
+
+    fn rpo(&self) -> Duration {
+        self.rb.meta.rpo
+    }
+
+    /// The caller's identity against `target.account`; true when it is another account (nothing else is checked).
+    pub(super) async fn account(&mut self) -> bool {
+        let region = self.rb.target.secondary.clone();
+        let want = self.rb.target.account.clone();
+        match self.cloud().sts.get_caller_identity(&region).await {
+            Ok(id) => {
+                self.identity = Some(id.arn.clone());
+                self.account = Some(id.account.clone());
+                match want {
+                    Some(w) if w != id.account => {
+                        self.add(
+                            "account",
+                            Status::Fail,
+                            format!("the credentials are for the runbook's account {w}"),
+                            format!("they are for account {} ({})", id.account, id.arn),
+                            "use credentials (a profile) for the runbook's account, or fix target.account",
+                        );
+                        true
+                    }
+                    Some(w) => {
+                        self.add(
+                            "account",
+                            Status::Ok,
+                            format!("the credentials are for the runbook's account {w}"),
+                            id.arn,
+                            "",
+                        );
+                        false
+                    }
+                    None => {
+                        self.add(
+                            "account",
+                            Status::Warn,
+                            "the runbook names its account (target.account)".into(),
+                            format!("it does not; the credentials are for {} ({})", id.account, id.arn),
+                            "set target.account so a run in the wrong account is refused",
+                        );
+                        false
+                    }
+                }
+            }
+            Err(e) => {
+                self.add(
+                    "account",
+                    Status::Fail,
+                    "who the credentials are (sts:GetCallerIdentity)".into(),
+                    e.to_string(),
+                    "check the credentials (profile, SSO session) and that the secondary region answers",
+                );
+                false
+            }
+        }
+    }
+
+    /// The projected duration (the plan's critical path) against the RTO.
+    pub(super) fn rto(&mut self) {
+        let rb = self.rb;
+        let (cp, path) = rb.dag.critical_path(|i| rb.expected(self.registry, i));
+        let names: Vec<&str> = path.iter().map(|&i| rb.steps[i].id.as_str()).collect();
+        self.step = "-".into();
+        let target = rb.meta.rto;
+        let (status, found) = if cp <= target {
+            (
+                Status::Ok,
+                format!(
+                    "{} projected ({} to spare), critical path {}",
+                    fmt_duration(cp),
+                    fmt_duration(target - cp),
+                    names.join(" → ")
+                ),
+            )
+        } else {
+            (
+                Status::Fail,
+                format!(
+                    "{} projected, {} over, critical path {}",
+                    fmt_duration(cp),
+                    fmt_duration(cp - target),
+                    names.join(" → ")
+                ),
+            )
+        };
+        self.add(
+            "rto",
+            status,
+            format!("projected duration against the RTO of {}", fmt_duration(target)),
+            found,
+            "shorten the critical path (parallel steps, smaller restores, a warm standby) or revise the RTO",
+        );
+    }
+
+    pub(super) async fn steps(&mut self) {
+        let rb = self.rb;
+        for i in rb.dag.order.clone() {
+            let step = &rb.steps[i];
+            self.step = step.id.clone();
+            let p = crate::runbook::interp::planned_with(rb, i);
+            let secondary = rb.target.secondary.clone();
+            let region = known(&p, "region").unwrap_or_else(|| secondary.clone());
+            let source_region = known(&p, "source_region").unwrap_or_else(|| rb.target.primary.clone());
+            if let Some(secret) = known(&p, "master_secret") {
+                self.secret(&region, &secret).await;
+            }
+            if let Some(key) = known(&p, "kms_key") {
+                self.kms(&region, &key).await;
+            }
+            match step.action.as_str() {
+                "recovery_point.select" => self.recovery_point(&p).await,
+                "ebs.restore_set" => {
+                    if let Some(tag) = known(&p, "tag") {
+                        let (k, v) = crate::actions::kit::tag_pair(&tag);
+                        self.ebs_set(&EbsWanted::Tag(k, v), &source_region, &region).await;
+                    }
+                }
+                "rds.restore_pitr" => {
+                    if let Some(db) = known(&p, "source") {
+                        // its `region` is the source's, default the primary
+                        let home = known(&p, "region").unwrap_or_else(|| rb.target.primary.clone());
+                        self.pitr(&home, &db).await;
+                    }
+                }
+                "ec2.copy_image" => {
+                    if let Some(image) = known(&p, "image") {
+                        self.image(&image, &source_region, &region).await;
+                    }
+                }
+                "nat.ensure" | "elb.ensure" | "asg.ensure" => {
+                    if let Some(vpc) = known(&p, "vpc") {
+                        let want_private = step.action != "elb.ensure";
+                        let want_public = step.action != "asg.ensure";
+                        self.vpc(&region, &vpc, want_public, want_private).await;
+                    }
+                    if step.action == "nat.ensure"
+                        && let Some(vpc) = known(&p, "vpc")
+                    {
+                        self.elastic_ips(&region, &vpc).await;
+                    }
+                    if step.action == "asg.ensure"
+                        && let Some(lt) = known(&p, "launch_template")
+                    {
+                        self.launch_template(&region, &lt, known(&p, "image").is_none()).await;
+                    }
+                    if step.action == "elb.ensure"
+                        && let Some(cert) = known(&p, "certificate_arn")
+                    {
+                        self.certificate(&region, &cert);
+                    }
+                }
+                "ec2.launch_template_version" | "asg.rollout" => {
+                    if let Some(lt) = known(&p, "launch_template") {
+                        self.launch_template(&region, &lt, false).await;
+                    }
+                }
+                "waf.associate" => {
+                    if let Some(acl) = known(&p, "web_acl") {
+                        self.web_acl(&region, &acl).await;
+                    }
+                }
+                "route53.upsert" | "check.record_points_to_alb" => {
+                    if let (Some(zone), Some(record)) = (known(&p, "zone"), known(&p, "record")) {
+                        self.record(&zone, &record).await;
+                    }
+                }
+                "shell" => self.not_checked(
+                    &format!("shell:{}", step.id),
+                    "what the shell command needs".into(),
+                    "preflight never runs commands",
+                ),
+                _ => {}
+            }
+            for (k, what) in [("subnet_group", "DB subnet group"), ("security_groups", "security groups")] {
+                if let Some(v) = known(&p, k) {
+                    self.not_checked(
+                        &format!("{k}:{region}:{v}"),
+                        format!("{what} {v} in {region}"),
+                        "the cloud layer cannot describe them yet",
+                    );
+                }
+            }
+        }
+        if self.rb.steps.iter().any(|s| s.action.starts_with("nat.") || s.action.starts_with("elb.")) {
+            self.step = "-".into();
+            self.not_checked(
+                "quotas",
+                format!(
+                    "quotas in {} (Elastic IPs, NAT gateways per AZ, load balancers, vCPUs)",
+                    self.rb.target.secondary
+                ),
+                "the cloud layer has no Service Quotas client; check them in the Service Quotas console",
+            );
+        }
+        self.step = "-".into();
+        self.not_checked(
+            "iam",
+            "the caller may make every call of the runbook (`drconsole iam-policy`)".into(),
+            "IAM policy simulation (iam:SimulatePrincipalPolicy) is not in the cloud layer yet",
+        );
+    }
+
+    // ------------------------------------------------------------------------------------------- recovery points
+
+    async fn recovery_point(&mut self, p: &serde_json::Map<String, Value>) {
+        let source = known(p, "source").unwrap_or_default();
+        let params = crate::actions::Params(p.clone());
+        let resource = known(p, "resource").unwrap_or_default();
+        let (primary, secondary) = (self.rb.target.primary.clone(), self.rb.target.secondary.clone());
+        match source.as_str() {
+            "ebs" => {
+                let home = known(p, "source_region").unwrap_or(primary.clone());
+                let wanted = match (known(p, "resource"), known(p, "tag")) {
+                    (Some(v), _) => EbsWanted::Volume(v),
+                    (None, Some(t)) => {
+                        let (k, v) = crate::actions::kit::tag_pair(&t);
+                        EbsWanted::Tag(k, v)
+                    }
+                    _ => return,
+                };
+                let other = if home == secondary { primary.clone() } else { secondary.clone() };
+                self.ebs_set(&wanted, &home, &other).await;
+            }
+            "rds_pitr" => {
+                let home = known(p, "source_region").unwrap_or(primary.clone());
+                self.pitr(&home, &resource).await;
+            }
+            "rds" | "backup" | "s3" | "ami" => {
+                let what = match source.as_str() {
+                    "rds" => format!("RDS snapshots of {resource}"),
+                    "backup" => format!("AWS Backup recovery points of {resource}"),
+                    "s3" => format!(
+                        "exports in s3://{}/{}",
+                        known(p, "bucket").unwrap_or_default(),
+                        known(p, "prefix").unwrap_or_default()
+                    ),
+                    _ => format!("AMIs {resource}"),
+                };
+                let cloud = self.cloud().clone();
+                let here = recovery_point::candidates(&cloud, &params, &source, &secondary).await;
+                let there = recovery_point::candidates(&cloud, &params, &source, &primary).await;
+                let newest = |v: &[Candidate]| v.iter().max_by_key(|c| c.time).cloned();
+                if source == "ami" {
+                    self.ami_points(&what, &here, &there);
+                    return;
+                }
+                let rpo = self.rpo();
+                // the secondary region alone: the primary may be the region that is gone
+                let key = format!("rp:{source}:{resource}");
+                match &here {
+                    Ok(v) => {
+                        let n = newest(v);
+                        let (status, found) = match &n {
+                            None => (Status::Fail, format!("none in {secondary}")),
+                            Some(c) => {
+                                let a = age(self.now, c.time);
+                                let s = if a <= rpo { Status::Ok } else { Status::Fail };
+                                (s, format!("newest {} taken {} ({} old)", c.id, stamp(c.time), fmt_duration(a)))
+                            }
+                        };
+                        self.add(
+                            &format!("{key}:secondary"),
+                            status,
+                            format!("{what}: newest in {secondary} alone against the RPO of {}", fmt_duration(rpo)),
+                            found,
+                            "the cross-region copies stopped or lag: check the copy job (AWS Backup copy rule, \
+                             the copy Lambda) — with the primary gone this is the recovery point",
+                        );
+                    }
+                    Err(e) => self.add(
+                        &format!("{key}:secondary"),
+                        Status::Fail,
+                        format!("{what} in {secondary}"),
+                        e.to_string(),
+                        "the secondary region must answer for a failover: check credentials and endpoints",
+                    ),
+                }
+                let all: Vec<Candidate> = here.iter().chain(there.iter()).flat_map(|v| v.iter().cloned()).collect();
+                let (status, found) = match (newest(&all), &there) {
+                    (None, _) => (Status::Fail, "none in either region".to_string()),
+                    (Some(c), t) => {
+                        let a = age(self.now, c.time);
+                        let mut s = if a <= rpo { Status::Ok } else { Status::Fail };
+                        let mut found = format!(
+                            "newest {} in {} taken {} ({} old)",
+                            c.id,
+                            c.region,
+                            stamp(c.time),
+                            fmt_duration(a)
+                        );
+                        if let Err(e) = t {
+                            s = s.max(Status::Warn);
+                            found.push_str(&format!("; {primary} did not answer: {e}"));
+                        }
+                        (s, found)
+                    }
+                };
+                self.add(
+                    &format!("{key}:overall"),
+                    status,
+                    format!("{what}: newest in either region against the RPO of {}", fmt_duration(rpo)),
+                    found,
+                    "the backups stopped: check the backup schedule and its last jobs",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn ami_points(
+        &mut self,
+        what: &str,
+        here: &Result<Vec<Candidate>, crate::actions::ActionError>,
+        there: &Result<Vec<Candidate>, crate::actions::ActionError>,
+    ) {
+        let (p, s) = (self.rb.target.primary.clone(), self.rb.target.secondary.clone());
+        let n_here = here.as_ref().map(|v| v.len()).unwrap_or(0);
+        let n_there = there.as_ref().map(|v| v.len()).unwrap_or(0);
+        let (status, found) = match (n_here, n_there) {
+            (0, 0) => (Status::Fail, format!("none available in {s} or {p}")),
+            (0, n) => (Status::Warn, format!("{n} in {p} only: the copy needs {p} to answer")),
+            (n, _) => (Status::Ok, format!("{n} available in {s}")),
+        };
+        self.add(
+            &format!("ami-points:{what}"),
+            status,
+            format!("{what} in {s}"),
+            found,
+            "copy the AMI to the secondary region after every build (runbooks/ami-copy.toml)",
+        );
+    }
+
+    /// The EBS set: per volume, the newest recovery point (either region), against the RPO.
+    async fn ebs_set(&mut self, wanted: &EbsWanted, source: &str, target: &str) {
+        let key = format!("ebs:{wanted:?}");
+        let cloud = self.cloud().clone();
+        let what = match wanted {
+            EbsWanted::Tag(k, v) => format!("EBS volumes tagged {k}={v}"),
+            EbsWanted::Volume(v) => format!("EBS volume {v}"),
+        };
+        let found = match recovery_point::find_ebs(&cloud, wanted, source, target).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.add(
+                    &key,
+                    Status::Fail,
+                    format!("{what}: recovery points"),
+                    e.to_string(),
+                    "check that the regions answer",
+                );
+                return;
+            }
+        };
+        if found.volumes.is_empty() {
+            self.add(
+                &key,
+                Status::Fail,
+                format!("{what}: recovery points in {source} and {target}"),
+                "no volume and no snapshot found".into(),
+                "check the tag (or volume id) in the runbook's vars",
+            );
+            return;
+        }
+        let rpo = self.rpo();
+        for vol in &found.volumes {
+            let pts: Vec<_> = found.points.iter().filter(|p| p.volume_key().as_deref() == Some(vol.as_str())).collect();
+            let newest_target = pts.iter().filter(|p| p.region == target).max_by_key(|p| p.time);
+            let newest = pts.iter().max_by_key(|p| p.time);
+            let check = format!("{what}: {vol}, newest snapshot against the RPO of {}", fmt_duration(rpo));
+            let (status, found_text) = match (newest, newest_target) {
+                (None, _) => (Status::Fail, "no snapshot in either region".to_string()),
+                (Some(n), t) => {
+                    let a = age(self.now, n.time);
+                    let mut s = if a <= rpo { Status::Ok } else { Status::Fail };
+                    let mut txt =
+                        format!("{} in {} taken {} ({} old)", n.snapshot.id, n.region, stamp(n.time), fmt_duration(a));
+                    match t {
+                        Some(t) if source != target => {
+                            let ta = age(self.now, t.time);
+                            if ta > rpo {
+                                s = Status::Fail;
+                            }
+                            txt.push_str(&format!(
+                                "; newest in {target}: {} ({} old)",
+                                t.snapshot.id,
+                                fmt_duration(ta)
+                            ));
+                        }
+                        None if source != target => {
+                            s = s.max(Status::Warn);
+                            txt.push_str(&format!("; none in {target} yet: the restore copies it (needs {source})"));
+                        }
+                        _ => {}
+                    }
+                    (s, txt)
+                }
+            };
+            self.add(
+                &format!("{key}:{vol}"),
+                status,
+                check,
+                found_text,
+                "the snapshots (or their cross-region copies) stopped: check the backup job and the copy job",
+            );
+        }
+        if let Some(u) = &found.unreachable {
+            self.add(
+                &format!("{key}:unreachable"),
+                Status::Warn,
+                format!("{what}: {source} answers"),
+                format!("{u} did not answer: only {target}'s snapshots were seen"),
+                "if the primary is healthy, check credentials and endpoints for it",
+            );
+        }
+    }
+
+    async fn pitr(&mut self, region: &str, db: &str) {
+        let rpo = self.rpo();
+        let key = format!("pitr:{region}:{db}");
+        let check = format!("point-in-time window of {db} in {region} against the RPO of {}", fmt_duration(rpo));
+        match self.cloud().rds.restore_window(region, db).await {
+            Ok(w) => {
+                let a = age(self.now, w.latest);
+                let s = if a <= rpo { Status::Ok } else { Status::Fail };
+                let found =
+                    format!("{} .. {} (latest restorable {} ago)", stamp(w.earliest), stamp(w.latest), fmt_duration(a));
+                self.add(
+                    &key,
+                    s,
+                    check,
+                    found,
+                    "automated backups or log shipping stopped: check the instance's backup retention",
+                );
+            }
+            Err(e) => self.add(
+                &key,
+                Status::Fail,
+                check,
+                e.to_string(),
+                "check the instance id and that automated backups are on",
+            ),
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ resources
+
+    async fn secret(&mut self, region: &str, id: &str) {
+        let key = format!("secret:{region}:{id}");
+        let check = format!("secret {id} readable in {region}");
+        // the value is read (the restore reads it there) and dropped: it is never shown or kept
+        match self.cloud().secrets.get_secret_value(region, id).await {
+            Ok(_) => self.add(&key, Status::Ok, check, "found".into(), ""),
+            Err(e) => self.add(
+                &key,
+                Status::Fail,
+                check,
+                e.to_string(),
+                "replicate the secret to the secondary region (Secrets Manager: replicate secret to other regions)",
+            ),
+        }
+    }
+
+    /// A NAT gateway the step would create needs an Elastic IP: one must be free under the account's limit,
+    /// unless the VPC has an available NAT gateway already (the step reuses it).
+    async fn elastic_ips(&mut self, region: &str, vpc: &str) {
+        let key = format!("eip:{region}");
+        let check = format!("an Elastic IP can be allocated in {region} (for the NAT gateway)");
+        let todo = "release unused Elastic IPs or raise the quota (Service Quotas: EC2-VPC Elastic IPs)";
+        let c = self.cloud().clone();
+        let subnets: Vec<String> = match c.ec2.describe_vpcs(region, &Filter::tag("Name", vpc)).await {
+            Ok(v) => match v.first() {
+                Some(v) => match c.ec2.describe_subnets(region, &Filter::default()).await {
+                    Ok(s) => s.into_iter().filter(|s| s.vpc_id == v.id).map(|s| s.id).collect(),
+                    Err(_) => Vec::new(),
+                },
+                None => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        };
+        if let Ok(nats) = c.ec2.describe_nat_gateways(region, &Filter::default()).await
+            && let Some(n) = nats.iter().find(|n| n.state == "available" && subnets.contains(&n.subnet_id))
+        {
+            self.add(&key, Status::Ok, check, format!("{} serves {vpc} already: no new address needed", n.id), "");
+            return;
+        }
+        match (c.limits.elastic_ip_limit(region).await, c.ec2.describe_addresses(region, &Filter::default()).await) {
+            (Ok(Some(limit)), Ok(used)) => {
+                let n = u32::try_from(used.len()).unwrap_or(u32::MAX);
+                let s = if n < limit { Status::Ok } else { Status::Fail };
+                self.add(&key, s, check, format!("{n} of {limit} in use"), todo);
+            }
+            (Ok(None), _) => self.not_checked(&key, check, "EC2 does not say the account's Elastic IP limit"),
+            (Err(e), _) | (_, Err(e)) => {
+                self.add(&key, Status::Fail, check, e.to_string(), "check that the region answers")
+            }
+        }
+    }
+
+    async fn kms(&mut self, region: &str, key: &str) {
+        let k = format!("kms:{region}:{key}");
+        let check = format!("KMS key {key} enabled in {region}");
+        let todo = "enable the key (or fix the `kms_key` var): copies and restores under it fail otherwise";
+        match self.cloud().kms.describe_key(region, key).await {
+            Ok(Some(m)) if m.state == "Enabled" => self.add(&k, Status::Ok, check, m.arn, ""),
+            Ok(Some(m)) => self.add(&k, Status::Fail, check, format!("{} is {}", m.arn, m.state), todo),
+            Ok(None) => self.add(&k, Status::Fail, check, "no such key or alias".into(), todo),
+            Err(e) => self.add(&k, Status::Fail, check, e.to_string(), "check kms:DescribeKey access in the region"),
+        }
+    }
+
+    async fn image(&mut self, image: &str, source: &str, target: &str) {
+        let key = format!("image:{image}:{target}");
+        let filter = if image.starts_with("ami-") { Filter::id(image) } else { Filter::name(image) };
+        let here = self.cloud().ec2.describe_images(target, &filter).await;
+        let there =
+            if source == target { Ok(Vec::new()) } else { self.cloud().ec2.describe_images(source, &filter).await };
+        let avail = |r: &Result<Vec<crate::cloud::Image>, crate::cloud::CloudError>| -> usize {
+            r.as_ref().map(|v| v.iter().filter(|i| i.state == "available").count()).unwrap_or(0)
+        };
+        let (h, t) = (avail(&here), avail(&there));
+        let check = format!("AMI {image} (or its copy) in {target}");
+        let (status, found) = match (h, t, &here) {
+            (_, _, Err(e)) => (Status::Fail, e.to_string()),
+            (0, 0, _) => (Status::Fail, format!("no available AMI matching {image} in {target} or {source}")),
+            (0, n, _) => {
+                (Status::Warn, format!("{n} in {source} only: the step copies it, which needs {source} to answer"))
+            }
+            (n, _, _) => (Status::Ok, format!("{n} available in {target}")),
+        };
+        self.add(
+            &key,
+            status,
+            check,
+            found,
+            "build the AMI and copy it to the secondary region (runbooks/ami-copy.toml)",
+        );
+    }
+
+    async fn vpc(&mut self, region: &str, name: &str, want_public: bool, want_private: bool) {
+        let key = format!("vpc:{region}:{name}");
+        let vpcs = match self.cloud().ec2.describe_vpcs(region, &Filter::tag("Name", name)).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.add(
+                    &key,
+                    Status::Fail,
+                    format!("VPC {name} in {region}"),
+                    e.to_string(),
+                    "check that the region answers",
+                );
+                return;
+            }
+        };
+        let Some(vpc) = vpcs.into_iter().next() else {
+            self.add(
+                &key,
+                Status::Fail,
+                format!("VPC {name} in {region}"),
+                format!("no VPC tagged Name={name}"),
+                "create the DR VPC (or fix the `vpc` var)",
+            );
+            return;
+        };
+        self.add(&key, Status::Ok, format!("VPC {name} in {region}"), vpc.id.clone(), "");
+        let subnets: Vec<Subnet> = match self.cloud().ec2.describe_subnets(region, &Filter::default()).await {
+            Ok(v) => v.into_iter().filter(|s| s.vpc_id == vpc.id).collect(),
+            Err(e) => {
+                self.add(&format!("{key}:subnets"), Status::Fail, format!("subnets of {name}"), e.to_string(), "");
+                return;
+            }
+        };
+        let list = |v: &[&Subnet]| v.iter().map(|s| format!("{} ({})", s.id, s.az)).collect::<Vec<_>>().join(", ");
+        let public: Vec<&Subnet> = subnets.iter().filter(|s| s.public).collect();
+        let private: Vec<&Subnet> = subnets.iter().filter(|s| !s.public).collect();
+        if want_public {
+            let (s, f) =
+                if public.is_empty() { (Status::Fail, "none".to_string()) } else { (Status::Ok, list(&public)) };
+            self.add(
+                &format!("{key}:public"),
+                s,
+                format!("public subnets of {name} (load balancer, NAT gateway)"),
+                f,
+                "add public subnets (mapping public IPs, routed to an internet gateway)",
+            );
+        }
+        if want_private {
+            let (s, f) =
+                if private.is_empty() { (Status::Fail, "none".to_string()) } else { (Status::Ok, list(&private)) };
+            self.add(
+                &format!("{key}:private"),
+                s,
+                format!("private subnets of {name} (instances, NAT routes)"),
+                f,
+                "add private subnets with their own route tables",
+            );
+            if !private.is_empty() {
+                match self.cloud().ec2.describe_route_tables(region, &Filter::default()).await {
+                    Ok(tables) => {
+                        let without: Vec<&&Subnet> = private
+                            .iter()
+                            .filter(|s| !tables.iter().any(|t| t.vpc_id == vpc.id && t.subnet_ids.contains(&s.id)))
+                            .collect();
+                        let (st, f) = if without.is_empty() {
+                            (Status::Ok, format!("{} private subnet(s), each with its route table", private.len()))
+                        } else {
+                            let ids: Vec<&str> = without.iter().map(|s| s.id.as_str()).collect();
+                            (Status::Fail, format!("no route table of their own: {}", ids.join(", ")))
+                        };
+                        self.add(
+                            &format!("{key}:routes"),
+                            st,
+                            format!("route tables of {name}'s private subnets"),
+                            f,
+                            "associate each private subnet with a route table (the NAT route goes there, never in the main table)",
+                        );
+                    }
+                    Err(e) => self.add(
+                        &format!("{key}:routes"),
+                        Status::Fail,
+                        format!("route tables of {name}"),
+                        e.to_string(),
+                        "",
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn launch_template(&mut self, region: &str, name: &str, check_image: bool) {
+        let key = format!("lt:{region}:{name}");
+        let check = format!("launch template {name} in {region}");
+        match self.cloud().ec2.describe_launch_template(region, name).await {
+            Ok(Some(lt)) => {
+                let found = format!("{} (default version {}, AMI {})", lt.id, lt.default_version, lt.image_id);
+                self.add(&key, Status::Ok, check, found, "");
+                if check_image && !lt.image_id.is_empty() {
+                    let img = self.cloud().ec2.describe_images(region, &Filter::id(lt.image_id.clone())).await;
+                    let (s, f) = match img {
+                        Ok(v) if v.iter().any(|i| i.state == "available") => (Status::Ok, "available".to_string()),
+                        Ok(_) => (Status::Fail, "not found (deregistered?)".to_string()),
+                        Err(e) => (Status::Fail, e.to_string()),
+                    };
+                    self.add(
+                        &format!("{key}:image"),
+                        s,
+                        format!("AMI {} of launch template {name} in {region}", lt.image_id),
+                        f,
+                        "point the launch template's default version at an AMI that exists in the region",
+                    );
+                }
+            }
+            Ok(None) => self.add(
+                &key,
+                Status::Fail,
+                check,
+                "not found".into(),
+                "create the launch template in the secondary region (or fix the `launch_template` var)",
+            ),
+            Err(e) => self.add(&key, Status::Fail, check, e.to_string(), "check that the region answers"),
+        }
+    }
+
+    async fn web_acl(&mut self, region: &str, name: &str) {
+        let key = format!("waf:{region}:{name}");
+        let check = format!("WAF web ACL {name} (REGIONAL) in {region}");
+        match self.cloud().waf.get_web_acl(region, name).await {
+            Ok(Some(a)) => self.add(&key, Status::Ok, check, a.arn, ""),
+            Ok(None) => self.add(
+                &key,
+                Status::Fail,
+                check,
+                "not found".into(),
+                "create the web ACL in the secondary region (same rules as the primary's)",
+            ),
+            Err(e) => self.add(&key, Status::Fail, check, e.to_string(), "check that the region answers"),
+        }
+    }
+
+    fn certificate(&mut self, region: &str, arn: &str) {
+        let key = format!("cert:{arn}");
+        let arn_region = arn.split(':').nth(3).unwrap_or_default();
+        let (s, f) = if arn_region == region {
+            (Status::Ok, format!("the ARN is in {region}"))
+        } else {
+            (Status::Fail, format!("the ARN is in `{arn_region}`: a load balancer in {region} cannot use it"))
+        };
+        self.add(
+            &key,
+            s,
+            format!("ACM certificate {arn} is in {region}"),
+            f,
+            "request or import the certificate in the secondary region and set `certificate_arn` to it",
+        );
+        self.not_checked(
+            &format!("acm:{arn}"),
+            format!("ACM certificate {arn} exists and is issued"),
+            "the cloud layer has no ACM client yet (acm:DescribeCertificate)",
+        );
+    }
+
+    async fn record(&mut self, zone: &str, record: &str) {
+        let zkey = format!("zone:{zone}");
+        let zones = match self.cloud().route53.find_hosted_zones(zone).await {
+            Ok(z) => z,
+            Err(e) => {
+                self.add(&zkey, Status::Fail, format!("hosted zone {zone}"), e.to_string(), "check Route 53 access");
+                return;
+            }
+        };
+        let Some(z) = zones.iter().find(|z| !z.private).or(zones.first()).cloned() else {
+            self.add(&zkey, Status::Fail, format!("hosted zone {zone}"), "not found".into(), "fix the `zone` var");
+            return;
+        };
+        self.add(&zkey, Status::Ok, format!("hosted zone {zone}"), z.id.clone(), "");
+        let fq = crate::actions::kit::fqdn(record);
+        let check = format!("record {fq} in {zone}");
+        match self.cloud().route53.list_record_sets(&z.id, &fq).await {
+            Ok(v) => {
+                let types: Vec<String> = v.iter().filter(|r| r.name == fq).map(|r| r.rtype.clone()).collect();
+                let (s, f) = if types.is_empty() {
+                    (Status::Fail, "no such record: the cut-over would create a name nobody uses".to_string())
+                } else {
+                    (Status::Ok, format!("found ({})", types.join(", ")))
+                };
+                self.add(&format!("record:{fq}"), s, check, f, "check the `record` var against the name customers use");
+            }
+            Err(e) => self.add(&format!("record:{fq}"), Status::Fail, check, e.to_string(), "check Route 53 access"),
+        }
+    }
+}

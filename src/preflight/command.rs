@@ -1,0 +1,149 @@
+//! `drconsole preflight RUNBOOK...`: loads each runbook, gives it a read-only cloud (the simulator with `--sim` /
+//! `--world`, else AWS as a run would), runs the checks, prints the table (or `--json`) and writes the report files.
+//! Exit code: the worst of the runbooks, 4 (wrong account) > 2 (invalid runbook or usage) > 1 (not ready) > 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::actions::Registry;
+use crate::cli::PreflightArgs;
+use crate::cloud::Cloud;
+use crate::cloud::sim::{Sim, WorldFile};
+use crate::runbook::{self, Backend, Runbook};
+
+use super::{ReadOnlyCloud, Report, render};
+
+const EXIT_USAGE: u8 = 2;
+
+fn rank(code: u8) -> u8 {
+    match code {
+        4 => 3,
+        2 => 2,
+        1 => 1,
+        _ => 0,
+    }
+}
+
+fn worst(a: u8, b: u8) -> u8 {
+    if rank(b) > rank(a) { b } else { a }
+}
+
+/// Runs the command; returns the exit code.
+pub fn main(args: &PreflightArgs, state_dir: Option<&Path>, registry: &Registry) -> u8 {
+    let world = match args.world.as_deref().map(WorldFile::load).transpose() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("drconsole: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut code = 0u8;
+    let mut reports = Vec::new();
+    for path in &args.runbooks {
+        let rb = match prepare(path, args, registry) {
+            Ok(rb) => rb,
+            Err(msg) => {
+                eprint!("{msg}");
+                code = worst(code, EXIT_USAGE);
+                continue;
+            }
+        };
+        let report = match check(&rb, args, world.as_ref(), registry) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("drconsole: {}: {e}", path.display());
+                code = worst(code, EXIT_USAGE);
+                continue;
+            }
+        };
+        if !args.json {
+            print!("{}", render::table(&report));
+            println!();
+        }
+        match write_report(&report, args.report_dir.as_deref(), state_dir) {
+            Ok(p) => eprintln!("drconsole: preflight report: {}", p.display()),
+            Err(e) => {
+                eprintln!("drconsole: cannot write the preflight report: {e}");
+                code = worst(code, 1);
+            }
+        }
+        code = worst(code, report.verdict.exit_code());
+        reports.push(report);
+    }
+    if args.json {
+        print!("{}", render::json(&reports));
+    }
+    code
+}
+
+/// Loads a runbook and applies `--var` and `--sim`; the error text is ready to print.
+fn prepare(path: &Path, args: &PreflightArgs, registry: &Registry) -> Result<Runbook, String> {
+    let mut rb = runbook::load(path, registry).map_err(|d| {
+        format!("{d}{}: {} error{}\n", path.display(), d.0.len(), if d.0.len() == 1 { "" } else { "s" })
+    })?;
+    for v in &args.vars {
+        let Some((k, val)) = v.split_once('=') else {
+            return Err(format!("drconsole: --var {v}: write NAME=VALUE\n"));
+        };
+        if !rb.vars.contains_key(k) {
+            let names: Vec<&str> = rb.vars.keys().map(String::as_str).collect();
+            return Err(format!(
+                "drconsole: --var {k}: the runbook {} has no variable `{k}` (it has: {})\n",
+                path.display(),
+                names.join(", ")
+            ));
+        }
+        rb.vars.insert(k.to_string(), serde_json::Value::String(val.to_string()));
+    }
+    runbook::kinds::check_overrides(&rb, registry, &args.vars).map_err(|e| format!("drconsole: {e}\n"))?;
+    if args.sim || args.world.is_some() {
+        rb.target.backend = Backend::Sim;
+    }
+    Ok(rb)
+}
+
+fn check(rb: &Runbook, args: &PreflightArgs, world: Option<&WorldFile>, registry: &Registry) -> Result<Report, String> {
+    let now = jiff::Timestamp::now();
+    if rb.target.backend == Backend::Sim {
+        // the simulator on tokio's paused clock: its API latency passes in simulated time, at once
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        return Ok(rt.block_on(async {
+            let clock = crate::run::Clock::starting_at(now, 1.0);
+            let sim = Sim::for_runbook(clock, args.seed, rb, world);
+            let cloud = ReadOnlyCloud::new(Cloud::from_all("sim", Arc::new(sim)));
+            super::run(rb, registry, &cloud, now).await
+        }));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    Ok(rt.block_on(async {
+        let opts = crate::cloud::aws::AwsOptions {
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            ..Default::default()
+        };
+        let cloud = ReadOnlyCloud::new(crate::cloud::aws::cloud_for(&opts, &rb.target).await);
+        super::run(rb, registry, &cloud, now).await
+    }))
+}
+
+/// Writes `<runbook>-<time>.md` and `.json` into `--report-dir` (default: the state directory's `preflight/`).
+fn write_report(r: &Report, dir: Option<&Path>, state_dir: Option<&Path>) -> Result<PathBuf, String> {
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => crate::journal::StateDir::resolve(state_dir).map_err(|e| e.to_string())?.root.join("preflight"),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let base = format!("{}-{}", r.runbook, r.checked_at.strftime("%Y%m%dT%H%M%SZ"));
+    let md = dir.join(format!("{base}.md"));
+    std::fs::write(&md, render::markdown(r)).map_err(|e| format!("{}: {e}", md.display()))?;
+    let json = dir.join(format!("{base}.json"));
+    std::fs::write(&json, render::json(std::slice::from_ref(r))).map_err(|e| format!("{}: {e}", json.display()))?;
+    Ok(md)
+}
