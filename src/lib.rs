@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cloud;
 pub mod engine;
 pub mod headless;
+pub mod incident;
 pub mod journal;
 pub mod plan;
 pub mod run;

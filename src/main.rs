@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         Some(Cmd::Report { run, format }) => report(cli.state_dir.as_deref(), &run, &format),
         Some(Cmd::Watch { run, json }) => watch(cli.state_dir.as_deref(), &run, json),
         None => match &cli.run.runbook {
+            Some(path) if !cli.run.more.is_empty() || drconsole::incident::file::is_incident_file(path) => {
+                run_incident(path, &cli.run, cli.state_dir.as_deref(), &registry)
+            }
             Some(path) => run(path, &cli.run, cli.state_dir.as_deref(), registry),
             None => {
                 eprintln!(
@@ -78,6 +81,24 @@ fn check(files: &[std::path::PathBuf], json: bool, registry: &Registry) -> ExitC
     let mut all = Vec::new();
     let mut bad = 0;
     for f in files {
+        if drconsole::incident::file::is_incident_file(f) {
+            match drconsole::incident::load_file(f, registry) {
+                Ok(set) => {
+                    if !json {
+                        println!("ok: {} (incident {}, {} runbooks)", f.display(), set.name, set.apps.len());
+                    }
+                }
+                Err(d) => {
+                    bad += 1;
+                    if !json {
+                        eprint!("{d}");
+                        eprintln!("{}: {} error{}", f.display(), d.0.len(), if d.0.len() == 1 { "" } else { "s" });
+                    }
+                    all.extend(d.0);
+                }
+            }
+            continue;
+        }
         match runbook::load(f, registry) {
             Ok(rb) => {
                 if !json {
@@ -458,7 +479,37 @@ async fn hangup_interrupts(commands: tokio::sync::mpsc::UnboundedSender<drconsol
     std::future::pending::<()>().await;
 }
 
+/// Several runbooks, or an incident file: one incident, one run per application (`drconsole::incident`).
+fn run_incident(first: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: &Registry) -> ExitCode {
+    let loaded = if args.more.is_empty() {
+        drconsole::incident::load_file(first, registry)
+    } else {
+        let paths: Vec<std::path::PathBuf> = std::iter::once(first.to_path_buf()).chain(args.more.clone()).collect();
+        drconsole::incident::load_runbooks(&paths, registry)
+    };
+    let set = match loaded {
+        Ok(s) => s,
+        Err(d) => {
+            eprint!("{d}");
+            eprintln!("{}: {} error{}", first.display(), d.0.len(), if d.0.len() == 1 { "" } else { "s" });
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match StateDir::resolve(state_dir) {
+        Ok(state) => ExitCode::from(drconsole::incident::drive::run_new(set, args, &state, registry, &operator())),
+        Err(e) => journal_error(&e),
+    }
+}
+
 fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
+    if let Ok(state) = StateDir::resolve(state_dir)
+        && let Some(found) = drconsole::incident::record::find_incident(&state, &args.run)
+    {
+        return match found {
+            Ok(dir) => ExitCode::from(drconsole::incident::drive::resume(&dir, args, &state, &registry, &operator())),
+            Err(e) => journal_error(&e),
+        };
+    }
     let prepared = match StateDir::resolve(state_dir).and_then(|state| {
         journal::prepare_resume(
             &state,

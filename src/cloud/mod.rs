@@ -12,6 +12,7 @@
 
 pub mod aws;
 pub mod error;
+pub mod limit;
 pub mod sim;
 
 pub use error::{ErrorKind, classify};
