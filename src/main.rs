@@ -564,10 +564,28 @@ fn runs(state_dir: Option<&Path>, json: bool) -> ExitCode {
         };
         println!("{:<22} {:<28} {:<10} {:<20} {outcome}", r.run_id, r.runbook, r.status, started);
     }
+    drconsole::incident::drive::print_incidents(&state);
     ExitCode::SUCCESS
 }
 
 fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
+    if let Ok(state) = StateDir::resolve(state_dir)
+        && let Some(found) = drconsole::incident::record::find_incident(&state, run)
+    {
+        use drconsole::incident::report as ir;
+        return match found.and_then(|dir| ir::write_all(&state, &dir).map(|r| (dir, r))) {
+            Ok((dir, r)) => {
+                match format {
+                    "json" => print!("{}", ir::json(&r)),
+                    "junit" => print!("{}", ir::junit(&r)),
+                    _ => print!("{}", ir::markdown(&r)),
+                }
+                eprintln!("drconsole: incident reports written to {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => journal_error(&e),
+        };
+    }
     let built = StateDir::resolve(state_dir)
         .and_then(|state| state.find_run(run))
         .and_then(|dir| journal::report::write_all(&dir).map(|r| (dir, r)));
@@ -589,6 +607,14 @@ fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
 }
 
 fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
+    if let Ok(state) = StateDir::resolve(state_dir)
+        && let Some(found) = drconsole::incident::record::find_incident(&state, run)
+    {
+        return match found {
+            Ok(dir) => ExitCode::from(drconsole::incident::drive::watch(&state, &dir, json)),
+            Err(e) => journal_error(&e),
+        };
+    }
     let dir = match StateDir::resolve(state_dir).and_then(|state| state.find_run(run)) {
         Ok(d) => d,
         Err(e) => return journal_error(&e),

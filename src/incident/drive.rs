@@ -497,12 +497,16 @@ fn drive(
     if let Err(e) = record.write(state) {
         eprintln!("drconsole: {e}");
     }
-    summary(&record, &results, figures.as_ref(), calls.values().sum(), code, json);
+    if let Err(e) = super::report::write_all(state, &record.dir(state)) {
+        eprintln!("drconsole: cannot write the incident report: {e}");
+    }
+    summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json);
     code
 }
 
 /// The incident's last line(s): one NDJSON `incident_finished` object, or a table of its applications.
 fn summary(
+    state: &StateDir,
     record: &IncidentRecord,
     results: &[(String, String, crate::engine::RunResult)],
     figures: Option<&crate::cloud::sim::LimitFigures>,
@@ -543,6 +547,7 @@ fn summary(
             f.limiter_waits, f.limiter_wait_secs
         );
     }
+    let _ = writeln!(out, "reports: {}", record.dir(state).display());
     if code != 0 {
         let _ = writeln!(out, "continue: drconsole resume {} --headless", record.incident_id);
     }
@@ -596,5 +601,62 @@ impl Write for AppWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         let out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         out.lock().flush()
+    }
+}
+
+/// Follows every application of an incident from their journals, read-only, until they all end.
+pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
+    let record = match IncidentRecord::read(dir) {
+        Ok(r) => r,
+        Err(e) => return journal_error(&e),
+    };
+    let mut dirs = Vec::new();
+    for a in &record.apps {
+        match state.find_run(&a.run_id) {
+            Ok(d) => dirs.push((a.app.clone(), a.run_id.clone(), d)),
+            Err(e) => return journal_error(&e),
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let width = dirs.iter().map(|(a, _, _)| a.len()).max().unwrap_or(0);
+    rt.block_on(futures::future::join_all(dirs.into_iter().map(|(app, run_id, d)| {
+        let writer = AppWriter { app, run_id, json, width, out: out.clone(), buf: Vec::new() };
+        async move {
+            let events = journal::follow(&d);
+            headless::print_stream(events, json, Some(d.clone()), writer).await;
+        }
+    })));
+    0
+}
+
+/// The incidents under the state directory, each with its applications (`drconsole runs`).
+pub fn print_incidents(state: &StateDir) {
+    let incidents = super::record::list_incidents(state);
+    if incidents.is_empty() {
+        return;
+    }
+    let runs = journal::list_runs(state);
+    println!();
+    println!("{:<30} {:<28} {:<20} APPLICATIONS", "INCIDENT", "NAME", "STARTED");
+    for i in incidents {
+        println!(
+            "{:<30} {:<28} {:<20} {}",
+            i.incident_id,
+            i.name,
+            i.started.strftime("%Y-%m-%d %H:%M:%SZ"),
+            i.apps.len()
+        );
+        for a in &i.apps {
+            let (status, outcome) = runs
+                .iter()
+                .find(|r| r.run_id == a.run_id)
+                .map(|r| (r.status.clone(), if r.outcome.is_empty() { "-".to_string() } else { r.outcome.clone() }))
+                .unwrap_or_else(|| ("missing".into(), "-".into()));
+            println!("  {:<28} {:<22} {:<10} {outcome}", a.app, a.run_id, status);
+        }
     }
 }

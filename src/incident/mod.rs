@@ -11,6 +11,7 @@
 pub mod drive;
 pub mod file;
 pub mod record;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 
