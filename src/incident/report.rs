@@ -131,7 +131,7 @@ pub fn build(state: &StateDir, record: &IncidentRecord) -> IncidentReport {
         }
     }
     timeline.sort_by(|x, y| x.at.cmp(&y.at).then_with(|| x.app.cmp(&y.app)));
-    decisions.sort_by(|x, y| x.decision.at.cmp(&y.decision.at));
+    decisions.sort_by_key(|x| x.decision.at);
     let all_recovered = apps.iter().all(|a| a.outcome == "recovered");
     let all_met = apps.iter().all(|a| a.rto_met == Some(true) && a.rpo_met != Some(false));
     let verdict = match (all_recovered, all_met) {
