@@ -340,3 +340,109 @@ fn state_world(state: &Path, rec: &Value) -> PathBuf {
         .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
         .unwrap()
 }
+
+/// Events of one application (JSON, as the journal has them), from a fixed incident start.
+fn app_events(app: &str, steps: &[(&str, bool)], tail: &[Value]) -> Vec<drconsole::run::Event> {
+    let t0 = "2026-12-02T04:00:00Z";
+    let infos: Vec<Value> = steps
+        .iter()
+        .map(|(id, confirm)| {
+            serde_json::json!({"id": id, "title": id, "action": "wait", "needs": [], "expected_secs": 1200,
+                "confirm": confirm, "on_failure": "pause"})
+        })
+        .collect();
+    let mut evs = vec![serde_json::json!({"seq": 1, "ts": t0, "type": "run_started", "run_id": format!("run-{app}"),
+        "runbook": app, "title": app, "app": app, "path": "x", "sha256": "x", "backend": "sim", "account": null,
+        "primary": "us-east-1", "secondary": "us-west-2", "incident_start": t0, "rto_secs": 7200, "rpo_secs": 3600,
+        "deadline": "2026-12-02T06:00:00Z", "speed": 1.0, "steps": infos})];
+    evs.extend(tail.iter().cloned());
+    evs.into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["seq"] = (i + 1).into();
+            if e.get("ts").is_none() {
+                e["ts"] = "2026-12-02T04:10:00Z".into();
+            }
+            serde_json::from_value(e).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_overview_sorts_by_urgency_and_names_each_question_s_application_at_80x24() {
+    use drconsole::run::RunView;
+    use serde_json::json;
+    let started = |s: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}});
+    let ok = |s: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}});
+    let apps: Vec<(&str, Vec<drconsole::run::Event>)> = vec![
+        ("cross-sell", app_events("cross-sell", &[("db", false), ("dns", false)], &[started("db")])),
+        (
+            "agent-payment",
+            app_events(
+                "agent-payment",
+                &[("db", false), ("cutover", true), ("verify", false)],
+                &[started("db"), ok("db"), json!({"type": "step_awaiting_approval", "step": "cutover", "plan": ""})],
+            ),
+        ),
+        (
+            "vendor-assistance",
+            app_events(
+                "vendor-assistance",
+                &[("restore", false), ("dns", false)],
+                &[
+                    started("restore"),
+                    json!({"type": "step_failed", "step": "restore", "attempt": 1, "error": "AccessDenied", "policy": "pause"}),
+                    json!({"type": "run_paused", "reason": "step restore failed"}),
+                ],
+            ),
+        ),
+        (
+            "inventory-management",
+            app_events(
+                "inventory-management",
+                &[("db", false)],
+                &[
+                    started("db"),
+                    ok("db"),
+                    json!({"type": "run_finished", "outcome": "recovered", "duration_secs": 600, "rto_secs": 7200,
+                        "rto_achieved_secs": 600, "rto_met": true, "succeeded": 1, "failed": 0, "skipped": 0,
+                        "cancelled": 0, "message": "every step succeeded or was skipped"}),
+                ],
+            ),
+        ),
+        (
+            "customer-assistance",
+            app_events(
+                "customer-assistance",
+                &[("pick", false), ("restore", false), ("a", false), ("b", false), ("c", false), ("d", false)],
+                &[
+                    started("pick"),
+                    json!({"type": "recovery_point_chosen", "step": "pick", "id": "snap-1", "kind": "rds-snapshot",
+                        "region": "us-west-2", "time": "2026-12-02T02:50:00Z", "rpo_secs": 4200, "rpo_met": false}),
+                    ok("pick"),
+                    started("restore"),
+                ],
+            ),
+        ),
+    ];
+    let views: Vec<(&str, RunView)> = apps.iter().map(|(a, evs)| (*a, RunView::from_events(evs))).collect();
+    let now: jiff::Timestamp = "2026-12-02T04:10:00Z".parse().unwrap();
+    let rows = drconsole::incident::overview::rows(views.iter().map(|(a, v)| (*a, v)), now);
+    let order: Vec<&str> = rows.iter().map(|r| r.app.as_str()).collect();
+    // waiting for a person first, then failed/paused, then the thinnest margin, finished last
+    assert_eq!(order[0], "agent-payment");
+    assert_eq!(order[1], "vendor-assistance");
+    assert_eq!(order[4], "inventory-management");
+    assert_eq!(drconsole::incident::overview::questions(&rows), ["[agent-payment] approve cutover"]);
+    let backend = ratatui::backend::TestBackend::new(80, 24);
+    let mut term = ratatui::Terminal::new(backend).unwrap();
+    let o = drconsole::tui::overview::Overview { title: "us-east-1 outage (5 applications)", rows: &rows, selected: 0 };
+    term.draw(|f| f.render_widget(&o, f.area())).unwrap();
+    let buf = term.backend().buffer().clone();
+    let text: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()
+        })
+        .collect();
+    insta::assert_snapshot!("overview_80x24", text.join("\n"));
+}

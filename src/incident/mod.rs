@@ -10,6 +10,7 @@
 
 pub mod drive;
 pub mod file;
+pub mod overview;
 pub mod record;
 pub mod report;
 
