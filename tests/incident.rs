@@ -125,6 +125,35 @@ fn the_five_applications_recover_as_one_incident_on_the_simulator() {
         assert!(md.contains(&format!("| {a} | recovered |")), "{md}");
     }
     assert!(std::fs::read_to_string(inc.join("junit.xml")).unwrap().contains("<testsuite name=\"cross-sell\""));
+    // `watch INCIDENT` follows every application (here: replays them, they ended) with their names
+    let id = rec["incident_id"].as_str().unwrap();
+    let watched = drconsole(state.path(), &["watch", id, "--json"], &[]);
+    assert_eq!(watched.code, 0, "{}", watched.stderr);
+    let ends = of_type(&watched.lines, "run_finished");
+    let mut apps_seen: Vec<&str> = ends.iter().map(|e| e["app"].as_str().unwrap()).collect();
+    apps_seen.sort();
+    let mut want = APPS.to_vec();
+    want.sort();
+    assert_eq!(apps_seen, want);
+    // `report INCIDENT` prints the report again
+    let junit = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state.path())
+        .args(["report", id, "--format", "junit"])
+        .output()
+        .unwrap();
+    assert!(junit.status.success());
+    // one failure per target missed (the simulator's agent-payment EBS set is older than its RPO)
+    let missed = report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| usize::from(a["rto_met"] != true) + usize::from(a["rpo_met"] == false))
+        .sum::<usize>();
+    let verdict = if missed == 0 { "recovered" } else { "recovered-late" };
+    assert_eq!(report["verdict"], verdict);
+    let junit = String::from_utf8_lossy(&junit.stdout);
+    assert!(junit.contains(&format!("failures=\"{missed}\"")), "{junit}");
     // `runs` shows the incident with its applications
     let runs =
         Command::cargo_bin("drconsole").unwrap().env("DRCONSOLE_STATE_DIR", state.path()).arg("runs").output().unwrap();
