@@ -197,8 +197,12 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The runbook to run (opens the console; add --headless for automation)
+    /// The runbook to run (opens the console; add --headless for automation), or an incident file
     pub runbook: Option<PathBuf>,
+
+    /// More runbooks: all of them run as one incident, one run per application
+    #[arg(value_name = "RUNBOOK")]
+    pub more: Vec<PathBuf>,
 
     /// Run without the interactive console: one line per event on stdout
     #[arg(long)]

@@ -11,6 +11,7 @@ pub mod drill;
 pub mod engine;
 pub mod headless;
 pub mod iam;
+pub mod incident;
 pub mod journal;
 pub mod plan;
 pub mod preflight;

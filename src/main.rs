@@ -55,6 +55,9 @@ fn main() -> ExitCode {
             ExitCode::from(drconsole::preflight::command::main(&args, cli.state_dir.as_deref(), &registry))
         }
         None => match &cli.run.runbook {
+            Some(path) if !cli.run.more.is_empty() || drconsole::incident::file::is_incident_file(path) => {
+                run_incident(path, &cli.run, cli.state_dir.as_deref(), &registry)
+            }
             Some(path) => run(path, &cli.run, cli.state_dir.as_deref(), registry),
             None => {
                 eprintln!(
@@ -93,6 +96,24 @@ fn check(files: &[std::path::PathBuf], json: bool, registry: &Registry) -> ExitC
     let mut all = Vec::new();
     let mut bad = 0;
     for f in files {
+        if drconsole::incident::file::is_incident_file(f) {
+            match drconsole::incident::load_file(f, registry) {
+                Ok(set) => {
+                    if !json {
+                        println!("ok: {} (incident {}, {} runbooks)", f.display(), set.name, set.apps.len());
+                    }
+                }
+                Err(d) => {
+                    bad += 1;
+                    if !json {
+                        eprint!("{d}");
+                        eprintln!("{}: {} error{}", f.display(), d.0.len(), if d.0.len() == 1 { "" } else { "s" });
+                    }
+                    all.extend(d.0);
+                }
+            }
+            continue;
+        }
         match runbook::load(f, registry) {
             Ok(rb) if rb.meta.drill && !drconsole::drill::primary_writes(&rb, registry).is_empty() => {
                 // a drill runbook that would write its primary region cannot run
@@ -524,7 +545,37 @@ async fn hangup_interrupts(commands: tokio::sync::mpsc::UnboundedSender<drconsol
     std::future::pending::<()>().await;
 }
 
+/// Several runbooks, or an incident file: one incident, one run per application (`drconsole::incident`).
+fn run_incident(first: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: &Registry) -> ExitCode {
+    let loaded = if args.more.is_empty() {
+        drconsole::incident::load_file(first, registry)
+    } else {
+        let paths: Vec<std::path::PathBuf> = std::iter::once(first.to_path_buf()).chain(args.more.clone()).collect();
+        drconsole::incident::load_runbooks(&paths, registry)
+    };
+    let set = match loaded {
+        Ok(s) => s,
+        Err(d) => {
+            eprint!("{d}");
+            eprintln!("{}: {} error{}", first.display(), d.0.len(), if d.0.len() == 1 { "" } else { "s" });
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match StateDir::resolve(state_dir) {
+        Ok(state) => ExitCode::from(drconsole::incident::drive::run_new(set, args, &state, registry, &operator())),
+        Err(e) => journal_error(&e),
+    }
+}
+
 fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> ExitCode {
+    if let Ok(state) = StateDir::resolve(state_dir)
+        && let Some(found) = drconsole::incident::record::find_incident(&state, &args.run)
+    {
+        return match found {
+            Ok(dir) => ExitCode::from(drconsole::incident::drive::resume(&dir, args, &state, &registry, &operator())),
+            Err(e) => journal_error(&e),
+        };
+    }
     let prepared = match StateDir::resolve(state_dir).and_then(|state| {
         journal::prepare_resume(
             &state,
@@ -579,10 +630,28 @@ fn runs(state_dir: Option<&Path>, json: bool) -> ExitCode {
         };
         println!("{:<22} {:<28} {:<10} {:<20} {outcome}", r.run_id, r.runbook, r.status, started);
     }
+    drconsole::incident::drive::print_incidents(&state);
     ExitCode::SUCCESS
 }
 
 fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
+    if let Ok(state) = StateDir::resolve(state_dir)
+        && let Some(found) = drconsole::incident::record::find_incident(&state, run)
+    {
+        use drconsole::incident::report as ir;
+        return match found.and_then(|dir| ir::write_all(&state, &dir).map(|r| (dir, r))) {
+            Ok((dir, r)) => {
+                match format {
+                    "json" => print!("{}", ir::json(&r)),
+                    "junit" => print!("{}", ir::junit(&r)),
+                    _ => print!("{}", ir::markdown(&r)),
+                }
+                eprintln!("drconsole: incident reports written to {}", dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => journal_error(&e),
+        };
+    }
     let built = StateDir::resolve(state_dir)
         .and_then(|state| state.find_run(run))
         .and_then(|dir| journal::report::write_all(&dir).map(|r| (dir, r)));
@@ -607,6 +676,14 @@ fn report(state_dir: Option<&Path>, run: &str, format: &str) -> ExitCode {
 }
 
 fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> ExitCode {
+    if let Ok(state) = StateDir::resolve(state_dir)
+        && let Some(found) = drconsole::incident::record::find_incident(&state, run)
+    {
+        return match found {
+            Ok(dir) => ExitCode::from(drconsole::incident::drive::watch(&state, &dir, json)),
+            Err(e) => journal_error(&e),
+        };
+    }
     let shared = journal::shared::configured().is_some();
     let dir = match StateDir::resolve(state_dir)
         .and_then(|state| if shared { Ok(state.root) } else { state.find_run(run) })

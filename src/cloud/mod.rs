@@ -13,6 +13,7 @@
 pub mod aws;
 pub mod cleanup;
 pub mod error;
+pub mod limit;
 pub mod sim;
 
 pub use error::{ErrorKind, classify};

@@ -7,6 +7,7 @@
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keymap;
+pub mod overview;
 pub mod popup;
 pub mod state;
 pub mod theme;

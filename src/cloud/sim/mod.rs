@@ -265,7 +265,32 @@ pub struct Sim {
     clock: Clock,
     /// When enabled, every call with the tokio task that made it (the benchmark attributes calls to steps).
     call_log: Mutex<Option<Vec<(String, String)>>>,
+    /// AWS's rate limits, when set ([`Sim::set_limits`]): the simulator throttles calls beyond them, and the
+    /// client-side limiter (if on) makes calls wait for a token first.
+    limits: std::sync::OnceLock<SimLimits>,
 }
+
+/// The rate limits of a simulated account: AWS's side (throttles) and the client's (waits).
+#[derive(Debug)]
+struct SimLimits {
+    server: crate::cloud::limit::Buckets,
+    client: Option<crate::cloud::limit::RateLimiter>,
+    /// Throttled responses by API class (each attempt the SDK retries counts).
+    throttled: Mutex<BTreeMap<String, u64>>,
+}
+
+/// What the rate limits did in a simulated account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitFigures {
+    /// Throttled responses (`RequestLimitExceeded`/`Throttling`), by API class.
+    pub throttled: BTreeMap<String, u64>,
+    /// Calls the client-side limiter held back, and how long they waited in all (run time, seconds).
+    pub limiter_waits: u64,
+    pub limiter_wait_secs: f64,
+}
+
+/// Attempts a throttled call gets, as the AWS SDK's standard retry mode has it.
+const THROTTLE_ATTEMPTS: u32 = 3;
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -302,7 +327,7 @@ impl Sim {
             fault_hits: Vec::new(),
             id_counter: BTreeMap::new(),
         };
-        Self { world: Mutex::new(world), clock, call_log: Mutex::new(None) }
+        Self { world: Mutex::new(world), clock, call_log: Mutex::new(None), limits: std::sync::OnceLock::new() }
     }
 
     /// A world provisioned from a runbook (what it refers to), then from a world file if given.
@@ -338,7 +363,7 @@ impl Sim {
     /// Restores a world saved by [`Sim::save`], on a clock (for a resumed run, one that continues in run time).
     pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
         let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
-        Ok(Self { world: Mutex::new(world), clock, call_log: Mutex::new(None) })
+        Ok(Self { world: Mutex::new(world), clock, call_log: Mutex::new(None), limits: std::sync::OnceLock::new() })
     }
 
     /// Provisions again the secrets a world file and a runbook refer to (the same values a new world gets): a saved
@@ -418,8 +443,63 @@ impl Sim {
         }
     }
 
+    /// Meters every call against AWS's rate limits from now on (once; later calls are ignored): calls beyond a
+    /// bucket are throttled; with `limits.limiter` the client waits for a token before each call instead.
+    pub fn set_limits(&self, limits: crate::cloud::limit::Limits) {
+        let client = limits.limiter.then(|| crate::cloud::limit::RateLimiter::new(limits.clone()));
+        let _ = self.limits.set(SimLimits {
+            server: crate::cloud::limit::Buckets::new(limits),
+            client,
+            throttled: Mutex::new(BTreeMap::new()),
+        });
+    }
+
+    /// What the rate limits did so far (`None`: no limits set).
+    pub fn limit_figures(&self) -> Option<LimitFigures> {
+        let l = self.limits.get()?;
+        let (waits, waited) = l.client.as_ref().map(|c| c.waited()).unwrap_or_default();
+        Some(LimitFigures {
+            throttled: l.throttled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+            limiter_waits: waits,
+            limiter_wait_secs: waited.as_secs_f64(),
+        })
+    }
+
+    /// The rate limits: the client's limiter waits for a token; AWS's side throttles a call whose bucket is
+    /// empty, and the client retries it as the SDK's standard mode does (each attempt a call).
+    async fn metered(&self, service: &str, op: &str, region: &str) -> CloudResult<()> {
+        let Some(l) = self.limits.get() else { return Ok(()) };
+        let Some(class) = crate::cloud::limit::class(service, op) else { return Ok(()) };
+        if let Some(c) = &l.client {
+            c.acquire(&self.clock, service, op).await;
+        }
+        let mut attempt = 1;
+        loop {
+            if l.server.try_take(&class, self.clock.now()).is_ok() {
+                return Ok(());
+            }
+            *l.throttled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(class.clone()).or_insert(0) +=
+                1;
+            if attempt >= THROTTLE_ATTEMPTS {
+                let code = if service == "ec2" { "RequestLimitExceeded" } else { "Throttling" };
+                return Err(CloudError::new(
+                    service,
+                    op,
+                    region,
+                    code,
+                    format!("Rate exceeded (simulated {class} bucket is empty)"),
+                )
+                .retryable());
+            }
+            *self.lock().calls.entry(format!("{service}:{op}")).or_insert(0) += 1;
+            self.clock.sleep(Duration::from_millis(100 * (1 << attempt))).await;
+            attempt += 1;
+        }
+    }
+
     /// Counts a call and applies latency, outages and faults. Every API method starts here.
     pub(crate) async fn call(&self, service: &str, op: &str, region: &str) -> CloudResult<()> {
+        self.metered(service, op, region).await?;
         let (latency, err) = {
             let mut w = self.lock();
             let key = format!("{service}:{op}");

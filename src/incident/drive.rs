@@ -1,0 +1,662 @@
+//! Running an incident: every application's run prepared (nothing is created unless all can be), the record
+//! written, one cloud for all (one simulated world on one paced runtime, or one set of SDK clients), each
+//! application's engine driven by its own headless frontend, concurrently, in one process.
+//!
+//! Output: every text line starts with its application; every NDJSON event gets `app` and `run_id` fields; the
+//! incident ends with an `incident_finished` line (NDJSON) or an incident summary (text).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+
+use super::record::{AppRun, IncidentRecord, IncidentSession, new_incident_id};
+use super::{IncidentSet, recovery_points, worst_exit};
+use crate::actions::Registry;
+use crate::cli::{ResumeArgs, RunArgs};
+use crate::cloud::limit::Limits;
+use crate::cloud::sim::{Sim, WorldFile};
+use crate::engine::pace::Paced;
+use crate::engine::{Approvals, Outcome, RunConfig};
+use crate::headless;
+use crate::journal::{self, JournalError, Prepared, RunSettings, StateDir};
+use crate::runbook::{Backend, Runbook};
+
+const EXIT_USAGE: u8 = 2;
+const EXIT_BLOCKED: u8 = 3;
+
+fn usage(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("drconsole: {msg}");
+    EXIT_USAGE
+}
+
+fn journal_error(e: &JournalError) -> u8 {
+    eprintln!("drconsole: {e}");
+    e.exit_code()
+}
+
+/// One application ready to run.
+pub struct AppStart {
+    pub app: String,
+    pub prepared: Prepared,
+    pub opts: headless::Options,
+}
+
+/// The flags a headless frontend answers with, for the applications whose runbooks have the steps named.
+struct Answers {
+    approve_all: bool,
+    approve: HashSet<String>,
+    manual_all: bool,
+    manual: HashSet<String>,
+}
+
+impl Answers {
+    /// `yes`: `--yes` or `--approve all`. Every step named must exist in at least one application (a manual one for `--manual-done`).
+    fn new(rbs: &[&Runbook], approve: &[String], yes: bool, manual_done: &[String]) -> Result<Self, String> {
+        let approve: HashSet<String> = approve.iter().filter(|a| *a != "all").cloned().collect();
+        if let Some(a) = approve.iter().find(|a| !rbs.iter().any(|rb| rb.step_index(a).is_some())) {
+            return Err(format!("--approve {a}: no runbook of the incident has a step `{a}`"));
+        }
+        let manual: HashSet<String> = manual_done.iter().filter(|a| *a != "all").cloned().collect();
+        let is_manual = |rb: &Runbook, a: &str| rb.step_index(a).is_some_and(|i| rb.steps[i].action == "manual");
+        if let Some(a) = manual.iter().find(|a| !rbs.iter().any(|rb| is_manual(rb, a))) {
+            return Err(format!("--manual-done {a}: no runbook of the incident has a manual step `{a}`"));
+        }
+        Ok(Self { approve_all: yes, approve, manual_all: manual_done.iter().any(|a| a == "all"), manual })
+    }
+
+    fn for_app(&self, rb: &Runbook, json: bool, operator: &str) -> headless::Options {
+        let has = |s: &String| rb.step_index(s).is_some();
+        headless::Options {
+            json,
+            approve_all: self.approve_all,
+            approve: self.approve.iter().filter(|s| has(s)).cloned().collect(),
+            operator: operator.to_string(),
+            reports: None,
+            engine_approves: false,
+            manual_done_all: self.manual_all,
+            manual_done: self.manual.iter().filter(|s| has(s)).cloned().collect(),
+        }
+    }
+}
+
+/// Starts a new incident from the command line.
+pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Registry, operator: &str) -> u8 {
+    if !args.headless {
+        return usage(
+            "the incident overview console is not built yet: run an incident with --headless (follow one \
+             application with `drconsole watch RUN`)",
+        );
+    }
+    if !args.vars.is_empty() {
+        return usage("--var names one runbook's variable; in an incident set it in that runbook's [vars]");
+    }
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return usage("--speed must be a positive number");
+    }
+    let sim = args.sim || args.world.is_some();
+    let mut apps = set.apps;
+    for (_, rb) in &mut apps {
+        if sim {
+            rb.target.backend = Backend::Sim;
+        }
+    }
+    let backend = apps.first().map(|(_, rb)| rb.target.backend).unwrap_or(Backend::Sim);
+    if let Some((a, _)) = apps.iter().find(|(_, rb)| rb.target.backend != backend) {
+        return usage(format!(
+            "application `{a}` runs on another backend than the others; an incident runs on one (pass --sim to \
+             rehearse them all on the simulator)"
+        ));
+    }
+    if backend == Backend::Aws && args.speed != 1.0 {
+        return usage("--speed only applies to the simulator (--sim or backend = \"sim\")");
+    }
+    let rbs: Vec<&Runbook> = apps.iter().map(|(_, rb)| rb).collect();
+    let answers =
+        match Answers::new(&rbs, &args.approve, args.yes || args.approve.iter().any(|a| a == "all"), &args.manual_done)
+        {
+            Ok(a) => a,
+            Err(e) => return usage(e),
+        };
+    let names: Vec<&str> = apps.iter().map(|(a, _)| a.as_str()).collect();
+    let points = match recovery_points(args.recovery_point.as_deref(), &names) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    // nothing starts that cannot finish: a headless run cannot answer a recovery-point question
+    for ((app, rb), point) in apps.iter().zip(&points) {
+        let asks = crate::runbook::kinds::asking_steps(rb);
+        if point.is_none() && !asks.is_empty() {
+            eprintln!(
+                "drconsole: application `{app}`: step{} `{}` ask{} the operator for a recovery point, and a headless \
+                 run cannot ask: pass --recovery-point latest (every application) or --recovery-point {app}=ID. \
+                 Nothing was started.",
+                if asks.len() == 1 { "" } else { "s" },
+                asks.join("`, `"),
+                if asks.len() == 1 { "s" } else { "" },
+            );
+            return EXIT_BLOCKED;
+        }
+    }
+    let world_path = args.world.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    let world = match world_path.as_deref().map(WorldFile::load).transpose() {
+        Ok(w) => w,
+        Err(e) => return usage(e),
+    };
+    let incident_start = match args.incident_start.as_deref().map(crate::cli::incident_start).transpose() {
+        Ok(t) => t.unwrap_or_else(Timestamp::now),
+        Err(e) => return usage(format!("--incident-start {e}")),
+    };
+    // every run prepared, or none: a run that could not be opened takes the ones before it away
+    let mut starts: Vec<AppStart> = Vec::new();
+    for ((app, rb), point) in apps.into_iter().zip(points) {
+        let settings = RunSettings {
+            vars: Vec::new(),
+            sim,
+            speed: args.speed,
+            seed: args.seed,
+            max_parallel: args.max_parallel,
+            recovery_point: point.clone(),
+            incident_start: Some(incident_start),
+            world: world_path.clone(),
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+        };
+        let cfg = RunConfig {
+            incident_start: Some(incident_start),
+            max_parallel: args.max_parallel,
+            seed: args.seed,
+            recovery_point: point,
+            backend: rb.target.backend.as_str().to_string(),
+            ..RunConfig::default()
+        };
+        let opts = answers.for_app(&rb, args.json, operator);
+        match journal::prepare_new(state, rb, cfg, settings, args.take_over_lock) {
+            Ok(prepared) => starts.push(AppStart { app, prepared, opts }),
+            Err(e) => {
+                eprintln!("drconsole: application `{app}`: {e}");
+                for s in starts {
+                    let dir = s.prepared.dir.clone();
+                    drop(s);
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                eprintln!("drconsole: the incident did not start; nothing was created");
+                return e.exit_code();
+            }
+        }
+    }
+    let record = IncidentRecord {
+        incident_id: new_incident_id(),
+        name: set.name,
+        title: set.title,
+        file: set.file.map(|f| f.display().to_string()),
+        operator: operator.to_string(),
+        backend: backend.as_str().to_string(),
+        incident_start,
+        started: Timestamp::now(),
+        limits: set.limits,
+        apps: starts
+            .iter()
+            .map(|s| AppRun {
+                app: s.app.clone(),
+                runbook: s.prepared.meta.runbook.clone(),
+                runbook_path: s.prepared.meta.runbook_path.clone(),
+                run_id: s.prepared.cfg.run_id.clone(),
+                outcome: String::new(),
+            })
+            .collect(),
+        sessions: Vec::new(),
+    };
+    if let Err(e) = record.write(state) {
+        for s in starts {
+            let dir = s.prepared.dir.clone();
+            drop(s);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return journal_error(&e);
+    }
+    drive(record, state, starts, registry, world, None, args.json, operator)
+}
+
+/// Resumes every application of an incident that did not recover.
+pub fn resume(dir: &Path, args: &ResumeArgs, state: &StateDir, registry: &Registry, operator: &str) -> u8 {
+    let record = match IncidentRecord::read(dir) {
+        Ok(r) => r,
+        Err(e) => return journal_error(&e),
+    };
+    if !args.headless {
+        return usage("the incident overview console is not built yet: resume an incident with --headless");
+    }
+    if args.runbook.is_some() {
+        return usage("--runbook names one run's runbook; resume that application's run by its run id");
+    }
+    let mut todo: Vec<&AppRun> = Vec::new();
+    for a in &record.apps {
+        let done = state
+            .find_run(&a.run_id)
+            .ok()
+            .and_then(|d| journal::read_journal(&d).ok())
+            .and_then(|r| journal::last_outcome(&r))
+            .is_some_and(|(o, _)| o == Outcome::Recovered);
+        if done {
+            eprintln!("drconsole: {}: run {} already recovered", a.app, a.run_id);
+        } else {
+            todo.push(a);
+        }
+    }
+    if todo.is_empty() {
+        return usage(format!(
+            "every application of incident {} recovered; there is nothing to resume",
+            record.incident_id
+        ));
+    }
+    let names: Vec<&str> = todo.iter().map(|a| a.app.as_str()).collect();
+    let points = match recovery_points(args.recovery_point.as_deref(), &names) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let mut starts: Vec<AppStart> = Vec::new();
+    for (a, point) in todo.iter().zip(points) {
+        match journal::prepare_resume(state, &a.run_id, None, registry, args.force, args.take_over_lock, point) {
+            Ok(p) => {
+                let done = if p.done.is_empty() { "none".to_string() } else { p.done.join(", ") };
+                eprintln!("drconsole: {}: resuming run {}; steps already done: {done}", a.app, a.run_id);
+                starts.push(AppStart { app: a.app.clone(), prepared: p, opts: headless::Options::default() })
+            }
+            Err(e) => {
+                eprintln!("drconsole: application `{}`: {e}", a.app);
+                return e.exit_code();
+            }
+        }
+    }
+    let rbs: Vec<&Runbook> = starts.iter().map(|s| &s.prepared.rb).collect();
+    let answers =
+        match Answers::new(&rbs, &args.approve, args.yes || args.approve.iter().any(|a| a == "all"), &args.manual_done)
+        {
+            Ok(a) => a,
+            Err(e) => return usage(e),
+        };
+    for s in &mut starts {
+        s.opts = answers.for_app(&s.prepared.rb, args.json, operator);
+    }
+    // the shared world comes back from the newest save of any application's run (they all saved the same world)
+    let saved = newest_world(state, &record);
+    let world = match starts.first().and_then(|s| s.prepared.meta.settings.world.clone()) {
+        Some(p) => match WorldFile::load(&p) {
+            Ok(w) => Some(w),
+            Err(e) => return usage(e),
+        },
+        None => None,
+    };
+    drive(record, state, starts, registry, world, saved, args.json, operator)
+}
+
+/// The newest `world.json` among the incident's runs.
+fn newest_world(state: &StateDir, record: &IncidentRecord) -> Option<String> {
+    record
+        .apps
+        .iter()
+        .filter_map(|a| state.find_run(&a.run_id).ok())
+        .map(|d| d.join(journal::WORLD_FILE))
+        .filter_map(|p| std::fs::metadata(&p).and_then(|m| m.modified()).ok().map(|t| (t, p)))
+        .max_by_key(|(t, _)| *t)
+        .and_then(|(_, p)| std::fs::read_to_string(p).ok())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("drconsole: cannot start the async runtime: {e}");
+        1
+    })
+}
+
+struct SimWorld(Arc<Sim>);
+
+impl journal::WorldStore for SimWorld {
+    fn save(&mut self) -> Result<Vec<u8>, String> {
+        self.0.save().map(String::into_bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// One simulated account for every application: a saved world (resume), or a new one provisioned from every
+/// runbook (and the world file); AWS's rate limits metered on it.
+fn shared_sim(
+    apps: &[AppStart],
+    clock: &crate::engine::Clock,
+    world: Option<&WorldFile>,
+    saved: Option<String>,
+    limits: Limits,
+) -> Result<Arc<Sim>, String> {
+    let first = apps.first().map(|a| &a.prepared).ok_or("an incident needs at least one application")?;
+    let sim = match saved {
+        Some(text) => {
+            let sim = Sim::load(&text, clock.clone()).map_err(|e| e.to_string())?;
+            for a in apps {
+                sim.restore_secrets(&a.prepared.rb, world);
+            }
+            sim
+        }
+        None => {
+            let t = &first.rb.target;
+            let sim = Sim::new(clock.clone(), first.cfg.seed, &t.primary, &t.secondary);
+            if let Some(f) = world {
+                sim.apply_world_file(f);
+            }
+            for a in apps {
+                for s in crate::cloud::sim::provision::seeds_from_runbook(&a.prepared.rb) {
+                    sim.provision(&s);
+                }
+            }
+            let guard = apps.iter().find_map(|a| a.prepared.rb.target.account.clone());
+            sim.with_world(|w| w.settings.guard_account = guard);
+            sim
+        }
+    };
+    sim.with_world(|w| {
+        for a in apps {
+            for r in [&a.prepared.rb.target.primary, &a.prepared.rb.target.secondary] {
+                w.regions.entry(r.clone()).or_default();
+            }
+        }
+    });
+    sim.set_limits(limits);
+    Ok(Arc::new(sim))
+}
+
+/// Runs the prepared applications to their ends; returns the incident's exit code.
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    mut record: IncidentRecord,
+    state: &StateDir,
+    mut apps: Vec<AppStart>,
+    registry: &Registry,
+    world: Option<WorldFile>,
+    saved: Option<String>,
+    json: bool,
+    operator: &str,
+) -> u8 {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let number = u32::try_from(record.sessions.len()).unwrap_or(0) + 1;
+    record.sessions.push(IncidentSession {
+        number,
+        operator: operator.to_string(),
+        pid: std::process::id(),
+        started: Timestamp::now(),
+        ended: None,
+        exit_code: None,
+        limits: None,
+        calls: Default::default(),
+    });
+    if let Err(e) = record.write(state) {
+        return journal_error(&e);
+    }
+    eprintln!(
+        "drconsole: incident {} — {} ({} application{}; record: {})",
+        record.incident_id,
+        record.title,
+        apps.len(),
+        if apps.len() == 1 { "" } else { "s" },
+        record.dir(state).join(super::record::RECORD_FILE).display()
+    );
+    for a in &apps {
+        eprintln!("drconsole: {}: run {} (journal: {})", a.app, a.prepared.cfg.run_id, a.prepared.dir.display());
+    }
+    for a in &mut apps {
+        // the flags' confirmations are given by the engine as they are asked
+        let by = if a.opts.operator.is_empty() { "headless".to_string() } else { a.opts.operator.clone() };
+        a.prepared.cfg.approvals = Approvals { all: a.opts.approve_all, steps: a.opts.approve.clone(), by };
+    }
+    let is_sim = apps.iter().all(|a| a.prepared.rb.target.backend == Backend::Sim);
+    let speed = apps.first().map_or(1.0, |a| a.prepared.meta.settings.speed);
+    let mut paced = None;
+    let mut sim = None;
+    let mut clocks = Vec::new();
+    if is_sim {
+        let p = match Paced::start(speed) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("drconsole: cannot start the simulator: {e}");
+                return 1;
+            }
+        };
+        let start = apps.iter().map(|a| a.prepared.sim_start()).max().unwrap_or_else(Timestamp::now);
+        let clock = p.clock(start);
+        let made = p.enter(|| shared_sim(&apps, &clock, world.as_ref(), saved, record.limits.clone()));
+        let s = match made {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("drconsole: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        for a in &mut apps {
+            a.prepared.cfg.cloud = Some(Arc::new(crate::cloud::Cloud::from_all("sim", s.clone())));
+            a.prepared.set_world_store(Box::new(SimWorld(s.clone())));
+            clocks.push(clock.clone());
+        }
+        sim = Some(s);
+        paced = Some(p);
+    } else {
+        // one SDK client per service and region for every application
+        let settings = apps.first().map(|a| a.prepared.meta.settings.clone()).unwrap_or_default();
+        let opts = crate::cloud::aws::AwsOptions {
+            profile: settings.profile.clone(),
+            endpoint_url: settings.endpoint_url.clone(),
+            ..Default::default()
+        };
+        let clients = rt.block_on(crate::cloud::aws::Clients::load(&opts));
+        for a in &mut apps {
+            let t = &a.prepared.rb.target;
+            let cloud = crate::cloud::aws::Aws::new(clients.clone(), &t.secondary, t.account.clone()).into_cloud();
+            a.prepared.cfg.cloud = Some(Arc::new(cloud));
+            clocks.push(rt.block_on(async { a.prepared.clock() }));
+        }
+    }
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let width = apps.iter().map(|a| a.app.len()).max().unwrap_or(0);
+    let mut running = Vec::new();
+    for (a, clock) in apps.into_iter().zip(clocks) {
+        let AppStart { app, prepared, opts } = a;
+        let run_id = prepared.cfg.run_id.clone();
+        let (handle, guard) = rt.block_on(async { prepared.start_on(registry.clone(), clock, paced.as_ref()) });
+        let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts };
+        let writer =
+            AppWriter { app: app.clone(), run_id: run_id.clone(), json, width, out: out.clone(), buf: Vec::new() };
+        running.push((app, run_id, handle, guard, opts, writer));
+    }
+    if let Some(p) = &mut paced {
+        p.go();
+    }
+    let results = rt.block_on(futures::future::join_all(running.into_iter().map(
+        |(app, run_id, handle, guard, opts, writer)| async move {
+            let r = headless::run(handle, &opts, writer).await;
+            drop(guard);
+            (app, run_id, r)
+        },
+    )));
+    drop(paced);
+    let code = worst_exit(results.iter().map(|(_, _, r)| u8::try_from(r.outcome.exit_code()).unwrap_or(1)));
+    for (app, _, r) in &results {
+        if let Some(a) = record.apps.iter_mut().find(|a| &a.app == app) {
+            a.outcome = r.outcome.as_str().to_string();
+        }
+    }
+    let figures = sim.as_ref().and_then(|s| s.limit_figures());
+    let calls = sim.as_ref().map(|s| s.calls()).unwrap_or_default();
+    if let Some(s) = record.sessions.last_mut() {
+        s.ended = Some(Timestamp::now());
+        s.exit_code = Some(code);
+        s.limits = figures.clone();
+        s.calls = calls.clone();
+    }
+    if let Err(e) = record.write(state) {
+        eprintln!("drconsole: {e}");
+    }
+    if let Err(e) = super::report::write_all(state, &record.dir(state)) {
+        eprintln!("drconsole: cannot write the incident report: {e}");
+    }
+    summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json);
+    code
+}
+
+/// The incident's last line(s): one NDJSON `incident_finished` object, or a table of its applications.
+fn summary(
+    state: &StateDir,
+    record: &IncidentRecord,
+    results: &[(String, String, crate::engine::RunResult)],
+    figures: Option<&crate::cloud::sim::LimitFigures>,
+    calls: u64,
+    code: u8,
+    json: bool,
+) {
+    let mut out = std::io::stdout().lock();
+    let throttled: u64 = figures.map(|f| f.throttled.values().sum()).unwrap_or(0);
+    if json {
+        let apps: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(app, run_id, r)| {
+                serde_json::json!({"app": app, "run_id": run_id, "outcome": r.outcome.as_str(), "message": r.message})
+            })
+            .collect();
+        let v = serde_json::json!({
+            "type": "incident_finished",
+            "incident_id": record.incident_id,
+            "exit_code": code,
+            "apps": apps,
+            "api_calls": calls,
+            "throttled": throttled,
+            "limits": figures,
+        });
+        let _ = writeln!(out, "{v}");
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "incident {}: {} — exit {code}", record.incident_id, record.title);
+    for (app, run_id, r) in results {
+        let _ = writeln!(out, "  {app:<24} {:<12} run {run_id}", r.outcome.as_str());
+    }
+    if let Some(f) = figures {
+        let _ = writeln!(
+            out,
+            "  API: {calls} calls, {throttled} throttled; the limiter held back {} calls ({:.0} s in all)",
+            f.limiter_waits, f.limiter_wait_secs
+        );
+    }
+    let _ = writeln!(out, "reports: {}", record.dir(state).display());
+    if code != 0 {
+        let _ = writeln!(out, "continue: drconsole resume {} --headless", record.incident_id);
+    }
+    let _ = out.flush();
+}
+
+/// One application's output: whole lines, each text line prefixed by the application, each NDJSON object given
+/// `app` and `run_id` fields, written to the shared stdout one line at a time.
+struct AppWriter {
+    app: String,
+    run_id: String,
+    json: bool,
+    width: usize,
+    out: Arc<Mutex<std::io::Stdout>>,
+    buf: Vec<u8>,
+}
+
+impl AppWriter {
+    fn emit(&self, line: &[u8]) -> std::io::Result<()> {
+        let text = String::from_utf8_lossy(line);
+        let line = if self.json {
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+                Ok(m) => {
+                    let mut o = serde_json::Map::new();
+                    o.insert("app".into(), self.app.clone().into());
+                    o.insert("run_id".into(), self.run_id.clone().into());
+                    o.extend(m);
+                    serde_json::Value::Object(o).to_string()
+                }
+                Err(_) => text.into_owned(),
+            }
+        } else {
+            format!("{:<w$}  {text}", self.app, w = self.width)
+        };
+        let out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = out.lock();
+        writeln!(out, "{}", line.trim_end())
+    }
+}
+
+impl Write for AppWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        while let Some(i) = self.buf.iter().position(|c| *c == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=i).collect();
+            self.emit(&line[..line.len() - 1])?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.lock().flush()
+    }
+}
+
+/// Follows every application of an incident from their journals, read-only, until they all end.
+pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
+    let record = match IncidentRecord::read(dir) {
+        Ok(r) => r,
+        Err(e) => return journal_error(&e),
+    };
+    let mut dirs = Vec::new();
+    for a in &record.apps {
+        match state.find_run(&a.run_id) {
+            Ok(d) => dirs.push((a.app.clone(), a.run_id.clone(), d)),
+            Err(e) => return journal_error(&e),
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let width = dirs.iter().map(|(a, _, _)| a.len()).max().unwrap_or(0);
+    rt.block_on(futures::future::join_all(dirs.into_iter().map(|(app, run_id, d)| {
+        let writer = AppWriter { app, run_id, json, width, out: out.clone(), buf: Vec::new() };
+        async move {
+            let events = journal::follow(&d);
+            headless::print_stream(events, json, Some(d.clone()), writer).await;
+        }
+    })));
+    0
+}
+
+/// The incidents under the state directory, each with its applications (`drconsole runs`).
+pub fn print_incidents(state: &StateDir) {
+    let incidents = super::record::list_incidents(state);
+    if incidents.is_empty() {
+        return;
+    }
+    let runs = journal::list_runs(state);
+    println!();
+    println!("{:<30} {:<28} {:<20} APPLICATIONS", "INCIDENT", "NAME", "STARTED");
+    for i in incidents {
+        println!(
+            "{:<30} {:<28} {:<20} {}",
+            i.incident_id,
+            i.name,
+            i.started.strftime("%Y-%m-%d %H:%M:%SZ"),
+            i.apps.len()
+        );
+        for a in &i.apps {
+            let (status, outcome) = runs
+                .iter()
+                .find(|r| r.run_id == a.run_id)
+                .map(|r| (r.status.clone(), if r.outcome.is_empty() { "-".to_string() } else { r.outcome.clone() }))
+                .unwrap_or_else(|| ("missing".into(), "-".into()));
+            println!("  {:<28} {:<22} {:<10} {outcome}", a.app, a.run_id, status);
+        }
+    }
+}

@@ -1,0 +1,477 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The regional incident: the five applications' incident file run headless on the simulator as one incident
+//! (all recovered, one run per application, the incident record, `app`/`run_id` on every event, no throttling
+//! with the limiter on); the rate limits measured (tight limits throttle without the limiter, never with it);
+//! the exit code by precedence; `check` of an incident file; a killed incident resumed by its id with no
+//! duplicate resource; `runs`, `report` of an incident.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+const INCIDENT: &str = "runbooks/incidents/us-east-1-outage.toml";
+const APPS: [&str; 5] =
+    ["agent-payment", "vendor-assistance", "cross-sell", "inventory-management", "customer-assistance"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sim_args() -> Vec<&'static str> {
+    vec![
+        "--headless",
+        "--json",
+        "--sim",
+        "--speed",
+        "3000",
+        "--yes",
+        "--manual-done",
+        "all",
+        "--recovery-point",
+        "latest",
+    ]
+}
+
+struct Out {
+    code: i32,
+    lines: Vec<Value>,
+    stderr: String,
+}
+
+fn drconsole(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut c = Command::cargo_bin("drconsole").unwrap();
+    c.env("DRCONSOLE_STATE_DIR", state).args(args).timeout(Duration::from_secs(300));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not NDJSON: {e}: {l}")))
+        .collect();
+    Out { code: out.status.code().unwrap_or(-1), lines, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|e| e["type"] == t).collect()
+}
+
+fn record(state: &Path) -> Value {
+    let dir = std::fs::read_dir(state.join("incidents")).unwrap().next().unwrap().unwrap().path();
+    serde_json::from_str(&std::fs::read_to_string(dir.join("incident.json")).unwrap()).unwrap()
+}
+
+/// An incident file in `dir` naming `runbooks` (absolute paths), with an optional `[limits]` table.
+fn incident_file(dir: &Path, runbooks: &[PathBuf], limits: &str) -> PathBuf {
+    let list: Vec<String> = runbooks.iter().map(|p| format!("{:?}", p.display().to_string())).collect();
+    let text = format!("[incident]\nname = \"t\"\ntitle = \"T\"\nrunbooks = [{}]\n{limits}", list.join(", "));
+    let p = dir.join("incident.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn the_five_applications_recover_as_one_incident_on_the_simulator() {
+    let state = tempfile::tempdir().unwrap();
+    let mut args = sim_args();
+    args.push(INCIDENT);
+    let out = drconsole(state.path(), &args, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // every line names its application and run; the last one is the incident's end
+    let (last, events) = out.lines.split_last().unwrap();
+    assert_eq!(last["type"], "incident_finished");
+    for e in events {
+        assert!(APPS.contains(&e["app"].as_str().unwrap_or("")), "{e}");
+        assert!(e["run_id"].as_str().is_some_and(|r| !r.is_empty()), "{e}");
+    }
+    let finished = of_type(events, "run_finished");
+    assert_eq!(finished.len(), 5);
+    for f in &finished {
+        assert_eq!(f["outcome"], "recovered", "{f}");
+        assert_eq!(f["rto_met"], true, "{f}");
+    }
+    // one incident start for every application
+    let starts: Vec<&Value> = of_type(events, "run_started").iter().map(|e| &e["incident_start"]).collect();
+    assert_eq!(starts.len(), 5);
+    assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}");
+    // with the limiter on, AWS's default limits throttle nothing
+    assert_eq!(last["throttled"], 0, "{last}");
+    assert!(last["api_calls"].as_u64().unwrap() > 100, "{last}");
+    // the incident record lists each application's run, and each run has its own journal and reports
+    let rec = record(state.path());
+    let apps = rec["apps"].as_array().unwrap();
+    let names: Vec<&str> = apps.iter().map(|a| a["app"].as_str().unwrap()).collect();
+    assert_eq!(names, APPS, "priority first, then the file's order");
+    for a in apps {
+        assert_eq!(a["outcome"], "recovered");
+        let run = a["run_id"].as_str().unwrap();
+        let dir = state.path().join("runs").join(run);
+        assert!(dir.join("journal.jsonl").is_file(), "{}", dir.display());
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["outcome"], "recovered");
+        assert!(events.iter().any(|e| e["run_id"] == run && e["app"] == a["app"]));
+    }
+    assert_eq!(rec["sessions"][0]["exit_code"], 0);
+    // the incident report: every application, the verdict, one timeline
+    let inc = state.path().join("incidents").join(rec["incident_id"].as_str().unwrap());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(inc.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["apps"].as_array().unwrap().len(), 5);
+    assert!(report["timeline"].as_array().unwrap().len() >= 5 * 2 * 10);
+    let md = std::fs::read_to_string(inc.join("report.md")).unwrap();
+    for a in APPS {
+        assert!(md.contains(&format!("| {a} | recovered |")), "{md}");
+    }
+    assert!(std::fs::read_to_string(inc.join("junit.xml")).unwrap().contains("<testsuite name=\"cross-sell\""));
+    // `watch INCIDENT` follows every application (here: replays them, they ended) with their names
+    let id = rec["incident_id"].as_str().unwrap();
+    let watched = drconsole(state.path(), &["watch", id, "--json"], &[]);
+    assert_eq!(watched.code, 0, "{}", watched.stderr);
+    let ends = of_type(&watched.lines, "run_finished");
+    let mut apps_seen: Vec<&str> = ends.iter().map(|e| e["app"].as_str().unwrap()).collect();
+    apps_seen.sort();
+    let mut want = APPS.to_vec();
+    want.sort();
+    assert_eq!(apps_seen, want);
+    // `report INCIDENT` prints the report again
+    let junit = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state.path())
+        .args(["report", id, "--format", "junit"])
+        .output()
+        .unwrap();
+    assert!(junit.status.success());
+    // one failure per target missed (the simulator's agent-payment EBS set is older than its RPO)
+    let missed = report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| usize::from(a["rto_met"] != true) + usize::from(a["rpo_met"] == false))
+        .sum::<usize>();
+    let verdict = if missed == 0 { "recovered" } else { "recovered-late" };
+    assert_eq!(report["verdict"], verdict);
+    let junit = String::from_utf8_lossy(&junit.stdout);
+    assert!(junit.contains(&format!("failures=\"{missed}\"")), "{junit}");
+    // `runs` shows the incident with its applications
+    let runs =
+        Command::cargo_bin("drconsole").unwrap().env("DRCONSOLE_STATE_DIR", state.path()).arg("runs").output().unwrap();
+    let text = String::from_utf8_lossy(&runs.stdout);
+    assert!(text.contains(rec["incident_id"].as_str().unwrap()), "{text}");
+    assert!(text.lines().filter(|l| APPS.iter().any(|a| l.trim_start().starts_with(a))).count() == 5, "{text}");
+}
+
+#[test]
+fn tight_limits_throttle_without_the_limiter_and_never_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rbs = [root().join("runbooks/cross-sell.toml"), root().join("runbooks/agent-payment.toml")];
+    let tight = "\"ec2.non-mutating\" = { burst = 5, rate = 0.3 }\n\"rds\" = { burst = 5, rate = 0.1 }\n";
+    let mut figures = Vec::new();
+    for on in [false, true] {
+        let f = incident_file(dir.path(), &rbs, &format!("[limits]\nlimiter = {on}\n{tight}"));
+        let state = tempfile::tempdir().unwrap();
+        let mut args = sim_args();
+        let f = f.display().to_string();
+        args.push(&f);
+        let out = drconsole(state.path(), &args, &[]);
+        let last = out.lines.last().unwrap().clone();
+        figures.push((
+            out.code,
+            last["throttled"].as_u64().unwrap(),
+            last["limits"]["limiter_waits"].as_u64().unwrap(),
+        ));
+    }
+    let (_, off_throttled, off_waits) = figures[0];
+    let (on_code, on_throttled, on_waits) = figures[1];
+    assert!(off_throttled > 0 && off_waits == 0, "{figures:?}");
+    assert_eq!((on_code, on_throttled), (0, 0), "{figures:?}");
+    assert!(on_waits > 0, "{figures:?}");
+}
+
+/// Copies of the run fixtures with an application each (they all say `app = "test"`).
+fn fixture_apps(dir: &Path, names: &[(&str, &str)]) -> Vec<String> {
+    names
+        .iter()
+        .map(|(file, app)| {
+            let text = std::fs::read_to_string(root().join("tests/fixtures/run").join(file)).unwrap();
+            let p = dir.join(format!("{app}.toml"));
+            std::fs::write(&p, text.replace("app = \"test\"", &format!("app = \"{app}\""))).unwrap();
+            p.display().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_exit_code_of_an_incident_is_the_worst_by_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |files: &[String], extra: &[&str]| {
+        let state = tempfile::tempdir().unwrap();
+        let mut args = vec!["--headless", "--json"];
+        args.extend_from_slice(extra);
+        args.extend(files.iter().map(String::as_str));
+        drconsole(state.path(), &args, &[])
+    };
+    // recovered + blocked (a confirmation nobody gave) + failed: 1 beats 3
+    let three = fixture_apps(dir.path(), &[("ok.toml", "a"), ("confirm.toml", "b"), ("fail_abort.toml", "c")]);
+    let out = run(&three, &[]);
+    let by_app = |out: &Out| -> Vec<(String, String)> {
+        of_type(&out.lines, "run_finished")
+            .iter()
+            .map(|e| (e["app"].as_str().unwrap().to_string(), e["outcome"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let mut outcomes = by_app(&out);
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [("a".into(), "recovered".into()), ("b".into(), "blocked".into()), ("c".into(), "failed".into())],
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // recovered + blocked: 3
+    let out = run(&three[..2], &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    // everything approved: 0
+    let out = run(&three[..2], &["--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.lines.last().unwrap()["exit_code"], 0);
+}
+
+#[test]
+fn a_recovery_point_id_must_name_its_application_and_nothing_starts_otherwise() {
+    let state = tempfile::tempdir().unwrap();
+    let args = ["--headless", "--sim", "--yes", "--manual-done", "all", "--recovery-point", "snap-1", INCIDENT];
+    let out = drconsole(state.path(), &args, &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("APP=snap-1"), "{}", out.stderr);
+    // one application given a point, the others none: refused before anything is created (exit 3)
+    let args =
+        ["--headless", "--sim", "--yes", "--manual-done", "all", "--recovery-point", "cross-sell=latest", INCIDENT];
+    let out = drconsole(state.path(), &args, &[]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("application `agent-payment`"), "{}", out.stderr);
+    assert!(!state.path().join("runs").exists() || std::fs::read_dir(state.path().join("runs")).unwrap().count() == 0);
+    assert!(!state.path().join("incidents").exists());
+}
+
+#[test]
+fn check_validates_an_incident_file_and_every_runbook_it_names() {
+    let ok = Command::cargo_bin("drconsole").unwrap().args(["check", INCIDENT]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("incident us-east-1-outage, 5 runbooks"));
+    let dir = tempfile::tempdir().unwrap();
+    let bad_rb = dir.path().join("bad.toml");
+    std::fs::write(&bad_rb, "[runbook]\nname = \"bad\"\n").unwrap();
+    let f = dir.path().join("i.toml");
+    std::fs::write(
+        &f,
+        "[incident]\nname = \"i\"\ntitle = \"I\"\nrunbooks = [\"bad.toml\", \"gone.toml\"]\npriority = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("drconsole").unwrap().arg("check").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:4:25", f.display())), "the missing runbook's entry: {err}");
+    assert!(err.contains("no runbook at"), "{err}");
+    assert!(err.contains(&format!("{}:", bad_rb.display())), "the broken runbook's own errors: {err}");
+    std::fs::write(&f, "[incident]\nname = \"i\"\ntitle = \"I\"\nrunbooks = [\"bad.toml\"]\nrunbok = 1\n").unwrap();
+    let out = Command::cargo_bin("drconsole").unwrap().arg("check").arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:5:1", f.display())) && err.contains("unknown field"), "{err}");
+}
+
+/// What the incident built in the secondary region: the DR database instances, NAT gateways and load balancers
+/// by name, from the shared world saved in a run directory (a duplicate shows as a second entry).
+fn estate(world: &Path) -> Vec<String> {
+    let w: Value = serde_json::from_str(&std::fs::read_to_string(world).unwrap()).unwrap();
+    let secondary = w["secondary"].as_str().unwrap();
+    let region = &w["regions"][secondary];
+    let mut out = Vec::new();
+    for kind in ["dbs", "nats", "lbs", "tgs", "asgs", "web_acls", "listeners"] {
+        if let Some(m) = region[kind].as_object() {
+            for (k, v) in m {
+                let item = v.get("item").unwrap_or(v);
+                let name = ["name", "identifier", "id"]
+                    .iter()
+                    .find_map(|f| item.get(*f).and_then(|x| x.as_str()))
+                    .unwrap_or(k);
+                out.push(format!("{kind}:{name}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_killed_incident_resumes_every_application_by_its_id_with_no_duplicate_resource() {
+    let state = tempfile::tempdir().unwrap();
+    let mut args = sim_args();
+    args.extend(["--seed", "3", INCIDENT]);
+    // killed when the first application's journal reaches record 60: mid-run for all five
+    let out = drconsole(state.path(), &args, &[("DRCONSOLE_TEST_KILL_AFTER_RECORD", "60")]);
+    assert_ne!(out.code, 0, "the kill hook did not fire: {}", out.stderr);
+    let rec = record(state.path());
+    let id = rec["incident_id"].as_str().unwrap().to_string();
+    let finished_before = of_type(&out.lines, "run_finished").len();
+    assert!(finished_before < 5, "every application had finished before the kill");
+    let out = drconsole(
+        state.path(),
+        &["resume", &id, "--headless", "--json", "--yes", "--manual-done", "all", "--recovery-point", "latest"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let finished = of_type(&out.lines, "run_finished");
+    assert!(finished.iter().all(|f| f["outcome"] == "recovered"), "{finished:?}");
+    let rec = record(state.path());
+    assert!(rec["apps"].as_array().unwrap().iter().all(|a| a["outcome"] == "recovered"), "{rec}");
+    assert_eq!(rec["sessions"].as_array().unwrap().len(), 2);
+    // every application's run ended recovered; the shared world holds each application's stack once
+    let newest = rec["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| state.path().join("runs").join(a["run_id"].as_str().unwrap()).join("world.json"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    let built = estate(&newest);
+    let mut unique = built.clone();
+    unique.dedup();
+    assert_eq!(built, unique, "a resource was created twice");
+    // the same as an uninterrupted incident with the same seed
+    let reference = tempfile::tempdir().unwrap();
+    let out = drconsole(reference.path(), &args, &[]);
+    assert_eq!(out.code, 0);
+    let rec = record(reference.path());
+    let world = state_world(reference.path(), &rec);
+    let kinds = |v: &[String]| -> Vec<(String, usize)> {
+        let mut m = std::collections::BTreeMap::new();
+        for x in v {
+            *m.entry(x.split(':').next().unwrap().to_string()).or_insert(0) += 1;
+        }
+        m.into_iter().collect()
+    };
+    assert_eq!(kinds(&built), kinds(&estate(&world)), "{built:?}");
+    assert!(built.len() >= 5 * 3, "{built:?}");
+    // a recovered incident has nothing to resume
+    let out = drconsole(state.path(), &["resume", &id, "--headless"], &[]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+fn state_world(state: &Path, rec: &Value) -> PathBuf {
+    rec["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| state.join("runs").join(a["run_id"].as_str().unwrap()).join("world.json"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap()
+}
+
+/// Events of one application (JSON, as the journal has them), from a fixed incident start.
+fn app_events(app: &str, steps: &[(&str, bool)], tail: &[Value]) -> Vec<drconsole::run::Event> {
+    let t0 = "2026-12-02T04:00:00Z";
+    let infos: Vec<Value> = steps
+        .iter()
+        .map(|(id, confirm)| {
+            serde_json::json!({"id": id, "title": id, "action": "wait", "needs": [], "expected_secs": 1200,
+                "confirm": confirm, "on_failure": "pause"})
+        })
+        .collect();
+    let mut evs = vec![serde_json::json!({"seq": 1, "ts": t0, "type": "run_started", "run_id": format!("run-{app}"),
+        "runbook": app, "title": app, "app": app, "path": "x", "sha256": "x", "backend": "sim", "account": null,
+        "primary": "us-east-1", "secondary": "us-west-2", "incident_start": t0, "rto_secs": 7200, "rpo_secs": 3600,
+        "deadline": "2026-12-02T06:00:00Z", "speed": 1.0, "steps": infos})];
+    evs.extend(tail.iter().cloned());
+    evs.into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["seq"] = (i + 1).into();
+            if e.get("ts").is_none() {
+                e["ts"] = "2026-12-02T04:10:00Z".into();
+            }
+            serde_json::from_value(e).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_overview_sorts_by_urgency_and_names_each_question_s_application_at_80x24() {
+    use drconsole::run::RunView;
+    use serde_json::json;
+    let started = |s: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}});
+    let ok = |s: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}});
+    let apps: Vec<(&str, Vec<drconsole::run::Event>)> = vec![
+        ("cross-sell", app_events("cross-sell", &[("db", false), ("dns", false)], &[started("db")])),
+        (
+            "agent-payment",
+            app_events(
+                "agent-payment",
+                &[("db", false), ("cutover", true), ("verify", false)],
+                &[started("db"), ok("db"), json!({"type": "step_awaiting_approval", "step": "cutover", "plan": ""})],
+            ),
+        ),
+        (
+            "vendor-assistance",
+            app_events(
+                "vendor-assistance",
+                &[("restore", false), ("dns", false)],
+                &[
+                    started("restore"),
+                    json!({"type": "step_failed", "step": "restore", "attempt": 1, "error": "AccessDenied", "policy": "pause"}),
+                    json!({"type": "run_paused", "reason": "step restore failed"}),
+                ],
+            ),
+        ),
+        (
+            "inventory-management",
+            app_events(
+                "inventory-management",
+                &[("db", false)],
+                &[
+                    started("db"),
+                    ok("db"),
+                    json!({"type": "run_finished", "outcome": "recovered", "duration_secs": 600, "rto_secs": 7200,
+                        "rto_achieved_secs": 600, "rto_met": true, "succeeded": 1, "failed": 0, "skipped": 0,
+                        "cancelled": 0, "message": "every step succeeded or was skipped"}),
+                ],
+            ),
+        ),
+        (
+            "customer-assistance",
+            app_events(
+                "customer-assistance",
+                &[("pick", false), ("restore", false), ("a", false), ("b", false), ("c", false), ("d", false)],
+                &[
+                    started("pick"),
+                    json!({"type": "recovery_point_chosen", "step": "pick", "id": "snap-1", "kind": "rds-snapshot",
+                        "region": "us-west-2", "time": "2026-12-02T02:50:00Z", "rpo_secs": 4200, "rpo_met": false}),
+                    ok("pick"),
+                    started("restore"),
+                ],
+            ),
+        ),
+    ];
+    let views: Vec<(&str, RunView)> = apps.iter().map(|(a, evs)| (*a, RunView::from_events(evs))).collect();
+    let now: jiff::Timestamp = "2026-12-02T04:10:00Z".parse().unwrap();
+    let rows = drconsole::incident::overview::rows(views.iter().map(|(a, v)| (*a, v)), now);
+    let order: Vec<&str> = rows.iter().map(|r| r.app.as_str()).collect();
+    // waiting for a person first, then failed/paused, then the thinnest margin, finished last
+    assert_eq!(order[0], "agent-payment");
+    assert_eq!(order[1], "vendor-assistance");
+    assert_eq!(order[4], "inventory-management");
+    assert_eq!(drconsole::incident::overview::questions(&rows), ["[agent-payment] approve cutover"]);
+    let backend = ratatui::backend::TestBackend::new(80, 24);
+    let mut term = ratatui::Terminal::new(backend).unwrap();
+    let o = drconsole::tui::overview::Overview { title: "us-east-1 outage (5 applications)", rows: &rows, selected: 0 };
+    term.draw(|f| f.render_widget(&o, f.area())).unwrap();
+    let buf = term.backend().buffer().clone();
+    let text: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()
+        })
+        .collect();
+    insta::assert_snapshot!("overview_80x24", text.join("\n"));
+}
