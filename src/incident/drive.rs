@@ -163,6 +163,8 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
             world: world_path.clone(),
             profile: args.profile.clone(),
             endpoint_url: args.endpoint_url.clone(),
+            shared_state: crate::journal::shared::for_run(&rb, args.profile.as_deref()),
+            drill: args.drill,
         };
         let cfg = RunConfig {
             incident_start: Some(incident_start),

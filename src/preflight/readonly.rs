@@ -329,6 +329,19 @@ impl Limits for ReadOnly {
     }
 }
 
+#[async_trait]
+impl crate::cloud::cleanup::Cleanup for ReadOnly {
+    async fn tagged(&self, region: &str, key: &str, value: &str) -> CloudResult<Vec<crate::cloud::cleanup::Found>> {
+        self.inner.cleanup.tagged(region, key, value).await
+    }
+    async fn describe(&self, region: &str, kind: &str, id: &str) -> CloudResult<Option<crate::cloud::cleanup::Found>> {
+        self.inner.cleanup.describe(region, kind, id).await
+    }
+    async fn delete(&self, region: &str, kind: &str, _id: &str) -> CloudResult<()> {
+        self.refuse("cleanup", &format!("Delete {kind}"), region)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

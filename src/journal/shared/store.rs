@@ -276,6 +276,7 @@ impl Store {
             profile: c.profile.clone(),
             endpoint_url: c.endpoint_url.clone(),
             max_attempts: Some(SDK_ATTEMPTS),
+            ..AwsOptions::default()
         };
         let region = c.region.clone();
         let (tx, rx) = std::sync::mpsc::channel();
