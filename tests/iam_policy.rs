@@ -14,7 +14,8 @@ fn runbooks(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
-            if p.file_name().is_some_and(|n| n != "worlds") {
+            // worlds are simulator files, incidents name runbooks (each of which is here already)
+            if p.file_name().is_some_and(|n| n != "worlds" && n != "incidents") {
                 runbooks(&p, out);
             }
         } else if p.extension().is_some_and(|x| x == "toml") {
