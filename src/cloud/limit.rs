@@ -89,8 +89,10 @@ impl Bucket {
         let dt = (now - self.at).max(0.0);
         self.tokens = (self.tokens + dt * self.limit.rate).min(f64::from(self.limit.burst));
         self.at = now.max(self.at);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        // a token within rounding of whole counts: the client's limiter refills in several steps (each failed
+        // try), AWS's side in one, and the two sums may differ in the last bit
+        if self.tokens >= 1.0 - 1e-9 {
+            self.tokens = (self.tokens - 1.0).max(0.0);
             return Ok(());
         }
         Err(Duration::from_secs_f64(((1.0 - self.tokens) / self.limit.rate).max(0.001)))
