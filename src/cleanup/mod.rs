@@ -344,9 +344,9 @@ async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c:
     let start = clock.now();
     let limit = wait_limit(&res.kind);
     loop {
-        match cloud.cleanup.describe(&res.region, &res.kind, &res.id).await {
-            Ok(None) => return log.write(Entry::Deleted { res: res.clone() }),
-            Ok(Some(_)) | Err(_) => {}
+        // a describe that fails is tried again at the next poll
+        if let Ok(None) = cloud.cleanup.describe(&res.region, &res.kind, &res.id).await {
+            return log.write(Entry::Deleted { res: res.clone() });
         }
         let waited = crate::run::clock::secs_between(start, clock.now());
         if u64::try_from(waited).unwrap_or(0) > limit.as_secs() {

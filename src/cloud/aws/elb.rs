@@ -70,7 +70,7 @@ fn listener(l: &aws_sdk_elasticloadbalancingv2::types::Listener) -> Listener {
 }
 
 impl Aws {
-    async fn elb_tags(&self, region: &str, arn: &str) -> CloudResult<Tags> {
+    pub(super) async fn elb_tags(&self, region: &str, arn: &str) -> CloudResult<Tags> {
         let out = self
             .clients
             .elbv2(region)

@@ -17,7 +17,7 @@ use crate::cloud::{
 
 const SVC: &str = "route53";
 
-fn fqdn(name: &str) -> String {
+pub(super) fn fqdn(name: &str) -> String {
     let n = name.trim().to_ascii_lowercase();
     if n.ends_with('.') { n } else { format!("{n}.") }
 }
@@ -50,7 +50,7 @@ fn record(r: &ResourceRecordSet) -> RecordSet {
     }
 }
 
-fn sdk_record(r: &RecordSet) -> Result<ResourceRecordSet, String> {
+pub(super) fn sdk_record(r: &RecordSet) -> Result<ResourceRecordSet, String> {
     let mut b = ResourceRecordSet::builder().name(fqdn(&r.name)).r#type(RrType::from(r.rtype.as_str()));
     if let Some(a) = &r.alias {
         b = b.alias_target(
