@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::cleanup::{
-    DELETE_ORDER, Found, KIND_ASG, KIND_DB, KIND_DNS_RECORD, KIND_EIP, KIND_NAT, UNTAGGED_KINDS,
+    DELETE_ORDER, Found, KIND_ASG, KIND_DB, KIND_DNS_RECORD, KIND_EIP, KIND_LT_VERSION, KIND_NAT, UNTAGGED_KINDS,
 };
 use crate::cloud::{Cloud, CloudError, TAG_RUN_ID};
 use crate::run::Clock;
@@ -239,11 +239,19 @@ fn wait_limit(kind: &str) -> Duration {
         KIND_DB => Duration::from_secs(45 * 60),
         KIND_ASG => Duration::from_secs(20 * 60),
         KIND_NAT => Duration::from_secs(15 * 60),
+        // DeleteLaunchTemplateVersions acts at once: a version still there after this was not deleted
+        KIND_LT_VERSION => Duration::from_secs(30),
         _ => Duration::from_secs(5 * 60),
     }
 }
 
 const POLL: Duration = Duration::from_secs(15);
+
+/// The wait before poll number `n` (from 0): 1 s, 2 s, 4 s, 8 s, then every [`POLL`]. Most deletes are quick to
+/// confirm (a target group, a volume, a snapshot); the slow ones (NAT gateway, DB instance, ASG) soon poll every 15 s.
+fn poll_delay(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.min(4)).min(POLL)
+}
 
 /// The tag sweep of both regions: what still carries the run id.
 pub async fn sweep(cloud: &Cloud, plan: &Plan) -> Result<Vec<Found>, CloudError> {
@@ -317,8 +325,8 @@ async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c:
         match cloud.cleanup.describe(&res.region, &res.kind, &res.id).await {
             Ok(x) => break x,
             Err(e) if e.is_retryable() && attempts < 5 => {
+                clock.sleep(poll_delay(attempts)).await;
                 attempts += 1;
-                clock.sleep(POLL).await;
             }
             Err(e) => return log.write(Entry::Failed { res: res.clone(), error: e.to_string() }),
         }
@@ -333,9 +341,10 @@ async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c:
     loop {
         match cloud.cleanup.delete(&res.region, &res.kind, &res.id).await {
             Ok(()) => break,
-            Err(e) if (e.is_retryable() || res.kind == KIND_EIP) && attempts < 20 => {
+            // an address waits for its NAT gateway (minutes); another retryable error gets a few tries
+            Err(e) if (res.kind == KIND_EIP && attempts < 20) || (e.is_retryable() && attempts < 5) => {
+                clock.sleep(poll_delay(attempts)).await;
                 attempts += 1;
-                clock.sleep(POLL).await;
             }
             Err(e) => return log.write(Entry::Failed { res: res.clone(), error: e.to_string() }),
         }
@@ -343,6 +352,7 @@ async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c:
     // wait until it is gone
     let start = clock.now();
     let limit = wait_limit(&res.kind);
+    let mut polls = 0u32;
     loop {
         // a describe that fails is tried again at the next poll
         if let Ok(None) = cloud.cleanup.describe(&res.region, &res.kind, &res.id).await {
@@ -355,6 +365,7 @@ async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c:
                 error: format!("still there after {}", crate::util::fmt_duration(limit)),
             });
         }
-        clock.sleep(POLL).await;
+        clock.sleep(poll_delay(polls)).await;
+        polls += 1;
     }
 }
