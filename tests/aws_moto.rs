@@ -734,35 +734,6 @@ fn profile_and_aws_endpoint_url_are_used() {
 #[path = "support/crash.rs"]
 mod crash;
 
-/// The secondary region's shape: names where AWS lets the runbook choose them, counts where ids are random.
-fn shape(inv: &aws_world::Inventory) -> Vec<String> {
-    let mut dbs: Vec<String> = inv.db_instances.iter().map(|(id, _)| id.clone()).collect();
-    dbs.sort();
-    let mut lbs = inv.load_balancers.clone();
-    lbs.sort();
-    let mut tgs = inv.target_groups.clone();
-    tgs.sort();
-    let mut asgs: Vec<String> = inv.asgs.iter().map(|(n, _)| n.clone()).collect();
-    asgs.sort();
-    let routes: usize = inv.routes.values().map(Vec::len).sum();
-    vec![
-        format!("dbs {dbs:?}"),
-        format!("db_snapshots {}", inv.db_snapshots.len()),
-        format!("instances {}", inv.instances.iter().filter(|(_, s)| s != "terminated").count()),
-        format!("volumes {}", inv.volumes.len()),
-        format!("snapshots {}", inv.snapshots.len()),
-        format!("images {}", inv.images.len()),
-        format!("nat_gateways {}", inv.nat_gateways.iter().filter(|(_, s)| s != "deleted").count()),
-        format!("addresses {}", inv.addresses.len()),
-        format!("routes {routes}"),
-        format!("lbs {lbs:?}"),
-        format!("tgs {tgs:?}"),
-        format!("listeners {}", inv.listeners.len()),
-        format!("asgs {asgs:?}"),
-        format!("launch_template_versions {:?}", inv.launch_template_versions),
-    ]
-}
-
 fn moto_cmd(state: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"));
     c.env("DRCONSOLE_STATE_DIR", state)
@@ -833,7 +804,7 @@ async fn crash_run_on_moto(
         stderr: se,
         journal,
     };
-    (trace, shape(&aws_world::inventory(moto.endpoint(), SECONDARY).await))
+    (trace, aws_world::inventory(moto.endpoint(), SECONDARY).await.shape())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

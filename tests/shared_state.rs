@@ -187,35 +187,6 @@ fn runbooks_for_moto(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// The secondary region's shape: names where the runbook chooses them, counts where ids are random.
-fn shape(inv: &aws_world::Inventory) -> Vec<String> {
-    let mut dbs: Vec<String> = inv.db_instances.iter().map(|(id, _)| id.clone()).collect();
-    dbs.sort();
-    let mut lbs = inv.load_balancers.clone();
-    lbs.sort();
-    let mut tgs = inv.target_groups.clone();
-    tgs.sort();
-    let mut asgs: Vec<String> = inv.asgs.iter().map(|(n, _)| n.clone()).collect();
-    asgs.sort();
-    let routes: usize = inv.routes.values().map(Vec::len).sum();
-    vec![
-        format!("dbs {dbs:?}"),
-        format!("db_snapshots {}", inv.db_snapshots.len()),
-        format!("instances {}", inv.instances.iter().filter(|(_, s)| s != "terminated").count()),
-        format!("volumes {}", inv.volumes.len()),
-        format!("snapshots {}", inv.snapshots.len()),
-        format!("images {}", inv.images.len()),
-        format!("nat_gateways {}", inv.nat_gateways.iter().filter(|(_, s)| s != "deleted").count()),
-        format!("addresses {}", inv.addresses.len()),
-        format!("routes {routes}"),
-        format!("lbs {lbs:?}"),
-        format!("tgs {tgs:?}"),
-        format!("listeners {}", inv.listeners.len()),
-        format!("asgs {asgs:?}"),
-        format!("launch_template_versions {:?}", inv.launch_template_versions),
-    ]
-}
-
 fn failover_args(cloud: &str, w: &aws_world::World) -> Vec<String> {
     let mut a: Vec<String> = ["--headless", "--yes", "--recovery-point", "latest", "--endpoint-url", cloud]
         .iter()
@@ -238,7 +209,7 @@ async fn two_hosts_one_run_lock_watch_kill_and_resume_from_an_empty_directory() 
     c.env_remove("DRCONSOLE_SHARED_STATE").args(failover_args(moto.endpoint(), &w)).arg(dir.join(runbook_name));
     let r = output(c);
     assert_eq!(r.code, Some(0), "reference run:\n{}\n{}", r.stdout, r.stderr);
-    let want = shape(&aws_world::inventory(moto.endpoint(), SECONDARY).await);
+    let want = aws_world::inventory(moto.endpoint(), SECONDARY).await.shape();
 
     // the scenario, on a fresh world
     moto.reset();
@@ -365,7 +336,7 @@ async fn two_hosts_one_run_lock_watch_kill_and_resume_from_an_empty_directory() 
     assert_eq!(outcome.as_deref(), Some("recovered"));
 
     // no duplicate resource: the secondary region is what an uninterrupted run leaves
-    let got = shape(&aws_world::inventory(moto.endpoint(), SECONDARY).await);
+    let got = aws_world::inventory(moto.endpoint(), SECONDARY).await.shape();
     assert_eq!(got, want, "the secondary region differs from an uninterrupted run's");
 
     // any host lists the run, ended, and writes its report from S3

@@ -578,6 +578,38 @@ pub struct Inventory {
     pub launch_template_versions: BTreeMap<String, i64>,
 }
 
+impl Inventory {
+    /// A region's shape: names where AWS lets the runbook choose them, counts where ids are random (so a duplicate
+    /// shows as a difference from an uninterrupted run).
+    pub fn shape(&self) -> Vec<String> {
+        let mut dbs: Vec<String> = self.db_instances.iter().map(|(id, _)| id.clone()).collect();
+        dbs.sort();
+        let mut lbs = self.load_balancers.clone();
+        lbs.sort();
+        let mut tgs = self.target_groups.clone();
+        tgs.sort();
+        let mut asgs: Vec<String> = self.asgs.iter().map(|(n, _)| n.clone()).collect();
+        asgs.sort();
+        let routes: usize = self.routes.values().map(Vec::len).sum();
+        vec![
+            format!("dbs {dbs:?}"),
+            format!("db_snapshots {}", self.db_snapshots.len()),
+            format!("instances {}", self.instances.iter().filter(|(_, s)| s != "terminated").count()),
+            format!("volumes {}", self.volumes.len()),
+            format!("snapshots {}", self.snapshots.len()),
+            format!("images {}", self.images.len()),
+            format!("nat_gateways {}", self.nat_gateways.iter().filter(|(_, s)| s != "deleted").count()),
+            format!("addresses {}", self.addresses.len()),
+            format!("routes {routes}"),
+            format!("lbs {lbs:?}"),
+            format!("tgs {tgs:?}"),
+            format!("listeners {}", self.listeners.len()),
+            format!("asgs {asgs:?}"),
+            format!("launch_template_versions {:?}", self.launch_template_versions),
+        ]
+    }
+}
+
 /// Reads a region with plain SDK calls.
 pub async fn inventory(endpoint: &str, region: &str) -> Inventory {
     let c = Sdk::new(endpoint, region).await;
