@@ -403,18 +403,11 @@ fn drconsole(endpoint: &str, runbook: &Path, extra: &[String]) -> Run {
     let started = Instant::now();
     // each run journals into its own state dir, so parallel tests never share a run lock
     let state = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"))
+    let out = aws_world::drconsole_cmd()
         .env("DRCONSOLE_STATE_DIR", state.path())
         .args(["--headless", "--json", "--yes", "--recovery-point", "latest", "--endpoint-url", endpoint])
         .args(extra)
         .arg(runbook)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", PRIMARY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .expect("run drconsole");
     let events = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
@@ -735,15 +728,8 @@ fn profile_and_aws_endpoint_url_are_used() {
 mod crash;
 
 fn moto_cmd(state: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"));
+    let mut c = aws_world::drconsole_cmd();
     c.env("DRCONSOLE_STATE_DIR", state)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", PRIMARY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove(drconsole::journal::KILL_AFTER_ENV)
         .stdin(std::process::Stdio::null());
     c

@@ -47,18 +47,7 @@ fn faults(body: String) -> FaultConfig {
 }
 
 fn drconsole(state: &Path, args: &[String]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"))
-        .env("DRCONSOLE_STATE_DIR", state)
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", PRIMARY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("run drconsole");
+    let out = aws_world::drconsole_cmd().env("DRCONSOLE_STATE_DIR", state).args(args).output().expect("run drconsole");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -54,18 +54,11 @@ impl Preflight {
 fn preflight(endpoint: &str, w: &customer_world::CustomerWorld, app: &str) -> Preflight {
     let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks").join(format!("{app}.toml"));
     let reports = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"))
+    let out = aws_world::drconsole_cmd()
         .args(["preflight", "--json", "--endpoint-url", endpoint, "--report-dir"])
         .arg(reports.path())
         .args(customer_world::vars(w, app))
         .arg(&runbook)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", PRIMARY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -100,7 +100,7 @@ fn run_ids(state: &Path) -> Vec<String> {
 
 /// A drconsole command for one "host": its own state directory, the shared state on `s3_endpoint`.
 fn host(state: &Path, s3_endpoint: &str, prefix: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_drconsole"));
+    let mut c = aws_world::drconsole_cmd();
     c.env("DRCONSOLE_STATE_DIR", state)
         .env("DRCONSOLE_SHARED_STATE", format!("s3://{BUCKET}/{prefix}"))
         .env("DRCONSOLE_SHARED_STATE_ENDPOINT_URL", s3_endpoint)
@@ -108,14 +108,7 @@ fn host(state: &Path, s3_endpoint: &str, prefix: &str) -> Command {
         .env("DRCONSOLE_SHARED_LOCK_HEARTBEAT", "300ms")
         .env("DRCONSOLE_SHARED_LOCK_STALE", "2s")
         .env("DRCONSOLE_SHARED_STATE_WAIT", "30s")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", PRIMARY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove(journal::KILL_AFTER_ENV)
         .stdin(Stdio::null());
     c

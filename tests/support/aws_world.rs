@@ -558,6 +558,20 @@ pub async fn upsert_alias(r53: &aws_sdk_route53::Client, zone_id: &str, name: &s
         .unwrap();
 }
 
+/// The drconsole binary with the emulator's test credentials and nothing of the developer's own AWS setup (no
+/// profile, config or credentials file, no instance metadata): every drconsole a moto test starts.
+pub fn drconsole_cmd() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_drconsole"));
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", PRIMARY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    c
+}
+
 /// A summary of a region's resources, to prove a run left it unchanged (or to count what a run made).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Inventory {
