@@ -1,5 +1,5 @@
 //! AWS Backup: recovery points (by resource, by vault) and restore jobs. moto does not emulate these; they are
-//! tested with recorded responses (tests/aws_recorded.rs).
+//! tested with recorded responses (tests/offline/aws_recorded.rs).
 
 use std::collections::HashMap;
 

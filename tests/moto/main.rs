@@ -1,0 +1,16 @@
+//! The AWS adapter against moto server behind the fault proxy: failovers, crash windows, drills, preflight and
+//! shared state on S3. One test binary, so the AWS SDK is linked once.
+
+#[path = "../support/aws_world.rs"]
+mod aws_world;
+#[path = "../support/crash.rs"]
+mod crash;
+#[path = "../support/customer_world.rs"]
+mod customer_world;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod aws_moto;
+mod drill_moto;
+mod preflight_moto;
+mod shared_state;
