@@ -4,11 +4,13 @@
 //! ([`actions`]) against a cloud, and shown by a frontend ([`headless`], [`tui`]).
 
 pub mod actions;
+pub mod app;
 pub mod cleanup;
 pub mod cli;
 pub mod cloud;
 pub mod drill;
 pub mod engine;
+pub mod exit;
 pub mod headless;
 pub mod iam;
 pub mod incident;

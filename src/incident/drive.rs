@@ -482,7 +482,7 @@ fn drive(
         },
     )));
     drop(paced);
-    let code = worst_exit(results.iter().map(|(_, _, r)| u8::try_from(r.outcome.exit_code()).unwrap_or(1)));
+    let code = worst_exit(results.iter().map(|(_, _, r)| r.outcome.exit_code()));
     for (app, _, r) in &results {
         if let Some(a) = record.apps.iter_mut().find(|a| &a.app == app) {
             a.outcome = r.outcome.as_str().to_string();

@@ -135,21 +135,10 @@ pub fn app_of(rb: &Runbook) -> String {
     if rb.meta.app.is_empty() { rb.meta.name.clone() } else { rb.meta.app.clone() }
 }
 
-/// The rank of an exit code in an incident's precedence (DESIGN.md): 4 refused, then 1 failed, then 3 blocked,
-/// then 130 interrupted, then 0 recovered. Any other code ranks with 1.
-fn exit_rank(code: u8) -> u8 {
-    match code {
-        4 => 5,
-        3 => 3,
-        130 => 2,
-        0 => 0,
-        _ => 4,
-    }
-}
-
-/// The exit code of an incident: the worst of its applications' by precedence 4 > 1 > 3 > 130 > 0.
+/// The exit code of an incident: the worst of its applications' by precedence 4 > 1 > 3 > 130 > 0
+/// ([`crate::exit::worst`]).
 pub fn worst_exit(codes: impl IntoIterator<Item = u8>) -> u8 {
-    codes.into_iter().max_by_key(|c| exit_rank(*c)).unwrap_or(0)
+    crate::exit::worst(codes)
 }
 
 /// `--recovery-point` in an incident: `latest` applies to every application, `APP=ID` to that application only.

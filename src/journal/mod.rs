@@ -84,9 +84,9 @@ impl JournalError {
     /// The process exit code (DESIGN.md): 2 usage, 4 refused by a guard (lock, changed runbook), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            JournalError::NotFound(_) | JournalError::Usage(_) => 2,
-            JournalError::Locked(_) | JournalError::Changed(_) => 4,
-            JournalError::Io { .. } | JournalError::Corrupt { .. } | JournalError::Shared(_) => 1,
+            JournalError::NotFound(_) | JournalError::Usage(_) => crate::exit::USAGE,
+            JournalError::Locked(_) | JournalError::Changed(_) => crate::exit::REFUSED,
+            JournalError::Io { .. } | JournalError::Corrupt { .. } | JournalError::Shared(_) => crate::exit::FAILED,
         }
     }
 }

@@ -84,13 +84,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> i32 {
+    /// The process exit code of a run that ended this way ([`crate::exit`]).
+    pub fn exit_code(self) -> u8 {
+        use crate::exit;
         match self {
-            Outcome::Recovered => 0,
-            Outcome::Failed | Outcome::Aborted => 1,
-            Outcome::Blocked => 3,
-            Outcome::Refused => 4,
-            Outcome::Interrupted => 130,
+            Outcome::Recovered => exit::RECOVERED,
+            Outcome::Failed | Outcome::Aborted => exit::FAILED,
+            Outcome::Blocked => exit::BLOCKED,
+            Outcome::Refused => exit::REFUSED,
+            Outcome::Interrupted => exit::INTERRUPTED,
         }
     }
     pub fn as_str(self) -> &'static str {
