@@ -5,6 +5,7 @@
 //! every exit path.
 
 #[doc(hidden)]
+#[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 pub mod keymap;
 pub mod overview;
