@@ -816,61 +816,15 @@ impl RunView {
         })
     }
 
-    /// The longest chain of remaining durations through the `needs` graph, and its steps in order.
+    /// The longest chain of remaining durations through the `needs` graph, and its steps in order (the same
+    /// computation as the engine's critical path, [`crate::runbook::dag::critical_path_of`]).
     fn longest_path(&self, remaining: &[u64]) -> (u64, Vec<usize>) {
-        let n = self.steps.len();
         let deps: Vec<Vec<usize>> = self
             .steps
             .iter()
             .map(|s| s.info.needs.iter().filter_map(|d| self.index.get(d).copied()).collect())
             .collect();
-        // finish[i] = remaining[i] + max(finish[dep]); iterative DFS with memo (the runbook checked for cycles;
-        // a cycle here would only cut the path short)
-        let mut finish: Vec<Option<u64>> = vec![None; n];
-        let mut best_dep: Vec<Option<usize>> = vec![None; n];
-        let mut on_stack = vec![false; n];
-        for root in 0..n {
-            let mut stack = vec![(root, false)];
-            while let Some((i, expanded)) = stack.pop() {
-                if finish[i].is_some() {
-                    continue;
-                }
-                if expanded {
-                    let mut best: Option<(u64, usize)> = None;
-                    for &d in &deps[i] {
-                        let f = finish[d].unwrap_or(0);
-                        if best.is_none_or(|(b, _)| f > b) {
-                            best = Some((f, d));
-                        }
-                    }
-                    finish[i] = Some(remaining[i] + best.map_or(0, |(f, _)| f));
-                    best_dep[i] = best.map(|(_, d)| d);
-                    on_stack[i] = false;
-                    continue;
-                }
-                on_stack[i] = true;
-                stack.push((i, true));
-                for &d in &deps[i] {
-                    if finish[d].is_none() && !on_stack[d] {
-                        stack.push((d, false));
-                    }
-                }
-            }
-        }
-        let Some(end) = (0..n).max_by_key(|&i| (finish[i].unwrap_or(0), std::cmp::Reverse(i))) else {
-            return (0, Vec::new());
-        };
-        let mut path = vec![end];
-        let mut cur = end;
-        while let Some(d) = best_dep[cur] {
-            if path.contains(&d) {
-                break;
-            }
-            path.push(d);
-            cur = d;
-        }
-        path.reverse();
-        (finish[end].unwrap_or(0), path)
+        crate::runbook::dag::critical_path_of(&deps, |i| remaining[i])
     }
 
     /// The run's RPO: the oldest data restored across every recovery point the run used.

@@ -100,14 +100,11 @@ impl StepStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResourceView {
-    pub phase: String,
-    pub kind: String,
-    pub id: String,
-    pub region: String,
-    pub state: String,
-}
+/// The run-view facts the console shows as they are (one model: [`crate::run::view`]), under the names the
+/// console's code uses.
+pub use crate::run::view::{
+    FinishedView as Finished, PointView as ChosenPoint, ResourceView, RunHeader as RunInfo,
+};
 
 #[derive(Debug, Clone)]
 pub struct StepView {
@@ -166,17 +163,7 @@ impl StepView {
             plan: f.plan.clone(),
             params: f.params.clone(),
             progress: f.progress.clone(),
-            resources: f
-                .resources
-                .iter()
-                .map(|r| ResourceView {
-                    phase: r.phase.clone(),
-                    kind: r.kind.clone(),
-                    id: r.id.clone(),
-                    region: r.region.clone(),
-                    state: r.state.clone(),
-                })
-                .collect(),
+            resources: f.resources.clone(),
             outputs: f.outputs.clone(),
             error: f.error.clone(),
             attempt_errors: f.attempt_errors.clone(),
@@ -185,49 +172,6 @@ impl StepView {
             earlier: f.from_earlier_session,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub run_id: String,
-    pub runbook: String,
-    pub title: String,
-    pub app: String,
-    pub backend: String,
-    pub account: Option<String>,
-    pub primary: String,
-    pub secondary: String,
-    pub incident_start: Timestamp,
-    pub rto_secs: u64,
-    pub rpo_secs: u64,
-    pub deadline: Timestamp,
-    pub speed: f64,
-    pub started: Timestamp,
-    /// A drill (`--drill`): the header says DRILL.
-    pub drill: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct ChosenPoint {
-    pub step: String,
-    pub id: String,
-    pub kind: String,
-    pub region: String,
-    pub time: Timestamp,
-    pub rpo_secs: i64,
-    pub rpo_met: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Finished {
-    pub outcome: Outcome,
-    pub message: String,
-    pub duration_secs: u64,
-    pub rto_secs: u64,
-    pub rto_achieved_secs: u64,
-    pub rto_met: bool,
-    pub counts: [u32; 4],
-    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -697,44 +641,11 @@ impl State {
     /// The run's facts the header shows, from the view.
     fn sync_run(&mut self) {
         let v = &self.view;
-        self.run = v.run.as_ref().map(|r| RunInfo {
-            run_id: r.run_id.clone(),
-            runbook: r.runbook.clone(),
-            title: r.title.clone(),
-            app: r.app.clone(),
-            backend: r.backend.clone(),
-            account: r.account.clone(),
-            primary: r.primary.clone(),
-            secondary: r.secondary.clone(),
-            incident_start: r.incident_start,
-            rto_secs: r.rto_secs,
-            rpo_secs: r.rpo_secs,
-            deadline: r.deadline,
-            speed: r.speed,
-            started: r.started,
-            drill: r.drill,
-        });
+        self.run.clone_from(&v.run);
         self.identity.clone_from(&v.identity);
         self.paused.clone_from(&v.paused);
-        self.finished = v.finished.as_ref().map(|f| Finished {
-            outcome: f.outcome,
-            message: f.message.clone(),
-            duration_secs: f.duration_secs,
-            rto_secs: f.rto_secs,
-            rto_achieved_secs: f.rto_achieved_secs,
-            rto_met: f.rto_met,
-            counts: f.counts,
-            at: f.at,
-        });
-        self.chosen = v.points.last().map(|p| ChosenPoint {
-            step: p.step.clone(),
-            id: p.id.clone(),
-            kind: p.kind.clone(),
-            region: p.region.clone(),
-            time: p.time,
-            rpo_secs: p.rpo_secs,
-            rpo_met: p.rpo_met,
-        });
+        self.finished.clone_from(&v.finished);
+        self.chosen = v.points.last().cloned();
     }
 
     /// Events of earlier sessions (a resumed run, from its journal): folded and logged, no popup opens (the live
