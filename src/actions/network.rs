@@ -238,8 +238,15 @@ impl Action for NatEnsure {
             }
             let az = served.first().map(|s| s.az.clone()).unwrap_or_default();
             let target = nat_for_zone.iter().find(|(z, _)| *z == az).map_or(&first, |(_, n)| n);
+            // what it pointed to before, for the cleanup to put back: `none` (no default route), a NAT gateway or
+            // gateway id, `?` (a target drconsole does not model)
+            let was = match default {
+                None => "none".to_string(),
+                Some(r) => r.nat_gateway_id.clone().or_else(|| r.gateway_id.clone()).unwrap_or_else(|| "?".into()),
+            };
             c(cloud.ec2.set_route_to_nat(&region, &t.id, "0.0.0.0/0", &target.id)).await?;
-            ctx.resource("changed", "route", &format!("{} 0.0.0.0/0", t.id), &region, &target.id);
+            let detail = format!("{}{}{was})", target.id, crate::cloud::cleanup::ROUTE_WAS);
+            ctx.resource("changed", "route", &format!("{} 0.0.0.0/0", t.id), &region, &detail);
             routed.push(t.id.clone());
             changed.push(t.id);
         }
@@ -498,9 +505,16 @@ impl Action for AsgEnsure {
         let min = u32_param(p, "min", 2)?;
         let max = u32_param(p, "max", 6)?.max(min);
         let desired = u32_param(p, "desired", min)?.clamp(min, max);
-        if let Some(image) = p.opt_str("image")? {
-            super::ec2::ensure_lt_image(ctx, cloud, &region, lt, image, true).await?;
-        }
+        // a drill leaves the shared launch template's default version alone (customers' groups launch it): its
+        // group names the version it added instead
+        let version = match p.opt_str("image")? {
+            Some(image) => Some(super::ec2::ensure_lt_image(ctx, cloud, &region, lt, image, !ctx.drill).await?),
+            None => None,
+        };
+        let lt_version = match version {
+            Some(v) if ctx.drill => v.to_string(),
+            _ => "$Default".to_string(),
+        };
         let tg = p.opt_str("target_group_arn")?.map(str::to_string);
         match c(cloud.asg.describe_auto_scaling_group(&region, name)).await? {
             None => {
@@ -509,7 +523,7 @@ impl Action for AsgEnsure {
                 let req = CreateAutoScalingGroup {
                     name: name.into(),
                     launch_template_name: lt.into(),
-                    launch_template_version: "$Default".into(),
+                    launch_template_version: lt_version,
                     min,
                     max,
                     desired,

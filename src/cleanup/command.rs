@@ -85,6 +85,7 @@ pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
         drill: head.drill,
         regions: vec![head.primary.clone(), head.secondary.clone()],
         journalled: super::created_by_run(read.events()),
+        routes: super::routes_changed_by_run(read.events()),
     };
     let lines_before = super::read_log(dir);
     let result = if head.backend == "sim" {
@@ -112,6 +113,10 @@ fn print_summary(run_id: &str, s: &Summary, left: &[Res]) {
     println!("cleanup of run {run_id}: {} removed", s.removed.len());
     for r in &s.removed {
         println!("  removed  {r}");
+    }
+    for (r, to) in &s.restored {
+        let how = if to == "deleted" { "deleted the route the run added".to_string() } else { format!("back to {to}") };
+        println!("  restored {r}: {how}");
     }
     for (r, why) in &s.kept {
         println!("  kept     {r}: {why}");

@@ -23,7 +23,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::cleanup::{
-    DELETE_ORDER, Found, KIND_ASG, KIND_DB, KIND_DNS_RECORD, KIND_EIP, KIND_LT_VERSION, KIND_NAT, UNTAGGED_KINDS,
+    DELETE_ORDER, Found, KIND_ASG, KIND_DB, KIND_DNS_RECORD, KIND_EIP, KIND_LT_VERSION, KIND_NAT, KIND_ROUTE,
+    RouteChange, UNTAGGED_KINDS,
 };
 use crate::cloud::{Cloud, CloudError, TAG_RUN_ID};
 use crate::run::Clock;
@@ -83,6 +84,11 @@ pub enum Entry {
     Failed {
         res: Res,
         error: String,
+    },
+    /// A route the run set, put back as the run found it: `to` the previous target, or `deleted` (there was none).
+    Restored {
+        res: Res,
+        to: String,
     },
     /// What the final sweep still found tagged with the run id (must be nothing).
     Finished {
@@ -155,6 +161,8 @@ pub struct Summary {
     pub sessions: usize,
     pub removed: Vec<Res>,
     pub kept: Vec<(Res, String)>,
+    /// Routes put back as the run found them, and to what.
+    pub restored: Vec<(Res, String)>,
     pub failed: Vec<(Res, String)>,
     /// The last finished session's sweep; `None` when no cleanup finished.
     pub left: Option<Vec<Res>>,
@@ -176,12 +184,14 @@ impl Summary {
                     s.left = None;
                     s.failed.clear();
                     s.kept.clear();
+                    s.restored.clear();
                 }
                 Entry::Refused { reason, .. } => s.refused = Some(reason.clone()),
                 Entry::Deleted { res } => {
                     removed.insert(res.clone());
                 }
                 Entry::Kept { res, reason } => s.kept.push((res.clone(), reason.clone())),
+                Entry::Restored { res, to } => s.restored.push((res.clone(), to.clone())),
                 Entry::Failed { res, error } => s.failed.push((res.clone(), error.clone())),
                 Entry::Finished { left, .. } => s.left = Some(left.clone()),
                 Entry::Deleting { .. } | Entry::Gone { .. } => {}
@@ -219,6 +229,27 @@ pub fn created_by_run<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Re
     out.into_iter().collect()
 }
 
+/// The routes the run's journal says it changed (`resource` records of kind `route`, phase `changed`), each with
+/// the target it found first and the one it set last.
+pub fn routes_changed_by_run<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<(Res, RouteChange)> {
+    let mut out: Vec<(Res, RouteChange)> = Vec::new();
+    for ev in events {
+        if let EventKind::Resource { phase, kind, id, region, state, .. } = &ev.kind
+            && phase == "changed"
+            && kind == KIND_ROUTE
+            && let Some(ch) = RouteChange::parse(id, state)
+        {
+            let res = Res { kind: kind.clone(), id: id.clone(), region: region.clone() };
+            match out.iter_mut().find(|(r, _)| *r == res) {
+                // changed again (a retry, another NAT gateway): what was there before the run stays the first
+                Some((_, first)) => first.set_to = ch.set_to,
+                None => out.push((res, ch)),
+            }
+        }
+    }
+    out
+}
+
 /// Everything a cleanup works through.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -227,10 +258,14 @@ pub struct Plan {
     pub drill: bool,
     pub regions: Vec<String>,
     pub journalled: Vec<Res>,
+    /// The routes it changed ([`routes_changed_by_run`]): put back before the NAT gateways they point to go.
+    pub routes: Vec<(Res, RouteChange)>,
 }
 
+/// Where a kind goes in the cleanup: [`DELETE_ORDER`], a route just before the NAT gateways.
 fn order(kind: &str) -> usize {
-    DELETE_ORDER.iter().position(|k| *k == kind).unwrap_or(DELETE_ORDER.len())
+    let pos = |k: &str| DELETE_ORDER.iter().position(|x| *x == k).unwrap_or(DELETE_ORDER.len());
+    if kind == KIND_ROUTE { 2 * pos(KIND_NAT) } else { 2 * pos(kind) + 1 }
 }
 
 /// How long a delete is waited for before the cleanup moves on (and reports it left).
@@ -268,6 +303,13 @@ fn may_delete(plan: &Plan, c: &Candidate, now: &Found) -> Result<(), String> {
         if !c.journalled {
             return Err("not created by this run according to its journal".into());
         }
+        // a drill never makes its version the default: something else did since (a real failover found the same
+        // image in it), and groups launch it now
+        if c.res.kind == KIND_LT_VERSION && plan.drill && now.state == "default" {
+            return Err(
+                "the launch template's default version now (not made so by this drill): groups launch it".into()
+            );
+        }
         if c.res.kind == KIND_DNS_RECORD {
             let prefix = format!("drill-{}.", crate::drill::short_id(&plan.run_id));
             if !(plan.drill && c.res.id.starts_with(&prefix)) {
@@ -293,8 +335,12 @@ pub async fn run(
     after_each: &mut (dyn FnMut() + Send),
 ) -> Result<Vec<Res>, String> {
     // the journal's records, and the sweep that confirms them (and finds what a crash kept out of the journal)
-    let mut cands: Vec<Candidate> =
-        plan.journalled.iter().map(|r| Candidate { res: r.clone(), journalled: true }).collect();
+    let mut cands: Vec<Candidate> = plan
+        .journalled
+        .iter()
+        .chain(plan.routes.iter().map(|(r, _)| r))
+        .map(|r| Candidate { res: r.clone(), journalled: true })
+        .collect();
     let swept = sweep(cloud, plan).await.map_err(|e| format!("the tag sweep failed: {e}"))?;
     for f in swept {
         let res = Res { kind: f.kind, id: f.id, region: f.region };
@@ -318,8 +364,64 @@ pub async fn run(
     Ok(left)
 }
 
+/// Puts a route the run set back as the run found it, unless it changed since (a real failover started during a
+/// drill routes through its own NAT gateway: that stays).
+async fn restore_route(cloud: &Cloud, clock: &Clock, log: &mut Log, res: &Res, ch: &RouteChange) -> Result<(), String> {
+    let mut attempts = 0u32;
+    let now = loop {
+        match cloud.cleanup.route_target(&res.region, &ch.table, &ch.destination).await {
+            Ok(x) => break x,
+            Err(e) if e.is_retryable() && attempts < 5 => {
+                clock.sleep(poll_delay(attempts)).await;
+                attempts += 1;
+            }
+            Err(e) => return log.write(Entry::Failed { res: res.clone(), error: e.to_string() }),
+        }
+    };
+    // already as it was (an earlier cleanup put it back)
+    if now == ch.previous {
+        return log.write(Entry::Gone { res: res.clone() });
+    }
+    if now.as_deref() != Some(ch.set_to.as_str()) {
+        let reason = match now {
+            Some(t) => {
+                format!("now routes to {t}, not to {} as this run set it: changed since, left as it is", ch.set_to)
+            }
+            None => "deleted since this run set it".to_string(),
+        };
+        return log.write(Entry::Kept { res: res.clone(), reason });
+    }
+    if ch.previous.as_deref() == Some("?") {
+        let reason = format!(
+            "routed to a target drconsole does not record before this run set it to {}: put it back by hand",
+            ch.set_to
+        );
+        return log.write(Entry::Kept { res: res.clone(), reason });
+    }
+    log.write(Entry::Deleting { res: res.clone() })?;
+    let mut attempts = 0u32;
+    loop {
+        match cloud.cleanup.restore_route(&res.region, &ch.table, &ch.destination, ch.previous.as_deref()).await {
+            Ok(()) => break,
+            Err(e) if e.is_retryable() && attempts < 5 => {
+                clock.sleep(poll_delay(attempts)).await;
+                attempts += 1;
+            }
+            Err(e) => return log.write(Entry::Failed { res: res.clone(), error: e.to_string() }),
+        }
+    }
+    let to = ch.previous.clone().unwrap_or_else(|| "deleted".into());
+    log.write(Entry::Restored { res: res.clone(), to })
+}
+
 async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c: &Candidate) -> Result<(), String> {
     let res = &c.res;
+    if res.kind == KIND_ROUTE {
+        return match plan.routes.iter().find(|(r, _)| r == res) {
+            Some((_, ch)) => restore_route(cloud, clock, log, res, ch).await,
+            None => log.write(Entry::Kept { res: res.clone(), reason: "no record of what it was before".into() }),
+        };
+    }
     let mut attempts = 0u32;
     let now = loop {
         match cloud.cleanup.describe(&res.region, &res.kind, &res.id).await {

@@ -47,6 +47,40 @@ pub const KIND_DNS_RECORD: &str = "dns-record";
 pub const KIND_LT_VERSION: &str = "launch-template-version";
 pub const KIND_TABLE: &str = "dynamodb-table";
 
+/// A route a run set (`nat.ensure`'s default routes): the id is `<route table> <destination>`. Not deleted like the
+/// others: the cleanup puts it back as the run found it (before the NAT gateway it points to is deleted).
+pub const KIND_ROUTE: &str = "route";
+
+/// In the state of a route's `changed` record: `<new target> (was <previous>)`, the previous `none` (no route),
+/// a NAT gateway or gateway id, or `?` (a target drconsole does not model).
+pub const ROUTE_WAS: &str = " (was ";
+
+/// A route a run changed, from its `changed` record: what it set and what was there before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteChange {
+    pub table: String,
+    pub destination: String,
+    pub set_to: String,
+    /// `None`: there was no such route; `Some("?")`: a target drconsole cannot put back.
+    pub previous: Option<String>,
+}
+
+impl RouteChange {
+    /// Reads a route's `changed` record (id `<table> <destination>`, state `<new> (was <previous>)`); `None` for
+    /// a record without the previous target (journals before it was recorded).
+    pub fn parse(id: &str, state: &str) -> Option<Self> {
+        let (table, destination) = id.split_once(' ')?;
+        let (set_to, was) = state.split_once(ROUTE_WAS)?;
+        let was = was.strip_suffix(')')?;
+        Some(Self {
+            table: table.into(),
+            destination: destination.into(),
+            set_to: set_to.into(),
+            previous: (was != "none").then(|| was.to_string()),
+        })
+    }
+}
+
 /// Kinds AWS cannot tag as drconsole creates them: deleted only when the run's journal says the run created them.
 pub const UNTAGGED_KINDS: &[&str] = &[KIND_HEALTH_CHECK, KIND_DNS_RECORD, KIND_LT_VERSION];
 
@@ -73,4 +107,15 @@ pub trait Cleanup: Send + Sync {
     /// Starts deleting it (the DB instance without a final snapshot, an ASG with its instances, an AMI with its
     /// snapshots); `Ok` when it is already deleting or gone.
     async fn delete(&self, region: &str, kind: &str, id: &str) -> CloudResult<()>;
+    /// The target of a route table's route to `destination` (a NAT gateway or gateway id); `None` when the table
+    /// has no such route or is gone.
+    async fn route_target(&self, region: &str, table: &str, destination: &str) -> CloudResult<Option<String>>;
+    /// Puts a route back: pointing to `previous` (a NAT gateway or gateway id) or, when `None`, deleted.
+    async fn restore_route(
+        &self,
+        region: &str,
+        table: &str,
+        destination: &str,
+        previous: Option<&str>,
+    ) -> CloudResult<()>;
 }

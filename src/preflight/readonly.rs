@@ -340,6 +340,12 @@ impl crate::cloud::cleanup::Cleanup for ReadOnly {
     async fn delete(&self, region: &str, kind: &str, _id: &str) -> CloudResult<()> {
         self.refuse("cleanup", &format!("Delete {kind}"), region)
     }
+    async fn route_target(&self, region: &str, table: &str, destination: &str) -> CloudResult<Option<String>> {
+        self.inner.cleanup.route_target(region, table, destination).await
+    }
+    async fn restore_route(&self, region: &str, _table: &str, _dest: &str, previous: Option<&str>) -> CloudResult<()> {
+        self.refuse("ec2", if previous.is_some() { "ReplaceRoute" } else { "DeleteRoute" }, region)
+    }
 }
 
 #[cfg(test)]

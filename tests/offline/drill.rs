@@ -388,3 +388,102 @@ fn cleanup_after_runs_at_the_end_of_a_drill_and_the_report_has_the_recovery_test
     out.expect(2);
     assert!(out.stderr.contains("--cleanup-after only applies to a drill"), "{}", out.stderr);
 }
+
+#[test]
+fn cleanup_puts_the_routes_the_drill_set_back_and_leaves_no_blackhole() {
+    let state = tempfile::tempdir().unwrap();
+    let out = sim_run(state.path(), CROSS_SELL, &["--drill"]);
+    out.expect(0);
+    let events = out.events();
+    let run = run_id_of(&events);
+    let dir = run_dir(state.path());
+    let before = world(&dir);
+    // the shared VPC's private route tables had no default route: the drill added one to its NAT gateway
+    let changed: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"] == "resource" && e["kind"] == "route" && e["phase"] == "changed")
+        .map(|e| {
+            assert!(e["state"].as_str().unwrap().ends_with(" (was none)"), "the journal says what was there: {e}");
+            e["id"].as_str().unwrap().split(' ').next().unwrap().to_string()
+        })
+        .collect();
+    assert!(!changed.is_empty(), "the drill routed nothing through its NAT gateway");
+    let drill_nats: Vec<String> = of_run(&tagged(&before, "us-west-2"), &run)
+        .into_iter()
+        .filter(|(k, _, _)| k == "nat")
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    let tables = &before.regions["us-west-2"].route_tables;
+    for t in &changed {
+        let default = tables[t].routes.iter().find(|r| r.destination == "0.0.0.0/0").expect("a default route");
+        assert!(drill_nats.contains(default.nat_gateway_id.as_ref().unwrap()), "{default:?} not via {drill_nats:?}");
+    }
+
+    let out = drconsole(state.path(), &["cleanup", &run, "--yes"], &[]);
+    out.expect(0);
+    assert!(out.stdout.contains("restored route rtb-"), "{}", out.stdout);
+    assert!(out.stdout.contains("deleted the route the run added"), "{}", out.stdout);
+    let after = world(&dir);
+    let r = &after.regions["us-west-2"];
+    for (id, t) in &r.route_tables {
+        let mut want = tables[id].clone();
+        if changed.contains(id) {
+            want.routes.retain(|x| x.destination != "0.0.0.0/0");
+            // as provisioned: the VPC's local route only
+            assert_eq!(want.routes.len(), 1, "{want:?}");
+        }
+        assert_eq!(t, &want, "route table {id} is not as it was before the drill");
+        // no route left to a NAT gateway that is gone (a blackhole)
+        for route in &t.routes {
+            if let Some(n) = &route.nat_gateway_id {
+                assert!(r.nats.get(n).is_some_and(|x| x.tl.state(jiff::Timestamp::MAX) == "available"), "{id}: {n}");
+            }
+        }
+    }
+    // run again: already as it was, nothing restored twice
+    let again = drconsole(state.path(), &["cleanup", &run, "--yes"], &[]);
+    again.expect(0);
+    assert!(!again.stdout.contains("restored"), "{}", again.stdout);
+    assert_eq!(world(&dir).regions["us-west-2"].route_tables, r.route_tables);
+}
+
+#[test]
+fn a_drill_leaves_the_shared_launch_templates_default_version_alone_and_cleanup_deletes_its_version() {
+    const LT: &str = "cross-sell-web-dr";
+    let state = tempfile::tempdir().unwrap();
+    let out = sim_run(state.path(), CROSS_SELL, &["--drill"]);
+    out.expect(0);
+    let events = out.events();
+    let run = run_id_of(&events);
+    let short = drconsole::drill::short_id(&run);
+    let resources = |kind: &str, phase: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "resource" && e["kind"] == kind && e["phase"] == phase)
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let added = resources("launch-template-version", "created");
+    assert_eq!(added.len(), 1, "{added:?}");
+    let version: u64 = added[0].strip_prefix(&format!("{LT}:")).unwrap().parse().unwrap();
+    assert!(resources("launch-template", "changed").is_empty(), "the drill changed the launch template");
+    let dir = run_dir(state.path());
+    let w = world(&dir);
+    let r = &w.regions["us-west-2"];
+    let lt = &r.launch_templates[LT];
+    assert!(lt.default_version < version, "the default moved to the drill's version: {lt:?}");
+    // the drill's group launches the version it added, by number; its instances run it
+    let asg = &r.asgs[&format!("cross-sell-dr-asg-drill-{short}")];
+    assert_eq!(asg.group.launch_template_version, version.to_string());
+    assert!(!asg.instances.is_empty() && asg.instances.iter().all(|i| i.version == version), "{:?}", asg.instances);
+    let default_before = (lt.default_version, lt.image_id.clone());
+
+    let out = drconsole(state.path(), &["cleanup", &run, "--yes"], &[]);
+    out.expect(0);
+    assert!(out.stdout.contains(&format!("removed  launch-template-version {LT}:{version}")), "{}", out.stdout);
+    let w = world(&dir);
+    let lt = &w.regions["us-west-2"].launch_templates[LT];
+    assert_eq!((lt.default_version, lt.image_id.clone()), default_before, "cleanup moved the default");
+    let idx = usize::try_from(version - 1).unwrap();
+    assert!(lt.version_images[idx].is_empty(), "the drill's version is still there: {lt:?}");
+}

@@ -219,7 +219,8 @@ impl Aws {
                     .await;
                 match r {
                     Ok(o) if !o.launch_template_versions().is_empty() => {
-                        Some(found(kind, id, region, "", &Tags::new()))
+                        let default = o.launch_template_versions().iter().any(|v| v.default_version() == Some(true));
+                        Some(found(kind, id, region, if default { "default" } else { "" }, &Tags::new()))
                     }
                     Ok(_) => None,
                     Err(e) => {
@@ -604,6 +605,48 @@ impl Cleanup for Aws {
             }
             other => {
                 Err(CloudError::new("tagging", "Delete", region, "UnknownKind", format!("cannot delete a {other}")))
+            }
+        }
+    }
+
+    async fn route_target(&self, region: &str, table: &str, destination: &str) -> CloudResult<Option<String>> {
+        let tables = self.describe_route_tables(region, &Filter::id(table)).await?;
+        Ok(tables
+            .iter()
+            .find(|t| t.id == table)
+            .and_then(|t| t.routes.iter().find(|r| r.destination == destination))
+            .and_then(|r| r.nat_gateway_id.clone().or_else(|| r.gateway_id.clone())))
+    }
+
+    async fn restore_route(
+        &self,
+        region: &str,
+        table: &str,
+        destination: &str,
+        previous: Option<&str>,
+    ) -> CloudResult<()> {
+        let client = self.clients.ec2(region);
+        match previous {
+            None => {
+                const OP: &str = "DeleteRoute";
+                self.allow_change("ec2", OP, region).await?;
+                ok_if_not_found(
+                    client
+                        .delete_route()
+                        .route_table_id(table)
+                        .destination_cidr_block(destination)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| from_sdk("ec2", OP, region, e)),
+                )
+            }
+            Some(to) => {
+                const OP: &str = "ReplaceRoute";
+                self.allow_change("ec2", OP, region).await?;
+                let req = client.replace_route().route_table_id(table).destination_cidr_block(destination);
+                let req = if to.starts_with("nat-") { req.nat_gateway_id(to) } else { req.gateway_id(to) };
+                req.send().await.map(|_| ()).map_err(|e| from_sdk("ec2", OP, region, e))
             }
         }
     }

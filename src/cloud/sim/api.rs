@@ -1229,11 +1229,14 @@ impl World {
         let want = a.group.desired as usize;
         let mut inst = a.instances.clone();
         inst.truncate(want);
-        let version = self
-            .now_region(region)
-            .launch_templates
-            .get(&a.group.launch_template_name)
-            .map_or(1, |lt| lt.default_version);
+        // the version the group names: `$Default`, `$Latest` or a number
+        let version =
+            self.now_region(region).launch_templates.get(&a.group.launch_template_name).map_or(1, |lt| {
+                match a.group.launch_template_version.as_str() {
+                    "$Latest" => lt.latest_version,
+                    v => v.parse().unwrap_or(lt.default_version),
+                }
+            });
         let mut new = Vec::new();
         let mut k = inst.len();
         while inst.len() < want {

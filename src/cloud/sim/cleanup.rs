@@ -85,10 +85,11 @@ impl World {
                 let (name, v) = id.rsplit_once(':')?;
                 let v: usize = v.parse().ok()?;
                 let lt = r.launch_templates.get(name)?;
+                let state = if u64::try_from(v).ok() == Some(lt.default_version) { "default" } else { "" };
                 lt.version_images
                     .get(v.checked_sub(1)?)
                     .filter(|img| !img.is_empty())
-                    .map(|_| found(kind, id, region, "", &Tags::new()))
+                    .map(|_| found(kind, id, region, state, &Tags::new()))
             }
             KIND_TABLE => r.tables.get(id).map(|t| found(kind, id, region, &t.status, &Tags::new())),
             _ => None,
@@ -362,6 +363,48 @@ impl Cleanup for Sim {
                 w.now_region(region).tables.remove(id);
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    async fn route_target(&self, region: &str, table: &str, destination: &str) -> CloudResult<Option<String>> {
+        self.call("ec2", "DescribeRouteTables", region).await?;
+        let mut w = self.lock();
+        let Some(t) = w.now_region(region).route_tables.get(table) else { return Ok(None) };
+        Ok(t.routes
+            .iter()
+            .find(|r| r.destination == destination)
+            .and_then(|r| r.nat_gateway_id.clone().or_else(|| r.gateway_id.clone())))
+    }
+
+    async fn restore_route(
+        &self,
+        region: &str,
+        table: &str,
+        destination: &str,
+        previous: Option<&str>,
+    ) -> CloudResult<()> {
+        let op = if previous.is_some() { "ReplaceRoute" } else { "DeleteRoute" };
+        self.call("ec2", op, region).await?;
+        let mut w = self.lock();
+        let Some(t) = w.now_region(region).route_tables.get_mut(table) else {
+            return Err(CloudError::new(
+                "ec2",
+                op,
+                region,
+                "InvalidRouteTableID.NotFound",
+                format!("The routeTable ID '{table}' does not exist"),
+            )
+            .not_found());
+        };
+        t.routes.retain(|r| r.destination != destination);
+        if let Some(p) = previous {
+            let nat = p.starts_with("nat-");
+            t.routes.push(Route {
+                destination: destination.into(),
+                nat_gateway_id: nat.then(|| p.to_string()),
+                gateway_id: (!nat).then(|| p.to_string()),
+            });
         }
         Ok(())
     }
