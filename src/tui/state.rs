@@ -102,9 +102,7 @@ impl StepStatus {
 
 /// The run-view facts the console shows as they are (one model: [`crate::run::view`]), under the names the
 /// console's code uses.
-pub use crate::run::view::{
-    FinishedView as Finished, PointView as ChosenPoint, ResourceView, RunHeader as RunInfo,
-};
+pub use crate::run::view::{FinishedView as Finished, PointView as ChosenPoint, ResourceView, RunHeader as RunInfo};
 
 #[derive(Debug, Clone)]
 pub struct StepView {

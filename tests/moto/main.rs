@@ -1,6 +1,8 @@
 //! The AWS adapter against moto server behind the fault proxy: failovers, crash windows, drills, preflight and
 //! shared state on S3. One test binary, so the AWS SDK is linked once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../support/aws_world.rs"]
 mod aws_world;
 #[path = "../support/crash.rs"]

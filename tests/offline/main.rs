@@ -2,6 +2,8 @@
 //! the journal, reports, the simulator, drills, incidents, preflight, the IAM policy, console snapshots and
 //! recorded AWS responses. One test binary (each module was a binary of its own before).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../support/crash.rs"]
 mod crash;
 
