@@ -311,7 +311,9 @@ impl Action for ElbEnsure {
         let region = region(ctx, p)?;
         let name = p.str("name")?;
         let (vpc, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
-        let lb = match c(cloud.elb.describe_load_balancer(&region, name)).await? {
+        let found_lb = c(cloud.elb.describe_load_balancer(&region, name)).await?;
+        let lb_created = found_lb.is_none();
+        let lb = match found_lb {
             Some(l) => {
                 ctx.resource("found", "load-balancer", name, &region, &l.state);
                 l
@@ -352,7 +354,8 @@ impl Action for ElbEnsure {
             }
         };
         let port = port_param(p, "port", 443)?;
-        let listeners = c(cloud.elb.describe_listeners(&region, &lb.arn)).await?;
+        // a load balancer this step just created has no listener yet: nothing to look up
+        let listeners = if lb_created { Vec::new() } else { c(cloud.elb.describe_listeners(&region, &lb.arn)).await? };
         if listeners.iter().any(|l| l.port == port) {
             ctx.resource("found", "listener", &format!("{name}:{port}"), &region, "");
         } else {
@@ -367,11 +370,13 @@ impl Action for ElbEnsure {
             c(cloud.elb.create_listener(&region, &req)).await?;
             ctx.resource("created", "listener", &format!("{name}:{port}"), &region, "");
         }
-        wait_state(ctx, "load-balancer", name, &region, POLL, &["active"], &["failed"], || async {
-            let l = cloud.elb.describe_load_balancer(&region, name).await?;
-            Ok((l.map_or_else(|| "missing".into(), |l| l.state), None))
-        })
-        .await?;
+        if lb.state != "active" {
+            wait_state(ctx, "load-balancer", name, &region, POLL, &["active"], &["failed"], || async {
+                let state = cloud.elb.load_balancer_state(&region, name).await?;
+                Ok((state.unwrap_or_else(|| "missing".into()), None))
+            })
+            .await?;
+        }
         Ok(outs(&[
             ("arn", s(lb.arn)),
             ("dns_name", s(lb.dns_name)),
@@ -502,6 +507,8 @@ impl Action for AsgEnsure {
             super::ec2::ensure_lt_image(ctx, cloud, &region, lt, image, true).await?;
         }
         let tg = p.opt_str("target_group_arn")?.map(str::to_string);
+        // the group as just described, when nothing changed it since: the wait below starts from it
+        let mut known = None;
         match c(cloud.asg.describe_auto_scaling_group(&region, name)).await? {
             None => {
                 let (_, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
@@ -522,7 +529,9 @@ impl Action for AsgEnsure {
             }
             Some(g) => {
                 ctx.resource("found", "auto-scaling-group", name, &region, &format!("desired {}", g.desired));
-                if g.min != min || g.max != max || g.desired < desired {
+                let resize = g.min != min || g.max != max || g.desired < desired;
+                let attach = tg.as_ref().is_some_and(|t| !g.target_group_arns.contains(t));
+                if resize {
                     let req = UpdateAutoScalingGroup {
                         name: name.into(),
                         launch_template_version: None,
@@ -539,20 +548,26 @@ impl Action for AsgEnsure {
                         &format!("min {min} max {max} desired {desired}"),
                     );
                 }
-                if let Some(t) = &tg
-                    && !g.target_group_arns.contains(t)
-                {
+                if let Some(t) = tg.as_ref().filter(|_| attach) {
                     c(cloud.asg.attach_target_groups(&region, name, std::slice::from_ref(t))).await?;
                     ctx.resource("changed", "auto-scaling-group", name, &region, "target group attached");
+                }
+                if !resize && !attach {
+                    known = Some(g);
                 }
             }
         }
         // instances in service n/m
         let mut last = (usize::MAX, 0);
+        let mut arn = String::new();
         let ids = loop {
-            let g = c(cloud.asg.describe_auto_scaling_group(&region, name))
-                .await?
-                .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} disappeared")))?;
+            let g = match known.take() {
+                Some(g) => g,
+                None => c(cloud.asg.describe_auto_scaling_group(&region, name))
+                    .await?
+                    .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} disappeared")))?,
+            };
+            arn.clone_from(&g.arn);
             let ins: Vec<String> =
                 g.instances.iter().filter(|i| i.lifecycle_state == "InService").map(|i| i.id.clone()).collect();
             let want = g.desired as usize;
@@ -576,7 +591,6 @@ impl Action for AsgEnsure {
         {
             wait_targets(ctx, cloud, &region, t, ids.len()).await?;
         }
-        let arn = c(cloud.asg.describe_auto_scaling_group(&region, name)).await?.map(|g| g.arn).unwrap_or_default();
         Ok(outs(&[("instances", Value::from(ids.len())), ("instance_ids", s(ids.join(","))), ("arn", s(arn))]))
     }
 }

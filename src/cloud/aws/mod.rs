@@ -203,6 +203,12 @@ pub struct Aws {
     guard: AccountGuard,
     /// Changes here are refused (a drill's primary region).
     read_only_regions: Vec<String>,
+    /// What a read just before a create already fetched, kept for that create so it does not read it again:
+    /// a launch template's versions (by region and name), taken by the next CreateLaunchTemplateVersion.
+    lt_versions: Mutex<HashMap<(String, String), Vec<aws_sdk_ec2::types::LaunchTemplateVersion>>>,
+    /// The names of each region's backup vaults, listed once per run (vaults are made by the backup setup, not
+    /// during a recovery).
+    vaults: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -219,7 +225,13 @@ impl Aws {
     /// `target.account` guard, if any.
     pub fn new(clients: Arc<Clients>, home_region: &str, account: Option<String>) -> Self {
         let guard = AccountGuard::new(clients.clone(), home_region, account);
-        Self { clients, guard, read_only_regions: Vec::new() }
+        Self {
+            clients,
+            guard,
+            read_only_regions: Vec::new(),
+            lt_versions: Mutex::new(HashMap::new()),
+            vaults: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Refuses every change in these regions (a drill never writes its primary region).

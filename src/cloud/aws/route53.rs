@@ -237,9 +237,7 @@ impl Route53 for Aws {
         config: &HealthCheckConfig,
     ) -> CloudResult<HealthCheck> {
         const OP: &str = "CreateHealthCheck";
-        if let Some(h) = self.find_health_check(caller_reference).await? {
-            return Ok(h);
-        }
+        // no lookup first: route53.health_check looked for the caller reference
         self.allow_change(SVC, OP, "").await?;
         let cfg = SdkHcConfig::builder()
             .r#type(HealthCheckType::from(config.check_type.as_str()))
