@@ -333,30 +333,48 @@ impl Action for ElbEnsure {
             }
         };
         let tg_name = p.opt_str("target_group")?.map_or_else(|| format!("{name}-tg"), str::to_string);
-        let tg = match c(cloud.elb.describe_target_group(&region, &tg_name)).await? {
-            Some(t) => {
-                ctx.resource("found", "target-group", &tg_name, &region, "");
-                t
-            }
-            None => {
-                ctx.resource("creating", "target-group", &tg_name, &region, "");
-                let req = CreateTargetGroup {
-                    name: tg_name.clone(),
-                    protocol: "HTTP".into(),
-                    port: port_param(p, "target_port", 80)?,
-                    vpc_id: vpc.id.clone(),
-                    health_check_path: p.opt_str("health_check_path")?.unwrap_or("/health").into(),
-                    tags: ctx.tags(),
-                };
-                let t = c(cloud.elb.create_target_group(&region, &req)).await?;
-                ctx.resource("created", "target-group", &tg_name, &region, "");
-                t
-            }
-        };
         let port = port_param(p, "port", 443)?;
         // a load balancer this step just created has no listener yet: nothing to look up
         let listeners = if lb_created { Vec::new() } else { c(cloud.elb.describe_listeners(&region, &lb.arn)).await? };
-        if listeners.iter().any(|l| l.port == port) {
+        let listener = listeners.iter().find(|l| l.port == port);
+        // the listener already forwards to the target group (its ARN names it: `targetgroup/NAME/ID`): found, with
+        // no lookup of the name
+        let forwarded = listener
+            .map(|l| l.target_group_arn.clone())
+            .filter(|arn| arn.split('/').nth(1) == Some(tg_name.as_str()) && arn.contains(":targetgroup/"));
+        let tg_arn = match forwarded {
+            Some(arn) => {
+                ctx.resource("found", "target-group", &tg_name, &region, "");
+                arn
+            }
+            // the target group is made after the load balancer: when this step just created the load balancer, no
+            // attempt got as far as the target group, and a name taken anyway (the load balancer was deleted
+            // since) makes CreateTargetGroup return what exists (DuplicateTargetGroupName)
+            None => {
+                match if lb_created { None } else { c(cloud.elb.describe_target_group(&region, &tg_name)).await? } {
+                    Some(t) => {
+                        ctx.resource("found", "target-group", &tg_name, &region, "");
+                        t.arn
+                    }
+                    None => {
+                        ctx.resource("creating", "target-group", &tg_name, &region, "");
+                        let req = CreateTargetGroup {
+                            name: tg_name.clone(),
+                            protocol: "HTTP".into(),
+                            port: port_param(p, "target_port", 80)?,
+                            vpc_id: vpc.id.clone(),
+                            health_check_path: p.opt_str("health_check_path")?.unwrap_or("/health").into(),
+                            tags: ctx.tags(),
+                        };
+                        let t = c(cloud.elb.create_target_group(&region, &req)).await?;
+                        let mine = t.tags.get(crate::cloud::TAG_RUN_ID) == Some(&ctx.run_id);
+                        ctx.resource(if mine { "created" } else { "found" }, "target-group", &tg_name, &region, "");
+                        t.arn
+                    }
+                }
+            }
+        };
+        if listener.is_some() {
             ctx.resource("found", "listener", &format!("{name}:{port}"), &region, "");
         } else {
             ctx.resource("creating", "listener", &format!("{name}:{port}"), &region, "");
@@ -364,7 +382,7 @@ impl Action for ElbEnsure {
                 load_balancer_arn: lb.arn.clone(),
                 protocol: p.opt_str("protocol")?.unwrap_or("HTTPS").into(),
                 port,
-                target_group_arn: tg.arn.clone(),
+                target_group_arn: tg_arn.clone(),
                 certificate_arn: p.opt_str("certificate_arn")?.map(str::to_string),
             };
             c(cloud.elb.create_listener(&region, &req)).await?;
@@ -381,7 +399,7 @@ impl Action for ElbEnsure {
             ("arn", s(lb.arn)),
             ("dns_name", s(lb.dns_name)),
             ("zone_id", s(lb.canonical_hosted_zone_id)),
-            ("target_group_arn", s(tg.arn)),
+            ("target_group_arn", s(tg_arn)),
         ]))
     }
 }
@@ -417,10 +435,17 @@ impl Action for WafAssociate {
         let cloud = ctx.cloud()?;
         let region = region(ctx, p)?;
         let (name, res) = (p.str("web_acl")?, p.str("resource")?);
+        // what guards the resource first: a web ACL of that name (names are unique per region in the REGIONAL
+        // scope) is the answer, with no lookup of the name
+        let cur = c(cloud.waf.get_web_acl_for_resource(&region, res)).await?;
+        if let Some(a) = cur.as_ref().filter(|a| a.name == name) {
+            ctx.resource("found", "waf-association", name, &region, "associated");
+            return Ok(outs(&[("web_acl_arn", s(a.arn.clone()))]));
+        }
         let acl = c(cloud.waf.get_web_acl(&region, name))
             .await?
             .ok_or_else(|| ActionError::fatal(format!("no REGIONAL web ACL named {name} in {region}")))?;
-        match c(cloud.waf.get_web_acl_for_resource(&region, res)).await? {
+        match cur {
             Some(cur) if cur.arn == acl.arn => ctx.resource("found", "waf-association", name, &region, "associated"),
             cur => {
                 if let Some(other) = cur {

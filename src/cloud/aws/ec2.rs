@@ -1,10 +1,10 @@
 //! EC2: EBS volumes and snapshots, instances, AMIs, launch templates, Elastic IPs, NAT gateways, routes, subnets.
 //!
-//! Every list is paginated; ids that do not exist make a describe return nothing rather than fail. Creates use a
-//! client token where EC2 has one (CreateVolume, CopyImage, CreateNatGateway, CreateLaunchTemplateVersion) and do
-//! not look first: the actions look for what they would create before they create it (one lookup per step). Those
-//! without a token (CopySnapshot, AllocateAddress) first look for what this step of this runbook already made, by
-//! tags.
+//! Every list is paginated; ids that do not exist make a describe return nothing rather than fail. Creates do not
+//! look first: the actions look for what they would create before they create it (one lookup per step). A client
+//! token is sent where EC2 has one (CreateVolume, CopyImage, CreateNatGateway, CreateLaunchTemplateVersion), so a
+//! retried call whose answer was lost returns the same resource; CopySnapshot and AllocateAddress have none, and
+//! their callers' lookups (by drconsole's tags, by Name) are what keeps a step from making a second one.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -180,9 +180,59 @@ fn route_table(t: &SdkRouteTable) -> RouteTable {
 }
 
 impl Aws {
-    async fn snapshot_by_tags(&self, region: &str, t: &Tags) -> CloudResult<Option<Snapshot>> {
-        let f = Filter { tags: t.clone(), ..Filter::default() };
-        Ok(self.describe_snapshots(region, &f).await?.into_iter().next())
+    async fn fetch_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_vpcs()
+            .set_vpc_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| {
+                v.iter()
+                    .map(|x| Vpc {
+                        id: x.vpc_id().unwrap_or_default().to_string(),
+                        cidr: x.cidr_block().unwrap_or_default().to_string(),
+                        tags: port_tags(x.tags()),
+                    })
+                    .collect()
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeVpcs", region, e)),
+        )
+    }
+
+    async fn fetch_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_subnets()
+            .set_subnet_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| {
+                v.iter()
+                    .map(|s| Subnet {
+                        id: s.subnet_id().unwrap_or_default().to_string(),
+                        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+                        az: s.availability_zone().unwrap_or_default().to_string(),
+                        cidr: s.cidr_block().unwrap_or_default().to_string(),
+                        public: s.map_public_ip_on_launch().unwrap_or(false),
+                        tags: port_tags(s.tags()),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeSubnets", region, e)),
+        )
     }
 
     async fn launch_template_versions(
@@ -260,11 +310,10 @@ impl Ec2 for Aws {
 
     async fn copy_snapshot(&self, region: &str, req: &CopySnapshot) -> CloudResult<Snapshot> {
         const OP: &str = "CopySnapshot";
+        // no lookup first: CopySnapshot has no client token, so its caller looks for the copy before it makes one
+        // (ebs.copy_snapshot and ebs.restore_set look by the drconsole:source-snapshot tag), once per step
         let mut t = req.tags.clone();
         t.insert(TAG_SOURCE.into(), format!("{}/{}", req.source_region, req.source_snapshot_id));
-        if let Some(s) = self.snapshot_by_tags(region, &identity_tags(&t)).await? {
-            return Ok(s);
-        }
         self.allow_change(SVC, OP, region).await?;
         let mut call = self
             .clients
@@ -606,10 +655,8 @@ impl Ec2 for Aws {
 
     async fn allocate_address(&self, region: &str, t: &Tags) -> CloudResult<Address> {
         const OP: &str = "AllocateAddress";
-        let f = Filter { tags: identity_tags(t), ..Filter::default() };
-        if let Some(a) = self.describe_addresses(region, &f).await?.into_iter().next() {
-            return Ok(a);
-        }
+        // no lookup first: AllocateAddress has no client token, so its caller looks for the address before it
+        // allocates one (nat.ensure looks by its Name tag), once per step
         self.allow_change(SVC, OP, region).await?;
         let out = self
             .clients
@@ -720,58 +767,15 @@ impl Ec2 for Aws {
         Ok(())
     }
 
+    /// Read once per run for the same filter (see [`Aws::shapes`]).
     async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
-        let r: Result<Vec<_>, _> = self
-            .clients
-            .ec2(region)
-            .describe_subnets()
-            .set_subnet_ids(ids(f))
-            .set_filters(filters(f, "tag:Name"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        none_if_not_found(
-            r.map(|v| {
-                v.iter()
-                    .map(|s| Subnet {
-                        id: s.subnet_id().unwrap_or_default().to_string(),
-                        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                        az: s.availability_zone().unwrap_or_default().to_string(),
-                        cidr: s.cidr_block().unwrap_or_default().to_string(),
-                        public: s.map_public_ip_on_launch().unwrap_or(false),
-                        tags: port_tags(s.tags()),
-                    })
-                    .collect()
-            })
-            .map_err(|e| from_sdk(SVC, "DescribeSubnets", region, e)),
-        )
+        let key = super::ShapeCache::key(region, f);
+        super::ShapeCache::cached(&self.shapes.subnets, key, || self.fetch_subnets(region, f)).await
     }
 
+    /// Read once per run for the same filter (see [`Aws::shapes`]).
     async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
-        let r: Result<Vec<_>, _> = self
-            .clients
-            .ec2(region)
-            .describe_vpcs()
-            .set_vpc_ids(ids(f))
-            .set_filters(filters(f, "tag:Name"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        none_if_not_found(
-            r.map(|v| {
-                v.iter()
-                    .map(|x| Vpc {
-                        id: x.vpc_id().unwrap_or_default().to_string(),
-                        cidr: x.cidr_block().unwrap_or_default().to_string(),
-                        tags: port_tags(x.tags()),
-                    })
-                    .collect()
-            })
-            .map_err(|e| from_sdk(SVC, "DescribeVpcs", region, e)),
-        )
+        let key = super::ShapeCache::key(region, f);
+        super::ShapeCache::cached(&self.shapes.vpcs, key, || self.fetch_vpcs(region, f)).await
     }
 }
