@@ -129,6 +129,10 @@ async fn ensure_volume(
             v
         }
     };
+    if vol.state == "available" || vol.state == "in-use" {
+        // as found, or as CreateVolume answered: nothing to wait for
+        return Ok(vol);
+    }
     let id = vol.id.clone();
     wait_state(ctx, "ebs-volume", &id, region, POLL, &["available", "in-use"], &["error"], || async {
         match cloud.ec2.describe_volumes(region, &Filter::id(id.clone())).await?.into_iter().next() {

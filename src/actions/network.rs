@@ -318,7 +318,9 @@ impl Action for ElbEnsure {
         let region = region(ctx, p)?;
         let name = p.str("name")?;
         let (vpc, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
-        let lb = match c(cloud.elb.describe_load_balancer(&region, name)).await? {
+        let found_lb = c(cloud.elb.describe_load_balancer(&region, name)).await?;
+        let lb_created = found_lb.is_none();
+        let lb = match found_lb {
             Some(l) => {
                 ctx.resource("found", "load-balancer", name, &region, &l.state);
                 l
@@ -338,29 +340,48 @@ impl Action for ElbEnsure {
             }
         };
         let tg_name = p.opt_str("target_group")?.map_or_else(|| format!("{name}-tg"), str::to_string);
-        let tg = match c(cloud.elb.describe_target_group(&region, &tg_name)).await? {
-            Some(t) => {
+        let port = port_param(p, "port", 443)?;
+        // a load balancer this step just created has no listener yet: nothing to look up
+        let listeners = if lb_created { Vec::new() } else { c(cloud.elb.describe_listeners(&region, &lb.arn)).await? };
+        let listener = listeners.iter().find(|l| l.port == port);
+        // the listener already forwards to the target group (its ARN names it: `targetgroup/NAME/ID`): found, with
+        // no lookup of the name
+        let forwarded = listener
+            .map(|l| l.target_group_arn.clone())
+            .filter(|arn| arn.split('/').nth(1) == Some(tg_name.as_str()) && arn.contains(":targetgroup/"));
+        let tg_arn = match forwarded {
+            Some(arn) => {
                 ctx.resource("found", "target-group", &tg_name, &region, "");
-                t
+                arn
             }
+            // the target group is made after the load balancer: when this step just created the load balancer, no
+            // attempt got as far as the target group, and a name taken anyway (the load balancer was deleted
+            // since) makes CreateTargetGroup return what exists (DuplicateTargetGroupName)
             None => {
-                ctx.resource("creating", "target-group", &tg_name, &region, "");
-                let req = CreateTargetGroup {
-                    name: tg_name.clone(),
-                    protocol: "HTTP".into(),
-                    port: port_param(p, "target_port", 80)?,
-                    vpc_id: vpc.id.clone(),
-                    health_check_path: p.opt_str("health_check_path")?.unwrap_or("/health").into(),
-                    tags: ctx.tags(),
-                };
-                let t = c(cloud.elb.create_target_group(&region, &req)).await?;
-                ctx.resource("created", "target-group", &tg_name, &region, "");
-                t
+                match if lb_created { None } else { c(cloud.elb.describe_target_group(&region, &tg_name)).await? } {
+                    Some(t) => {
+                        ctx.resource("found", "target-group", &tg_name, &region, "");
+                        t.arn
+                    }
+                    None => {
+                        ctx.resource("creating", "target-group", &tg_name, &region, "");
+                        let req = CreateTargetGroup {
+                            name: tg_name.clone(),
+                            protocol: "HTTP".into(),
+                            port: port_param(p, "target_port", 80)?,
+                            vpc_id: vpc.id.clone(),
+                            health_check_path: p.opt_str("health_check_path")?.unwrap_or("/health").into(),
+                            tags: ctx.tags(),
+                        };
+                        let t = c(cloud.elb.create_target_group(&region, &req)).await?;
+                        let mine = t.tags.get(crate::cloud::TAG_RUN_ID) == Some(&ctx.run_id);
+                        ctx.resource(if mine { "created" } else { "found" }, "target-group", &tg_name, &region, "");
+                        t.arn
+                    }
+                }
             }
         };
-        let port = port_param(p, "port", 443)?;
-        let listeners = c(cloud.elb.describe_listeners(&region, &lb.arn)).await?;
-        if listeners.iter().any(|l| l.port == port) {
+        if listener.is_some() {
             ctx.resource("found", "listener", &format!("{name}:{port}"), &region, "");
         } else {
             ctx.resource("creating", "listener", &format!("{name}:{port}"), &region, "");
@@ -368,22 +389,24 @@ impl Action for ElbEnsure {
                 load_balancer_arn: lb.arn.clone(),
                 protocol: p.opt_str("protocol")?.unwrap_or("HTTPS").into(),
                 port,
-                target_group_arn: tg.arn.clone(),
+                target_group_arn: tg_arn.clone(),
                 certificate_arn: p.opt_str("certificate_arn")?.map(str::to_string),
             };
             c(cloud.elb.create_listener(&region, &req)).await?;
             ctx.resource("created", "listener", &format!("{name}:{port}"), &region, "");
         }
-        wait_state(ctx, "load-balancer", name, &region, POLL, &["active"], &["failed"], || async {
-            let l = cloud.elb.describe_load_balancer(&region, name).await?;
-            Ok((l.map_or_else(|| "missing".into(), |l| l.state), None))
-        })
-        .await?;
+        if lb.state != "active" {
+            wait_state(ctx, "load-balancer", name, &region, POLL, &["active"], &["failed"], || async {
+                let state = cloud.elb.load_balancer_state(&region, name).await?;
+                Ok((state.unwrap_or_else(|| "missing".into()), None))
+            })
+            .await?;
+        }
         Ok(outs(&[
             ("arn", s(lb.arn)),
             ("dns_name", s(lb.dns_name)),
             ("zone_id", s(lb.canonical_hosted_zone_id)),
-            ("target_group_arn", s(tg.arn)),
+            ("target_group_arn", s(tg_arn)),
         ]))
     }
 }
@@ -419,10 +442,17 @@ impl Action for WafAssociate {
         let cloud = ctx.cloud()?;
         let region = region(ctx, p)?;
         let (name, res) = (p.str("web_acl")?, p.str("resource")?);
+        // what guards the resource first: a web ACL of that name (names are unique per region in the REGIONAL
+        // scope) is the answer, with no lookup of the name
+        let cur = c(cloud.waf.get_web_acl_for_resource(&region, res)).await?;
+        if let Some(a) = cur.as_ref().filter(|a| a.name == name) {
+            ctx.resource("found", "waf-association", name, &region, "associated");
+            return Ok(outs(&[("web_acl_arn", s(a.arn.clone()))]));
+        }
         let acl = c(cloud.waf.get_web_acl(&region, name))
             .await?
             .ok_or_else(|| ActionError::fatal(format!("no REGIONAL web ACL named {name} in {region}")))?;
-        match c(cloud.waf.get_web_acl_for_resource(&region, res)).await? {
+        match cur {
             Some(cur) if cur.arn == acl.arn => ctx.resource("found", "waf-association", name, &region, "associated"),
             cur => {
                 if let Some(other) = cur {
@@ -516,6 +546,8 @@ impl Action for AsgEnsure {
             _ => "$Default".to_string(),
         };
         let tg = p.opt_str("target_group_arn")?.map(str::to_string);
+        // the group as just described, when nothing changed it since: the wait below starts from it
+        let mut known = None;
         match c(cloud.asg.describe_auto_scaling_group(&region, name)).await? {
             None => {
                 let (_, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
@@ -536,7 +568,9 @@ impl Action for AsgEnsure {
             }
             Some(g) => {
                 ctx.resource("found", "auto-scaling-group", name, &region, &format!("desired {}", g.desired));
-                if g.min != min || g.max != max || g.desired < desired {
+                let resize = g.min != min || g.max != max || g.desired < desired;
+                let attach = tg.as_ref().is_some_and(|t| !g.target_group_arns.contains(t));
+                if resize {
                     let req = UpdateAutoScalingGroup {
                         name: name.into(),
                         launch_template_version: None,
@@ -553,20 +587,26 @@ impl Action for AsgEnsure {
                         &format!("min {min} max {max} desired {desired}"),
                     );
                 }
-                if let Some(t) = &tg
-                    && !g.target_group_arns.contains(t)
-                {
+                if let Some(t) = tg.as_ref().filter(|_| attach) {
                     c(cloud.asg.attach_target_groups(&region, name, std::slice::from_ref(t))).await?;
                     ctx.resource("changed", "auto-scaling-group", name, &region, "target group attached");
+                }
+                if !resize && !attach {
+                    known = Some(g);
                 }
             }
         }
         // instances in service n/m
         let mut last = (usize::MAX, 0);
+        let mut arn = String::new();
         let ids = loop {
-            let g = c(cloud.asg.describe_auto_scaling_group(&region, name))
-                .await?
-                .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} disappeared")))?;
+            let g = match known.take() {
+                Some(g) => g,
+                None => c(cloud.asg.describe_auto_scaling_group(&region, name))
+                    .await?
+                    .ok_or_else(|| ActionError::fatal(format!("auto scaling group {name} disappeared")))?,
+            };
+            arn.clone_from(&g.arn);
             let ins: Vec<String> =
                 g.instances.iter().filter(|i| i.lifecycle_state == "InService").map(|i| i.id.clone()).collect();
             let want = g.desired as usize;
@@ -590,7 +630,6 @@ impl Action for AsgEnsure {
         {
             wait_targets(ctx, cloud, &region, t, ids.len()).await?;
         }
-        let arn = c(cloud.asg.describe_auto_scaling_group(&region, name)).await?.map(|g| g.arn).unwrap_or_default();
         Ok(outs(&[("instances", Value::from(ids.len())), ("instance_ids", s(ids.join(","))), ("arn", s(arn))]))
     }
 }

@@ -119,6 +119,17 @@ async fn find_existing(
     Ok(d)
 }
 
+/// A snapshot in `region` given by id or ARN: `(id, arn)`, the ARN as RDS writes it
+/// (`arn:PARTITION:rds:REGION:ACCOUNT:snapshot:ID`) with the partition and account of the caller's identity.
+async fn same_region_snapshot(cloud: &Cloud, region: &str, snapshot: &str) -> Result<(String, String), ActionError> {
+    if let Some(id) = snapshot.strip_prefix("arn:").and_then(|_| snapshot.split_once(":snapshot:")).map(|(_, id)| id) {
+        return Ok((id.to_string(), snapshot.to_string()));
+    }
+    let me = c(cloud.sts.get_caller_identity(region)).await?;
+    let partition = me.arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws");
+    Ok((snapshot.to_string(), format!("arn:{partition}:rds:{region}:{}:snapshot:{snapshot}", me.account)))
+}
+
 struct CopySnapshot;
 static COPY_SNAPSHOT: ActionSpec = ActionSpec {
     name: "rds.copy_snapshot",
@@ -161,6 +172,14 @@ impl Action for CopySnapshot {
         let (src_region, region) = (source_region(ctx, p)?, region(ctx, p)?);
         let snapshot = p.str("snapshot")?;
         let target = p.str("target_id")?;
+        if src_region == region {
+            // already where it is needed (the picker listed it there a moment ago): nothing to copy and nothing to
+            // look up. Its ARN follows from the account and partition of the run's identity (asked once per run);
+            // the restore that uses it fails with DBSnapshotNotFound, naming it, should it have gone since
+            let (id, arn) = same_region_snapshot(cloud, &region, snapshot).await?;
+            ctx.progress(format!("snapshot {id} is in {region} already: nothing to copy"), None);
+            return Ok(outs(&[("id", s(id)), ("arn", s(arn))]));
+        }
         let src = c(cloud.rds.describe_db_snapshots(
             &src_region,
             &DbSnapshotQuery { snapshot_id: Some(snapshot.into()), include_automated: true, ..Default::default() },
@@ -169,11 +188,6 @@ impl Action for CopySnapshot {
         .into_iter()
         .next()
         .ok_or_else(|| ActionError::fatal(format!("snapshot {snapshot} not found in {src_region}")))?;
-        if src_region == region {
-            // already where it is needed: nothing to copy
-            ctx.resource("found", "rds-snapshot", &src.id, &region, &src.status);
-            return Ok(outs(&[("id", s(src.id)), ("arn", s(src.arn))]));
-        }
         let q = DbSnapshotQuery { snapshot_id: Some(target.into()), include_automated: false, ..Default::default() };
         let existing = c(cloud.rds.describe_db_snapshots(&region, &q)).await?.into_iter().next();
         let snap = match existing {
@@ -296,10 +310,11 @@ impl Action for RestoreSnapshot {
                     apply_immediately: true,
                     ..Default::default()
                 };
-                c(cloud.rds.modify_db_instance(&region, &req)).await?;
+                let m = c(cloud.rds.modify_db_instance(&region, &req)).await?;
                 ctx.resource("changed", "rds-instance", id, &region, "master credentials from Secrets Manager");
-                // AWS answers `available` and starts resetting a moment later: ask again rather than trust it
-                return Ok(db_outputs(&wait_db_instance(ctx, cloud, &region, id, None).await?));
+                // the modify's answer is the instance's state (a describe right after it answers the same): AWS
+                // keeps it `available` while it resets the credentials, with no restart, so the endpoint serves on
+                return Ok(db_outputs(&wait_db_instance(ctx, cloud, &region, id, Some(m)).await?));
             }
         } else if p.get("master_secret").is_some() {
             ctx.resource("found", "rds-instance", id, &region, "master credentials left as set at its restore");

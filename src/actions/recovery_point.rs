@@ -91,7 +91,43 @@ struct Found {
     resource: String,
 }
 
-async fn list_region(cloud: &Cloud, p: &Params, source: &str, region: &str) -> CloudResult<Vec<Found>> {
+/// The completed AWS Backup recovery points of `resource_type` (`RDS`, `EBS`) in a region's vaults: one
+/// ListBackupVaults, then one listing per vault. A region without AWS Backup (or a vault that cannot be listed) is
+/// a note, not an error: the snapshots themselves are still candidates.
+pub(crate) async fn backup_points(
+    cloud: &Cloud,
+    region: &str,
+    resource_type: &str,
+    notes: &mut Vec<String>,
+) -> Vec<crate::cloud::RecoveryPoint> {
+    let mut out = Vec::new();
+    match cloud.backup.list_backup_vaults(region).await {
+        Ok(vaults) => {
+            for vault in vaults {
+                match cloud.backup.list_recovery_points_by_vault(region, &vault).await {
+                    Ok(rps) => out.extend(rps.into_iter().filter(|r| r.resource_type == resource_type)),
+                    Err(e) => notes.push(format!("AWS Backup vault {vault} in {region}: {e}")),
+                }
+            }
+        }
+        Err(e) => notes.push(format!("AWS Backup in {region} not used: {e}")),
+    }
+    out
+}
+
+/// The snapshot identifier in an RDS snapshot ARN (`arn:aws:rds:us-west-2:111111111111:snapshot:awsbackup:job-1`
+/// → `awsbackup:job-1`), as AWS Backup names the snapshots it keeps for a database.
+pub(crate) fn rds_snapshot_of_arn(arn: &str) -> Option<&str> {
+    arn.split_once(":snapshot:").map(|(_, s)| s).filter(|s| !s.is_empty())
+}
+
+async fn list_region(
+    cloud: &Cloud,
+    p: &Params,
+    source: &str,
+    region: &str,
+    notes: &mut Vec<String>,
+) -> CloudResult<Vec<Found>> {
     let resource = p.opt_str("resource").ok().flatten().unwrap_or_default().to_string();
     let engine = p.opt_str("engine").ok().flatten().map(str::to_string);
     let mut out = Vec::new();
@@ -113,11 +149,46 @@ async fn list_region(cloud: &Cloud, p: &Params, source: &str, region: &str) -> C
     match source {
         "rds" => {
             let q = DbSnapshotQuery { instance_id: Some(resource.clone()), snapshot_id: None, include_automated: true };
-            for sn in cloud.rds.describe_db_snapshots(region, &q).await? {
-                if sn.status != "available" || engine.as_ref().is_some_and(|e| !sn.engine.contains(e.as_str())) {
+            let snaps = cloud.rds.describe_db_snapshots(region, &q).await?;
+            let wrong_engine = |e: &str| engine.as_ref().is_some_and(|want| !e.contains(want.as_str()));
+            // most trusted first: AWS Backup's recovery points of the database (a copy job's too: their resource
+            // ARN names the source database, their creation date is when its data was taken)
+            let mut from_backup: Vec<String> = Vec::new();
+            for rp in backup_points(cloud, region, "RDS", notes).await {
+                let of_db = rp.resource_arn.rsplit_once(":db:").is_some_and(|(_, db)| db == resource);
+                let Some(id) = rds_snapshot_of_arn(&rp.arn).map(str::to_string) else { continue };
+                if !of_db {
                     continue;
                 }
-                let src = format!("RDS {} snapshot of {}", sn.snapshot_type, sn.instance_id);
+                let sn = snaps.iter().find(|s| s.arn == rp.arn || s.id == id);
+                if rp.status != "COMPLETED" {
+                    notes.push(format!("AWS Backup recovery point {} in {region}: status {}", rp.arn, rp.status));
+                    continue;
+                }
+                if sn.is_some_and(|s| s.status != "available" || wrong_engine(&s.engine)) {
+                    continue;
+                }
+                from_backup.push(rp.arn.clone());
+                let src = format!(
+                    "AWS Backup recovery point in vault {} of {} (time: its creation date)",
+                    rp.vault, rp.resource_arn
+                );
+                let size = sn.map_or(rp.size_bytes >> 30, |s| s.storage_gib);
+                let enc = rp.encrypted || sn.is_some_and(|s| s.encrypted);
+                let c = mk(id, "rds-snapshot", rp.created, enc, Some(size), Some(rp.arn), src);
+                out.push(Found { c, resource: resource.clone() });
+            }
+            for sn in snaps {
+                if sn.status != "available" || wrong_engine(&sn.engine) || from_backup.contains(&sn.arn) {
+                    continue;
+                }
+                let src = match &sn.source_arn {
+                    Some(from) => format!(
+                        "RDS {} snapshot of {}, copy of {from} (time: OriginalSnapshotCreateTime)",
+                        sn.snapshot_type, sn.instance_id
+                    ),
+                    None => format!("RDS {} snapshot of {}", sn.snapshot_type, sn.instance_id),
+                };
                 let c = mk(sn.id, "rds-snapshot", sn.created, sn.encrypted, Some(sn.storage_gib), Some(sn.arn), src);
                 out.push(Found { c, resource: resource.clone() });
             }
@@ -304,7 +375,12 @@ impl Action for Select {
             }
         } else {
             for r in &regions {
-                match list_region(cloud, p, source, r).await {
+                let mut notes = Vec::new();
+                let listed = list_region(cloud, p, source, r, &mut notes).await;
+                for n in notes {
+                    ctx.progress(n, None);
+                }
+                match listed {
                     Ok(f) => {
                         ctx.progress(format!("{r}: {} {source} recovery point(s)", f.len()), None);
                         found.extend(f);
@@ -442,7 +518,7 @@ impl Action for Select {
 
 /// For tests and the benchmark: the list of candidates `recovery_point.select` would offer.
 pub async fn candidates(cloud: &Cloud, p: &Params, source: &str, region: &str) -> Result<Vec<Candidate>, ActionError> {
-    Ok(c(list_region(cloud, p, source, region)).await?.into_iter().map(|f| f.c).collect())
+    Ok(c(list_region(cloud, p, source, region, &mut Vec::new())).await?.into_iter().map(|f| f.c).collect())
 }
 
 // ---------------------------------------------------------------------------------------------- EBS recovery points
@@ -629,22 +705,10 @@ pub(crate) async fn find_ebs(
     }
     // AWS Backup recovery points in the target region's vaults
     let mut backup: std::collections::BTreeMap<String, crate::cloud::RecoveryPoint> = Default::default();
-    match cloud.backup.list_backup_vaults(target).await {
-        Ok(vaults) => {
-            for vault in vaults {
-                match cloud.backup.list_recovery_points_by_vault(target, &vault).await {
-                    Ok(rps) => {
-                        for rp in rps.into_iter().filter(|r| r.resource_type == "EBS") {
-                            if let Some(s) = snapshot_of_arn(&rp.arn) {
-                                backup.insert(s.to_string(), rp);
-                            }
-                        }
-                    }
-                    Err(e) => found.notes.push(format!("AWS Backup vault {vault} in {target}: {e}")),
-                }
-            }
+    for rp in backup_points(cloud, target, "EBS", &mut found.notes).await {
+        if let Some(s) = snapshot_of_arn(&rp.arn) {
+            backup.insert(s.to_string(), rp);
         }
-        Err(e) => found.notes.push(format!("AWS Backup in {target} not used: {e}")),
     }
     // every snapshot of the account in the target region, recognised by what it carries
     let target_snaps =

@@ -142,6 +142,10 @@ impl Action for Upsert {
         .await?;
         ctx.resource("created", "dns-record", &rec.name, "global", &ch.status);
         let id = ch.id.clone();
+        if ch.status == "INSYNC" {
+            // the change batch answered it is applied already: nothing to wait for
+            return Ok(outs(&[("change_id", s(id)), ("fqdn", s(rec.name))]));
+        }
         wait_state(
             ctx,
             "route53-change",

@@ -621,6 +621,11 @@ pub struct CreateListener {
 #[async_trait]
 pub trait Elb: Send + Sync {
     async fn describe_load_balancer(&self, region: &str, name: &str) -> CloudResult<Option<LoadBalancer>>;
+    /// A load balancer's state (`provisioning`, `active`, `failed`), `None` when there is none by that name: what
+    /// a wait polls, without the tags [`Elb::describe_load_balancer`] also reads.
+    async fn load_balancer_state(&self, region: &str, name: &str) -> CloudResult<Option<String>> {
+        Ok(self.describe_load_balancer(region, name).await?.map(|l| l.state))
+    }
     async fn create_load_balancer(&self, region: &str, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer>;
     async fn describe_target_group(&self, region: &str, name: &str) -> CloudResult<Option<TargetGroup>>;
     async fn create_target_group(&self, region: &str, req: &CreateTargetGroup) -> CloudResult<TargetGroup>;

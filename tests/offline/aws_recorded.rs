@@ -458,3 +458,89 @@ async fn an_rds_copy_is_as_old_as_its_source_original_snapshot_create_time() {
     assert_eq!(cands.len(), 1);
     assert_eq!(cands[0].time.to_string(), "2026-12-01T21:00:04.12Z");
 }
+
+/// ListBackupVaults in us-west-2: the DR vault AWS Backup copy jobs write into (recorded shape).
+const DR_VAULTS: &str = r#"{"BackupVaultList":[
+ {"BackupVaultArn":"arn:aws:backup:us-west-2:111111111111:backup-vault:dr-vault","BackupVaultName":"dr-vault",
+  "CreationDate":1.7636904E9,"CreatorRequestId":"7d2c9f0e-dr-vault",
+  "EncryptionKeyArn":"arn:aws:kms:us-west-2:111111111111:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+  "Locked":false,"NumberOfRecoveryPoints":4}]}"#;
+
+/// ListRecoveryPointsByBackupVault of dr-vault: the copy of the database's 22:00 backup (its resource ARN names
+/// the source database in us-east-1), a PARTIAL one, another database's and a volume's (recorded shape).
+const DR_VAULT_POINTS: &str = r#"{"RecoveryPoints":[
+ {"BackupSizeInBytes":536870912000,"BackupVaultArn":"arn:aws:backup:us-west-2:111111111111:backup-vault:dr-vault",
+  "BackupVaultName":"dr-vault","CompletionDate":1.7961642E9,"CreationDate":1.7961624E9,
+  "EncryptionKeyArn":"arn:aws:kms:us-west-2:111111111111:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+  "IamRoleArn":"arn:aws:iam::111111111111:role/service-role/AWSBackupDefaultServiceRole","IsEncrypted":true,
+  "IsParent":false,
+  "RecoveryPointArn":"arn:aws:rds:us-west-2:111111111111:snapshot:awsbackup:copyjob-1f2e3d4c-5b6a-4789-9a0b-1c2d3e4f5a6b",
+  "ResourceArn":"arn:aws:rds:us-east-1:111111111111:db:crosssell-prod","ResourceName":"crosssell-prod",
+  "ResourceType":"RDS",
+  "SourceBackupVaultArn":"arn:aws:backup:us-east-1:111111111111:backup-vault:prod-hourly","Status":"COMPLETED",
+  "VaultType":"BACKUP_VAULT"},
+ {"BackupSizeInBytes":536870912000,"BackupVaultName":"dr-vault","CreationDate":1.796166E9,"IsEncrypted":true,
+  "RecoveryPointArn":"arn:aws:rds:us-west-2:111111111111:snapshot:awsbackup:copyjob-2a3b4c5d-6e7f-4081-9a2b-3c4d5e6f7a8b",
+  "ResourceArn":"arn:aws:rds:us-east-1:111111111111:db:crosssell-prod","ResourceType":"RDS","Status":"PARTIAL"},
+ {"BackupSizeInBytes":107374182400,"BackupVaultName":"dr-vault","CreationDate":1.7961624E9,"IsEncrypted":true,
+  "RecoveryPointArn":"arn:aws:rds:us-west-2:111111111111:snapshot:awsbackup:copyjob-3b4c5d6e-7f80-4192-8a3b-4c5d6e7f8a9b",
+  "ResourceArn":"arn:aws:rds:us-east-1:111111111111:db:inventory-prod","ResourceType":"RDS","Status":"COMPLETED"},
+ {"BackupSizeInBytes":214748364800,"BackupVaultName":"dr-vault","CreationDate":1.7961624E9,"IsEncrypted":true,
+  "RecoveryPointArn":"arn:aws:ec2:us-west-2::snapshot/snap-0c1d2e3f4a5b6c7d8",
+  "ResourceArn":"arn:aws:ec2:us-east-1:111111111111:volume/vol-0a1b2c3d4e5f60718","ResourceType":"EBS",
+  "Status":"COMPLETED"}]}"#;
+
+#[tokio::test]
+async fn rds_recovery_points_include_aws_backup_copies_timed_by_their_creation_date() {
+    let respond = |s: &Seen| {
+        if s.body.contains("Action=DescribeDBSnapshots") {
+            xml(COPIED_DB_SNAPSHOT)
+        } else if s.path.starts_with("/backup-vaults/dr-vault/recovery-points") {
+            json(DR_VAULT_POINTS)
+        } else if s.path.starts_with("/backup-vaults") {
+            json(DR_VAULTS)
+        } else {
+            (404, Vec::new(), String::new())
+        }
+    };
+    let (aws, log) = recorded(None, Arc::new(respond)).await;
+    let cloud = aws.into_cloud();
+    let p = drconsole::actions::Params(
+        serde_json::json!({"source": "rds", "resource": "crosssell-prod", "engine": "postgres"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let cands = drconsole::actions::recovery_point::candidates(&cloud, &p, "rds", REGION).await.unwrap();
+    let ids: Vec<&str> = cands.iter().map(|c| c.id.as_str()).collect();
+    // the Backup copy first (most trusted), then the snapshot copy; not the PARTIAL one, another database's or a
+    // volume's
+    assert_eq!(
+        ids,
+        ["awsbackup:copyjob-1f2e3d4c-5b6a-4789-9a0b-1c2d3e4f5a6b", "crosssell-prod-2026-12-01-21-00"],
+        "{cands:?}"
+    );
+    let b = &cands[0];
+    assert_eq!(b.time.to_string(), "2026-12-01T22:00:00Z", "the recovery point's creation date");
+    assert_eq!(b.kind, "rds-snapshot");
+    assert_eq!(
+        b.arn.as_deref(),
+        Some("arn:aws:rds:us-west-2:111111111111:snapshot:awsbackup:copyjob-1f2e3d4c-5b6a-4789-9a0b-1c2d3e4f5a6b")
+    );
+    assert!(b.source.contains("arn:aws:rds:us-east-1:111111111111:db:crosssell-prod"), "{}", b.source);
+    assert!(b.source.contains("dr-vault"), "{}", b.source);
+    assert!(b.encrypted);
+    assert_eq!(cands[1].time.to_string(), "2026-12-01T21:00:04.12Z", "OriginalSnapshotCreateTime");
+    {
+        let log = log.lock().unwrap();
+        assert!(log.iter().any(|s| s.method == "GET" && s.path.starts_with("/backup-vaults/dr-vault/recovery-points")));
+    }
+    // the chosen recovery point is found by its id again (rds.copy_snapshot, rds.restore_snapshot): AWS lists the
+    // snapshots AWS Backup keeps only when asked for their type
+    let q = DbSnapshotQuery { snapshot_id: Some(b.id.clone()), include_automated: true, ..Default::default() };
+    cloud.rds.describe_db_snapshots(REGION, &q).await.unwrap();
+    let log = log.lock().unwrap();
+    let by_id = log.last().unwrap();
+    assert!(by_id.body.contains("SnapshotType=awsbackup"), "{}", by_id.body);
+    assert!(by_id.body.contains("DBSnapshotIdentifier=awsbackup%3Acopyjob-1f2e3d4c"), "{}", by_id.body);
+}

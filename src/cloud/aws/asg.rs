@@ -73,9 +73,7 @@ impl Asg for Aws {
 
     async fn create_auto_scaling_group(&self, region: &str, req: &CreateAutoScalingGroup) -> CloudResult<()> {
         const OP: &str = "CreateAutoScalingGroup";
-        if self.describe_auto_scaling_group(region, &req.name).await?.is_some() {
-            return Ok(());
-        }
+        // no lookup first: asg.ensure looked for the name, and a taken name answers AlreadyExists
         self.allow_change(SVC, OP, region).await?;
         let tags: Vec<Tag> = req
             .tags

@@ -1,8 +1,10 @@
 //! EC2: EBS volumes and snapshots, instances, AMIs, launch templates, Elastic IPs, NAT gateways, routes, subnets.
 //!
-//! Every list is paginated; ids that do not exist make a describe return nothing rather than fail. Creates use a
-//! client token where EC2 has one (CreateVolume, CopyImage, CreateNatGateway, CreateLaunchTemplateVersion); those
-//! without one (CopySnapshot, AllocateAddress) first look for what this step of this runbook already made, by tags.
+//! Every list is paginated; ids that do not exist make a describe return nothing rather than fail. Creates do not
+//! look first: the actions look for what they would create before they create it (one lookup per step). A client
+//! token is sent where EC2 has one (CreateVolume, CopyImage, CreateNatGateway, CreateLaunchTemplateVersion), so a
+//! retried call whose answer was lost returns the same resource; CopySnapshot and AllocateAddress have none, and
+//! their callers' lookups (by drconsole's tags, by Name) are what keeps a step from making a second one.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -178,9 +180,59 @@ fn route_table(t: &SdkRouteTable) -> RouteTable {
 }
 
 impl Aws {
-    async fn snapshot_by_tags(&self, region: &str, t: &Tags) -> CloudResult<Option<Snapshot>> {
-        let f = Filter { tags: t.clone(), ..Filter::default() };
-        Ok(self.describe_snapshots(region, &f).await?.into_iter().next())
+    async fn fetch_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_vpcs()
+            .set_vpc_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| {
+                v.iter()
+                    .map(|x| Vpc {
+                        id: x.vpc_id().unwrap_or_default().to_string(),
+                        cidr: x.cidr_block().unwrap_or_default().to_string(),
+                        tags: port_tags(x.tags()),
+                    })
+                    .collect()
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeVpcs", region, e)),
+        )
+    }
+
+    async fn fetch_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
+        let r: Result<Vec<_>, _> = self
+            .clients
+            .ec2(region)
+            .describe_subnets()
+            .set_subnet_ids(ids(f))
+            .set_filters(filters(f, "tag:Name"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        none_if_not_found(
+            r.map(|v| {
+                v.iter()
+                    .map(|s| Subnet {
+                        id: s.subnet_id().unwrap_or_default().to_string(),
+                        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+                        az: s.availability_zone().unwrap_or_default().to_string(),
+                        cidr: s.cidr_block().unwrap_or_default().to_string(),
+                        public: s.map_public_ip_on_launch().unwrap_or(false),
+                        tags: port_tags(s.tags()),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map_err(|e| from_sdk(SVC, "DescribeSubnets", region, e)),
+        )
     }
 
     async fn launch_template_versions(
@@ -258,11 +310,10 @@ impl Ec2 for Aws {
 
     async fn copy_snapshot(&self, region: &str, req: &CopySnapshot) -> CloudResult<Snapshot> {
         const OP: &str = "CopySnapshot";
+        // no lookup first: CopySnapshot has no client token, so its caller looks for the copy before it makes one
+        // (ebs.copy_snapshot and ebs.restore_set look by the drconsole:source-snapshot tag), once per step
         let mut t = req.tags.clone();
         t.insert(TAG_SOURCE.into(), format!("{}/{}", req.source_region, req.source_snapshot_id));
-        if let Some(s) = self.snapshot_by_tags(region, &identity_tags(&t)).await? {
-            return Ok(s);
-        }
         self.allow_change(SVC, OP, region).await?;
         let mut call = self
             .clients
@@ -294,16 +345,9 @@ impl Ec2 for Aws {
 
     async fn create_volume(&self, region: &str, req: &CreateVolume) -> CloudResult<Volume> {
         const OP: &str = "CreateVolume";
+        // no lookup first: the actions look for the volume's Name before they create it, and the client token
+        // (from the request and the step's identity) makes a retried call return the same volume
         let it = identity_tags(&req.tags);
-        // made already by this step of this runbook, from the same snapshot in the same zone (a re-run)?
-        let mine = self.describe_volumes(region, &Filter { tags: it.clone(), ..Filter::default() }).await?;
-        if let Some(v) = mine.into_iter().find(|v| {
-            v.az == req.az
-                && v.snapshot_id == req.snapshot_id
-                && !matches!(v.state.as_str(), "deleting" | "deleted" | "error")
-        }) {
-            return Ok(v);
-        }
         self.allow_change(SVC, OP, region).await?;
         let mut parts: Vec<&str> = vec![OP, &req.az, req.snapshot_id.as_deref().unwrap_or(""), &req.volume_type];
         parts.extend(it.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]));
@@ -448,9 +492,8 @@ impl Ec2 for Aws {
 
     async fn copy_image(&self, region: &str, req: &CopyImage) -> CloudResult<Image> {
         const OP: &str = "CopyImage";
-        if let Some(i) = self.describe_images(region, &Filter::name(&req.name)).await?.into_iter().next() {
-            return Ok(i);
-        }
+        // no lookup first: ec2.copy_image looked for the name in the target region, and the client token makes a
+        // retried call return the same image
         self.allow_change(SVC, OP, region).await?;
         let mut call = self
             .clients
@@ -475,41 +518,46 @@ impl Ec2 for Aws {
         .await
     }
 
+    /// One DescribeLaunchTemplateVersions (it names the template and flags the default version): the template's
+    /// own tags are not read (DescribeLaunchTemplates), nothing uses them. The versions are kept for a
+    /// CreateLaunchTemplateVersion that follows.
     async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>> {
-        let r = self.clients.ec2(region).describe_launch_templates().launch_template_names(name).send().await;
-        let lt = match r {
-            Ok(o) => o.launch_templates().first().cloned(),
-            Err(e) => {
-                let e = from_sdk(SVC, "DescribeLaunchTemplates", region, e);
-                // EC2 answers a missing name with a validation error of its own
-                if e.is_not_found() || e.code.contains("NotFound") || e.message.contains("does not exist") {
-                    None
-                } else {
-                    return Err(e);
-                }
+        let mut versions = match self.launch_template_versions(region, name).await {
+            Ok(v) => v,
+            // EC2 answers a missing name with a validation error of its own
+            Err(e) if e.is_not_found() || e.code.contains("NotFound") || e.message.contains("does not exist") => {
+                return Ok(None);
             }
+            Err(e) => return Err(e),
         };
-        let Some(lt) = lt else { return Ok(None) };
-        let mut versions = self.launch_template_versions(region, name).await?;
+        let Some(first) = versions.first() else { return Ok(None) };
+        let (id, lt_name) = (
+            first.launch_template_id().unwrap_or_default().to_string(),
+            first.launch_template_name().unwrap_or(name).to_string(),
+        );
         versions.sort_by_key(|v| v.version_number().unwrap_or(0));
-        let default_version = u64::try_from(lt.default_version_number().unwrap_or(1)).unwrap_or(1);
+        let number = |v: &aws_sdk_ec2::types::LaunchTemplateVersion| {
+            v.version_number().and_then(|n| u64::try_from(n).ok()).unwrap_or(0)
+        };
+        let default = versions.iter().find(|v| v.default_version() == Some(true));
+        let default_version = default.map_or(1, number);
         let image_of = |v: &aws_sdk_ec2::types::LaunchTemplateVersion| {
             v.launch_template_data().and_then(|d| d.image_id()).unwrap_or_default().to_string()
         };
-        let image_id = versions
-            .iter()
-            .find(|v| v.version_number().and_then(|n| u64::try_from(n).ok()) == Some(default_version))
-            .map(image_of)
-            .unwrap_or_default();
-        Ok(Some(LaunchTemplate {
-            id: lt.launch_template_id().unwrap_or_default().to_string(),
-            name: lt.launch_template_name().unwrap_or(name).to_string(),
+        let lt = LaunchTemplate {
+            id,
+            name: lt_name,
             default_version,
-            latest_version: u64::try_from(lt.latest_version_number().unwrap_or(1)).unwrap_or(1),
-            image_id,
+            latest_version: versions.last().map_or(1, number),
+            image_id: default.map(image_of).unwrap_or_default(),
             version_images: versions.iter().map(image_of).collect(),
-            tags: port_tags(lt.tags()),
-        }))
+            tags: Tags::new(),
+        };
+        self.lt_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((region.to_string(), name.to_string()), versions);
+        Ok(Some(lt))
     }
 
     async fn create_launch_template_version(
@@ -520,8 +568,17 @@ impl Ec2 for Aws {
         image_id: &str,
     ) -> CloudResult<u64> {
         const OP: &str = "CreateLaunchTemplateVersion";
-        // a version made from this source with this image already exists (a retry, or a re-run)?
-        let versions = self.launch_template_versions(region, name).await?;
+        // a version made from this source with this image already exists (a retry, or a re-run)? The versions
+        // the describe just before read (ensure_lt_image describes, then creates) are not read again
+        let cached = self
+            .lt_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(region.to_string(), name.to_string()));
+        let versions = match cached {
+            Some(v) => v,
+            None => self.launch_template_versions(region, name).await?,
+        };
         let description = format!("drconsole: {image_id} from version {source_version}");
         if let Some(v) = versions.iter().find(|v| {
             v.version_description() == Some(description.as_str())
@@ -598,10 +655,8 @@ impl Ec2 for Aws {
 
     async fn allocate_address(&self, region: &str, t: &Tags) -> CloudResult<Address> {
         const OP: &str = "AllocateAddress";
-        let f = Filter { tags: identity_tags(t), ..Filter::default() };
-        if let Some(a) = self.describe_addresses(region, &f).await?.into_iter().next() {
-            return Ok(a);
-        }
+        // no lookup first: AllocateAddress has no client token, so its caller looks for the address before it
+        // allocates one (nat.ensure looks by its Name tag), once per step
         self.allow_change(SVC, OP, region).await?;
         let out = self
             .clients
@@ -639,16 +694,8 @@ impl Ec2 for Aws {
 
     async fn create_nat_gateway(&self, region: &str, req: &CreateNatGateway) -> CloudResult<NatGateway> {
         const OP: &str = "CreateNatGateway";
-        // one live NAT gateway per subnet made by this step: reuse it
-        let f = Filter { tags: identity_tags(&req.tags), ..Filter::default() };
-        if let Some(n) = self
-            .describe_nat_gateways(region, &f)
-            .await?
-            .into_iter()
-            .find(|n| n.subnet_id == req.subnet_id && matches!(n.state.as_str(), "pending" | "available"))
-        {
-            return Ok(n);
-        }
+        // no lookup first: nat.ensure looked at every NAT gateway of the VPC, and the client token makes a retried
+        // call return the same gateway
         self.allow_change(SVC, OP, region).await?;
         let out = self
             .clients
@@ -691,25 +738,23 @@ impl Ec2 for Aws {
         destination: &str,
         nat_gateway_id: &str,
     ) -> CloudResult<()> {
-        let tables = self.describe_route_tables(region, &Filter::id(route_table_id)).await?;
-        let Some(table) = tables.first() else {
-            return Err(CloudError::new(
-                SVC,
-                "DescribeRouteTables",
-                region,
-                "InvalidRouteTableID.NotFound",
-                format!("route table {route_table_id} does not exist"),
-            )
-            .not_found());
-        };
-        let existing = table.routes.iter().find(|r| r.destination == destination);
-        if existing.is_some_and(|r| r.nat_gateway_id.as_deref() == Some(nat_gateway_id)) {
-            return Ok(());
-        }
+        // no describe first: nat.ensure read the route tables and calls this only for a route to add or to
+        // change. CreateRoute first; a route already there (RouteAlreadyExists) is replaced to point at this gateway
         let client = self.clients.ec2(region);
-        if existing.is_some() {
-            const OP: &str = "ReplaceRoute";
-            self.allow_change(SVC, OP, region).await?;
+        const OP: &str = "CreateRoute";
+        self.allow_change(SVC, OP, region).await?;
+        let r = client
+            .create_route()
+            .route_table_id(route_table_id)
+            .destination_cidr_block(destination)
+            .nat_gateway_id(nat_gateway_id)
+            .send()
+            .await;
+        if let Err(e) = r {
+            let e = from_sdk(SVC, OP, region, e);
+            if e.code != "RouteAlreadyExists" {
+                return Err(e);
+            }
             client
                 .replace_route()
                 .route_table_id(route_table_id)
@@ -717,88 +762,20 @@ impl Ec2 for Aws {
                 .nat_gateway_id(nat_gateway_id)
                 .send()
                 .await
-                .map_err(|e| from_sdk(SVC, OP, region, e))?;
-        } else {
-            const OP: &str = "CreateRoute";
-            self.allow_change(SVC, OP, region).await?;
-            let r = client
-                .create_route()
-                .route_table_id(route_table_id)
-                .destination_cidr_block(destination)
-                .nat_gateway_id(nat_gateway_id)
-                .send()
-                .await;
-            if let Err(e) = r {
-                let e = from_sdk(SVC, OP, region, e);
-                // created by a call whose answer was lost: replace makes sure it points at this gateway
-                if e.code != "RouteAlreadyExists" {
-                    return Err(e);
-                }
-                client
-                    .replace_route()
-                    .route_table_id(route_table_id)
-                    .destination_cidr_block(destination)
-                    .nat_gateway_id(nat_gateway_id)
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk(SVC, "ReplaceRoute", region, e))?;
-            }
+                .map_err(|e| from_sdk(SVC, "ReplaceRoute", region, e))?;
         }
         Ok(())
     }
 
+    /// Read once per run for the same filter (see [`Aws::shapes`]).
     async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
-        let r: Result<Vec<_>, _> = self
-            .clients
-            .ec2(region)
-            .describe_subnets()
-            .set_subnet_ids(ids(f))
-            .set_filters(filters(f, "tag:Name"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        none_if_not_found(
-            r.map(|v| {
-                v.iter()
-                    .map(|s| Subnet {
-                        id: s.subnet_id().unwrap_or_default().to_string(),
-                        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                        az: s.availability_zone().unwrap_or_default().to_string(),
-                        cidr: s.cidr_block().unwrap_or_default().to_string(),
-                        public: s.map_public_ip_on_launch().unwrap_or(false),
-                        tags: port_tags(s.tags()),
-                    })
-                    .collect()
-            })
-            .map_err(|e| from_sdk(SVC, "DescribeSubnets", region, e)),
-        )
+        let key = super::ShapeCache::key(region, f);
+        super::ShapeCache::cached(&self.shapes.subnets, key, || self.fetch_subnets(region, f)).await
     }
 
+    /// Read once per run for the same filter (see [`Aws::shapes`]).
     async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
-        let r: Result<Vec<_>, _> = self
-            .clients
-            .ec2(region)
-            .describe_vpcs()
-            .set_vpc_ids(ids(f))
-            .set_filters(filters(f, "tag:Name"))
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        none_if_not_found(
-            r.map(|v| {
-                v.iter()
-                    .map(|x| Vpc {
-                        id: x.vpc_id().unwrap_or_default().to_string(),
-                        cidr: x.cidr_block().unwrap_or_default().to_string(),
-                        tags: port_tags(x.tags()),
-                    })
-                    .collect()
-            })
-            .map_err(|e| from_sdk(SVC, "DescribeVpcs", region, e)),
-        )
+        let key = super::ShapeCache::key(region, f);
+        super::ShapeCache::cached(&self.shapes.vpcs, key, || self.fetch_vpcs(region, f)).await
     }
 }

@@ -104,13 +104,26 @@ impl Elb for Aws {
         Ok(Some(lb(l, t)))
     }
 
+    async fn load_balancer_state(&self, region: &str, name: &str) -> CloudResult<Option<String>> {
+        let r = self.clients.elbv2(region).describe_load_balancers().names(name).send().await;
+        match r {
+            Ok(o) => Ok(o
+                .load_balancers()
+                .first()
+                .map(|l| l.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default())),
+            Err(e) => {
+                let e = from_sdk(SVC, "DescribeLoadBalancers", region, e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
     async fn create_load_balancer(&self, region: &str, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {
         const OP: &str = "CreateLoadBalancer";
-        if let Some(l) = self.describe_load_balancer(region, &req.name).await? {
-            return Ok(l);
-        }
+        // no lookup first: elb.ensure looked for the name; AWS answers a repeated create with the same settings
+        // with the existing load balancer, and a taken name with DuplicateLoadBalancerName
         self.allow_change(SVC, OP, region).await?;
-        let out = self
+        let r = self
             .clients
             .elbv2(region)
             .create_load_balancer()
@@ -122,7 +135,14 @@ impl Elb for Aws {
             .set_tags(Some(sdk_tags(&req.tags)))
             .send()
             .await
-            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+            .map_err(|e| from_sdk(SVC, OP, region, e));
+        let out = match r {
+            Ok(o) => o,
+            Err(e) if e.code == "DuplicateLoadBalancerName" => {
+                return self.describe_load_balancer(region, &req.name).await?.ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         out.load_balancers()
             .first()
             .map(|l| lb(l, req.tags.clone()))
@@ -145,11 +165,9 @@ impl Elb for Aws {
 
     async fn create_target_group(&self, region: &str, req: &CreateTargetGroup) -> CloudResult<TargetGroup> {
         const OP: &str = "CreateTargetGroup";
-        if let Some(g) = self.describe_target_group(region, &req.name).await? {
-            return Ok(g);
-        }
+        // no lookup first (elb.ensure looked): a taken name answers DuplicateTargetGroupName
         self.allow_change(SVC, OP, region).await?;
-        let out = self
+        let r = self
             .clients
             .elbv2(region)
             .create_target_group()
@@ -162,7 +180,14 @@ impl Elb for Aws {
             .set_tags(Some(sdk_tags(&req.tags)))
             .send()
             .await
-            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+            .map_err(|e| from_sdk(SVC, OP, region, e));
+        let out = match r {
+            Ok(o) => o,
+            Err(e) if e.code == "DuplicateTargetGroupName" => {
+                return self.describe_target_group(region, &req.name).await?.ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         out.target_groups()
             .first()
             .map(|g| tg(g, req.tags.clone()))
@@ -185,14 +210,10 @@ impl Elb for Aws {
 
     async fn create_listener(&self, region: &str, req: &CreateListener) -> CloudResult<Listener> {
         const OP: &str = "CreateListener";
-        if let Some(l) =
-            self.describe_listeners(region, &req.load_balancer_arn).await?.into_iter().find(|l| l.port == req.port)
-        {
-            return Ok(l);
-        }
+        // no lookup first (elb.ensure looked): a taken port answers DuplicateListener
         self.allow_change(SVC, OP, region).await?;
         let action = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&req.target_group_arn).build();
-        let out = self
+        let r = self
             .clients
             .elbv2(region)
             .create_listener()
@@ -205,7 +226,15 @@ impl Elb for Aws {
             )
             .send()
             .await
-            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+            .map_err(|e| from_sdk(SVC, OP, region, e));
+        let out = match r {
+            Ok(o) => o,
+            Err(e) if e.code == "DuplicateListener" => {
+                let found = self.describe_listeners(region, &req.load_balancer_arn).await?;
+                return found.into_iter().find(|l| l.port == req.port).ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         out.listeners()
             .first()
             .map(listener)

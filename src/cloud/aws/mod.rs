@@ -203,11 +203,53 @@ pub struct Aws {
     guard: AccountGuard,
     /// Changes here are refused (a drill's primary region).
     read_only_regions: Vec<String>,
+    /// What a read just before a create already fetched, kept for that create so it does not read it again:
+    /// a launch template's versions (by region and name), taken by the next CreateLaunchTemplateVersion.
+    lt_versions: Mutex<HashMap<(String, String), Vec<aws_sdk_ec2::types::LaunchTemplateVersion>>>,
+    /// The names of each region's backup vaults, listed once per run (vaults are made by the backup setup, not
+    /// during a recovery).
+    vaults: Mutex<HashMap<String, Vec<String>>>,
+    /// What does not change during a recovery and several steps ask for, read once per run: VPCs and subnets (the
+    /// network's shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up) and hosted zones by name.
+    /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
+    /// asks again.
+    pub(crate) shapes: ShapeCache,
 }
 
-impl std::fmt::Debug for Aws {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Aws").field("clients", &self.clients).field("guard", &self.guard).finish()
+/// See [`Aws::shapes`]: answers by the call and its arguments (region, filter), kept for the run. One call at a
+/// time per kind, so steps running in parallel (nat.ensure and elb.ensure both look up the VPC) share one answer.
+#[derive(Default)]
+pub(crate) struct ShapeCache {
+    pub(crate) vpcs: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Vpc>>>,
+    pub(crate) subnets: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Subnet>>>,
+    pub(crate) zones: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::HostedZone>>>,
+}
+
+impl ShapeCache {
+    pub(crate) fn key(region: &str, f: &crate::cloud::Filter) -> String {
+        format!("{region}\u{0}{f:?}")
+    }
+
+    /// The kept answer for `key`, else `fetch`'s (kept when it found something).
+    pub(crate) async fn cached<T, F, Fut>(
+        m: &tokio::sync::Mutex<HashMap<String, Vec<T>>>,
+        key: String,
+        fetch: F,
+    ) -> crate::cloud::CloudResult<Vec<T>>
+    where
+        T: Clone,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = crate::cloud::CloudResult<Vec<T>>>,
+    {
+        let mut kept = m.lock().await;
+        if let Some(v) = kept.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = fetch().await?;
+        if !v.is_empty() {
+            kept.insert(key, v.clone());
+        }
+        Ok(v)
     }
 }
 
@@ -219,7 +261,14 @@ impl Aws {
     /// `target.account` guard, if any.
     pub fn new(clients: Arc<Clients>, home_region: &str, account: Option<String>) -> Self {
         let guard = AccountGuard::new(clients.clone(), home_region, account);
-        Self { clients, guard, read_only_regions: Vec::new() }
+        Self {
+            clients,
+            guard,
+            read_only_regions: Vec::new(),
+            lt_versions: Mutex::new(HashMap::new()),
+            vaults: Mutex::new(HashMap::new()),
+            shapes: ShapeCache::default(),
+        }
     }
 
     /// Refuses every change in these regions (a drill never writes its primary region).

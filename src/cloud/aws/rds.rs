@@ -2,6 +2,8 @@
 //!
 //! Creates are idempotent by name: RDS identifiers are unique per account and region, so a create that finds the
 //! identifier taken (a retried call whose first answer was lost, or a re-run) describes and returns what exists.
+//! They do not look first: the actions look for the identifier before they create, and one lookup per step is
+//! enough.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, DbSnapshot as SdkDbSnapshot, ExportTask as SdkExportTask, Tag};
@@ -124,7 +126,10 @@ impl Rds for Aws {
         if let Some(s) = &q.snapshot_id {
             req = req.db_snapshot_identifier(s);
         }
-        if !q.include_automated {
+        if q.snapshot_id.as_deref().is_some_and(|s| s.starts_with("awsbackup:") || s.contains(":snapshot:awsbackup:")) {
+            // a snapshot AWS Backup keeps (a recovery point): listed only when its type is asked for
+            req = req.snapshot_type("awsbackup");
+        } else if !q.include_automated {
             req = req.snapshot_type("manual");
         }
         let pages: Result<Vec<_>, _> = req.into_paginator().items().send().collect().await;
@@ -177,9 +182,8 @@ impl Rds for Aws {
     }
 
     async fn copy_db_snapshot(&self, region: &str, req: &CopyDbSnapshot) -> CloudResult<DbSnapshot> {
-        if let Some(s) = self.db_snapshot_by_id(region, &req.target_id).await? {
-            return Ok(s);
-        }
+        // no lookup first: the caller looked for the target id (rds.copy_snapshot does), and a taken id answers
+        // DBSnapshotAlreadyExists, which returns what exists
         self.allow_change(SVC, "CopyDBSnapshot", region).await?;
         // called in the target region with the source's ARN; the Rust SDK has no SourceRegion/PreSignedUrl
         // customization, and AWS needs a pre-signed URL only between GovCloud regions
@@ -211,9 +215,7 @@ impl Rds for Aws {
 
     async fn restore_db_from_snapshot(&self, region: &str, req: &RestoreDbFromSnapshot) -> CloudResult<DbInstance> {
         const OP: &str = "RestoreDBInstanceFromDBSnapshot";
-        if let Some(d) = self.describe_db_instance(region, &req.instance_id).await? {
-            return Ok(d);
-        }
+        // no lookup first: the caller looked for the instance id, and a taken id answers DBInstanceAlreadyExists
         self.allow_change(SVC, OP, region).await?;
         let call = self
             .clients
@@ -241,9 +243,6 @@ impl Rds for Aws {
 
     async fn restore_db_to_point_in_time(&self, region: &str, req: &RestoreDbToPointInTime) -> CloudResult<DbInstance> {
         const OP: &str = "RestoreDBInstanceToPointInTime";
-        if let Some(d) = self.describe_db_instance(region, &req.target_instance_id).await? {
-            return Ok(d);
-        }
         self.allow_change(SVC, OP, region).await?;
         let mut call = self
             .clients

@@ -101,10 +101,8 @@ fn health_check(h: &aws_sdk_route53::types::HealthCheck) -> HealthCheck {
     }
 }
 
-#[async_trait]
-impl Route53 for Aws {
-    async fn find_hosted_zones(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
-        let want = fqdn(name);
+impl Aws {
+    async fn fetch_hosted_zones(&self, want: String) -> CloudResult<Vec<HostedZone>> {
         let client = self.clients.route53();
         let mut found = Vec::new();
         let mut next: Option<(String, Option<String>)> = Some((want.clone(), None));
@@ -137,6 +135,15 @@ impl Route53 for Aws {
             }
         }
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl Route53 for Aws {
+    /// Read once per run for a name (see [`Aws::shapes`]): the upsert and the check after it ask for one zone.
+    async fn find_hosted_zones(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
+        let want = fqdn(name);
+        super::ShapeCache::cached(&self.shapes.zones, want.clone(), || self.fetch_hosted_zones(want.clone())).await
     }
 
     async fn list_record_sets(&self, zone_id: &str, name: &str) -> CloudResult<Vec<RecordSet>> {
@@ -237,9 +244,7 @@ impl Route53 for Aws {
         config: &HealthCheckConfig,
     ) -> CloudResult<HealthCheck> {
         const OP: &str = "CreateHealthCheck";
-        if let Some(h) = self.find_health_check(caller_reference).await? {
-            return Ok(h);
-        }
+        // no lookup first: route53.health_check looked for the caller reference
         self.allow_change(SVC, OP, "").await?;
         let cfg = SdkHcConfig::builder()
             .r#type(HealthCheckType::from(config.check_type.as_str()))

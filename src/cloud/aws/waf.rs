@@ -57,9 +57,8 @@ impl Waf for Aws {
 
     async fn associate_web_acl(&self, region: &str, web_acl_arn: &str, resource_arn: &str) -> CloudResult<()> {
         const OP: &str = "AssociateWebACL";
-        if self.get_web_acl_for_resource(region, resource_arn).await?.is_some_and(|a| a.arn == web_acl_arn) {
-            return Ok(());
-        }
+        // no lookup first: waf.associate asked GetWebACLForResource, and associating the web ACL a resource
+        // already has changes nothing
         self.allow_change(SVC, OP, region).await?;
         self.clients
             .wafv2(region)
