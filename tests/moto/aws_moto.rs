@@ -411,30 +411,6 @@ impl Run {
     }
 }
 
-/// The runbooks as shipped, except that `check_db` (a TCP connection to the database endpoint, which moto does
-/// not serve) is left out; and with `account` as the guard when given.
-fn runbooks_for_moto(dir: &Path, account: Option<&str>) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
-    std::fs::create_dir_all(dir.join("procedures")).unwrap();
-    let text = std::fs::read_to_string(root.join("procedures/regional-failover.toml")).unwrap();
-    let mut doc: toml::Table = toml::from_str(&text).unwrap();
-    if let Some(a) = account {
-        doc["target"].as_table_mut().unwrap().insert("account".into(), toml::Value::String(a.into()));
-    }
-    let steps = doc["step"].as_array_mut().unwrap();
-    steps.retain(|s| s["id"].as_str() != Some("check_db"));
-    for s in steps.iter_mut() {
-        if let Some(needs) = s.as_table_mut().unwrap().get_mut("needs") {
-            needs.as_array_mut().unwrap().retain(|n| n.as_str() != Some("check_db"));
-        }
-    }
-    std::fs::write(dir.join("procedures/regional-failover.toml"), toml::to_string(&doc).unwrap()).unwrap();
-    for app in APPS {
-        std::fs::copy(root.join(app.runbook), dir.join(app.runbook)).unwrap();
-    }
-    dir.to_path_buf()
-}
-
 fn drconsole(endpoint: &str, runbook: &Path, extra: &[String]) -> Run {
     let started = Instant::now();
     // each run journals into its own state dir, so parallel tests never share a run lock
@@ -558,7 +534,7 @@ async fn five_app_failover_runbooks_recover_on_moto_without_duplicates() {
     let proxy = FaultProxy::start(moto.endpoint(), FaultConfig::passthrough());
     let ep = proxy.endpoint().to_string();
     let tmp = tempdir("five-apps");
-    let dir = runbooks_for_moto(&tmp, None);
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
     let primary_before = aws_world::inventory(moto.endpoint(), PRIMARY).await;
 
     let mut figures = Vec::new();
@@ -630,7 +606,7 @@ async fn failover_survives_throttling_5xx_latency_and_dropped_connections() {
     };
     let proxy = FaultProxy::start(moto.endpoint(), faults);
     let tmp = tempdir("faults");
-    let dir = runbooks_for_moto(&tmp, None);
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
     let app = &APPS[0];
     let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &app_vars(&w, app.name));
     assert_eq!(run.code, 0, "{}:\n{}", app.name, run.dump());
@@ -658,7 +634,7 @@ async fn forced_non_retryable_error_fails_fast_with_service_operation_code_and_m
     );
     let proxy = FaultProxy::start(moto.endpoint(), faults);
     let tmp = tempdir("forced");
-    let dir = runbooks_for_moto(&tmp, None);
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
     let app = &APPS[0];
     let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &app_vars(&w, app.name));
     assert_eq!(run.code, 1, "{}", run.dump());
@@ -685,7 +661,7 @@ async fn account_mismatch_exits_4_and_creates_nothing() {
     let before_secondary = aws_world::inventory(moto.endpoint(), SECONDARY).await;
     let before_primary = aws_world::inventory(moto.endpoint(), PRIMARY).await;
     let tmp = tempdir("account");
-    let dir = runbooks_for_moto(&tmp, Some("210987654321"));
+    let dir = aws_world::runbooks_for_moto(&tmp, Some("210987654321"));
     let app = &APPS[0];
     let run = drconsole(moto.endpoint(), &dir.join(app.runbook), &app_vars(&w, app.name));
     assert_eq!(run.code, 4, "{}", run.dump());
@@ -784,7 +760,7 @@ async fn crash_run_on_moto(
 ) -> (crash::RunTrace, Vec<String>) {
     moto.reset();
     let w = aws_world::build(moto.endpoint()).await;
-    let dir = runbooks_for_moto(&tmp.join(name), None);
+    let dir = aws_world::runbooks_for_moto(&tmp.join(name), None);
     let state = tmp.join(name).join("state");
     let runbook = dir.join(APPS.iter().find(|a| a.name == "cross-sell").unwrap().runbook);
     let mut c = moto_cmd(&state);
@@ -901,7 +877,7 @@ async fn customer_world_cross_sell_fails_over_from_secondary_copies_with_us_east
     let w = customer_world::build(moto.endpoint()).await;
     let proxy = FaultProxy::start(moto.endpoint(), customer_faults(w.recovery_points_body.clone(), true));
     let tmp = tempdir("customer-outage");
-    let dir = runbooks_for_moto(&tmp, None);
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
     let app = &APPS[0];
     let b = &w.apps[app.name];
     let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &customer_world::vars(&w, app.name));
@@ -943,7 +919,7 @@ async fn five_customer_apps_share_one_dr_vpc_and_a_rerun_changes_nothing() {
     let w = customer_world::build(moto.endpoint()).await;
     let proxy = FaultProxy::start(moto.endpoint(), customer_faults(w.recovery_points_body.clone(), false));
     let tmp = tempdir("customer-shared");
-    let dir = runbooks_for_moto(&tmp, None);
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
     let s = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
     let routes = |inv: &aws_world::Inventory, rt: &str| inv.routes.get(rt).cloned().unwrap_or_default();
     for app in APPS {

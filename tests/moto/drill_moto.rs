@@ -13,31 +13,13 @@ use crate::customer_world;
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aws_world::{APPS, PRIMARY, SECONDARY, Sdk};
 use support::fault_proxy::{Fault, FaultConfig, FaultProxy, RequestInfo};
 use support::moto::MotoServer;
 
 const RUN_TAG: &str = "drconsole:run-id";
-
-/// The shipped runbooks without `check_db` (moto serves no database endpoint).
-fn runbooks_for_moto(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
-    std::fs::create_dir_all(dir.join("procedures")).unwrap();
-    let text = std::fs::read_to_string(root.join("procedures/regional-failover.toml")).unwrap();
-    let mut doc: toml::Table = toml::from_str(&text).unwrap();
-    let steps = doc["step"].as_array_mut().unwrap();
-    steps.retain(|s| s["id"].as_str() != Some("check_db"));
-    for s in steps.iter_mut() {
-        if let Some(needs) = s.as_table_mut().unwrap().get_mut("needs") {
-            needs.as_array_mut().unwrap().retain(|n| n.as_str() != Some("check_db"));
-        }
-    }
-    std::fs::write(dir.join("procedures/regional-failover.toml"), toml::to_string(&doc).unwrap()).unwrap();
-    std::fs::copy(root.join(APPS[0].runbook), dir.join(APPS[0].runbook)).unwrap();
-    dir.join(APPS[0].runbook)
-}
 
 /// AWS Backup's recovery-point listing answered from the customer world's recorded shape (moto has none).
 fn faults(body: String) -> FaultConfig {
@@ -210,7 +192,7 @@ async fn a_drill_of_cross_sell_on_moto_touches_no_production_a_real_failover_dur
     let w = customer_world::build(moto.endpoint()).await;
     let proxy = FaultProxy::start(moto.endpoint(), faults(w.recovery_points_body.clone()));
     let tmp = tempfile::tempdir().unwrap();
-    let runbook = runbooks_for_moto(tmp.path());
+    let runbook = aws_world::runbooks_for_moto(tmp.path(), None).join(APPS[0].runbook);
     let state = tempfile::tempdir().unwrap();
 
     // pre-existing, untagged resources of kinds the drill creates: they must survive the cleanup
@@ -377,7 +359,7 @@ async fn cleanup_on_moto_killed_after_the_asg_and_the_nat_delete_finishes_keeps_
     let w = customer_world::build(moto.endpoint()).await;
     let proxy = FaultProxy::start(moto.endpoint(), faults(w.recovery_points_body.clone()));
     let tmp = tempfile::tempdir().unwrap();
-    let runbook = runbooks_for_moto(tmp.path());
+    let runbook = aws_world::runbooks_for_moto(tmp.path(), None).join(APPS[0].runbook);
     let state = tempfile::tempdir().unwrap();
 
     // the customer's own ASG (their launch template, the shared VPC's private subnets) and a NAT gateway of

@@ -159,26 +159,6 @@ fn checkpoint(r: &Record) -> bool {
 
 // --- the two-host scenario on the moto failover ---------------------------------------------------------------
 
-/// The runbooks as shipped, without `check_db` (moto serves no database endpoint), as tests/moto/aws_moto.rs does.
-fn runbooks_for_moto(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
-    std::fs::create_dir_all(dir.join("procedures")).unwrap();
-    let text = std::fs::read_to_string(root.join("procedures/regional-failover.toml")).unwrap();
-    let mut doc: toml::Table = toml::from_str(&text).unwrap();
-    let steps = doc["step"].as_array_mut().unwrap();
-    steps.retain(|s| s["id"].as_str() != Some("check_db"));
-    for s in steps.iter_mut() {
-        if let Some(needs) = s.as_table_mut().unwrap().get_mut("needs") {
-            needs.as_array_mut().unwrap().retain(|n| n.as_str() != Some("check_db"));
-        }
-    }
-    std::fs::write(dir.join("procedures/regional-failover.toml"), toml::to_string(&doc).unwrap()).unwrap();
-    for app in APPS {
-        std::fs::copy(root.join(app.runbook), dir.join(app.runbook)).unwrap();
-    }
-    dir.to_path_buf()
-}
-
 fn failover_args(cloud: &str, w: &aws_world::World) -> Vec<String> {
     let mut a: Vec<String> = ["--headless", "--yes", "--recovery-point", "latest", "--endpoint-url", cloud]
         .iter()
@@ -196,7 +176,7 @@ async fn two_hosts_one_run_lock_watch_kill_and_resume_from_an_empty_directory() 
 
     // the reference: an uninterrupted run, local state only
     let w = aws_world::build(moto.endpoint()).await;
-    let dir = runbooks_for_moto(&tmp.join("ref-runbooks"));
+    let dir = aws_world::runbooks_for_moto(&tmp.join("ref-runbooks"), None);
     let mut c = host(&tmp.join("ref-state"), moto.endpoint(), "unused");
     c.env_remove("DRCONSOLE_SHARED_STATE").args(failover_args(moto.endpoint(), &w)).arg(dir.join(runbook_name));
     let r = output(c);
@@ -214,8 +194,8 @@ async fn two_hosts_one_run_lock_watch_kill_and_resume_from_an_empty_directory() 
         FaultConfig { latency: Duration::from_millis(60), ..FaultConfig::default() },
     );
     let (state_a, state_b) = (tmp.join("host-a"), tmp.join("host-b"));
-    let runbooks_a = runbooks_for_moto(&tmp.join("runbooks-a"));
-    let runbooks_b = runbooks_for_moto(&tmp.join("runbooks-b"));
+    let runbooks_a = aws_world::runbooks_for_moto(&tmp.join("runbooks-a"), None);
+    let runbooks_b = aws_world::runbooks_for_moto(&tmp.join("runbooks-b"), None);
     let prefix = "team";
     let kill_after = 70;
     let mut a = host(&state_a, moto.endpoint(), prefix);

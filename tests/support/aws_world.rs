@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -721,4 +722,28 @@ pub async fn ec2_tagged(endpoint: &str, region: &str, key: &str, value: &str) ->
         *m.entry(t.resource_type.map(|r| r.as_str().to_string()).unwrap_or_default()).or_insert(0) += 1;
     }
     m
+}
+
+/// The runbooks as shipped, except that `check_db` (a TCP connection to the database endpoint, which moto does
+/// not serve) is left out; and with `account` as the guard when given.
+pub fn runbooks_for_moto(dir: &Path, account: Option<&str>) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks");
+    std::fs::create_dir_all(dir.join("procedures")).unwrap();
+    let text = std::fs::read_to_string(root.join("procedures/regional-failover.toml")).unwrap();
+    let mut doc: toml::Table = toml::from_str(&text).unwrap();
+    if let Some(a) = account {
+        doc["target"].as_table_mut().unwrap().insert("account".into(), toml::Value::String(a.into()));
+    }
+    let steps = doc["step"].as_array_mut().unwrap();
+    steps.retain(|s| s["id"].as_str() != Some("check_db"));
+    for s in steps.iter_mut() {
+        if let Some(needs) = s.as_table_mut().unwrap().get_mut("needs") {
+            needs.as_array_mut().unwrap().retain(|n| n.as_str() != Some("check_db"));
+        }
+    }
+    std::fs::write(dir.join("procedures/regional-failover.toml"), toml::to_string(&doc).unwrap()).unwrap();
+    for app in APPS {
+        std::fs::copy(root.join(app.runbook), dir.join(app.runbook)).unwrap();
+    }
+    dir.to_path_buf()
 }
