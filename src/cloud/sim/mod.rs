@@ -10,12 +10,21 @@
 //! With no world file the simulator provisions what the runbook refers to ([`provision::seeds_from_runbook`]);
 //! a world file ([`scenario`]) can define resources and inject faults.
 
-mod api;
+mod asg;
+mod backup;
 mod cleanup;
+mod dynamodb;
+mod ec2;
+mod elb;
 mod kms;
 mod limits;
 pub mod provision;
+mod rds;
+mod route53;
+mod s3;
 pub mod scenario;
+mod secrets;
+mod waf;
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -291,6 +300,16 @@ pub struct LimitFigures {
 
 /// Attempts a throttled call gets, as the AWS SDK's standard retry mode has it.
 const THROTTLE_ATTEMPTS: u32 = 3;
+
+/// A "not found" answer from a simulated service, as AWS gives it.
+fn nf(service: &str, op: &str, region: &str, code: &str, what: String) -> CloudError {
+    CloudError::new(service, op, region, code, what).not_found()
+}
+
+/// Any other error answer from a simulated service.
+fn bad(service: &str, op: &str, region: &str, code: &str, what: String) -> CloudError {
+    CloudError::new(service, op, region, code, what)
+}
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
