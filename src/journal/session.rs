@@ -1,11 +1,9 @@
 //! Opening a run (new or resumed): its directory, meta.json, the stored runbook, the lock and the journal sink;
 //! rebuilding a run's prior state from its journal; listing runs.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -15,9 +13,10 @@ use super::read::{JournalRead, Record, read_journal};
 use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file, write_atomic};
 use crate::actions::Registry;
 use crate::engine::{
-    Clock, Emitter, Engine, EventKind, Outcome, PriorAnswer, PriorState, PriorStep, Prompt, RunConfig, RunHandle,
-    Status,
+    Clock, Emitter, Engine, EventKind, Outcome, PriorAnswer, PriorState, PriorStep, RunConfig, RunHandle, Status,
 };
+use crate::run::view::SessionView;
+use crate::run::{Phase, RunView};
 use crate::runbook::{self, Backend, Runbook};
 
 /// How the run was started, kept in meta.json so that a resumed run runs the same way.
@@ -538,73 +537,39 @@ pub struct JournalInfo {
 }
 
 /// Rebuilds the state a resumed run starts from: succeeded and skipped steps (with outputs), attempts,
-/// approvals and answers, event numbering, run time spent.
+/// approvals and answers, event numbering, run time spent — read from the run's [`RunView`], the one fold of its
+/// events that the console, the watcher and the reports read too.
 ///
 /// A succeeded step whose outputs were redacted (they held a secret) is run again: the journal never holds the
 /// value, and the steps after it may need it. Its action is idempotent.
 pub fn prior_state(read: &JournalRead) -> (PriorState, JournalInfo) {
+    let view = RunView::from_events(read.events());
     let mut p = PriorState { last_seq: read.last_event_seq(), ..PriorState::default() };
-    let mut info = JournalInfo::default();
-    let mut prompts: HashMap<String, bool> = HashMap::new(); // step -> the prompt was a manual "done"
-    let mut session_start: Option<Timestamp> = None;
-    let mut last: Option<Timestamp> = None;
-    let mut elapsed = Duration::ZERO;
-    let blank = || PriorStep { status: Status::Pending, attempts: 0, outputs: serde_json::Map::new(), approved: false };
-    for ev in read.events() {
-        match &ev.kind {
-            EventKind::RunStarted { incident_start, .. } => {
-                info.incident_start.get_or_insert(*incident_start);
-                if let (Some(s), Some(l)) = (session_start, last) {
-                    elapsed += Duration::try_from(l.duration_since(s)).unwrap_or_default();
-                }
-                session_start = Some(ev.ts);
-            }
-            EventKind::StepApproved { step, .. } => p.steps.entry(step.clone()).or_insert_with(blank).approved = true,
-            EventKind::StepStarted { step, attempt, .. } => {
-                let s = p.steps.entry(step.clone()).or_insert_with(blank);
-                s.attempts = s.attempts.max(*attempt);
-                s.status = Status::Running;
-            }
-            EventKind::StepSucceeded { step, attempt, outputs, .. } => {
-                let s = p.steps.entry(step.clone()).or_insert_with(blank);
-                s.attempts = s.attempts.max(*attempt);
-                let redacted = outputs.values().any(|v| v.to_string().contains("***"));
-                s.status = if redacted { Status::Pending } else { Status::Succeeded };
-                s.outputs = if redacted { serde_json::Map::new() } else { outputs.clone() };
-            }
-            EventKind::StepFailed { step, attempt, .. } => {
-                let s = p.steps.entry(step.clone()).or_insert_with(blank);
-                s.attempts = s.attempts.max(*attempt);
-                s.status = Status::Failed;
-                // the operator may choose differently when a failed step runs again
-                p.answers.remove(step);
-            }
-            EventKind::StepSkipped { step, .. } => {
-                p.steps.entry(step.clone()).or_insert_with(blank).status = Status::Skipped
-            }
-            EventKind::StepCancelled { step, .. } => {
-                let s = p.steps.entry(step.clone()).or_insert_with(blank);
-                if !s.status.is_terminal() || s.status == Status::Failed {
-                    s.status = Status::Cancelled;
-                }
-            }
-            EventKind::OperatorRequest { step, prompt } => {
-                prompts.insert(step.clone(), matches!(prompt, Prompt::Done { .. }));
-            }
-            EventKind::OperatorAnswered { step, answer, by } => {
-                let done = prompts.get(step).copied().unwrap_or(false);
-                let reply = if done { by.clone() } else { answer.clone() };
-                p.answers.insert(step.clone(), PriorAnswer { answer: answer.clone(), by: by.clone(), reply });
-            }
-            _ => {}
+    for s in &view.steps {
+        // a succeeded step whose outputs were redacted in the journal (secrets) runs again to get them back
+        let redacted = s.outputs.values().any(|v| v.to_string().contains("***"));
+        let status = match s.phase {
+            Phase::Succeeded if !redacted => Status::Succeeded,
+            Phase::Skipped => Status::Skipped,
+            Phase::Failed => Status::Failed,
+            Phase::Cancelled => Status::Cancelled,
+            // it was under way when the session stopped: it starts again
+            Phase::Running | Phase::WaitingOperator | Phase::Retrying => Status::Running,
+            Phase::Succeeded | Phase::Pending | Phase::AwaitingApproval => Status::Pending,
+        };
+        let outputs = if status == Status::Succeeded { s.outputs.clone() } else { serde_json::Map::new() };
+        let prior = PriorStep { status, attempts: s.attempt, outputs, approved: s.approved_by.is_some() };
+        p.steps.insert(s.info.id.clone(), prior);
+        // the operator may choose differently when a failed step runs again: an answer before the failure is gone
+        if let (Some((answer, by)), Some((seq, manual))) = (&s.answer, s.answer_seq)
+            && s.failed_seq.is_none_or(|f| f < seq)
+        {
+            let reply = if manual { by.clone() } else { answer.clone() };
+            p.answers.insert(s.info.id.clone(), PriorAnswer { answer: answer.clone(), by: by.clone(), reply });
         }
-        last = Some(ev.ts);
     }
-    if let (Some(s), Some(l)) = (session_start, last) {
-        elapsed += Duration::try_from(l.duration_since(s)).unwrap_or_default();
-    }
-    p.elapsed = elapsed;
-    info.last_ts = last;
+    p.elapsed = view.sessions.iter().map(SessionView::spent).sum();
+    let info = JournalInfo { incident_start: view.run.as_ref().map(|r| r.incident_start), last_ts: view.last_ts };
     (p, info)
 }
 

@@ -144,6 +144,10 @@ pub struct StepView {
     pub prompt: Option<Prompt>,
     /// The last answer given to it.
     pub answer: Option<(String, String)>,
+    /// The event number of that answer, and whether it confirmed a manual task (rather than made a choice).
+    pub answer_seq: Option<(u64, bool)>,
+    /// The event number of its last failure (`step_failed`): an answer given before it no longer stands.
+    pub failed_seq: Option<u64>,
     /// Approved by (confirm = true).
     pub approved_by: Option<String>,
     /// Ended in an earlier session of the run (a resume did not run it again).
@@ -173,6 +177,8 @@ impl StepView {
             note: None,
             prompt: None,
             answer: None,
+            answer_seq: None,
+            failed_seq: None,
             approved_by: None,
             from_earlier_session: false,
         }
@@ -271,6 +277,15 @@ pub struct SessionView {
     pub number: u32,
     pub started: Timestamp,
     pub ended: Option<Timestamp>,
+    /// The session's last event (an interrupted session has no `ended`).
+    pub last_event: Timestamp,
+}
+
+impl SessionView {
+    /// Run time the session spent: from its start to its last event.
+    pub fn spent(&self) -> Duration {
+        Duration::try_from(self.last_event.duration_since(self.started)).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -456,7 +471,7 @@ impl RunView {
                     last.ended.get_or_insert(self.finished.as_ref().map_or(at, |f| f.at));
                 }
                 let number = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).saturating_add(1);
-                self.sessions.push(SessionView { number, started: at, ended: None });
+                self.sessions.push(SessionView { number, started: at, ended: None, last_event: at });
                 self.finished = None;
                 self.paused = None;
                 self.set_steps(steps);
@@ -549,6 +564,7 @@ impl RunView {
                 if let Some(s) = self.step_mut(step) {
                     s.prompt = None;
                     s.answer = Some((answer.clone(), by.clone()));
+                    s.answer_seq = Some((ev.seq, manual));
                     s.close_wait(at, Some(by));
                     if s.phase == Phase::WaitingOperator {
                         s.phase = Phase::Running;
@@ -613,6 +629,7 @@ impl RunView {
                     s.phase = Phase::Failed;
                     s.attempt = s.attempt.max(*attempt);
                     s.ended = Some(at);
+                    s.failed_seq = Some(ev.seq);
                     s.error = Some(error.clone());
                     s.prompt = None;
                     s.close_wait(at, None);
@@ -723,6 +740,9 @@ impl RunView {
                     _ => {}
                 }
             }
+        }
+        if let Some(s) = self.sessions.last_mut() {
+            s.last_event = s.last_event.max(at);
         }
     }
 

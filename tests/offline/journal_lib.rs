@@ -474,7 +474,18 @@ fn prior_state_keeps_successes_outputs_approvals_and_answers() {
             rpo_secs: 3600,
             deadline: ts(3000),
             speed: 1.0,
-            steps: Vec::new(),
+            // as the engine announces them: the run's view (which resume reads) knows these steps
+            steps: ["a", "b", "pick", "task", "secret", "c", "f"]
+                .map(|id| drconsole::run::StepInfo {
+                    id: id.into(),
+                    title: id.into(),
+                    action: "builtin.wait".into(),
+                    needs: Vec::new(),
+                    expected_secs: 60,
+                    confirm: false,
+                    on_failure: drconsole::runbook::OnFailure::Pause,
+                })
+                .to_vec(),
             drill: false,
         },
         started("a", 1),
