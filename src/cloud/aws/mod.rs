@@ -206,9 +206,6 @@ pub struct Aws {
     /// What a read just before a create already fetched, kept for that create so it does not read it again:
     /// a launch template's versions (by region and name), taken by the next CreateLaunchTemplateVersion.
     lt_versions: Mutex<HashMap<(String, String), Vec<aws_sdk_ec2::types::LaunchTemplateVersion>>>,
-    /// The names of each region's backup vaults, listed once per run (vaults are made by the backup setup, not
-    /// during a recovery).
-    vaults: Mutex<HashMap<String, Vec<String>>>,
     /// What does not change during a recovery and several steps ask for, read once per run: VPCs and subnets (the
     /// network's shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up) and hosted zones by name.
     /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
@@ -223,6 +220,9 @@ pub(crate) struct ShapeCache {
     pub(crate) vpcs: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Vpc>>>,
     pub(crate) subnets: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Subnet>>>,
     pub(crate) zones: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::HostedZone>>>,
+    /// The names of each region's backup vaults (made by the backup setup, not during a recovery); an empty answer
+    /// is kept too: no vault appears during a run.
+    pub(crate) vaults: tokio::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl ShapeCache {
@@ -241,12 +241,27 @@ impl ShapeCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = crate::cloud::CloudResult<Vec<T>>>,
     {
+        Self::kept(m, key, false, fetch).await
+    }
+
+    /// As [`ShapeCache::cached`], keeping an empty answer too when `keep_empty`.
+    pub(crate) async fn kept<T, F, Fut>(
+        m: &tokio::sync::Mutex<HashMap<String, Vec<T>>>,
+        key: String,
+        keep_empty: bool,
+        fetch: F,
+    ) -> crate::cloud::CloudResult<Vec<T>>
+    where
+        T: Clone,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = crate::cloud::CloudResult<Vec<T>>>,
+    {
         let mut kept = m.lock().await;
         if let Some(v) = kept.get(&key) {
             return Ok(v.clone());
         }
         let v = fetch().await?;
-        if !v.is_empty() {
+        if keep_empty || !v.is_empty() {
             kept.insert(key, v.clone());
         }
         Ok(v)
@@ -266,7 +281,6 @@ impl Aws {
             guard,
             read_only_regions: Vec::new(),
             lt_versions: Mutex::new(HashMap::new()),
-            vaults: Mutex::new(HashMap::new()),
             shapes: ShapeCache::default(),
         }
     }
