@@ -93,7 +93,7 @@ impl Backup for Aws {
     /// Listed once per run and region (the picker and the EBS restore both ask): vaults are made by the backup
     /// setup, not during a recovery.
     async fn list_backup_vaults(&self, region: &str) -> CloudResult<Vec<String>> {
-        super::ShapeCache::kept(&self.shapes.vaults, region.to_string(), true, || async {
+        super::ShapeCache::kept(&self.clients.shapes.vaults, region.to_string(), true, || async {
             let r: Result<Vec<_>, _> =
                 self.clients.backup(region).list_backup_vaults().into_paginator().items().send().collect().await;
             let v = r.map_err(|e| from_sdk(SVC, "ListBackupVaults", region, e))?;

@@ -86,6 +86,12 @@ pub struct Clients {
     secrets: PerRegion<aws_sdk_secretsmanager::Client>,
     dynamodb: PerRegion<aws_sdk_dynamodb::Client>,
     kms: PerRegion<aws_sdk_kms::Client>,
+    /// What does not change during a recovery and several steps ask for, read once per process for every run on
+    /// these clients (an incident's applications share them, and their account): VPCs and subnets (the network's
+    /// shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up), hosted zones by name, backup vaults.
+    /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
+    /// asks again.
+    pub(crate) shapes: ShapeCache,
 }
 
 impl std::fmt::Debug for Clients {
@@ -133,6 +139,7 @@ impl Clients {
             elb: PerRegion::new(),
             waf: PerRegion::new(),
             backup: PerRegion::new(),
+            shapes: ShapeCache::default(),
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
             kms: PerRegion::new(),
@@ -206,15 +213,11 @@ pub struct Aws {
     /// What a read just before a create already fetched, kept for that create so it does not read it again:
     /// a launch template's versions (by region and name), taken by the next CreateLaunchTemplateVersion.
     lt_versions: Mutex<HashMap<(String, String), Vec<aws_sdk_ec2::types::LaunchTemplateVersion>>>,
-    /// What does not change during a recovery and several steps ask for, read once per run: VPCs and subnets (the
-    /// network's shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up) and hosted zones by name.
-    /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
-    /// asks again.
-    pub(crate) shapes: ShapeCache,
 }
 
-/// See [`Aws::shapes`]: answers by the call and its arguments (region, filter), kept for the run. One call at a
-/// time per kind, so steps running in parallel (nat.ensure and elb.ensure both look up the VPC) share one answer.
+/// See [`Clients::shapes`]: answers by the call and its arguments (region, filter), kept for the process. One call
+/// at a time per kind, so steps running in parallel (nat.ensure and elb.ensure both look up the VPC) share one
+/// answer.
 #[derive(Default)]
 pub(crate) struct ShapeCache {
     pub(crate) vpcs: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Vpc>>>,
@@ -276,13 +279,7 @@ impl Aws {
     /// `target.account` guard, if any.
     pub fn new(clients: Arc<Clients>, home_region: &str, account: Option<String>) -> Self {
         let guard = AccountGuard::new(clients.clone(), home_region, account);
-        Self {
-            clients,
-            guard,
-            read_only_regions: Vec::new(),
-            lt_versions: Mutex::new(HashMap::new()),
-            shapes: ShapeCache::default(),
-        }
+        Self { clients, guard, read_only_regions: Vec::new(), lt_versions: Mutex::new(HashMap::new()) }
     }
 
     /// Refuses every change in these regions (a drill never writes its primary region).
