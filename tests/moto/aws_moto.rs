@@ -1057,6 +1057,14 @@ async fn the_five_applications_fail_over_as_one_incident_on_moto() {
         proxy.count("total"),
         proxy.counts()
     );
+    // every call names its application in its user agent (CloudTrail's userAgent): counted per application
+    let by_app = proxy.counts_by_app();
+    eprintln!("figure: the incident's API calls by application: {by_app:?}");
+    for app in APPS {
+        let n = by_app.get(app.name).copied().unwrap_or(0);
+        assert!(n > 0 && n <= FIRST_RUN_CALLS, "{}: {n} calls: {by_app:?}", app.name);
+    }
+    assert_eq!(by_app.get("-"), None, "a call without its application: {by_app:?}");
     assert_eq!(aws_world::inventory(moto.endpoint(), PRIMARY).await, primary_before, "the primary region untouched");
 
     // the incident again (a second bridge call, same state dir): every resource is found, none created twice
@@ -1068,7 +1076,11 @@ async fn the_five_applications_fail_over_as_one_incident_on_moto() {
         lines.iter().filter(|e| e["type"] == "resource" && e["phase"] == "created").collect();
     assert!(created.is_empty(), "a second incident created {created:?}");
     let mutating: Vec<(String, u64)> = proxy.forwarded_counts().into_iter().filter(|(op, _)| is_mutating(op)).collect();
-    eprintln!("figure: the incident again: {} API calls, mutating {mutating:?}", proxy.count("total"));
+    eprintln!(
+        "figure: the incident again: {} API calls, mutating {mutating:?}, by application {:?}",
+        proxy.count("total"),
+        proxy.counts_by_app()
+    );
     assert!(mutating.is_empty(), "a second incident changed something: {mutating:?}");
     assert_eq!(aws_world::inventory(moto.endpoint(), SECONDARY).await, secondary_after, "no duplicates");
 }

@@ -55,6 +55,8 @@ pub struct AwsOptions {
     pub max_attempts: Option<u32>,
     /// Regions where every change is refused before it is sent (a drill's primary region).
     pub read_only_regions: Vec<String>,
+    /// The application the run recovers: named in every call's user agent (see [`Clients::for_app`]).
+    pub app: Option<String>,
 }
 
 /// A cache of one client per region.
@@ -91,7 +93,7 @@ pub struct Clients {
     /// shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up), hosted zones by name, backup vaults.
     /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
     /// asks again.
-    pub(crate) shapes: ShapeCache,
+    pub(crate) shapes: Arc<ShapeCache>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -119,8 +121,24 @@ impl Clients {
         if let Some(u) = &opts.endpoint_url {
             loader = loader.endpoint_url(u);
         }
+        if let Some(name) = opts.app.as_deref().and_then(app_name) {
+            loader = loader.app_name(name);
+        }
         let base = loader.load().await;
         Arc::new(Self::from_config(base))
+    }
+
+    /// The same clients' configuration (credentials and their cache, HTTP connections, endpoint, retries) and
+    /// kept reads, for one application of an incident: its calls carry `app/drconsole-<app>` in their user agent,
+    /// so CloudTrail (and the tests' proxy) tell which application's run made each call.
+    pub fn for_app(&self, app: &str) -> Arc<Clients> {
+        let base = match app_name(app) {
+            Some(name) => self.base.to_builder().app_name(name).build(),
+            None => self.base.clone(),
+        };
+        let mut c = Self::from_config(base);
+        c.shapes = self.shapes.clone();
+        Arc::new(c)
     }
 
     /// Clients from a ready configuration (tests pass one with a recorded-response HTTP client).
@@ -139,7 +157,7 @@ impl Clients {
             elb: PerRegion::new(),
             waf: PerRegion::new(),
             backup: PerRegion::new(),
-            shapes: ShapeCache::default(),
+            shapes: Arc::new(ShapeCache::default()),
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
             kms: PerRegion::new(),
@@ -269,6 +287,12 @@ impl ShapeCache {
         }
         Ok(v)
     }
+}
+
+/// `drconsole-<app>` as the SDK's app name (letters, digits and `-._` and a few more; at most 50), if it is one.
+fn app_name(app: &str) -> Option<aws_config::AppName> {
+    let name: String = format!("drconsole-{app}").chars().take(50).collect();
+    aws_config::AppName::new(name).ok()
 }
 
 /// Error code of the refusal by the account guard (a `CloudError` with this code means: nothing was changed).
