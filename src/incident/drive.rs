@@ -748,6 +748,34 @@ pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
     0
 }
 
+/// `drconsole runs --json`: the runs (the array `runs --json` always printed), each run of an incident with an
+/// `incident` object: `{"incident_id", "name", "title", "started", "app"}` (the incident and the application the
+/// run recovers). A run of no incident has no `incident` field.
+pub fn runs_json(state: &StateDir, runs: &[journal::RunSummary]) -> serde_json::Value {
+    let incidents = super::record::list_incidents(state);
+    let items = runs
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+            let found = incidents.iter().find_map(|i| i.apps.iter().find(|a| a.run_id == r.run_id).map(|a| (i, a)));
+            if let (Some((i, a)), Some(o)) = (found, v.as_object_mut()) {
+                o.insert(
+                    "incident".into(),
+                    serde_json::json!({
+                        "incident_id": i.incident_id,
+                        "name": i.name,
+                        "title": i.title,
+                        "started": i.started,
+                        "app": a.app,
+                    }),
+                );
+            }
+            v
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}
+
 /// The incidents under the state directory, each with its applications (`drconsole runs`).
 pub fn print_incidents(state: &StateDir) {
     let incidents = super::record::list_incidents(state);

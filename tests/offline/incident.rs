@@ -596,3 +596,46 @@ fn an_answer_given_in_the_incident_console_goes_to_its_application_s_engine() {
         ]
     );
 }
+
+#[test]
+fn runs_json_names_the_incident_and_application_of_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = fixture_apps(dir.path(), &[("ok.toml", "alpha"), ("ok.toml", "bravo")]);
+    // one lock per runbook: the two copies need names of their own
+    for (f, app) in files.iter().zip(["alpha", "bravo"]) {
+        let text = std::fs::read_to_string(f).unwrap();
+        std::fs::write(f, text.replacen("name = \"ok\"", &format!("name = \"ok-{app}\""), 1)).unwrap();
+    }
+    let mut args = vec!["--headless", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let out = drconsole(state.path(), &args, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // and one run of no incident
+    let single = root().join("tests/fixtures/run/ok.toml").display().to_string();
+    let out = drconsole(state.path(), &["--headless", "--json", &single], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rec = record(state.path());
+    let runs = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state.path())
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
+    assert!(runs.status.success());
+    let list: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    for a in rec["apps"].as_array().unwrap() {
+        let run = list.iter().find(|r| r["run_id"] == a["run_id"]).unwrap();
+        assert_eq!(run["incident"]["incident_id"], rec["incident_id"], "{run}");
+        assert_eq!(run["incident"]["app"], a["app"], "{run}");
+        assert_eq!(run["incident"]["name"], rec["name"], "{run}");
+        assert_eq!(run["outcome"], "recovered", "{run}");
+    }
+    let mut apps: Vec<&str> = list.iter().filter_map(|r| r["incident"]["app"].as_str()).collect();
+    apps.sort();
+    assert_eq!(apps, ["alpha", "bravo"]);
+    // the run of no incident has no `incident` field
+    assert_eq!(list.iter().filter(|r| r.get("incident").is_none()).count(), 1, "{list:?}");
+}
