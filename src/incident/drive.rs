@@ -505,6 +505,7 @@ fn drive(
     if let Some(p) = &mut paced {
         p.go();
     }
+    let headless = console.is_none();
     let results = match console {
         Some(theme) => {
             let backend = if is_sim { "SIMULATOR" } else { "AWS" };
@@ -544,7 +545,7 @@ fn drive(
     if let Err(e) = super::report::write_all(state, &record.dir(state)) {
         eprintln!("drconsole: cannot write the incident report: {e}");
     }
-    summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json);
+    summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json, headless);
     code
 }
 
@@ -620,6 +621,7 @@ async fn hangup_interrupts(commands: Vec<tokio::sync::mpsc::UnboundedSender<crat
 }
 
 /// The incident's last line(s): one NDJSON `incident_finished` object, or a table of its applications.
+#[allow(clippy::too_many_arguments)]
 fn summary(
     state: &StateDir,
     record: &IncidentRecord,
@@ -628,6 +630,7 @@ fn summary(
     calls: u64,
     code: u8,
     json: bool,
+    headless: bool,
 ) {
     let mut out = std::io::stdout().lock();
     let throttled: u64 = figures.map(|f| f.throttled.values().sum()).unwrap_or(0);
@@ -664,7 +667,9 @@ fn summary(
     }
     let _ = writeln!(out, "reports: {}", record.dir(state).display());
     if code != 0 {
-        let _ = writeln!(out, "continue: drconsole resume {} --headless", record.incident_id);
+        // as it ran: in the console, or headless
+        let flag = if headless { " --headless" } else { "" };
+        let _ = writeln!(out, "continue: drconsole resume {}{flag}", record.incident_id);
     }
     let _ = out.flush();
 }

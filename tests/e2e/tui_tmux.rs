@@ -575,6 +575,10 @@ fn the_incident_console_queues_every_application_s_question_and_an_answer_reache
     s.wait_for("Quit the incident?", timeout(10));
     s.keys(&["y"]);
     assert_eq!(s.exit_code(timeout(60)), 130);
+    // the terminal is back; the summary says how to continue, in the console as it ran
+    let after = s.screen();
+    assert!(after.contains("continue: drconsole resume inc-"), "{after}");
+    assert!(!after.contains("--headless"), "{after}");
     let alpha = app_journal(&s, "alpha");
     assert!(alpha.iter().any(|e| e["type"] == "run_finished" && e["outcome"] == "interrupted"), "{alpha:?}");
 }
