@@ -524,7 +524,8 @@ fn runs(state_dir: Option<&Path>, json: bool) -> Exit {
     let state = StateDir::resolve(state_dir)?;
     let runs = journal::list_runs(&state);
     if json {
-        println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
+        let v = crate::incident::drive::runs_json(&state, &runs);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(exit::RECOVERED);
     }
     if runs.is_empty() {

@@ -2,7 +2,8 @@
 //!
 //! AWS meters most control-plane APIs with a token bucket per account and region: a bucket holds up to `burst`
 //! tokens, refills at `rate` tokens a second, and a call that finds it empty is throttled
-//! (`RequestLimitExceeded` on EC2, `Throttling` on RDS and Route 53). The defaults are AWS's documented ones
+//! (`RequestLimitExceeded` on EC2, `Throttling` on RDS and Route 53); Route 53's buckets are per account (the API
+//! is global), the others per account and region ([`scope`]). The defaults are AWS's documented ones
 //! ([`Limits::aws_defaults`]); an incident file's `[limits]` table overrides them for accounts with raised limits.
 //!
 //! Two users: the client-side [`RateLimiter`] makes a call wait for a token before it goes out (so a process never
@@ -69,6 +70,12 @@ pub fn class(service: &str, op: &str) -> Option<String> {
     }
 }
 
+/// The bucket a call of `class` in `region` takes from: AWS meters EC2 and RDS per account and region, so each
+/// region has its own bucket (`ec2.mutating@us-west-2`); Route 53 is global, one bucket per account.
+pub fn scope(class: &str, region: &str) -> String {
+    if class.starts_with("route53") || region.is_empty() { class.to_string() } else { format!("{class}@{region}") }
+}
+
 fn is_read(op: &str) -> bool {
     ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))
 }
@@ -115,12 +122,13 @@ impl Buckets {
         &self.limits
     }
 
-    /// Takes a token for a call of `class` at `now`; `Err(wait)`: the bucket is empty, a token comes in `wait`.
-    pub fn try_take(&self, class: &str, now: Timestamp) -> Result<(), Duration> {
+    /// Takes a token for a call of `class` in `region` at `now` (from that region's bucket, or the account's for
+    /// a global API: [`scope`]); `Err(wait)`: the bucket is empty, a token comes in `wait`.
+    pub fn try_take(&self, class: &str, region: &str, now: Timestamp) -> Result<(), Duration> {
         let Some(limit) = self.limits.classes.get(class).copied() else { return Ok(()) };
         let now = secs(now);
         let mut m = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        m.entry(class.to_string()).or_insert(Bucket { limit, tokens: f64::from(limit.burst), at: now }).take(now)
+        m.entry(scope(class, region)).or_insert(Bucket { limit, tokens: f64::from(limit.burst), at: now }).take(now)
     }
 }
 
@@ -138,11 +146,11 @@ impl RateLimiter {
         Self { buckets: Buckets::new(limits), waits: AtomicU64::new(0), waited_ms: AtomicU64::new(0) }
     }
 
-    /// Waits (in run time) until a call of `service`/`op` may go out.
-    pub async fn acquire(&self, clock: &Clock, service: &str, op: &str) {
+    /// Waits (in run time) until a call of `service`/`op` in `region` may go out.
+    pub async fn acquire(&self, clock: &Clock, service: &str, op: &str, region: &str) {
         let Some(class) = class(service, op) else { return };
         let mut waited = false;
-        while let Err(wait) = self.buckets.try_take(&class, clock.now()) {
+        while let Err(wait) = self.buckets.try_take(&class, region, clock.now()) {
             if !waited {
                 waited = true;
                 self.waits.fetch_add(1, Ordering::Relaxed);
@@ -167,16 +175,36 @@ mod tests {
         let b = Buckets::new(Limits::aws_defaults());
         let t0 = Timestamp::UNIX_EPOCH;
         for _ in 0..10 {
-            assert!(b.try_take("ec2.CreateNatGateway", t0).is_ok());
+            assert!(b.try_take("ec2.CreateNatGateway", "us-west-2", t0).is_ok());
         }
-        let wait = b.try_take("ec2.CreateNatGateway", t0).err().unwrap_or_default();
+        let wait = b.try_take("ec2.CreateNatGateway", "us-west-2", t0).err().unwrap_or_default();
         assert_eq!(wait, Duration::from_secs(1));
         let t1 = t0.saturating_add(jiff::SignedDuration::from_secs(1)).unwrap_or(t0);
-        assert!(b.try_take("ec2.CreateNatGateway", t1).is_ok());
-        assert!(b.try_take("ec2.CreateNatGateway", t1).is_err());
+        assert!(b.try_take("ec2.CreateNatGateway", "us-west-2", t1).is_ok());
+        assert!(b.try_take("ec2.CreateNatGateway", "us-west-2", t1).is_err());
         // another class has its own bucket; an unmetered class is never empty
-        assert!(b.try_take("ec2.mutating", t1).is_ok());
-        assert!(b.try_take("elbv2", t1).is_ok());
+        assert!(b.try_take("ec2.mutating", "us-west-2", t1).is_ok());
+        assert!(b.try_take("elbv2", "us-west-2", t1).is_ok());
+    }
+
+    #[test]
+    fn each_region_has_its_own_buckets_and_route53_one_for_the_account() {
+        let b = Buckets::new(Limits::aws_defaults());
+        let t0 = Timestamp::UNIX_EPOCH;
+        for _ in 0..10 {
+            assert!(b.try_take("ec2.CreateNatGateway", "us-west-2", t0).is_ok());
+        }
+        assert!(b.try_take("ec2.CreateNatGateway", "us-west-2", t0).is_err());
+        // another region's bucket is still full, as AWS meters EC2 per region
+        assert!(b.try_take("ec2.CreateNatGateway", "us-east-2", t0).is_ok());
+        // Route 53 is global: one bucket whatever region the call names
+        for i in 0..50 {
+            let region = if i % 2 == 0 { "us-west-2" } else { "us-east-1" };
+            assert!(b.try_take("route53", region, t0).is_ok());
+        }
+        assert!(b.try_take("route53", "eu-west-1", t0).is_err());
+        assert_eq!(scope("ec2.mutating", "us-west-2"), "ec2.mutating@us-west-2");
+        assert_eq!(scope("route53.CreateHealthCheck", "us-west-2"), "route53.CreateHealthCheck");
     }
 
     #[test]

@@ -84,12 +84,10 @@ impl Answers {
 
 /// Starts a new incident from the command line.
 pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Registry, operator: &str) -> u8 {
-    if !args.headless {
-        return usage(
-            "the incident overview console is not built yet: run an incident with --headless (follow one \
-             application with `drconsole watch RUN`)",
-        );
-    }
+    let console = match console_theme(args.headless, args.json, args.theme.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     if !args.vars.is_empty() {
         return usage("--var names one runbook's variable; in an incident set it in that runbook's [vars]");
     }
@@ -125,10 +123,10 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    // nothing starts that cannot finish: a headless run cannot answer a recovery-point question
+    // nothing starts that cannot finish: a headless run cannot answer a recovery-point question (the console asks)
     for ((app, rb), point) in apps.iter().zip(&points) {
         let asks = crate::runbook::kinds::asking_steps(rb);
-        if point.is_none() && !asks.is_empty() {
+        if console.is_none() && point.is_none() && !asks.is_empty() {
             eprintln!(
                 "drconsole: application `{app}`: step{} `{}` ask{} the operator for a recovery point, and a headless \
                  run cannot ask: pass --recovery-point latest (every application) or --recovery-point {app}=ID. \
@@ -219,7 +217,26 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
         }
         return journal_error(&e);
     }
-    drive(record, state, starts, registry, world, None, args.json, operator)
+    drive(record, state, starts, registry, world, None, args.json, operator, console)
+}
+
+/// The console's theme, or `None` for a headless incident; the console needs stdout to be a terminal.
+fn console_theme(headless: bool, json: bool, theme: Option<&str>) -> Result<Option<crate::tui::Theme>, u8> {
+    if headless {
+        return Ok(None);
+    }
+    if json {
+        return Err(usage("--json needs --headless"));
+    }
+    let theme = match theme.map(crate::tui::Theme::load).transpose() {
+        Ok(t) => t.unwrap_or_else(crate::tui::Theme::default_for_env),
+        Err(e) => return Err(usage(e)),
+    };
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Err(usage("stdout is not a terminal: the console needs one; pass --headless for automation"));
+    }
+    Ok(Some(theme))
 }
 
 /// Resumes every application of an incident that did not recover.
@@ -228,9 +245,10 @@ pub fn resume(dir: &Path, args: &ResumeArgs, state: &StateDir, registry: &Regist
         Ok(r) => r,
         Err(e) => return journal_error(&e),
     };
-    if !args.headless {
-        return usage("the incident overview console is not built yet: resume an incident with --headless");
-    }
+    let console = match console_theme(args.headless, args.json, None) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     if args.runbook.is_some() {
         return usage("--runbook names one run's runbook; resume that application's run by its run id");
     }
@@ -292,7 +310,7 @@ pub fn resume(dir: &Path, args: &ResumeArgs, state: &StateDir, registry: &Regist
         },
         None => None,
     };
-    drive(record, state, starts, registry, world, saved, args.json, operator)
+    drive(record, state, starts, registry, world, saved, args.json, operator, console)
 }
 
 /// The newest `world.json` among the incident's runs.
@@ -378,6 +396,7 @@ fn drive(
     saved: Option<String>,
     json: bool,
     operator: &str,
+    console: Option<crate::tui::Theme>,
 ) -> u8 {
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -408,8 +427,8 @@ fn drive(
     for a in &apps {
         eprintln!("drconsole: {}: run {} (journal: {})", a.app, a.prepared.cfg.run_id, a.prepared.dir.display());
     }
-    for a in &mut apps {
-        // the flags' confirmations are given by the engine as they are asked
+    for a in apps.iter_mut().filter(|_| console.is_none()) {
+        // headless: the flags' confirmations are given by the engine as they are asked
         let by = if a.opts.operator.is_empty() { "headless".to_string() } else { a.opts.operator.clone() };
         a.prepared.cfg.approvals = Approvals { all: a.opts.approve_all, steps: a.opts.approve.clone(), by };
     }
@@ -466,22 +485,46 @@ fn drive(
     for (a, clock) in apps.into_iter().zip(clocks) {
         let AppStart { app, prepared, opts } = a;
         let run_id = prepared.cfg.run_id.clone();
+        // the console shows what a resumed run's earlier sessions did
+        let history = match (&console, prepared.prior.is_some()) {
+            (Some(_), true) => {
+                journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let notes = if console.is_some() {
+            crate::tui::notes_from_runbook(&prepared.rb, registry)
+        } else {
+            crate::tui::StepNotes::new()
+        };
         let (handle, guard) = rt.block_on(async { prepared.start_on(registry.clone(), clock, paced.as_ref()) });
         let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts };
         let writer =
             AppWriter { app: app.clone(), run_id: run_id.clone(), json, width, out: out.clone(), buf: Vec::new() };
-        running.push((app, run_id, handle, guard, opts, writer));
+        running.push(Running { app, run_id, handle, guard, opts, writer, notes, history });
     }
     if let Some(p) = &mut paced {
         p.go();
     }
-    let results = rt.block_on(futures::future::join_all(running.into_iter().map(
-        |(app, run_id, handle, guard, opts, writer)| async move {
+    let headless = console.is_none();
+    let results = match console {
+        Some(theme) => {
+            let backend = if is_sim { "SIMULATOR" } else { "AWS" };
+            let opts = crate::tui::IncidentOptions {
+                theme,
+                operator: operator.to_string(),
+                title: format!("{backend} · {} · incident {}", record.title, record.incident_id),
+                incident_id: record.incident_id.clone(),
+            };
+            rt.block_on(run_console(running, opts))
+        }
+        None => rt.block_on(futures::future::join_all(running.into_iter().map(|r| async move {
+            let Running { app, run_id, handle, guard, opts, writer, .. } = r;
             let r = headless::run(handle, &opts, writer).await;
             drop(guard);
             (app, run_id, r)
-        },
-    )));
+        }))),
+    };
     drop(paced);
     let code = worst_exit(results.iter().map(|(_, _, r)| r.outcome.exit_code()));
     for (app, _, r) in &results {
@@ -503,11 +546,83 @@ fn drive(
     if let Err(e) = super::report::write_all(state, &record.dir(state)) {
         eprintln!("drconsole: cannot write the incident report: {e}");
     }
-    summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json);
+    summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json, headless);
     code
 }
 
+/// One application's engine, started, with what its frontend needs.
+struct Running {
+    app: String,
+    run_id: String,
+    handle: crate::engine::RunHandle,
+    guard: journal::SessionGuard,
+    opts: headless::Options,
+    writer: AppWriter,
+    notes: crate::tui::StepNotes,
+    history: Vec<crate::engine::Event>,
+}
+
+/// The incident console over every application's engine; then each engine's result (an engine still running
+/// when the console is gone stops as interrupted: its command sender was dropped).
+async fn run_console(
+    running: Vec<Running>,
+    opts: crate::tui::IncidentOptions,
+) -> Vec<(String, String, crate::engine::RunResult)> {
+    let incident_id = opts.incident_id.clone();
+    let mut links = Vec::new();
+    let mut joins = Vec::new();
+    let mut senders = Vec::new();
+    for r in running {
+        let crate::engine::RunHandle { commands, events, join } = r.handle;
+        senders.push(commands.clone());
+        links.push(crate::tui::AppLink { app: r.app.clone(), events, commands, notes: r.notes, history: r.history });
+        joins.push((r.app, r.run_id, join, r.guard));
+    }
+    let exit = {
+        // SIGHUP (the terminal went away) ends the console like SIGTERM: every application is interrupted
+        let hangup = hangup_interrupts(senders);
+        tokio::select! {
+            c = crate::tui::run_incident(links, opts) => c,
+            () = hangup => Ok(crate::tui::IncidentExit { interrupted: true }),
+        }
+    };
+    match exit {
+        Ok(e) if e.interrupted => eprintln!(
+            "drconsole: incident {incident_id} interrupted: no new step starts; waiting for running steps to stop \
+             (continue with: drconsole resume {incident_id})"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("drconsole: {e}"),
+    }
+    let mut results = Vec::new();
+    for (app, run_id, join, guard) in joins {
+        let r = join.await.unwrap_or_else(|e| crate::engine::RunResult {
+            outcome: Outcome::Failed,
+            message: format!("the engine stopped unexpectedly: {e}"),
+            statuses: Vec::new(),
+        });
+        drop(guard);
+        results.push((app, run_id, r));
+    }
+    results
+}
+
+/// Waits for SIGHUP, then interrupts every application.
+async fn hangup_interrupts(commands: Vec<tokio::sync::mpsc::UnboundedSender<crate::engine::Command>>) {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        hup.recv().await;
+        for c in &commands {
+            let _ = c.send(crate::engine::Command::Interrupt);
+        }
+        return;
+    }
+    drop(commands);
+    std::future::pending::<()>().await;
+}
+
 /// The incident's last line(s): one NDJSON `incident_finished` object, or a table of its applications.
+#[allow(clippy::too_many_arguments)]
 fn summary(
     state: &StateDir,
     record: &IncidentRecord,
@@ -516,6 +631,7 @@ fn summary(
     calls: u64,
     code: u8,
     json: bool,
+    headless: bool,
 ) {
     let mut out = std::io::stdout().lock();
     let throttled: u64 = figures.map(|f| f.throttled.values().sum()).unwrap_or(0);
@@ -552,7 +668,9 @@ fn summary(
     }
     let _ = writeln!(out, "reports: {}", record.dir(state).display());
     if code != 0 {
-        let _ = writeln!(out, "continue: drconsole resume {} --headless", record.incident_id);
+        // as it ran: in the console, or headless
+        let flag = if headless { " --headless" } else { "" };
+        let _ = writeln!(out, "continue: drconsole resume {}{flag}", record.incident_id);
     }
     let _ = out.flush();
 }
@@ -634,6 +752,34 @@ pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
         }
     })));
     0
+}
+
+/// `drconsole runs --json`: the runs (the array `runs --json` always printed), each run of an incident with an
+/// `incident` object: `{"incident_id", "name", "title", "started", "app"}` (the incident and the application the
+/// run recovers). A run of no incident has no `incident` field.
+pub fn runs_json(state: &StateDir, runs: &[journal::RunSummary]) -> serde_json::Value {
+    let incidents = super::record::list_incidents(state);
+    let items = runs
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+            let found = incidents.iter().find_map(|i| i.apps.iter().find(|a| a.run_id == r.run_id).map(|a| (i, a)));
+            if let (Some((i, a)), Some(o)) = (found, v.as_object_mut()) {
+                o.insert(
+                    "incident".into(),
+                    serde_json::json!({
+                        "incident_id": i.incident_id,
+                        "name": i.name,
+                        "title": i.title,
+                        "started": i.started,
+                        "app": a.app,
+                    }),
+                );
+            }
+            v
+        })
+        .collect();
+    serde_json::Value::Array(items)
 }
 
 /// The incidents under the state directory, each with its applications (`drconsole runs`).

@@ -7,6 +7,7 @@
 #[doc(hidden)]
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
+pub mod incident;
 pub mod keymap;
 pub mod overview;
 pub mod popup;
@@ -408,6 +409,179 @@ pub async fn run(
     }
     drop(guard);
     Ok(TuiExit { outcome: state.finished.as_ref().map(|f| f.outcome), interrupted })
+}
+
+/// One application of an incident, as the incident console sees it.
+pub struct AppLink {
+    pub app: String,
+    pub events: UnboundedReceiver<Event>,
+    pub commands: UnboundedSender<Command>,
+    pub notes: StepNotes,
+    /// Events of the run's earlier sessions (a resumed incident).
+    pub history: Vec<Event>,
+}
+
+/// How the incident console is set up.
+#[derive(Debug, Clone)]
+pub struct IncidentOptions {
+    pub theme: Theme,
+    pub operator: String,
+    /// The overview's first line.
+    pub title: String,
+    pub incident_id: String,
+}
+
+/// How the incident console ended.
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentExit {
+    /// The operator quit while applications were running: they were interrupted.
+    pub interrupted: bool,
+}
+
+/// Runs the incident console until the operator quits: the overview, each application's console, the questions
+/// of all. Every application's events go to its own console state; a command goes to the engine of the
+/// application that produced it. Quitting while applications run sends each of them [`Command::Interrupt`]; after
+/// it returns, dropping the senders makes engines still running stop as interrupted.
+pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<IncidentExit, TuiError> {
+    let guard = TerminalGuard::enter()?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    let named: Vec<(String, StepNotes)> = apps.iter().map(|a| (a.app.clone(), a.notes.clone())).collect();
+    let mut state = incident::IncidentState::new(opts.title, opts.incident_id, named, &opts.operator);
+    let size = term.size()?;
+    state.handle(incident::IncidentInput::Resize(size.width, size.height));
+    // one channel for every application's events, each tagged with its application's index
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<Event>)>();
+    let mut commands = Vec::new();
+    for (i, a) in apps.into_iter().enumerate() {
+        if let Some(c) = state.apps.get_mut(i) {
+            c.state.replay(&a.history);
+        }
+        commands.push(a.commands);
+        let tx = tx.clone();
+        let mut rx = a.events;
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if tx.send((i, Some(ev))).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send((i, None));
+        });
+    }
+    drop(tx);
+    let theme = opts.theme;
+    let mut input = EventStream::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // every application of an incident runs on one clock
+    let mut clock = RunClock { anchor: None, speed: 1.0 };
+    let mut events_open = true;
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut interrupted = false;
+    let started = Instant::now();
+    let wall = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let signal = terminate_signal();
+    tokio::pin!(signal);
+    use incident::{IncidentEffect, IncidentInput};
+
+    'main: loop {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            let lock = DRAW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !ACTIVE.load(Ordering::SeqCst) {
+                break 'main;
+            }
+            execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
+            let drawn =
+                term.draw(|f| f.render_widget(incident::IncidentScreen { state: &state, theme: &theme }, f.area()));
+            execute!(std::io::stdout(), terminal::EndSynchronizedUpdate)?;
+            drop(lock);
+            drawn?;
+            dirty = false;
+            last_draw = Some(Instant::now());
+        }
+        let animating = state.animating();
+        let redraw = if dirty { last_draw.map(|t| FRAME.saturating_sub(t.elapsed())) } else { None };
+        let wake = state.wakeup().map(|t| Duration::from_millis(t.saturating_sub(wall())));
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
+                    state.handle(IncidentInput::Instant(wall()));
+                    effects = state.handle(IncidentInput::Key(k));
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(w, h))) => {
+                    state.handle(IncidentInput::Resize(w, h));
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => break 'main,
+            },
+            ev = events.recv(), if events_open => match ev {
+                Some(first) => {
+                    state.handle(IncidentInput::Instant(wall()));
+                    let mut next = Some(first);
+                    // take whatever else is queued before drawing (a fast simulator emits bursts)
+                    for _ in 0..4096 {
+                        let Some((i, ev)) = next.take() else { break };
+                        match ev {
+                            Some(ev) => {
+                                clock.observe(&ev);
+                                state.handle(IncidentInput::Event(i, Box::new(ev)));
+                            }
+                            None => {
+                                state.handle(IncidentInput::EventsClosed(i));
+                            }
+                        }
+                        next = events.try_recv().ok();
+                    }
+                    dirty = true;
+                }
+                None => {
+                    events_open = false;
+                    dirty = true;
+                }
+            },
+            _ = ticker.tick(), if animating => {
+                if let Some(now) = clock.now() {
+                    state.handle(IncidentInput::Tick(now));
+                }
+                dirty = true;
+            }
+            () = tokio::time::sleep(redraw.unwrap_or(Duration::ZERO)), if redraw.is_some() => {}
+            () = tokio::time::sleep(wake.unwrap_or(Duration::ZERO)), if wake.is_some() => {
+                state.handle(IncidentInput::Instant(wall()));
+                dirty = true;
+            }
+            () = &mut signal => {
+                for (i, tx) in commands.iter().enumerate() {
+                    if state.apps.get(i).is_some_and(|a| a.state.active()) {
+                        let _ = tx.send(Command::Interrupt);
+                        interrupted = true;
+                    }
+                }
+                break 'main;
+            }
+        }
+        for e in effects {
+            match e {
+                IncidentEffect::Send(i, cmd) => {
+                    if cmd == Command::Interrupt {
+                        interrupted = true;
+                    }
+                    if let Some(tx) = commands.get(i) {
+                        let _ = tx.send(cmd);
+                    }
+                }
+                IncidentEffect::Quit => break 'main,
+            }
+        }
+    }
+    drop(guard);
+    Ok(IncidentExit { interrupted })
 }
 
 #[cfg(test)]

@@ -302,6 +302,8 @@ pub struct State {
     pub regions: std::collections::BTreeMap<String, RegionHealth>,
     /// Animation frame counter (spinner).
     pub frame: u64,
+    /// In an incident: the application this console is; every popup's title names it.
+    pub app: Option<String>,
 }
 
 impl State {
@@ -340,6 +342,7 @@ impl State {
             screen: Screen::Main,
             regions: Default::default(),
             frame: 0,
+            app: None,
         }
     }
 
@@ -1119,6 +1122,28 @@ impl State {
             }
         }
         Vec::new()
+    }
+
+    /// The incident console shows this application's screen to answer it: opens the question of the first step
+    /// that waits for the operator (even one put aside) unless a popup is open. The popup shown is new to the
+    /// operator, so keys already on their way are ignored for a moment, as for a popup that opened by itself.
+    /// Whether a popup is open afterwards.
+    pub fn attend(&mut self) -> bool {
+        if !self.control {
+            return false;
+        }
+        if self.modal.is_none()
+            && self.finished.is_none()
+            && let Some(i) = self.steps.iter().position(|s| s.status.needs_operator())
+        {
+            self.selected = i;
+            self.focus = Focus::Steps;
+            self.open_selected();
+        }
+        if self.modal.is_some() {
+            self.guard_until = Some(self.wall + GUARD_MS);
+        }
+        self.modal.is_some()
     }
 
     fn dismiss(&mut self, step: &str) {

@@ -647,7 +647,8 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     if !s.follow || s.log_bottom.is_some() {
         keys.push(("f", "follow"));
     }
-    keys.extend([("?", "help"), ("q", "quit")]);
+    // in an incident, q goes back to the overview (quitting is the overview's)
+    keys.extend([("?", "help"), ("q", if s.app.is_some() { "overview" } else { "quit" })]);
     if active {
         keys.push(("s", "skip"));
         keys.push(("p", if s.paused.is_some() { "resume" } else { "pause" }));
@@ -675,8 +676,13 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
-fn popup(title: &str, role: &str, t: &Theme, area: Rect, buf: &mut Buffer) -> Rect {
+/// A popup's frame; in an incident its title names the application whose question or action it is.
+fn popup(app: Option<&str>, title: &str, role: &str, t: &Theme, area: Rect, buf: &mut Buffer) -> Rect {
     Clear.render(area, buf);
+    let title = match app {
+        Some(a) => format!("{a} · {title}"),
+        None => title.to_string(),
+    };
     let b = Block::default()
         .borders(Borders::ALL)
         .border_type(BorderType::Double)
@@ -705,15 +711,25 @@ fn wrapped_rows(lines: &[Line], w: u16) -> u16 {
 }
 
 /// A popup sized to its text: at most `max_w` wide, as tall as the wrapped lines (plus borders).
-fn text_popup(title: &str, role: &str, lines: Vec<Line>, max_w: u16, t: &Theme, area: Rect, buf: &mut Buffer) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn text_popup(
+    app: Option<&str>,
+    title: &str,
+    role: &str,
+    lines: Vec<Line>,
+    max_w: u16,
+    t: &Theme,
+    area: Rect,
+    buf: &mut Buffer,
+) {
     let w = area.width.saturating_sub(4).min(max_w);
     let h = wrapped_rows(&lines, w.saturating_sub(2)).saturating_add(2);
     let r = centered(area, w, h);
-    let inner = popup(title, role, t, r, buf);
+    let inner = popup(app, title, role, t, r, buf);
     Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
 }
 
-fn help(t: &Theme, area: Rect, buf: &mut Buffer) {
+fn help(app: Option<&str>, t: &Theme, area: Rect, buf: &mut Buffer) {
     let two = area.width >= 78;
     let w = if two { area.width.saturating_sub(2).min(110) } else { area.width.saturating_sub(2).min(60) };
     // each column: one space, the keys padded to the longest, the description cut to what is left
@@ -740,7 +756,7 @@ fn help(t: &Theme, area: Rect, buf: &mut Buffer) {
     }
     let h = (left.len().max(right.len()) + 3) as u16;
     let r = centered(area, w, h);
-    let inner = popup("Keys", "border.focus", t, r, buf);
+    let inner = popup(app, "Keys", "border.focus", t, r, buf);
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
     if two {
         let [l, rr] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
@@ -770,8 +786,9 @@ fn resume_line<'a>(s: &State, t: &Theme) -> Line<'a> {
 }
 
 fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
+    let app = s.app.as_deref();
     match m {
-        Modal::Help => help(t, area, buf),
+        Modal::Help => help(app, t, area, buf),
         Modal::Quit(_) => {
             let lines = vec![
                 Line::from(Span::styled("The run is still active.", t.get("text"))),
@@ -784,7 +801,7 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 keys_line(&[("y", "quit and interrupt"), ("n q", "keep going")], t),
             ];
-            text_popup("Quit?", "danger", lines, 64, t, area, buf);
+            text_popup(app, "Quit?", "danger", lines, 64, t, area, buf);
         }
         Modal::Act(p) => {
             let (title, what) = match &p.act {
@@ -802,7 +819,7 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 keys_line(&[("y", "yes"), ("n q Esc", "no")], t),
             ];
-            text_popup(title, "warning", lines, 64, t, area, buf);
+            text_popup(app, title, "warning", lines, 64, t, area, buf);
         }
         Modal::Reason(p) => reason_popup(s, t, p, area, buf),
         Modal::Confirm(p) => confirm_popup(s, t, p, area, buf),
@@ -812,10 +829,10 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 popup_keys(s, &[("y", "done"), ("s", "skip…"), ("q n Esc", "not now")], t),
             ];
-            text_popup(&format!("Manual task: {}", p.step), "step.awaiting", lines, 90, t, area, buf);
+            text_popup(app, &format!("Manual task: {}", p.step), "step.awaiting", lines, 90, t, area, buf);
         }
         Modal::Picker(p) => picker(s, t, p, area, buf),
-        Modal::RpoLoss(p) => rpo_loss_popup(t, p, area, buf),
+        Modal::RpoLoss(p) => rpo_loss_popup(app, t, p, area, buf),
         Modal::LogLine(i) => {
             let Some(l) = s.log.get(*i) else { return };
             let step = if l.step.is_empty() { "run" } else { l.step.as_str() };
@@ -829,7 +846,7 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
                 Line::default(),
                 keys_line(&[("Enter q Esc", "close")], t),
             ];
-            text_popup(&format!("Log line {}/{}", i + 1, s.log.len()), "border.focus", lines, 110, t, area, buf);
+            text_popup(app, &format!("Log line {}/{}", i + 1, s.log.len()), "border.focus", lines, 110, t, area, buf);
         }
     }
 }
@@ -871,7 +888,7 @@ fn confirm_popup(s: &State, t: &Theme, p: &ConfirmPopup, area: Rect, buf: &mut B
         }
         None => lines.push(popup_keys(s, &[("y", "approve"), ("s", "skip…"), ("q n Esc", "not now")], t)),
     }
-    text_popup(&format!("Confirm step {}", p.step), role, lines, 90, t, area, buf);
+    text_popup(s.app.as_deref(), &format!("Confirm step {}", p.step), role, lines, 90, t, area, buf);
 }
 
 fn reason_popup(s: &State, t: &Theme, p: &ReasonPopup, area: Rect, buf: &mut Buffer) {
@@ -922,10 +939,10 @@ fn reason_popup(s: &State, t: &Theme, p: &ReasonPopup, area: Rect, buf: &mut Buf
         lines.push(keys_line(&[("Enter", "next"), ("^u", "clear"), ("Esc ^g", "cancel")], t));
     }
     let role = if matches!(p.purpose, Purpose::Abort) { "danger" } else { "warning" };
-    text_popup(&title, role, lines, 76, t, area, buf);
+    text_popup(s.app.as_deref(), &title, role, lines, 76, t, area, buf);
 }
 
-fn rpo_loss_popup(t: &Theme, p: &RpoLossPopup, area: Rect, buf: &mut Buffer) {
+fn rpo_loss_popup(app: Option<&str>, t: &Theme, p: &RpoLossPopup, area: Rect, buf: &mut Buffer) {
     let c = &p.candidate;
     let age = fmt_duration(std::time::Duration::from_secs(c.age_secs.max(0) as u64));
     let rpo = fmt_duration(std::time::Duration::from_secs(p.picker.rpo_secs));
@@ -952,14 +969,14 @@ fn rpo_loss_popup(t: &Theme, p: &RpoLossPopup, area: Rect, buf: &mut Buffer) {
     )));
     lines.push(Line::default());
     lines.push(keys_line(&[("y", "accept the RPO loss"), ("n q Esc", "back to the list")], t));
-    text_popup("Accept the RPO loss?", "danger", lines, 84, t, area, buf);
+    text_popup(app, "Accept the RPO loss?", "danger", lines, 84, t, area, buf);
 }
 
 fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
     let none_meet = p.meeting() == 0;
     let want_h = u16::try_from(p.candidates.len()).unwrap_or(u16::MAX).saturating_add(7 + u16::from(none_meet)).max(10);
     let r = centered(area, area.width.saturating_sub(4).min(120), area.height.min(want_h));
-    let inner = popup(&format!("Choose a recovery point · {}", p.step), "border.focus", t, r, buf);
+    let inner = popup(s.app.as_deref(), &format!("Choose a recovery point · {}", p.step), "border.focus", t, r, buf);
     let [msg, banner, table_a, info, keys] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(u16::from(none_meet)),

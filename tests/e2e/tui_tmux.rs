@@ -135,6 +135,11 @@ impl Session {
         assert!(status.success(), "tmux resize-window failed");
     }
 
+    /// The session's state directory (`DRCONSOLE_STATE_DIR`).
+    fn state_dir(&self) -> PathBuf {
+        self.exit_file.parent().unwrap().join("state")
+    }
+
     /// The console's exit code, once it has ended.
     fn exit_code(&self, within: Duration) -> i32 {
         let start = Instant::now();
@@ -504,4 +509,76 @@ fn with_stale_backups_the_rpo_loss_is_accepted_in_the_console() {
     s.wait_for("Quit?", timeout(20));
     s.keys(&["y"]);
     assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+/// The events of an application's journal in an incident of the session's state directory.
+fn app_journal(s: &Session, app: &str) -> Vec<serde_json::Value> {
+    let state = s.state_dir();
+    let inc = std::fs::read_dir(state.join("incidents")).unwrap().next().unwrap().unwrap().path();
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(inc.join("incident.json")).unwrap()).unwrap();
+    let run = rec["apps"].as_array().unwrap().iter().find(|a| a["app"] == app).unwrap()["run_id"].clone();
+    let text = std::fs::read_to_string(state.join("runs").join(run.as_str().unwrap()).join("journal.jsonl")).unwrap();
+    // each line is a record with the event under `event`
+    text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone()).collect()
+}
+
+fn approved(events: &[serde_json::Value], step: &str) -> bool {
+    events.iter().any(|e| e["type"] == "step_approved" && e["step"] == step)
+}
+
+#[test]
+fn the_incident_console_queues_every_application_s_question_and_an_answer_reaches_its_application() {
+    let s = Session::start("incident", &["tests/fixtures/incident/two-waiting.toml"]);
+    s.resize(80, 24);
+    let screen = s.wait_until(
+        "show both applications' questions",
+        |x| x.contains("[alpha] approve cutover") && x.contains("[bravo] approve cutover"),
+        timeout(90),
+    );
+    assert!(screen.contains("questions (2)"), "{screen}");
+    assert!(screen.contains("SIMULATOR · Two applications waiting"), "{screen}");
+    assert!(screen.lines().count() <= 24, "{screen}");
+    // both wait; alpha's RTO is shorter (thinner margin): first
+    let row = |name: &str| screen.lines().position(|l| l.starts_with(name) && l.contains("WAITING"));
+    let (a, b) = (row("alpha").expect(&screen), row("bravo").expect(&screen));
+    assert!(a < b, "{screen}");
+
+    // Enter opens alpha's console with its question; the popup names alpha, the bar names bravo's question
+    s.keys(&["Enter"]);
+    let screen = s.wait_popup("alpha · Confirm step cutover", timeout(30));
+    assert!(screen.contains("also waiting: [bravo] approve cutover"), "{screen}");
+    assert!(!screen.contains("bravo · Confirm"), "{screen}");
+    // not now (n), then Esc back to the overview: both still wait
+    s.keys(&["n"]);
+    s.wait_gone("Confirm step cutover", timeout(10));
+    s.keys(&["Escape"]);
+    let screen = s.wait_for("questions (2)", timeout(10));
+    assert!(screen.contains("[alpha] approve cutover") && screen.contains("[bravo] approve cutover"), "{screen}");
+
+    // Down, Enter: bravo's console and question; y approves bravo's cut-over, and only bravo's
+    s.keys(&["Down"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_popup("bravo · Confirm step cutover", timeout(30));
+    assert!(screen.contains("also waiting: [alpha] approve cutover"), "{screen}");
+    s.keys(&["y"]);
+    s.wait_for("RECOVERED", timeout(60));
+    s.keys(&["q"]);
+    let screen = s.wait_for("questions (1)", timeout(10));
+    assert!(screen.contains("[alpha] approve cutover") && !screen.contains("[bravo]"), "{screen}");
+    assert!(screen.lines().any(|l| l.starts_with("bravo") && l.contains("recovered")), "{screen}");
+    assert!(approved(&app_journal(&s, "bravo"), "cutover"), "bravo's journal records the approval");
+    assert!(!approved(&app_journal(&s, "alpha"), "cutover"), "alpha's journal has no approval");
+
+    // q on the overview asks; y interrupts alpha: the worst exit code is alpha's 130
+    s.keys(&["q"]);
+    s.wait_for("Quit the incident?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+    // the terminal is back; the summary says how to continue, in the console as it ran
+    let after = s.screen();
+    assert!(after.contains("continue: drconsole resume inc-"), "{after}");
+    assert!(!after.contains("--headless"), "{after}");
+    let alpha = app_journal(&s, "alpha");
+    assert!(alpha.iter().any(|e| e["type"] == "run_finished" && e["outcome"] == "interrupted"), "{alpha:?}");
 }

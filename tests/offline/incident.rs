@@ -475,3 +475,167 @@ fn the_overview_sorts_by_urgency_and_names_each_question_s_application_at_80x24(
         .collect();
     insta::assert_snapshot!("overview_80x24", text.join("\n"));
 }
+
+/// The incident console with two applications, both waiting at a confirmation of `cutover`: `alpha` with the
+/// thinner margin (its step expected longer), then `bravo`.
+fn two_waiting() -> drconsole::tui::incident::IncidentState {
+    use drconsole::tui::incident::{IncidentInput, IncidentState};
+    use serde_json::json;
+    let started = |s: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}});
+    let ok = |s: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}});
+    let waits = json!({"type": "step_awaiting_approval", "step": "cutover", "plan": "run `echo cut`"});
+    let alpha = app_events(
+        "alpha",
+        &[("db", false), ("cutover", true), ("verify", false), ("dns", false)],
+        &[started("db"), ok("db"), waits.clone()],
+    );
+    let bravo = app_events("bravo", &[("db", false), ("cutover", true)], &[started("db"), ok("db"), waits]);
+    let notes = drconsole::tui::StepNotes::new();
+    let mut st = IncidentState::new(
+        "SIMULATOR · Two applications waiting · incident inc-1".into(),
+        "inc-1".into(),
+        vec![("alpha".into(), notes.clone()), ("bravo".into(), notes)],
+        "oncall@host",
+    );
+    st.handle(IncidentInput::Resize(80, 24));
+    for (i, evs) in [alpha, bravo].into_iter().enumerate() {
+        for ev in evs {
+            st.handle(IncidentInput::Event(i, Box::new(ev)));
+        }
+    }
+    // past the key guard of the popups that opened by themselves
+    st.handle(IncidentInput::Instant(10_000));
+    st
+}
+
+fn key(
+    st: &mut drconsole::tui::incident::IncidentState,
+    code: ratatui::crossterm::event::KeyCode,
+) -> Vec<drconsole::tui::incident::IncidentEffect> {
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+    st.handle(drconsole::tui::incident::IncidentInput::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn screen_text(st: &drconsole::tui::incident::IncidentState) -> String {
+    let theme = drconsole::tui::Theme::load("monochrome").unwrap();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| f.render_widget(drconsole::tui::incident::IncidentScreen { state: st, theme: &theme }, f.area()))
+        .unwrap();
+    let buf = term.backend().buffer().clone();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_incident_console_opens_on_the_overview_with_both_questions_each_naming_its_application() {
+    use drconsole::tui::incident::Shown;
+    let st = two_waiting();
+    assert_eq!(st.shown, Shown::Overview);
+    assert_eq!(st.questions(), ["[alpha] approve cutover", "[bravo] approve cutover"]);
+    let text = screen_text(&st);
+    assert!(text.contains("questions (2)"), "{text}");
+    insta::assert_snapshot!("incident_console_overview_two_waiting_80x24", text);
+}
+
+#[test]
+fn an_application_s_popup_names_it_and_the_bar_names_the_other_s_question() {
+    use drconsole::tui::incident::Shown;
+    use ratatui::crossterm::event::KeyCode;
+    let mut st = two_waiting();
+    // Down, Enter: bravo's console with its question
+    assert!(key(&mut st, KeyCode::Down).is_empty());
+    assert!(key(&mut st, KeyCode::Enter).is_empty());
+    assert_eq!(st.shown, Shown::App(1));
+    st.handle(drconsole::tui::incident::IncidentInput::Instant(20_000));
+    let text = screen_text(&st);
+    assert!(text.contains("bravo · Confirm step cutover"), "{text}");
+    assert!(text.contains("also waiting: [alpha] approve cutover"), "{text}");
+    assert!(!text.contains("alpha · Confirm"), "{text}");
+    insta::assert_snapshot!("incident_console_bravo_question_80x24", text);
+}
+
+#[test]
+fn an_answer_given_in_the_incident_console_goes_to_its_application_s_engine() {
+    use drconsole::run::Command;
+    use drconsole::tui::incident::{IncidentEffect, IncidentInput, Shown};
+    use ratatui::crossterm::event::KeyCode;
+    let approve =
+        |i: usize| IncidentEffect::Send(i, Command::Approve { step: "cutover".into(), by: "oncall@host".into() });
+    let mut st = two_waiting();
+    // bravo (the second row): y approves bravo's step, sent to bravo's engine (index 1) only
+    key(&mut st, KeyCode::Down);
+    key(&mut st, KeyCode::Enter);
+    assert_eq!(st.shown, Shown::App(1));
+    // a key right after the popup opened is ignored (it was meant for the overview)
+    assert!(key(&mut st, KeyCode::Char('y')).is_empty());
+    st.handle(IncidentInput::Instant(20_000));
+    assert_eq!(key(&mut st, KeyCode::Char('y')), [approve(1)]);
+    // with no popup, Esc goes back to the overview; `a` opens the first queued question: alpha's
+    key(&mut st, KeyCode::Esc);
+    assert_eq!(st.shown, Shown::Overview);
+    key(&mut st, KeyCode::Char('a'));
+    assert_eq!(st.shown, Shown::App(0));
+    st.handle(IncidentInput::Instant(30_000));
+    assert_eq!(key(&mut st, KeyCode::Char('y')), [approve(0)]);
+    // q on an application's screen returns to the overview; q on the overview asks, y interrupts both, then quits
+    key(&mut st, KeyCode::Char('q'));
+    assert_eq!(st.shown, Shown::Overview);
+    assert!(key(&mut st, KeyCode::Char('q')).is_empty());
+    assert!(st.quitting);
+    assert!(screen_text(&st).contains("Quit the incident?"));
+    assert_eq!(
+        key(&mut st, KeyCode::Char('y')),
+        [
+            IncidentEffect::Send(0, Command::Interrupt),
+            IncidentEffect::Send(1, Command::Interrupt),
+            IncidentEffect::Quit
+        ]
+    );
+}
+
+#[test]
+fn runs_json_names_the_incident_and_application_of_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = fixture_apps(dir.path(), &[("ok.toml", "alpha"), ("ok.toml", "bravo")]);
+    // one lock per runbook: the two copies need names of their own
+    for (f, app) in files.iter().zip(["alpha", "bravo"]) {
+        let text = std::fs::read_to_string(f).unwrap();
+        std::fs::write(f, text.replacen("name = \"ok\"", &format!("name = \"ok-{app}\""), 1)).unwrap();
+    }
+    let mut args = vec!["--headless", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let out = drconsole(state.path(), &args, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // and one run of no incident
+    let single = root().join("tests/fixtures/run/ok.toml").display().to_string();
+    let out = drconsole(state.path(), &["--headless", "--json", &single], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rec = record(state.path());
+    let runs = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state.path())
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
+    assert!(runs.status.success());
+    let list: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    for a in rec["apps"].as_array().unwrap() {
+        let run = list.iter().find(|r| r["run_id"] == a["run_id"]).unwrap();
+        assert_eq!(run["incident"]["incident_id"], rec["incident_id"], "{run}");
+        assert_eq!(run["incident"]["app"], a["app"], "{run}");
+        assert_eq!(run["incident"]["name"], rec["name"], "{run}");
+        assert_eq!(run["outcome"], "recovered", "{run}");
+    }
+    let mut apps: Vec<&str> = list.iter().filter_map(|r| r["incident"]["app"].as_str()).collect();
+    apps.sort();
+    assert_eq!(apps, ["alpha", "bravo"]);
+    // the run of no incident has no `incident` field
+    assert_eq!(list.iter().filter(|r| r.get("incident").is_none()).count(), 1, "{list:?}");
+}

@@ -490,11 +490,11 @@ impl Sim {
         let Some(l) = self.limits.get() else { return Ok(()) };
         let Some(class) = crate::cloud::limit::class(service, op) else { return Ok(()) };
         if let Some(c) = &l.client {
-            c.acquire(&self.clock, service, op).await;
+            c.acquire(&self.clock, service, op, region).await;
         }
         let mut attempt = 1;
         loop {
-            if l.server.try_take(&class, self.clock.now()).is_ok() {
+            if l.server.try_take(&class, region, self.clock.now()).is_ok() {
                 return Ok(());
             }
             *l.throttled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(class.clone()).or_insert(0) +=
