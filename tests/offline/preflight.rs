@@ -376,3 +376,17 @@ fn a_missing_db_subnet_group_or_security_group_fails_its_own_finding() {
         assert_eq!(f["found"], found, "{world}");
     }
 }
+
+/// The projected RTO is sized by what the checks found: the same runbook in a world whose database has grown to
+/// 6000 GiB projects a restore of 2h10m, over the 2h RTO; only that finding changes.
+#[test]
+fn a_database_too_big_to_restore_in_time_fails_the_projected_rto() {
+    let (diff, bad, code) = diff_against_good("cross-sell", "big-database.toml");
+    assert_eq!(code, 1, "{bad:#}");
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert_eq!((diff[0].1.as_str(), diff[0].2.as_str()), ("projected duration against the RTO of 2h00m", "fail"));
+    let f = bad["findings"].as_array().unwrap().iter().find(|f| f["status"] == "fail").cloned().unwrap();
+    let found = f["found"].as_str().unwrap();
+    assert!(found.contains("restore_db 2h10m (6000 GiB)"), "{found}");
+    assert!(found.contains("critical path pick_db → copy_db → restore_db"), "{found}");
+}
