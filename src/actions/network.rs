@@ -318,7 +318,7 @@ impl Action for ElbEnsure {
         let region = region(ctx, p)?;
         let name = p.str("name")?;
         let (vpc, subnets) = vpc_by_name(cloud, &region, p.str("vpc")?).await?;
-        let found_lb = c(cloud.elb.describe_load_balancer(&region, name)).await?;
+        let found_lb = c(cloud.elb.find_load_balancer(&region, name)).await?;
         let lb_created = found_lb.is_none();
         let lb = match found_lb {
             Some(l) => {

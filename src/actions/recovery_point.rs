@@ -873,4 +873,55 @@ mod ebs_tests {
         assert_eq!(volume_of_arn("arn:aws:ec2:us-east-1:111111111111:volume/vol-0abc"), Some("vol-0abc"));
         assert_eq!(snapshot_of_arn("arn:aws:ec2:us-west-2::snapshot/snap-0abc"), Some("snap-0abc"));
     }
+
+    fn point(id: &str, region: &str, state: &str, time: &str) -> EbsPoint {
+        let time: Timestamp = time.parse().unwrap_or_else(|e| panic!("{time}: {e}"));
+        EbsPoint {
+            snapshot: crate::cloud::Snapshot {
+                id: id.into(),
+                volume_id: "vol-1".into(),
+                state: state.into(),
+                progress_pct: 100,
+                start_time: time,
+                size_gib: 8,
+                encrypted: false,
+                kms_key_id: None,
+                description: String::new(),
+                tags: crate::cloud::Tags::new(),
+            },
+            region: region.into(),
+            volume: Some("vol-1".into()),
+            name_tag: None,
+            copied_from: None,
+            time,
+            time_from: TimeFrom::Own,
+            by: "its volume id",
+        }
+    }
+
+    // "no completed snapshot of vol-... in us-east-1 or us-west-2" hid 12 completed snapshots, all after the
+    // database's time: every point passed over is listed with the condition that excluded it
+    #[test]
+    fn every_point_passed_over_is_listed_with_the_condition_that_excluded_it() {
+        let points = vec![
+            point("snap-late1", "us-east-1", "completed", "2026-12-01T21:10:00Z"),
+            point("snap-late2", "us-west-2", "completed", "2026-12-01T21:20:00Z"),
+            point("snap-pending", "us-west-2", "pending", "2026-12-01T20:50:00Z"),
+        ];
+        let before: Timestamp = "2026-12-01T21:00:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
+        let mut excluded = Vec::new();
+        assert!(pick_ebs(&points, "vol-1", Some(before), "us-west-2", &mut excluded).is_none());
+        assert_eq!(excluded.len(), 3, "{excluded:?}");
+        assert!(
+            excluded[0].starts_with("snap-late1 in us-east-1")
+                && excluded[0].ends_with("taken after 2026-12-01T21:00:00Z")
+        );
+        assert!(excluded[1].starts_with("snap-late2 in us-west-2") && excluded[1].contains("taken after"));
+        assert!(excluded[2].starts_with("snap-pending in us-west-2") && excluded[2].ends_with("state pending"));
+        // without the time bound, the newest completed one is taken and nothing else is listed as excluded
+        let mut excluded = Vec::new();
+        let best = pick_ebs(&points, "vol-1", None, "us-west-2", &mut excluded).map(|p| p.snapshot.id.clone());
+        assert_eq!(best.as_deref(), Some("snap-late2"));
+        assert_eq!(excluded.len(), 1, "{excluded:?}");
+    }
 }

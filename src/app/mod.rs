@@ -373,6 +373,7 @@ async fn attach_aws(prepared: &mut Prepared) -> Result<(), String> {
         endpoint_url: settings.endpoint_url.clone(),
         // a drill never writes its primary region
         read_only_regions: if prepared.rb.meta.drill { vec![prepared.rb.target.primary.clone()] } else { Vec::new() },
+        app: Some(prepared.rb.meta.app.clone()),
         ..AwsOptions::default()
     };
     let cloud = crate::cloud::aws::cloud_for(&opts, &prepared.rb.target).await;

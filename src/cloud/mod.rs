@@ -649,6 +649,11 @@ pub struct CreateListener {
 #[async_trait]
 pub trait Elb: Send + Sync {
     async fn describe_load_balancer(&self, region: &str, name: &str) -> CloudResult<Option<LoadBalancer>>;
+    /// A load balancer by name for a caller that needs its ARN, DNS name and state only (elb.ensure): its tags are
+    /// not read, so `tags` may be empty; on AWS one call fewer than [`Elb::describe_load_balancer`].
+    async fn find_load_balancer(&self, region: &str, name: &str) -> CloudResult<Option<LoadBalancer>> {
+        self.describe_load_balancer(region, name).await
+    }
     /// A load balancer's state (`provisioning`, `active`, `failed`), `None` when there is none by that name: what
     /// a wait polls, without the tags [`Elb::describe_load_balancer`] also reads.
     async fn load_balancer_state(&self, region: &str, name: &str) -> CloudResult<Option<String>> {

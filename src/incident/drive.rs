@@ -454,7 +454,8 @@ fn drive(
         let clients = rt.block_on(crate::cloud::aws::Clients::load(&opts));
         for a in &mut apps {
             let t = &a.prepared.rb.target;
-            let cloud = crate::cloud::aws::Aws::new(clients.clone(), &t.secondary, t.account.clone()).into_cloud();
+            let cloud =
+                crate::cloud::aws::Aws::new(clients.for_app(&a.app), &t.secondary, t.account.clone()).into_cloud();
             a.prepared.cfg.cloud = Some(Arc::new(cloud));
             clocks.push(rt.block_on(async { a.prepared.clock() }));
         }

@@ -467,3 +467,62 @@ fn world_files_reject_unknown_fields_with_line_and_column() {
     assert_eq!(ok.faults.len(), 1);
     assert_eq!(ok.settings.unavailable_regions, ["us-east-1"]);
 }
+
+// AMI names change every build (`app-web-2026-12-01T21-00`): `image` takes an exact id or name, or a pattern whose
+// newest match (in either region) is copied
+#[tokio::test(start_paused = true)]
+async fn copy_image_takes_an_exact_name_the_newest_match_of_a_pattern_or_of_a_tag() {
+    let text = |image: &str| {
+        format!(
+            r#"
+[runbook]
+name = "ami-pattern"
+title = "Copy the newest build of the web AMI"
+app = "test"
+rto = "1h"
+rpo = "1h"
+
+[target]
+backend = "sim"
+primary = "us-east-1"
+secondary = "us-west-2"
+
+[[step]]
+id = "copy_ami"
+title = "Copy the AMI"
+action = "ec2.copy_image"
+[step.with]
+image = "{image}"
+"#
+        )
+    };
+    let rb = load_text(&text("app-web-*"));
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, None).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let out = r.outputs("copy_ami");
+    // the simulator builds the family daily: the newest is yesterday's
+    let newest = format!("app-web-{}", (start() - jiff::SignedDuration::from_hours(24)).strftime("%Y-%m-%d"));
+    assert_eq!(out["name"], newest.as_str(), "{out:?}");
+    assert_ne!(out["image_id"], out["source_image_id"], "copied into us-west-2: {out:?}");
+    assert_eq!(count(&sim, "ec2:CopyImage"), 1);
+
+    // an exact name of an older build takes that one, not the newest
+    let older = format!("app-web-{}", (start() - jiff::SignedDuration::from_hours(72)).strftime("%Y-%m-%d"));
+    let rb2 = load_text(&text(&older));
+    let r = run_on(&rb2, &sim, None).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    assert_eq!(r.outputs("copy_ami")["name"], older.as_str());
+
+    // `image = "*"` with `image_tag`: the newest AMI the pipeline tagged, though newer untagged builds exist
+    sim.provision(&drconsole::cloud::sim::Seed {
+        kind: "image".into(),
+        name: Some("web-golden".into()),
+        tag: Some("role=web".into()),
+        ..Default::default()
+    });
+    let rb3 = load_text(&text("*").replace("image = \"*\"", "image = \"*\"\nimage_tag = \"role=web\""));
+    let r = run_on(&rb3, &sim, None).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    assert_eq!(r.outputs("copy_ami")["name"], "web-golden");
+}

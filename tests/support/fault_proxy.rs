@@ -89,6 +89,8 @@ pub struct RequestInfo {
     pub content_type: Option<String>,
     /// Body as (lossy) UTF-8.
     pub body: String,
+    /// The drconsole application its user agent names (`app/drconsole-<app>`), if any.
+    pub app: Option<String>,
 }
 
 /// Per-request hook: return `Some(fault)` to force a fault. Called before the forced rules.
@@ -215,6 +217,11 @@ impl FaultProxy {
         self.shared.stats.lock().unwrap().received.clone()
     }
 
+    /// Requests received by application, as their user agent names it (`app/drconsole-<app>`; `"-"` for none).
+    pub fn counts_by_app(&self) -> BTreeMap<String, u64> {
+        self.shared.stats.lock().unwrap().by_app.clone()
+    }
+
     /// Requests received for one operation (or `"total"`).
     pub fn count(&self, operation: &str) -> u64 {
         self.shared.stats.lock().unwrap().received.get(operation).copied().unwrap_or(0)
@@ -285,6 +292,8 @@ impl Active {
 #[derive(Default)]
 struct Stats {
     received: BTreeMap<String, u64>,
+    /// Requests received by the application their user agent names (`app/drconsole-<app>`), `"-"` for none.
+    by_app: BTreeMap<String, u64>,
     forwarded: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
     seq: u64,
@@ -345,6 +354,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<ProxyResp
         let mut stats = shared.stats.lock().unwrap();
         bump(&mut stats.received, "total");
         bump(&mut stats.received, &info.operation);
+        bump(&mut stats.by_app, info.app.as_deref().unwrap_or("-"));
         stats.seq += 1;
         format!("00000000-fa17-4000-8000-{:012x}", stats.seq)
     };
@@ -545,7 +555,21 @@ fn request_info(method: &hyper::Method, uri: &hyper::Uri, headers: &HeaderMap, b
             format!("{method} {}?{}", uri.path(), keys.join("&"))
         }
     };
-    RequestInfo { method: method.to_string(), path, service, region, operation, target, content_type, body: body_text }
+    // the SDK names the app in both user-agent headers: `... app/drconsole-cross-sell`
+    let app = header("x-amz-user-agent")
+        .or_else(|| header("user-agent"))
+        .and_then(|ua| ua.split(' ').find_map(|p| p.strip_prefix("app/drconsole-")).map(str::to_string));
+    RequestInfo {
+        method: method.to_string(),
+        path,
+        service,
+        region,
+        operation,
+        target,
+        content_type,
+        body: body_text,
+        app,
+    }
 }
 
 /// `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...` -> part 2 (REGION) or 3 (SERVICE).

@@ -93,15 +93,13 @@ impl Backup for Aws {
     /// Listed once per run and region (the picker and the EBS restore both ask): vaults are made by the backup
     /// setup, not during a recovery.
     async fn list_backup_vaults(&self, region: &str) -> CloudResult<Vec<String>> {
-        if let Some(v) = self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(region) {
-            return Ok(v.clone());
-        }
-        let r: Result<Vec<_>, _> =
-            self.clients.backup(region).list_backup_vaults().into_paginator().items().send().collect().await;
-        let v = r.map_err(|e| from_sdk(SVC, "ListBackupVaults", region, e))?;
-        let names: Vec<String> = v.iter().filter_map(|x| x.backup_vault_name()).map(str::to_string).collect();
-        self.vaults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(region.to_string(), names.clone());
-        Ok(names)
+        super::ShapeCache::kept(&self.clients.shapes.vaults, region.to_string(), true, || async {
+            let r: Result<Vec<_>, _> =
+                self.clients.backup(region).list_backup_vaults().into_paginator().items().send().collect().await;
+            let v = r.map_err(|e| from_sdk(SVC, "ListBackupVaults", region, e))?;
+            Ok(v.iter().filter_map(|x| x.backup_vault_name()).map(str::to_string).collect())
+        })
+        .await
     }
 
     async fn start_restore_job(&self, region: &str, req: &StartRestoreJob) -> CloudResult<String> {

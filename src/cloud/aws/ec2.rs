@@ -834,15 +834,15 @@ impl Ec2 for Aws {
         Ok(())
     }
 
-    /// Read once per run for the same filter (see [`Aws::shapes`]).
+    /// Read once per run for the same filter (see [`Clients::shapes`]).
     async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
         let key = super::ShapeCache::key(region, f);
-        super::ShapeCache::cached(&self.shapes.subnets, key, || self.fetch_subnets(region, f)).await
+        super::ShapeCache::cached(&self.clients.shapes.subnets, key, || self.fetch_subnets(region, f)).await
     }
 
-    /// Read once per run for the same filter (see [`Aws::shapes`]).
+    /// Read once per run for the same filter (see [`Clients::shapes`]).
     async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
         let key = super::ShapeCache::key(region, f);
-        super::ShapeCache::cached(&self.shapes.vpcs, key, || self.fetch_vpcs(region, f)).await
+        super::ShapeCache::cached(&self.clients.shapes.vpcs, key, || self.fetch_vpcs(region, f)).await
     }
 }

@@ -70,6 +70,18 @@ fn listener(l: &aws_sdk_elasticloadbalancingv2::types::Listener) -> Listener {
 }
 
 impl Aws {
+    /// The load balancer by that name, `None` when there is none.
+    async fn lb_by_name(&self, region: &str, name: &str) -> CloudResult<Option<SdkLb>> {
+        let r = self.clients.elbv2(region).describe_load_balancers().names(name).send().await;
+        match r {
+            Ok(o) => Ok(o.load_balancers().first().cloned()),
+            Err(e) => {
+                let e = from_sdk(SVC, "DescribeLoadBalancers", region, e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
     pub(super) async fn elb_tags(&self, region: &str, arn: &str) -> CloudResult<Tags> {
         let out = self
             .clients
@@ -91,31 +103,20 @@ impl Aws {
 #[async_trait]
 impl Elb for Aws {
     async fn describe_load_balancer(&self, region: &str, name: &str) -> CloudResult<Option<LoadBalancer>> {
-        let r = self.clients.elbv2(region).describe_load_balancers().names(name).send().await;
-        let out = match r {
-            Ok(o) => o,
-            Err(e) => {
-                let e = from_sdk(SVC, "DescribeLoadBalancers", region, e);
-                return if e.is_not_found() { Ok(None) } else { Err(e) };
-            }
-        };
-        let Some(l) = out.load_balancers().first() else { return Ok(None) };
+        let Some(l) = self.lb_by_name(region, name).await? else { return Ok(None) };
         let t = self.elb_tags(region, l.load_balancer_arn().unwrap_or_default()).await?;
-        Ok(Some(lb(l, t)))
+        Ok(Some(lb(&l, t)))
+    }
+
+    async fn find_load_balancer(&self, region: &str, name: &str) -> CloudResult<Option<LoadBalancer>> {
+        Ok(self.lb_by_name(region, name).await?.map(|l| lb(&l, Tags::new())))
     }
 
     async fn load_balancer_state(&self, region: &str, name: &str) -> CloudResult<Option<String>> {
-        let r = self.clients.elbv2(region).describe_load_balancers().names(name).send().await;
-        match r {
-            Ok(o) => Ok(o
-                .load_balancers()
-                .first()
-                .map(|l| l.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default())),
-            Err(e) => {
-                let e = from_sdk(SVC, "DescribeLoadBalancers", region, e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
+        Ok(self
+            .lb_by_name(region, name)
+            .await?
+            .map(|l| l.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default()))
     }
 
     async fn create_load_balancer(&self, region: &str, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {

@@ -57,6 +57,8 @@ pub struct AwsOptions {
     pub max_attempts: Option<u32>,
     /// Regions where every change is refused before it is sent (a drill's primary region).
     pub read_only_regions: Vec<String>,
+    /// The application the run recovers: named in every call's user agent (see [`Clients::for_app`]).
+    pub app: Option<String>,
 }
 
 /// A cache of one client per region.
@@ -91,6 +93,12 @@ pub struct Clients {
     acm: PerRegion<aws_sdk_acm::Client>,
     iam: PerRegion<aws_sdk_iam::Client>,
     quotas: PerRegion<aws_sdk_servicequotas::Client>,
+    /// What does not change during a recovery and several steps ask for, read once per process for every run on
+    /// these clients (an incident's applications share them, and their account): VPCs and subnets (the network's
+    /// shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up), hosted zones by name, backup vaults.
+    /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
+    /// asks again.
+    pub(crate) shapes: Arc<ShapeCache>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -118,8 +126,24 @@ impl Clients {
         if let Some(u) = &opts.endpoint_url {
             loader = loader.endpoint_url(u);
         }
+        if let Some(name) = opts.app.as_deref().and_then(app_name) {
+            loader = loader.app_name(name);
+        }
         let base = loader.load().await;
         Arc::new(Self::from_config(base))
+    }
+
+    /// The same clients' configuration (credentials and their cache, HTTP connections, endpoint, retries) and
+    /// kept reads, for one application of an incident: its calls carry `app/drconsole-<app>` in their user agent,
+    /// so CloudTrail (and the tests' proxy) tell which application's run made each call.
+    pub fn for_app(&self, app: &str) -> Arc<Clients> {
+        let base = match app_name(app) {
+            Some(name) => self.base.to_builder().app_name(name).build(),
+            None => self.base.clone(),
+        };
+        let mut c = Self::from_config(base);
+        c.shapes = self.shapes.clone();
+        Arc::new(c)
     }
 
     /// Clients from a ready configuration (tests pass one with a recorded-response HTTP client).
@@ -138,6 +162,7 @@ impl Clients {
             elb: PerRegion::new(),
             waf: PerRegion::new(),
             backup: PerRegion::new(),
+            shapes: Arc::new(ShapeCache::default()),
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
             kms: PerRegion::new(),
@@ -224,23 +249,19 @@ pub struct Aws {
     /// What a read just before a create already fetched, kept for that create so it does not read it again:
     /// a launch template's versions (by region and name), taken by the next CreateLaunchTemplateVersion.
     lt_versions: Mutex<HashMap<(String, String), Vec<aws_sdk_ec2::types::LaunchTemplateVersion>>>,
-    /// The names of each region's backup vaults, listed once per run (vaults are made by the backup setup, not
-    /// during a recovery).
-    vaults: Mutex<HashMap<String, Vec<String>>>,
-    /// What does not change during a recovery and several steps ask for, read once per run: VPCs and subnets (the
-    /// network's shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up) and hosted zones by name.
-    /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
-    /// asks again.
-    pub(crate) shapes: ShapeCache,
 }
 
-/// See [`Aws::shapes`]: answers by the call and its arguments (region, filter), kept for the run. One call at a
-/// time per kind, so steps running in parallel (nat.ensure and elb.ensure both look up the VPC) share one answer.
+/// See [`Clients::shapes`]: answers by the call and its arguments (region, filter), kept for the process. One call
+/// at a time per kind, so steps running in parallel (nat.ensure and elb.ensure both look up the VPC) share one
+/// answer.
 #[derive(Default)]
 pub(crate) struct ShapeCache {
     pub(crate) vpcs: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Vpc>>>,
     pub(crate) subnets: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::Subnet>>>,
     pub(crate) zones: tokio::sync::Mutex<HashMap<String, Vec<crate::cloud::HostedZone>>>,
+    /// The names of each region's backup vaults (made by the backup setup, not during a recovery); an empty answer
+    /// is kept too: no vault appears during a run.
+    pub(crate) vaults: tokio::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl ShapeCache {
@@ -259,16 +280,37 @@ impl ShapeCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = crate::cloud::CloudResult<Vec<T>>>,
     {
+        Self::kept(m, key, false, fetch).await
+    }
+
+    /// As [`ShapeCache::cached`], keeping an empty answer too when `keep_empty`.
+    pub(crate) async fn kept<T, F, Fut>(
+        m: &tokio::sync::Mutex<HashMap<String, Vec<T>>>,
+        key: String,
+        keep_empty: bool,
+        fetch: F,
+    ) -> crate::cloud::CloudResult<Vec<T>>
+    where
+        T: Clone,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = crate::cloud::CloudResult<Vec<T>>>,
+    {
         let mut kept = m.lock().await;
         if let Some(v) = kept.get(&key) {
             return Ok(v.clone());
         }
         let v = fetch().await?;
-        if !v.is_empty() {
+        if keep_empty || !v.is_empty() {
             kept.insert(key, v.clone());
         }
         Ok(v)
     }
+}
+
+/// `drconsole-<app>` as the SDK's app name (letters, digits and `-._` and a few more; at most 50), if it is one.
+fn app_name(app: &str) -> Option<aws_config::AppName> {
+    let name: String = format!("drconsole-{app}").chars().take(50).collect();
+    aws_config::AppName::new(name).ok()
 }
 
 /// Error code of the refusal by the account guard (a `CloudError` with this code means: nothing was changed).
@@ -279,14 +321,7 @@ impl Aws {
     /// `target.account` guard, if any.
     pub fn new(clients: Arc<Clients>, home_region: &str, account: Option<String>) -> Self {
         let guard = AccountGuard::new(clients.clone(), home_region, account);
-        Self {
-            clients,
-            guard,
-            read_only_regions: Vec::new(),
-            lt_versions: Mutex::new(HashMap::new()),
-            vaults: Mutex::new(HashMap::new()),
-            shapes: ShapeCache::default(),
-        }
+        Self { clients, guard, read_only_regions: Vec::new(), lt_versions: Mutex::new(HashMap::new()) }
     }
 
     /// Refuses every change in these regions (a drill never writes its primary region).

@@ -140,10 +140,11 @@ impl Aws {
 
 #[async_trait]
 impl Route53 for Aws {
-    /// Read once per run for a name (see [`Aws::shapes`]): the upsert and the check after it ask for one zone.
+    /// Read once per run for a name (see [`Clients::shapes`]): the upsert and the check after it ask for one zone.
     async fn find_hosted_zones(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
         let want = fqdn(name);
-        super::ShapeCache::cached(&self.shapes.zones, want.clone(), || self.fetch_hosted_zones(want.clone())).await
+        super::ShapeCache::cached(&self.clients.shapes.zones, want.clone(), || self.fetch_hosted_zones(want.clone()))
+            .await
     }
 
     async fn list_record_sets(&self, zone_id: &str, name: &str) -> CloudResult<Vec<RecordSet>> {

@@ -261,7 +261,13 @@ impl Sim {
                         }
                     }
                     None => {
-                        provision_image(&mut w, sub(now, Duration::from_secs(86400 * 3)), &region, &name);
+                        let id = provision_image(&mut w, sub(now, Duration::from_secs(86400 * 3)), &region, &name);
+                        // `tag = "key=value"`: an image a build pipeline tagged
+                        if let Some((k, v)) = seed.tag.as_deref().and_then(|t| t.split_once('='))
+                            && let Some(i) = w.r(&region).images.get_mut(&id)
+                        {
+                            i.item.tags.insert(k.into(), v.into());
+                        }
                     }
                 }
             }
