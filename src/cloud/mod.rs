@@ -326,6 +326,17 @@ pub trait Rds: Send + Sync {
     async fn modify_db_instance(&self, region: &str, req: &ModifyDbInstance) -> CloudResult<DbInstance>;
     async fn start_export_task(&self, region: &str, req: &StartExportTask) -> CloudResult<ExportTask>;
     async fn describe_export_task(&self, region: &str, id: &str) -> CloudResult<Option<ExportTask>>;
+    /// A DB subnet group by name; `Ok(None)` when the region has none of that name.
+    async fn describe_db_subnet_group(&self, region: &str, name: &str) -> CloudResult<Option<DbSubnetGroup>>;
+}
+
+/// A DB subnet group: the subnets (and so the VPC and AZs) a restored instance may be placed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSubnetGroup {
+    pub name: String,
+    pub vpc_id: String,
+    /// `(subnet id, availability zone)`.
+    pub subnets: Vec<(String, String)>,
 }
 
 // ---------------------------------------------------------------------------------------------------------- EC2
@@ -407,6 +418,11 @@ pub struct LaunchTemplate {
     /// Image per version, oldest first (index 0 = version 1).
     pub version_images: Vec<String>,
     pub tags: Tags,
+    /// The default version's security group ids and instance type (empty when it does not set them).
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub instance_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -458,6 +474,13 @@ pub struct Vpc {
     pub id: String,
     pub cidr: String,
     pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -515,6 +538,11 @@ pub trait Ec2: Send + Sync {
     async fn describe_images(&self, region: &str, f: &Filter) -> CloudResult<Vec<Image>>;
     async fn copy_image(&self, region: &str, req: &CopyImage) -> CloudResult<Image>;
     async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>>;
+    /// The security groups among `ids` (group ids `sg-…`, or group names) that exist in the region; the missing
+    /// ones are simply absent from the answer.
+    async fn describe_security_groups(&self, region: &str, ids: &[String]) -> CloudResult<Vec<SecurityGroup>>;
+    /// The default vCPUs of an instance type (DescribeInstanceTypes); `None` when the region does not offer it.
+    async fn instance_type_vcpus(&self, region: &str, instance_type: &str) -> CloudResult<Option<u32>>;
     /// Creates a version from `source_version` with a new image; returns the new version number.
     async fn create_launch_template_version(
         &self,
@@ -969,6 +997,69 @@ pub trait Limits: Send + Sync {
     /// How many Elastic IP addresses the account may hold in the region (`vpc-max-elastic-ips`); `None` when the
     /// API does not say.
     async fn elastic_ip_limit(&self, region: &str) -> CloudResult<Option<u32>>;
+    /// A Service Quotas value (`service` such as `vpc` or `ec2`, `code` such as `L-FE5A380F`); `None` when Service
+    /// Quotas does not know that quota in the region (NoSuchResourceException).
+    async fn service_quota(&self, region: &str, service: &str, code: &str) -> CloudResult<Option<f64>>;
+    /// An Elastic Load Balancing account limit by name (`application-load-balancers`, DescribeAccountLimits);
+    /// `None` when the answer does not list it.
+    async fn elb_limit(&self, region: &str, name: &str) -> CloudResult<Option<u32>>;
+    /// How many load balancers of `kind` (`application`, `network`) the region has.
+    async fn load_balancers_in_use(&self, region: &str, kind: &str) -> CloudResult<u32>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- ACM
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub arn: String,
+    pub domain: String,
+    /// The names it covers: the domain and its subject alternative names (`*.example.com` for a wildcard).
+    pub names: Vec<String>,
+    /// `ISSUED`, `PENDING_VALIDATION`, `EXPIRED`, `REVOKED`, `INACTIVE`, `FAILED`, `VALIDATION_TIMED_OUT`
+    pub status: String,
+    pub not_after: Option<jiff::Timestamp>,
+}
+
+impl Certificate {
+    /// Whether it covers `name` (a trailing dot ignored; `*.a.b` covers `x.a.b`, not `a.b` nor `y.x.a.b`).
+    pub fn covers(&self, name: &str) -> bool {
+        let n = name.trim_end_matches('.').to_ascii_lowercase();
+        self.names.iter().any(|c| {
+            let c = c.trim_end_matches('.').to_ascii_lowercase();
+            match c.strip_prefix("*.") {
+                Some(base) => n.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == base),
+                None => c == n,
+            }
+        })
+    }
+}
+
+#[async_trait]
+pub trait Acm: Send + Sync {
+    /// A certificate by ARN; `Ok(None)` when the region has no such certificate.
+    async fn describe_certificate(&self, region: &str, arn: &str) -> CloudResult<Option<Certificate>>;
+}
+
+// ---------------------------------------------------------------------------------------------------------- IAM
+
+/// The answer of a policy simulation for one action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedDecision {
+    pub action: String,
+    /// `allowed`, `explicitDeny`, `implicitDeny`
+    pub decision: String,
+}
+
+#[async_trait]
+pub trait Iam: Send + Sync {
+    /// What the principal's policies decide for each action (on any resource, in `region`):
+    /// iam:SimulatePrincipalPolicy. A read: it changes nothing.
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        region: &str,
+    ) -> CloudResult<Vec<SimulatedDecision>>;
 }
 
 // ---------------------------------------------------------------------------------------------------------- Cloud
@@ -993,6 +1084,8 @@ pub struct Cloud {
     pub cleanup: Arc<dyn cleanup::Cleanup>,
     pub kms: Arc<dyn Kms>,
     pub limits: Arc<dyn Limits>,
+    pub acm: Arc<dyn Acm>,
+    pub iam: Arc<dyn Iam>,
 }
 
 impl Cloud {
@@ -1013,6 +1106,8 @@ impl Cloud {
             + cleanup::Cleanup
             + Kms
             + Limits
+            + Acm
+            + Iam
             + 'static,
     {
         Self {
@@ -1030,7 +1125,9 @@ impl Cloud {
             sts: all.clone(),
             cleanup: all.clone(),
             kms: all.clone(),
-            limits: all,
+            limits: all.clone(),
+            acm: all.clone(),
+            iam: all,
         }
     }
 }

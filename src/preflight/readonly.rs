@@ -99,6 +99,9 @@ impl Rds for ReadOnly {
     async fn describe_export_task(&self, region: &str, id: &str) -> CloudResult<Option<ExportTask>> {
         self.inner.rds.describe_export_task(region, id).await
     }
+    async fn describe_db_subnet_group(&self, region: &str, name: &str) -> CloudResult<Option<DbSubnetGroup>> {
+        self.inner.rds.describe_db_subnet_group(region, name).await
+    }
 }
 
 #[async_trait]
@@ -141,6 +144,12 @@ impl Ec2 for ReadOnly {
     }
     async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>> {
         self.inner.ec2.describe_launch_template(region, name).await
+    }
+    async fn describe_security_groups(&self, region: &str, ids: &[String]) -> CloudResult<Vec<SecurityGroup>> {
+        self.inner.ec2.describe_security_groups(region, ids).await
+    }
+    async fn instance_type_vcpus(&self, region: &str, instance_type: &str) -> CloudResult<Option<u32>> {
+        self.inner.ec2.instance_type_vcpus(region, instance_type).await
     }
     async fn create_launch_template_version(&self, region: &str, _: &str, _: u64, _: &str) -> CloudResult<u64> {
         self.refuse("ec2", "CreateLaunchTemplateVersion", region)
@@ -326,6 +335,35 @@ impl Kms for ReadOnly {
 impl Limits for ReadOnly {
     async fn elastic_ip_limit(&self, region: &str) -> CloudResult<Option<u32>> {
         self.inner.limits.elastic_ip_limit(region).await
+    }
+    async fn service_quota(&self, region: &str, service: &str, code: &str) -> CloudResult<Option<f64>> {
+        self.inner.limits.service_quota(region, service, code).await
+    }
+    async fn elb_limit(&self, region: &str, name: &str) -> CloudResult<Option<u32>> {
+        self.inner.limits.elb_limit(region, name).await
+    }
+    async fn load_balancers_in_use(&self, region: &str, kind: &str) -> CloudResult<u32> {
+        self.inner.limits.load_balancers_in_use(region, kind).await
+    }
+}
+
+#[async_trait]
+impl Acm for ReadOnly {
+    async fn describe_certificate(&self, region: &str, arn: &str) -> CloudResult<Option<Certificate>> {
+        self.inner.acm.describe_certificate(region, arn).await
+    }
+}
+
+#[async_trait]
+impl Iam for ReadOnly {
+    /// A simulation evaluates policies and changes nothing: it goes through.
+    async fn simulate_principal_policy(
+        &self,
+        principal_arn: &str,
+        actions: &[String],
+        region: &str,
+    ) -> CloudResult<Vec<SimulatedDecision>> {
+        self.inner.iam.simulate_principal_policy(principal_arn, actions, region).await
     }
 }
 

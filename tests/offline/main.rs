@@ -20,6 +20,7 @@ mod journal_crash;
 mod journal_lib;
 mod journal_reports;
 mod preflight;
+mod preflight_recorded;
 mod sim_actions;
 mod sim_crash;
 mod sim_runbooks;

@@ -123,6 +123,11 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
             "projected duration against the RTO of 2h",
             "KMS key alias/drconsole-dr enabled in us-west-2",
             "an Elastic IP can be allocated in us-west-2",
+            &format!("exists in us-west-2, is issued and covers {app}.example-fin.com"),
+            "NAT gateways per AZ in us-west-2 (Service Quotas L-FE5A380F)",
+            "application load balancers in us-west-2 (DescribeAccountLimits)",
+            "on-demand standard vCPUs in us-west-2 (Service Quotas L-1216C47A)",
+            "may make every call of the runbook",
         ] {
             assert!(checks.iter().any(|c| c.contains(want)), "{app}: no check `{want}` in {checks:#?}");
         }
@@ -132,8 +137,11 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
         // what cannot be checked is said, not reported ok
         let unchecked: Vec<&str> =
             r["unchecked"].as_array().unwrap().iter().map(|u| u["what"].as_str().unwrap()).collect();
-        assert!(unchecked.iter().any(|u| u.contains("ACM certificate")), "{unchecked:?}");
-        assert!(unchecked.iter().any(|u| u.contains("quotas")), "{unchecked:?}");
+        // the simulator answers every check of a failover: the certificate, the quotas and the permissions too
+        assert!(unchecked.is_empty(), "{app}: {unchecked:?}");
+        let rto = findings.iter().find(|f| f["check"].as_str().unwrap().starts_with("projected duration")).unwrap();
+        let found = rto["found"].as_str().unwrap();
+        assert!(found.contains("sized by what the checks found: ") && found.contains(" GiB"), "{app}: {found}");
     }
     let files: Vec<String> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -270,7 +278,7 @@ async fn a_preflight_makes_only_read_calls() {
         assert!(r.refused_calls.is_empty(), "{app}: {:?}", r.refused_calls);
         let calls = sim.calls();
         assert!(!calls.is_empty(), "{app}: the preflight looked at something");
-        let reads = ["Describe", "List", "Get"];
+        let reads = ["Describe", "List", "Get", "Simulate"];
         let writes: Vec<&String> =
             calls.keys().filter(|k| !reads.iter().any(|p| k.split(':').nth(1).unwrap().starts_with(p))).collect();
         assert!(writes.is_empty(), "{app}: mutating calls reached the simulator: {writes:?}");
@@ -280,4 +288,105 @@ async fn a_preflight_makes_only_read_calls() {
             assert!(r.findings.iter().any(|f| f.status == Status::Fail), "{app}: copies stopped 4 h ago");
         }
     }
+}
+
+/// The five failovers' findings in good order and in `fixture`: the `(step, check, status)` that changed.
+fn diff_against_good(app: &str, fixture_name: &str) -> (Vec<(String, String, String)>, Value, i32) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = [runbook(app)];
+    let good = preflight(&["--json", "--world", fixture("good-order.toml").to_str().unwrap()], &rb, tmp.path());
+    let bad = preflight(&["--json", "--world", fixture(fixture_name).to_str().unwrap()], &rb, tmp.path());
+    assert_eq!(good.code, 0, "{}", good.stdout);
+    let (g, b) = (good.json().remove(0), bad.json().remove(0));
+    (changed(&g, &b), b, bad.code)
+}
+
+#[test]
+fn a_missing_certificate_fails_its_check_and_nothing_else() {
+    let (diff, bad, code) = diff_against_good("cross-sell", "certificate-missing.toml");
+    assert_eq!(code, 1);
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert_eq!(diff[0].0, "alb");
+    assert!(diff[0].1.starts_with("ACM certificate arn:aws:acm:us-west-2:123456789012:certificate/cross-sell exists in us-west-2, is issued and covers cross-sell.example-fin.com"), "{diff:?}");
+    assert_eq!(diff[0].2, "fail");
+    let f = bad["findings"].as_array().unwrap().iter().find(|f| f["status"] == "fail").cloned().unwrap();
+    assert_eq!(f["found"], "no such certificate");
+}
+
+#[test]
+fn a_permission_the_caller_lacks_fails_the_policy_simulation_naming_the_action() {
+    let (diff, bad, code) = diff_against_good("agent-payment", "permission-denied.toml");
+    assert_eq!(code, 1);
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert!(diff[0].1.contains("may make every call of the runbook"), "{diff:?}");
+    let f = bad["findings"].as_array().unwrap().iter().find(|f| f["status"] == "fail").cloned().unwrap();
+    assert_eq!(f["found"], "denied: ec2:CreateNatGateway (implicitDeny)");
+    assert!(f["todo"].as_str().unwrap().contains("drconsole iam-policy"), "{f}");
+}
+
+#[test]
+fn a_low_vcpu_quota_fails_its_check_and_nothing_else() {
+    let (diff, bad, code) = diff_against_good("vendor-assistance", "vcpu-quota-low.toml");
+    assert_eq!(code, 1);
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert_eq!(diff[0].1, "on-demand standard vCPUs in us-west-2 (Service Quotas L-1216C47A)");
+    let f = bad["findings"].as_array().unwrap().iter().find(|f| f["status"] == "fail").cloned().unwrap();
+    assert!(f["found"].as_str().unwrap().ends_with("+ 12 for the group (max 6 × 2 of m5.large) against 8"), "{f}");
+}
+
+/// A runbook that restores into a named DB subnet group behind a named security group: both are checked (the
+/// group's AZs, the security group's VPC), and each missing one fails its own finding only.
+#[test]
+fn a_missing_db_subnet_group_or_security_group_fails_its_own_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = [fixture("db-in-subnet-group.toml")];
+    let run = |world: &str| preflight(&["--json", "--world", fixture(world).to_str().unwrap()], &rb, tmp.path());
+    let good = run("db-network-good.toml");
+    assert_eq!(good.code, 0, "{}\n{}", good.stdout, good.stderr);
+    let g = good.json().remove(0);
+    let s = statuses(&g);
+    let get = |needle: &str| s.iter().find(|((_, c), _)| c.contains(needle)).map(|(k, v)| (k.0.clone(), v.clone()));
+    assert_eq!(
+        get("DB subnet group dr-db-subnets in us-west-2 (at least two AZs)"),
+        Some(("restore_db".into(), "ok".into()))
+    );
+    assert_eq!(
+        get("security groups dr-db-sg in us-west-2 in the VPC of DB subnet group dr-db-subnets"),
+        Some(("restore_db".into(), "ok".into()))
+    );
+    let found = g["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"].as_str().unwrap().starts_with("DB subnet group"))
+        .unwrap()["found"]
+        .clone();
+    assert!(found.as_str().unwrap().contains("in 2 AZ(s): us-west-2a, us-west-2b"), "{found}");
+    for (world, needle, found) in [
+        ("db-subnet-group-missing.toml", "DB subnet group dr-db-subnets", "not found"),
+        ("security-group-missing.toml", "security groups dr-db-sg", "not found: dr-db-sg"),
+    ] {
+        let bad = run(world);
+        assert_eq!(bad.code, 1, "{world}: {}", bad.stdout);
+        let b = bad.json().remove(0);
+        let diff = changed(&g, &b);
+        assert_eq!(diff.len(), 1, "{world}: {diff:#?}");
+        assert!(diff[0].1.starts_with(needle) && diff[0].2 == "fail", "{world}: {diff:?}");
+        let f = b["findings"].as_array().unwrap().iter().find(|f| f["status"] == "fail").cloned().unwrap();
+        assert_eq!(f["found"], found, "{world}");
+    }
+}
+
+/// The projected RTO is sized by what the checks found: the same runbook in a world whose database has grown to
+/// 6000 GiB projects a restore of 2h10m, over the 2h RTO; only that finding changes.
+#[test]
+fn a_database_too_big_to_restore_in_time_fails_the_projected_rto() {
+    let (diff, bad, code) = diff_against_good("cross-sell", "big-database.toml");
+    assert_eq!(code, 1, "{bad:#}");
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert_eq!((diff[0].1.as_str(), diff[0].2.as_str()), ("projected duration against the RTO of 2h00m", "fail"));
+    let f = bad["findings"].as_array().unwrap().iter().find(|f| f["status"] == "fail").cloned().unwrap();
+    let found = f["found"].as_str().unwrap();
+    assert!(found.contains("restore_db 2h10m (6000 GiB)"), "{found}");
+    assert!(found.contains("critical path pick_db → copy_db → restore_db"), "{found}");
 }

@@ -581,9 +581,9 @@ fn credential_scope_part(authorization: &str, part: usize) -> Option<String> {
 }
 
 /// Whether an operation (a [`RequestInfo::operation`] key) changes something: anything but
-/// Describe*/List*/Get*/Head*/Lookup* calls and REST GET/HEAD requests.
+/// Describe*/List*/Get*/Head*/Lookup* calls, IAM's Simulate* (a policy evaluation) and REST GET/HEAD requests.
 pub fn is_mutating(operation: &str) -> bool {
-    let read = ["Describe", "List", "Get", "Head", "Lookup", "GET ", "HEAD "];
+    let read = ["Describe", "List", "Get", "Head", "Lookup", "Simulate", "GET ", "HEAD "];
     operation != "total" && !read.iter().any(|p| operation.starts_with(p))
 }
 

@@ -87,6 +87,9 @@ exit "$rc""#;
             .arg(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("PYTHONUNBUFFERED", "1")
+            // ACM's DNS validation completes at once (a requested certificate is ISSUED on its next describe), as
+            // for a customer whose validation records are in place; moto's default keeps it pending for 60 s
+            .env("MOTO_ACM_VALIDATION_WAIT", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))

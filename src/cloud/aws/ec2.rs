@@ -17,7 +17,8 @@ use super::error::from_sdk;
 use super::{Aws, wait};
 use crate::cloud::{
     Address, CloudError, CloudResult, CopyImage, CopySnapshot, CreateNatGateway, CreateVolume, Ec2, Filter, Image,
-    Instance, LaunchTemplate, NatGateway, Route, RouteTable, Snapshot, Subnet, Tags, Volume, VolumeAttachment, Vpc,
+    Instance, LaunchTemplate, NatGateway, Route, RouteTable, SecurityGroup, Snapshot, Subnet, Tags, Volume,
+    VolumeAttachment, Vpc,
 };
 
 const SVC: &str = "ec2";
@@ -552,12 +553,78 @@ impl Ec2 for Aws {
             image_id: default.map(image_of).unwrap_or_default(),
             version_images: versions.iter().map(image_of).collect(),
             tags: Tags::new(),
+            security_groups: default
+                .and_then(|v| v.launch_template_data())
+                .map(|d| d.security_group_ids().to_vec())
+                .unwrap_or_default(),
+            instance_type: default
+                .and_then(|v| v.launch_template_data())
+                .and_then(|d| d.instance_type())
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
         };
         self.lt_versions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert((region.to_string(), name.to_string()), versions);
         Ok(Some(lt))
+    }
+
+    async fn describe_security_groups(&self, region: &str, ids: &[String]) -> CloudResult<Vec<SecurityGroup>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // filters, not GroupIds: a missing id is an answer without it, not an error for the whole call
+        let (by_id, by_name): (Vec<&String>, Vec<&String>) = ids.iter().partition(|i| i.starts_with("sg-"));
+        let mut out = Vec::new();
+        for (filter, values) in [("group-id", by_id), ("group-name", by_name)] {
+            if values.is_empty() {
+                continue;
+            }
+            let f = aws_sdk_ec2::types::Filter::builder()
+                .name(filter)
+                .set_values(Some(values.into_iter().cloned().collect()))
+                .build();
+            let pages: Result<Vec<_>, _> = self
+                .clients
+                .ec2(region)
+                .describe_security_groups()
+                .filters(f)
+                .into_paginator()
+                .items()
+                .send()
+                .collect()
+                .await;
+            let groups = pages.map_err(|e| from_sdk(SVC, "DescribeSecurityGroups", region, e))?;
+            out.extend(groups.iter().map(|g| SecurityGroup {
+                id: g.group_id().unwrap_or_default().to_string(),
+                name: g.group_name().unwrap_or_default().to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn instance_type_vcpus(&self, region: &str, instance_type: &str) -> CloudResult<Option<u32>> {
+        let r = self
+            .clients
+            .ec2(region)
+            .describe_instance_types()
+            .instance_types(aws_sdk_ec2::types::InstanceType::from(instance_type))
+            .send()
+            .await;
+        match r {
+            Ok(out) => Ok(out
+                .instance_types()
+                .first()
+                .and_then(|t| t.v_cpu_info())
+                .and_then(|v| v.default_v_cpus())
+                .and_then(|n| u32::try_from(n).ok())),
+            Err(e) => {
+                let e = from_sdk(SVC, "DescribeInstanceTypes", region, e);
+                if e.is_not_found() || e.code.starts_with("InvalidInstanceType") { Ok(None) } else { Err(e) }
+            }
+        }
     }
 
     async fn create_launch_template_version(

@@ -11,6 +11,7 @@
 // returned by value everywhere, as the port's traits do.
 #![allow(clippy::result_large_err)]
 
+mod acm;
 mod asg;
 pub mod backup;
 mod cleanup;
@@ -20,6 +21,7 @@ mod ec2;
 mod elb;
 pub mod error;
 pub mod guard;
+mod iam;
 mod kms;
 mod limits;
 mod rds;
@@ -88,6 +90,9 @@ pub struct Clients {
     secrets: PerRegion<aws_sdk_secretsmanager::Client>,
     dynamodb: PerRegion<aws_sdk_dynamodb::Client>,
     kms: PerRegion<aws_sdk_kms::Client>,
+    acm: PerRegion<aws_sdk_acm::Client>,
+    iam: PerRegion<aws_sdk_iam::Client>,
+    quotas: PerRegion<aws_sdk_servicequotas::Client>,
     /// What does not change during a recovery and several steps ask for, read once per process for every run on
     /// these clients (an incident's applications share them, and their account): VPCs and subnets (the network's
     /// shape: nat.ensure, elb.ensure and asg.ensure each look their VPC up), hosted zones by name, backup vaults.
@@ -161,6 +166,9 @@ impl Clients {
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
             kms: PerRegion::new(),
+            acm: PerRegion::new(),
+            iam: PerRegion::new(),
+            quotas: PerRegion::new(),
         }
     }
 
@@ -213,6 +221,16 @@ impl Clients {
     }
     pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
         self.kms.get(region, || aws_sdk_kms::Client::new(&self.config(region)))
+    }
+    pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
+        self.acm.get(region, || aws_sdk_acm::Client::new(&self.config(region)))
+    }
+    /// IAM is global; its endpoint is signed for us-east-1 whatever region is asked.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.iam.get("us-east-1", || aws_sdk_iam::Client::new(&self.config("us-east-1")))
+    }
+    pub fn servicequotas(&self, region: &str) -> aws_sdk_servicequotas::Client {
+        self.quotas.get(region, || aws_sdk_servicequotas::Client::new(&self.config(region)))
     }
 }
 

@@ -12,8 +12,8 @@ use super::convert::{opt_ts, pct, tags, to_dt, ts, u64_of};
 use super::error::from_sdk;
 use super::{Aws, wait};
 use crate::cloud::{
-    CloudError, CloudResult, CopyDbSnapshot, DbInstance, DbSnapshot, DbSnapshotQuery, ExportTask, ModifyDbInstance,
-    Rds, RestoreDbFromSnapshot, RestoreDbToPointInTime, RestoreWindow, StartExportTask, Tags,
+    CloudError, CloudResult, CopyDbSnapshot, DbInstance, DbSnapshot, DbSnapshotQuery, DbSubnetGroup, ExportTask,
+    ModifyDbInstance, Rds, RestoreDbFromSnapshot, RestoreDbToPointInTime, RestoreWindow, StartExportTask, Tags,
 };
 
 const SVC: &str = "rds";
@@ -343,6 +343,30 @@ impl Rds for Aws {
             Err(e) => {
                 let e = from_sdk(SVC, "DescribeExportTasks", region, e);
                 if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    async fn describe_db_subnet_group(&self, region: &str, name: &str) -> CloudResult<Option<DbSubnetGroup>> {
+        let r = self.clients.rds(region).describe_db_subnet_groups().db_subnet_group_name(name).send().await;
+        match r {
+            Ok(out) => Ok(out.db_subnet_groups().first().map(|g| DbSubnetGroup {
+                name: g.db_subnet_group_name().unwrap_or(name).to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                subnets: g
+                    .subnets()
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.subnet_identifier().unwrap_or_default().to_string(),
+                            s.subnet_availability_zone().and_then(|a| a.name()).unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            })),
+            Err(e) => {
+                let e = from_sdk(SVC, "DescribeDBSubnetGroups", region, e);
+                if e.is_not_found() || e.code == "DBSubnetGroupNotFoundFault" { Ok(None) } else { Err(e) }
             }
         }
     }

@@ -410,6 +410,36 @@ impl Ec2 for Sim {
         Ok(w.now_region(region).launch_templates.get(name).cloned())
     }
 
+    /// The simulator has no security group model: a group asked for exists, in the region's first VPC, unless the
+    /// world file lists it in `missing_security_groups`.
+    async fn describe_security_groups(&self, region: &str, ids: &[String]) -> CloudResult<Vec<SecurityGroup>> {
+        self.call("ec2", "DescribeSecurityGroups", region).await?;
+        let mut w = self.lock();
+        let missing = w.settings.missing_security_groups.clone();
+        let vpc = w.now_region(region).vpcs.values().next().map(|v| v.id.clone()).unwrap_or_default();
+        Ok(ids
+            .iter()
+            .filter(|i| !missing.contains(i))
+            .map(|i| SecurityGroup {
+                id: if i.starts_with("sg-") { i.clone() } else { format!("sg-{:017x}", super::hash_of(&(region, i))) },
+                name: i.clone(),
+                vpc_id: vpc.clone(),
+            })
+            .collect())
+    }
+
+    /// vCPUs by the instance size, as EC2's general-purpose families have them (`large` 2, `xlarge` 4, `Nxlarge`
+    /// 4N); an unknown size is not offered.
+    async fn instance_type_vcpus(&self, region: &str, instance_type: &str) -> CloudResult<Option<u32>> {
+        self.call("ec2", "DescribeInstanceTypes", region).await?;
+        let size = instance_type.split_once('.').map_or("", |(_, s)| s);
+        Ok(match size {
+            "nano" | "micro" | "small" | "medium" | "large" => Some(2),
+            "xlarge" => Some(4),
+            s => s.strip_suffix("xlarge").and_then(|n| n.parse::<u32>().ok()).map(|n| n * 4),
+        })
+    }
+
     async fn create_launch_template_version(
         &self,
         region: &str,

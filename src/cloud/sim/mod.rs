@@ -10,12 +10,14 @@
 //! With no world file the simulator provisions what the runbook refers to ([`provision::seeds_from_runbook`]);
 //! a world file ([`scenario`]) can define resources and inject faults.
 
+mod acm;
 mod asg;
 mod backup;
 mod cleanup;
 mod dynamodb;
 mod ec2;
 mod elb;
+mod iam;
 mod kms;
 mod limits;
 pub mod provision;
@@ -213,6 +215,20 @@ pub struct WorldSettings {
     /// Elastic IP addresses the account may hold per region (AWS's default is 5).
     #[serde(default = "default_eip_limit")]
     pub elastic_ip_limit: u32,
+    /// Certificate ARNs that do not exist (DescribeCertificate: ResourceNotFoundException).
+    #[serde(default)]
+    pub missing_certificates: Vec<String>,
+    /// Security groups (ids or names) and DB subnet groups (names) that do not exist in the secondary region.
+    #[serde(default)]
+    pub missing_security_groups: Vec<String>,
+    #[serde(default)]
+    pub missing_db_subnet_groups: Vec<String>,
+    /// Service Quotas values by `service/code` (`vpc/L-FE5A380F`), over the defaults ([`default_quotas`]).
+    #[serde(default)]
+    pub quotas: BTreeMap<String, f64>,
+    /// IAM actions the caller's policies deny (iam:SimulatePrincipalPolicy says `implicitDeny`).
+    #[serde(default)]
+    pub denied_actions: Vec<String>,
     /// Regions whose every API call fails (a regional outage).
     pub unavailable_regions: Vec<String>,
     /// Simulated latency of one API call.
@@ -228,6 +244,12 @@ fn default_eip_limit() -> u32 {
     5
 }
 
+/// Service Quotas defaults of a new account: NAT gateways per AZ (vpc L-FE5A380F) 5, on-demand standard
+/// instances' vCPUs (ec2 L-1216C47A) 256 (AWS grants new accounts less; an established account has more).
+pub fn default_quotas() -> BTreeMap<String, f64> {
+    BTreeMap::from([("vpc/L-FE5A380F".to_string(), 5.0), ("ec2/L-1216C47A".to_string(), 256.0)])
+}
+
 impl Default for WorldSettings {
     fn default() -> Self {
         Self {
@@ -239,6 +261,11 @@ impl Default for WorldSettings {
             copies_stopped: Duration::ZERO,
             disabled_kms_keys: Vec::new(),
             elastic_ip_limit: default_eip_limit(),
+            missing_certificates: Vec::new(),
+            missing_security_groups: Vec::new(),
+            missing_db_subnet_groups: Vec::new(),
+            quotas: BTreeMap::new(),
+            denied_actions: Vec::new(),
             unavailable_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,

@@ -375,6 +375,8 @@ impl Sim {
                     image_id: image.clone(),
                     version_images: vec![image],
                     tags: Tags::new(),
+                    security_groups: Vec::new(),
+                    instance_type: "m5.large".into(),
                 };
                 w.r(&region).launch_templates.insert(name, lt);
             }

@@ -366,6 +366,21 @@ impl Rds for Sim {
             x
         }))
     }
+
+    /// A subnet group asked for exists in the region's first VPC, over its private subnets, unless the world file
+    /// lists it in `missing_db_subnet_groups` (or the region has no VPC).
+    async fn describe_db_subnet_group(&self, region: &str, name: &str) -> CloudResult<Option<DbSubnetGroup>> {
+        self.call("rds", "DescribeDBSubnetGroups", region).await?;
+        let mut w = self.lock();
+        if w.settings.missing_db_subnet_groups.iter().any(|m| m == name) {
+            return Ok(None);
+        }
+        let r = w.now_region(region);
+        let Some(vpc) = r.vpcs.values().next().map(|v| v.id.clone()) else { return Ok(None) };
+        let subnets =
+            r.subnets.values().filter(|s| s.vpc_id == vpc && !s.public).map(|s| (s.id.clone(), s.az.clone())).collect();
+        Ok(Some(DbSubnetGroup { name: name.to_string(), vpc_id: vpc, subnets }))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -6,6 +6,10 @@
 //! copies_stopped = "6h"               # the cross-region copies stopped 6 h ago (the copy job failed)
 //! disabled_kms_keys = ["alias/drconsole-dr"]  # DescribeKey says Disabled
 //! elastic_ips_in_use = 5              # the secondary region's Elastic IP quota (elastic_ip_limit, 5) is used
+//! missing_certificates = ["arn:aws:acm:us-west-2:123456789012:certificate/cross-sell"]
+//! missing_security_groups = ["sg-0123"]   # also missing_db_subnet_groups = ["NAME"]
+//! denied_actions = ["ec2:CreateNatGateway"]  # the caller's policies do not allow it (policy simulation)
+//! quotas = { "vpc/L-FE5A380F" = 1, "ec2/L-1216C47A" = 8 }  # Service Quotas values (service/code)
 //! unavailable_regions = ["us-east-1"] # every call there fails: a regional outage
 //!
 //! [[fault]]                           # the 1st RestoreDBInstanceFromDBSnapshot fails
@@ -138,6 +142,16 @@ struct FileSettings {
     /// Elastic IPs already allocated in the secondary region (by other workloads).
     elastic_ips_in_use: Option<u32>,
     #[serde(default)]
+    missing_certificates: Vec<String>,
+    #[serde(default)]
+    missing_security_groups: Vec<String>,
+    #[serde(default)]
+    missing_db_subnet_groups: Vec<String>,
+    #[serde(default)]
+    quotas: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    denied_actions: Vec<String>,
+    #[serde(default)]
     unavailable_regions: Vec<String>,
     api_latency: Option<String>,
     duration_scale: Option<f64>,
@@ -168,6 +182,11 @@ pub struct SettingsPatch {
     pub disabled_kms_keys: Vec<String>,
     pub elastic_ip_limit: Option<u32>,
     pub elastic_ips_in_use: Option<u32>,
+    pub missing_certificates: Vec<String>,
+    pub missing_security_groups: Vec<String>,
+    pub missing_db_subnet_groups: Vec<String>,
+    pub quotas: std::collections::BTreeMap<String, f64>,
+    pub denied_actions: Vec<String>,
     pub unavailable_regions: Vec<String>,
     pub api_latency: Option<Duration>,
     pub duration_scale: Option<f64>,
@@ -194,6 +213,11 @@ impl SettingsPatch {
         if let Some(n) = self.elastic_ip_limit {
             s.elastic_ip_limit = n;
         }
+        s.missing_certificates.extend(self.missing_certificates.iter().cloned());
+        s.missing_security_groups.extend(self.missing_security_groups.iter().cloned());
+        s.missing_db_subnet_groups.extend(self.missing_db_subnet_groups.iter().cloned());
+        s.quotas.extend(self.quotas.iter().map(|(k, v)| (k.clone(), *v)));
+        s.denied_actions.extend(self.denied_actions.iter().cloned());
         s.unavailable_regions.extend(self.unavailable_regions.iter().cloned());
         if let Some(d) = self.api_latency {
             s.api_latency = d;
@@ -254,6 +278,11 @@ impl WorldFile {
             disabled_kms_keys: w.disabled_kms_keys.clone(),
             elastic_ip_limit: w.elastic_ip_limit,
             elastic_ips_in_use: w.elastic_ips_in_use,
+            missing_certificates: w.missing_certificates.clone(),
+            missing_security_groups: w.missing_security_groups.clone(),
+            missing_db_subnet_groups: w.missing_db_subnet_groups.clone(),
+            quotas: w.quotas.clone(),
+            denied_actions: w.denied_actions.clone(),
             unavailable_regions: w.unavailable_regions.clone(),
             api_latency: dur("world.api_latency", &w.api_latency)?,
             duration_scale: w.duration_scale,
