@@ -374,6 +374,8 @@ async fn attach_aws(prepared: &mut Prepared) -> Result<(), String> {
         // a drill never writes its primary region
         read_only_regions: if prepared.rb.meta.drill { vec![prepared.rb.target.primary.clone()] } else { Vec::new() },
         app: Some(prepared.rb.meta.app.clone()),
+        // AWS's documented request limits, paced on the client side as an incident's applications are
+        limiter: Some(Arc::new(crate::cloud::limit::RateLimiter::new(crate::cloud::limit::Limits::aws_defaults()))),
         ..AwsOptions::default()
     };
     let cloud = crate::cloud::aws::cloud_for(&opts, &prepared.rb.target).await;

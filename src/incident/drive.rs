@@ -465,9 +465,12 @@ fn drive(
     } else {
         // one SDK client per service and region for every application
         let settings = apps.first().map(|a| a.prepared.meta.settings.clone()).unwrap_or_default();
+        // one limiter for every application: AWS meters the account and region, not the run
+        let limits = record.limits.clone();
         let opts = crate::cloud::aws::AwsOptions {
             profile: settings.profile.clone(),
             endpoint_url: settings.endpoint_url.clone(),
+            limiter: limits.limiter.then(|| Arc::new(crate::cloud::limit::RateLimiter::new(limits))),
             ..Default::default()
         };
         let clients = rt.block_on(crate::cloud::aws::Clients::load(&opts));

@@ -1084,3 +1084,39 @@ async fn the_five_applications_fail_over_as_one_incident_on_moto() {
     assert!(mutating.is_empty(), "a second incident changed something: {mutating:?}");
     assert_eq!(aws_world::inventory(moto.endpoint(), SECONDARY).await, secondary_after, "no duplicates");
 }
+
+// The client-side limiter on the AWS path: with a bucket of 2 and 4 tokens a second for EC2 reads, six describes
+// in a row go out as AWS would meter them (two at once, then at most one a quarter second), each reaching moto
+// once; the other region's bucket is its own
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_path_paces_its_calls_through_the_limiter() {
+    use drconsole::cloud::Ec2;
+    use drconsole::cloud::limit::{Limit, Limits, RateLimiter};
+    let moto = MotoServer::start();
+    let proxy = FaultProxy::start(moto.endpoint(), FaultConfig::passthrough());
+    set_test_credentials();
+    let mut limits = Limits::aws_defaults();
+    limits.classes.insert("ec2.non-mutating".into(), Limit { burst: 2, rate: 4.0 });
+    let limiter = Arc::new(RateLimiter::new(limits));
+    let opts = AwsOptions {
+        endpoint_url: Some(proxy.endpoint().to_string()),
+        limiter: Some(limiter.clone()),
+        ..AwsOptions::default()
+    };
+    let aws = Aws::new(Clients::load(&opts).await, SECONDARY, None);
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        aws.describe_volumes(SECONDARY, &Filter::tag("Name", "none")).await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let (waits, waited) = limiter.waited();
+    eprintln!("figure: 6 EC2 reads at 2 burst / 4 per s: {waits} waited {waited:?} in all, {elapsed:?}");
+    // the sixth call needs four tokens refilled after the first: at least a second, however fast moto answers
+    assert!(waits >= 1, "calls after the burst waited for a token");
+    assert!(elapsed >= Duration::from_millis(950), "paced: {elapsed:?}");
+    assert_eq!(proxy.count("DescribeVolumes"), 6, "each call reached moto once: {:?}", proxy.counts());
+    // another region has its own bucket: its first two calls do not wait
+    aws.describe_volumes(PRIMARY, &Filter::tag("Name", "none")).await.unwrap();
+    aws.describe_volumes(PRIMARY, &Filter::tag("Name", "none")).await.unwrap();
+    assert_eq!(limiter.waited().0, waits, "us-east-1's bucket is its own");
+}

@@ -24,6 +24,7 @@ pub mod guard;
 mod iam;
 mod kms;
 mod limits;
+pub mod pace;
 mod rds;
 mod route53;
 mod s3;
@@ -59,6 +60,8 @@ pub struct AwsOptions {
     pub read_only_regions: Vec<String>,
     /// The application the run recovers: named in every call's user agent (see [`Clients::for_app`]).
     pub app: Option<String>,
+    /// Every request waits for its API class's token first ([`pace`]); one limiter per process.
+    pub limiter: Option<Arc<crate::cloud::limit::RateLimiter>>,
 }
 
 /// A cache of one client per region.
@@ -125,6 +128,11 @@ impl Clients {
         }
         if let Some(u) = &opts.endpoint_url {
             loader = loader.endpoint_url(u);
+        }
+        if let Some(l) = &opts.limiter {
+            // run time on AWS is real time
+            let clock = crate::run::Clock::new(1.0);
+            loader = loader.http_client(pace::Paced::new(pace::default_https_client(), l.clone(), clock));
         }
         if let Some(name) = opts.app.as_deref().and_then(app_name) {
             loader = loader.app_name(name);
