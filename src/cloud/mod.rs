@@ -406,6 +406,10 @@ pub struct LaunchTemplate {
     pub image_id: String,
     /// Image per version, oldest first (index 0 = version 1).
     pub version_images: Vec<String>,
+    /// Description per version, as `version_images` (empty when none): drconsole's versions say which run, and
+    /// whether a drill, made them ([`crate::drill::lt_version_description`]).
+    #[serde(default)]
+    pub version_descriptions: Vec<String>,
     pub tags: Tags,
 }
 
@@ -515,13 +519,15 @@ pub trait Ec2: Send + Sync {
     async fn describe_images(&self, region: &str, f: &Filter) -> CloudResult<Vec<Image>>;
     async fn copy_image(&self, region: &str, req: &CopyImage) -> CloudResult<Image>;
     async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>>;
-    /// Creates a version from `source_version` with a new image; returns the new version number.
+    /// Creates a version from `source_version` with a new image and `description`; returns the new version number.
+    /// A version with this description and image already there (a retry) is returned instead.
     async fn create_launch_template_version(
         &self,
         region: &str,
         name: &str,
         source_version: u64,
         image_id: &str,
+        description: &str,
     ) -> CloudResult<u64>;
     async fn set_default_launch_template_version(&self, region: &str, name: &str, version: u64) -> CloudResult<()>;
     async fn describe_addresses(&self, region: &str, f: &Filter) -> CloudResult<Vec<Address>>;

@@ -142,7 +142,14 @@ impl Ec2 for ReadOnly {
     async fn describe_launch_template(&self, region: &str, name: &str) -> CloudResult<Option<LaunchTemplate>> {
         self.inner.ec2.describe_launch_template(region, name).await
     }
-    async fn create_launch_template_version(&self, region: &str, _: &str, _: u64, _: &str) -> CloudResult<u64> {
+    async fn create_launch_template_version(
+        &self,
+        region: &str,
+        _: &str,
+        _: u64,
+        _: &str,
+        _: &str,
+    ) -> CloudResult<u64> {
         self.refuse("ec2", "CreateLaunchTemplateVersion", region)
     }
     async fn set_default_launch_template_version(&self, region: &str, _: &str, _: u64) -> CloudResult<()> {

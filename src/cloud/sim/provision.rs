@@ -368,6 +368,7 @@ impl Sim {
                     latest_version: 1,
                     image_id: image.clone(),
                     version_images: vec![image],
+                    version_descriptions: vec![String::new()],
                     tags: Tags::new(),
                 };
                 w.r(&region).launch_templates.insert(name, lt);
