@@ -151,12 +151,14 @@ pub struct TuiOptions {
     pub history: Vec<Event>,
     /// Where the run's state is kept when it is shared (`s3://...`): shown in the header.
     pub shared_state: Option<String>,
+    /// `--cleanup-after` on a drill: when the run ends the console asks for the typed run id to clean up.
+    pub cleanup_after: bool,
 }
 
 impl TuiOptions {
     /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
     pub fn new(theme: Theme, operator: String) -> Self {
-        Self { theme, operator, notes: StepNotes::new(), history: Vec::new(), shared_state: None }
+        Self { theme, operator, notes: StepNotes::new(), history: Vec::new(), shared_state: None, cleanup_after: false }
     }
 }
 
@@ -167,6 +169,8 @@ pub struct TuiExit {
     pub outcome: Option<Outcome>,
     /// The operator quit while the run was active: the run was interrupted.
     pub interrupted: bool,
+    /// The operator confirmed a drill's cleanup by typing its run id: the caller runs it (`crate::cleanup`).
+    pub cleanup: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,6 +295,7 @@ pub async fn run(
     term.clear()?;
     let mut state = State::new(opts.notes, opts.operator, commands.is_some());
     state.shared_state = opts.shared_state;
+    state.cleanup_after = opts.cleanup_after;
     let size = term.size()?;
     state.handle(Input::Resize(size.width, size.height));
     // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream
@@ -407,7 +412,11 @@ pub async fn run(
         }
     }
     drop(guard);
-    Ok(TuiExit { outcome: state.finished.as_ref().map(|f| f.outcome), interrupted })
+    Ok(TuiExit {
+        outcome: state.finished.as_ref().map(|f| f.outcome),
+        interrupted,
+        cleanup: state.cleanup == state::CleanupChoice::Confirmed,
+    })
 }
 
 #[cfg(test)]
