@@ -505,3 +505,46 @@ fn with_stale_backups_the_rpo_loss_is_accepted_in_the_console() {
     s.keys(&["y"]);
     assert_eq!(s.exit_code(timeout(60)), 130);
 }
+
+#[test]
+fn a_drill_with_cleanup_after_asks_for_the_typed_run_id_and_then_cleans_up() {
+    let s = Session::start(
+        "drill-cleanup",
+        &[
+            "--sim",
+            "--speed",
+            "2000",
+            "--drill",
+            "--cleanup-after",
+            "--recovery-point",
+            "latest",
+            "runbooks/cross-sell.toml",
+        ],
+    );
+    let screen = s.wait_popup("Confirm step dns", timeout(180));
+    assert!(screen.contains("SIMULATOR") && screen.contains("DRILL"), "{screen}");
+    s.keys(&["-l", "cross-sell.example-fin.com"]);
+    s.keys(&["Enter"]);
+    // the drill ends: the cleanup popup opens by itself
+    let screen = s.wait_popup("Clean up the drill?", timeout(180));
+    assert!(screen.contains("RECOVERED"), "{screen}");
+    let run = screen
+        .split_whitespace()
+        .find(|w| w.len() == 20 && w.chars().filter(|c| *c == '-').count() == 2 && w.starts_with("20"))
+        .unwrap_or_else(|| panic!("no run id on the screen:\n{screen}"))
+        .to_string();
+    let short = &run[run.len() - 4..];
+    // a wrong id does not confirm
+    s.keys(&["-l", "zz99"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("does not match", timeout(10));
+    assert!(screen.contains("Clean up the drill?"), "{screen}");
+    s.keys(&["C-u"]);
+    s.keys(&["-l", short]);
+    s.keys(&["Enter"]);
+    // the console closes and the cleanup runs: nothing left with the run's tag
+    assert_eq!(s.exit_code(timeout(180)), 0, "{}", s.screen());
+    let after = s.screen();
+    assert!(after.contains("cleanup confirmed in the console"), "{after}");
+    assert!(after.contains(&format!("left tagged drconsole:run-id={run}: nothing")), "{after}");
+}
