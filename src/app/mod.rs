@@ -352,6 +352,11 @@ fn drive(
         }
         _ => Vec::new(),
     };
+    let mut console = console;
+    if let Some(topts) = &mut console {
+        // a drill's cut-over asks for the drill record, known now that the run has its id
+        tui::drill_notes(&mut topts.notes, &prepared.rb, &prepared.cfg.run_id);
+    }
     let (handle, guard) = rt.block_on(async { prepared.start_on(registry, clock, paced.as_ref()) });
     if let Some(p) = &mut paced {
         p.go();

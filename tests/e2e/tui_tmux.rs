@@ -523,16 +523,19 @@ fn a_drill_with_cleanup_after_asks_for_the_typed_run_id_and_then_cleans_up() {
     );
     let screen = s.wait_popup("Confirm step dns", timeout(180));
     assert!(screen.contains("SIMULATOR") && screen.contains("DRILL"), "{screen}");
-    s.keys(&["-l", "cross-sell.example-fin.com"]);
-    s.keys(&["Enter"]);
-    // the drill ends: the cleanup popup opens by itself
-    let screen = s.wait_popup("Clean up the drill?", timeout(180));
-    assert!(screen.contains("RECOVERED"), "{screen}");
+    // the cut-over of a drill writes the drill record: that is the name typed
     let run = screen
         .split_whitespace()
         .find(|w| w.len() == 20 && w.chars().filter(|c| *c == '-').count() == 2 && w.starts_with("20"))
         .unwrap_or_else(|| panic!("no run id on the screen:\n{screen}"))
         .to_string();
+    let record = format!("drill-{}.cross-sell.example-fin.com", &run[run.len() - 4..]);
+    assert!(screen.contains(&format!("Type {record} (the drill record")), "{screen}");
+    s.keys(&["-l", &record]);
+    s.keys(&["Enter"]);
+    // the drill ends: the cleanup popup opens by itself
+    let screen = s.wait_popup("Clean up the drill?", timeout(180));
+    assert!(screen.contains("RECOVERED") && screen.contains(&run), "{screen}");
     let short = &run[run.len() - 4..];
     // a wrong id does not confirm
     s.keys(&["-l", "zz99"]);
