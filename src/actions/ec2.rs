@@ -43,7 +43,11 @@ async fn ensure_snapshot_copy(
 ) -> Result<Snapshot, ActionError> {
     let snapshot = source.id.as_str();
     let mine = Filter::tag(TAG_SOURCE_SNAPSHOT, snapshot);
-    let found = c(cloud.ec2.describe_snapshots(region, &mine)).await?.into_iter().find(|s| s.state != "error");
+    // a copy another drill made is that drill's (its cleanup deletes it): never this run's
+    let found = c(cloud.ec2.describe_snapshots(region, &mine))
+        .await?
+        .into_iter()
+        .find(|s| s.state != "error" && !crate::drill::of_another_drill(&s.tags, &ctx.run_id));
     let snap = match found {
         Some(s) => {
             ctx.resource("found", "ebs-snapshot", &s.id, region, &s.state);
@@ -442,7 +446,8 @@ impl Action for RestoreSet {
         let before = p.opt_time("before")?;
         let az = p.opt_str("az")?.map_or_else(|| format!("{region}a"), str::to_string);
         let kms = p.opt_str("kms_key")?;
-        let found: EbsFound = c(find_ebs(cloud, &EbsWanted::Tag(k.clone(), v.clone()), &src, &region)).await?;
+        let found: EbsFound =
+            c(find_ebs(cloud, &EbsWanted::Tag(k.clone(), v.clone()), &src, &region, &ctx.run_id)).await?;
         for n in &found.notes {
             ctx.progress(n.clone(), None);
         }
@@ -616,11 +621,13 @@ impl Action for CopyImageA {
         } else {
             Some(filter.clone())
         };
-        let here = match &here_filter {
+        let mut here = match &here_filter {
             Some(f) if src != region || !image.starts_with("ami-") => c(cloud.ec2.describe_images(&region, f)).await?,
             _ if src == region => c(cloud.ec2.describe_images(&region, &filter)).await?,
             _ => Vec::new(),
         };
+        // a copy another drill made is that drill's (its cleanup deregisters it): never this run's
+        here.retain(|i| !crate::drill::of_another_drill(&i.tags, &ctx.run_id));
         let usable = |i: &crate::cloud::Image| i.state != "failed" && i.state != "error" && i.state != "deregistered";
         let mut seen: Vec<String> =
             here.iter().map(|i| format!("{} {} in {region} ({})", i.id, i.name, i.state)).collect();
@@ -769,7 +776,12 @@ pub(crate) async fn ensure_lt_image(
         ctx.resource("found", "launch-template-version", &format!("{name}:{}", lt.default_version), region, image);
         return Ok(lt.default_version);
     }
-    let version = match lt.version_images.iter().rposition(|i| i == image) {
+    // a version another drill added is that drill's (its cleanup deletes it): never this run's
+    let usable = |idx: usize| {
+        let desc = lt.version_descriptions.get(idx).map_or("", String::as_str);
+        !crate::drill::lt_version_of_another_drill(desc, &ctx.run_id)
+    };
+    let version = match lt.version_images.iter().enumerate().rposition(|(idx, i)| i == image && usable(idx)) {
         Some(idx) => {
             let v = u64::try_from(idx + 1).unwrap_or(1);
             ctx.resource("found", "launch-template-version", &format!("{name}:{v}"), region, image);
@@ -777,7 +789,9 @@ pub(crate) async fn ensure_lt_image(
         }
         None => {
             ctx.resource("creating", "launch-template-version", name, region, image);
-            let v = c(cloud.ec2.create_launch_template_version(region, name, lt.default_version, image)).await?;
+            let description = crate::drill::lt_version_description(ctx.drill, &ctx.run_id, image, lt.default_version);
+            let v = c(cloud.ec2.create_launch_template_version(region, name, lt.default_version, image, &description))
+                .await?;
             ctx.resource("created", "launch-template-version", &format!("{name}:{v}"), region, image);
             v
         }

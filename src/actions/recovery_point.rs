@@ -121,11 +121,14 @@ pub(crate) fn rds_snapshot_of_arn(arn: &str) -> Option<&str> {
     arn.split_once(":snapshot:").map(|(_, s)| s).filter(|s| !s.is_empty())
 }
 
+/// The recovery points of `source` in `region`. Copies another drill made (tagged `drconsole:drill` with another
+/// run id) are left out: that drill's cleanup deletes them (`run_id` is empty outside a run: every drill's copy).
 async fn list_region(
     cloud: &Cloud,
     p: &Params,
     source: &str,
     region: &str,
+    run_id: &str,
     notes: &mut Vec<String>,
 ) -> CloudResult<Vec<Found>> {
     let resource = p.opt_str("resource").ok().flatten().unwrap_or_default().to_string();
@@ -149,7 +152,18 @@ async fn list_region(
     match source {
         "rds" => {
             let q = DbSnapshotQuery { instance_id: Some(resource.clone()), snapshot_id: None, include_automated: true };
-            let snaps = cloud.rds.describe_db_snapshots(region, &q).await?;
+            let (drill_copies, snaps): (Vec<_>, Vec<_>) = cloud
+                .rds
+                .describe_db_snapshots(region, &q)
+                .await?
+                .into_iter()
+                .partition(|s| crate::drill::of_another_drill(&s.tags, run_id));
+            if !drill_copies.is_empty() {
+                notes.push(format!(
+                    "{region}: {} RDS snapshot(s) a drill copied left out (its cleanup deletes them)",
+                    drill_copies.len()
+                ));
+            }
             let wrong_engine = |e: &str| engine.as_ref().is_some_and(|want| !e.contains(want.as_str()));
             // most trusted first: AWS Backup's recovery points of the database (a copy job's too: their resource
             // ARN names the source database, their creation date is when its data was taken)
@@ -166,6 +180,9 @@ async fn list_region(
                     continue;
                 }
                 if sn.is_some_and(|s| s.status != "available" || wrong_engine(&s.engine)) {
+                    continue;
+                }
+                if drill_copies.iter().any(|s| s.arn == rp.arn || s.id == id) {
                     continue;
                 }
                 from_backup.push(rp.arn.clone());
@@ -257,6 +274,10 @@ async fn list_region(
                 if im.state != "available" || prefix.as_ref().is_some_and(|pre| !im.name.starts_with(pre.as_str())) {
                     continue;
                 }
+                if crate::drill::of_another_drill(&im.tags, run_id) {
+                    notes.push(format!("{region}: AMI {} ({}) a drill copied left out", im.id, im.name));
+                    continue;
+                }
                 let src = format!("AMI {}", im.name);
                 let c = mk(im.id, "ami", im.created, im.encrypted, Some(im.size_gib), None, src);
                 out.push(Found { c, resource: im.name });
@@ -345,7 +366,7 @@ impl Action for Select {
                 [first, .., last] => (first.clone(), last.clone()),
                 [] => (ctx.target.primary.clone(), ctx.target.secondary.clone()),
             };
-            let ebs = super::kit::c(find_ebs(cloud, &wanted, &src, &dst)).await?;
+            let ebs = super::kit::c(find_ebs(cloud, &wanted, &src, &dst, &ctx.run_id)).await?;
             for n in &ebs.notes {
                 ctx.progress(n.clone(), None);
             }
@@ -376,7 +397,7 @@ impl Action for Select {
         } else {
             for r in &regions {
                 let mut notes = Vec::new();
-                let listed = list_region(cloud, p, source, r, &mut notes).await;
+                let listed = list_region(cloud, p, source, r, &ctx.run_id, &mut notes).await;
                 for n in notes {
                     ctx.progress(n, None);
                 }
@@ -518,7 +539,7 @@ impl Action for Select {
 
 /// For tests and the benchmark: the list of candidates `recovery_point.select` would offer.
 pub async fn candidates(cloud: &Cloud, p: &Params, source: &str, region: &str) -> Result<Vec<Candidate>, ActionError> {
-    Ok(c(list_region(cloud, p, source, region, &mut Vec::new())).await?.into_iter().map(|f| f.c).collect())
+    Ok(c(list_region(cloud, p, source, region, "", &mut Vec::new())).await?.into_iter().map(|f| f.c).collect())
 }
 
 // ---------------------------------------------------------------------------------------------- EBS recovery points
@@ -667,6 +688,7 @@ pub(crate) async fn find_ebs(
     wanted: &EbsWanted,
     source: &str,
     target: &str,
+    run_id: &str,
 ) -> Result<EbsFound, crate::cloud::CloudError> {
     let mut found = EbsFound::default();
     // the volumes, in the source region
@@ -718,6 +740,13 @@ pub(crate) async fn find_ebs(
         EbsWanted::Volume(_) => false,
     };
     for s in target_snaps {
+        // a copy another drill made: that drill's cleanup deletes it
+        if crate::drill::of_another_drill(&s.tags, run_id) {
+            if tag_match(&s.tags) || s.tags.contains_key(TAG_SOURCE_VOLUME) {
+                found.excluded.push(format!("{} in {target}: a drill's copy (its cleanup deletes it)", s.id));
+            }
+            continue;
+        }
         let rp = backup.get(&s.id);
         let described = copied_from_description(&s.description).map(|(snap, region)| (region, snap));
         let tagged_from = s.tags.get(TAG_SOURCE_SNAPSHOT).map(|id| (source.to_string(), id.clone()));

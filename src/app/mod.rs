@@ -238,12 +238,17 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
         backend: rb.target.backend.as_str().to_string(),
         ..RunConfig::default()
     };
-    let console = console_options(args.headless, args.theme.as_deref(), &rb, &registry)?;
+    let mut console = console_options(args.headless, args.theme.as_deref(), &rb, &registry)?;
+    // in the console, --cleanup-after asks for the typed run id when the drill ends (and the console cleans up)
+    let in_console = console.is_some();
+    if let Some(c) = &mut console {
+        c.cleanup_after = args.cleanup_after;
+    }
     let state = StateDir::resolve(state_dir)?;
     let prepared = journal::prepare_new(&state, rb, cfg, settings, args.take_over_lock)?;
     let dir = prepared.dir.clone();
     let code = drive(prepared, registry, &opts, console)?;
-    if !args.cleanup_after {
+    if !args.cleanup_after || in_console {
         return Ok(code);
     }
     // --cleanup-after: whatever the outcome; the run's exit code wins unless it recovered
@@ -288,6 +293,7 @@ fn console_options(
         notes: tui::notes_from_runbook(rb, registry),
         history: Vec::new(),
         shared_state: None,
+        cleanup_after: false,
     }))
 }
 
@@ -346,6 +352,11 @@ fn drive(
         }
         _ => Vec::new(),
     };
+    let mut console = console;
+    if let Some(topts) = &mut console {
+        // a drill's cut-over asks for the drill record, known now that the run has its id
+        tui::drill_notes(&mut topts.notes, &prepared.rb, &prepared.cfg.run_id);
+    }
     let (handle, guard) = rt.block_on(async { prepared.start_on(registry, clock, paced.as_ref()) });
     if let Some(p) = &mut paced {
         p.go();
@@ -427,12 +438,14 @@ fn run_console(
 ) -> Exit {
     let run_id = guard.run_id.clone();
     let id = run_id.clone();
+    let dir = guard.dir.clone();
+    let cleanup_after = opts.cleanup_after;
     let (console, result) = rt.block_on(async move {
         // SIGHUP (the terminal went away) ends the console like SIGTERM: the run is interrupted and recorded
         let hangup = hangup_interrupts(handle.commands.clone());
         let console = tokio::select! {
             c = tui::run(handle.events, Some(handle.commands), opts) => c,
-            () = hangup => Ok(tui::TuiExit { outcome: None, interrupted: true }),
+            () = hangup => Ok(tui::TuiExit { outcome: None, interrupted: true, cleanup: false }),
         };
         if let Ok(exit) = &console
             && exit.interrupted
@@ -447,13 +460,27 @@ fn run_console(
         drop(guard);
         (console, result)
     });
-    console.map_err(|e| AppError::Failed(e.to_string()))?;
+    let console = console.map_err(|e| AppError::Failed(e.to_string()))?;
     let r = result.map_err(|e| AppError::Failed(format!("the engine stopped unexpectedly: {e}")))?;
     eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
     if r.outcome != crate::engine::Outcome::Recovered {
         eprintln!("drconsole: to continue: drconsole resume {run_id}");
     }
-    Ok(r.outcome.exit_code())
+    let code = r.outcome.exit_code();
+    if console.cleanup {
+        // confirmed in the console by the typed run id; the run's exit code wins unless it recovered
+        eprintln!("drconsole: cleanup confirmed in the console: removing what the drill created");
+        let copts = crate::cleanup::command::Options { yes: true, force: false, by: operator() };
+        let cleaned = crate::cleanup::command::cleanup_dir(&dir, &copts);
+        return Ok(if code == exit::RECOVERED { cleaned } else { code });
+    }
+    if cleanup_after {
+        eprintln!(
+            "drconsole: cleanup not confirmed: nothing was deleted; to remove what the drill created: drconsole \
+             cleanup {run_id}"
+        );
+    }
+    Ok(code)
 }
 
 /// A headless run without `--recovery-point` whose runbook asks the operator for one is refused before anything

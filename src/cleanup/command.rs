@@ -83,6 +83,7 @@ pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
     let plan = Plan {
         run_id: head.run_id.clone(),
         drill: head.drill,
+        drill_record: meta.drill_record.clone(),
         regions: vec![head.primary.clone(), head.secondary.clone()],
         journalled: super::created_by_run(read.events()),
         routes: super::routes_changed_by_run(read.events()),

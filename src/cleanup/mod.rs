@@ -254,8 +254,10 @@ pub fn routes_changed_by_run<'a>(events: impl IntoIterator<Item = &'a Event>) ->
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub run_id: String,
-    /// The run was a drill: its DNS record is `drill-<short id>.<record>`.
+    /// The run was a drill: its DNS record is `drill-<short id>.<record>`, or what `drill_record` makes.
     pub drill: bool,
+    /// A drill's `drill_record` template (`{id}`, `{record}`), when its runbook had one.
+    pub drill_record: Option<String>,
     pub regions: Vec<String>,
     pub journalled: Vec<Res>,
     /// The routes it changed ([`routes_changed_by_run`]): put back before the NAT gateways they point to go.
@@ -311,8 +313,8 @@ fn may_delete(plan: &Plan, c: &Candidate, now: &Found) -> Result<(), String> {
             );
         }
         if c.res.kind == KIND_DNS_RECORD {
-            let prefix = format!("drill-{}.", crate::drill::short_id(&plan.run_id));
-            if !(plan.drill && c.res.id.starts_with(&prefix)) {
+            let short = crate::drill::short_id(&plan.run_id);
+            if !(plan.drill && crate::drill::is_drill_record(plan.drill_record.as_deref(), &c.res.id, &short)) {
                 return Err("a production DNS record: cleanup never deletes one (it moved traffic)".into());
             }
         }

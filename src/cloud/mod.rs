@@ -417,6 +417,10 @@ pub struct LaunchTemplate {
     pub image_id: String,
     /// Image per version, oldest first (index 0 = version 1).
     pub version_images: Vec<String>,
+    /// Description per version, as `version_images` (empty when none): drconsole's versions say which run, and
+    /// whether a drill, made them ([`crate::drill::lt_version_description`]).
+    #[serde(default)]
+    pub version_descriptions: Vec<String>,
     pub tags: Tags,
     /// The default version's security group ids and instance type (empty when it does not set them).
     #[serde(default)]
@@ -543,13 +547,15 @@ pub trait Ec2: Send + Sync {
     async fn describe_security_groups(&self, region: &str, ids: &[String]) -> CloudResult<Vec<SecurityGroup>>;
     /// The default vCPUs of an instance type (DescribeInstanceTypes); `None` when the region does not offer it.
     async fn instance_type_vcpus(&self, region: &str, instance_type: &str) -> CloudResult<Option<u32>>;
-    /// Creates a version from `source_version` with a new image; returns the new version number.
+    /// Creates a version from `source_version` with a new image and `description`; returns the new version number.
+    /// A version with this description and image already there (a retry) is returned instead.
     async fn create_launch_template_version(
         &self,
         region: &str,
         name: &str,
         source_version: u64,
         image_id: &str,
+        description: &str,
     ) -> CloudResult<u64>;
     async fn set_default_launch_template_version(&self, region: &str, name: &str, version: u64) -> CloudResult<()>;
     async fn describe_addresses(&self, region: &str, f: &Filter) -> CloudResult<Vec<Address>>;

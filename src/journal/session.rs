@@ -113,6 +113,10 @@ pub struct Meta {
     pub lock_key: String,
     pub settings: RunSettings,
     pub sessions: Vec<SessionInfo>,
+    /// A drill's `drill_record` template from its runbook (`{id}`, `{record}`): the DNS record cleanup accepts as
+    /// the drill's (`crate::drill::is_drill_record`). Absent: the default `drill-<short id>.<record>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill_record: Option<String>,
 }
 
 impl Meta {
@@ -322,6 +326,7 @@ pub fn prepare_new(
         lock_key: key.clone(),
         settings,
         sessions: Vec::new(),
+        drill_record: rb.meta.drill_record.clone(),
     };
     let (lock, taken) = RunLock::acquire(&state.locks(), &key, lock_info(&meta), take_over_lock, None)?;
     let shared = super::shared::begin_new(&mut meta, take_over_lock)?;

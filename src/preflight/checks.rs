@@ -503,7 +503,7 @@ impl<'a> Checks<'a> {
             EbsWanted::Tag(k, v) => format!("EBS volumes tagged {k}={v}"),
             EbsWanted::Volume(v) => format!("EBS volume {v}"),
         };
-        let found = match recovery_point::find_ebs(&cloud, wanted, source, target).await {
+        let found = match recovery_point::find_ebs(&cloud, wanted, source, target, "").await {
             Ok(f) => f,
             Err(e) => {
                 self.add(

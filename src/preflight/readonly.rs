@@ -151,7 +151,14 @@ impl Ec2 for ReadOnly {
     async fn instance_type_vcpus(&self, region: &str, instance_type: &str) -> CloudResult<Option<u32>> {
         self.inner.ec2.instance_type_vcpus(region, instance_type).await
     }
-    async fn create_launch_template_version(&self, region: &str, _: &str, _: u64, _: &str) -> CloudResult<u64> {
+    async fn create_launch_template_version(
+        &self,
+        region: &str,
+        _: &str,
+        _: u64,
+        _: &str,
+        _: &str,
+    ) -> CloudResult<u64> {
         self.refuse("ec2", "CreateLaunchTemplateVersion", region)
     }
     async fn set_default_launch_template_version(&self, region: &str, _: &str, _: u64) -> CloudResult<()> {

@@ -18,7 +18,8 @@ use super::interp::{self, Segment};
 use super::{Backend, Dag, Loc, Meta, OnFailure, Runbook, Step, Target, valid_name, valid_region};
 use crate::util::{parse_duration, suggest};
 
-const RUNBOOK_FIELDS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description", "extends", "mode"];
+const RUNBOOK_FIELDS: &[&str] =
+    &["name", "title", "app", "rto", "rpo", "owner", "description", "extends", "mode", "drill_record"];
 const TARGET_FIELDS: &[&str] = &["backend", "account", "primary", "secondary"];
 const STATE_FIELDS: &[&str] = &["shared", "region", "kms_key"];
 const STEP_FIELDS: &[&str] =
@@ -45,6 +46,8 @@ struct Partial {
     description: Option<L<String>>,
     /// `mode = "drill"`: a recovery test (see `crate::drill`); `"recovery"` (the default) is a real failover.
     drill: Option<L<bool>>,
+    /// `drill_record`: the drill record's template (`{id}`, `{record}`).
+    drill_record: Option<L<String>>,
     extends: Option<L<String>>,
     backend: Option<L<Backend>>,
     account: Option<L<String>>,
@@ -349,6 +352,19 @@ impl Loader<'_> {
         }
     }
 
+    /// `drill_record`: a template with `{id}` (required) and `{record}` that makes a valid DNS name.
+    fn drill_record(&mut self, file: usize, v: &Item<'_>) -> Option<L<String>> {
+        let s = self.string(file, v, "drill_record")?;
+        match crate::drill::template_error(&s.v) {
+            None => Some(s),
+            Some((range, msg, help)) => {
+                let loc = self.sub_loc(&s.loc, &s.v, range);
+                self.err_help(&loc, DiagKind::BadValue, msg, help);
+                None
+            }
+        }
+    }
+
     fn boolean(&mut self, file: usize, v: &Item<'_>, field: &str) -> Option<L<bool>> {
         let loc = self.loc(file, v.span());
         match v.get_ref() {
@@ -458,6 +474,7 @@ impl Loader<'_> {
                 "description" => p.description = self.string(file, v, "description"),
                 "extends" => p.extends = self.string(file, v, "extends"),
                 "mode" => p.drill = self.mode(file, v),
+                "drill_record" => p.drill_record = self.drill_record(file, v),
                 _ => self.unknown(self.loc(file, k.span()), "[runbook]", key, RUNBOOK_FIELDS),
             }
         }
@@ -790,6 +807,7 @@ impl Loader<'_> {
             owner: p.owner.map(|x| x.v),
             description: p.description.map(|x| x.v),
             drill: p.drill.is_some_and(|x| x.v),
+            drill_record: p.drill_record.map(|x| x.v),
         };
         let target = Target {
             backend: p.backend.map_or(Backend::Aws, |x| x.v),
@@ -1111,6 +1129,7 @@ fn merge(base: Partial, child: Partial) -> Partial {
         owner: child.owner.or(base.owner),
         description: child.description.or(base.description),
         drill: child.drill.or(base.drill),
+        drill_record: child.drill_record.or(base.drill_record),
         extends: child.extends,
         backend: child.backend.or(base.backend),
         account: child.account.or(base.account),

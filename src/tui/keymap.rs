@@ -30,6 +30,8 @@ pub enum Action {
     Abort,
     /// Switch between the steps screen and the timeline.
     Timeline,
+    /// A finished drill: remove what it created (asks for the run id).
+    Cleanup,
 }
 
 /// The action of a key on the main screen (no popup open).
@@ -63,6 +65,7 @@ pub fn main_action(k: &KeyEvent) -> Option<Action> {
         KeyCode::Char('p') => Action::PauseResume,
         KeyCode::Char('X') => Action::Abort,
         KeyCode::Char('t') => Action::Timeline,
+        KeyCode::Char('c') => Action::Cleanup,
         _ => return None,
     })
 }
@@ -103,6 +106,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("r", "retry a failed step"),
             ("p", "pause / resume the run"),
             ("X", "abort (a reason, then y)"),
+            ("c", "clean up a drill (its id)"),
         ],
     ),
     (

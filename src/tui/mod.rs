@@ -135,6 +135,25 @@ pub fn notes_from_runbook(rb: &Runbook, registry: &Registry) -> StepNotes {
         .collect()
 }
 
+/// In a drill, a traffic step writes the drill record, not the production one: its typed confirmation names
+/// the drill record (`crate::drill::record_for`), known once the run has its id.
+pub fn drill_notes(notes: &mut StepNotes, rb: &Runbook, run_id: &str) {
+    if !rb.meta.drill {
+        return;
+    }
+    let short = crate::drill::short_id(run_id);
+    for st in &rb.steps {
+        if let Some(n) = notes.get_mut(&st.id)
+            && n.destructive
+            && CONFIRM_TARGETS.iter().any(|(a, _, what)| *a == st.action && *what == n.confirm_what)
+            && st.action == "route53.upsert"
+        {
+            n.confirm_name = crate::drill::record_for(rb.meta.drill_record.as_deref(), &n.confirm_name, &short);
+            n.confirm_what = "the drill record; production is untouched".into();
+        }
+    }
+}
+
 fn dedup(mut v: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     v.retain(|x| seen.insert(x.clone()));
@@ -152,12 +171,14 @@ pub struct TuiOptions {
     pub history: Vec<Event>,
     /// Where the run's state is kept when it is shared (`s3://...`): shown in the header.
     pub shared_state: Option<String>,
+    /// `--cleanup-after` on a drill: when the run ends the console asks for the typed run id to clean up.
+    pub cleanup_after: bool,
 }
 
 impl TuiOptions {
     /// Options with no step notes (watch mode without the runbook: no docs, no destructive names needed).
     pub fn new(theme: Theme, operator: String) -> Self {
-        Self { theme, operator, notes: StepNotes::new(), history: Vec::new(), shared_state: None }
+        Self { theme, operator, notes: StepNotes::new(), history: Vec::new(), shared_state: None, cleanup_after: false }
     }
 }
 
@@ -168,6 +189,8 @@ pub struct TuiExit {
     pub outcome: Option<Outcome>,
     /// The operator quit while the run was active: the run was interrupted.
     pub interrupted: bool,
+    /// The operator confirmed a drill's cleanup by typing its run id: the caller runs it (`crate::cleanup`).
+    pub cleanup: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +315,7 @@ pub async fn run(
     term.clear()?;
     let mut state = State::new(opts.notes, opts.operator, commands.is_some());
     state.shared_state = opts.shared_state;
+    state.cleanup_after = opts.cleanup_after;
     let size = term.size()?;
     state.handle(Input::Resize(size.width, size.height));
     // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream
@@ -408,7 +432,11 @@ pub async fn run(
         }
     }
     drop(guard);
-    Ok(TuiExit { outcome: state.finished.as_ref().map(|f| f.outcome), interrupted })
+    Ok(TuiExit {
+        outcome: state.finished.as_ref().map(|f| f.outcome),
+        interrupted,
+        cleanup: state.cleanup == state::CleanupChoice::Confirmed,
+    })
 }
 
 /// One application of an incident, as the incident console sees it.
@@ -617,6 +645,24 @@ mod tests {
         async fn run(&self, _: &ActionCtx, _: &Params) -> Result<Outputs, ActionError> {
             Ok(Outputs::new())
         }
+    }
+
+    #[test]
+    fn a_drills_cut_over_asks_for_the_drill_record() {
+        let registry = Registry::builtin();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/cross-sell.toml");
+        let mut rb = crate::runbook::load(&path, &registry).unwrap();
+        let mut notes = notes_from_runbook(&rb, &registry);
+        drill_notes(&mut notes, &rb, "20261121-030000-a1b2");
+        assert_eq!(notes["dns"].confirm_name, "cross-sell.example-fin.com", "not a drill: the production record");
+        rb.meta.drill = true;
+        drill_notes(&mut notes, &rb, "20261121-030000-a1b2");
+        assert_eq!(notes["dns"].confirm_name, "drill-a1b2.cross-sell.example-fin.com");
+        assert!(notes["dns"].confirm_what.contains("drill record"));
+        let mut notes = notes_from_runbook(&rb, &registry);
+        rb.meta.drill_record = Some("recovery-{id}-{record}".into());
+        drill_notes(&mut notes, &rb, "20261121-030000-a1b2");
+        assert_eq!(notes["dns"].confirm_name, "recovery-a1b2-cross-sell.example-fin.com");
     }
 
     #[test]

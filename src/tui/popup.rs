@@ -30,6 +30,9 @@ pub enum Reply {
     Skip(String),
     /// Quit the console (interrupting an active run).
     Quit,
+    /// The drill's cleanup: `true` confirmed by typing the run id (it starts when the console closes), `false`
+    /// declined (nothing is deleted).
+    Cleanup(bool),
 }
 
 /// A popup.
@@ -43,6 +46,8 @@ pub enum Modal {
     RpoLoss(RpoLossPopup),
     Reason(ReasonPopup),
     Act(ActPopup),
+    /// Remove what a drill created: type the run id or its short id.
+    Cleanup(CleanupPopup),
     /// The whole text of a log line (index into the log).
     LogLine(usize),
 }
@@ -76,6 +81,7 @@ impl Modal {
             Modal::RpoLoss(p) => p.key(k, by),
             Modal::Reason(p) => p.key(k, by),
             Modal::Act(p) => p.key(k, by),
+            Modal::Cleanup(p) => p.key(k),
         }
     }
 
@@ -493,6 +499,52 @@ impl ActPopup {
     }
 }
 
+/// The typed confirmation of a drill's cleanup (as `drconsole cleanup RUN` asks on a terminal): only the run id
+/// or its short id, exactly, confirms; Esc or Ctrl-G declines; letters are text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanupPopup {
+    pub run_id: String,
+    /// The run's short id (`crate::drill::short_id`), also accepted.
+    pub short: String,
+    pub input: String,
+    /// The last Enter did not match.
+    pub mismatch: bool,
+}
+
+impl CleanupPopup {
+    pub fn new(run_id: &str) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            short: crate::drill::short_id(run_id),
+            input: String::new(),
+            mismatch: false,
+        }
+    }
+
+    /// Whether `input` names the run: the run id or its short id, exactly (surrounding spaces aside).
+    pub fn matches(&self, input: &str) -> bool {
+        let t = input.trim();
+        !t.is_empty() && (t == self.run_id || t == self.short)
+    }
+
+    fn key(&mut self, k: &KeyEvent) -> Reply {
+        match k.code {
+            KeyCode::Enter if self.matches(&self.input) => Reply::Cleanup(true),
+            KeyCode::Enter => {
+                self.mismatch = true;
+                Reply::Keep
+            }
+            _ if keymap::cancels_input(k) => Reply::Cleanup(false),
+            _ => {
+                if edit(&mut self.input, k) {
+                    self.mismatch = false;
+                }
+                Reply::Keep
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,6 +611,31 @@ mod tests {
                 "aborting: running steps are cancelled".into()
             )
         );
+    }
+
+    #[test]
+    fn cleanup_needs_the_exact_run_id_or_short_id() {
+        let mut p = CleanupPopup::new("20261121-030000-a1b2");
+        assert_eq!(p.short, "a1b2");
+        // the letters of the confirmation keys are text here: nothing confirms or declines
+        for c in "ya1b".chars() {
+            assert_eq!(p.key(&k(c)), Reply::Keep, "{c}");
+        }
+        assert_eq!(p.key(&code(KeyCode::Enter)), Reply::Keep);
+        assert!(p.mismatch);
+        assert_eq!(p.key(&KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)), Reply::Keep);
+        assert!(!p.mismatch && p.input.is_empty());
+        // another case, or a prefix, is not the id
+        for bad in ["A1B2", "a1b", "20261121-030000", "a1b2x"] {
+            assert!(!p.matches(bad), "{bad}");
+        }
+        for c in "a1b2".chars() {
+            p.key(&k(c));
+        }
+        assert_eq!(p.key(&code(KeyCode::Enter)), Reply::Cleanup(true));
+        assert!(p.matches("20261121-030000-a1b2"));
+        let mut q = CleanupPopup::new("20261121-030000-a1b2");
+        assert_eq!(q.key(&code(KeyCode::Esc)), Reply::Cleanup(false));
     }
 
     #[test]

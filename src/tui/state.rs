@@ -31,6 +31,17 @@ pub enum Input {
     EventsClosed,
 }
 
+/// The cleanup of a drill, as asked in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupChoice {
+    #[default]
+    NotAsked,
+    /// The operator typed the run id: cleanup runs when the console closes.
+    Confirmed,
+    /// The operator declined: nothing is deleted; `drconsole cleanup RUN` later.
+    Declined,
+}
+
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -198,7 +209,8 @@ pub enum Focus {
 }
 
 pub use super::popup::{
-    Act, ActPopup, ConfirmPopup, ManualPopup, Modal, Picker, Purpose, QuitPopup, ReasonPopup, Reply, SortKey, Typed,
+    Act, ActPopup, CleanupPopup, ConfirmPopup, ManualPopup, Modal, Picker, Purpose, QuitPopup, ReasonPopup, Reply,
+    SortKey, Typed,
 };
 
 /// Which screen the body shows.
@@ -304,6 +316,10 @@ pub struct State {
     pub frame: u64,
     /// In an incident: the application this console is; every popup's title names it.
     pub app: Option<String>,
+    /// `--cleanup-after` on a drill: the cleanup popup opens by itself when the run ends.
+    pub cleanup_after: bool,
+    /// What the operator said to the drill's cleanup.
+    pub cleanup: CleanupChoice,
 }
 
 impl State {
@@ -343,6 +359,8 @@ impl State {
             regions: Default::default(),
             frame: 0,
             app: None,
+            cleanup_after: false,
+            cleanup: CleanupChoice::NotAsked,
         }
     }
 
@@ -463,10 +481,18 @@ impl State {
                 rto_secs,
                 rpo_secs,
                 steps,
+                drill,
                 ..
             } => {
+                // the opening line says DRILL as the header does
+                let mode = if drill {
+                    format!("DRILL (a recovery test: nothing in {primary} is written, production DNS untouched) ")
+                } else {
+                    String::new()
+                };
                 let text = format!(
-                    "{title} ({runbook}) run {run_id} on {backend}, {primary} -> {secondary}; {} steps; RTO {} RPO {}",
+                    "{mode}{title} ({runbook}) run {run_id} on {backend}, {primary} -> {secondary}; {} steps; RTO {} \
+                     RPO {}",
                     steps.len(),
                     fmt_duration(std::time::Duration::from_secs(rto_secs)),
                     fmt_duration(std::time::Duration::from_secs(rpo_secs))
@@ -585,6 +611,10 @@ impl State {
                     Some(Modal::Quit(_) | Modal::Act(_) | Modal::Reason(ReasonPopup { purpose: Purpose::Abort, .. }))
                 ) {
                     self.modal = None;
+                }
+                // --cleanup-after on a drill: the typed confirmation, whatever the outcome
+                if self.cleanup_after && self.control && !self.replaying && self.cleanup == CleanupChoice::NotAsked {
+                    self.open_cleanup(true);
                 }
             }
         }
@@ -881,8 +911,38 @@ impl State {
                     Screen::Timeline => Screen::Main,
                 };
             }
+            Action::Cleanup => self.ask_cleanup(),
         }
         Vec::new()
+    }
+
+    /// `c`: the typed confirmation of a finished drill's cleanup, or why not.
+    fn ask_cleanup(&mut self) {
+        if !self.check_control("clean up") {
+            return;
+        }
+        let Some(run) = &self.run else { return };
+        if !run.drill {
+            self.flash = Some(format!(
+                "not a drill: its resources may serve customers; from a shell: drconsole cleanup {} --force",
+                run.run_id
+            ));
+        } else if self.finished.is_none() {
+            self.flash = Some("the drill has not ended: clean up when it has (c)".into());
+        } else if self.cleanup == CleanupChoice::Confirmed {
+            self.flash = Some("cleanup confirmed: it runs when the console closes (q)".into());
+        } else {
+            self.open_cleanup(false);
+        }
+    }
+
+    /// Opens the cleanup popup; `by_itself` (the run just ended): keys on their way are ignored for a moment.
+    fn open_cleanup(&mut self, by_itself: bool) {
+        let Some(run) = self.run.as_ref().filter(|r| r.drill) else { return };
+        self.modal = Some(Modal::Cleanup(CleanupPopup::new(&run.run_id)));
+        if by_itself {
+            self.guard_until = Some(self.wall + GUARD_MS);
+        }
     }
 
     fn check_control(&mut self, what: &str) -> bool {
@@ -1108,6 +1168,21 @@ impl State {
                 }
             }
             Reply::Quit => return self.quit(),
+            Reply::Cleanup(true) => {
+                self.cleanup = CleanupChoice::Confirmed;
+                let ts = self.now();
+                self.push_log(ts, "cleanup", "", "confirmed: it runs when the console closes".into(), LogLevel::Warn);
+                // the run has ended: the console closes and the cleanup starts
+                return vec![Effect::Quit];
+            }
+            Reply::Cleanup(false) => {
+                self.cleanup = CleanupChoice::Declined;
+                let id = self.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+                let text = format!("not started: nothing was deleted; to clean up later: drconsole cleanup {id}");
+                let ts = self.now();
+                self.push_log(ts, "cleanup", "", text.clone(), LogLevel::Warn);
+                self.flash = Some(format!("cleanup {text}"));
+            }
             Reply::Send(cmd, flash) => {
                 if !flash.is_empty() {
                     self.flash = Some(flash);

@@ -14,7 +14,7 @@ use ratatui::widgets::{
 };
 
 use super::keymap::HELP;
-use super::popup::{Act, ConfirmPopup, Purpose, ReasonPopup, RpoLossPopup};
+use super::popup::{Act, CleanupPopup, ConfirmPopup, Purpose, ReasonPopup, RpoLossPopup};
 use super::state::{Focus, LogLevel, Modal, Picker, Screen as Body, State, StepStatus, StepView, value_text};
 use super::theme::Theme;
 use crate::engine::Outcome;
@@ -649,6 +649,14 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     }
     // in an incident, q goes back to the overview (quitting is the overview's)
     keys.extend([("?", "help"), ("q", if s.app.is_some() { "overview" } else { "quit" })]);
+    // a finished drill: its cleanup is one key away (it asks for the run id)
+    if s.control
+        && s.finished.is_some()
+        && s.run.as_ref().is_some_and(|r| r.drill)
+        && s.cleanup != super::state::CleanupChoice::Confirmed
+    {
+        keys.push(("c", "clean up"));
+    }
     if active {
         keys.push(("s", "skip"));
         keys.push(("p", if s.paused.is_some() { "resume" } else { "pause" }));
@@ -823,6 +831,7 @@ fn modal(s: &State, t: &Theme, m: &Modal, area: Rect, buf: &mut Buffer) {
         }
         Modal::Reason(p) => reason_popup(s, t, p, area, buf),
         Modal::Confirm(p) => confirm_popup(s, t, p, area, buf),
+        Modal::Cleanup(p) => cleanup_popup(s, t, p, area, buf),
         Modal::Manual(p) => {
             let lines = vec![
                 Line::from(Span::styled(p.instructions.clone(), t.get("text"))),
@@ -889,6 +898,51 @@ fn confirm_popup(s: &State, t: &Theme, p: &ConfirmPopup, area: Rect, buf: &mut B
         None => lines.push(popup_keys(s, &[("y", "approve"), ("s", "skip…"), ("q n Esc", "not now")], t)),
     }
     text_popup(s.app.as_deref(), &format!("Confirm step {}", p.step), role, lines, 90, t, area, buf);
+}
+
+/// The drill's cleanup: what it deletes, the typed run id, and how to clean up later instead.
+fn cleanup_popup(s: &State, t: &Theme, p: &CleanupPopup, area: Rect, buf: &mut Buffer) {
+    let (primary, secondary) =
+        s.run.as_ref().map_or((String::new(), String::new()), |r| (r.primary.clone(), r.secondary.clone()));
+    let ok = p.matches(&p.input);
+    let field_w = (p.run_id.chars().count() + 2).max(20);
+    let verdict = if ok {
+        Span::styled("  ✓ matches", t.get("rpo.met"))
+    } else if p.mismatch {
+        Span::styled("  ✗ does not match", t.get("danger"))
+    } else {
+        Span::raw("")
+    };
+    let lines = vec![
+        Line::from(Span::styled(
+            format!(
+                "Cleanup deletes everything drill {} created (tagged drconsole:run-id) in {secondary} and {primary}, \
+                 then lists what is left.",
+                p.run_id
+            ),
+            t.get("text"),
+        )),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("Type ", t.get("text")),
+            Span::styled(p.run_id.clone(), t.get("key")),
+            Span::styled(" or ", t.get("text")),
+            Span::styled(p.short.clone(), t.get("key")),
+            Span::styled(" to clean up when the console closes:", t.get("text")),
+        ]),
+        Line::from(vec![
+            Span::styled("> ", t.get("key")),
+            Span::styled(format!("{:<field_w$}", p.input), t.get("input")),
+            verdict,
+        ]),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("Not now: nothing is deleted; later run ", t.get("muted")),
+            Span::styled(format!("drconsole cleanup {}", p.run_id), t.get("key")),
+        ]),
+        popup_keys(s, &[("Enter", "clean up"), ("^u", "clear"), ("Esc ^g", "not now")], t),
+    ];
+    text_popup(s.app.as_deref(), "Clean up the drill?", "danger", lines, 90, t, area, buf);
 }
 
 fn reason_popup(s: &State, t: &Theme, p: &ReasonPopup, area: Rect, buf: &mut Buffer) {

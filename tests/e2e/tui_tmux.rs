@@ -582,3 +582,49 @@ fn the_incident_console_queues_every_application_s_question_and_an_answer_reache
     let alpha = app_journal(&s, "alpha");
     assert!(alpha.iter().any(|e| e["type"] == "run_finished" && e["outcome"] == "interrupted"), "{alpha:?}");
 }
+
+#[test]
+fn a_drill_with_cleanup_after_asks_for_the_typed_run_id_and_then_cleans_up() {
+    let s = Session::start(
+        "drill-cleanup",
+        &[
+            "--sim",
+            "--speed",
+            "2000",
+            "--drill",
+            "--cleanup-after",
+            "--recovery-point",
+            "latest",
+            "runbooks/cross-sell.toml",
+        ],
+    );
+    let screen = s.wait_popup("Confirm step dns", timeout(180));
+    assert!(screen.contains("SIMULATOR") && screen.contains("DRILL"), "{screen}");
+    // the cut-over of a drill writes the drill record: that is the name typed
+    let run = screen
+        .split_whitespace()
+        .find(|w| w.len() == 20 && w.chars().filter(|c| *c == '-').count() == 2 && w.starts_with("20"))
+        .unwrap_or_else(|| panic!("no run id on the screen:\n{screen}"))
+        .to_string();
+    let record = format!("drill-{}.cross-sell.example-fin.com", &run[run.len() - 4..]);
+    assert!(screen.contains(&format!("Type {record} (the drill record")), "{screen}");
+    s.keys(&["-l", &record]);
+    s.keys(&["Enter"]);
+    // the drill ends: the cleanup popup opens by itself
+    let screen = s.wait_popup("Clean up the drill?", timeout(180));
+    assert!(screen.contains("RECOVERED") && screen.contains(&run), "{screen}");
+    let short = &run[run.len() - 4..];
+    // a wrong id does not confirm
+    s.keys(&["-l", "zz99"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for("does not match", timeout(10));
+    assert!(screen.contains("Clean up the drill?"), "{screen}");
+    s.keys(&["C-u"]);
+    s.keys(&["-l", short]);
+    s.keys(&["Enter"]);
+    // the console closes and the cleanup runs: nothing left with the run's tag
+    assert_eq!(s.exit_code(timeout(180)), 0, "{}", s.screen());
+    let after = s.screen();
+    assert!(after.contains("cleanup confirmed in the console"), "{after}");
+    assert!(after.contains(&format!("left tagged drconsole:run-id={run}: nothing")), "{after}");
+}

@@ -220,6 +220,27 @@ fn check_without_files_is_a_usage_error() {
     assert_eq!(a.get_output().status.code(), Some(2));
 }
 
+#[test]
+fn drill_record_templates_are_checked_where_they_are_written() {
+    let cases = [
+        ("drill_record_without_id.toml", "9:17", "`drill_record` must contain {id}"),
+        ("drill_record_unknown_placeholder.toml", "10:28", "unknown placeholder `{recrod}` in `drill_record`"),
+        ("drill_record_not_a_dns_name.toml", "9:17", "which is not a DNS name: ` ` in the label `drill abcdefgh`"),
+    ];
+    for (name, at, msg) in cases {
+        let a = check_in(&fixture_dir("invalid"), &[name]);
+        assert_eq!(a.get_output().status.code(), Some(2), "{name}");
+        let stderr = stderr_of(&a);
+        assert!(stderr.contains(&format!("{name}:{at}")), "{name}: not at {at}\n{stderr}");
+        assert!(stderr.contains(msg), "{name}: no `{msg}`\n{stderr}");
+    }
+    let a = check_in(&fixture_dir("invalid"), &["drill_record_unknown_placeholder.toml"]);
+    assert!(stderr_of(&a).contains("did you mean `{record}`?"), "{}", stderr_of(&a));
+    // a template with {id} that makes a DNS name passes
+    let a = check_in(&fixture_dir("valid"), &["drill_record.toml"]);
+    assert_eq!(a.get_output().status.code(), Some(0), "{}", stderr_of(&a));
+}
+
 fn snapshot_check(name: &str) -> String {
     let a = check_in(&fixture_dir("invalid"), &[name]);
     assert_eq!(a.get_output().status.code(), Some(2));

@@ -187,6 +187,72 @@ fn a_drill_recovers_in_the_secondary_with_drill_names_tags_and_record_and_never_
     assert_eq!(verify["params"]["record"], format!("drill-{short}.cross-sell.example-fin.com"));
 }
 
+/// Cross-sell with `mode = "drill"` and a `drill_record` template, in a directory of its own (with the procedure it
+/// extends).
+fn cross_sell_with_drill_record(dir: &Path, template: &str) -> PathBuf {
+    let rb = dir.join("cross-sell-drill.toml");
+    let text = std::fs::read_to_string(CROSS_SELL).unwrap().replacen(
+        "[runbook]\n",
+        &format!("[runbook]\nmode = \"drill\"\ndrill_record = \"{template}\"\n"),
+        1,
+    );
+    std::fs::write(&rb, text.replace("extends = \"procedures/", "extends = \"")).unwrap();
+    std::fs::copy("runbooks/procedures/regional-failover.toml", dir.join("regional-failover.toml")).unwrap();
+    rb
+}
+
+#[test]
+fn a_drill_writes_the_runbooks_templated_drill_record_and_cleanup_removes_it() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rb = cross_sell_with_drill_record(dir.path(), "recovery-{id}-{record}");
+    let rb = rb.to_str().unwrap();
+    // the plan shows the templated record
+    let plan = drconsole(state.path(), &["plan", rb], &[]);
+    plan.expect(0);
+    assert!(plan.stdout.contains("the drill record recovery-<id>-cross-sell.example-fin.com"), "{}", plan.stdout);
+
+    let out = sim_run(state.path(), rb, &[]);
+    out.expect(0);
+    let events = out.events();
+    let run = run_id_of(&events);
+    let short = drconsole::drill::short_id(&run);
+    assert_eq!(events[0]["drill"], true);
+    let run_dir = run_dir(state.path());
+    let meta: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["drill_record"], "recovery-{id}-{record}", "the run keeps the template for cleanup");
+    let before = world(&run_dir);
+    let templated = format!("recovery-{short}-{RECORD}");
+    let alb = before.regions["us-west-2"].lbs[&format!("cross-sell-dr-alb-drill-{short}")].item.dns_name.clone();
+    let drill = record(&before, &templated).expect("the templated drill record");
+    assert_eq!(drill.alias.as_ref().unwrap().dns_name.trim_end_matches('.'), alb.trim_end_matches('.'));
+    // neither the default drill record nor the production record was written
+    assert!(record(&before, &format!("drill-{short}.{RECORD}")).is_none(), "the default drill record was written");
+    if let Some(prod) = record(&before, RECORD) {
+        assert!(
+            prod.alias.as_ref().is_none_or(|a| a.dns_name.trim_end_matches('.') != alb.trim_end_matches('.')),
+            "the production record was moved: {prod:?}"
+        );
+    }
+    // the checks verified the templated record
+    let verify =
+        events.iter().find(|e| e["type"] == "step_started" && e["step"] == "verify_dns").expect("verify_dns started");
+    assert_eq!(verify["params"]["record"], format!("recovery-{short}-cross-sell.example-fin.com"));
+    let upsert = events
+        .iter()
+        .find(|e| e["type"] == "resource" && e["kind"] == "dns-record" && e["phase"] == "created")
+        .expect("the drill record was created");
+    assert_eq!(upsert["id"], templated);
+
+    // cleanup knows the templated record as the drill's: it goes, the production record stays as it was
+    let out = drconsole(state.path(), &["cleanup", &run, "--yes"], &[]);
+    out.expect(0);
+    assert!(out.stdout.contains(&format!("removed  dns-record {templated}")), "{}", out.stdout);
+    let after = world(&run_dir);
+    assert!(record(&after, &templated).is_none(), "the drill record is still there");
+    assert_eq!(record(&after, RECORD), record(&before, RECORD));
+}
+
 #[test]
 fn a_drill_that_would_write_the_primary_region_is_refused_before_it_starts() {
     let state = tempfile::tempdir().unwrap();
@@ -486,4 +552,109 @@ fn a_drill_leaves_the_shared_launch_templates_default_version_alone_and_cleanup_
     assert_eq!((lt.default_version, lt.image_id.clone()), default_before, "cleanup moved the default");
     let idx = usize::try_from(version - 1).unwrap();
     assert!(lt.version_images[idx].is_empty(), "the drill's version is still there: {lt:?}");
+}
+
+/// Runs a runbook on a shared simulated world with the engine (as headless: confirmations approved, the newest
+/// recovery point, manual tasks done), to its end.
+async fn engine_run(
+    rb: &drconsole::runbook::Runbook,
+    sim: &std::sync::Arc<drconsole::cloud::sim::Sim>,
+    run_id: &str,
+) -> (drconsole::engine::Outcome, Vec<drconsole::engine::Event>) {
+    use drconsole::engine::{Command, Engine, EventKind, Prompt, RunConfig};
+    let cfg = RunConfig {
+        run_id: run_id.into(),
+        seed: 7,
+        recovery_point: Some("latest".into()),
+        backend: "sim".into(),
+        cloud: Some(std::sync::Arc::new(drconsole::cloud::Cloud::from_all("sim", sim.clone()))),
+        ..RunConfig::default()
+    };
+    let mut h = Engine::spawn(
+        std::sync::Arc::new(rb.clone()),
+        drconsole::actions::Registry::builtin(),
+        cfg,
+        sim.clock().clone(),
+    );
+    let mut events = Vec::new();
+    while let Some(ev) = h.events.recv().await {
+        let cmd = match &ev.kind {
+            EventKind::StepAwaitingApproval { step, .. }
+            | EventKind::OperatorRequest { step, prompt: Prompt::Done { .. } } => {
+                Some(Command::Approve { step: step.clone(), by: "test".into() })
+            }
+            EventKind::RunPaused { reason } => Some(Command::Abort { reason: reason.clone(), by: "test".into() }),
+            _ => None,
+        };
+        let done = matches!(ev.kind, EventKind::RunFinished { .. });
+        events.push(ev);
+        if let Some(c) = cmd {
+            let _ = h.commands.send(c);
+        }
+        if done {
+            break;
+        }
+    }
+    (h.join.await.unwrap().outcome, events)
+}
+
+/// (kind, id) of the resources a run's events say it `phase`d (created, found).
+fn resources(events: &[drconsole::engine::Event], phase: &str) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            drconsole::engine::EventKind::Resource { phase: p, kind, id, .. } if p == phase => {
+                Some((kind.clone(), id.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_real_failover_after_a_drill_takes_none_of_the_drills_copies_as_its_own() {
+    use drconsole::engine::{EventKind, Outcome};
+    let registry = drconsole::actions::Registry::builtin();
+    let real = drconsole::runbook::load(Path::new(CROSS_SELL), &registry).unwrap();
+    let mut drill = real.clone();
+    drill.meta.drill = true;
+    let start: jiff::Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
+    let sim = std::sync::Arc::new(drconsole::cloud::sim::Sim::for_runbook(
+        drconsole::engine::Clock::starting_at(start, 1.0),
+        7,
+        &real,
+        None,
+    ));
+
+    let (outcome, drill_events) = engine_run(&drill, &sim, "20261121-120000-dr01").await;
+    assert_eq!(outcome, Outcome::Recovered);
+    let drill_made = resources(&drill_events, "created");
+    for kind in ["rds-snapshot", "ebs-snapshot", "ami", "launch-template-version"] {
+        assert!(drill_made.iter().any(|(k, _)| k == kind), "the drill made no {kind}: {drill_made:?}");
+    }
+
+    let (outcome, real_events) = engine_run(&real, &sim, "20261121-130000-re01").await;
+    assert_eq!(outcome, Outcome::Recovered);
+    // nothing the real failover found (and used) is something the drill made
+    let found = resources(&real_events, "found");
+    let taken: Vec<&(String, String)> = found.iter().filter(|r| drill_made.contains(r)).collect();
+    assert!(taken.is_empty(), "the real failover took the drill's {taken:?}");
+    // the recovery point it chose is not the drill's copy
+    let chosen = real_events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::StepSucceeded { step, outputs, .. } if step == "pick_db" => {
+                outputs["id"].as_str().map(str::to_string)
+            }
+            _ => None,
+        })
+        .expect("pick_db chose a point");
+    assert!(!drill_made.iter().any(|(_, id)| *id == chosen), "chose the drill's copy {chosen}");
+    // it made its own copies and its own launch template version
+    let made = resources(&real_events, "created");
+    for kind in ["rds-snapshot", "ebs-snapshot", "ami", "launch-template-version"] {
+        let mine: Vec<&(String, String)> = made.iter().filter(|(k, _)| k == kind).collect();
+        assert!(!mine.is_empty(), "the real failover made no {kind} of its own: {made:?}");
+        assert!(mine.iter().all(|r| !drill_made.contains(r)), "{kind}: {mine:?}");
+    }
 }

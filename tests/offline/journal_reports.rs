@@ -94,6 +94,7 @@ fn meta() -> Meta {
         pid: 4242,
         started: ts(0),
         lock_key: "cross-sell-failover--123456789012--us-east-1--us-west-2".into(),
+        drill_record: None,
         settings: RunSettings { speed: 1.0, max_parallel: 16, ..RunSettings::default() },
         sessions: vec![SessionInfo {
             number: 1,

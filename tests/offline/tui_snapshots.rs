@@ -437,3 +437,105 @@ fn the_console_a_watcher_and_headless_show_one_clock_while_a_confirmation_waits(
     assert!(last.contains(&format!("RTO {}]", fmt_clock(left0 - 60))), "headless: {last}");
     assert!(last.contains(&format!("projected finish {hms}Z, margin {}", fmt_clock(margin))), "headless: {last}");
 }
+
+/// The same events as a drill's: `drill = true` in the run's start.
+fn as_drill(mut e: Events) -> Events {
+    for ev in &mut e.events {
+        if let drconsole::engine::EventKind::RunStarted { drill, .. } = &mut ev.kind {
+            *drill = true;
+        }
+    }
+    e
+}
+
+#[test]
+fn a_drill_says_drill_in_the_header_as_loudly_as_simulator() {
+    let theme = Theme::preset("dark").unwrap();
+    let s = fixtures::state(&as_drill(fixtures::running()), true, (80, 24));
+    let buf = fixtures::render(&s, &theme, 80, 24);
+    let text = fixtures::text(&buf);
+    let row0 = text.lines().next().unwrap();
+    let sim = row0.find(" SIMULATOR ").expect("the SIMULATOR badge");
+    let drill = row0.find(" DRILL ").expect("the DRILL badge in the header");
+    assert!(sim < drill, "{row0}");
+    // every cell of the DRILL badge has the SIMULATOR badge's style (the row is ASCII up to there: byte = cell)
+    let sim_style = buf[(u16::try_from(sim).unwrap(), 0)].style();
+    for x in drill..drill + " DRILL ".len() {
+        assert_eq!(buf[(u16::try_from(x).unwrap(), 0)].style(), sim_style, "cell {x} of the DRILL badge");
+    }
+    assert_ne!(sim_style, buf[(0, 1)].style(), "the badge stands out from the header's text");
+    // the opening line of the log says DRILL too
+    assert!(s.log[0].text.starts_with("DRILL (a recovery test"), "{}", s.log[0].text);
+    // a real failover says neither
+    let real = fixtures::state(&fixtures::running(), true, (80, 24));
+    let real_text = fixtures::text(&fixtures::render(&real, &theme, 80, 24));
+    assert!(!real_text.contains("DRILL") && !real.log[0].text.contains("DRILL"), "{real_text}");
+    insta::assert_snapshot!("drill_header_80x24", text);
+}
+
+#[test]
+fn a_finished_drill_asks_for_the_typed_run_id_before_cleanup() {
+    use drconsole::tui::state::{CleanupChoice, Effect};
+    // `c` on the finished screen of a drill: the popup
+    popup_80("cleanup", &as_drill(fixtures::finished()), |s| key(s, KeyCode::Char('c')));
+    popup_80("cleanup_mismatch", &as_drill(fixtures::finished()), |s| {
+        key(s, KeyCode::Char('c'));
+        keys(s, "a1b3");
+        key(s, KeyCode::Enter);
+    });
+
+    // a wrong id does not confirm: the popup stays, nothing is asked of the driver
+    let mut s = fixtures::state(&as_drill(fixtures::finished()), true, (80, 24));
+    key(&mut s, KeyCode::Char('c'));
+    for wrong in ["a1b3", "20261121-030000", "A1B2", "20261121-030000-a1b2x"] {
+        s.handle(Input::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+        keys(&mut s, wrong);
+        let effects = s.handle(Input::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+        assert!(effects.is_empty(), "{wrong}: {effects:?}");
+        assert_eq!(s.cleanup, CleanupChoice::NotAsked, "{wrong}");
+        assert!(matches!(&s.modal, Some(drconsole::tui::state::Modal::Cleanup(p)) if p.mismatch), "{wrong}");
+    }
+    // the exact run id (or its short id) confirms, and the console closes for the cleanup to start
+    s.handle(Input::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut s, "20261121-030000-a1b2");
+    let effects = s.handle(Input::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert_eq!(effects, [Effect::Quit]);
+    assert_eq!(s.cleanup, CleanupChoice::Confirmed);
+
+    // Esc: nothing is deleted, and the console says how to clean up later
+    let mut s = fixtures::state(&as_drill(fixtures::finished()), true, (80, 24));
+    key(&mut s, KeyCode::Char('c'));
+    keys(&mut s, "a1b2");
+    assert!(s.handle(Input::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))).is_empty());
+    assert_eq!(s.cleanup, CleanupChoice::Declined);
+    assert!(s.modal.is_none());
+    let later = "drconsole cleanup 20261121-030000-a1b2";
+    assert!(s.flash.as_deref().is_some_and(|f| f.contains(later)), "{:?}", s.flash);
+    assert!(s.log.last().is_some_and(|l| l.text.contains(later)), "the log keeps it");
+
+    // not a drill: `c` says why and opens nothing; a drill still running: not yet
+    let mut s = fixtures::state(&fixtures::finished(), true, (80, 24));
+    key(&mut s, KeyCode::Char('c'));
+    assert!(s.modal.is_none() && s.flash.as_deref().is_some_and(|f| f.contains("not a drill")), "{:?}", s.flash);
+    let mut s = fixtures::state(&as_drill(fixtures::running()), true, (80, 24));
+    key(&mut s, KeyCode::Char('c'));
+    assert!(s.modal.is_none() && s.flash.as_deref().is_some_and(|f| f.contains("has not ended")), "{:?}", s.flash);
+}
+
+#[test]
+fn cleanup_after_opens_the_cleanup_popup_when_the_drill_ends() {
+    use drconsole::tui::state::Modal;
+    let events = as_drill(fixtures::finished());
+    let mut s = drconsole::tui::State::new(fixtures::notes(), "alice@bastion".into(), true);
+    s.cleanup_after = true;
+    s.handle(Input::Resize(80, 24));
+    for ev in &events.events {
+        s.handle(Input::Event(Box::new(ev.clone())));
+    }
+    assert!(matches!(&s.modal, Some(Modal::Cleanup(p)) if p.run_id == "20261121-030000-a1b2"), "{:?}", s.modal);
+    // it opened by itself: a key already on its way is not taken as the confirmation
+    assert!(s.guarded());
+    // without --cleanup-after the finished drill opens nothing by itself
+    let s = fixtures::state(&events, true, (80, 24));
+    assert!(s.modal.is_none(), "{:?}", s.modal);
+}

@@ -552,6 +552,10 @@ impl Ec2 for Aws {
             latest_version: versions.last().map_or(1, number),
             image_id: default.map(image_of).unwrap_or_default(),
             version_images: versions.iter().map(image_of).collect(),
+            version_descriptions: versions
+                .iter()
+                .map(|v| v.version_description().unwrap_or_default().to_string())
+                .collect(),
             tags: Tags::new(),
             security_groups: default
                 .and_then(|v| v.launch_template_data())
@@ -633,6 +637,7 @@ impl Ec2 for Aws {
         name: &str,
         source_version: u64,
         image_id: &str,
+        description: &str,
     ) -> CloudResult<u64> {
         const OP: &str = "CreateLaunchTemplateVersion";
         // a version made from this source with this image already exists (a retry, or a re-run)? The versions
@@ -646,9 +651,8 @@ impl Ec2 for Aws {
             Some(v) => v,
             None => self.launch_template_versions(region, name).await?,
         };
-        let description = format!("drconsole: {image_id} from version {source_version}");
         if let Some(v) = versions.iter().find(|v| {
-            v.version_description() == Some(description.as_str())
+            v.version_description() == Some(description)
                 && v.launch_template_data().and_then(|d| d.image_id()) == Some(image_id)
         }) {
             return Ok(u64::try_from(v.version_number().unwrap_or(0)).unwrap_or(0));
@@ -672,7 +676,7 @@ impl Ec2 for Aws {
             .create_launch_template_version()
             .launch_template_name(name)
             .source_version(source_version.to_string())
-            .version_description(&description)
+            .version_description(description)
             .client_token(client_token(&[OP, region, name, &source_version.to_string(), image_id]))
             .launch_template_data(data.build())
             .send()

@@ -446,6 +446,7 @@ impl Ec2 for Sim {
         name: &str,
         source_version: u64,
         image_id: &str,
+        description: &str,
     ) -> CloudResult<u64> {
         let op = "CreateLaunchTemplateVersion";
         self.call("ec2", op, region).await?;
@@ -480,6 +481,9 @@ impl Ec2 for Sim {
         }
         lt.latest_version += 1;
         lt.version_images.push(image_id.into());
+        // versions made before descriptions were kept have none
+        lt.version_descriptions.resize(lt.version_images.len() - 1, String::new());
+        lt.version_descriptions.push(description.into());
         Ok(lt.latest_version)
     }
 

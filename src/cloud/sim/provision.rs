@@ -374,6 +374,7 @@ impl Sim {
                     latest_version: 1,
                     image_id: image.clone(),
                     version_images: vec![image],
+                    version_descriptions: vec![String::new()],
                     tags: Tags::new(),
                     security_groups: Vec::new(),
                     instance_type: "m5.large".into(),
