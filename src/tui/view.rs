@@ -751,6 +751,8 @@ fn help(app: Option<&str>, t: &Theme, area: Rect, buf: &mut Buffer) {
     let group = |g: &(&str, &[(&str, &str)]), key_w: usize| {
         let mut lines = vec![Line::from(Span::styled(trunc(g.0, col_w), t.get("title")))];
         for (k, d) in g.1 {
+            // in an incident, q on an application's screen goes back to the overview (quitting is the overview's)
+            let d = if app.is_some() && *k == "q" { "back to the overview" } else { *d };
             lines.push(Line::from(vec![
                 Span::styled(format!(" {k:<key_w$}"), t.get("key")),
                 Span::styled(trunc(d, col_w.saturating_sub(key_w + 1)), t.get("text")),

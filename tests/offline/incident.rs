@@ -639,3 +639,20 @@ fn runs_json_names_the_incident_and_application_of_each_run() {
     // the run of no incident has no `incident` field
     assert_eq!(list.iter().filter(|r| r.get("incident").is_none()).count(), 1, "{list:?}");
 }
+
+#[test]
+fn an_application_s_help_says_q_goes_back_to_the_overview() {
+    use drconsole::tui::incident::{IncidentInput, Shown};
+    use ratatui::crossterm::event::KeyCode;
+    let mut st = two_waiting();
+    key(&mut st, KeyCode::Enter);
+    assert_eq!(st.shown, Shown::App(0));
+    st.handle(IncidentInput::Instant(20_000));
+    // not now, then the help: q is the way back to the overview here, not a quit
+    key(&mut st, KeyCode::Char('n'));
+    key(&mut st, KeyCode::Char('?'));
+    let text = screen_text(&st);
+    assert!(text.contains("alpha · Keys"), "{text}");
+    assert!(text.contains("back to the overview"), "{text}");
+    assert!(!text.contains("quit (asks if active)"), "{text}");
+}
