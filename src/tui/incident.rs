@@ -18,7 +18,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use super::state::{Effect, Input, State};
 use super::{StepNotes, Theme, keymap};
 use crate::incident::overview::{self, OverviewRow};
-use crate::run::{Command, Event};
+use crate::run::{Command, Event, Prompt};
 
 /// One application's console inside the incident.
 #[derive(Debug, Clone)]
@@ -72,6 +72,8 @@ pub struct IncidentState {
     pub quitting: bool,
     /// A one-line message on the overview (the last key's result).
     pub flash: Option<String>,
+    /// `L` on the overview: the answers it would send (application index, command), waiting for `y`.
+    pub latest: Option<Vec<(usize, Command)>>,
 }
 
 impl IncidentState {
@@ -85,7 +87,16 @@ impl IncidentState {
                 AppConsole { app, state }
             })
             .collect();
-        Self { title, incident_id, apps, shown: Shown::Overview, selected: None, quitting: false, flash: None }
+        Self {
+            title,
+            incident_id,
+            apps,
+            shown: Shown::Overview,
+            selected: None,
+            quitting: false,
+            flash: None,
+            latest: None,
+        }
     }
 
     /// Run time "now": the latest any application has seen.
@@ -187,6 +198,16 @@ impl IncidentState {
             // Ctrl-C is the incident's, on every screen: it asks, then interrupts every application
             return self.ask_quit();
         }
+        if let Some(answers) = self.latest.take() {
+            // the question `L` asked: y sends every answer, anything else sends none
+            self.flash = None;
+            return if matches!(k.code, KeyCode::Char('y' | 'Y')) {
+                answers.into_iter().map(|(i, cmd)| IncidentEffect::Send(i, cmd)).collect()
+            } else {
+                self.flash = Some("nothing chosen".into());
+                Vec::new()
+            };
+        }
         self.flash = None;
         match self.shown {
             Shown::App(i) => {
@@ -237,12 +258,52 @@ impl IncidentState {
                         }
                         None => self.flash = Some("no question is waiting".into()),
                     },
+                    KeyCode::Char('L') => self.ask_latest(),
                     KeyCode::Char('q') => return self.ask_quit(),
                     _ => {}
                 }
                 Vec::new()
             }
         }
+    }
+
+    /// `L` on the overview: for every application asking for a recovery point, the newest candidate in its
+    /// secondary region that meets its RPO (each application's own target), to be sent on `y`; an application
+    /// with no such point is named and left to choose on its own screen.
+    fn ask_latest(&mut self) {
+        let mut answers = Vec::new();
+        let (mut chosen, mut none) = (Vec::new(), Vec::new());
+        for (i, a) in self.apps.iter().enumerate() {
+            if !a.state.control {
+                continue;
+            }
+            let secondary = a.state.view.run.as_ref().map(|r| r.secondary.clone()).unwrap_or_default();
+            for st in &a.state.view.steps {
+                let Some(Prompt::Choice { candidates, .. }) = &st.prompt else { continue };
+                let best = candidates.iter().filter(|c| c.rpo_met && c.region == secondary).max_by_key(|c| c.time);
+                match best {
+                    Some(c) => {
+                        chosen.push(a.app.clone());
+                        let by = a.state.operator.clone();
+                        answers.push((i, Command::Answer { step: st.info.id.clone(), value: c.id.clone(), by }));
+                    }
+                    None => none.push(a.app.clone()),
+                }
+            }
+        }
+        if answers.is_empty() && none.is_empty() {
+            self.flash = Some("no application asks for a recovery point".into());
+            return;
+        }
+        let skipped =
+            if none.is_empty() { String::new() } else { format!(" (none meets its RPO: {})", none.join(", ")) };
+        if answers.is_empty() {
+            self.flash = Some(format!("nothing to choose{skipped}"));
+            return;
+        }
+        // on one line at 80 columns: who gets the newest secondary-region point meeting its RPO, who is left
+        self.flash = Some(format!("latest for {}{skipped} — y apply, n cancel", chosen.join(", ")));
+        self.latest = Some(answers);
     }
 
     /// Shows an application's console, with its waiting question open if it has one.

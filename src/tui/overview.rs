@@ -82,7 +82,7 @@ impl Widget for &Overview<'_> {
         Paragraph::new(lines)
             .block(Block::default().borders(Borders::TOP).title(format!(" questions ({}) ", asked.len())))
             .render(queue, buf);
-        Paragraph::new(Line::from("↑/↓ select   Enter open (Esc/q back)   a answer the first question   q quit"))
+        Paragraph::new(Line::from("↑/↓ select  Enter open (Esc/q back)  a first question  L latest points  q quit"))
             .render(keys, buf);
     }
 }

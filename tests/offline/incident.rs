@@ -656,3 +656,71 @@ fn an_application_s_help_says_q_goes_back_to_the_overview() {
     assert!(text.contains("back to the overview"), "{text}");
     assert!(!text.contains("quit (asks if active)"), "{text}");
 }
+
+// one recovery-point decision for many applications: `L` on the overview proposes, for every application asking,
+// the newest point in its secondary region that meets its own RPO; `y` sends each answer to its application only,
+// and an application with no such point is named and left to choose on its screen
+#[test]
+fn latest_points_for_every_application_are_proposed_then_sent_each_to_its_application() {
+    use drconsole::run::Command;
+    use drconsole::tui::incident::{IncidentEffect, IncidentInput, IncidentState};
+    use ratatui::crossterm::event::KeyCode;
+    use serde_json::json;
+    let cand = |id: &str, region: &str, time: &str, met: bool| {
+        json!({"id": id, "kind": "rds-snapshot", "region": region, "time": time, "age_secs": 0, "encrypted": true,
+            "size_gib": 100, "rpo_met": met})
+    };
+    let ask = |cands: Vec<Value>| {
+        vec![
+            json!({"type": "step_started", "step": "pick_db", "attempt": 1, "plan": "", "params": {}}),
+            json!({"type": "operator_request", "step": "pick_db",
+                "prompt": {"kind": "choice", "message": "which point?", "candidates": cands}}),
+        ]
+    };
+    let alpha = app_events(
+        "alpha",
+        &[("pick_db", false)],
+        &ask(vec![
+            cand("snap-old-west", "us-west-2", "2026-12-02T03:30:00Z", true),
+            cand("snap-new-west", "us-west-2", "2026-12-02T03:50:00Z", true),
+            // newer, but in the primary region (the one that is down)
+            cand("snap-east", "us-east-1", "2026-12-02T03:58:00Z", true),
+        ]),
+    );
+    // bravo's only secondary point misses its RPO
+    let bravo = app_events(
+        "bravo",
+        &[("pick_db", false)],
+        &ask(vec![cand("snap-stale", "us-west-2", "2026-12-01T20:00:00Z", false)]),
+    );
+    let notes = drconsole::tui::StepNotes::new();
+    let mut st = IncidentState::new(
+        "SIMULATOR · Two applications choosing · incident inc-2".into(),
+        "inc-2".into(),
+        vec![("alpha".into(), notes.clone()), ("bravo".into(), notes)],
+        "oncall@host",
+    );
+    st.handle(IncidentInput::Resize(80, 24));
+    for (i, evs) in [alpha, bravo].into_iter().enumerate() {
+        for ev in evs {
+            st.handle(IncidentInput::Event(i, Box::new(ev)));
+        }
+    }
+    st.handle(IncidentInput::Instant(10_000));
+    // L proposes; nothing is sent before y
+    assert!(key(&mut st, KeyCode::Char('L')).is_empty());
+    let text = screen_text(&st);
+    assert!(text.contains("latest for alpha (none meets its RPO: bravo) — y apply, n cancel"), "{text}");
+    let sent = key(&mut st, KeyCode::Char('y'));
+    assert_eq!(
+        sent,
+        [IncidentEffect::Send(
+            0,
+            Command::Answer { step: "pick_db".into(), value: "snap-new-west".into(), by: "oncall@host".into() }
+        )]
+    );
+    // n cancels: nothing is sent
+    assert!(key(&mut st, KeyCode::Char('L')).is_empty());
+    assert!(key(&mut st, KeyCode::Char('n')).is_empty());
+    assert!(screen_text(&st).contains("nothing chosen"));
+}
