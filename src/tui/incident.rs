@@ -272,7 +272,7 @@ impl IncidentState {
     /// with no such point is named and left to choose on its own screen.
     fn ask_latest(&mut self) {
         let mut answers = Vec::new();
-        let (mut chosen, mut none) = (Vec::new(), Vec::new());
+        let mut none = Vec::new();
         for (i, a) in self.apps.iter().enumerate() {
             if !a.state.control {
                 continue;
@@ -283,7 +283,6 @@ impl IncidentState {
                 let best = candidates.iter().filter(|c| c.rpo_met && c.region == secondary).max_by_key(|c| c.time);
                 match best {
                     Some(c) => {
-                        chosen.push(a.app.clone());
                         let by = a.state.operator.clone();
                         answers.push((i, Command::Answer { step: st.info.id.clone(), value: c.id.clone(), by }));
                     }
@@ -302,6 +301,7 @@ impl IncidentState {
             return;
         }
         // on one line at 80 columns: who gets the newest secondary-region point meeting its RPO, who is left
+        let chosen: Vec<&str> = answers.iter().map(|(i, _)| self.apps[*i].app.as_str()).collect();
         self.flash = Some(format!("latest for {}{skipped} — y apply, n cancel", chosen.join(", ")));
         self.latest = Some(answers);
     }

@@ -412,11 +412,16 @@ impl Run {
 }
 
 fn drconsole(endpoint: &str, runbook: &Path, extra: &[String]) -> Run {
-    let started = Instant::now();
     // each run journals into its own state dir, so parallel tests never share a run lock
     let state = tempfile::tempdir().unwrap();
+    drconsole_in(state.path(), endpoint, runbook, extra)
+}
+
+/// As [`drconsole`], journalling into `state`.
+fn drconsole_in(state: &Path, endpoint: &str, runbook: &Path, extra: &[String]) -> Run {
+    let started = Instant::now();
     let out = aws_world::drconsole_cmd()
-        .env("DRCONSOLE_STATE_DIR", state.path())
+        .env("DRCONSOLE_STATE_DIR", state)
         .args(["--headless", "--json", "--yes", "--recovery-point", "latest", "--endpoint-url", endpoint])
         .args(extra)
         .arg(runbook)
@@ -1026,27 +1031,15 @@ async fn the_five_applications_fail_over_as_one_incident_on_moto() {
     .unwrap();
     let primary_before = aws_world::inventory(moto.endpoint(), PRIMARY).await;
     let state = tempfile::tempdir().unwrap();
-    let run_incident = || {
-        let out = aws_world::drconsole_cmd()
-            .env("DRCONSOLE_STATE_DIR", state.path())
-            .args(["--headless", "--json", "--yes", "--recovery-point", "latest", "--endpoint-url"])
-            .arg(proxy.endpoint())
-            .arg(&incident)
-            .output()
-            .expect("run drconsole");
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        (out.status.code(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
-    };
-    let (code, lines, stderr) = run_incident();
-    let finished = lines.iter().find(|l| l["type"] == "incident_finished").cloned();
-    assert_eq!(code, Some(0), "stderr: {stderr}\nfinished: {finished:?}");
+    let run = drconsole_in(state.path(), proxy.endpoint(), &incident, &[]);
+    let finished = run.of_type("incident_finished").next().cloned();
+    assert_eq!(run.code, 0, "stderr: {}\nfinished: {finished:?}", run.stderr);
     let finished = finished.expect("an incident_finished line");
     let apps = finished["apps"].as_array().unwrap();
     assert_eq!(apps.len(), APPS.len(), "{finished}");
     assert!(apps.iter().all(|a| a["outcome"] == "recovered"), "{finished}");
     // every event line names its application
-    let events: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] != "incident_finished").collect();
+    let events: Vec<&serde_json::Value> = run.events.iter().filter(|l| l["type"] != "incident_finished").collect();
     assert!(events.iter().all(|e| e["app"].is_string() && e["run_id"].is_string()), "an event without its app");
     for app in APPS {
         assert!(events.iter().any(|e| e["app"] == app.name && e["type"] == "run_finished"), "{}", app.name);
@@ -1070,10 +1063,9 @@ async fn the_five_applications_fail_over_as_one_incident_on_moto() {
     // the incident again (a second bridge call, same state dir): every resource is found, none created twice
     let secondary_after = aws_world::inventory(moto.endpoint(), SECONDARY).await;
     proxy.reset_counts();
-    let (code, lines, stderr) = run_incident();
-    assert_eq!(code, Some(0), "{stderr}");
-    let created: Vec<&serde_json::Value> =
-        lines.iter().filter(|e| e["type"] == "resource" && e["phase"] == "created").collect();
+    let run = drconsole_in(state.path(), proxy.endpoint(), &incident, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let created: Vec<&serde_json::Value> = run.of_type("resource").filter(|e| e["phase"] == "created").collect();
     assert!(created.is_empty(), "a second incident created {created:?}");
     let mutating: Vec<(String, u64)> = proxy.forwarded_counts().into_iter().filter(|(op, _)| is_mutating(op)).collect();
     eprintln!(

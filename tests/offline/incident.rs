@@ -479,7 +479,6 @@ fn the_overview_sorts_by_urgency_and_names_each_question_s_application_at_80x24(
 /// The incident console with two applications, both waiting at a confirmation of `cutover`: `alpha` with the
 /// thinner margin (its step expected longer), then `bravo`.
 fn two_waiting() -> drconsole::tui::incident::IncidentState {
-    use drconsole::tui::incident::{IncidentInput, IncidentState};
     use serde_json::json;
     let started = |s: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}});
     let ok = |s: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}});
@@ -490,20 +489,30 @@ fn two_waiting() -> drconsole::tui::incident::IncidentState {
         &[started("db"), ok("db"), waits.clone()],
     );
     let bravo = app_events("bravo", &[("db", false), ("cutover", true)], &[started("db"), ok("db"), waits]);
+    incident_console("SIMULATOR · Two applications waiting · incident inc-1", "inc-1", [alpha, bravo])
+}
+
+/// The incident console of applications `alpha` and `bravo` at 80x24 after their events, past the key guard of
+/// the popups that opened by themselves.
+fn incident_console(
+    title: &str,
+    id: &str,
+    events: [Vec<drconsole::run::Event>; 2],
+) -> drconsole::tui::incident::IncidentState {
+    use drconsole::tui::incident::{IncidentInput, IncidentState};
     let notes = drconsole::tui::StepNotes::new();
     let mut st = IncidentState::new(
-        "SIMULATOR · Two applications waiting · incident inc-1".into(),
-        "inc-1".into(),
+        title.into(),
+        id.into(),
         vec![("alpha".into(), notes.clone()), ("bravo".into(), notes)],
         "oncall@host",
     );
     st.handle(IncidentInput::Resize(80, 24));
-    for (i, evs) in [alpha, bravo].into_iter().enumerate() {
+    for (i, evs) in events.into_iter().enumerate() {
         for ev in evs {
             st.handle(IncidentInput::Event(i, Box::new(ev)));
         }
     }
-    // past the key guard of the popups that opened by themselves
     st.handle(IncidentInput::Instant(10_000));
     st
 }
@@ -663,7 +672,7 @@ fn an_application_s_help_says_q_goes_back_to_the_overview() {
 #[test]
 fn latest_points_for_every_application_are_proposed_then_sent_each_to_its_application() {
     use drconsole::run::Command;
-    use drconsole::tui::incident::{IncidentEffect, IncidentInput, IncidentState};
+    use drconsole::tui::incident::IncidentEffect;
     use ratatui::crossterm::event::KeyCode;
     use serde_json::json;
     let cand = |id: &str, region: &str, time: &str, met: bool| {
@@ -693,20 +702,7 @@ fn latest_points_for_every_application_are_proposed_then_sent_each_to_its_applic
         &[("pick_db", false)],
         &ask(vec![cand("snap-stale", "us-west-2", "2026-12-01T20:00:00Z", false)]),
     );
-    let notes = drconsole::tui::StepNotes::new();
-    let mut st = IncidentState::new(
-        "SIMULATOR · Two applications choosing · incident inc-2".into(),
-        "inc-2".into(),
-        vec![("alpha".into(), notes.clone()), ("bravo".into(), notes)],
-        "oncall@host",
-    );
-    st.handle(IncidentInput::Resize(80, 24));
-    for (i, evs) in [alpha, bravo].into_iter().enumerate() {
-        for ev in evs {
-            st.handle(IncidentInput::Event(i, Box::new(ev)));
-        }
-    }
-    st.handle(IncidentInput::Instant(10_000));
+    let mut st = incident_console("SIMULATOR · Two applications choosing · incident inc-2", "inc-2", [alpha, bravo]);
     // L proposes; nothing is sent before y
     assert!(key(&mut st, KeyCode::Char('L')).is_empty());
     let text = screen_text(&st);

@@ -232,17 +232,7 @@ impl Checks<'_> {
             self.add(&key, Status::Ok, check, format!("{vpc} has its NAT gateway(s) already: none to create"), "");
             return;
         }
-        let quota = match c.limits.service_quota(region, NAT_PER_AZ.0, NAT_PER_AZ.1).await {
-            Ok(Some(q)) => q,
-            Ok(None) => {
-                self.not_checked(&key, check, "not checked: Service Quotas does not know this quota here");
-                return;
-            }
-            Err(e) => {
-                self.not_checked(&key, check, &format!("not checked: Service Quotas did not answer ({})", e.code));
-                return;
-            }
-        };
+        let Some(quota) = self.quota(&key, &check, region, NAT_PER_AZ).await else { return };
         let mut per: BTreeMap<String, u32> = BTreeMap::new();
         for n in nats.iter().filter(|n| live(&n.state)) {
             if let Some(az) = az_of(&n.subnet_id) {
@@ -296,6 +286,19 @@ impl Checks<'_> {
         }
     }
 
+    /// A Service Quotas value (`(service, quota code)`), or `None` after listing the check as not checked: the
+    /// quota is unknown in the region, or Service Quotas did not answer.
+    async fn quota(&mut self, key: &str, check: &str, region: &str, (service, code): (&str, &str)) -> Option<f64> {
+        let c = self.cloud().clone();
+        let why = match c.limits.service_quota(region, service, code).await {
+            Ok(Some(q)) => return Some(q),
+            Ok(None) => "not checked: Service Quotas does not know this quota here".to_string(),
+            Err(e) => format!("not checked: Service Quotas did not answer ({})", e.code),
+        };
+        self.not_checked(key, check.to_string(), &why);
+        None
+    }
+
     /// On-demand standard vCPUs (Service Quotas L-1216C47A): the region's running standard instances plus what the
     /// auto scaling group may launch (its max × the launch template's instance type) must fit.
     pub(super) async fn vcpu_quota(&mut self, region: &str, lt: &str, max: Option<u32>) {
@@ -308,17 +311,7 @@ impl Checks<'_> {
             self.not_checked(&key, check, "not checked: the launch template names no instance type");
             return;
         }
-        let quota = match c.limits.service_quota(region, ON_DEMAND_STANDARD_VCPUS.0, ON_DEMAND_STANDARD_VCPUS.1).await {
-            Ok(Some(q)) => q,
-            Ok(None) => {
-                self.not_checked(&key, check, "not checked: Service Quotas does not know this quota here");
-                return;
-            }
-            Err(e) => {
-                self.not_checked(&key, check, &format!("not checked: Service Quotas did not answer ({})", e.code));
-                return;
-            }
-        };
+        let Some(quota) = self.quota(&key, &check, region, ON_DEMAND_STANDARD_VCPUS).await else { return };
         let mut vcpus: BTreeMap<String, Option<u32>> = BTreeMap::new();
         let running = match c.ec2.describe_instances(region, &Filter::default()).await {
             Ok(v) => v,
