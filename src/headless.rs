@@ -92,6 +92,17 @@ impl<W: Write> Printer<W> {
         }
     }
 
+    /// On a tick between events: an `eta` line only when time alone moved the projection (a step waiting for a
+    /// person, or running past its expected time) — what the events show is printed with them, at their time, so
+    /// a watcher of the journal prints the same lines.
+    pub fn tick(&mut self, now: Timestamp) {
+        let at = |t| self.view.clock_at(t).map(|c| c.projected_finish);
+        let Some(last) = self.view.last_ts else { return };
+        if at(now) != at(last) {
+            self.eta(now);
+        }
+    }
+
     /// An `eta` line when the projection moved: the first, a change between on track and late, or a move of a
     /// minute or more. Called on projection events and on a tick (the projection moves while a step waits).
     pub fn eta(&mut self, now: Timestamp) {
@@ -197,7 +208,7 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
             }
             _ = tick.tick() => {
                 let now = p.view().run_time_at(Timestamp::now());
-                p.eta(now);
+                p.tick(now);
             }
             () = &mut interrupted, if !signalled => {
                 signalled = true;
