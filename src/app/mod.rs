@@ -244,6 +244,12 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
     if let Some(c) = &mut console {
         c.cleanup_after = args.cleanup_after;
     }
+    if let Some(c) = &console
+        && !opening(&rb, c, args, &registry, state_dir)?
+    {
+        eprintln!("drconsole: the run was not started: nothing was sent to the account and no run was recorded");
+        return Ok(exit::INTERRUPTED);
+    }
     let state = StateDir::resolve(state_dir)?;
     let prepared = journal::prepare_new(&state, rb, cfg, settings, args.take_over_lock)?;
     let dir = prepared.dir.clone();
@@ -256,6 +262,48 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
     let copts = crate::cleanup::command::Options { yes: true, force: false, by: operator() };
     let cleaned = crate::cleanup::command::cleanup_dir(&dir, &copts);
     Ok(if code == exit::RECOVERED { cleaned } else { code })
+}
+
+/// The console's opening screen for a new run: the run starts when the operator says so (`Enter`), after a
+/// preflight if they ask for one (`p`: read-only, on the world or account the run would use, its report written
+/// to the state directory's `preflight/` as evidence); `false` when they left with nothing started.
+fn opening(
+    rb: &Runbook,
+    console: &tui::TuiOptions,
+    args: &RunArgs,
+    registry: &Registry,
+    state_dir: Option<&Path>,
+) -> Result<bool, AppError> {
+    use crate::preflight::command::{CheckOptions, check, write_report};
+    let world = args.world.as_deref().map(crate::cloud::sim::WorldFile::load).transpose().map_err(AppError::usage)?;
+    let opts = CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
+    let state_dir = state_dir.map(Path::to_path_buf);
+    let start_preflight = || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (rb, registry, world, opts, state_dir) =
+            (rb.clone(), registry.clone(), world.clone(), opts.clone(), state_dir.clone());
+        // blocking, on its own runtime: the screen keeps answering keys while the checks run
+        std::thread::spawn(move || {
+            let r = check(&rb, &opts, world.as_ref(), &registry).map(|report| {
+                let file = write_report(&report, None, state_dir.as_deref()).map(|p| p.display().to_string());
+                (report, file)
+            });
+            let _ = tx.send(r);
+        });
+        rx
+    };
+    let rt = runtime()?;
+    let exit = rt
+        .block_on(tui::opening::run(tui::opening::Opening::from_runbook(rb), &console.theme, start_preflight))
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    if let Some((verdict, file)) = &exit.preflight {
+        let file = match file {
+            Ok(p) => format!("report: {p}"),
+            Err(e) => format!("no report file: {e}"),
+        };
+        eprintln!("drconsole: preflight before the run: {} ({file})", verdict.as_str());
+    }
+    Ok(exit.start)
 }
 
 /// A drill that would write the primary region is refused before anything starts (exit 4, nothing created).

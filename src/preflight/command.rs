@@ -48,7 +48,9 @@ pub fn main(args: &PreflightArgs, state_dir: Option<&Path>, registry: &Registry)
                 continue;
             }
         };
-        let report = match check(&rb, args, world.as_ref(), registry) {
+        let opts =
+            CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
+        let report = match check(&rb, &opts, world.as_ref(), registry) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("drconsole: {}: {e}", path.display());
@@ -102,7 +104,23 @@ fn prepare(path: &Path, args: &PreflightArgs, registry: &Registry) -> Result<Run
     Ok(rb)
 }
 
-fn check(rb: &Runbook, args: &PreflightArgs, world: Option<&WorldFile>, registry: &Registry) -> Result<Report, String> {
+/// Where a preflight looks: the simulated world's seed (with `--world`, given apart), or AWS as a run would.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub seed: u64,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Runs the checks of one prepared runbook (its `--var`s and backend applied) on its own runtime: the simulator
+/// (a world built as a run of the same seed and world file builds it), else AWS. Blocking; the console calls it
+/// from a thread of its own.
+pub fn check(
+    rb: &Runbook,
+    args: &CheckOptions,
+    world: Option<&WorldFile>,
+    registry: &Registry,
+) -> Result<Report, String> {
     let now = jiff::Timestamp::now();
     if rb.target.backend == Backend::Sim {
         // the simulator on tokio's paused clock: its API latency passes in simulated time, at once
@@ -134,7 +152,7 @@ fn check(rb: &Runbook, args: &PreflightArgs, world: Option<&WorldFile>, registry
 }
 
 /// Writes `<runbook>-<time>.md` and `.json` into `--report-dir` (default: the state directory's `preflight/`).
-fn write_report(r: &Report, dir: Option<&Path>, state_dir: Option<&Path>) -> Result<PathBuf, String> {
+pub fn write_report(r: &Report, dir: Option<&Path>, state_dir: Option<&Path>) -> Result<PathBuf, String> {
     let dir = match dir {
         Some(d) => d.to_path_buf(),
         None => crate::journal::StateDir::resolve(state_dir).map_err(|e| e.to_string())?.root.join("preflight"),

@@ -9,6 +9,7 @@
 pub mod fixtures;
 pub mod incident;
 pub mod keymap;
+pub mod opening;
 pub mod overview;
 pub mod popup;
 pub mod state;
@@ -246,7 +247,14 @@ impl TerminalGuard {
         terminal::enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
         let guard = TerminalGuard;
-        execute!(std::io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+        // cleared here rather than by `Terminal::clear`, which asks the terminal where its cursor is: an answer a
+        // console started after another (the opening screen, then the run) may wait for in vain
+        execute!(
+            std::io::stdout(),
+            terminal::EnterAlternateScreen,
+            terminal::Clear(terminal::ClearType::All),
+            cursor::Hide
+        )?;
         Ok(guard)
     }
 }
@@ -312,7 +320,6 @@ pub async fn run(
 ) -> Result<TuiExit, TuiError> {
     let guard = TerminalGuard::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.clear()?;
     let mut state = State::new(opts.notes, opts.operator, commands.is_some());
     state.shared_state = opts.shared_state;
     state.cleanup_after = opts.cleanup_after;
@@ -473,7 +480,6 @@ pub struct IncidentExit {
 pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<IncidentExit, TuiError> {
     let guard = TerminalGuard::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    term.clear()?;
     let named: Vec<(String, StepNotes)> = apps.iter().map(|a| (a.app.clone(), a.notes.clone())).collect();
     let mut state = incident::IncidentState::new(opts.title, opts.incident_id, named, &opts.operator);
     let size = term.size()?;

@@ -79,7 +79,7 @@ pub fn areas(area: Rect, focus: Focus, steps: usize) -> Areas {
     Areas { header, steps, detail: Some(right), log, footer }
 }
 
-fn trunc(s: &str, w: usize) -> String {
+pub(super) fn trunc(s: &str, w: usize) -> String {
     if s.chars().count() <= w {
         return s.to_string();
     }
@@ -678,14 +678,14 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
 }
 
 /// A centred rectangle of at most `w` x `h`.
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
 /// A popup's frame; in an incident its title names the application whose question or action it is.
-fn popup(app: Option<&str>, title: &str, role: &str, t: &Theme, area: Rect, buf: &mut Buffer) -> Rect {
+pub(super) fn popup(app: Option<&str>, title: &str, role: &str, t: &Theme, area: Rect, buf: &mut Buffer) -> Rect {
     Clear.render(area, buf);
     let title = match app {
         Some(a) => format!("{a} · {title}"),
@@ -702,7 +702,7 @@ fn popup(app: Option<&str>, title: &str, role: &str, t: &Theme, area: Rect, buf:
     inner
 }
 
-fn keys_line<'a>(pairs: &[(&str, &str)], t: &Theme) -> Line<'a> {
+pub(super) fn keys_line<'a>(pairs: &[(&str, &str)], t: &Theme) -> Line<'a> {
     let mut spans = Vec::new();
     for (k, d) in pairs {
         spans.push(Span::styled(k.to_string(), t.get("key")));

@@ -48,6 +48,18 @@ impl Session {
         Self::start_with(name, args, &[])
     }
 
+    /// Starts a new run in the console and starts it from the opening screen with Enter, as a person does.
+    fn run(name: &str, args: &[&str]) -> Session {
+        Self::run_with(name, args, &[])
+    }
+
+    fn run_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Session {
+        let s = Self::start_with(name, args, env);
+        s.wait_for("Enter start the run", timeout(30));
+        s.keys(&["Enter"]);
+        s
+    }
+
     fn start_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Session {
         require_tmux();
         let dir = std::env::temp_dir().join(format!("drconsole-e2e-{name}-{}", std::process::id()));
@@ -170,7 +182,7 @@ fn demo() -> &'static str {
 #[test]
 fn approve_a_confirmation_and_recover() {
     assert!(Path::new(&repo().join(demo())).exists());
-    let s = Session::start("approve", &[demo()]);
+    let s = Session::run("approve", &[demo()]);
     let screen = s.wait_popup("Confirm step cutover", timeout(90));
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("Engine demo"), "{screen}");
@@ -209,7 +221,7 @@ fn approve_a_confirmation_and_recover() {
 
 #[test]
 fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
-    let s = Session::start("failover", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
+    let s = Session::run("failover", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
     let screen = s.wait_popup("Choose a recovery point", timeout(120));
     assert!(screen.contains("SIMULATOR"), "{screen}");
     assert!(screen.contains("RPO 1h00m: no recovery point chosen yet"), "{screen}");
@@ -246,7 +258,7 @@ fn a_failover_on_the_simulator_with_the_picker_and_a_typed_cut_over() {
 
 #[test]
 fn ctrl_c_asks_then_interrupts_the_run() {
-    let s = Session::start("interrupt", &[demo()]);
+    let s = Session::run("interrupt", &[demo()]);
     s.wait_popup("Confirm step cutover", timeout(90));
     s.keys(&["q"]); // put the confirmation aside
     s.wait_gone("Confirm step cutover", timeout(30));
@@ -303,7 +315,7 @@ fn an_unknown_theme_is_a_usage_error() {
 
 #[test]
 fn a_panic_in_any_task_restores_the_terminal() {
-    let s = Session::start_with("panic", &[demo()], &[("DRCONSOLE_TEST_PANIC_IN_TASK", "1"), ("RUST_BACKTRACE", "0")]);
+    let s = Session::run_with("panic", &[demo()], &[("DRCONSOLE_TEST_PANIC_IN_TASK", "1"), ("RUST_BACKTRACE", "0")]);
     assert_eq!(s.exit_code(timeout(60)), 101);
     let screen = s.screen();
     // back on the main screen (the alternate screen was left), with the panic message readable
@@ -331,14 +343,14 @@ fn is_colour(p: u32) -> bool {
 
 #[test]
 fn no_color_means_monochrome_with_emphasis() {
-    let s = Session::start_with("nocolor", &[demo()], &[("NO_COLOR", "1")]);
+    let s = Session::run_with("nocolor", &[demo()], &[("NO_COLOR", "1")]);
     s.wait_for("Confirm step cutover", timeout(90));
     let params = sgr_params(&s.screen_with_styles());
     assert!(!params.iter().any(|p| is_colour(*p)), "colours under NO_COLOR: {params:?}");
     assert!(params.contains(&1) && params.contains(&7), "bold and reverse are kept: {params:?}");
 
     // without NO_COLOR the default theme has colours
-    let c = Session::start("colour", &[demo()]);
+    let c = Session::run("colour", &[demo()]);
     c.wait_for("Confirm step cutover", timeout(90));
     let params = sgr_params(&c.screen_with_styles());
     assert!(params.iter().any(|p| is_colour(*p)), "no colours in the default theme: {params:?}");
@@ -397,7 +409,7 @@ fn assert_no_decision(s: &Session, what: &str) {
 
 #[test]
 fn a_key_pressed_as_a_confirmation_opens_by_itself_does_not_answer_it() {
-    let s = Session::start("guard-confirm", &[demo()]);
+    let s = Session::run("guard-confirm", &[demo()]);
     // the operator keeps pressing y (meant for something else) while the confirmation arrives
     s.keep_pressing_until("y", "Confirm step cutover", timeout(90));
     std::thread::sleep(Duration::from_millis(1500));
@@ -414,7 +426,7 @@ fn a_key_pressed_as_a_confirmation_opens_by_itself_does_not_answer_it() {
 
 #[test]
 fn typing_a_name_while_the_confirmation_is_closed_fires_nothing() {
-    let s = Session::start("typed-closed", &[demo()]);
+    let s = Session::run("typed-closed", &[demo()]);
     s.wait_popup("Confirm step cutover", timeout(90));
     s.keys(&["C-g"]); // put it aside
     s.wait_gone("Confirm step cutover", timeout(30));
@@ -440,7 +452,7 @@ fn typing_a_name_while_the_confirmation_is_closed_fires_nothing() {
 
 #[test]
 fn a_stray_enter_does_not_choose_a_recovery_point_and_a_missed_rpo_asks() {
-    let s = Session::start("picker-enter", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
+    let s = Session::run("picker-enter", &["--sim", "--speed", "300", "runbooks/cross-sell.toml"]);
     // Enter held down while the picker comes up
     s.keep_pressing_until("Enter", "Choose a recovery point", timeout(120));
     std::thread::sleep(Duration::from_millis(1500));
@@ -480,7 +492,7 @@ fn a_stray_enter_does_not_choose_a_recovery_point_and_a_missed_rpo_asks() {
 
 #[test]
 fn with_stale_backups_the_rpo_loss_is_accepted_in_the_console() {
-    let s = Session::start(
+    let s = Session::run(
         "rpo-loss",
         &[
             "--sim",
@@ -585,7 +597,7 @@ fn the_incident_console_queues_every_application_s_question_and_an_answer_reache
 
 #[test]
 fn a_drill_with_cleanup_after_asks_for_the_typed_run_id_and_then_cleans_up() {
-    let s = Session::start(
+    let s = Session::run(
         "drill-cleanup",
         &[
             "--sim",
@@ -627,4 +639,55 @@ fn a_drill_with_cleanup_after_asks_for_the_typed_run_id_and_then_cleans_up() {
     let after = s.screen();
     assert!(after.contains("cleanup confirmed in the console"), "{after}");
     assert!(after.contains(&format!("left tagged drconsole:run-id={run}: nothing")), "{after}");
+}
+
+/// The run directories in a session's state dir.
+fn runs_in(s: &Session) -> Vec<PathBuf> {
+    std::fs::read_dir(s.state_dir().join("runs")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn the_opening_screen_runs_the_preflight_and_asks_before_starting_a_run_it_found_not_ready() {
+    // someone disabled the DR key in the secondary region: the preflight on the opening screen finds it
+    let s = Session::start(
+        "opening-broken",
+        &["--sim", "--world", "tests/fixtures/preflight/kms-disabled.toml", "runbooks/cross-sell.toml"],
+    );
+    let screen = s.wait_for("Enter start the run", timeout(30));
+    assert!(screen.contains("NOT STARTED") && screen.contains("pick_db"), "{screen}");
+    s.keys(&["p"]);
+    let screen = s.wait_for("NOT READY", timeout(60));
+    assert!(screen.contains("fail copy_db KMS key alias/drconsole-dr enabled in us-west-2"), "{screen}");
+    assert!(screen.contains("1 fail"), "{screen}");
+    // Enter asks before a run the preflight found not ready; any key but y goes back and starts nothing
+    s.keys(&["Enter"]);
+    s.wait_for("Start anyway?", timeout(10));
+    s.keys(&["n"]);
+    s.wait_gone("Start anyway?", timeout(10));
+    assert!(runs_in(&s).is_empty(), "nothing is recorded before the run starts: {:?}", runs_in(&s));
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 130);
+    assert!(runs_in(&s).is_empty(), "q on the opening screen records no run: {:?}", runs_in(&s));
+    let reports: Vec<_> = std::fs::read_dir(s.state_dir().join("preflight")).unwrap().flatten().collect();
+    assert!(
+        reports.iter().any(|e| e.file_name().to_string_lossy().ends_with(".md")),
+        "the preflight leaves its report as evidence: {reports:?}"
+    );
+
+    // the world in good order: READY, and Enter starts the run at once
+    let s = Session::start(
+        "opening-good",
+        &["--sim", "--world", "tests/fixtures/preflight/good-order.toml", "runbooks/cross-sell.toml"],
+    );
+    s.wait_for("Enter start the run", timeout(30));
+    s.keys(&["p"]);
+    let screen = s.wait_for(" READY ", timeout(60));
+    assert!(screen.contains("0 fail"), "{screen}");
+    s.keys(&["Enter"]);
+    s.wait_popup("Choose a recovery point", timeout(30));
+    assert_eq!(runs_in(&s).len(), 1, "the run started: {:?}", runs_in(&s));
+    s.keys(&["C-c"]);
+    s.wait_for("Quit?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
 }

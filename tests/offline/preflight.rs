@@ -390,3 +390,57 @@ fn a_database_too_big_to_restore_in_time_fails_the_projected_rto() {
     assert!(found.contains("restore_db 2h10m (6000 GiB)"), "{found}");
     assert!(found.contains("critical path pick_db → copy_db → restore_db"), "{found}");
 }
+
+/// The console's opening screen: cross-sell before it starts, with the preflight not run, then its verdict on the
+/// world with the DR key disabled (failures first), then Enter asking before a run known not to be ready.
+#[tokio::test(start_paused = true)]
+async fn the_opening_screen_shows_the_run_then_the_preflight_verdict_and_asks_before_a_not_ready_start() {
+    use drconsole::tui::opening::{Opening, OpeningReply, OpeningState, OpeningView};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let registry = Registry::builtin();
+    let mut rb = drconsole::runbook::load(&runbook("cross-sell"), &registry).unwrap_or_else(|d| panic!("{d}"));
+    rb.target.backend = drconsole::runbook::Backend::Sim;
+    let mut opening = Opening::from_runbook(&rb);
+    // the snapshot does not depend on where the repository is
+    opening.file = "runbooks/cross-sell.toml".into();
+    let theme = drconsole::tui::Theme::preset("dark").unwrap();
+    let draw = |s: &OpeningState, w: u16, h: u16| {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+        term.draw(|f| f.render_widget(OpeningView { state: s, theme: &theme }, f.area())).unwrap();
+        drconsole::tui::fixtures::text(term.backend().buffer())
+    };
+    let key = |s: &mut OpeningState, c: KeyCode| s.key(&KeyEvent::new(c, KeyModifiers::NONE));
+
+    let mut s = OpeningState::new(opening);
+    let text = draw(&s, 80, 24);
+    assert!(text.contains("NOT STARTED") && text.contains("not run: p checks"), "{text}");
+    insta::assert_snapshot!("opening_80x24", text);
+
+    assert_eq!(key(&mut s, KeyCode::Char('p')), OpeningReply::Preflight);
+    assert_eq!(key(&mut s, KeyCode::Enter), OpeningReply::None, "no start while the preflight runs");
+    assert!(draw(&s, 80, 24).contains("its verdict first"));
+
+    let now: jiff::Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
+    let world = WorldFile::load(&fixture("kms-disabled.toml")).unwrap();
+    let sim = Arc::new(Sim::for_runbook(Clock::starting_at(now, 1.0), 0, &rb, Some(&world)));
+    let report = preflight::run(&rb, &registry, &ReadOnlyCloud::new(Cloud::from_all("sim", sim)), now).await;
+    assert_eq!(report.verdict, Verdict::NotReady);
+    s.checked(Ok((report, Ok("state/preflight/cross-sell-failover-20261121T120000Z.md".into()))));
+    let text = draw(&s, 80, 24);
+    // the one failure is the first finding shown
+    let first = text.lines().find(|l| l.contains("│ fail") || l.contains("│ warn") || l.contains("│ ok")).unwrap();
+    assert!(first.contains("fail copy_db KMS key alias/drconsole-dr"), "{text}");
+    insta::assert_snapshot!("opening_verdict_80x24", text);
+    insta::assert_snapshot!("opening_verdict_160x48", draw(&s, 160, 48));
+
+    assert_eq!(key(&mut s, KeyCode::Enter), OpeningReply::None, "a not-ready run asks first");
+    let text = draw(&s, 80, 24);
+    assert!(text.contains("Start anyway?") && text.contains("1 failed check"), "{text}");
+    insta::assert_snapshot!("opening_start_anyway_80x24", text);
+    assert_eq!(key(&mut s, KeyCode::Char('n')), OpeningReply::None, "any key but y goes back");
+    assert!(!draw(&s, 80, 24).contains("Start anyway?"));
+    assert_eq!(key(&mut s, KeyCode::Down), OpeningReply::None);
+    assert_eq!(s.scroll, 1);
+    assert_eq!(key(&mut s, KeyCode::Enter), OpeningReply::None);
+    assert_eq!(key(&mut s, KeyCode::Char('y')), OpeningReply::Start);
+}
