@@ -14,6 +14,9 @@
 //!
 //! Time is run time, from the run's [`Clock`] (simulated on the simulator).
 
+// The port's `CloudError` is returned by value everywhere, as the port's traits do (see `cloud::aws`).
+#![allow(clippy::result_large_err)]
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
