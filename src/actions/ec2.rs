@@ -83,7 +83,7 @@ async fn ensure_snapshot_copy(
     }
     let id = snap.id.clone();
     wait_state(ctx, "ebs-snapshot", &id, region, POLL, &["completed"], &["error"], || async {
-        match cloud.ec2.describe_snapshots(region, &Filter::id(id.clone())).await?.into_iter().next() {
+        match cloud.ec2.poll_snapshot(region, &id).await? {
             Some(s) => Ok((s.state, Some(s.progress_pct))),
             None => Ok(("missing".into(), None)),
         }
@@ -139,7 +139,7 @@ async fn ensure_volume(
     }
     let id = vol.id.clone();
     wait_state(ctx, "ebs-volume", &id, region, POLL, &["available", "in-use"], &["error"], || async {
-        match cloud.ec2.describe_volumes(region, &Filter::id(id.clone())).await?.into_iter().next() {
+        match cloud.ec2.poll_volume(region, &id).await? {
             Some(v) => Ok((v.state, None)),
             None => Ok(("missing".into(), None)),
         }
@@ -296,8 +296,8 @@ async fn instance_state(cloud: &Cloud, region: &str, id: &str) -> Result<crate::
 
 async fn wait_instance(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str, want: &str) -> Result<(), ActionError> {
     wait_state(ctx, "ec2-instance", id, region, POLL, &[want], &["terminated"], || async {
-        let i = cloud.ec2.describe_instances(region, &Filter::id(id)).await?;
-        Ok((i.into_iter().next().map_or_else(|| "missing".into(), |i| i.state), None))
+        let i = cloud.ec2.poll_instance(region, id).await?;
+        Ok((i.map_or_else(|| "missing".into(), |i| i.state), None))
     })
     .await
     .map(|_| ())
@@ -305,8 +305,8 @@ async fn wait_instance(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str, w
 
 async fn wait_volume(ctx: &ActionCtx, cloud: &Cloud, region: &str, id: &str, want: &str) -> Result<(), ActionError> {
     wait_state(ctx, "ebs-volume", id, region, POLL, &[want], &["error"], || async {
-        let v = cloud.ec2.describe_volumes(region, &Filter::id(id)).await?;
-        Ok((v.into_iter().next().map_or_else(|| "missing".into(), |v| v.state), None))
+        let v = cloud.ec2.poll_volume(region, id).await?;
+        Ok((v.map_or_else(|| "missing".into(), |v| v.state), None))
     })
     .await
     .map(|_| ())
@@ -702,8 +702,8 @@ impl Action for CopyImageA {
         if img.state != "available" {
             let id = img.id.clone();
             wait_state(ctx, "ami", &id, &region, POLL, &["available"], &["failed", "error"], || async {
-                let i = cloud.ec2.describe_images(&region, &Filter::id(id.clone())).await?;
-                Ok((i.into_iter().next().map_or_else(|| "missing".into(), |i| i.state), None))
+                let i = cloud.ec2.poll_image(&region, &id).await?;
+                Ok((i.map_or_else(|| "missing".into(), |i| i.state), None))
             })
             .await?;
         }

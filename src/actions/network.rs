@@ -200,8 +200,8 @@ impl Action for NatEnsure {
                     &["available"],
                     &["failed", "deleted", "deleting"],
                     || async {
-                        let n = cloud.ec2.describe_nat_gateways(&region, &Filter::id(id.clone())).await?;
-                        Ok((n.into_iter().next().map_or_else(|| "missing".into(), |n| n.state), None))
+                        let n = cloud.ec2.poll_nat_gateway(&region, &id).await?;
+                        Ok((n.map_or_else(|| "missing".into(), |n| n.state), None))
                     },
                 )
                 .await?;

@@ -60,7 +60,7 @@ async fn wait_db_instance(
         &["available"],
         &["failed", "incompatible-restore", "incompatible-parameters", "storage-full"],
         || async {
-            match cloud.rds.describe_db_instance(region, id).await? {
+            match cloud.rds.poll_db_instance(region, id).await? {
                 Some(d) => {
                     let status = d.status.clone();
                     *last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(d);
@@ -217,8 +217,7 @@ impl Action for CopySnapshot {
             }
         };
         wait_state(ctx, "rds-snapshot", target, &region, POLL_SLOW, &["available"], &["failed", "error"], || async {
-            let q = DbSnapshotQuery { snapshot_id: Some(target.into()), ..Default::default() };
-            match cloud.rds.describe_db_snapshots(&region, &q).await?.into_iter().next() {
+            match cloud.rds.poll_db_snapshot(&region, target).await? {
                 Some(x) => Ok((x.status, Some(x.progress_pct))),
                 None => Ok(("missing".into(), None)),
             }

@@ -11,6 +11,7 @@
 //!   [`TAG_RUNBOOK`]) and, where the API has one, a client token, so actions can be idempotent.
 
 pub mod aws;
+pub mod batch;
 pub mod cleanup;
 pub mod error;
 pub mod limit;
@@ -316,7 +317,18 @@ pub struct ExportTask {
 #[async_trait]
 pub trait Rds: Send + Sync {
     async fn describe_db_instance(&self, region: &str, id: &str) -> CloudResult<Option<DbInstance>>;
+    /// What a wait polls: the instance as [`Rds::describe_db_instance`] has it, or as one describe of every
+    /// instance being waited for in the region said up to [`batch::FRESH`] ago ([`batch`]). Never for a lookup
+    /// that decides whether to create.
+    async fn poll_db_instance(&self, region: &str, id: &str) -> CloudResult<Option<DbInstance>> {
+        self.describe_db_instance(region, id).await
+    }
     async fn describe_db_snapshots(&self, region: &str, q: &DbSnapshotQuery) -> CloudResult<Vec<DbSnapshot>>;
+    /// What a wait polls: a manual snapshot by identifier, possibly batched as [`Rds::poll_db_instance`] is.
+    async fn poll_db_snapshot(&self, region: &str, id: &str) -> CloudResult<Option<DbSnapshot>> {
+        let q = DbSnapshotQuery { snapshot_id: Some(id.into()), ..Default::default() };
+        Ok(self.describe_db_snapshots(region, &q).await?.into_iter().next())
+    }
     /// The point-in-time window of an instance (earliest and latest restorable time).
     async fn restore_window(&self, region: &str, instance_id: &str) -> CloudResult<RestoreWindow>;
     /// Copies a snapshot into `region` (cross-region when `source_region` differs).
@@ -530,6 +542,24 @@ pub struct CreateNatGateway {
 pub trait Ec2: Send + Sync {
     async fn describe_volumes(&self, region: &str, f: &Filter) -> CloudResult<Vec<Volume>>;
     async fn describe_snapshots(&self, region: &str, f: &Filter) -> CloudResult<Vec<Snapshot>>;
+    /// What waits poll: one resource by id, as its describe has it, or as one describe of every resource of the
+    /// kind being waited for in the region said up to [`batch::FRESH`] ago ([`batch`]). Never for a lookup that
+    /// decides whether to create.
+    async fn poll_snapshot(&self, region: &str, id: &str) -> CloudResult<Option<Snapshot>> {
+        Ok(self.describe_snapshots(region, &Filter::id(id)).await?.into_iter().next())
+    }
+    async fn poll_volume(&self, region: &str, id: &str) -> CloudResult<Option<Volume>> {
+        Ok(self.describe_volumes(region, &Filter::id(id)).await?.into_iter().next())
+    }
+    async fn poll_instance(&self, region: &str, id: &str) -> CloudResult<Option<Instance>> {
+        Ok(self.describe_instances(region, &Filter::id(id)).await?.into_iter().next())
+    }
+    async fn poll_image(&self, region: &str, id: &str) -> CloudResult<Option<Image>> {
+        Ok(self.describe_images(region, &Filter::id(id)).await?.into_iter().next())
+    }
+    async fn poll_nat_gateway(&self, region: &str, id: &str) -> CloudResult<Option<NatGateway>> {
+        Ok(self.describe_nat_gateways(region, &Filter::id(id)).await?.into_iter().next())
+    }
     /// Snapshots of one volume (the filter `volume-id`).
     async fn describe_snapshots_of_volume(&self, region: &str, volume_id: &str) -> CloudResult<Vec<Snapshot>>;
     async fn copy_snapshot(&self, region: &str, req: &CopySnapshot) -> CloudResult<Snapshot>;

@@ -1112,3 +1112,156 @@ async fn the_aws_path_paces_its_calls_through_the_limiter() {
     aws.describe_volumes(PRIMARY, &Filter::tag("Name", "none")).await.unwrap();
     assert_eq!(limiter.waited().0, waits, "us-east-1's bucket is its own");
 }
+
+// Waits' polls batched on the AWS path (src/cloud/batch.rs): two applications of one incident (Clients::for_app)
+// poll several volumes, snapshots and databases a customer's tooling made, all at once: each kind is ONE request
+// at the proxy (a filter with every id, so an id that does not exist is an answer without it, not an error for
+// the whole call), and every poller gets its own resource's state. (The incident test cannot show this: moto
+// makes every resource final at once, so its waits end before they poll and no poll of the incident is batched.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_polls_of_one_kind_share_one_describe_on_moto() {
+    use drconsole::cloud::{Ec2, Rds};
+    let moto = MotoServer::start();
+    set_test_credentials();
+    let sdk = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
+    let mut vols = Vec::new();
+    let mut snaps = Vec::new();
+    for _ in 0..3 {
+        let v = sdk
+            .ec2
+            .create_volume()
+            .availability_zone(format!("{SECONDARY}a"))
+            .size(8)
+            .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+            .send()
+            .await
+            .unwrap();
+        let id = v.volume_id().unwrap().to_string();
+        let s = sdk.ec2.create_snapshot().volume_id(&id).send().await.unwrap();
+        snaps.push(s.snapshot_id().unwrap().to_string());
+        vols.push(id);
+    }
+    for db in ["batch-alpha-db", "batch-bravo-db"] {
+        sdk.rds
+            .create_db_instance()
+            .db_instance_identifier(db)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .master_username("dbadmin")
+            .master_user_password("Sup3r-s3cret-pw")
+            .allocated_storage(20)
+            .send()
+            .await
+            .unwrap();
+    }
+    let proxy = FaultProxy::start(moto.endpoint(), FaultConfig::passthrough());
+    let opts = AwsOptions { endpoint_url: Some(proxy.endpoint().to_string()), ..AwsOptions::default() };
+    let clients = Clients::load(&opts).await;
+    let (a, b) =
+        (Aws::new(clients.for_app("alpha"), SECONDARY, None), Aws::new(clients.for_app("bravo"), SECONDARY, None));
+    let r = SECONDARY;
+    let (v0, v1, v2, vm) = tokio::join!(
+        a.poll_volume(r, &vols[0]),
+        b.poll_volume(r, &vols[1]),
+        a.poll_volume(r, &vols[2]),
+        b.poll_volume(r, "vol-0123456789abcdef0")
+    );
+    assert_eq!(proxy.count("DescribeVolumes"), 1, "one describe for four polls: {:?}", proxy.counts());
+    for (v, id) in [(v0, &vols[0]), (v1, &vols[1]), (v2, &vols[2])] {
+        let v = v.unwrap().unwrap_or_else(|| panic!("{id} not found"));
+        assert_eq!((&v.id, v.state.as_str()), (id, "available"));
+    }
+    assert_eq!(vm.unwrap(), None, "a volume that does not exist is not found, and fails nobody else's poll");
+    let (s0, s1, s2, sm) = tokio::join!(
+        b.poll_snapshot(r, &snaps[0]),
+        a.poll_snapshot(r, &snaps[1]),
+        b.poll_snapshot(r, &snaps[2]),
+        a.poll_snapshot(r, "snap-0123456789abcdef0")
+    );
+    assert_eq!(proxy.count("DescribeSnapshots"), 1, "{:?}", proxy.counts());
+    for (s, id) in [(s0, &snaps[0]), (s1, &snaps[1]), (s2, &snaps[2])] {
+        let s = s.unwrap().unwrap_or_else(|| panic!("{id} not found"));
+        assert_eq!((&s.id, s.state.as_str()), (id, "completed"));
+    }
+    assert_eq!(sm.unwrap(), None);
+    let (da, db, dm) = tokio::join!(
+        a.poll_db_instance(r, "batch-alpha-db"),
+        b.poll_db_instance(r, "batch-bravo-db"),
+        b.poll_db_instance(r, "batch-missing-db")
+    );
+    assert_eq!(proxy.count("DescribeDBInstances"), 1, "{:?}", proxy.counts());
+    assert_eq!(da.unwrap().map(|d| (d.id, d.status)), Some(("batch-alpha-db".to_string(), "available".to_string())));
+    assert_eq!(db.unwrap().map(|d| (d.id, d.status)), Some(("batch-bravo-db".to_string(), "available".to_string())));
+    assert_eq!(dm.unwrap(), None);
+    // the other kinds' filters, each one request: db-snapshot-id, nat-gateway-id, instance-id, image-id
+    for db in ["batch-alpha-db", "batch-bravo-db"] {
+        let snap = format!("{db}-snap");
+        sdk.rds.create_db_snapshot().db_instance_identifier(db).db_snapshot_identifier(&snap).send().await.unwrap();
+    }
+    let (ra, rb, rm) = tokio::join!(
+        a.poll_db_snapshot(r, "batch-alpha-db-snap"),
+        b.poll_db_snapshot(r, "batch-bravo-db-snap"),
+        a.poll_db_snapshot(r, "batch-missing-snap")
+    );
+    assert_eq!(proxy.count("DescribeDBSnapshots"), 1, "{:?}", proxy.counts());
+    assert_eq!(ra.unwrap().map(|s| s.id), Some("batch-alpha-db-snap".to_string()));
+    assert_eq!(rb.unwrap().map(|s| s.id), Some("batch-bravo-db-snap".to_string()));
+    assert_eq!(rm.unwrap(), None);
+    let vpc = sdk.ec2.create_vpc().cidr_block("10.77.0.0/16").send().await.unwrap();
+    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+    let subnet = sdk.ec2.create_subnet().vpc_id(&vpc).cidr_block("10.77.1.0/24").send().await.unwrap();
+    let subnet = subnet.subnet().and_then(|s| s.subnet_id()).unwrap().to_string();
+    let mut nats = Vec::new();
+    for _ in 0..2 {
+        let eip = sdk.ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+        let n = sdk
+            .ec2
+            .create_nat_gateway()
+            .subnet_id(&subnet)
+            .allocation_id(eip.allocation_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+        nats.push(n.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap().to_string());
+    }
+    let (n0, n1, nm) = tokio::join!(
+        a.poll_nat_gateway(r, &nats[0]),
+        b.poll_nat_gateway(r, &nats[1]),
+        b.poll_nat_gateway(r, "nat-0123456789abcdef0")
+    );
+    assert_eq!(proxy.count("DescribeNatGateways"), 1, "{:?}", proxy.counts());
+    assert_eq!(n0.unwrap().map(|n| n.id), Some(nats[0].clone()));
+    assert_eq!(n1.unwrap().map(|n| n.id), Some(nats[1].clone()));
+    assert_eq!(nm.unwrap(), None);
+    let amazon = sdk.ec2.describe_images().owners("amazon").send().await.unwrap();
+    let base = amazon.images().first().and_then(|i| i.image_id()).unwrap().to_string();
+    let run =
+        sdk.ec2.run_instances().image_id(&base).min_count(2).max_count(2).subnet_id(&subnet).send().await.unwrap();
+    let instances: Vec<String> = run.instances().iter().filter_map(|i| i.instance_id()).map(str::to_string).collect();
+    let mut images = Vec::new();
+    for (k, i) in instances.iter().enumerate() {
+        let img = sdk.ec2.create_image().instance_id(i).name(format!("batch-image-{k}")).send().await.unwrap();
+        images.push(img.image_id().unwrap().to_string());
+    }
+    let (i0, i1, im) = tokio::join!(
+        a.poll_instance(r, &instances[0]),
+        b.poll_instance(r, &instances[1]),
+        a.poll_instance(r, "i-0123456789abcdef0")
+    );
+    assert_eq!(proxy.count("DescribeInstances"), 1, "{:?}", proxy.counts());
+    assert_eq!(i0.unwrap().map(|i| i.id), Some(instances[0].clone()));
+    assert_eq!(i1.unwrap().map(|i| i.id), Some(instances[1].clone()));
+    assert_eq!(im.unwrap(), None);
+    let (g0, g1, gm) = tokio::join!(
+        b.poll_image(r, &images[0]),
+        a.poll_image(r, &images[1]),
+        b.poll_image(r, "ami-0123456789abcdef0")
+    );
+    assert_eq!(proxy.count("DescribeImages"), 1, "{:?}", proxy.counts());
+    assert_eq!(g0.unwrap().map(|i| (i.id, i.state)), Some((images[0].clone(), "available".to_string())));
+    assert_eq!(g1.unwrap().map(|i| (i.id, i.state)), Some((images[1].clone(), "available".to_string())));
+    assert_eq!(gm.unwrap(), None);
+    // each request was made by one poller's client: it names its application
+    assert_eq!(proxy.counts_by_app().get("-"), None, "{:?}", proxy.counts_by_app());
+    eprintln!("figure: concurrent polls on moto: {:?}", proxy.counts());
+}

@@ -78,9 +78,14 @@ impl Run {
 /// Runs a runbook on a world: approves confirmations, answers choices with `answer` (or the newest candidate),
 /// aborts when the run pauses on a failure (as headless does).
 async fn run_on(rb: &Runbook, sim: &Arc<Sim>, recovery_point: Option<&str>) -> Run {
+    run_as(rb, sim, recovery_point, "test-run").await
+}
+
+/// As [`run_on`], with a run id of its own (the applications of one world each have theirs).
+async fn run_as(rb: &Runbook, sim: &Arc<Sim>, recovery_point: Option<&str>, run_id: &str) -> Run {
     let cloud = Cloud::from_all("sim", sim.clone());
     let cfg = RunConfig {
-        run_id: "test-run".into(),
+        run_id: run_id.into(),
         seed: 7,
         recovery_point: recovery_point.map(str::to_string),
         cloud: Some(Arc::new(cloud)),
@@ -525,4 +530,64 @@ image = "{image}"
     let r = run_on(&rb3, &sim, None).await;
     assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
     assert_eq!(r.outputs("copy_ami")["name"], "web-golden");
+}
+
+/// The five applications of the incident at once on one simulated world: their waits' polls of one kind share
+/// describes (one simulated call per batch), so the incident makes fewer DescribeDBInstances, DescribeNatGateways,
+/// DescribeImages and EC2 DescribeSnapshots calls than the same five applications each alone on its own world,
+/// where a batch can only ever hold the one application's resources.
+#[tokio::test(start_paused = true)]
+async fn the_incident_s_waits_share_describes_so_it_makes_fewer_calls_than_its_applications_alone() {
+    let paths = [
+        "runbooks/cross-sell.toml",
+        "runbooks/inventory-management.toml",
+        "runbooks/agent-payment.toml",
+        "runbooks/customer-assistance.toml",
+        "runbooks/vendor-assistance.toml",
+    ];
+    let rbs: Vec<Runbook> = paths.iter().map(|p| load(p)).collect();
+    let add = |into: &mut std::collections::BTreeMap<String, u64>, sim: &Sim| {
+        for (k, v) in sim.calls() {
+            *into.entry(k).or_insert(0) += v;
+        }
+    };
+    let mut alone = std::collections::BTreeMap::new();
+    for (i, rb) in rbs.iter().enumerate() {
+        let sim = world(rb);
+        let r = run_as(rb, &sim, Some("latest"), &format!("run-{i}")).await;
+        assert_eq!(r.outcome, Outcome::Recovered, "{} alone: {}", rb.meta.name, r.json());
+        add(&mut alone, &sim);
+    }
+    let sim = world(&rbs[0]);
+    for rb in &rbs[1..] {
+        for s in drconsole::cloud::sim::provision::seeds_from_runbook(rb) {
+            sim.provision(&s);
+        }
+    }
+    let tasks: Vec<_> = rbs
+        .iter()
+        .enumerate()
+        .map(|(i, rb)| {
+            let (rb, sim) = (rb.clone(), sim.clone());
+            tokio::spawn(async move { run_as(&rb, &sim, Some("latest"), &format!("run-{i}")).await })
+        })
+        .collect();
+    for (t, rb) in tasks.into_iter().zip(&rbs) {
+        let r = t.await.unwrap();
+        assert_eq!(r.outcome, Outcome::Recovered, "{} in the incident: {}", rb.meta.name, r.json());
+    }
+    let mut together = std::collections::BTreeMap::new();
+    add(&mut together, &sim);
+    let figures: Vec<String> = together
+        .iter()
+        .filter(|(k, _)| k.contains(":Describe"))
+        .map(|(k, v)| format!("{k}: {v} together, {} alone", alone.get(k).copied().unwrap_or(0)))
+        .collect();
+    eprintln!("{}", figures.join("\n"));
+    for op in ["rds:DescribeDBInstances", "ec2:DescribeNatGateways", "ec2:DescribeImages", "ec2:DescribeSnapshots"] {
+        let (t, a) = (together.get(op).copied().unwrap_or(0), alone.get(op).copied().unwrap_or(0));
+        assert!(t < a, "{op}: {t} calls in the incident, {a} for the applications alone\n{}", figures.join("\n"));
+    }
+    let (t, a): (u64, u64) = (together.values().sum(), alone.values().sum());
+    assert!(t < a, "{t} calls in the incident, {a} for the applications alone");
 }

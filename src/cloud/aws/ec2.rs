@@ -46,6 +46,11 @@ fn filters(f: &Filter, name_filter: &str) -> Option<Vec<Ec2Filter>> {
     (!v.is_empty()).then_some(v)
 }
 
+/// An EC2 filter `name` with these values (a batched poll's ids).
+fn id_filter(name: &str, ids: Vec<String>) -> Ec2Filter {
+    Ec2Filter::builder().name(name).set_values(Some(ids)).build()
+}
+
 fn ids(f: &Filter) -> Option<Vec<String>> {
     (!f.ids.is_empty()).then(|| f.ids.clone())
 }
@@ -294,6 +299,116 @@ impl Ec2 for Aws {
         )
     }
 
+    /// Batched ([`crate::cloud::batch`]): one DescribeSnapshots with the filter `snapshot-id` for every snapshot
+    /// being waited for in the region. Filters, not SnapshotIds: with ids, one that does not exist fails the whole
+    /// call. So are the other polls (`volume-id`, `instance-id`, `image-id`, `nat-gateway-id`).
+    async fn poll_snapshot(&self, region: &str, id: &str) -> CloudResult<Option<Snapshot>> {
+        self.clients
+            .polls
+            .snapshots
+            .poll(region, id, |ids| async move {
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .ec2(region)
+                    .describe_snapshots()
+                    .owner_ids("self")
+                    .filters(id_filter("snapshot-id", ids))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let v = r.map_err(|e| from_sdk(SVC, "DescribeSnapshots", region, e))?;
+                Ok(v.iter().map(snapshot).map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_volume(&self, region: &str, id: &str) -> CloudResult<Option<Volume>> {
+        self.clients
+            .polls
+            .volumes
+            .poll(region, id, |ids| async move {
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .ec2(region)
+                    .describe_volumes()
+                    .filters(id_filter("volume-id", ids))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let v = r.map_err(|e| from_sdk(SVC, "DescribeVolumes", region, e))?;
+                Ok(v.iter().map(volume).map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_instance(&self, region: &str, id: &str) -> CloudResult<Option<Instance>> {
+        self.clients
+            .polls
+            .instances
+            .poll(region, id, |ids| async move {
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .ec2(region)
+                    .describe_instances()
+                    .filters(id_filter("instance-id", ids))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let rs = r.map_err(|e| from_sdk(SVC, "DescribeInstances", region, e))?;
+                Ok(rs.iter().flat_map(|r| r.instances().iter().map(instance)).map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_image(&self, region: &str, id: &str) -> CloudResult<Option<Image>> {
+        self.clients
+            .polls
+            .images
+            .poll(region, id, |ids| async move {
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .ec2(region)
+                    .describe_images()
+                    .owners("self")
+                    .filters(id_filter("image-id", ids))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let v = r.map_err(|e| from_sdk(SVC, "DescribeImages", region, e))?;
+                Ok(v.iter().map(image).map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_nat_gateway(&self, region: &str, id: &str) -> CloudResult<Option<NatGateway>> {
+        self.clients
+            .polls
+            .nat_gateways
+            .poll(region, id, |ids| async move {
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .ec2(region)
+                    .describe_nat_gateways()
+                    .filter(id_filter("nat-gateway-id", ids))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let v = r.map_err(|e| from_sdk(SVC, "DescribeNatGateways", region, e))?;
+                Ok(v.iter().map(nat).map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
     async fn describe_snapshots_of_volume(&self, region: &str, volume_id: &str) -> CloudResult<Vec<Snapshot>> {
         let r: Result<Vec<_>, _> = self
             .clients
@@ -384,6 +499,8 @@ impl Ec2 for Aws {
     }
 
     async fn attach_volume(&self, region: &str, volume_id: &str, instance_id: &str, device: &str) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.clients.polls.volumes.changing(region, &[volume_id]);
         const OP: &str = "AttachVolume";
         // already attached there (a retry, or a re-run)?
         let current = self.describe_volumes(region, &Filter::id(volume_id)).await?;
@@ -408,6 +525,8 @@ impl Ec2 for Aws {
     }
 
     async fn detach_volume(&self, region: &str, volume_id: &str, instance_id: &str) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.clients.polls.volumes.changing(region, &[volume_id]);
         const OP: &str = "DetachVolume";
         let current = self.describe_volumes(region, &Filter::id(volume_id)).await?;
         if current.iter().all(|v| v.attachments.iter().all(|a| a.instance_id != instance_id || a.state == "detached")) {
@@ -426,6 +545,9 @@ impl Ec2 for Aws {
     }
 
     async fn stop_instances(&self, region: &str, ids: &[String]) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing =
+            self.clients.polls.instances.changing(region, &ids.iter().map(String::as_str).collect::<Vec<_>>());
         const OP: &str = "StopInstances";
         self.allow_change(SVC, OP, region).await?;
         self.clients
@@ -439,6 +561,9 @@ impl Ec2 for Aws {
     }
 
     async fn start_instances(&self, region: &str, ids: &[String]) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing =
+            self.clients.polls.instances.changing(region, &ids.iter().map(String::as_str).collect::<Vec<_>>());
         const OP: &str = "StartInstances";
         self.allow_change(SVC, OP, region).await?;
         self.clients

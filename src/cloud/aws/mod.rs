@@ -102,6 +102,9 @@ pub struct Clients {
     /// Only answers that found something are kept, so a step retried after an operator fixed a missing resource
     /// asks again.
     pub(crate) shapes: Arc<ShapeCache>,
+    /// Waits' polls of one kind in one region share one describe ([`crate::cloud::batch`]), shared by
+    /// [`Clients::for_app`] as `shapes` is, so an incident's applications waiting at once make one call.
+    pub(crate) polls: Arc<crate::cloud::batch::Polls>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -151,6 +154,7 @@ impl Clients {
         };
         let mut c = Self::from_config(base);
         c.shapes = self.shapes.clone();
+        c.polls = self.polls.clone();
         Arc::new(c)
     }
 
@@ -171,6 +175,8 @@ impl Clients {
             waf: PerRegion::new(),
             backup: PerRegion::new(),
             shapes: Arc::new(ShapeCache::default()),
+            // run time on AWS is real time
+            polls: Arc::new(crate::cloud::batch::Polls::new(&crate::run::Clock::new(1.0))),
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
             kms: PerRegion::new(),

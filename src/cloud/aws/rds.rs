@@ -84,6 +84,11 @@ fn export(t: &SdkExportTask) -> ExportTask {
     }
 }
 
+/// An RDS filter `name` with these values.
+fn id_filter(name: &str, ids: Vec<String>) -> aws_sdk_rds::types::Filter {
+    aws_sdk_rds::types::Filter::builder().name(name).set_values(Some(ids)).build()
+}
+
 fn already_exists(e: &CloudError) -> bool {
     e.code.ends_with("AlreadyExists") || e.code.ends_with("AlreadyExistsFault")
 }
@@ -116,6 +121,57 @@ impl Rds for Aws {
                 if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
+    }
+
+    /// Batched ([`crate::cloud::batch`]): one DescribeDBInstances with the filter `db-instance-id` for every
+    /// instance being waited for in the region (up to 100 values a call); an id absent from the answer is not found.
+    async fn poll_db_instance(&self, region: &str, id: &str) -> CloudResult<Option<DbInstance>> {
+        const OP: &str = "DescribeDBInstances";
+        self.clients
+            .polls
+            .db_instances
+            .poll(region, id, |ids| async move {
+                let f = id_filter("db-instance-id", ids);
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .rds(region)
+                    .describe_db_instances()
+                    .filters(f)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let v = r.map_err(|e| from_sdk(SVC, OP, region, e))?;
+                Ok(v.iter().map(instance).map(|d| (d.id.clone(), d)).collect())
+            })
+            .await
+    }
+
+    /// Batched as [`Rds::poll_db_instance`] is: one DescribeDBSnapshots with the filter `db-snapshot-id` (manual
+    /// snapshots) for every snapshot being waited for in the region.
+    async fn poll_db_snapshot(&self, region: &str, id: &str) -> CloudResult<Option<DbSnapshot>> {
+        const OP: &str = "DescribeDBSnapshots";
+        self.clients
+            .polls
+            .db_snapshots
+            .poll(region, id, |ids| async move {
+                let f = id_filter("db-snapshot-id", ids);
+                let r: Result<Vec<_>, _> = self
+                    .clients
+                    .rds(region)
+                    .describe_db_snapshots()
+                    .snapshot_type("manual")
+                    .filters(f)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect()
+                    .await;
+                let v = r.map_err(|e| from_sdk(SVC, OP, region, e))?;
+                Ok(v.iter().map(snapshot).map(|s| (s.id.clone(), s)).collect())
+            })
+            .await
     }
 
     async fn describe_db_snapshots(&self, region: &str, q: &DbSnapshotQuery) -> CloudResult<Vec<DbSnapshot>> {
@@ -182,6 +238,8 @@ impl Rds for Aws {
     }
 
     async fn copy_db_snapshot(&self, region: &str, req: &CopyDbSnapshot) -> CloudResult<DbSnapshot> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.clients.polls.db_snapshots.changing(region, &[req.target_id.as_str()]);
         // no lookup first: the caller looked for the target id (rds.copy_snapshot does), and a taken id answers
         // DBSnapshotAlreadyExists, which returns what exists
         self.allow_change(SVC, "CopyDBSnapshot", region).await?;
@@ -214,6 +272,8 @@ impl Rds for Aws {
     }
 
     async fn restore_db_from_snapshot(&self, region: &str, req: &RestoreDbFromSnapshot) -> CloudResult<DbInstance> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.clients.polls.db_instances.changing(region, &[req.instance_id.as_str()]);
         const OP: &str = "RestoreDBInstanceFromDBSnapshot";
         // no lookup first: the caller looked for the instance id, and a taken id answers DBInstanceAlreadyExists
         self.allow_change(SVC, OP, region).await?;
@@ -242,6 +302,8 @@ impl Rds for Aws {
     }
 
     async fn restore_db_to_point_in_time(&self, region: &str, req: &RestoreDbToPointInTime) -> CloudResult<DbInstance> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.clients.polls.db_instances.changing(region, &[req.target_instance_id.as_str()]);
         const OP: &str = "RestoreDBInstanceToPointInTime";
         self.allow_change(SVC, OP, region).await?;
         let mut call = self
@@ -276,6 +338,8 @@ impl Rds for Aws {
     }
 
     async fn modify_db_instance(&self, region: &str, req: &ModifyDbInstance) -> CloudResult<DbInstance> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.clients.polls.db_instances.changing(region, &[req.instance_id.as_str()]);
         const OP: &str = "ModifyDBInstance";
         self.allow_change(SVC, OP, region).await?;
         let out = self

@@ -64,6 +64,58 @@ impl Ec2 for Sim {
         Ok(v)
     }
 
+    /// Batched ([`crate::cloud::batch`]): one DescribeSnapshots for every snapshot being waited for in the region;
+    /// so are the other polls.
+    async fn poll_snapshot(&self, region: &str, id: &str) -> CloudResult<Option<Snapshot>> {
+        self.polls
+            .snapshots
+            .poll(region, id, |ids| async move {
+                let v = self.describe_snapshots(region, &Filter { ids, ..Filter::default() }).await?;
+                Ok(v.into_iter().map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_volume(&self, region: &str, id: &str) -> CloudResult<Option<Volume>> {
+        self.polls
+            .volumes
+            .poll(region, id, |ids| async move {
+                let v = self.describe_volumes(region, &Filter { ids, ..Filter::default() }).await?;
+                Ok(v.into_iter().map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_instance(&self, region: &str, id: &str) -> CloudResult<Option<Instance>> {
+        self.polls
+            .instances
+            .poll(region, id, |ids| async move {
+                let v = self.describe_instances(region, &Filter { ids, ..Filter::default() }).await?;
+                Ok(v.into_iter().map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_image(&self, region: &str, id: &str) -> CloudResult<Option<Image>> {
+        self.polls
+            .images
+            .poll(region, id, |ids| async move {
+                let v = self.describe_images(region, &Filter { ids, ..Filter::default() }).await?;
+                Ok(v.into_iter().map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
+    async fn poll_nat_gateway(&self, region: &str, id: &str) -> CloudResult<Option<NatGateway>> {
+        self.polls
+            .nat_gateways
+            .poll(region, id, |ids| async move {
+                let v = self.describe_nat_gateways(region, &Filter { ids, ..Filter::default() }).await?;
+                Ok(v.into_iter().map(|x| (x.id.clone(), x)).collect())
+            })
+            .await
+    }
+
     async fn describe_snapshots_of_volume(&self, region: &str, volume_id: &str) -> CloudResult<Vec<Snapshot>> {
         self.call("ec2", "DescribeSnapshots", region).await?;
         let now = self.clock.now();
@@ -172,6 +224,8 @@ impl Ec2 for Sim {
     }
 
     async fn attach_volume(&self, region: &str, volume_id: &str, instance_id: &str, device: &str) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.volumes.changing(region, &[volume_id]);
         let op = "AttachVolume";
         self.call("ec2", op, region).await?;
         let now = self.clock.now();
@@ -231,6 +285,8 @@ impl Ec2 for Sim {
     }
 
     async fn detach_volume(&self, region: &str, volume_id: &str, instance_id: &str) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.volumes.changing(region, &[volume_id]);
         let op = "DetachVolume";
         self.call("ec2", op, region).await?;
         let now = self.clock.now();
@@ -274,6 +330,8 @@ impl Ec2 for Sim {
     }
 
     async fn stop_instances(&self, region: &str, ids: &[String]) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.instances.changing(region, &ids.iter().map(String::as_str).collect::<Vec<_>>());
         self.call("ec2", "StopInstances", region).await?;
         let now = self.clock.now();
         let mut w = self.lock();
@@ -297,6 +355,8 @@ impl Ec2 for Sim {
     }
 
     async fn start_instances(&self, region: &str, ids: &[String]) -> CloudResult<()> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.instances.changing(region, &ids.iter().map(String::as_str).collect::<Vec<_>>());
         self.call("ec2", "StartInstances", region).await?;
         let now = self.clock.now();
         let mut w = self.lock();

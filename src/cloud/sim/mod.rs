@@ -304,6 +304,9 @@ pub struct Sim {
     /// AWS's rate limits, when set ([`Sim::set_limits`]): the simulator throttles calls beyond them, and the
     /// client-side limiter (if on) makes calls wait for a token first.
     limits: std::sync::OnceLock<SimLimits>,
+    /// Waits' polls of one kind in one region share one describe, as on AWS ([`crate::cloud::batch`]): every
+    /// application of an incident polls this one world.
+    pub(crate) polls: crate::cloud::batch::Polls,
 }
 
 /// The rate limits of a simulated account: AWS's side (throttles) and the client's (waits).
@@ -373,7 +376,8 @@ impl Sim {
             fault_hits: Vec::new(),
             id_counter: BTreeMap::new(),
         };
-        Self { world: Mutex::new(world), clock, call_log: Mutex::new(None), limits: std::sync::OnceLock::new() }
+        let polls = crate::cloud::batch::Polls::new(&clock);
+        Self { world: Mutex::new(world), clock, call_log: Mutex::new(None), limits: std::sync::OnceLock::new(), polls }
     }
 
     /// A world provisioned from a runbook (what it refers to), then from a world file if given.
@@ -409,7 +413,14 @@ impl Sim {
     /// Restores a world saved by [`Sim::save`], on a clock (for a resumed run, one that continues in run time).
     pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
         let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
-        Ok(Self { world: Mutex::new(world), clock, call_log: Mutex::new(None), limits: std::sync::OnceLock::new() })
+        let polls = crate::cloud::batch::Polls::new(&clock);
+        Ok(Self {
+            world: Mutex::new(world),
+            clock,
+            call_log: Mutex::new(None),
+            limits: std::sync::OnceLock::new(),
+            polls,
+        })
     }
 
     /// Provisions again the secrets a world file and a runbook refer to (the same values a new world gets): a saved

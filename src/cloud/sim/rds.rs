@@ -49,6 +49,52 @@ impl Rds for Sim {
         Ok(w.now_region(region).dbs.get(id).map(|d| db_view(d, now, stopped)).filter(|d| d.status != "deleted"))
     }
 
+    /// Batched ([`crate::cloud::batch`]): one DescribeDBInstances (filter `db-instance-id`) for every instance
+    /// being waited for in the region.
+    async fn poll_db_instance(&self, region: &str, id: &str) -> CloudResult<Option<DbInstance>> {
+        self.polls
+            .db_instances
+            .poll(region, id, |ids| async move {
+                self.call("rds", "DescribeDBInstances", region).await?;
+                let now = self.clock.now();
+                let mut w = self.lock();
+                let stopped = w.settings.backups_stopped;
+                let dbs = &w.now_region(region).dbs;
+                Ok(ids
+                    .iter()
+                    .filter_map(|i| dbs.get(i).map(|d| (i.clone(), db_view(d, now, stopped))))
+                    .filter(|(_, d)| d.status != "deleted")
+                    .collect())
+            })
+            .await
+    }
+
+    /// Batched as [`Rds::poll_db_instance`] is: one DescribeDBSnapshots (filter `db-snapshot-id`, manual ones).
+    async fn poll_db_snapshot(&self, region: &str, id: &str) -> CloudResult<Option<DbSnapshot>> {
+        self.polls
+            .db_snapshots
+            .poll(region, id, |ids| async move {
+                self.call("rds", "DescribeDBSnapshots", region).await?;
+                let now = self.clock.now();
+                let mut w = self.lock();
+                let snaps = &w.now_region(region).db_snapshots;
+                Ok(ids
+                    .iter()
+                    .filter_map(|i| {
+                        snaps
+                            .values()
+                            .find(|s| {
+                                s.tl.start() <= now
+                                    && s.item.snapshot_type == "manual"
+                                    && (s.item.id == *i || s.item.arn == *i)
+                            })
+                            .map(|s| (i.clone(), snap_view(s, now)))
+                    })
+                    .collect())
+            })
+            .await
+    }
+
     async fn describe_db_snapshots(&self, region: &str, q: &DbSnapshotQuery) -> CloudResult<Vec<DbSnapshot>> {
         self.call("rds", "DescribeDBSnapshots", region).await?;
         let now = self.clock.now();
@@ -94,6 +140,8 @@ impl Rds for Sim {
     }
 
     async fn copy_db_snapshot(&self, region: &str, req: &CopyDbSnapshot) -> CloudResult<DbSnapshot> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.db_snapshots.changing(region, &[req.target_id.as_str()]);
         let op = "CopyDBSnapshot";
         self.call("rds", op, region).await?;
         let now = self.clock.now();
@@ -169,6 +217,8 @@ impl Rds for Sim {
     }
 
     async fn restore_db_from_snapshot(&self, region: &str, req: &RestoreDbFromSnapshot) -> CloudResult<DbInstance> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.db_instances.changing(region, &[req.instance_id.as_str()]);
         let op = "RestoreDBInstanceFromDBSnapshot";
         self.call("rds", op, region).await?;
         let now = self.clock.now();
@@ -220,6 +270,8 @@ impl Rds for Sim {
     }
 
     async fn restore_db_to_point_in_time(&self, region: &str, req: &RestoreDbToPointInTime) -> CloudResult<DbInstance> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.db_instances.changing(region, &[req.target_instance_id.as_str()]);
         let op = "RestoreDBInstanceToPointInTime";
         self.call("rds", op, region).await?;
         let now = self.clock.now();
@@ -293,6 +345,8 @@ impl Rds for Sim {
     }
 
     async fn modify_db_instance(&self, region: &str, req: &ModifyDbInstance) -> CloudResult<DbInstance> {
+        // the wait after this sees the change, not an answer from before it
+        let _changing = self.polls.db_instances.changing(region, &[req.instance_id.as_str()]);
         let op = "ModifyDBInstance";
         self.call("rds", op, region).await?;
         let now = self.clock.now();
