@@ -244,13 +244,17 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
     if let Some(c) = &mut console {
         c.cleanup_after = args.cleanup_after;
     }
-    if let Some(c) = &console
-        && !opening(&rb, c, args, &registry, state_dir)?
-    {
-        eprintln!("drconsole: the run was not started: nothing was sent to the account and no run was recorded");
-        return Ok(exit::INTERRUPTED);
-    }
     let state = StateDir::resolve(state_dir)?;
+    if let Some(c) = &console {
+        // another run of this runbook on this account and regions is refused now, not after the opening screen
+        let key =
+            journal::lock_key(&rb.meta.name, rb.target.account.as_deref(), &rb.target.primary, &rb.target.secondary);
+        journal::RunLock::probe(&state.locks(), &key)?;
+        if !opening(&rb, c, args, &registry, state_dir)? {
+            eprintln!("drconsole: the run was not started: nothing was sent to the account and no run was recorded");
+            return Ok(exit::INTERRUPTED);
+        }
+    }
     let prepared = journal::prepare_new(&state, rb, cfg, settings, args.take_over_lock)?;
     let dir = prepared.dir.clone();
     let code = drive(prepared, registry, &opts, console)?;

@@ -83,7 +83,31 @@ pub struct TakenOver {
     pub reason: String,
 }
 
+/// The refusal of a lock held by a live run on this host.
+fn already_running(holder: &LockInfo, path: &Path) -> JournalError {
+    JournalError::Locked(format!(
+        "runbook `{}` is already running on this account and regions: {}.\n\
+         Only one run at a time may change these resources. Follow it with `drconsole watch {}`, \
+         or wait for it to finish. (lock: {})",
+        holder.runbook,
+        holder.who(),
+        holder.run_id,
+        path.display()
+    ))
+}
+
 impl RunLock {
+    /// Whether a live run on this host holds `locks/<key>.lock`, without taking it: the refusal
+    /// [`RunLock::acquire`] would give, said before the console's opening screen rather than after it. A stale or
+    /// damaged lock, or one from another host, passes here: `acquire` decides those when the run starts.
+    pub fn probe(locks: &Path, key: &str) -> Result<(), JournalError> {
+        let path = locks.join(format!("{key}.lock"));
+        let Ok(Some((_, Some(holder)))) = read_holder(&path) else { return Ok(()) };
+        let alive =
+            !run_ended(locks, &holder.run_id) && holder.host == super::session::hostname() && pid_alive(holder.pid);
+        if alive { Err(already_running(&holder, &path)) } else { Ok(()) }
+    }
+
     /// Takes the lock `locks/<key>.lock`. A lock held by a live process is refused, naming the holder. A lock
     /// whose holder is dead (or on another host) is taken over only with `take_over`, or when its holder was
     /// a session of `resuming` (the run being resumed).
@@ -125,15 +149,7 @@ impl RunLock {
             let ended = !damaged && run_ended(locks, &holder.run_id);
             let alive = !damaged && !ended && holder.host == here && pid_alive(holder.pid);
             if alive {
-                return Err(JournalError::Locked(format!(
-                    "runbook `{}` is already running on this account and regions: {}.\n\
-                     Only one run at a time may change these resources. Follow it with `drconsole watch {}`, \
-                     or wait for it to finish. (lock: {})",
-                    holder.runbook,
-                    holder.who(),
-                    holder.run_id,
-                    path.display()
-                )));
+                return Err(already_running(&holder, &path));
             }
             let same_run = !damaged && resuming.is_some_and(|r| r == holder.run_id) && holder.host == here;
             if !(take_over || same_run || ended) {

@@ -408,6 +408,30 @@ fn a_second_run_is_refused_and_told_who_holds_the_lock() {
     assert!(RunLock::acquire(d.path(), &key, info(1, &me, "run-4"), false, None).is_ok());
 }
 
+/// The console asks before its opening screen: a live holder is refused with the same message as the run would
+/// get; no lock, a dead holder's or a released one passes (the run's acquire decides those), and nothing is taken.
+#[test]
+fn probing_the_lock_refuses_only_a_live_holder_and_takes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let key = journal::lock_key("failover", Some("123456789012"), "us-east-1", "us-west-2");
+    let me = journal::hostname();
+    assert!(RunLock::probe(d.path(), &key).is_ok(), "no lock");
+    let (held, _) = RunLock::acquire(d.path(), &key, info(std::process::id(), &me, "run-1"), false, None).unwrap();
+    let err = RunLock::probe(d.path(), &key).unwrap_err();
+    assert_eq!(err.exit_code(), 4);
+    assert!(err.to_string().contains("already running") && err.to_string().contains("run-1"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(held.path()).unwrap(),
+        serde_json::to_string_pretty(&info(std::process::id(), &me, "run-1")).unwrap(),
+        "the probe leaves the lock as it was"
+    );
+    drop(held);
+    assert!(RunLock::probe(d.path(), &key).is_ok(), "released");
+    let stale = info(dead_pid(), &me, "run-dead");
+    std::fs::write(d.path().join(format!("{key}.lock")), serde_json::to_string(&stale).unwrap()).unwrap();
+    assert!(RunLock::probe(d.path(), &key).is_ok(), "a dead holder is the run's acquire to judge");
+}
+
 #[test]
 fn a_lock_left_by_a_dead_process_is_reported_and_taken_over_only_explicitly() {
     let d = tempfile::tempdir().unwrap();
