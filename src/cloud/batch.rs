@@ -31,9 +31,10 @@ pub const FRESH: Duration = Duration::from_secs(10);
 /// An id not polled for this long is no longer watched (the longest wait interval is 60 s).
 pub const WATCHED: Duration = Duration::from_secs(90);
 
-/// Ids (or filter values) per describe: RDS's filters take 100 values, EC2's 200.
+/// Ids (or filter values) per describe: RDS's filters take 100 values, EC2's 200, DescribeLoadBalancers 20 names.
 pub const MAX_RDS_IDS: usize = 100;
 pub const MAX_EC2_IDS: usize = 200;
+pub const MAX_ELB_NAMES: usize = 20;
 
 /// One stored answer: when its describe started (run time since the clock's start), and what it said.
 struct Answer<T> {
@@ -211,6 +212,8 @@ pub struct Polls {
     pub images: Batcher<Image>,
     pub nat_gateways: Batcher<NatGateway>,
     pub instances: Batcher<Instance>,
+    /// Load balancers' states (`provisioning`, `active`...), by name.
+    pub load_balancers: Batcher<String>,
 }
 
 impl Polls {
@@ -223,6 +226,7 @@ impl Polls {
             images: Batcher::new(clock.clone(), MAX_EC2_IDS),
             nat_gateways: Batcher::new(clock.clone(), MAX_EC2_IDS),
             instances: Batcher::new(clock.clone(), MAX_EC2_IDS),
+            load_balancers: Batcher::new(clock.clone(), MAX_ELB_NAMES),
         }
     }
 }

@@ -1120,7 +1120,7 @@ async fn the_aws_path_paces_its_calls_through_the_limiter() {
 // makes every resource final at once, so its waits end before they poll and no poll of the incident is batched.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_polls_of_one_kind_share_one_describe_on_moto() {
-    use drconsole::cloud::{Ec2, Rds};
+    use drconsole::cloud::{Ec2, Elb, Rds};
     let moto = MotoServer::start();
     set_test_credentials();
     let sdk = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
@@ -1261,6 +1261,35 @@ async fn concurrent_polls_of_one_kind_share_one_describe_on_moto() {
     assert_eq!(g0.unwrap().map(|i| (i.id, i.state)), Some((images[0].clone(), "available".to_string())));
     assert_eq!(g1.unwrap().map(|i| (i.id, i.state)), Some((images[1].clone(), "available".to_string())));
     assert_eq!(gm.unwrap(), None);
+    // load balancers by name (DescribeLoadBalancers has no filter): two in one request
+    let subnet_b = sdk
+        .ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.77.2.0/24")
+        .availability_zone(format!("{SECONDARY}b"))
+        .send()
+        .await
+        .unwrap();
+    let subnet_b = subnet_b.subnet().and_then(|s| s.subnet_id()).unwrap().to_string();
+    for name in ["batch-alpha-alb", "batch-bravo-alb"] {
+        sdk.elb.create_load_balancer().name(name).subnets(&subnet).subnets(&subnet_b).send().await.unwrap();
+    }
+    let (l0, l1) =
+        tokio::join!(a.load_balancer_state(r, "batch-alpha-alb"), b.load_balancer_state(r, "batch-bravo-alb"));
+    assert_eq!(proxy.count("DescribeLoadBalancers"), 1, "{:?}", proxy.counts());
+    assert!(l0.unwrap().is_some() && l1.unwrap().is_some());
+    // with a name that does not exist AWS fails the whole call (LoadBalancerNotFound), and each name is then asked
+    // for alone. The missing name's poller goes first, so its name leads the describe (moto fails the call only
+    // then): one failed call, then three alone, and every answer is right
+    let (lm, l0, l1) = tokio::join!(
+        a.load_balancer_state(r, "batch-missing-alb"),
+        a.load_balancer_state(r, "batch-alpha-alb"),
+        b.load_balancer_state(r, "batch-bravo-alb")
+    );
+    assert_eq!(lm.unwrap(), None);
+    assert!(l0.unwrap().is_some() && l1.unwrap().is_some(), "{:?}", proxy.counts());
+    assert_eq!(proxy.count("DescribeLoadBalancers"), 1 + 1 + 3, "{:?}", proxy.counts());
     // each request was made by one poller's client: it names its application
     assert_eq!(proxy.counts_by_app().get("-"), None, "{:?}", proxy.counts_by_app());
     eprintln!("figure: concurrent polls on moto: {:?}", proxy.counts());

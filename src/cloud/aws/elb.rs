@@ -112,11 +112,39 @@ impl Elb for Aws {
         Ok(self.lb_by_name(region, name).await?.map(|l| lb(&l, Tags::new())))
     }
 
+    /// Batched ([`crate::cloud::batch`]): one DescribeLoadBalancers with the names of every load balancer being
+    /// waited for in the region (20 a call). A name that does not exist fails the whole call with
+    /// LoadBalancerNotFound (there is no filter that would not): then each name is asked for alone.
     async fn load_balancer_state(&self, region: &str, name: &str) -> CloudResult<Option<String>> {
-        Ok(self
-            .lb_by_name(region, name)
-            .await?
-            .map(|l| l.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default()))
+        fn state(l: &SdkLb) -> String {
+            l.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default()
+        }
+        self.clients
+            .polls
+            .load_balancers
+            .poll(region, name, |names| async move {
+                let r =
+                    self.clients.elbv2(region).describe_load_balancers().set_names(Some(names.clone())).send().await;
+                match r.map_err(|e| from_sdk(SVC, "DescribeLoadBalancers", region, e)) {
+                    Ok(o) => Ok(o
+                        .load_balancers()
+                        .iter()
+                        .filter_map(|l| l.load_balancer_name().map(|n| (n.to_string(), state(l))))
+                        .collect()),
+                    Err(e) if e.is_not_found() && names.len() > 1 => {
+                        let mut found = Vec::new();
+                        for n in names {
+                            if let Some(l) = self.lb_by_name(region, &n).await? {
+                                found.push((n, state(&l)));
+                            }
+                        }
+                        Ok(found)
+                    }
+                    Err(e) if e.is_not_found() => Ok(Vec::new()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
     }
 
     async fn create_load_balancer(&self, region: &str, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {

@@ -18,6 +18,21 @@ impl Elb for Sim {
         }))
     }
 
+    /// Batched as on AWS ([`crate::cloud::batch`]): one DescribeLoadBalancers for every load balancer being waited
+    /// for in the region.
+    async fn load_balancer_state(&self, region: &str, name: &str) -> CloudResult<Option<String>> {
+        self.polls
+            .load_balancers
+            .poll(region, name, |names| async move {
+                self.call("elbv2", "DescribeLoadBalancers", region).await?;
+                let now = self.clock.now();
+                let mut w = self.lock();
+                let lbs = &w.now_region(region).lbs;
+                Ok(names.iter().filter_map(|n| lbs.get(n).map(|l| (n.clone(), l.tl.state(now)))).collect())
+            })
+            .await
+    }
+
     async fn create_load_balancer(&self, region: &str, req: &CreateLoadBalancer) -> CloudResult<LoadBalancer> {
         let op = "CreateLoadBalancer";
         self.call("elbv2", op, region).await?;
