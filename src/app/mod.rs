@@ -214,10 +214,9 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
     }
     // a --var of the wrong kind is refused now, as `check` refuses a [vars] value, not when its step runs
     runbook::kinds::check_overrides(&rb, &registry, &args.vars).map_err(AppError::usage)?;
-    // validated now, before anything is created; loaded again when the simulator starts
-    if let Some(Err(e)) = args.world.as_deref().map(crate::cloud::sim::WorldFile::load) {
-        return Err(AppError::usage(e));
-    }
+    // validated now, before anything is created (the opening screen's preflight uses it); loaded again when the
+    // simulator starts, from the path kept in the run's settings
+    let world = args.world.as_deref().map(crate::cloud::sim::WorldFile::load).transpose().map_err(AppError::usage)?;
     if rb.target.backend == Backend::Aws && args.speed != 1.0 {
         return Err(AppError::usage("--speed only applies to the simulator (--sim or backend = \"sim\")"));
     }
@@ -250,7 +249,7 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
         let key =
             journal::lock_key(&rb.meta.name, rb.target.account.as_deref(), &rb.target.primary, &rb.target.secondary);
         journal::RunLock::probe(&state.locks(), &key)?;
-        if !opening(&rb, c, args, &registry, state_dir)? {
+        if !opening(&rb, c, args, world.as_ref(), &registry, state_dir)? {
             eprintln!("drconsole: the run was not started: nothing was sent to the account and no run was recorded");
             return Ok(exit::INTERRUPTED);
         }
@@ -275,11 +274,12 @@ fn opening(
     rb: &Runbook,
     console: &tui::TuiOptions,
     args: &RunArgs,
+    world: Option<&crate::cloud::sim::WorldFile>,
     registry: &Registry,
     state_dir: Option<&Path>,
 ) -> Result<bool, AppError> {
     use crate::preflight::command::{CheckOptions, check, write_report};
-    let world = args.world.as_deref().map(crate::cloud::sim::WorldFile::load).transpose().map_err(AppError::usage)?;
+    let world = world.cloned();
     let opts = CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
     let state_dir = state_dir.map(Path::to_path_buf);
     let start_preflight = || {

@@ -199,10 +199,6 @@ impl OpeningState {
     }
 }
 
-fn secs(d: Duration) -> String {
-    fmt_duration(d)
-}
-
 fn status_role(s: Status) -> &'static str {
     match s {
         Status::Ok => "step.succeeded",
@@ -251,7 +247,13 @@ impl Widget for OpeningView<'_> {
         l1.push(Span::raw(" ".repeat(pad)));
         l1.push(Span::styled(right, t.get("step.awaiting")));
         let account = o.account.as_ref().map_or("no account guard".to_string(), |a| format!("account {a}"));
-        let l2 = format!(" {account} · {} → {} · RTO {} · RPO {}", o.primary, o.secondary, secs(o.rto), secs(o.rpo));
+        let l2 = format!(
+            " {account} · {} → {} · RTO {} · RPO {}",
+            o.primary,
+            o.secondary,
+            fmt_duration(o.rto),
+            fmt_duration(o.rpo)
+        );
         let l3 = format!(" runbook {} ({}) · {} steps", o.runbook, o.file, o.steps.len());
         Paragraph::new(vec![
             Line::from(l1),

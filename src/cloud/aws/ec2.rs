@@ -46,7 +46,7 @@ fn filters(f: &Filter, name_filter: &str) -> Option<Vec<Ec2Filter>> {
     (!v.is_empty()).then_some(v)
 }
 
-/// An EC2 filter `name` with these values (a batched poll's ids).
+/// An EC2 filter `name` with these values (a batched poll's ids, security groups by id or name).
 fn id_filter(name: &str, ids: Vec<String>) -> Ec2Filter {
     Ec2Filter::builder().name(name).set_values(Some(ids)).build()
 }
@@ -710,10 +710,7 @@ impl Ec2 for Aws {
             if values.is_empty() {
                 continue;
             }
-            let f = aws_sdk_ec2::types::Filter::builder()
-                .name(filter)
-                .set_values(Some(values.into_iter().cloned().collect()))
-                .build();
+            let f = id_filter(filter, values.into_iter().cloned().collect());
             let pages: Result<Vec<_>, _> = self
                 .clients
                 .ec2(region)
