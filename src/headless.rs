@@ -98,7 +98,7 @@ impl<W: Write> Printer<W> {
     pub fn tick(&mut self, now: Timestamp) {
         let at = |t| self.view.clock_at(t).map(|c| c.projected_finish);
         let Some(last) = self.view.last_ts else { return };
-        if at(now) != at(last) {
+        if self.view.moves_with_time(now) && at(now) != at(last) {
             self.eta(now);
         }
     }

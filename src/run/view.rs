@@ -836,6 +836,24 @@ impl RunView {
         })
     }
 
+    /// Whether the projection moves with time alone at `now`: while the run is paused, a step waits for its
+    /// confirmation, or a step runs past its expected time. Not in the moment between one step's end and the next
+    /// one's start, when nothing runs and the events about to come (the projection, the next start) move it.
+    pub fn moves_with_time(&self, now: Timestamp) -> bool {
+        if self.finished.is_some() {
+            return false;
+        }
+        self.paused.is_some()
+            || self.steps.iter().any(|s| match s.phase {
+                Phase::AwaitingApproval => true,
+                Phase::Running | Phase::Retrying | Phase::WaitingOperator => s
+                    .attempts
+                    .last()
+                    .is_some_and(|a| u64::try_from(secs_between(a.started, now)).unwrap_or(0) > s.info.expected_secs),
+                _ => false,
+            })
+    }
+
     /// The longest chain of remaining durations through the `needs` graph, and its steps in order (the same
     /// computation as the engine's critical path, [`crate::runbook::dag::critical_path_of`]).
     fn longest_path(&self, remaining: &[u64]) -> (u64, Vec<usize>) {

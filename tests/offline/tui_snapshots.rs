@@ -438,6 +438,32 @@ fn the_console_a_watcher_and_headless_show_one_clock_while_a_confirmation_waits(
     assert!(last.contains(&format!("projected finish {hms}Z, margin {}", fmt_clock(margin))), "headless: {last}");
 }
 
+/// Headless prints an `eta` on a tick only when time alone moves the projection: while a confirmation waits, not
+/// in the moment after the run started (or a step ended) when nothing runs yet and the engine's projection and
+/// next start are on their way. A journal watcher, which has no ticks, prints the same lines.
+#[test]
+fn a_headless_tick_prints_an_eta_while_a_person_is_awaited_but_not_between_an_event_and_the_next() {
+    use drconsole::headless::Printer;
+    let printed = |events: &Events, tick: jiff::Timestamp| {
+        let mut out = Vec::new();
+        let mut p = Printer::new(&mut out, false);
+        for e in &events.events {
+            p.print(e);
+        }
+        p.tick(tick);
+        drop(p);
+        String::from_utf8(out).unwrap().lines().filter(|l| l.contains(" eta ")).count()
+    };
+    // the run has started, its first projection not yet received: nothing runs, nothing waits for anyone
+    let mut started = Events::default();
+    started.push(0, fixtures::run_started(fixtures::failover_steps()));
+    assert_eq!(printed(&started, fixtures::at(2)), 0, "an eta from a tick before the engine's first projection");
+    // the cut-over waits for its confirmation: a minute later the projection has moved by a minute
+    let events = fixtures::at_cutover();
+    let before = printed(&events, fixtures::at(1803));
+    assert_eq!(printed(&events, fixtures::at(1803 + 60)), before + 1, "no eta while the confirmation waited");
+}
+
 /// The same events as a drill's: `drill = true` in the run's start.
 fn as_drill(mut e: Events) -> Events {
     for ev in &mut e.events {
