@@ -12,7 +12,7 @@ pub const MAX_PARALLEL: usize = 1024;
 #[derive(Debug, Parser)]
 #[command(
     name = "drconsole",
-    version,
+    version = crate::VERSION,
     about = "A terminal console for disaster recovery on AWS",
     long_about = "drconsole walks an on-call engineer through an AWS disaster recovery, step by step, from a TOML runbook: \
 pick a recovery point, restore RDS and EBS, rebuild the secondary region, verify — with live progress, an RTO \
@@ -127,6 +127,29 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (docs/install.md says where to put it)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these definitions: `drconsole man | man -l -`
+    Man,
+    /// Print the JSON Schema of a file drconsole reads, for editors and CI (docs/runbook.md#editor-support)
+    Schema {
+        /// Which file: a runbook, an incident file, a simulator world, a console theme
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
+}
+
+/// The files `drconsole schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    Runbook,
+    Incident,
+    World,
+    Theme,
 }
 
 #[derive(Debug, Clone, Args)]

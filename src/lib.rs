@@ -3,6 +3,9 @@
 //! A runbook (TOML) is parsed and validated ([`runbook`]), run by the [`engine`] through the action catalogue
 //! ([`actions`]) against a cloud, and shown by a frontend ([`headless`], [`tui`]).
 
+/// The version `--version` prints: the package version and, when built from git, the commit and its date.
+pub const VERSION: &str = env!("DRCONSOLE_VERSION");
+
 pub mod actions;
 pub mod app;
 pub mod cleanup;
@@ -19,5 +22,6 @@ pub mod plan;
 pub mod preflight;
 pub mod run;
 pub mod runbook;
+pub mod schema;
 pub mod tui;
 pub mod util;

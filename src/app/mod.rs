@@ -55,6 +55,24 @@ pub fn run(cli: Cli) -> Exit {
             Ok(crate::cleanup::command::command(state_dir, &run, &opts))
         }
         Some(Cmd::Preflight(args)) => Ok(crate::preflight::command::main(&args, state_dir, &registry)),
+        Some(Cmd::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "drconsole", &mut std::io::stdout());
+            Ok(exit::RECOVERED)
+        }
+        Some(Cmd::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .map_err(|e| AppError::Failed(format!("cannot write the manual page: {e}")))?;
+            Ok(exit::RECOVERED)
+        }
+        Some(Cmd::Schema { kind }) => {
+            let schema = crate::schema::schema(kind, &registry);
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            Ok(exit::RECOVERED)
+        }
         None => match &cli.run.runbook {
             Some(path) if !cli.run.more.is_empty() || crate::incident::file::is_incident_file(path) => {
                 run_incident(path, &cli.run, state_dir, &registry)

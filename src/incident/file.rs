@@ -38,25 +38,37 @@ pub struct IncidentFile {
     pub source: SourceFile,
 }
 
-#[derive(Deserialize)]
+/// What `drconsole schema incident` describes: the very type the loader reads.
+pub(crate) type IncidentSchema = Doc;
+
+/// An incident file (`runbooks/incidents/*.toml`).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Doc {
+pub(crate) struct Doc {
     incident: Table,
+    /// Shared API rate limits per class (`ec2-read = { burst = 20, rate = 10 }`)
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, LimitEntry>")]
     limits: std::collections::BTreeMap<String, Spanned<toml::Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Table {
+    /// The incident's name, [a-z0-9_-]+
+    #[schemars(with = "String", regex(pattern = r"^[a-z0-9_-]+$"))]
     name: Spanned<String>,
     title: String,
+    /// The runbooks of its applications, relative to this file
+    #[schemars(with = "Vec<String>", length(min = 1))]
     runbooks: Spanned<Vec<Spanned<String>>>,
+    /// Applications that go first, most urgent first
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     priority: Vec<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LimitEntry {
     burst: u32,

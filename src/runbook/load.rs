@@ -18,11 +18,14 @@ use super::interp::{self, Segment};
 use super::{Backend, Dag, Loc, Meta, OnFailure, Runbook, Step, Target, valid_name, valid_region};
 use crate::util::{parse_duration, suggest};
 
-const RUNBOOK_FIELDS: &[&str] =
+/// The sections of a runbook file, and each section's fields: what the loader accepts, and what `drconsole schema
+/// runbook` describes (crate::schema), so the two cannot drift.
+pub(crate) const SECTIONS: &[&str] = &["runbook", "target", "state", "vars", "step"];
+pub(crate) const RUNBOOK_FIELDS: &[&str] =
     &["name", "title", "app", "rto", "rpo", "owner", "description", "extends", "mode", "drill_record"];
-const TARGET_FIELDS: &[&str] = &["backend", "account", "primary", "secondary"];
-const STATE_FIELDS: &[&str] = &["shared", "region", "kms_key"];
-const STEP_FIELDS: &[&str] =
+pub(crate) const TARGET_FIELDS: &[&str] = &["backend", "account", "primary", "secondary"];
+pub(crate) const STATE_FIELDS: &[&str] = &["shared", "region", "kms_key"];
+pub(crate) const STEP_FIELDS: &[&str] =
     &["id", "title", "action", "needs", "with", "timeout", "retries", "on_failure", "confirm", "expected", "doc"];
 const RUNBOOK_REFS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description"];
 const MAX_EXTENDS_DEPTH: usize = 8;
@@ -232,7 +235,7 @@ impl Loader<'_> {
                     }
                 },
                 other => {
-                    let help = suggest(other, &["runbook", "target", "state", "vars", "step"]);
+                    let help = suggest(other, SECTIONS);
                     self.err_help(
                         &kloc,
                         DiagKind::UnknownField,

@@ -6,6 +6,7 @@ pub mod diag;
 pub mod interp;
 pub mod kinds;
 mod load;
+pub(crate) use load::{RUNBOOK_FIELDS, SECTIONS, STATE_FIELDS, STEP_FIELDS, TARGET_FIELDS};
 
 use std::ops::Range;
 use std::path::Path;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use catalog::{ActionSpec, Catalog};
+pub use catalog::{ActionSpec, Catalog, ParamKind};
 pub use dag::Dag;
 pub use diag::{DiagKind, Diagnostic, Diagnostics, SourceFile};
 pub use load::{load, load_str};

@@ -63,22 +63,32 @@ pub enum ThemeError {
     Unknown(String),
 }
 
-#[derive(Debug, Deserialize)]
+/// What `drconsole schema theme` describes: the very type the loader reads.
+pub(crate) type ThemeSchema = ThemeFile;
+
+/// A console theme (`themes/*.toml`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ThemeFile {
+pub(crate) struct ThemeFile {
     #[serde(default)]
     name: Option<String>,
     /// A preset to start from (user themes); presets themselves extend nothing.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     extends: Option<toml::Spanned<String>>,
+    /// One style per semantic role (`step.running`, `rto.late`, …)
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, StyleSpec>")]
     roles: BTreeMap<toml::Spanned<String>, toml::Spanned<StyleSpec>>,
 }
 
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, Clone, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StyleSpec {
+    /// A colour: a name (`red`, `lightblue`), `#rrggbb` or an index 0-255
+    #[schemars(with = "Option<String>")]
     fg: Option<toml::Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     bg: Option<toml::Spanned<String>>,
     #[serde(default)]
     bold: bool,

@@ -6,8 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::replay::infallible_client_fn;
 use aws_config::{BehaviorVersion, Region};
-use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 
 use drconsole::cloud::aws::{ACCOUNT_MISMATCH, Aws, Clients};

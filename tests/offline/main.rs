@@ -6,10 +6,13 @@
 
 #[path = "../support/crash.rs"]
 mod crash;
+#[path = "../support/replay.rs"]
+mod replay;
 
 mod aws_recorded;
 mod check;
 mod drill;
+mod ecosystem;
 mod engine;
 mod headless;
 mod hostile;

@@ -12,7 +12,7 @@ use crate::cloud::*;
 use crate::runbook::Runbook;
 
 /// A resource to provision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Seed {
     /// `db`, `backup` (a db backed up by AWS Backup), `volume`, `volumes_by_tag`, `instance`, `image`, `vpc`,

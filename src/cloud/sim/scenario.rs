@@ -111,7 +111,7 @@ impl Fault {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FileFault {
     operation: String,
@@ -128,7 +128,7 @@ struct FileFault {
     doc: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     account: Option<String>,
@@ -157,9 +157,13 @@ struct FileSettings {
     duration_scale: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// What `drconsole schema world` describes: the very type the loader reads.
+pub(crate) type WorldSchema = File;
+
+/// A simulator world or tabletop scenario file (`--world FILE`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct File {
+pub(crate) struct File {
     #[serde(default)]
     world: FileSettings,
     #[serde(default)]
