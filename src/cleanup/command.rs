@@ -241,7 +241,7 @@ fn on_aws(dir: &Path, meta: &Meta, drill: bool, plan: &Plan, opts: &Options) -> 
             secondary: meta.secondary.clone(),
         };
         let cloud = crate::cloud::aws::cloud_for(&aws, &target).await;
-        let clock = Clock::new(1.0);
+        let clock = Clock::new(1.0).with_pace(crate::run::clock::emulator_pace(meta.settings.endpoint_url.as_deref()));
         let mut log = Log::open(dir, clock.clone())?;
         log.write(Entry::Started { by: opts.by.clone(), drill: plan.drill, forced: opts.force && !plan.drill })?;
         super::run(&cloud, plan, &clock, &mut log, &mut || {}).await

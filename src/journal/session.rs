@@ -199,10 +199,11 @@ impl Prepared {
     /// The run clock: a resumed simulation faster than real time continues from where its journal stopped.
     pub fn clock(&self) -> Clock {
         let speed = self.meta.settings.speed;
-        match self.clock_from {
+        let clock = match self.clock_from {
             Some(t) if speed != 1.0 => Clock::starting_at(t, speed),
             _ => Clock::new(speed),
-        }
+        };
+        clock.with_pace(crate::run::clock::emulator_pace(self.meta.settings.endpoint_url.as_deref()))
     }
 
     /// Where the run's simulated time starts: a resumed simulation faster than real time continues from where its

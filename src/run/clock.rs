@@ -22,6 +22,27 @@ pub struct Clock {
     /// The speed the run was asked to go at (reported in `run_started`).
     speed: f64,
     simulated: bool,
+    /// Sleeps (polls, backoffs, deliberate waits) take this many times less tokio time; run time still reads the
+    /// clock as it is. Only for an AWS API emulator ([`emulator_pace`]); 1 everywhere else.
+    pace: f64,
+}
+
+/// The environment variable that makes waits against an AWS API emulator shorter (see [`emulator_pace`]).
+pub const EMULATOR_PACE_VAR: &str = "DRCONSOLE_EMULATOR_PACE";
+
+/// How many times shorter an AWS run's sleeps are: `DRCONSOLE_EMULATOR_PACE` (1 to 1000), honoured only when the run
+/// talks to an emulator (`--endpoint-url`), where every resource is final at once and a 15-second poll interval or a
+/// minute of waiting for an address to be released only makes the test suite slower. 1 otherwise: a real account's
+/// waits are never shortened.
+pub fn emulator_pace(endpoint_url: Option<&str>) -> f64 {
+    if endpoint_url.is_none() {
+        return 1.0;
+    }
+    std::env::var(EMULATOR_PACE_VAR)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|p| p.is_finite() && (1.0..=1000.0).contains(p))
+        .unwrap_or(1.0)
 }
 
 fn valid(speed: f64) -> f64 {
@@ -38,7 +59,14 @@ impl Clock {
     /// the tokio clock.
     pub fn starting_at(wall: Timestamp, speed: f64) -> Self {
         let speed = valid(speed);
-        Self { origin_wall: wall, origin: tokio::time::Instant::now(), scale: speed, speed, simulated: speed != 1.0 }
+        Self {
+            origin_wall: wall,
+            origin: tokio::time::Instant::now(),
+            scale: speed,
+            speed,
+            simulated: speed != 1.0,
+            pace: 1.0,
+        }
     }
 
     /// A simulated clock starting at `wall`: run time is the current tokio runtime's time, which a paced runtime
@@ -50,7 +78,14 @@ impl Clock {
             scale: 1.0,
             speed: valid(speed),
             simulated: true,
+            pace: 1.0,
         }
+    }
+
+    /// This clock with sleeps `pace` times shorter (an emulator's runs: [`emulator_pace`]).
+    pub fn with_pace(mut self, pace: f64) -> Self {
+        self.pace = if pace.is_finite() && pace >= 1.0 { pace } else { 1.0 };
+        self
     }
 
     pub fn speed(&self) -> f64 {
@@ -79,7 +114,7 @@ impl Clock {
 
     /// Sleeps for `d` of run time.
     pub async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(self.real(d)).await;
+        tokio::time::sleep(self.real(d).div_f64(self.pace)).await;
     }
 }
 

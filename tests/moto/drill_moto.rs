@@ -21,12 +21,22 @@ use support::moto::MotoServer;
 
 const RUN_TAG: &str = "drconsole:run-id";
 
-/// AWS Backup's recovery-point listing answered from the customer world's recorded shape (moto has none).
+/// AWS Backup's recovery-point listing answered from the customer world's recorded shape (moto has none), and
+/// DeleteLaunchTemplateVersions, which moto 5.2.5 lacks, answered as AWS answers an operation it does not support
+/// (400 `UnsupportedOperation`, not retried). moto's own answer, a 500 with no XML, made the SDK retry it 8 times
+/// and the cleanup 5 times more: four minutes of each cleanup test, to reach the same FAILED line.
 fn faults(body: String) -> FaultConfig {
-    FaultConfig::passthrough().with_hook(move |r: &RequestInfo| {
-        (r.region.as_deref() == Some(SECONDARY) && r.method == "GET" && r.path.contains("/recovery-points"))
-            .then(|| Fault::Respond { status: 200, content_type: "application/json".into(), body: body.clone() })
-    })
+    FaultConfig::passthrough()
+        .with_hook(move |r: &RequestInfo| {
+            (r.region.as_deref() == Some(SECONDARY) && r.method == "GET" && r.path.contains("/recovery-points"))
+                .then(|| Fault::Respond { status: 200, content_type: "application/json".into(), body: body.clone() })
+        })
+        .force_error(
+            "DeleteLaunchTemplateVersions",
+            400,
+            "UnsupportedOperation",
+            "DeleteLaunchTemplateVersions is not emulated by moto 5.2.5 (answered by the test's proxy)",
+        )
 }
 
 fn drconsole(state: &Path, args: &[String]) -> (i32, String, String) {
@@ -309,8 +319,8 @@ async fn a_drill_of_cross_sell_on_moto_touches_no_production_a_real_failover_dur
 
     // the drill's cleanup: nothing left tagged with its run id in either region; the failover's stack untouched
     let (code, out, err) = drconsole(state.path(), &["cleanup".to_string(), run.clone(), "--yes".to_string()]);
-    // moto 5.2.5 does not implement DeleteLaunchTemplateVersions (it answers with no XML): that one delete fails and
-    // the cleanup says so (exit 1); everything else is gone
+    // moto 5.2.5 does not implement DeleteLaunchTemplateVersions (the proxy answers UnsupportedOperation): that one
+    // delete fails and the cleanup says so (exit 1); everything else is gone
     let failed: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("FAILED")).collect();
     assert!(failed.iter().all(|l| l.contains("launch-template-version")), "{err}\n{out}");
     assert_eq!(code, if failed.is_empty() { 0 } else { 1 }, "{err}\n{out}");

@@ -569,7 +569,9 @@ pub fn drconsole_cmd() -> std::process::Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        // moto makes everything final at once: polls and waits 50x shorter (honoured with --endpoint-url only)
+        .env("DRCONSOLE_EMULATOR_PACE", "50");
     c
 }
 
