@@ -15,6 +15,7 @@ use crate::aws_world::{self, APPS, SECONDARY};
 use crate::customer_world::{self, CustomerWorld};
 use crate::support::fault_proxy::{Fault, FaultConfig, FaultProxy, RequestInfo, is_mutating};
 use crate::support::moto::MotoServer;
+use drconsole::cloud::aws::{Aws, AwsOptions, Clients};
 
 /// How long the proxy holds the first CreateNatGateway: the other processes look for a NAT gateway, find none and
 /// try the claim meanwhile (their first look after losing it comes 5 s later).
@@ -213,6 +214,33 @@ async fn five_applications_as_one_incident_share_one_nat_gateway_of_the_shared_v
     assert_eq!(mutating(&proxy), vec![], "the incident again changed something");
     let (nats, inv, _) = shared_vpc(moto.endpoint(), &w).await;
     assert_eq!((nats, inv), (before_nats, before_inv), "routes and resources unchanged");
+
+    // what the claimant's cleanup sees and does (the adapter's side of `drconsole cleanup`): the claim is among
+    // what carries its run id, described by kind, deleted, then gone
+    let claimant = run
+        .of_type("resource")
+        .find(|e| e["phase"] == "created" && e["kind"] == "nat-claim")
+        .and_then(|e| e["run_id"].as_str())
+        .unwrap()
+        .to_string();
+    // SAFETY: the same values every test of this binary sets, before the adapter reads them
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    let opts = AwsOptions { endpoint_url: Some(moto.endpoint().to_string()), ..AwsOptions::default() };
+    let cloud = Aws::new(Clients::load(&opts).await, SECONDARY, None).into_cloud();
+    let swept = cloud.cleanup.tagged(SECONDARY, drconsole::cloud::TAG_RUN_ID, &claimant).await.unwrap();
+    let claim: Vec<&drconsole::cloud::cleanup::Found> = swept.iter().filter(|f| f.kind == "nat-claim").collect();
+    assert_eq!(claim.len(), 1, "{swept:?}");
+    let id = claim[0].id.clone();
+    assert!(cloud.cleanup.describe(SECONDARY, "nat-claim", &id).await.unwrap().is_some());
+    cloud.cleanup.delete(SECONDARY, "nat-claim", &id).await.unwrap();
+    cloud.cleanup.delete(SECONDARY, "nat-claim", &id).await.expect("a second delete of a gone claim is Ok");
+    assert_eq!(cloud.cleanup.describe(SECONDARY, "nat-claim", &id).await.unwrap(), None);
+    let (_, _, claims) = shared_vpc(moto.endpoint(), &w).await;
+    assert!(claims.is_empty(), "the claim is gone: {claims:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
