@@ -238,11 +238,9 @@ impl ZoneNat<'_> {
                     }
                     Err(e) if e.code == CODE_GROUP_DUPLICATE => {
                         taken = true;
+                        // none seen: withdrawn meanwhile, or not yet listed (EC2's reads follow its writes within
+                        // seconds): looked at again after the wait below, and claimed again if it is gone
                         seen = c(cloud.ec2.describe_vpc_security_group(region, &self.vpc.id, &claim_name)).await?;
-                        if seen.is_none() {
-                            // withdrawn meanwhile: claimed again at once
-                            continue;
-                        }
                     }
                     Err(e) => return Err(cerr(e)),
                 }
