@@ -153,6 +153,12 @@ fn scoped(iam: &str, step_action: &str, s: &StepScope) -> Vec<Grant> {
             v
         }
         "ec2:CreateRoute" | "ec2:ReplaceRoute" => vec![grant(&a, s.arns("ec2", "route-table/*"), Value::Null)],
+        // nat.ensure's claim on a zone: a rule-less security group in the VPC, tagged as it is created
+        "ec2:CreateSecurityGroup" => vec![
+            grant(&a, s.arns("ec2", "security-group/*"), s.tagged()),
+            grant(&a, s.arns("ec2", "vpc/*"), Value::Null),
+        ],
+        "ec2:DeleteSecurityGroup" => vec![grant(&a, s.arns("ec2", "security-group/*"), Value::Null)],
         "ec2:RunInstances" => {
             let mut res = Vec::new();
             for r in [
@@ -258,7 +264,7 @@ fn create_actions(step_action: &str) -> &'static [&'static str] {
         "ebs.create_volume" | "ebs.swap_volume" => &["CreateVolume"],
         "ebs.restore_set" => &["CopySnapshot", "CreateVolume"],
         "ec2.copy_image" => &["CopyImage"],
-        "nat.ensure" => &["AllocateAddress", "CreateNatGateway"],
+        "nat.ensure" => &["AllocateAddress", "CreateNatGateway", "CreateSecurityGroup"],
         _ => &[],
     }
 }

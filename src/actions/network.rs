@@ -2,16 +2,19 @@
 //! roll-out of a new launch template version (primary-region restore).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::kit::{POLL, c, outs, port_param, region, s, token, u32_param, wait_state};
+use super::kit::{POLL, c, cerr, outs, port_param, region, s, token, u32_param, wait_state};
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
-use super::{Action, ActionCtx, ActionError, Outputs, Params};
+use super::{Action, ActionCtx, ActionError, ErrorKind, Outputs, Params};
+use crate::cloud::cleanup::{KIND_NAT_CLAIM, NAT_CLAIM_PREFIX};
 use crate::cloud::{
-    Cloud, CreateAutoScalingGroup, CreateListener, CreateLoadBalancer, CreateNatGateway, CreateTargetGroup, Filter,
-    Subnet, UpdateAutoScalingGroup, Vpc,
+    CODE_GROUP_DUPLICATE, Cloud, CreateAutoScalingGroup, CreateListener, CreateLoadBalancer, CreateNatGateway,
+    CreateSecurityGroup, CreateTargetGroup, Filter, NamedSecurityGroup, NatGateway, Subnet, TAG_RUN_ID,
+    UpdateAutoScalingGroup, Vpc,
 };
 
 pub fn all() -> Vec<Arc<dyn Action>> {
@@ -33,9 +36,11 @@ struct NatEnsure;
 static NAT: ActionSpec = ActionSpec {
     name: "nat.ensure",
     summary: "Ensure a NAT gateway serves the private subnets of a VPC: reuse an available one in the VPC (any \
-              owner: a shared VPC), else an Elastic IP and a new one in a public subnet; wait until available; give \
-              the private subnets' route tables a default route through it unless theirs already uses a working NAT \
-              gateway",
+              owner: a shared VPC), else claim the zone's NAT gateway (a security group named for it in the VPC, \
+              which only one run can create: the applications of an incident and consoles on other hosts wait for \
+              the claimant's gateway and reuse it), an Elastic IP and a new one in a public subnet; wait until \
+              available; give the private subnets' route tables a default route through it unless theirs already \
+              uses a working NAT gateway",
     params: &[
         P::req("vpc", K::Str, "the VPC's Name tag"),
         P::req("name", K::Str, "the NAT gateway's Name tag when one is created (its idempotency key)"),
@@ -57,6 +62,9 @@ static NAT: ActionSpec = ActionSpec {
         "ec2:AllocateAddress",
         "ec2:DescribeNatGateways",
         "ec2:CreateNatGateway",
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:DeleteSecurityGroup",
         "ec2:DescribeRouteTables",
         "ec2:CreateRoute",
         "ec2:ReplaceRoute",
@@ -66,6 +74,297 @@ static NAT: ActionSpec = ActionSpec {
     effect: Effect::Mutating,
 };
 
+/// The tag on a claim holding the time it was made (RFC 3339), for the other runs to tell a live claim from one
+/// whose claimant died.
+pub const TAG_CLAIMED_AT: &str = "drconsole:claimed-at";
+
+/// A claim on a zone's NAT gateway older than this, with no NAT gateway of the zone in sight, was abandoned (its
+/// claimant crashed or was stopped before it made one): another run deletes it and claims the zone again. NAT
+/// gateways become available within minutes; the margin covers clocks of other hosts that are a little off.
+pub const CLAIM_STALE: Duration = Duration::from_secs(20 * 60);
+
+/// The claim's name in the VPC: one per zone, whatever the application (the NAT gateway is the VPC's).
+pub fn nat_claim_name(az: &str) -> String {
+    format!("{NAT_CLAIM_PREFIX}{az}")
+}
+
+/// The NAT gateways of the region that a run may use: a drill's are another run's, removed by its cleanup, never
+/// reused by a failover or another drill (a drill reuses a failover's standing ones, which its cleanup leaves
+/// alone).
+async fn usable_nats(ctx: &ActionCtx, cloud: &Cloud, region: &str) -> Result<Vec<NatGateway>, ActionError> {
+    let mut all = c(cloud.ec2.describe_nat_gateways(region, &Filter::default())).await?;
+    all.retain(|n| n.tags.get(crate::cloud::TAG_DRILL).is_none_or(|run| *run == ctx.run_id));
+    Ok(all)
+}
+
+fn live(state: &str) -> bool {
+    state == "available" || state == "pending"
+}
+
+/// Where one zone's NAT gateway is to be made, and how it is found.
+struct ZoneNat<'a> {
+    region: &'a str,
+    vpc: &'a Vpc,
+    subnets: &'a [Subnet],
+    az: &'a str,
+    /// One NAT gateway for the VPC: one in any zone of the VPC serves.
+    any_zone: bool,
+    /// The public subnet a new one goes to.
+    subnet: String,
+    /// Its Name tag.
+    name: String,
+}
+
+impl ZoneNat<'_> {
+    fn az_of(&self, subnet: &str) -> Option<&str> {
+        self.subnets.iter().find(|s| s.id == subnet).map(|s| s.az.as_str())
+    }
+
+    /// A live NAT gateway of the VPC in this zone, else (one for the VPC) in any zone; available ones first.
+    fn find(&self, nats: &[NatGateway]) -> Option<NatGateway> {
+        let in_vpc: Vec<&NatGateway> =
+            nats.iter().filter(|n| live(&n.state) && self.subnets.iter().any(|s| s.id == n.subnet_id)).collect();
+        in_vpc
+            .iter()
+            .filter(|n| self.az_of(&n.subnet_id) == Some(self.az))
+            .min_by_key(|n| (n.state != "available", n.id.clone()))
+            .or_else(|| {
+                if self.any_zone { in_vpc.iter().min_by_key(|n| (n.state != "available", n.id.clone())) } else { None }
+            })
+            .map(|n| (*n).clone())
+    }
+
+    /// An Elastic IP (found by its Name unless `fresh`, else allocated) and a NAT gateway with this client token.
+    /// `fresh`: this attempt has just claimed the zone, so no earlier attempt of the run can have allocated one.
+    async fn create(
+        &self,
+        ctx: &ActionCtx,
+        cloud: &Cloud,
+        client_token: String,
+        fresh: bool,
+    ) -> Result<(NatGateway, String), ActionError> {
+        let region = self.region;
+        let eip_name = format!("{}-eip", self.name);
+        let found = if fresh {
+            None
+        } else {
+            c(cloud.ec2.describe_addresses(region, &Filter::tag("Name", eip_name.clone()))).await?.into_iter().next()
+        };
+        let eip = match found {
+            Some(a) => {
+                ctx.resource("found", "elastic-ip", &a.allocation_id, region, &a.public_ip);
+                a
+            }
+            None => {
+                ctx.resource("creating", "elastic-ip", &eip_name, region, "");
+                let mut tags = ctx.tags();
+                tags.insert("Name".into(), eip_name.clone());
+                let a = c(cloud.ec2.allocate_address(region, &tags)).await?;
+                ctx.resource("created", "elastic-ip", &a.allocation_id, region, &a.public_ip);
+                a
+            }
+        };
+        ctx.resource("creating", "nat-gateway", &self.name, region, "");
+        let mut tags = ctx.tags();
+        tags.insert("Name".into(), self.name.clone());
+        let req = CreateNatGateway {
+            subnet_id: self.subnet.clone(),
+            allocation_id: eip.allocation_id.clone(),
+            client_token,
+            tags,
+        };
+        let n = c(cloud.ec2.create_nat_gateway(region, &req)).await?;
+        ctx.resource("created", "nat-gateway", &n.id, region, &n.state);
+        Ok((n, eip.public_ip))
+    }
+
+    /// The zone's NAT gateway for a failover into a VPC other runs may be recovering into at the same moment, none
+    /// being there when the step looked. Under the process's lock for the zone (the other applications of an
+    /// incident wait here, then find the gateway), the run claims the zone: only the run whose claim EC2 created
+    /// makes the NAT gateway; the others wait for it (bounded: a claim older than [`CLAIM_STALE`] with no gateway
+    /// in sight is taken over) and reuse it. The claim stays (a rerun never looks at it: it finds the gateway);
+    /// the run's cleanup removes it, and a claimant that cannot make its gateway withdraws it.
+    /// Returns the gateway and its new Elastic IP (empty when found).
+    async fn shared(
+        &self,
+        ctx: &ActionCtx,
+        cloud: &Cloud,
+        nats: &mut Vec<NatGateway>,
+    ) -> Result<(NatGateway, String), ActionError> {
+        let region = self.region;
+        let lock =
+            cloud.ec2.local_locks().map(|l| l.get(&format!("nat\u{0}{region}\u{0}{}\u{0}{}", self.vpc.id, self.az)));
+        // held until this zone's gateway is there: the other applications of the process wait here, not on the claim
+        let (_held, mut look) = match &lock {
+            Some(l) => match l.try_lock() {
+                Ok(g) => (Some(g), false),
+                Err(_) => {
+                    ctx.progress(format!("waiting for another application's NAT gateway in {}", self.az), None);
+                    tokio::select! {
+                        g = l.lock() => (Some(g), true),
+                        () = ctx.cancel.cancelled() => return Err(ActionError::cancelled()),
+                    }
+                }
+            },
+            None => (None, false),
+        };
+        let claim_name = nat_claim_name(self.az);
+        let mut polls = 0u32;
+        // another run's claim is known: it is looked at (withdrawn? abandoned?) before this run claims again
+        let mut taken = false;
+        loop {
+            // what another application of this process, or another run, made while this one waited
+            if look {
+                *nats = usable_nats(ctx, cloud, region).await?;
+                if let Some(n) = self.find(nats) {
+                    ctx.resource("found", "nat-gateway", &n.id, region, &n.state);
+                    return Ok((n, String::new()));
+                }
+            }
+            look = true;
+            let mut seen = None;
+            if taken {
+                seen = c(cloud.ec2.describe_vpc_security_group(region, &self.vpc.id, &claim_name)).await?;
+            }
+            // (group, made by this attempt)
+            let mut mine = None;
+            if seen.is_none() {
+                // the claim: EC2 creates one group of this name in the VPC, whoever asks first; the others are
+                // refused
+                match cloud.ec2.create_security_group(region, &self.claim(ctx, &claim_name)).await {
+                    Ok(g) => {
+                        ctx.resource("created", KIND_NAT_CLAIM, &g.id, region, &claim_name);
+                        mine = Some((g, true));
+                    }
+                    Err(e) if e.code == CODE_GROUP_DUPLICATE => {
+                        taken = true;
+                        // none seen: withdrawn meanwhile, or not yet listed (EC2's reads follow its writes within
+                        // seconds): looked at again after the wait below, and claimed again if it is gone
+                        seen = c(cloud.ec2.describe_vpc_security_group(region, &self.vpc.id, &claim_name)).await?;
+                    }
+                    Err(e) => return Err(cerr(e)),
+                }
+            }
+            if let Some(g) = seen {
+                if g.tags.get(TAG_RUN_ID) == Some(&ctx.run_id) {
+                    // this run's own, from an attempt that stopped before its gateway was made
+                    ctx.resource("found", KIND_NAT_CLAIM, &g.id, region, &claim_name);
+                    mine = Some((g, false));
+                } else if self.abandoned(ctx, cloud, &g).await? {
+                    taken = false;
+                    continue;
+                }
+            }
+            if let Some((g, fresh)) = mine {
+                // one token per claim: a retry of this claimant gets the same gateway back from AWS, and a later
+                // claim (after this one's gateway is gone) a new one
+                let made = self.create(ctx, cloud, token(&[region, &self.vpc.id, self.az, &g.id]), fresh).await;
+                let made = match made {
+                    Ok((n, ip)) => wait_available(ctx, cloud, region, n).await.map(|n| (n, ip)),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &made
+                    && !matches!(e.kind, ErrorKind::Failed { retryable: true })
+                {
+                    // no gateway comes of this claim (refused, failed, stopped): withdrawn, so the other runs need
+                    // not wait for it to go stale; a retryable failure keeps it for the step's next attempt
+                    if c(cloud.ec2.delete_security_group(region, &g.id)).await.is_ok() {
+                        ctx.resource("state", KIND_NAT_CLAIM, &g.id, region, "withdrawn");
+                    }
+                }
+                return made;
+            }
+            // the first looks soon (the claimant's gateway shows while pending), then at the usual pace
+            ctx.sleep(if polls < 2 { Duration::from_secs(5) } else { POLL }).await?;
+            polls += 1;
+        }
+    }
+
+    /// The zone's claim by this run: named for the zone, tagged with the run and the time.
+    fn claim(&self, ctx: &ActionCtx, name: &str) -> CreateSecurityGroup {
+        let mut tags = ctx.tags();
+        tags.insert(TAG_CLAIMED_AT.into(), ctx.clock.now().to_string());
+        tags.insert("Name".into(), name.to_string());
+        CreateSecurityGroup {
+            vpc_id: self.vpc.id.clone(),
+            name: name.to_string(),
+            description: format!(
+                "drconsole: run {} claims the NAT gateway of {} in {} (no rules; removed by the run's cleanup)",
+                ctx.run_id, self.az, self.vpc.id
+            ),
+            tags,
+        }
+    }
+
+    /// Another run's claim: `true` when it was abandoned and this run deleted it (claim again), `false` to wait for
+    /// the claimant's gateway. A group of the claim's name without the claim's tags is not drconsole's: the step
+    /// refuses to guess whose it is.
+    async fn abandoned(&self, ctx: &ActionCtx, cloud: &Cloud, g: &NamedSecurityGroup) -> Result<bool, ActionError> {
+        let holder = g.tags.get(TAG_RUN_ID);
+        let at = g.tags.get(TAG_CLAIMED_AT).and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let (Some(holder), Some(at)) = (holder, at) else {
+            return Err(ActionError::fatal(format!(
+                "security group {} ({}) in VPC {} has the name of drconsole's claim on the NAT gateway of {} but \
+                 lacks the claim's tags ({TAG_RUN_ID}, {TAG_CLAIMED_AT}): not knowing whose it is, no NAT gateway \
+                 is made; delete or rename it",
+                g.id, g.name, self.vpc.id, self.az
+            )));
+        };
+        let age = Duration::try_from(ctx.clock.now().duration_since(at)).unwrap_or_default();
+        if age > CLAIM_STALE {
+            ctx.warn(format!(
+                "run {holder} claimed the NAT gateway of {} in VPC {} {} ago and none is there: taking its claim {} \
+                 over",
+                self.az,
+                self.vpc.id,
+                crate::util::fmt_duration(age),
+                g.id
+            ));
+            // by id: when another run took it over first, this deletes nothing, and its claim stands
+            c(cloud.ec2.delete_security_group(self.region, &g.id)).await?;
+            return Ok(true);
+        }
+        ctx.progress(
+            format!(
+                "waiting for run {holder}'s NAT gateway in {} (claimed {} ago: {})",
+                self.az,
+                crate::util::fmt_duration(age),
+                g.id
+            ),
+            None,
+        );
+        Ok(false)
+    }
+}
+
+/// Waits until the NAT gateway is available; returns it as last seen.
+async fn wait_available(
+    ctx: &ActionCtx,
+    cloud: &Cloud,
+    region: &str,
+    mut nat: NatGateway,
+) -> Result<NatGateway, ActionError> {
+    if nat.state != "available" {
+        let id = nat.id.clone();
+        wait_state(
+            ctx,
+            "nat-gateway",
+            &id,
+            region,
+            POLL,
+            &["available"],
+            &["failed", "deleted", "deleting"],
+            || async {
+                let n = cloud.ec2.poll_nat_gateway(region, &id).await?;
+                Ok((n.map_or_else(|| "missing".into(), |n| n.state), None))
+            },
+        )
+        .await?;
+        nat.state = "available".into();
+    }
+    Ok(nat)
+}
+
 #[async_trait]
 impl Action for NatEnsure {
     fn spec(&self) -> &'static ActionSpec {
@@ -73,9 +372,10 @@ impl Action for NatEnsure {
     }
     fn plan(&self, p: &Params) -> String {
         format!(
-            "reuse an available NAT gateway of VPC {} ({}), else ec2:AllocateAddress + ec2:CreateNatGateway {} in a public subnet; wait available; route 0.0.0.0/0 of the private subnets' route tables to it unless already through a working NAT gateway",
+            "reuse an available NAT gateway of VPC {} ({}), else claim the zone (ec2:CreateSecurityGroup {}…, which one run wins; the others wait for its gateway) and ec2:AllocateAddress + ec2:CreateNatGateway {} in a public subnet; wait available; route 0.0.0.0/0 of the private subnets' route tables to it unless already through a working NAT gateway",
             p.text("vpc").unwrap_or_default(),
             p.text("region").unwrap_or_else(|_| "secondary".into()),
+            NAT_CLAIM_PREFIX,
             p.text("name").unwrap_or_default(),
         )
     }
@@ -90,11 +390,7 @@ impl Action for NatEnsure {
         let az_of = |subnet: &str| subnets.iter().find(|s| s.id == subnet).map(|s| s.az.clone());
         // every NAT gateway of the region: the VPC's live ones are reused, and a route through any available one
         // is working and left alone
-        // a drill's NAT gateways are another run's, removed by its cleanup: never reused by a failover or another
-        // drill (a drill reuses a failover's standing ones, which its cleanup leaves alone)
-        let mut all_nats = c(cloud.ec2.describe_nat_gateways(&region, &Filter::default())).await?;
-        all_nats.retain(|n| n.tags.get(crate::cloud::TAG_DRILL).is_none_or(|run| *run == ctx.run_id));
-        let live = |state: &str| state == "available" || state == "pending";
+        let mut all_nats = usable_nats(ctx, cloud, &region).await?;
         // the zones to serve: each zone with private subnets (per_az), or the chosen public subnet's zone
         let chosen = match p.opt_str("subnet")? {
             Some(s) => Some(s.to_string()),
@@ -111,101 +407,58 @@ impl Action for NatEnsure {
         if zones.is_empty() {
             zones.extend(chosen.as_deref().and_then(az_of));
         }
-        let mut nat_for_zone: Vec<(String, crate::cloud::NatGateway)> = Vec::new();
+        let mut nat_for_zone: Vec<(String, NatGateway)> = Vec::new();
         let mut public_ip = String::new();
         for az in &zones {
-            let in_vpc: Vec<&crate::cloud::NatGateway> =
-                all_nats.iter().filter(|n| live(&n.state) && subnets.iter().any(|s| s.id == n.subnet_id)).collect();
-            // one in this zone, else (one NAT gateway for the VPC) any of the VPC's
-            let reuse = in_vpc
-                .iter()
-                .filter(|n| az_of(&n.subnet_id).as_deref() == Some(az.as_str()))
-                .min_by_key(|n| (n.state != "available", n.id.clone()))
-                .or_else(|| {
-                    if per_az { None } else { in_vpc.iter().min_by_key(|n| (n.state != "available", n.id.clone())) }
-                })
-                .map(|n| (*n).clone());
-            let nat = match reuse {
+            let subnet = match (&chosen, per_az) {
+                (Some(s), false) => s.clone(),
+                _ => match public.iter().find(|s| &s.az == az) {
+                    Some(s) => s.id.clone(),
+                    None => String::new(),
+                },
+            };
+            let zone = ZoneNat {
+                region: &region,
+                vpc: &vpc,
+                subnets: &subnets,
+                az,
+                any_zone: !per_az,
+                name: if per_az {
+                    format!("{name}-{}", az.trim_start_matches(region.as_str()))
+                } else {
+                    name.to_string()
+                },
+                subnet,
+            };
+            let (nat, ip) = match zone.find(&all_nats) {
                 Some(n) => {
                     ctx.resource("found", "nat-gateway", &n.id, &region, &n.state);
-                    n
+                    (n, String::new())
+                }
+                None if zone.subnet.is_empty() => {
+                    return Err(ActionError::fatal(format!(
+                        "VPC {} has no public subnet in {az} for a NAT gateway; its subnets: {}",
+                        vpc.id,
+                        subnets
+                            .iter()
+                            .map(|s| format!("{} ({}, {})", s.id, s.az, if s.public { "public" } else { "private" }))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
                 }
                 None => {
-                    let subnet = match (&chosen, per_az) {
-                        (Some(s), false) => s.clone(),
-                        _ => public.iter().find(|s| &s.az == az).map(|s| s.id.clone()).ok_or_else(|| {
-                            ActionError::fatal(format!(
-                                "VPC {} has no public subnet in {az} for a NAT gateway; its subnets: {}",
-                                vpc.id,
-                                subnets
-                                    .iter()
-                                    .map(|s| format!(
-                                        "{} ({}, {})",
-                                        s.id,
-                                        s.az,
-                                        if s.public { "public" } else { "private" }
-                                    ))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ))
-                        })?,
-                    };
-                    let nat_name = if per_az {
-                        format!("{name}-{}", az.trim_start_matches(region.as_str()))
+                    if ctx.drill {
+                        // a drill's NAT gateway is its own (no other run reuses it): no claim, its run's token
+                        zone.create(ctx, cloud, token(&[&region, &zone.name, &ctx.run_id]), false).await?
                     } else {
-                        name.to_string()
-                    };
-                    let eip_name = format!("{nat_name}-eip");
-                    let eip = match c(cloud.ec2.describe_addresses(&region, &Filter::tag("Name", eip_name.clone())))
-                        .await?
-                        .into_iter()
-                        .next()
-                    {
-                        Some(a) => {
-                            ctx.resource("found", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
-                            a
-                        }
-                        None => {
-                            ctx.resource("creating", "elastic-ip", &eip_name, &region, "");
-                            let mut tags = ctx.tags();
-                            tags.insert("Name".into(), eip_name.clone());
-                            let a = c(cloud.ec2.allocate_address(&region, &tags)).await?;
-                            ctx.resource("created", "elastic-ip", &a.allocation_id, &region, &a.public_ip);
-                            a
-                        }
-                    };
-                    public_ip.clone_from(&eip.public_ip);
-                    ctx.resource("creating", "nat-gateway", &nat_name, &region, "");
-                    let mut tags = ctx.tags();
-                    tags.insert("Name".into(), nat_name.clone());
-                    let req = CreateNatGateway {
-                        subnet_id: subnet,
-                        allocation_id: eip.allocation_id.clone(),
-                        client_token: token(&[&region, &nat_name, &ctx.run_id]),
-                        tags,
-                    };
-                    let n = c(cloud.ec2.create_nat_gateway(&region, &req)).await?;
-                    ctx.resource("created", "nat-gateway", &n.id, &region, &n.state);
-                    n
+                        zone.shared(ctx, cloud, &mut all_nats).await?
+                    }
                 }
             };
-            if nat.state != "available" {
-                let id = nat.id.clone();
-                wait_state(
-                    ctx,
-                    "nat-gateway",
-                    &id,
-                    &region,
-                    POLL,
-                    &["available"],
-                    &["failed", "deleted", "deleting"],
-                    || async {
-                        let n = cloud.ec2.poll_nat_gateway(&region, &id).await?;
-                        Ok((n.map_or_else(|| "missing".into(), |n| n.state), None))
-                    },
-                )
-                .await?;
+            if !ip.is_empty() {
+                public_ip = ip;
             }
+            let nat = wait_available(ctx, cloud, &region, nat).await?;
             nat_for_zone.push((az.clone(), nat));
         }
         let Some((_, first)) = nat_for_zone.first().cloned() else {
@@ -231,7 +484,18 @@ impl Action for NatEnsure {
                 continue;
             }
             let current = default.and_then(|r| r.nat_gateway_id.clone());
-            if let Some(cur) = current.as_deref().filter(|c| working.contains(c)) {
+            // a NAT gateway made since this step looked (another run's, in a zone this one did not claim) is asked
+            // about: when it is available, the route through it is working too, and never flipped to another
+            let made_since = match current.as_deref() {
+                Some(cur) if !working.contains(&cur) && !all_nats.iter().any(|n| n.id == cur) => {
+                    c(cloud.ec2.poll_nat_gateway(&region, cur)).await?.filter(|n| {
+                        n.state == "available"
+                            && n.tags.get(crate::cloud::TAG_DRILL).is_none_or(|run| *run == ctx.run_id)
+                    })
+                }
+                _ => None,
+            };
+            if let Some(cur) = current.as_deref().filter(|c| working.contains(c) || made_since.is_some()) {
                 ctx.resource("found", "route", &format!("{} 0.0.0.0/0", t.id), &region, cur);
                 routed.push(t.id);
                 continue;

@@ -29,6 +29,7 @@ pub const DELETE_ORDER: &[&str] = &[
     KIND_DNS_RECORD,
     KIND_LT_VERSION,
     KIND_TABLE,
+    KIND_NAT_CLAIM,
 ];
 
 pub const KIND_ASG: &str = "auto-scaling-group";
@@ -46,6 +47,11 @@ pub const KIND_HEALTH_CHECK: &str = "health-check";
 pub const KIND_DNS_RECORD: &str = "dns-record";
 pub const KIND_LT_VERSION: &str = "launch-template-version";
 pub const KIND_TABLE: &str = "dynamodb-table";
+/// `nat.ensure`'s claim on a zone's NAT gateway of a shared VPC: a security group (id `sg-…`) with no rules, withdrawn
+/// by the run once the gateway is available; one left by a crash is removed by the cleanup.
+pub const KIND_NAT_CLAIM: &str = "nat-claim";
+/// The name of a NAT claim is this and the zone (`drconsole-nat-claim-us-west-2a`), unique in its VPC.
+pub const NAT_CLAIM_PREFIX: &str = "drconsole-nat-claim-";
 
 /// A route a run set (`nat.ensure`'s default routes): the id is `<route table> <destination>`. Not deleted like the
 /// others: the cleanup puts it back as the run found it (before the NAT gateway it points to is deleted).

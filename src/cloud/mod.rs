@@ -499,6 +499,45 @@ pub struct SecurityGroup {
     pub vpc_id: String,
 }
 
+/// A security group as a claim sees it: its name is unique in its VPC, so of several runs creating the same name
+/// one succeeds and the others get [`CODE_GROUP_DUPLICATE`] (on AWS and on moto alike). `nat.ensure` uses one as
+/// the claim on a zone's NAT gateway of a shared VPC, its tags naming the claimant run and the time of the claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedSecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: String,
+    pub description: String,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateSecurityGroup {
+    pub vpc_id: String,
+    pub name: String,
+    pub description: String,
+    /// Set with the group in the same call (TagSpecifications): the claim and its claimant are one write.
+    pub tags: Tags,
+}
+
+/// The error code of a CreateSecurityGroup whose name is already taken in the VPC.
+pub const CODE_GROUP_DUPLICATE: &str = "InvalidGroup.Duplicate";
+
+/// Locks by key shared by every run on one cloud in this process (the applications of an incident share their
+/// clients, or the simulated world): `nat.ensure` holds one per (region, VPC, zone) while it claims and creates
+/// that zone's NAT gateway, so the other applications wait for it here instead of racing for the claim. What other
+/// processes do is settled by the claim itself ([`NamedSecurityGroup`]).
+#[derive(Debug, Default)]
+pub struct LocalLocks(std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl LocalLocks {
+    /// The lock for `key` (made on first use; the same one for every caller of this process).
+    pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.entry(key.to_string()).or_default().clone()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopySnapshot {
     pub source_region: String,
@@ -603,6 +642,23 @@ pub trait Ec2: Send + Sync {
     ) -> CloudResult<()>;
     async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>>;
     async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>>;
+    /// Creates a security group in a VPC with its tags; a group of that name already in the VPC is the error
+    /// [`CODE_GROUP_DUPLICATE`] (the test-and-set a claim relies on).
+    async fn create_security_group(&self, region: &str, req: &CreateSecurityGroup) -> CloudResult<NamedSecurityGroup>;
+    /// The security group named `name` in the VPC, with its description and tags.
+    async fn describe_vpc_security_group(
+        &self,
+        region: &str,
+        vpc_id: &str,
+        name: &str,
+    ) -> CloudResult<Option<NamedSecurityGroup>>;
+    /// Deletes a security group by id; a group already gone is `Ok`.
+    async fn delete_security_group(&self, region: &str, id: &str) -> CloudResult<()>;
+    /// The locks shared by every run on this cloud in this process ([`LocalLocks`]); `None` when runs on it share
+    /// nothing (each waits on the claims alone).
+    fn local_locks(&self) -> Option<Arc<LocalLocks>> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------- ELBv2

@@ -188,6 +188,23 @@ impl Ec2 for ReadOnly {
     async fn describe_vpcs(&self, region: &str, f: &Filter) -> CloudResult<Vec<Vpc>> {
         self.inner.ec2.describe_vpcs(region, f).await
     }
+    async fn create_security_group(&self, region: &str, _: &CreateSecurityGroup) -> CloudResult<NamedSecurityGroup> {
+        self.refuse("ec2", "CreateSecurityGroup", region)
+    }
+    async fn describe_vpc_security_group(
+        &self,
+        region: &str,
+        vpc_id: &str,
+        name: &str,
+    ) -> CloudResult<Option<NamedSecurityGroup>> {
+        self.inner.ec2.describe_vpc_security_group(region, vpc_id, name).await
+    }
+    async fn delete_security_group(&self, region: &str, _: &str) -> CloudResult<()> {
+        self.refuse("ec2", "DeleteSecurityGroup", region)
+    }
+    fn local_locks(&self) -> Option<Arc<LocalLocks>> {
+        self.inner.ec2.local_locks()
+    }
 }
 
 #[async_trait]

@@ -14,5 +14,6 @@ mod support;
 
 mod aws_moto;
 mod drill_moto;
+mod nat_moto;
 mod preflight_moto;
 mod shared_state;

@@ -383,11 +383,19 @@ fn cleanup_of_a_real_failover_is_refused_without_force_and_deletes_nothing() {
     let log = std::fs::read_to_string(dir.join("cleanup.jsonl")).unwrap();
     assert!(log.contains("\"type\":\"refused\""), "recorded: {log}");
 
-    // with --force: what it created goes, the production record stays (it moved traffic)
+    // the failover claimed its VPC's zone for the NAT gateway it made: the claim stays after the run
+    let claims = |w: &World| -> Vec<String> {
+        w.regions["us-west-2"].security_groups.values().map(|g| format!("{} {}", g.name, g.tags[TAG_RUN_ID])).collect()
+    };
+    assert_eq!(claims(&world(&dir)).len(), 1, "{:?}", claims(&world(&dir)));
+    assert!(claims(&world(&dir))[0].starts_with("drconsole-nat-claim-") && claims(&world(&dir))[0].ends_with(&run));
+
+    // with --force: what it created goes (its NAT claim too), the production record stays (it moved traffic)
     let out = drconsole(state.path(), &["cleanup", &run, "--yes", "--force"], &[]);
     out.expect(0);
     assert!(out.stdout.contains("a production DNS record"), "{}", out.stdout);
     let after = world(&dir);
+    assert!(claims(&after).is_empty(), "{:?}", claims(&after));
     assert!(of_run(&tagged(&after, "us-west-2"), &run).is_empty());
     assert!(record(&after, RECORD).is_some());
 }

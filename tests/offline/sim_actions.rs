@@ -597,3 +597,263 @@ async fn the_incident_s_waits_share_describes_so_it_makes_fewer_calls_than_its_a
     let (t, a): (u64, u64) = (together.values().sum(), alone.values().sum());
     assert!(t < a, "{t} calls in the incident, {a} for the applications alone");
 }
+
+// ------------------------------------------------------------------------------------------------------------------
+// Shared resources are shared (issue 22): the applications recovering into one DR VPC make one NAT gateway per
+// zone, whoever comes first; the others wait for it and route through it.
+
+const SHARED_VPC: &str = "dr-shared-vpc";
+const APP_RUNBOOKS: [&str; 5] = [
+    "runbooks/cross-sell.toml",
+    "runbooks/inventory-management.toml",
+    "runbooks/agent-payment.toml",
+    "runbooks/customer-assistance.toml",
+    "runbooks/vendor-assistance.toml",
+];
+
+/// The five applications' runbooks pointed at one DR VPC (as the customer's `[vars]` do), with `per_az` set on
+/// their NAT step, and one world provisioned for all of them.
+fn shared_vpc_incident(per_az: bool) -> (Vec<Runbook>, Arc<Sim>) {
+    let rbs: Vec<Runbook> = APP_RUNBOOKS
+        .iter()
+        .map(|p| {
+            let mut rb = load(p);
+            rb.vars.insert("vpc".into(), SHARED_VPC.into());
+            let nat = rb.steps.iter_mut().find(|s| s.action == "nat.ensure").unwrap();
+            nat.with.insert("per_az".into(), per_az.into());
+            rb
+        })
+        .collect();
+    let sim = world(&rbs[0]);
+    for rb in &rbs[1..] {
+        for s in drconsole::cloud::sim::provision::seeds_from_runbook(rb) {
+            sim.provision(&s);
+        }
+    }
+    (rbs, sim)
+}
+
+/// Runs the applications at once on one world (one incident), with these run ids.
+async fn run_together(rbs: &[Runbook], sim: &Arc<Sim>, ids: &[String]) -> Vec<Run> {
+    let tasks: Vec<_> = rbs
+        .iter()
+        .zip(ids)
+        .map(|(rb, id)| {
+            let (rb, sim, id) = (rb.clone(), sim.clone(), id.clone());
+            tokio::spawn(async move { run_as(&rb, &sim, Some("latest"), &id).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (t, rb) in tasks.into_iter().zip(rbs) {
+        let r = t.await.unwrap();
+        assert_eq!(r.outcome, Outcome::Recovered, "{}: {}", rb.meta.name, r.json());
+        out.push(r);
+    }
+    out
+}
+
+/// Calls that change something, by operation.
+fn mutating_calls(sim: &Sim) -> std::collections::BTreeMap<String, u64> {
+    sim.calls()
+        .into_iter()
+        .filter(|(op, _)| {
+            let op = op.split_once(':').map_or(op.as_str(), |(_, o)| o);
+            !(op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get"))
+        })
+        .collect()
+}
+
+/// The shared VPC's NAT gateways (id → zone) and its private route tables' default routes (table → target).
+fn shared_vpc_network(
+    sim: &Sim,
+) -> (std::collections::BTreeMap<String, String>, std::collections::BTreeMap<String, Option<String>>) {
+    let w = sim.snapshot();
+    let dr = &w.regions["us-west-2"];
+    let vpc = dr.vpcs.values().find(|v| v.tags.get("Name").is_some_and(|n| n == SHARED_VPC)).unwrap().id.clone();
+    let az = |subnet: &str| dr.subnets[subnet].az.clone();
+    let nats = dr
+        .nats
+        .values()
+        .filter(|n| dr.subnets.get(&n.item.subnet_id).is_some_and(|s| s.vpc_id == vpc))
+        .map(|n| (n.item.id.clone(), az(&n.item.subnet_id)))
+        .collect();
+    let routes = dr
+        .route_tables
+        .values()
+        .filter(|t| t.vpc_id == vpc && t.tags.get("tier").is_some_and(|t| t == "private"))
+        .map(|t| {
+            let default = t.routes.iter().find(|r| r.destination == "0.0.0.0/0");
+            (t.id.clone(), default.and_then(|r| r.nat_gateway_id.clone()))
+        })
+        .collect();
+    (nats, routes)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_incident_s_applications_share_one_nat_gateway_per_zone_of_a_shared_vpc_and_a_rerun_changes_nothing() {
+    for per_az in [false, true] {
+        let (rbs, sim) = shared_vpc_incident(per_az);
+        let ids: Vec<String> = (0..rbs.len()).map(|i| format!("run-{i}")).collect();
+        let runs = run_together(&rbs, &sim, &ids).await;
+        let (nats, routes) = shared_vpc_network(&sim);
+        let zones: std::collections::BTreeSet<&String> = nats.values().collect();
+        assert_eq!(nats.len(), if per_az { 2 } else { 1 }, "per_az {per_az}: {nats:?}");
+        assert_eq!(zones.len(), nats.len(), "one NAT gateway per zone: {nats:?}");
+        assert_eq!(count(&sim, "ec2:CreateNatGateway"), nats.len() as u64);
+        assert_eq!(count(&sim, "ec2:AllocateAddress"), nats.len() as u64, "one Elastic IP per NAT gateway");
+        // each zone was claimed once, by one application; every application routes through the zone's gateway
+        let claims: Vec<(String, String, String)> =
+            runs.iter().flat_map(|r| r.resources("created")).filter(|(k, _, _)| k == "nat-claim").collect();
+        assert_eq!(claims.len(), nats.len(), "per_az {per_az}: {claims:?}");
+        assert_eq!(count(&sim, "ec2:CreateSecurityGroup"), nats.len() as u64, "no claim raced in one process");
+        // the claims stay, one per zone, each its claimant's (its cleanup removes it)
+        let kept: Vec<String> = sim.snapshot().regions["us-west-2"]
+            .security_groups
+            .values()
+            .map(|g| format!("{} {}", g.name, g.tags["drconsole:run-id"]))
+            .collect();
+        assert_eq!(kept.len(), nats.len(), "{kept:?}");
+        assert!(kept.iter().all(|k| k.starts_with("drconsole-nat-claim-us-west-2")), "{kept:?}");
+        for (rb, r) in rbs.iter().zip(&runs) {
+            let out = r.outputs("nat");
+            let mine: std::collections::BTreeSet<&str> = out["nat_gateway_ids"].as_str().unwrap().split(',').collect();
+            let all: std::collections::BTreeSet<&str> = nats.keys().map(String::as_str).collect();
+            assert_eq!(mine, all, "{}: {out:?}", rb.meta.name);
+        }
+        assert_eq!(routes.len(), 2, "{routes:?}");
+        for (table, target) in &routes {
+            let target = target.as_ref().unwrap_or_else(|| panic!("{table} has no default route: {routes:?}"));
+            assert!(nats.contains_key(target), "{table} → {target}, not the shared NAT gateway: {nats:?}");
+        }
+        if per_az {
+            // each zone's private table through its own zone's gateway
+            let w = sim.snapshot();
+            let dr = &w.regions["us-west-2"];
+            for (table, target) in &routes {
+                let t = &dr.route_tables[table];
+                let zone = &dr.subnets[&t.subnet_ids[0]].az;
+                assert_eq!(&nats[target.as_ref().unwrap()], zone, "{table}");
+            }
+        }
+        // the same incident again (new runs): nothing is created or changed, routes stay as they are
+        let before = mutating_calls(&sim);
+        let ids: Vec<String> = (0..rbs.len()).map(|i| format!("rerun-{i}")).collect();
+        let again = run_together(&rbs, &sim, &ids).await;
+        assert_eq!(mutating_calls(&sim), before, "per_az {per_az}: a rerun changed something");
+        assert_eq!(shared_vpc_network(&sim), (nats, routes));
+        for r in &again {
+            assert!(r.resources("created").is_empty(), "{:?}", r.resources("created"));
+        }
+    }
+}
+
+/// Another console (another host) holds the zone's claim: this run makes no NAT gateway, waits for the claimant's
+/// and routes through it once it is there.
+#[tokio::test(start_paused = true)]
+async fn a_run_waits_for_the_nat_gateway_another_host_claimed_and_reuses_it() {
+    use drconsole::cloud::{CreateNatGateway, CreateSecurityGroup};
+    let (rbs, sim) = shared_vpc_incident(false);
+    let cloud = Cloud::from_all("sim", sim.clone());
+    let r = "us-west-2";
+    let vpc = cloud.ec2.describe_vpcs(r, &drconsole::cloud::Filter::tag("Name", SHARED_VPC)).await.unwrap();
+    let vpc = vpc[0].id.clone();
+    let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
+    let public = subnets.iter().filter(|s| s.vpc_id == vpc && s.public).min_by_key(|s| s.id.clone()).unwrap().clone();
+    let mut tags = drconsole::cloud::drconsole_tags("other-host-run", "nat", "agent-payment-failover");
+    tags.insert("drconsole:claimed-at".into(), sim.clock().now().to_string());
+    let claim = cloud
+        .ec2
+        .create_security_group(
+            r,
+            &CreateSecurityGroup {
+                vpc_id: vpc.clone(),
+                name: format!("drconsole-nat-claim-{}", public.az),
+                description: "claimed by another host".into(),
+                tags: tags.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    // the other host makes its gateway three minutes later
+    let other = {
+        let (cloud, sim, public) = (cloud.clone(), sim.clone(), public.clone());
+        tokio::spawn(async move {
+            sim.clock().sleep(std::time::Duration::from_secs(180)).await;
+            let eip = cloud.ec2.allocate_address(r, &tags).await.unwrap();
+            let req = CreateNatGateway {
+                subnet_id: public.id.clone(),
+                allocation_id: eip.allocation_id,
+                client_token: "other-host".into(),
+                tags,
+            };
+            cloud.ec2.create_nat_gateway(r, &req).await.unwrap().id
+        })
+    };
+    let run = run_as(&rbs[0], &sim, Some("latest"), "this-run").await;
+    let theirs = other.await.unwrap();
+    assert_eq!(run.outcome, Outcome::Recovered, "{}", run.json());
+    assert_eq!(count(&sim, "ec2:CreateNatGateway"), 1, "only the claimant made one");
+    assert_eq!(count(&sim, "ec2:CreateSecurityGroup"), 2, "this run's claim was refused: {:?}", sim.calls());
+    let kept: Vec<_> = sim.snapshot().regions[r].security_groups.values().map(|g| g.id.clone()).collect();
+    assert_eq!(kept, vec![claim.id], "the other host's claim stands");
+    assert!(
+        run.kinds().any(|k| matches!(k, EventKind::StepProgress { step, message, .. }
+            if step == "nat" && message.starts_with("waiting for run other-host-run's NAT gateway"))),
+        "{}",
+        run.json()
+    );
+    assert_eq!(run.outputs("nat")["nat_gateway_id"], theirs.as_str());
+    let (_, routes) = shared_vpc_network(&sim);
+    assert!(routes.values().all(|t| t.as_deref() == Some(theirs.as_str())), "{routes:?}");
+}
+
+/// A claim whose claimant died (older than the stale limit, no gateway) is taken over, with a warning; a group of
+/// the claim's name without the claim's tags is not drconsole's: the step refuses to guess whose it is.
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_claim_is_taken_over_and_a_foreign_group_of_its_name_stops_the_step() {
+    use drconsole::cloud::CreateSecurityGroup;
+    for foreign in [false, true] {
+        let (rbs, sim) = shared_vpc_incident(false);
+        let cloud = Cloud::from_all("sim", sim.clone());
+        let r = "us-west-2";
+        let vpc = cloud.ec2.describe_vpcs(r, &drconsole::cloud::Filter::tag("Name", SHARED_VPC)).await.unwrap();
+        let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
+        let az = subnets
+            .iter()
+            .filter(|s| s.vpc_id == vpc[0].id && s.public)
+            .min_by_key(|s| s.id.clone())
+            .unwrap()
+            .az
+            .clone();
+        let mut tags = drconsole::cloud::drconsole_tags("crashed-run", "nat", "agent-payment-failover");
+        let an_hour_ago = sim.clock().now() - jiff::SignedDuration::from_hours(1);
+        tags.insert("drconsole:claimed-at".into(), an_hour_ago.to_string());
+        let req = CreateSecurityGroup {
+            vpc_id: vpc[0].id.clone(),
+            name: format!("drconsole-nat-claim-{az}"),
+            description: "x".into(),
+            tags: if foreign { drconsole::cloud::Tags::new() } else { tags },
+        };
+        let stale = cloud.ec2.create_security_group(r, &req).await.unwrap();
+        let run = run_as(&rbs[0], &sim, Some("latest"), "this-run").await;
+        if foreign {
+            // the step fails (headless: the run pauses and is aborted)
+            assert_eq!(run.outcome, Outcome::Aborted, "{}", run.json());
+            let err = run.failed("nat").unwrap();
+            assert!(err.contains(&stale.id) && err.contains("lacks the claim's tags"), "{err}");
+            assert_eq!(count(&sim, "ec2:CreateNatGateway"), 0);
+            continue;
+        }
+        assert_eq!(run.outcome, Outcome::Recovered, "{}", run.json());
+        assert!(
+            run.kinds().any(|k| matches!(k, EventKind::StepWarning { step, message }
+                if step == "nat" && message.contains("crashed-run") && message.contains("taking its claim"))),
+            "{}",
+            run.json()
+        );
+        assert_eq!(count(&sim, "ec2:CreateNatGateway"), 1);
+        let kept: Vec<_> = sim.snapshot().regions[r].security_groups.values().cloned().collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept[0].id != stale.id && kept[0].tags["drconsole:run-id"] == "this-run", "{kept:?}");
+    }
+}

@@ -29,6 +29,34 @@ fn ok_if_not_found(r: Result<(), CloudError>) -> CloudResult<()> {
 }
 
 impl Aws {
+    /// The security groups of the region matching one EC2 filter (`group-id`, `tag:KEY`) that are drconsole's
+    /// claims (named [`NAT_CLAIM_PREFIX`] and the zone), as the cleanup sees them.
+    async fn claim_groups(&self, region: &str, filter: &str, value: &str) -> CloudResult<Vec<Found>> {
+        let r = self
+            .clients
+            .ec2(region)
+            .describe_security_groups()
+            .filters(aws_sdk_ec2::types::Filter::builder().name(filter).values(value).build())
+            .send()
+            .await;
+        let out = match r {
+            Ok(o) => o,
+            Err(e) => {
+                let e = from_sdk("ec2", "DescribeSecurityGroups", region, e);
+                return if e.is_not_found() { Ok(Vec::new()) } else { Err(e) };
+            }
+        };
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter(|g| g.group_name().is_some_and(|n| n.starts_with(NAT_CLAIM_PREFIX)))
+            .map(|g| {
+                let tags = super::convert::tags(g.tags().iter().map(|t| (t.key(), t.value())));
+                found(KIND_NAT_CLAIM, g.group_id().unwrap_or_default(), region, "", &tags)
+            })
+            .collect())
+    }
+
     /// The zone holding a record: the longest of its suffixes that is a hosted zone (public first).
     async fn zone_of(&self, record: &str) -> CloudResult<Option<String>> {
         let name = record.trim_end_matches('.');
@@ -236,6 +264,7 @@ impl Aws {
             KIND_TABLE => {
                 self.describe_table(region, id).await?.map(|t| found(kind, id, region, &t.status, &Tags::new()))
             }
+            KIND_NAT_CLAIM => self.claim_groups(region, "group-id", id).await?.into_iter().next(),
             _ => None,
         })
     }
@@ -291,6 +320,7 @@ impl Cleanup for Aws {
         for s in self.describe_snapshots(region, &f).await? {
             out.push(found(KIND_EBS_SNAPSHOT, &s.id, region, &s.state, &s.tags));
         }
+        out.extend(self.claim_groups(region, &format!("tag:{key}"), value).await?);
         Ok(out)
     }
 
@@ -379,6 +409,7 @@ impl Cleanup for Aws {
                         .map_err(|e| from_sdk("ec2", OP, region, e)),
                 )
             }
+            KIND_NAT_CLAIM => Ec2::delete_security_group(self, region, id).await,
             KIND_EIP => {
                 const OP: &str = "ReleaseAddress";
                 self.allow_change("ec2", OP, reg).await?;

@@ -5,6 +5,8 @@
 //! token is sent where EC2 has one (CreateVolume, CopyImage, CreateNatGateway, CreateLaunchTemplateVersion), so a
 //! retried call whose answer was lost returns the same resource; CopySnapshot and AllocateAddress have none, and
 //! their callers' lookups (by drconsole's tags, by Name) are what keeps a step from making a second one.
+//! CreateSecurityGroup is the one create meant to fail for a second caller (a name is unique in its VPC): the
+//! claims of `nat.ensure` rest on it.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -16,9 +18,9 @@ use super::convert::{client_token, identity_tags, tags, ts, u64_of};
 use super::error::from_sdk;
 use super::{Aws, wait};
 use crate::cloud::{
-    Address, CloudError, CloudResult, CopyImage, CopySnapshot, CreateNatGateway, CreateVolume, Ec2, Filter, Image,
-    Instance, LaunchTemplate, NatGateway, Route, RouteTable, SecurityGroup, Snapshot, Subnet, Tags, Volume,
-    VolumeAttachment, Vpc,
+    Address, CloudError, CloudResult, CopyImage, CopySnapshot, CreateNatGateway, CreateSecurityGroup, CreateVolume,
+    Ec2, Filter, Image, Instance, LaunchTemplate, LocalLocks, NamedSecurityGroup, NatGateway, Route, RouteTable,
+    SecurityGroup, Snapshot, Subnet, Tags, Volume, VolumeAttachment, Vpc,
 };
 
 const SVC: &str = "ec2";
@@ -964,6 +966,77 @@ impl Ec2 for Aws {
     async fn describe_subnets(&self, region: &str, f: &Filter) -> CloudResult<Vec<Subnet>> {
         let key = super::ShapeCache::key(region, f);
         super::ShapeCache::cached(&self.clients.shapes.subnets, key, || self.fetch_subnets(region, f)).await
+    }
+
+    async fn create_security_group(&self, region: &str, req: &CreateSecurityGroup) -> CloudResult<NamedSecurityGroup> {
+        const OP: &str = "CreateSecurityGroup";
+        // no lookup first, no client token: a second group of this name in the VPC is refused by EC2
+        // (InvalidGroup.Duplicate), which is what the caller wants to learn
+        self.allow_change(SVC, OP, region).await?;
+        let out = self
+            .clients
+            .ec2(region)
+            .create_security_group()
+            .vpc_id(&req.vpc_id)
+            .group_name(&req.name)
+            .description(&req.description)
+            .tag_specifications(tag_spec(ResourceType::SecurityGroup, &req.tags))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, OP, region, e))?;
+        let id = out
+            .group_id()
+            .ok_or_else(|| CloudError::new(SVC, OP, region, "EmptyResponse", "no GroupId in the answer"))?;
+        Ok(NamedSecurityGroup {
+            id: id.to_string(),
+            name: req.name.clone(),
+            vpc_id: req.vpc_id.clone(),
+            description: req.description.clone(),
+            tags: req.tags.clone(),
+        })
+    }
+
+    async fn describe_vpc_security_group(
+        &self,
+        region: &str,
+        vpc_id: &str,
+        name: &str,
+    ) -> CloudResult<Option<NamedSecurityGroup>> {
+        let out = self
+            .clients
+            .ec2(region)
+            .describe_security_groups()
+            .filters(id_filter("vpc-id", vec![vpc_id.to_string()]))
+            .filters(id_filter("group-name", vec![name.to_string()]))
+            .send()
+            .await
+            .map_err(|e| from_sdk(SVC, "DescribeSecurityGroups", region, e))?;
+        Ok(out.security_groups().iter().find(|g| g.group_name() == Some(name) && g.vpc_id() == Some(vpc_id)).map(|g| {
+            NamedSecurityGroup {
+                id: g.group_id().unwrap_or_default().to_string(),
+                name: name.to_string(),
+                vpc_id: vpc_id.to_string(),
+                description: g.description().unwrap_or_default().to_string(),
+                tags: port_tags(g.tags()),
+            }
+        }))
+    }
+
+    async fn delete_security_group(&self, region: &str, id: &str) -> CloudResult<()> {
+        const OP: &str = "DeleteSecurityGroup";
+        self.allow_change(SVC, OP, region).await?;
+        match self.clients.ec2(region).delete_security_group().group_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = from_sdk(SVC, OP, region, e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Shared by [`super::Clients::for_app`] as `shapes` is: an incident's applications.
+    fn local_locks(&self) -> Option<std::sync::Arc<LocalLocks>> {
+        Some(self.clients.locks.clone())
     }
 
     /// Read once per run for the same filter (see [`Clients::shapes`]).

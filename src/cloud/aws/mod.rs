@@ -105,6 +105,9 @@ pub struct Clients {
     /// Waits' polls of one kind in one region share one describe ([`crate::cloud::batch`]), shared by
     /// [`Clients::for_app`] as `shapes` is, so an incident's applications waiting at once make one call.
     pub(crate) polls: Arc<crate::cloud::batch::Polls>,
+    /// Locks shared by every application's runs on these clients ([`crate::cloud::LocalLocks`]): nat.ensure's
+    /// per zone of a shared VPC, so one application claims and creates a NAT gateway while the others wait.
+    pub(crate) locks: Arc<crate::cloud::LocalLocks>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -155,6 +158,7 @@ impl Clients {
         let mut c = Self::from_config(base);
         c.shapes = self.shapes.clone();
         c.polls = self.polls.clone();
+        c.locks = self.locks.clone();
         Arc::new(c)
     }
 
@@ -177,6 +181,7 @@ impl Clients {
             shapes: Arc::new(ShapeCache::default()),
             // run time on AWS is real time
             polls: Arc::new(crate::cloud::batch::Polls::new(&crate::run::Clock::new(1.0))),
+            locks: Arc::new(crate::cloud::LocalLocks::default()),
             secrets: PerRegion::new(),
             dynamodb: PerRegion::new(),
             kms: PerRegion::new(),

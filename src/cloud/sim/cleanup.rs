@@ -92,6 +92,7 @@ impl World {
                     .map(|_| found(kind, id, region, state, &Tags::new()))
             }
             KIND_TABLE => r.tables.get(id).map(|t| found(kind, id, region, &t.status, &Tags::new())),
+            KIND_NAT_CLAIM => r.security_groups.get(id).map(|g| found(kind, id, region, "", &g.tags)),
             _ => None,
         }
     }
@@ -134,6 +135,11 @@ impl Cleanup for Sim {
         for (id, a) in &r.addresses {
             if has(&a.tags) {
                 out.push(found(KIND_EIP, id, region, "", &a.tags));
+            }
+        }
+        for (id, g) in &r.security_groups {
+            if has(&g.tags) {
+                out.push(found(KIND_NAT_CLAIM, id, region, "", &g.tags));
             }
         }
         for (id, v) in &r.volumes {
@@ -187,6 +193,7 @@ impl Cleanup for Sim {
             KIND_DNS_RECORD => ("route53", "ChangeResourceRecordSets"),
             KIND_LT_VERSION => ("ec2", "DeleteLaunchTemplateVersions"),
             KIND_TABLE => ("dynamodb", "DeleteTable"),
+            KIND_NAT_CLAIM => ("ec2", "DeleteSecurityGroup"),
             other => {
                 return Err(CloudError::new(
                     "tagging",
@@ -271,6 +278,9 @@ impl Cleanup for Sim {
                         n.tl = Timeline::steps(now, &[("deleting", d)], "deleted");
                     }
                 }
+            }
+            KIND_NAT_CLAIM => {
+                w.now_region(region).security_groups.remove(id);
             }
             KIND_EIP => {
                 let r = w.now_region(region);

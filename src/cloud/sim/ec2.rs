@@ -1,5 +1,6 @@
 //! EC2 in the simulator: volumes, snapshots and their copies, images, launch templates, instances, VPCs,
-//! subnets, route tables, NAT gateways and Elastic IPs.
+//! subnets, route tables, NAT gateways and Elastic IPs; the security groups a run creates (claims), unique by
+//! name in their VPC as on AWS.
 
 use std::time::Duration;
 
@@ -739,5 +740,62 @@ impl Ec2 for Sim {
         self.call("ec2", "DescribeVpcs", region).await?;
         let mut w = self.lock();
         Ok(w.now_region(region).vpcs.values().filter(|v| f.matches(&v.id, None, &v.tags)).cloned().collect())
+    }
+
+    async fn create_security_group(&self, region: &str, req: &CreateSecurityGroup) -> CloudResult<NamedSecurityGroup> {
+        let op = "CreateSecurityGroup";
+        self.call("ec2", op, region).await?;
+        let mut w = self.lock();
+        if !w.now_region(region).vpcs.contains_key(&req.vpc_id) {
+            return Err(nf(
+                "ec2",
+                op,
+                region,
+                "InvalidVpcID.NotFound",
+                format!("The vpc ID '{}' does not exist", req.vpc_id),
+            ));
+        }
+        // the name is unique in its VPC: the second caller is refused, as EC2 refuses it
+        if w.now_region(region).security_groups.values().any(|g| g.vpc_id == req.vpc_id && g.name == req.name) {
+            return Err(bad(
+                "ec2",
+                op,
+                region,
+                CODE_GROUP_DUPLICATE,
+                format!("The security group '{}' already exists for VPC '{}'", req.name, req.vpc_id),
+            ));
+        }
+        let id = w.id("sg", &format!("{region}/{}/{}", req.vpc_id, req.name));
+        let g = NamedSecurityGroup {
+            id: id.clone(),
+            name: req.name.clone(),
+            vpc_id: req.vpc_id.clone(),
+            description: req.description.clone(),
+            tags: req.tags.clone(),
+        };
+        w.now_region(region).security_groups.insert(id, g.clone());
+        Ok(g)
+    }
+
+    async fn describe_vpc_security_group(
+        &self,
+        region: &str,
+        vpc_id: &str,
+        name: &str,
+    ) -> CloudResult<Option<NamedSecurityGroup>> {
+        self.call("ec2", "DescribeSecurityGroups", region).await?;
+        let mut w = self.lock();
+        Ok(w.now_region(region).security_groups.values().find(|g| g.vpc_id == vpc_id && g.name == name).cloned())
+    }
+
+    async fn delete_security_group(&self, region: &str, id: &str) -> CloudResult<()> {
+        self.call("ec2", "DeleteSecurityGroup", region).await?;
+        self.lock().now_region(region).security_groups.remove(id);
+        Ok(())
+    }
+
+    /// Every application of an incident shares this world, and its locks.
+    fn local_locks(&self) -> Option<std::sync::Arc<LocalLocks>> {
+        Some(self.locks.clone())
     }
 }

@@ -163,6 +163,10 @@ pub struct RegionState {
     pub addresses: BTreeMap<String, Address>,
     pub nats: BTreeMap<String, Timed<NatGateway>>,
     pub nat_tokens: BTreeMap<String, String>,
+    /// Security groups made by a run (the claims of `nat.ensure`), by id; the groups a runbook names are not
+    /// modelled (see `describe_security_groups`).
+    #[serde(default)]
+    pub security_groups: BTreeMap<String, NamedSecurityGroup>,
     pub route_tables: BTreeMap<String, RouteTable>,
     pub subnets: BTreeMap<String, Subnet>,
     pub vpcs: BTreeMap<String, Vpc>,
@@ -307,6 +311,8 @@ pub struct Sim {
     /// Waits' polls of one kind in one region share one describe, as on AWS ([`crate::cloud::batch`]): every
     /// application of an incident polls this one world.
     pub(crate) polls: crate::cloud::batch::Polls,
+    /// Locks shared by every application of an incident on this world ([`crate::cloud::LocalLocks`]).
+    pub(crate) locks: Arc<crate::cloud::LocalLocks>,
 }
 
 /// The rate limits of a simulated account: AWS's side (throttles) and the client's (waits).
@@ -377,7 +383,14 @@ impl Sim {
             id_counter: BTreeMap::new(),
         };
         let polls = crate::cloud::batch::Polls::new(&clock);
-        Self { world: Mutex::new(world), clock, call_log: Mutex::new(None), limits: std::sync::OnceLock::new(), polls }
+        Self {
+            world: Mutex::new(world),
+            clock,
+            call_log: Mutex::new(None),
+            limits: std::sync::OnceLock::new(),
+            polls,
+            locks: Arc::default(),
+        }
     }
 
     /// A world provisioned from a runbook (what it refers to), then from a world file if given.
@@ -420,6 +433,7 @@ impl Sim {
             call_log: Mutex::new(None),
             limits: std::sync::OnceLock::new(),
             polls,
+            locks: Arc::default(),
         })
     }
 
