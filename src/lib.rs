@@ -14,6 +14,7 @@ pub mod exit;
 pub mod headless;
 pub mod iam;
 pub mod incident;
+pub mod inventory;
 pub mod journal;
 pub mod plan;
 pub mod preflight;

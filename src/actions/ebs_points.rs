@@ -135,7 +135,11 @@ impl CopyConvention {
         let g = |k: &str| -> Result<Option<String>, ActionError> {
             Ok(p.opt_str(k)?.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
         };
-        Ok(Self { source_tag: g("copy_source_tag")?, time_tag: g("copy_time_tag")?, description: g("copy_description")? })
+        Ok(Self {
+            source_tag: g("copy_source_tag")?,
+            time_tag: g("copy_time_tag")?,
+            description: g("copy_description")?,
+        })
     }
 
     pub fn is_declared(&self) -> bool {
@@ -393,7 +397,8 @@ pub(crate) async fn find_ebs(
             backup.insert(s.to_string(), rp);
         }
     }
-    let target_snaps = if source == target { Vec::new() } else { cloud.ec2.describe_snapshots(target, &Filter::default()).await? };
+    let target_snaps =
+        if source == target { Vec::new() } else { cloud.ec2.describe_snapshots(target, &Filter::default()).await? };
     let tag_match = |t: &Tags| match wanted {
         EbsWanted::Tag(k, v) => t.get(k) == Some(v),
         EbsWanted::Volume(_) => false,
@@ -546,7 +551,8 @@ pub(crate) async fn find_ebs(
                 found.set_from = SetFrom::Inventory;
                 found.inventory_used = inv.map(|i| i.taken);
             } else {
-                found.volumes = points.iter().filter(|p| tag_match(&p.snapshot.tags)).map(|p| p.volume.clone()).collect();
+                found.volumes =
+                    points.iter().filter(|p| tag_match(&p.snapshot.tags)).map(|p| p.volume.clone()).collect();
                 found.set_from = if found.volumes.is_empty() { SetFrom::Unknown } else { SetFrom::Copies };
             }
         }
@@ -571,7 +577,11 @@ pub(crate) async fn find_ebs(
 }
 
 /// The convention lines preflight proposes from what the copies carried.
-fn proposals(source_keys: &BTreeMap<String, usize>, time_keys: &BTreeMap<String, usize>, described: &[String]) -> Vec<String> {
+fn proposals(
+    source_keys: &BTreeMap<String, usize>,
+    time_keys: &BTreeMap<String, usize>,
+    described: &[String],
+) -> Vec<String> {
     let Some((key, n)) = source_keys.iter().max_by_key(|(_, n)| **n) else { return Vec::new() };
     let time = time_keys.iter().max_by_key(|(_, n)| **n).map(|(k, _)| k.clone());
     let mut lines = Vec::new();
@@ -593,7 +603,11 @@ fn proposals(source_keys: &BTreeMap<String, usize>, time_keys: &BTreeMap<String,
         }
         None => " (no tag holds their source time: with the primary gone only a bound is known)".to_string(),
     };
-    vec![format!("{n} cop{} carry {what}{when}: add these lines to the runbook's [vars]: {}", if *n == 1 { "y" } else { "ies" }, lines.join("; "))]
+    vec![format!(
+        "{n} cop{} carry {what}{when}: add these lines to the runbook's [vars]: {}",
+        if *n == 1 { "y" } else { "ies" },
+        lines.join("; ")
+    )]
 }
 
 /// The newest completed point of a volume at or before `before`; on equal times the `prefer` region's (no copy
@@ -676,7 +690,12 @@ pub(crate) fn plan_set(found: &EbsFound, before: Option<Timestamp>, prefer: &str
     let cannot = if unattributed.is_empty() {
         String::new()
     } else {
-        format!("; {} cop{} cannot be attributed to a volume: {}", unattributed.len(), if unattributed.len() == 1 { "y" } else { "ies" }, unattributed.join("; "))
+        format!(
+            "; {} cop{} cannot be attributed to a volume: {}",
+            unattributed.len(),
+            if unattributed.len() == 1 { "y" } else { "ies" },
+            unattributed.join("; ")
+        )
     };
     match found.set_from {
         SetFrom::Unknown => {
@@ -684,7 +703,10 @@ pub(crate) fn plan_set(found: &EbsFound, before: Option<Timestamp>, prefer: &str
                 "the {} in {} are not known: {} and there is no DR inventory{cannot}",
                 found.what,
                 found.source,
-                found.unreachable.clone().map_or_else(|| "none was found".to_string(), |u| format!("{u} does not answer")),
+                found
+                    .unreachable
+                    .clone()
+                    .map_or_else(|| "none was found".to_string(), |u| format!("{u} does not answer")),
             ));
             return plan;
         }
@@ -710,8 +732,10 @@ pub(crate) fn plan_set(found: &EbsFound, before: Option<Timestamp>, prefer: &str
                     format!("{} or {}", found.source, found.target)
                 };
                 let cond = before.map(|b| format!(" at or before {b}")).unwrap_or_default();
-                let seen = if excluded.is_empty() { "nothing attributed to it".to_string() } else { excluded.join("; ") };
-                plan.problems.push(format!("no usable recovery point of {vol}{cond} in {regions}; found {seen}{cannot}"));
+                let seen =
+                    if excluded.is_empty() { "nothing attributed to it".to_string() } else { excluded.join("; ") };
+                plan.problems
+                    .push(format!("no usable recovery point of {vol}{cond} in {regions}; found {seen}{cannot}"));
             }
         }
     }
@@ -734,7 +758,10 @@ pub(crate) fn unattributed_candidates(found: &EbsFound, incident_start: Timestam
             size_gib: Some(s.size_gib),
             rpo_met: false,
             arn: None,
-            source: format!("unattributed copy (its time is an upper bound): {}", describe_unattributed(s, &found.target)),
+            source: format!(
+                "unattributed copy (its time is an upper bound): {}",
+                describe_unattributed(s, &found.target)
+            ),
         })
         .collect()
 }
@@ -819,14 +846,26 @@ mod tests {
 
     #[test]
     fn a_declared_description_pattern_and_time_formats_are_read() {
-        let caps = match_pattern("DR copy of {snapshot} ({volume}) taken {time}", "DR copy of snap-1 (vol-2) taken 2026-12-07 09:00:00")
-            .unwrap_or_default();
+        let caps = match_pattern(
+            "DR copy of {snapshot} ({volume}) taken {time}",
+            "DR copy of snap-1 (vol-2) taken 2026-12-07 09:00:00",
+        )
+        .unwrap_or_default();
         assert_eq!(caps.get("snapshot").map(String::as_str), Some("snap-1"));
         assert_eq!(caps.get("volume").map(String::as_str), Some("vol-2"));
         assert_eq!(match_pattern("DR copy of {snapshot}", "Other copy of snap-1"), None);
-        assert_eq!(match_pattern("{*} of {snapshot}", "hourly copy of snap-9").and_then(|c| c.get("snapshot").cloned()), Some("snap-9".into()));
+        assert_eq!(
+            match_pattern("{*} of {snapshot}", "hourly copy of snap-9").and_then(|c| c.get("snapshot").cloned()),
+            Some("snap-9".into())
+        );
         let t: Timestamp = "2026-12-07T09:00:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
-        for s in ["2026-12-07T09:00:00Z", "2026-12-07 09:00:00", "2026-12-07 09:00:00 UTC", "2026-12-07T09:00:00", "1796634000"] {
+        for s in [
+            "2026-12-07T09:00:00Z",
+            "2026-12-07 09:00:00",
+            "2026-12-07 09:00:00 UTC",
+            "2026-12-07T09:00:00",
+            "1796634000",
+        ] {
             assert_eq!(parse_time(s), Some(t), "{s}");
         }
         assert_eq!(parse_time("cross-sell-data-2026-12-07-09"), None);

@@ -55,6 +55,9 @@ pub fn run(cli: Cli) -> Exit {
             Ok(crate::cleanup::command::command(state_dir, &run, &opts))
         }
         Some(Cmd::Preflight(args)) => Ok(crate::preflight::command::main(&args, state_dir, &registry)),
+        Some(Cmd::Inventory { runbooks, json }) => {
+            Ok(crate::inventory::command::main(&runbooks, json, state_dir, &registry))
+        }
         None => match &cli.run.runbook {
             Some(path) if !cli.run.more.is_empty() || crate::incident::file::is_incident_file(path) => {
                 run_incident(path, &cli.run, state_dir, &registry)

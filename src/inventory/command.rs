@@ -137,7 +137,8 @@ pub fn text(inv: &Inventory, from: &str, now: Timestamp) -> String {
         let _ = writeln!(o, "    {n} recovery point(s) of it in {} and {}", inv.primary, inv.secondary);
     }
     for i in &inv.images {
-        let _ = writeln!(o, "  image {} {} in {} ({})", i.id, i.name, i.region, i.created.strftime("%Y-%m-%d %H:%M:%SZ"));
+        let _ =
+            writeln!(o, "  image {} {} in {} ({})", i.id, i.name, i.region, i.created.strftime("%Y-%m-%d %H:%M:%SZ"));
     }
     for n in &inv.notes {
         let _ = writeln!(o, "  note: {n}");

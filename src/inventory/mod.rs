@@ -149,7 +149,10 @@ pub fn shared_key(runbook: &str) -> String {
 fn parse(bytes: &[u8], what: &str) -> Result<Inventory, String> {
     let inv: Inventory = serde_json::from_slice(bytes).map_err(|e| format!("{what}: not a DR inventory: {e}"))?;
     if inv.version > VERSION {
-        return Err(format!("{what}: inventory version {} is newer than this drconsole reads ({VERSION})", inv.version));
+        return Err(format!(
+            "{what}: inventory version {} is newer than this drconsole reads ({VERSION})",
+            inv.version
+        ));
     }
     Ok(inv)
 }
@@ -255,8 +258,8 @@ mod tests {
         let back = load_local(&dir, "cross-sell-failover").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.as_ref(), Some(&inv));
         assert_eq!(load_local(&dir, "other").unwrap_or_else(|e| panic!("{e}")), None);
-        let newer = serde_json::to_vec(&Inventory { version: VERSION + 1, ..inv.clone() })
-            .unwrap_or_else(|e| panic!("{e}"));
+        let newer =
+            serde_json::to_vec(&Inventory { version: VERSION + 1, ..inv.clone() }).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(path(&dir, "cross-sell-failover"), newer).unwrap_or_else(|e| panic!("{e}"));
         let err = load_local(&dir, "cross-sell-failover").err().unwrap_or_default();
         assert!(err.contains("newer than this drconsole reads"), "{err}");
