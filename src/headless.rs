@@ -281,7 +281,7 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
                     ids.join(", ")
                 )
             } else if message.starts_with(crate::actions::recovery_point::SET_UNKNOWN) {
-                format!("step `{step}` stopped before creating anything: {message}")
+                format!("step `{step}` stopped before any recovery point was restored: {message}")
             } else {
                 format!("step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest")
             };

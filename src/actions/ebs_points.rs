@@ -635,9 +635,27 @@ pub(crate) fn pick_ebs<'a>(
         qualified.push(p);
     }
     let known: Vec<&EbsPoint> = qualified.iter().copied().filter(|p| !p.bound()).collect();
+    // the newest point with a known time; but when it would have to be copied from another region, a copy already
+    // in the preferred region whose (upper-bound) time is not before it is not provably older data, and needs
+    // neither a copy nor the other region: the closest such copy is taken (its time stays a bound)
+    if let Some(k) = newest_of(&known, prefer)
+        && k.region != prefer
+        && let Some(b) = qualified
+            .iter()
+            .copied()
+            .filter(|p| p.bound() && p.region == prefer && p.time >= k.time)
+            .min_by_key(|p| p.time)
+    {
+        return Some(b);
+    }
     let pool = if known.is_empty() { qualified } else { known };
+    newest_of(&pool, prefer)
+}
+
+/// The newest of `pool`; on equal times the `prefer` region's (no copy needed).
+fn newest_of<'a>(pool: &[&'a EbsPoint], prefer: &str) -> Option<&'a EbsPoint> {
     let mut best: Option<&EbsPoint> = None;
-    for p in pool {
+    for p in pool.iter().copied() {
         let better = match best {
             None => true,
             // a copy already in the target region of the same data needs no copy and no primary
@@ -792,6 +810,8 @@ pub(crate) async fn resolve_set(
             return Err(ActionError::fatal(message));
         }
         let answer = ctx.choose(message, cands).await?;
+        // the console confirms a choice that does not meet the RPO with `accept-rpo-loss:ID`
+        let answer = answer.strip_prefix(super::recovery_point::ACCEPT_RPO_LOSS).unwrap_or(&answer).to_string();
         let Some(i) = found.unattributed.iter().position(|s| s.id == answer) else {
             return Err(ActionError::fatal(format!("`{answer}` is not one of the unattributed copies offered")));
         };
@@ -933,6 +953,24 @@ mod tests {
         let best = pick_ebs(&points, "vol-1", None, "us-west-2", &mut excluded).map(|p| p.snapshot.id.clone());
         assert_eq!(best.as_deref(), Some("snap-late2"));
         assert_eq!(excluded.len(), 1, "{excluded:?}");
+    }
+
+    // the primary up, its newest original known; the customer's copy of it in the target region carries only its
+    // own start (a bound, not before the original's time): not provably older, no copy needed — it is taken
+    #[test]
+    fn a_copy_in_the_target_region_not_provably_older_beats_copying_the_original() {
+        let original = point("snap-o", "us-east-1", "completed", "2026-12-07T09:00:00Z");
+        let mut copy = point("snap-c", "us-west-2", "completed", "2026-12-07T09:20:00Z");
+        copy.time_from = TimeFrom::CopyStart;
+        let mut older = point("snap-old", "us-west-2", "completed", "2026-12-07T08:50:00Z");
+        older.time_from = TimeFrom::CopyStart;
+        let points = vec![original.clone(), copy, older.clone()];
+        let best = pick_ebs(&points, "vol-1", None, "us-west-2", &mut Vec::new()).map(|p| p.snapshot.id.clone());
+        assert_eq!(best.as_deref(), Some("snap-c"));
+        // a copy provably older than the original (its upper bound before the original's time) is not taken
+        let points = vec![original, older];
+        let best = pick_ebs(&points, "vol-1", None, "us-west-2", &mut Vec::new()).map(|p| p.snapshot.id.clone());
+        assert_eq!(best.as_deref(), Some("snap-o"));
     }
 
     // twelve hourly copies, each with its own per-hour Name tag and no attribution: never twelve volumes

@@ -702,7 +702,9 @@ async fn judge_set(
         })
     };
     let Some((age, bound, verdict)) = judge(&plan) else { return Ok((ebs, plan, idx)) };
-    if RpoVerdict::judge(db.age_secs, rpo, false) != RpoVerdict::Met || verdict == RpoVerdict::Met {
+    // asked only when the set misses for sure; an `unknown` set (a member's time only a bound) is said by its
+    // verdict and a warning when it is restored
+    if RpoVerdict::judge(db.age_secs, rpo, false) != RpoVerdict::Met || verdict != RpoVerdict::Missed {
         return Ok((ebs, plan, idx));
     }
     // the database point met the RPO, the consistent set does not: the alternatives
@@ -788,7 +790,9 @@ async fn judge_set(
                 crate::util::fmt_duration(ctx.rpo),
                 verdict.as_str()
             );
-            ctx.choose(msg, cands.clone()).await?
+            let answer = ctx.choose(msg, cands.clone()).await?;
+            // the console confirms a choice that does not meet the RPO with `accept-rpo-loss:ID`
+            answer.strip_prefix(ACCEPT_RPO_LOSS).unwrap_or(&answer).to_string()
         }
     };
     let chosen = cands.iter().find(|c| c.id == decision).ok_or_else(|| {
