@@ -119,6 +119,15 @@ pub enum Cmd {
     /// (recovery points against the RPO, resources in the right region, the projected RTO); exit 0 ready, 1 not
     /// ready, 2 invalid runbook, 4 wrong account
     Preflight(PreflightArgs),
+    /// Show the DR inventory `preflight` records while the primary answers (per application: the primary's volumes,
+    /// databases, images, and every recovery point's source and time) and its age; exit 1 when one is missing
+    Inventory {
+        /// Runbook files (default: every inventory in the state directory)
+        runbooks: Vec<PathBuf>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow a live run from its journal, read-only (any number of watchers)
     Watch {
         /// Run id (or a unique prefix, `last`, or a run directory)
@@ -204,8 +213,9 @@ pub struct ResumeArgs {
     /// say the flag answered, not a person
     #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
     pub manual_done: Vec<String>,
-    /// Recovery point for `ask` policies not answered before the run stopped: an id, or `latest`
-    #[arg(long, value_name = "ID|latest")]
+    /// Recovery point for `ask` policies not answered before the run stopped: an id, or `latest`;
+    /// `+ebs=newest|consistent|db:ID` answers the EBS-set question
+    #[arg(long, value_name = "ID|latest[+ebs=…]")]
     pub recovery_point: Option<String>,
     /// The runbook, if it moved since the run started (it must still have the same sha256, unless --force)
     #[arg(long, value_name = "PATH")]
@@ -273,8 +283,9 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_name = "all|ID,ID")]
     pub manual_done: Vec<String>,
 
-    /// Recovery point for `ask` policies in headless runs: an id, or `latest`
-    #[arg(long, value_name = "ID|latest")]
+    /// Recovery point for `ask` policies in headless runs: an id, or `latest`; `+ebs=newest|consistent|db:ID`
+    /// answers the EBS-set question (the set consistent with the database point misses the RPO it meets)
+    #[arg(long, value_name = "ID|latest[+ebs=…]")]
     pub recovery_point: Option<String>,
 
     /// When the incident started (RFC 3339, or a duration ago such as 45m; not in the future); default: now

@@ -150,12 +150,12 @@ impl<W: Write> Printer<W> {
         let rpo = self.view.rpo();
         match (&rpo.worst, rpo.achieved_secs) {
             (Some(worst), Some(a)) => {
-                let verdict = if rpo.met == Some(true) { "met" } else { "MISSED" };
+                let verdict = rpo.verdict.unwrap_or(crate::run::RpoVerdict::Missed).shout();
                 let _ = writeln!(
                     self.out,
                     "RPO:      target {}, achieved {} ({verdict}; oldest data: {} {} of step {})",
                     d(rpo.target_secs),
-                    d(u64::try_from(a).unwrap_or(0)),
+                    crate::run::fmt_loss(a, rpo.bound),
                     worst.kind,
                     sanitize(&worst.id),
                     worst.step
@@ -271,11 +271,22 @@ pub fn respond(ev: &EventKind, opts: &Options, by: &str) -> Option<Command> {
                 }
             })
         }
-        EventKind::OperatorRequest { step, prompt: Prompt::Choice { .. } } => Some(Command::Block {
-            reason: format!(
-                "step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest"
-            ),
-        }),
+        EventKind::OperatorRequest { step, prompt: Prompt::Choice { message, candidates } } => {
+            let reason = if candidates.iter().any(|c| c.kind == "ebs-set") {
+                // the whole recovery point set misses the RPO the database point met: a decision, never a default
+                let ids: Vec<&str> = candidates.iter().map(|c| c.id.trim_start_matches("ebs=")).collect();
+                format!(
+                    "step `{step}` asks: {message}; pass --recovery-point POINT+ebs=DECISION with DECISION one of: {} \
+                     (e.g. --recovery-point latest+ebs=newest)",
+                    ids.join(", ")
+                )
+            } else if message.starts_with(crate::actions::recovery_point::SET_UNKNOWN) {
+                format!("step `{step}` stopped before any recovery point was restored: {message}")
+            } else {
+                format!("step `{step}` asks for a recovery point; pass --recovery-point ID or --recovery-point latest")
+            };
+            Some(Command::Block { reason })
+        }
         EventKind::RunPaused { reason } => Some(Command::Abort {
             reason: format!("{reason}; a headless run cannot wait for an operator (use the console to retry or skip)"),
             by: by.to_string(),

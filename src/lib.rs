@@ -17,6 +17,7 @@ pub mod exit;
 pub mod headless;
 pub mod iam;
 pub mod incident;
+pub mod inventory;
 pub mod journal;
 pub mod plan;
 pub mod preflight;

@@ -24,10 +24,44 @@ pub fn all() -> Vec<Arc<dyn Action>> {
     ]
 }
 
+use super::ebs_points::TimeFrom;
 use super::recovery_point::{
-    EbsFound, EbsPoint, EbsWanted, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME, TAG_SOURCE_VOLUME, TimeFrom, find_ebs,
-    pick_ebs,
+    EbsFound, EbsOpts, EbsPoint, EbsWanted, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME, TAG_SOURCE_VOLUME, find_ebs,
+    resolve_set, say_found, set_from_text,
 };
+
+/// The set `recovery_point.select` judged (`ebs_snapshots`: `volume=snapshot@region,…`), as points of `found`; a
+/// snapshot the operator attributed by hand (not attributed here) counts with its own start as an upper bound.
+fn chosen_set(found: &EbsFound, given: &str) -> Result<Vec<(String, EbsPoint)>, ActionError> {
+    let mut picks = Vec::new();
+    for item in given.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item.split_once('=').and_then(|(v, rest)| rest.rsplit_once('@').map(|(s, r)| (v, s, r)));
+        let Some((vol, snap, region)) = parsed else {
+            return Err(ActionError::fatal(format!("parameter `snapshots`: `{item}` is not volume=snapshot@region")));
+        };
+        let pt = found.points.iter().find(|p| p.snapshot.id == snap && p.region == region).cloned().or_else(|| {
+            found.unattributed.iter().find(|s| s.id == snap && found.target == region).map(|s| EbsPoint {
+                snapshot: s.clone(),
+                region: region.to_string(),
+                volume: vol.to_string(),
+                copied_from: None,
+                time: s.start_time,
+                time_from: TimeFrom::CopyStart,
+                by: "the operator".into(),
+            })
+        });
+        match pt {
+            Some(pt) => picks.push((vol.to_string(), pt)),
+            None => {
+                return Err(ActionError::fatal(format!(
+                    "snapshot {snap} chosen for {vol} is no longer in {region} (or no longer attributable); the \
+                     recovery point step must choose again"
+                )));
+            }
+        }
+    }
+    Ok(picks)
+}
 
 /// Finds (a copy of `snapshot` already in `region`: by the `drconsole:source-snapshot` tag or the
 /// `[Copied snap-… from …]` description) or starts a copy of `snapshot` into `region`; waits until completed.
@@ -402,6 +436,22 @@ static RESTORE_SET: ActionSpec = ActionSpec {
             K::Duration,
             "how far apart the volumes' snapshots may be for a consistent set (default 15m; wider is a warning)",
         ),
+        P::opt(
+            "snapshots",
+            K::Str,
+            "the set recovery_point.select judged (its ebs_snapshots output): restored exactly, no other volume",
+        ),
+        P::opt(
+            "copy_source_tag",
+            K::Str,
+            "the tag on a copy naming its source snapshot or volume (the customer's convention)",
+        ),
+        P::opt("copy_time_tag", K::Str, "the tag on a copy holding its source snapshot's time"),
+        P::opt(
+            "copy_description",
+            K::Str,
+            "a copy's description pattern, with {snapshot}, {volume}, {time} and {*} holes",
+        ),
     ],
     outputs: &[
         out("volume_ids", "the new volumes, comma-separated"),
@@ -446,50 +496,29 @@ impl Action for RestoreSet {
         let before = p.opt_time("before")?;
         let az = p.opt_str("az")?.map_or_else(|| format!("{region}a"), str::to_string);
         let kms = p.opt_str("kms_key")?;
-        let found: EbsFound =
-            c(find_ebs(cloud, &EbsWanted::Tag(k.clone(), v.clone()), &src, &region, &ctx.run_id)).await?;
-        for n in &found.notes {
-            ctx.progress(n.clone(), None);
-        }
+        let opts = EbsOpts::for_step(ctx, p)?;
+        let mut found: EbsFound =
+            c(find_ebs(cloud, &EbsWanted::Tag(k.clone(), v.clone()), &src, &region, &ctx.run_id, &opts)).await?;
+        say_found(ctx, &found);
         if let Some(u) = &found.unreachable {
             ctx.progress(format!("{u}; using only the snapshot copies in {region}"), None);
         }
         ctx.progress(
             format!(
-                "{} recovery point(s) of {}: {}",
+                "{} recovery point(s) of {} ({}): {}",
                 found.points.len(),
                 found.volumes.join(", "),
+                set_from_text(&found),
                 found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>().join("; ")
             ),
             None,
         );
-        if found.volumes.is_empty() {
-            let mut seen: Vec<String> = found.points.iter().map(EbsPoint::describe).collect();
-            seen.extend(found.excluded.iter().cloned());
-            return Err(ActionError::fatal(format!(
-                "no volume tagged {k}={v} in {src}{} and no snapshot copy of one in {region}{}",
-                found.unreachable.as_ref().map(|u| format!(" (unreachable: {u})")).unwrap_or_default(),
-                if seen.is_empty() { String::new() } else { format!("; looked at: {}", seen.join("; ")) }
-            )));
-        }
-        // pick every volume's point first: nothing is created unless the whole set can be restored
-        let mut picks = Vec::new();
-        for vol in &found.volumes {
-            let mut excluded = found.excluded.clone();
-            match pick_ebs(&found.points, vol, before, &region, &mut excluded) {
-                Some(pt) => picks.push((vol.clone(), pt.clone())),
-                None => {
-                    let regions =
-                        if found.unreachable.is_some() { region.clone() } else { format!("{src} or {region}") };
-                    let cond = before.map(|b| format!(" at or before {b}")).unwrap_or_default();
-                    return Err(ActionError::fatal(format!(
-                        "no completed snapshot of {vol}{cond} in {regions}; found {}: {}",
-                        excluded.len(),
-                        if excluded.is_empty() { "nothing".to_string() } else { excluded.join("; ") }
-                    )));
-                }
-            }
-        }
+        // every volume's point first: nothing is created unless the whole set is known and can be restored
+        let given = p.opt_str("snapshots")?.map(str::trim).filter(|g| !g.is_empty());
+        let picks: Vec<(String, EbsPoint)> = match given {
+            Some(g) => chosen_set(&found, g)?,
+            None => resolve_set(ctx, &mut found, before, &region).await?.picks,
+        };
         let mut ids = Vec::new();
         let mut oldest: Option<jiff::Timestamp> = None;
         let mut times = Vec::new();
@@ -502,17 +531,19 @@ impl Action for RestoreSet {
             } else {
                 ensure_snapshot_copy(ctx, cloud, &pt.snapshot, &pt.region, &region, kms).await?
             };
-            if pt.time_from == TimeFrom::CopyStart {
-                ctx.warn(format!("{} has no recorded source time; its data is older than {}", pt.snapshot.id, pt.time));
+            if pt.bound() {
+                ctx.warn(format!(
+                    "{} has no recorded source time; its data is older than {} (an upper bound)",
+                    pt.snapshot.id, pt.time
+                ));
             }
             oldest = Some(oldest.map_or(pt.time, |o| o.min(pt.time)));
-            times.push(pt.time);
+            times.push((pt.time, pt.bound()));
             ctx.progress(
                 format!("volume {}/{total}: {vol} from {}", n + 1, pt.describe()),
                 Some(100.0 * n as f64 / total as f64),
             );
-            let source_volume = pt.volume.clone().unwrap_or(vol);
-            let extra = [(TAG_SOURCE_VOLUME.to_string(), source_volume)];
+            let extra = [(TAG_SOURCE_VOLUME.to_string(), vol.clone())];
             let nv = ensure_volume(
                 ctx,
                 cloud,

@@ -4,6 +4,7 @@
 
 mod builtin;
 mod data;
+mod ebs_points;
 mod ec2;
 pub mod kit;
 mod network;
@@ -263,22 +264,28 @@ impl ActionCtx {
         kind: &str,
         label: &str,
         region: &str,
-        times: &[jiff::Timestamp],
+        times: &[(jiff::Timestamp, bool)],
         tolerance: Duration,
     ) {
-        let (Some(oldest), Some(newest)) = (times.iter().min(), times.iter().max()) else { return };
-        let rpo_secs = crate::run::clock::secs_between(*oldest, self.incident_start).max(0);
-        let rpo_met = u64::try_from(rpo_secs).unwrap_or(0) <= self.rpo.as_secs();
+        let (Some(oldest), Some(newest)) = (times.iter().map(|t| t.0).min(), times.iter().map(|t| t.0).max()) else {
+            return;
+        };
+        // a member whose time is only a bound (its data may be older than the oldest known) makes the window a bound
+        let bound = times.iter().any(|(_, b)| *b);
+        let rpo_secs = crate::run::clock::secs_between(oldest, self.incident_start).max(0);
+        let verdict = crate::run::RpoVerdict::judge(rpo_secs, self.rpo.as_secs(), bound);
         self.emit(EventKind::RecoveryPointChosen {
             step: self.step_id.clone(),
             id: label.to_string(),
             kind: kind.to_string(),
             region: region.to_string(),
-            time: *oldest,
+            time: oldest,
             rpo_secs,
-            rpo_met,
+            rpo_met: verdict == crate::run::RpoVerdict::Met,
+            verdict: Some(verdict),
+            bound,
         });
-        let spread = u64::try_from(crate::run::clock::secs_between(*oldest, *newest)).unwrap_or(0);
+        let spread = u64::try_from(crate::run::clock::secs_between(oldest, newest)).unwrap_or(0);
         if spread > tolerance.as_secs() {
             self.warn(format!(
                 "{label}: its {} members are {} apart (tolerance {}): the set is not consistent",
@@ -287,12 +294,18 @@ impl ActionCtx {
                 crate::util::fmt_duration(tolerance)
             ));
         }
-        if !rpo_met {
-            self.warn(format!(
+        match verdict {
+            crate::run::RpoVerdict::Missed => self.warn(format!(
                 "{label}: its oldest member is {} before the incident, beyond the RPO of {}",
-                crate::util::fmt_duration(Duration::from_secs(u64::try_from(rpo_secs).unwrap_or(0))),
+                crate::run::fmt_loss(rpo_secs, bound),
                 crate::util::fmt_duration(self.rpo)
-            ));
+            )),
+            crate::run::RpoVerdict::Unknown => self.warn(format!(
+                "{label}: RPO unknown: a member's time is only an upper bound ({} at least, the RPO is {})",
+                crate::run::fmt_loss(rpo_secs, bound),
+                crate::util::fmt_duration(self.rpo)
+            )),
+            crate::run::RpoVerdict::Met => {}
         }
     }
 

@@ -10,11 +10,29 @@ use super::kit::{c, outs, s};
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{Cloud, CloudResult, DbSnapshotQuery, Filter};
-use crate::run::{Candidate, EventKind};
+use crate::run::{Candidate, EventKind, RpoVerdict};
+
+pub use super::ebs_points::SET_UNKNOWN;
+pub(crate) use super::ebs_points::{
+    CopyConvention, EbsFound, EbsOpts, EbsPoint, EbsWanted, SetFrom, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME,
+    TAG_SOURCE_VOLUME, describe_unattributed, find_ebs, plan_set, resolve_set,
+};
 
 /// An answer (or `--recovery-point`) of `accept-rpo-loss:ID` chooses `ID` and records that the operator accepted
 /// its data loss: a point older than the RPO is then taken even with `require_rpo = true`.
 pub const ACCEPT_RPO_LOSS: &str = "accept-rpo-loss:";
+
+/// An answer's recovery point part and its EBS-set decision (`latest+ebs=newest`): `newest`, `consistent` or
+/// `db:ID` (README: "When the primary region is down").
+pub(crate) fn answer_parts(answer: &str) -> (&str, Option<&str>) {
+    match answer.split_once("+ebs=") {
+        Some((point, set)) => (point, Some(set)),
+        None => match answer.strip_prefix("ebs=") {
+            Some(set) => ("", Some(set)),
+            None => (answer, None),
+        },
+    }
+}
 
 /// The id of an answer, and whether it accepts the RPO loss.
 fn accepted(answer: &str) -> (&str, bool) {
@@ -60,6 +78,24 @@ static SELECT: ActionSpec = ActionSpec {
         P::opt("before", K::Time, "latest_before: the newest point at or before this time"),
         P::opt("id", K::Str, "policy id: the recovery point id or ARN"),
         P::opt("require_rpo", K::Bool, "fail when the chosen point does not meet the runbook's RPO (default false)"),
+        P::opt(
+            "ebs_tag",
+            K::Str,
+            "rds/backup/rds_pitr: the EBS volumes (key=value) restored with the database: the whole set is judged with \
+             the point (every volume attributed, consistent, RPO) before anything is restored; output ebs_snapshots",
+        ),
+        P::opt(
+            "copy_source_tag",
+            K::Str,
+            "ebs: the tag on a copy naming its source snapshot or volume (the customer's convention)",
+        ),
+        P::opt("copy_time_tag", K::Str, "ebs: the tag on a copy holding its source snapshot's time"),
+        P::opt(
+            "copy_description",
+            K::Str,
+            "ebs: a copy's description pattern, with {snapshot}, {volume}, {time} and {*} holes",
+        ),
+        P::opt("tolerance", K::Duration, "ebs_tag: how far apart a consistent set's members may be (default 15m)"),
     ],
     outputs: &[
         out("id", "the recovery point id (snapshot id, AMI id, S3 key prefix, `pitr:<time>`)"),
@@ -71,6 +107,11 @@ static SELECT: ActionSpec = ActionSpec {
         out("age_secs", "its age at the incident start (the data loss)"),
         out("rpo_met", "whether it meets the RPO"),
         out("unreachable", "regions that did not answer (their recovery points were not offered), comma-separated"),
+        out("verdict", "met, missed or unknown (the point's time only a bound), for the whole set with ebs_tag"),
+        out(
+            "ebs_snapshots",
+            "with ebs_tag: the EBS set judged with the point, volume=snapshot@region, comma-separated (else empty)",
+        ),
     ],
     iam: &[
         "rds:DescribeDBSnapshots",
@@ -352,6 +393,8 @@ impl Action for Select {
         let mut errors = Vec::new();
         let mut unreachable: Vec<String> = Vec::new();
         let mut excluded: Vec<String> = Vec::new();
+        // candidates whose time is only an upper bound (a copy's own start)
+        let mut bounded: Vec<String> = Vec::new();
         if source == "ebs" {
             let wanted = match (p.opt_str("resource")?.filter(|r| !r.is_empty()), p.opt_str("tag")?) {
                 (Some(v), _) => EbsWanted::Volume(v.to_string()),
@@ -366,15 +409,22 @@ impl Action for Select {
                 [first, .., last] => (first.clone(), last.clone()),
                 [] => (ctx.target.primary.clone(), ctx.target.secondary.clone()),
             };
-            let ebs = super::kit::c(find_ebs(cloud, &wanted, &src, &dst, &ctx.run_id)).await?;
-            for n in &ebs.notes {
-                ctx.progress(n.clone(), None);
-            }
+            let opts = EbsOpts::for_step(ctx, p)?;
+            let ebs = super::kit::c(find_ebs(cloud, &wanted, &src, &dst, &ctx.run_id, &opts)).await?;
+            say_found(ctx, &ebs);
             if let Some(u) = &ebs.unreachable {
                 unreachable.push(src.clone());
                 ctx.progress(format!("{u}: only {dst} recovery points are listed"), None);
             }
             excluded.extend(ebs.excluded.iter().cloned());
+            if !ebs.unattributed.is_empty() {
+                excluded.push(format!(
+                    "{} cop{} not attributed to a volume ({})",
+                    ebs.unattributed.len(),
+                    if ebs.unattributed.len() == 1 { "y" } else { "ies" },
+                    super::ebs_points::how_to_resolve(&ebs)
+                ));
+            }
             for pt in ebs.points {
                 if pt.snapshot.state != "completed" {
                     excluded.push(format!("{}: state {}", pt.describe(), pt.snapshot.state));
@@ -392,7 +442,10 @@ impl Action for Select {
                     arn: None,
                     source: format!("EBS {}", pt.describe()),
                 };
-                found.push(Found { c, resource: pt.volume_key().unwrap_or_default() });
+                if pt.bound() {
+                    bounded.push(pt.snapshot.id.clone());
+                }
+                found.push(Found { c, resource: pt.volume.clone() });
             }
         } else {
             for r in &regions {
@@ -445,7 +498,7 @@ impl Action for Select {
         for f in &mut found {
             f.c.age_secs = crate::run::clock::secs_between(f.c.time, ctx.incident_start).max(0);
             // an AMI holds code, not data: the RPO does not apply to it
-            f.c.rpo_met = f.c.kind == "ami" || f.c.age_secs <= rpo;
+            f.c.rpo_met = f.c.kind == "ami" || (f.c.age_secs <= rpo && !bounded.contains(&f.c.id));
         }
         // newest first; on equal times the preferred region (no cross-region copy needed)
         found.sort_by(|a, b| b.c.time.cmp(&a.c.time).then_with(|| (b.c.region == prefer).cmp(&(a.c.region == prefer))));
@@ -457,7 +510,7 @@ impl Action for Select {
             })
         };
         let mut loss_accepted = false;
-        let idx = match policy {
+        let mut idx = match policy {
             "latest" => 0,
             "latest_before" => {
                 let before = p.opt_time("before")?.ok_or_else(|| {
@@ -471,31 +524,66 @@ impl Action for Select {
                 })?
             }
             "id" => by_id(p.str("id")?)?,
-            "ask" => match ctx.recovery_point.as_deref().map(accepted) {
-                Some((id, accept)) => {
-                    loss_accepted = accept;
-                    if id == "latest" { 0 } else { by_id(id)? }
+            "ask" => {
+                match ctx.recovery_point.as_deref().map(|a| answer_parts(a).0).filter(|a| !a.is_empty()).map(accepted) {
+                    Some((id, accept)) => {
+                        loss_accepted = accept;
+                        if id == "latest" { 0 } else { by_id(id)? }
+                    }
+                    None => {
+                        let cands: Vec<Candidate> = found.iter().take(30).map(|f| f.c.clone()).collect();
+                        let msg = format!(
+                            "Choose the {source} recovery point to restore (RPO {}){unreachable_note}",
+                            crate::util::fmt_duration(ctx.rpo)
+                        );
+                        let answer = ctx.choose(msg, cands).await?;
+                        let (answer, accept) = accepted(&answer);
+                        loss_accepted = accept;
+                        if answer == "latest" { 0 } else { by_id(answer)? }
+                    }
                 }
-                None => {
-                    let cands: Vec<Candidate> = found.iter().take(30).map(|f| f.c.clone()).collect();
-                    let msg = format!(
-                        "Choose the {source} recovery point to restore (RPO {}){unreachable_note}",
-                        crate::util::fmt_duration(ctx.rpo)
-                    );
-                    let answer = ctx.choose(msg, cands).await?;
-                    let (answer, accept) = accepted(&answer);
-                    loss_accepted = accept;
-                    if answer == "latest" { 0 } else { by_id(answer)? }
-                }
-            },
+            }
             other => {
                 return Err(ActionError::fatal(format!(
                     "parameter `policy`: unknown policy `{other}` (latest, latest_before, id, ask)"
                 )));
             }
         };
+        // the whole set: the database point and every EBS volume, judged before anything is restored
+        let mut ebs_snapshots = String::new();
+        let mut set_verdict: Option<RpoVerdict> = None;
+        if source != "ebs"
+            && let Some(tag) = p.opt_str("ebs_tag")?.filter(|t| !t.trim().is_empty())
+        {
+            let (ebs, plan, new_idx) = judge_set(ctx, cloud, p, tag, &found, idx, &prefer).await?;
+            // an older database point chosen for the set's sake is the operator's acceptance of its loss
+            loss_accepted |= new_idx != idx;
+            idx = new_idx;
+            if let Some((t, b)) = plan.oldest() {
+                let age = crate::run::clock::secs_between(t, ctx.incident_start).max(0);
+                set_verdict = Some(RpoVerdict::judge(age, ctx.rpo.as_secs(), b));
+            }
+            ebs_snapshots = plan
+                .picks
+                .iter()
+                .map(|(v, pt)| format!("{v}={}@{}", pt.snapshot.id, pt.region))
+                .collect::<Vec<_>>()
+                .join(",");
+            ctx.progress(
+                format!(
+                    "EBS set of {} ({} volume(s), {}): {}",
+                    ebs.what,
+                    plan.picks.len(),
+                    set_from_text(&ebs),
+                    plan.picks.iter().map(|(_, pt)| pt.describe()).collect::<Vec<_>>().join("; ")
+                ),
+                None,
+            );
+        }
         let f = &found[idx];
         let c = &f.c;
+        let bound = bounded.contains(&c.id);
+        let verdict = RpoVerdict::judge(c.age_secs, ctx.rpo.as_secs(), bound);
         ctx.emit(EventKind::RecoveryPointChosen {
             step: ctx.step_id.clone(),
             id: c.id.clone(),
@@ -504,6 +592,8 @@ impl Action for Select {
             time: c.time,
             rpo_secs: c.age_secs,
             rpo_met: c.rpo_met,
+            verdict: Some(verdict),
+            bound,
         });
         if !c.rpo_met {
             let msg = format!(
@@ -533,6 +623,8 @@ impl Action for Select {
             ("age_secs", Value::from(c.age_secs)),
             ("rpo_met", Value::Bool(c.rpo_met)),
             ("unreachable", s(unreachable.join(","))),
+            ("verdict", s(set_verdict.map_or(verdict, |v| v.max(verdict)).as_str().to_string())),
+            ("ebs_snapshots", s(ebs_snapshots)),
         ]))
     }
 }
@@ -542,415 +634,182 @@ pub async fn candidates(cloud: &Cloud, p: &Params, source: &str, region: &str) -
     Ok(c(list_region(cloud, p, source, region, "", &mut Vec::new())).await?.into_iter().map(|f| f.c).collect())
 }
 
-// ---------------------------------------------------------------------------------------------- EBS recovery points
-
-/// Tag on a snapshot copy made by drconsole: when its source snapshot was taken (RFC 3339).
-pub(crate) const TAG_SOURCE_TIME: &str = "drconsole:source-time";
-/// Tag on a snapshot copy made by drconsole: the volume its source snapshot was taken of.
-pub(crate) const TAG_SOURCE_VOLUME: &str = "drconsole:source-volume";
-/// Tag on a snapshot copy made by drconsole: the snapshot it was copied from.
-pub(crate) const TAG_SOURCE_SNAPSHOT: &str = "drconsole:source-snapshot";
-
-/// `[Copied snap-0123 from us-east-1]`, as CopySnapshot (and Data Lifecycle Manager, and a Lambda calling it
-/// without a description of its own) writes at the start of a copy's description: `(snapshot, region)`.
-pub(crate) fn copied_from_description(description: &str) -> Option<(String, String)> {
-    let rest = &description[description.find("[Copied ")? + "[Copied ".len()..];
-    let (snap, rest) = rest.split_once(" from ")?;
-    let (region, _) = rest.split_once(']')?;
-    let ok = snap.starts_with("snap-") && !region.is_empty() && !region.contains(' ');
-    ok.then(|| (snap.to_string(), region.to_string()))
-}
-
-/// The volume id in an EBS volume ARN (`arn:aws:ec2:us-east-1:111111111111:volume/vol-0abc`).
-fn volume_of_arn(arn: &str) -> Option<&str> {
-    arn.rsplit_once(":volume/").map(|(_, v)| v)
-}
-
-/// The snapshot id in an EBS recovery point ARN (`arn:aws:ec2:us-west-2::snapshot/snap-0abc`).
-fn snapshot_of_arn(arn: &str) -> Option<&str> {
-    arn.rsplit_once(":snapshot/").map(|(_, s)| s)
-}
-
-/// How the time of an EBS recovery point is known, most trusted first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum TimeFrom {
-    /// The AWS Backup recovery point's creation date.
-    Backup,
-    /// The snapshot is the original: its own start time.
-    Own,
-    /// The source snapshot's start time (found in the source region).
-    Source,
-    /// The `drconsole:source-time` tag drconsole put on its own copy.
-    Tag,
-    /// The copy's own start time: the source is unreachable and nothing else records its time, so this is an
-    /// upper bound (the data is older).
-    CopyStart,
-}
-
-impl TimeFrom {
-    fn describe(self) -> &'static str {
-        match self {
-            TimeFrom::Backup => "the AWS Backup recovery point's creation date",
-            TimeFrom::Own => "its start time",
-            TimeFrom::Source => "its source snapshot's start time",
-            TimeFrom::Tag => "the drconsole:source-time tag",
-            TimeFrom::CopyStart => "the copy's start time (an upper bound: the source is unreachable)",
-        }
+/// Says what an EBS search used and could not see: notes, the DR inventory (its time and age), the source region.
+pub(crate) fn say_found(ctx: &ActionCtx, ebs: &EbsFound) {
+    for n in &ebs.notes {
+        ctx.progress(n.clone(), None);
+    }
+    if let Some(taken) = ebs.inventory_used {
+        let age = crate::run::clock::secs_between(taken, ctx.clock.now()).max(0);
+        ctx.warn(format!(
+            "{} used the DR inventory of {} ({} old): {}",
+            ebs.what,
+            taken.strftime("%Y-%m-%d %H:%M:%SZ"),
+            crate::util::fmt_duration(std::time::Duration::from_secs(age.unsigned_abs())),
+            set_from_text(ebs)
+        ));
+    }
+    if ebs.set_from == SetFrom::Copies {
+        ctx.warn(format!(
+            "the {} are taken from what the attributed copies name ({}): {} did not answer and there is no DR \
+             inventory, so the primary may have had more",
+            ebs.what,
+            ebs.volumes.join(", "),
+            ebs.source
+        ));
     }
 }
 
-/// A snapshot holding a volume's data, in either region, with where its data came from and when it was taken.
-#[derive(Debug, Clone)]
-pub(crate) struct EbsPoint {
-    pub snapshot: crate::cloud::Snapshot,
-    pub region: String,
-    /// The volume whose data it holds (for a copy: its source's volume), when known.
-    pub volume: Option<String>,
-    /// What groups it when the volume is not known: the copied `Name` tag.
-    pub name_tag: Option<String>,
-    /// For a copy: `(region, snapshot)` it was copied from.
-    pub copied_from: Option<(String, String)>,
-    /// When its data was taken.
-    pub time: Timestamp,
-    pub time_from: TimeFrom,
-    /// What recognised it: `AWS Backup recovery point`, `CopySnapshot description`, `drconsole tags`...
-    pub by: &'static str,
-}
-
-impl EbsPoint {
-    /// The key of the volume it restores: the volume id, else the copied Name tag.
-    pub fn volume_key(&self) -> Option<String> {
-        self.volume.clone().or_else(|| self.name_tag.as_ref().map(|n| format!("Name={n}")))
-    }
-
-    /// One line for candidate lists and error messages.
-    pub fn describe(&self) -> String {
-        let what = match &self.copied_from {
-            Some((r, s)) => format!("copy of {s} from {r}"),
-            None => "original".to_string(),
-        };
-        format!(
-            "{} in {} ({what}, {}, recognised by {}; time {} from {}, {})",
-            self.snapshot.id,
-            self.region,
-            self.volume_key().unwrap_or_else(|| "volume unknown".into()),
-            self.by,
-            self.time,
-            self.time_from.describe(),
-            self.snapshot.state
-        )
+/// Where the set of volumes came from, for the log.
+pub(crate) fn set_from_text(ebs: &EbsFound) -> String {
+    match ebs.set_from {
+        SetFrom::Live => format!("the volumes {} has now", ebs.source),
+        SetFrom::Inventory => format!("the volumes the DR inventory recorded in {}", ebs.source),
+        SetFrom::Given => "the volume named".to_string(),
+        SetFrom::Copies => "the volumes the attributed copies name".to_string(),
+        SetFrom::Unknown => "no volume known".to_string(),
     }
 }
 
-/// What EBS recovery-point discovery found: the points of the wanted volumes in both regions, what it looked at
-/// and left out (with the reason), and whether the source region answered.
-#[derive(Debug, Default)]
-pub(crate) struct EbsFound {
-    pub points: Vec<EbsPoint>,
-    /// The volumes (ids, or `Name=...` keys when only copies were seen).
-    pub volumes: Vec<String>,
-    /// `snapshot in region: reason`, for "nothing found" messages.
-    pub excluded: Vec<String>,
-    /// The source region did not answer: only the target region's points are listed.
-    pub unreachable: Option<String>,
-    pub notes: Vec<String>,
-}
-
-/// What to look for: the volumes with a tag, or one volume by id.
-#[derive(Debug, Clone)]
-pub(crate) enum EbsWanted {
-    Tag(String, String),
-    Volume(String),
-}
-
-impl EbsWanted {
-    fn describe(&self) -> String {
-        match self {
-            EbsWanted::Tag(k, v) => format!("volumes tagged {k}={v}"),
-            EbsWanted::Volume(v) => format!("volume {v}"),
-        }
-    }
-}
-
-/// Finds the recovery points of EBS volumes from what AWS and backup tooling record, in this order of trust:
-/// 1. AWS Backup recovery points in `target`'s vaults (their resource ARN names the volume, their creation date
-///    the time);
-/// 2. copies recognised by the `[Copied snap-… from REGION]` description CopySnapshot and DLM write (the time is
-///    the source snapshot's, read in `source` when it answers) or by the tags copied from the source (`Name`, the
-///    volumes' tag);
-/// 3. drconsole's own tags on the copies it made (`drconsole:source-volume`, `drconsole:source-snapshot`,
-///    `drconsole:source-time`);
-/// 4. the snapshots of the volumes in `source` itself.
-///
-/// When `source` does not answer (a regional outage), only `target`'s snapshots are used and `unreachable` says so.
-pub(crate) async fn find_ebs(
+/// Judges the EBS set with the chosen database point `found[idx]`: every volume of the primary's set attributed
+/// (else the operator is asked; headless stops), at or before the point. When the point meets the RPO and the
+/// consistent set does not, the operator chooses (or `--recovery-point …+ebs=newest|consistent|db:ID` answered):
+/// the newest points (inconsistent with the database by the minutes shown), the consistent set (the loss), or an
+/// older database point that makes the set consistent. Returns the set, its plan and the (maybe older) point.
+async fn judge_set(
+    ctx: &ActionCtx,
     cloud: &Cloud,
-    wanted: &EbsWanted,
-    source: &str,
-    target: &str,
-    run_id: &str,
-) -> Result<EbsFound, crate::cloud::CloudError> {
-    let mut found = EbsFound::default();
-    // the volumes, in the source region
-    let mut volumes: Vec<String> = Vec::new();
-    let source_up = match wanted {
-        EbsWanted::Volume(v) => {
-            volumes.push(v.clone());
-            true
-        }
-        EbsWanted::Tag(k, v) => match cloud.ec2.describe_volumes(source, &Filter::tag(k.clone(), v.clone())).await {
-            Ok(vs) => {
-                volumes.extend(vs.into_iter().map(|x| x.id));
-                true
-            }
-            Err(e) if e.is_retryable() => {
-                found.unreachable = Some(format!("{source}: {e}"));
-                false
-            }
-            Err(e) => return Err(e),
-        },
-    };
-    // the source's snapshots of those volumes (one call per volume: the volume-id filter)
-    let mut source_snaps: Vec<crate::cloud::Snapshot> = Vec::new();
-    // (also when source and target are one region: its own snapshots are then the candidates)
-    if source_up {
-        for v in &volumes {
-            match cloud.ec2.describe_snapshots_of_volume(source, v).await {
-                Ok(l) => source_snaps.extend(l),
-                Err(e) if e.is_retryable() => {
-                    found.unreachable = Some(format!("{source}: {e}"));
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    // AWS Backup recovery points in the target region's vaults
-    let mut backup: std::collections::BTreeMap<String, crate::cloud::RecoveryPoint> = Default::default();
-    for rp in backup_points(cloud, target, "EBS", &mut found.notes).await {
-        if let Some(s) = snapshot_of_arn(&rp.arn) {
-            backup.insert(s.to_string(), rp);
-        }
-    }
-    // every snapshot of the account in the target region, recognised by what it carries
-    let target_snaps =
-        if source == target { Vec::new() } else { cloud.ec2.describe_snapshots(target, &Filter::default()).await? };
-    let tag_match = |t: &crate::cloud::Tags| match wanted {
-        EbsWanted::Tag(k, v) => t.get(k) == Some(v),
-        EbsWanted::Volume(_) => false,
-    };
-    for s in target_snaps {
-        // a copy another drill made: that drill's cleanup deletes it
-        if crate::drill::of_another_drill(&s.tags, run_id) {
-            if tag_match(&s.tags) || s.tags.contains_key(TAG_SOURCE_VOLUME) {
-                found.excluded.push(format!("{} in {target}: a drill's copy (its cleanup deletes it)", s.id));
-            }
-            continue;
-        }
-        let rp = backup.get(&s.id);
-        let described = copied_from_description(&s.description).map(|(snap, region)| (region, snap));
-        let tagged_from = s.tags.get(TAG_SOURCE_SNAPSHOT).map(|id| (source.to_string(), id.clone()));
-        let copied_from = described.clone().or(tagged_from);
-        let source_snap = copied_from
-            .as_ref()
-            .and_then(|(r, id)| (r == source).then_some(id))
-            .and_then(|id| source_snaps.iter().find(|x| &x.id == id));
-        let volume = rp
-            .and_then(|r| volume_of_arn(&r.resource_arn).map(str::to_string))
-            .or_else(|| source_snap.map(|x| x.volume_id.clone()))
-            .or_else(|| s.tags.get(TAG_SOURCE_VOLUME).cloned());
-        let by = if rp.is_some() {
-            "AWS Backup recovery point"
-        } else if described.is_some() {
-            "CopySnapshot description"
-        } else if s.tags.contains_key(TAG_SOURCE_VOLUME) {
-            "drconsole tags"
-        } else if tag_match(&s.tags) {
-            "copied tags"
-        } else {
-            continue;
-        };
-        let wanted_here = match &volume {
-            Some(v) => volumes.contains(v) || (!source_up && tag_match(&s.tags)),
-            None => tag_match(&s.tags),
-        };
-        if !wanted_here {
-            if tag_match(&s.tags) {
-                found.excluded.push(format!(
-                    "{} in {target}: of volume {:?}, not one of the {}",
-                    s.id,
-                    volume,
-                    wanted.describe()
-                ));
-            }
-            continue;
-        }
-        let (time, time_from) = if let Some(r) = rp {
-            (r.created, TimeFrom::Backup)
-        } else if let Some(x) = source_snap {
-            (x.start_time, TimeFrom::Source)
-        } else if let Some(t) = s.tags.get(TAG_SOURCE_TIME).and_then(|t| t.parse().ok()) {
-            (t, TimeFrom::Tag)
-        } else if copied_from.is_some() || by == "copied tags" {
-            (s.start_time, TimeFrom::CopyStart)
-        } else {
-            (s.start_time, TimeFrom::Own)
-        };
-        found.points.push(EbsPoint {
-            name_tag: s.tags.get("Name").cloned(),
-            snapshot: s,
-            region: target.to_string(),
-            volume,
-            copied_from,
-            time,
-            time_from,
-            by,
-        });
-    }
-    for s in source_snaps {
-        found.points.push(EbsPoint {
-            name_tag: s.tags.get("Name").cloned(),
-            volume: Some(s.volume_id.clone()),
-            region: source.to_string(),
-            copied_from: None,
-            time: s.start_time,
-            time_from: TimeFrom::Own,
-            by: "volume id",
-            snapshot: s,
-        });
-    }
-    if volumes.is_empty() {
-        // the source region is down (or has no such volume): the copies say which volumes there were
-        let mut keys: Vec<String> = found.points.iter().filter_map(EbsPoint::volume_key).collect();
-        keys.sort();
-        keys.dedup();
-        volumes = keys;
-    }
-    // a point whose volume is unknown but whose Name matches a known point's: the same volume
-    let names: std::collections::BTreeMap<String, String> =
-        found.points.iter().filter_map(|p| Some((p.name_tag.clone()?, p.volume.clone()?))).collect();
-    for p in &mut found.points {
-        if p.volume.is_none()
-            && let Some(v) = p.name_tag.as_ref().and_then(|n| names.get(n))
-        {
-            p.volume = Some(v.clone());
-        }
-    }
-    volumes.retain(|v| !v.starts_with("Name=") || found.points.iter().any(|p| p.volume_key().as_deref() == Some(v)));
-    volumes.sort();
-    volumes.dedup();
-    found.volumes = volumes;
-    Ok(found)
-}
-
-/// The newest completed point of a volume at or before `before`; on equal times the `prefer` region's (no copy
-/// needed). Every point it passes over is added to `excluded` with the condition that excluded it.
-pub(crate) fn pick_ebs<'a>(
-    points: &'a [EbsPoint],
-    volume: &str,
-    before: Option<Timestamp>,
+    p: &Params,
+    tag: &str,
+    found: &[Found],
+    idx: usize,
     prefer: &str,
-    excluded: &mut Vec<String>,
-) -> Option<&'a EbsPoint> {
-    let mut qualified: Vec<&EbsPoint> = Vec::new();
-    for p in points.iter().filter(|p| p.volume_key().as_deref() == Some(volume)) {
-        if p.snapshot.state != "completed" {
-            excluded.push(format!("{}: state {}", p.describe(), p.snapshot.state));
-            continue;
-        }
-        if let Some(b) = before
-            && p.time > b
-        {
-            excluded.push(format!("{}: taken after {b}", p.describe()));
-            continue;
-        }
-        qualified.push(p);
+) -> Result<(EbsFound, super::ebs_points::SetPlan, usize), ActionError> {
+    use super::ebs_points::SetPlan;
+    let (k, v) = super::kit::tag_pair(tag);
+    let opts = EbsOpts::for_step(ctx, p)?;
+    let (src, dst) = (ctx.target.primary.clone(), ctx.target.secondary.clone());
+    let mut ebs = c(find_ebs(cloud, &EbsWanted::Tag(k, v), &src, &dst, &ctx.run_id, &opts)).await?;
+    say_found(ctx, &ebs);
+    let tolerance = i64::try_from(p.opt_duration("tolerance")?.map_or(15 * 60, |d| d.as_secs())).unwrap_or(i64::MAX);
+    let db = &found[idx].c;
+    let plan = resolve_set(ctx, &mut ebs, Some(db.time), prefer).await?;
+    let rpo = ctx.rpo.as_secs();
+    let judge = |plan: &SetPlan| {
+        plan.oldest().map(|(t, b)| {
+            let age = crate::run::clock::secs_between(t, ctx.incident_start).max(0);
+            (age, b, RpoVerdict::judge(age, rpo, b))
+        })
+    };
+    let Some((age, bound, verdict)) = judge(&plan) else { return Ok((ebs, plan, idx)) };
+    // asked only when the set misses for sure; an `unknown` set (a member's time only a bound) is said by its
+    // verdict and a warning when it is restored
+    if RpoVerdict::judge(db.age_secs, rpo, false) != RpoVerdict::Met || verdict != RpoVerdict::Missed {
+        return Ok((ebs, plan, idx));
     }
-    // a copy whose source time is unknown (only its copy's start, an upper bound) is used only when no point
-    // with a known time qualifies: its data may be older than a known point's
-    let known: Vec<&EbsPoint> = qualified.iter().copied().filter(|p| p.time_from != TimeFrom::CopyStart).collect();
-    let pool = if known.is_empty() { qualified } else { known };
-    let mut best: Option<&EbsPoint> = None;
-    for p in pool {
-        let better = match best {
-            None => true,
-            Some(b) => p.time > b.time || (p.time == b.time && p.region == prefer && b.region != prefer),
-        };
-        if better {
-            best = Some(p);
+    // the database point met the RPO, the consistent set does not: the alternatives
+    let loss = crate::run::fmt_loss(age, bound);
+    let mk = |id: String, time: Timestamp, age: i64, met: bool, text: String| Candidate {
+        id,
+        kind: "ebs-set".into(),
+        region: dst.clone(),
+        time,
+        age_secs: age,
+        encrypted: true,
+        size_gib: None,
+        rpo_met: met,
+        arn: None,
+        source: text,
+    };
+    let oldest = plan.oldest().map_or(db.time, |o| o.0);
+    let mut cands = vec![mk(
+        "ebs=consistent".into(),
+        oldest,
+        age,
+        false,
+        format!(
+            "the set at or before the database point: consistent (members {} apart), data loss {loss} ({})",
+            crate::util::fmt_duration(std::time::Duration::from_secs(plan.spread_secs().unsigned_abs())),
+            verdict.as_str()
+        ),
+    )];
+    let newest = plan_set(&ebs, None, prefer);
+    if newest.problems.is_empty()
+        && let Some((nage, nb, nv)) = judge(&newest)
+    {
+        let apart = newest
+            .picks
+            .iter()
+            .map(|(_, pt)| crate::run::clock::secs_between(db.time, pt.time).abs())
+            .max()
+            .unwrap_or(0);
+        cands.push(mk(
+            "ebs=newest".into(),
+            newest.oldest().map_or(db.time, |o| o.0),
+            nage,
+            nv == RpoVerdict::Met,
+            format!(
+                "the newest point of each volume: data loss {} ({}), inconsistent with the database by up to {}",
+                crate::run::fmt_loss(nage, nb),
+                nv.as_str(),
+                crate::util::fmt_duration(std::time::Duration::from_secs(apart.unsigned_abs()))
+            ),
+        ));
+    }
+    let older = (idx + 1..found.len()).find(|&j| {
+        let t = found[j].c.time;
+        let pl = plan_set(&ebs, Some(t), prefer);
+        pl.problems.is_empty()
+            && pl.picks.iter().all(|(_, pt)| crate::run::clock::secs_between(pt.time, t) <= tolerance)
+    });
+    if let Some(j) = older {
+        let o = &found[j].c;
+        cands.push(mk(
+            format!("ebs=db:{}", o.id),
+            o.time,
+            o.age_secs,
+            false,
+            format!(
+                "an older database point {} ({} old) with which the set is consistent",
+                o.id,
+                crate::util::fmt_duration(std::time::Duration::from_secs(o.age_secs.unsigned_abs()))
+            ),
+        ));
+    }
+    let flag = ctx.recovery_point.as_deref().and_then(|a| answer_parts(a).1).map(|d| format!("ebs={d}"));
+    let decision = match flag {
+        Some(d) => {
+            ctx.progress(format!("EBS set decision `{d}` given by --recovery-point (not asked)"), None);
+            d
         }
-    }
-    best
-}
-
-#[cfg(test)]
-mod ebs_tests {
-    use super::*;
-
-    #[test]
-    fn copy_descriptions_name_their_source() {
-        assert_eq!(
-            copied_from_description("[Copied snap-0a1b2c3d4e5f60718 from us-east-1]"),
-            Some(("snap-0a1b2c3d4e5f60718".into(), "us-east-1".into()))
-        );
-        assert_eq!(
-            copied_from_description("[Copied snap-01 from eu-west-1] hourly backup of vol-9"),
-            Some(("snap-01".into(), "eu-west-1".into()))
-        );
-        assert_eq!(copied_from_description("hourly backup"), None);
-        assert_eq!(copied_from_description("[Copied ami-01 from us-east-1]"), None);
-        assert_eq!(volume_of_arn("arn:aws:ec2:us-east-1:111111111111:volume/vol-0abc"), Some("vol-0abc"));
-        assert_eq!(snapshot_of_arn("arn:aws:ec2:us-west-2::snapshot/snap-0abc"), Some("snap-0abc"));
-    }
-
-    fn point(id: &str, region: &str, state: &str, time: &str) -> EbsPoint {
-        let time: Timestamp = time.parse().unwrap_or_else(|e| panic!("{time}: {e}"));
-        EbsPoint {
-            snapshot: crate::cloud::Snapshot {
-                id: id.into(),
-                volume_id: "vol-1".into(),
-                state: state.into(),
-                progress_pct: 100,
-                start_time: time,
-                size_gib: 8,
-                encrypted: false,
-                kms_key_id: None,
-                description: String::new(),
-                tags: crate::cloud::Tags::new(),
-            },
-            region: region.into(),
-            volume: Some("vol-1".into()),
-            name_tag: None,
-            copied_from: None,
-            time,
-            time_from: TimeFrom::Own,
-            by: "its volume id",
+        None => {
+            let msg = format!(
+                "The database point {} meets the RPO of {}, but the EBS set consistent with it does not (data loss \
+                 {loss}, {}): choose the set to restore",
+                db.id,
+                crate::util::fmt_duration(ctx.rpo),
+                verdict.as_str()
+            );
+            let answer = ctx.choose(msg, cands.clone()).await?;
+            // the console confirms a choice that does not meet the RPO with `accept-rpo-loss:ID`
+            answer.strip_prefix(ACCEPT_RPO_LOSS).unwrap_or(&answer).to_string()
         }
-    }
-
-    // "no completed snapshot of vol-... in us-east-1 or us-west-2" hid 12 completed snapshots, all after the
-    // database's time: every point passed over is listed with the condition that excluded it
-    #[test]
-    fn every_point_passed_over_is_listed_with_the_condition_that_excluded_it() {
-        let points = vec![
-            point("snap-late1", "us-east-1", "completed", "2026-12-01T21:10:00Z"),
-            point("snap-late2", "us-west-2", "completed", "2026-12-01T21:20:00Z"),
-            point("snap-pending", "us-west-2", "pending", "2026-12-01T20:50:00Z"),
-        ];
-        let before: Timestamp = "2026-12-01T21:00:00Z".parse().unwrap_or_else(|e| panic!("{e}"));
-        let mut excluded = Vec::new();
-        assert!(pick_ebs(&points, "vol-1", Some(before), "us-west-2", &mut excluded).is_none());
-        assert_eq!(excluded.len(), 3, "{excluded:?}");
-        assert!(
-            excluded[0].starts_with("snap-late1 in us-east-1")
-                && excluded[0].ends_with("taken after 2026-12-01T21:00:00Z")
-        );
-        assert!(excluded[1].starts_with("snap-late2 in us-west-2") && excluded[1].contains("taken after"));
-        assert!(excluded[2].starts_with("snap-pending in us-west-2") && excluded[2].ends_with("state pending"));
-        // without the time bound, the newest completed one is taken and nothing else is listed as excluded
-        let mut excluded = Vec::new();
-        let best = pick_ebs(&points, "vol-1", None, "us-west-2", &mut excluded).map(|p| p.snapshot.id.clone());
-        assert_eq!(best.as_deref(), Some("snap-late2"));
-        assert_eq!(excluded.len(), 1, "{excluded:?}");
+    };
+    let chosen = cands.iter().find(|c| c.id == decision).ok_or_else(|| {
+        ActionError::fatal(format!(
+            "EBS set decision `{decision}` is not one of the alternatives: {}",
+            cands.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    ctx.warn(format!("EBS set decision: {} — {}", chosen.id, chosen.source));
+    match decision.as_str() {
+        "ebs=newest" => Ok((ebs, newest, idx)),
+        "ebs=consistent" => Ok((ebs, plan, idx)),
+        other => {
+            let id = other.trim_start_matches("ebs=db:");
+            let j = found.iter().position(|f| f.c.id == id).unwrap_or(idx);
+            let pl = plan_set(&ebs, Some(found[j].c.time), prefer);
+            Ok((ebs, pl, j))
+        }
     }
 }

@@ -73,6 +73,9 @@ pub fn run(cli: Cli) -> Exit {
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Ok(exit::RECOVERED)
         }
+        Some(Cmd::Inventory { runbooks, json }) => {
+            Ok(crate::inventory::command::main(&runbooks, json, state_dir, &registry))
+        }
         None => match &cli.run.runbook {
             Some(path) if !cli.run.more.is_empty() || crate::incident::file::is_incident_file(path) => {
                 run_incident(path, &cli.run, state_dir, &registry)

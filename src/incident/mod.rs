@@ -148,7 +148,10 @@ pub fn recovery_points(value: Option<&str>, apps: &[&str]) -> Result<Vec<Option<
     let mut all: Option<String> = None;
     let mut by_app: Vec<(String, String)> = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if let Some((app, id)) = part.split_once('=') {
+        // `latest+ebs=newest`: every application's newest point, with the EBS-set decision
+        if part == "latest" || part.starts_with("latest+") {
+            all = Some(part.to_string());
+        } else if let Some((app, id)) = part.split_once('=') {
             if !apps.contains(&app) {
                 return Err(format!(
                     "--recovery-point {part}: no application `{app}` in this incident (it has: {})",
@@ -156,8 +159,6 @@ pub fn recovery_points(value: Option<&str>, apps: &[&str]) -> Result<Vec<Option<
                 ));
             }
             by_app.push((app.to_string(), id.to_string()));
-        } else if part == "latest" {
-            all = Some(part.to_string());
         } else {
             return Err(format!(
                 "--recovery-point {part}: an id belongs to one application; write APP={part} (applications: {}), \

@@ -9,13 +9,18 @@ use serde_json::Value;
 
 use super::{Finding, ReadOnlyCloud, Status, Unchecked};
 use crate::actions::Registry;
-use crate::actions::recovery_point::{self, EbsWanted};
+use crate::actions::recovery_point::{self, CopyConvention, EbsFound, EbsOpts, EbsWanted};
 use crate::cloud::{Cloud, Filter, Subnet};
 use crate::run::Candidate;
 use crate::runbook::Runbook;
 use crate::util::fmt_duration;
 
 mod more;
+
+/// What the checks end with: findings, unchecked preconditions, identity, account, and the DR inventory (when the
+/// primary answered).
+pub(super) type Finished =
+    (Vec<Finding>, Vec<Unchecked>, Option<String>, Option<String>, Option<crate::inventory::Inventory>);
 
 pub(super) struct Checks<'a> {
     rb: &'a Runbook,
@@ -36,6 +41,10 @@ pub(super) struct Checks<'a> {
     /// region) and the EBS set (the largest volume's GiB, whether its snapshot must be copied first).
     db_point: Option<(u64, bool)>,
     ebs_point: Option<(u64, bool)>,
+    /// The DR inventory this preflight establishes, and whether the primary answered every call made for it (an
+    /// inventory is written only then).
+    pub(super) inventory: crate::inventory::Inventory,
+    pub(super) primary_answered: bool,
 }
 
 /// A parameter's value when it is known before the run (not a `<steps.ID.OUTPUT>` placeholder, not empty).
@@ -100,11 +109,24 @@ impl<'a> Checks<'a> {
             records: Vec::new(),
             db_point: None,
             ebs_point: None,
+            inventory: crate::inventory::Inventory {
+                version: crate::inventory::VERSION,
+                taken: now,
+                runbook: rb.meta.name.clone(),
+                app: rb.meta.app.clone(),
+                primary: rb.target.primary.clone(),
+                secondary: rb.target.secondary.clone(),
+                host: crate::inventory::host(),
+                ..Default::default()
+            },
+            primary_answered: true,
         }
     }
 
-    pub(super) fn finish(self) -> (Vec<Finding>, Vec<Unchecked>, Option<String>, Option<String>) {
-        (self.findings, self.unchecked, self.identity, self.account)
+    pub(super) fn finish(mut self) -> Finished {
+        self.inventory.account = self.account.clone();
+        let inv = self.primary_answered.then_some(self.inventory);
+        (self.findings, self.unchecked, self.identity, self.account, inv)
     }
 
     fn cloud(&self) -> &Cloud {
@@ -273,7 +295,8 @@ impl<'a> Checks<'a> {
                 "ebs.restore_set" => {
                     if let Some(tag) = known(&p, "tag") {
                         let (k, v) = crate::actions::kit::tag_pair(&tag);
-                        self.ebs_set(&EbsWanted::Tag(k, v), &source_region, &region).await;
+                        let conv = convention(&p);
+                        self.ebs_set(&EbsWanted::Tag(k, v), &source_region, &region, &conv).await;
                     }
                 }
                 "rds.restore_pitr" => {
@@ -286,6 +309,7 @@ impl<'a> Checks<'a> {
                 "ec2.copy_image" => {
                     if let Some(image) = known(&p, "image") {
                         self.image(&image, &source_region, &region).await;
+                        self.inventory_images(&image, &source_region, &region).await;
                     }
                 }
                 "nat.ensure" | "elb.ensure" | "asg.ensure" => {
@@ -377,7 +401,7 @@ impl<'a> Checks<'a> {
                     _ => return,
                 };
                 let other = if home == secondary { primary.clone() } else { secondary.clone() };
-                self.ebs_set(&wanted, &home, &other).await;
+                self.ebs_set(&wanted, &home, &other, &convention(p)).await;
             }
             "rds_pitr" => {
                 let home = known(p, "source_region").unwrap_or(primary.clone());
@@ -397,6 +421,15 @@ impl<'a> Checks<'a> {
                 let cloud = self.cloud().clone();
                 let here = recovery_point::candidates(&cloud, &params, &source, &secondary).await;
                 let there = recovery_point::candidates(&cloud, &params, &source, &primary).await;
+                if source == "rds" {
+                    self.inventory_db(&resource, &here, &there).await;
+                }
+                if source == "rds"
+                    && let Some(tag) = known(p, "ebs_tag")
+                {
+                    let (k, v) = crate::actions::kit::tag_pair(&tag);
+                    self.ebs_set(&EbsWanted::Tag(k, v), &primary, &secondary, &convention(p)).await;
+                }
                 let newest = |v: &[Candidate]| v.iter().max_by_key(|c| c.time).cloned();
                 if source == "ami" {
                     self.ami_points(&what, &here, &there);
@@ -496,16 +529,18 @@ impl<'a> Checks<'a> {
     }
 
     /// The EBS set: per volume, the newest recovery point (either region), against the RPO.
-    async fn ebs_set(&mut self, wanted: &EbsWanted, source: &str, target: &str) {
+    async fn ebs_set(&mut self, wanted: &EbsWanted, source: &str, target: &str, conv: &CopyConvention) {
         let key = format!("ebs:{wanted:?}");
         let cloud = self.cloud().clone();
         let what = match wanted {
             EbsWanted::Tag(k, v) => format!("EBS volumes tagged {k}={v}"),
             EbsWanted::Volume(v) => format!("EBS volume {v}"),
         };
-        let found = match recovery_point::find_ebs(&cloud, wanted, source, target, "").await {
+        let opts = EbsOpts { convention: conv.clone(), inventory: None };
+        let found = match recovery_point::find_ebs(&cloud, wanted, source, target, "", &opts).await {
             Ok(f) => f,
             Err(e) => {
+                self.primary_answered &= !e.is_retryable();
                 self.add(
                     &key,
                     Status::Fail,
@@ -516,6 +551,7 @@ impl<'a> Checks<'a> {
                 return;
             }
         };
+        self.record_ebs(wanted, &found, conv);
         if found.volumes.is_empty() {
             self.add(
                 &key,
@@ -531,7 +567,7 @@ impl<'a> Checks<'a> {
             found
                 .points
                 .iter()
-                .filter(|p| p.volume_key().as_deref() == Some(vol) && region.is_none_or(|r| p.region == r))
+                .filter(|p| p.volume == vol && region.is_none_or(|r| p.region == r))
                 .max_by_key(|p| p.time)
                 .map(|p| p.snapshot.size_gib)
         };
@@ -544,7 +580,7 @@ impl<'a> Checks<'a> {
             self.ebs_point = Some((g0.max(gib), c0 || copy));
         }
         for vol in &found.volumes {
-            let pts: Vec<_> = found.points.iter().filter(|p| p.volume_key().as_deref() == Some(vol.as_str())).collect();
+            let pts: Vec<_> = found.points.iter().filter(|p| p.volume == *vol).collect();
             let newest_target = pts.iter().filter(|p| p.region == target).max_by_key(|p| p.time);
             let newest = pts.iter().max_by_key(|p| p.time);
             let check = format!("{what}: {vol}, newest snapshot against the RPO of {}", fmt_duration(rpo));
@@ -553,8 +589,19 @@ impl<'a> Checks<'a> {
                 (Some(n), t) => {
                     let a = age(self.now, n.time);
                     let mut s = if a <= rpo { Status::Ok } else { Status::Fail };
-                    let mut txt =
-                        format!("{} in {} taken {} ({} old)", n.snapshot.id, n.region, stamp(n.time), fmt_duration(a));
+                    let ge = if n.bound() { "≥ " } else { "" };
+                    let mut txt = format!(
+                        "{} in {} taken {}{} ({ge}{} old)",
+                        n.snapshot.id,
+                        n.region,
+                        if n.bound() { "before " } else { "" },
+                        stamp(n.time),
+                        fmt_duration(a)
+                    );
+                    if n.bound() && a <= rpo {
+                        s = s.max(Status::Warn);
+                        txt.push_str(": its source time is not recorded, the RPO verdict is unknown");
+                    }
                     match t {
                         Some(t) if source != target => {
                             let ta = age(self.now, t.time);
@@ -884,6 +931,164 @@ impl<'a> Checks<'a> {
                 self.add(&format!("record:{fq}"), s, check, f, "check the `record` var against the name customers use");
             }
             Err(e) => self.add(&format!("record:{fq}"), Status::Fail, check, e.to_string(), "check Route 53 access"),
+        }
+    }
+}
+
+/// The copy convention a step declares (`copy_source_tag`, `copy_time_tag`, `copy_description`).
+fn convention(p: &serde_json::Map<String, Value>) -> CopyConvention {
+    CopyConvention {
+        source_tag: known(p, "copy_source_tag"),
+        time_tag: known(p, "copy_time_tag"),
+        description: known(p, "copy_description"),
+    }
+}
+
+impl Checks<'_> {
+    /// Records the EBS set in the inventory (the primary's volumes, every attributed point), proposes the copy
+    /// convention seen, and warns about copies nothing attributes.
+    fn record_ebs(&mut self, wanted: &EbsWanted, found: &EbsFound, conv: &CopyConvention) {
+        use crate::inventory::{Point, Volume, VolumeSet};
+        if found.unreachable.is_some() {
+            self.primary_answered = false;
+        }
+        let what = wanted.describe();
+        if let EbsWanted::Tag(k, v) = wanted
+            && found.unreachable.is_none()
+        {
+            let tag = format!("{k}={v}");
+            if self.inventory.volume_set(&tag).is_none() {
+                let volumes = found
+                    .volume_info
+                    .iter()
+                    .map(|x| Volume {
+                        id: x.id.clone(),
+                        size_gib: x.size_gib,
+                        az: x.az.clone(),
+                        volume_type: x.volume_type.clone(),
+                        device: x.attachments.first().map(|a| a.device.clone()),
+                        instance: x.attachments.first().map(|a| a.instance_id.clone()),
+                        tags: x.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    })
+                    .collect();
+                self.inventory.volume_sets.push(VolumeSet { tag, volumes });
+            }
+        }
+        for p in &found.points {
+            if self.inventory.point(&p.snapshot.id).is_some() {
+                continue;
+            }
+            self.inventory.points.push(Point {
+                id: p.snapshot.id.clone(),
+                kind: "ebs-snapshot".into(),
+                region: p.region.clone(),
+                volume: Some(p.volume.clone()),
+                instance: None,
+                source_snapshot: p.copied_from.as_ref().map(|(_, s)| s.clone()),
+                time: p.time,
+                time_is_bound: p.bound(),
+                by: p.by.clone(),
+            });
+        }
+        if !found.proposals.is_empty() && !conv.is_declared() {
+            let text = found.proposals.join("; ");
+            self.inventory.notes.push(text.clone());
+            self.add(
+                &format!("convention:{what}"),
+                Status::Warn,
+                format!("{what}: how the copies in {} name their source", found.target),
+                text,
+                "declare the convention (the lines above) so copies can be attributed with the primary gone; the DR \
+                 inventory written now attributes today's copies",
+            );
+        }
+        if !found.unattributed.is_empty() {
+            let list: Vec<String> = found
+                .unattributed
+                .iter()
+                .map(|s| crate::actions::recovery_point::describe_unattributed(s, &found.target))
+                .collect();
+            self.inventory.notes.push(format!("unattributed copies: {}", list.join("; ")));
+            self.add(
+                &format!("unattributed:{what}"),
+                Status::Warn,
+                format!("{what}: copies in {} attributed to a volume", found.target),
+                format!(
+                    "{} cop{} cannot be attributed: {}",
+                    list.len(),
+                    if list.len() == 1 { "y" } else { "ies" },
+                    list.join("; ")
+                ),
+                "with the primary gone a run stops before creating anything: declare the copies' convention \
+                 (copy_source_tag, copy_time_tag, copy_description) or tag them with their source",
+            );
+        }
+    }
+
+    /// Records the database instance and its snapshots in the inventory.
+    async fn inventory_db(
+        &mut self,
+        db: &str,
+        here: &Result<Vec<Candidate>, crate::actions::ActionError>,
+        there: &Result<Vec<Candidate>, crate::actions::ActionError>,
+    ) {
+        use crate::inventory::{Database, Point};
+        let primary = self.rb.target.primary.clone();
+        match self.cloud().rds.describe_db_instance(&primary, db).await {
+            Ok(Some(d)) => {
+                if !self.inventory.databases.iter().any(|x| x.id == d.id) {
+                    self.inventory.databases.push(Database {
+                        id: d.id,
+                        engine: d.engine,
+                        class: d.class,
+                        subnet_group: d.subnet_group,
+                        security_groups: d.security_groups,
+                        storage_gib: d.storage_gib,
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.primary_answered &= !e.is_retryable(),
+        }
+        if there.is_err() {
+            self.primary_answered = false;
+        }
+        for c in here.iter().chain(there.iter()).flatten() {
+            if self.inventory.point(&c.id).is_some() {
+                continue;
+            }
+            self.inventory.points.push(Point {
+                id: c.id.clone(),
+                kind: c.kind.clone(),
+                region: c.region.clone(),
+                instance: Some(db.to_string()),
+                time: c.time,
+                by: c.source.clone(),
+                ..Point::default()
+            });
+        }
+    }
+
+    /// Records the images the runbook copies (both regions) in the inventory.
+    async fn inventory_images(&mut self, image: &str, source: &str, target: &str) {
+        let filter = if image.starts_with("ami-") { Filter::id(image) } else { Filter::name(image) };
+        for region in [source, target] {
+            match self.cloud().ec2.describe_images(region, &filter).await {
+                Ok(v) => {
+                    for i in v {
+                        if !self.inventory.images.iter().any(|x| x.id == i.id) {
+                            self.inventory.images.push(crate::inventory::Image {
+                                id: i.id,
+                                name: i.name,
+                                region: region.to_string(),
+                                created: i.created,
+                            });
+                        }
+                    }
+                }
+                Err(e) if region == source && e.is_retryable() => self.primary_answered = false,
+                Err(_) => {}
+            }
         }
     }
 }

@@ -69,6 +69,7 @@ pub fn main(args: &PreflightArgs, state_dir: Option<&Path>, registry: &Registry)
                 code = worst(code, 1);
             }
         }
+        write_inventory(&report, state_dir);
         code = worst(code, report.verdict.exit_code());
         reports.push(report);
     }
@@ -164,4 +165,33 @@ pub fn write_report(r: &Report, dir: Option<&Path>, state_dir: Option<&Path>) ->
     let json = dir.join(format!("{base}.json"));
     std::fs::write(&json, render::json(std::slice::from_ref(r))).map_err(|e| format!("{}: {e}", json.display()))?;
     Ok(md)
+}
+
+/// Writes the DR inventory the checks established (state dir, and S3 with shared state) when the primary answered;
+/// otherwise says that the newest one stays as it was. Never changes the exit code: the findings say what is wrong.
+fn write_inventory(report: &Report, state_dir: Option<&Path>) {
+    let root = match crate::journal::StateDir::resolve(state_dir) {
+        Ok(s) => s.root,
+        Err(e) => {
+            eprintln!("drconsole: DR inventory not written: {e}");
+            return;
+        }
+    };
+    match &report.inventory {
+        Some(inv) => match crate::inventory::save(inv, &root) {
+            Ok(places) => eprintln!("drconsole: DR inventory of {}: {}", report.runbook, places.join(", ")),
+            Err(e) => eprintln!("drconsole: DR inventory of {} not written: {e}", report.runbook),
+        },
+        None => {
+            let (newest, _) = crate::inventory::load_newest(Some(&root), &report.runbook);
+            let keep = newest.map_or_else(
+                || "there is none yet".to_string(),
+                |(i, from)| format!("the newest stays {} ({from})", i.describe_age(jiff::Timestamp::now())),
+            );
+            eprintln!(
+                "drconsole: DR inventory of {} not written: {} did not answer (or the account is wrong); {keep}",
+                report.runbook, report.primary
+            );
+        }
+    }
 }

@@ -110,6 +110,10 @@ pub struct Report {
     pub unchecked: Vec<Unchecked>,
     /// Mutating calls a check attempted and the read-only view refused (none is the design).
     pub refused_calls: std::collections::BTreeMap<String, u64>,
+    /// The DR inventory established by the checks, when the primary answered every call made for it
+    /// (`command::main` writes it; not part of the report).
+    #[serde(skip)]
+    pub inventory: Option<crate::inventory::Inventory>,
 }
 
 impl Report {
@@ -126,7 +130,7 @@ pub async fn run(rb: &Runbook, registry: &Registry, cloud: &ReadOnlyCloud, now: 
         c.steps().await;
     }
     c.rto();
-    let (findings, unchecked, identity, account) = c.finish();
+    let (findings, unchecked, identity, account, inventory) = c.finish();
     let verdict = if wrong_account {
         Verdict::WrongAccount
     } else if findings.iter().any(|f| f.status == Status::Fail) {
@@ -151,5 +155,6 @@ pub async fn run(rb: &Runbook, registry: &Registry, cloud: &ReadOnlyCloud, now: 
         findings,
         unchecked,
         refused_calls: cloud.refused(),
+        inventory: if wrong_account { None } else { inventory },
     }
 }

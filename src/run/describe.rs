@@ -115,18 +115,24 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
         EventKind::OperatorAnswered { step, answer, by } => {
             line("answered", step, format!("{} (by {by})", sanitize(answer)), Level::Info)
         }
-        EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met } => {
-            let met = if *rpo_met { "RPO met" } else { "RPO MISSED" };
-            let age = fmt_duration(Duration::from_secs(u64::try_from(*rpo_secs).unwrap_or(0)));
+        EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met, verdict, bound } => {
+            let v = crate::run::RpoVerdict::of(*verdict, *rpo_met);
+            let met = match v {
+                crate::run::RpoVerdict::Met => "RPO met",
+                crate::run::RpoVerdict::Missed => "RPO MISSED",
+                crate::run::RpoVerdict::Unknown => "RPO UNKNOWN",
+            };
+            let age = crate::run::fmt_loss(*rpo_secs, *bound);
+            let at = if *bound { "its data taken before" } else { "at" };
             line(
                 "point",
                 step,
                 format!(
-                    "{kind} {} in {region} at {} (data loss window {age}, {met})",
+                    "{kind} {} in {region} {at} {} (data loss window {age}, {met})",
                     sanitize(id),
                     time.strftime("%Y-%m-%d %H:%M:%SZ")
                 ),
-                if *rpo_met { Level::Good } else { Level::Warn },
+                if v == crate::run::RpoVerdict::Met { Level::Good } else { Level::Warn },
             )
         }
         EventKind::StepRetrying { step, attempt, error, delay_ms } => {

@@ -107,6 +107,55 @@ impl Outcome {
     }
 }
 
+/// A data-loss verdict against the RPO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RpoVerdict {
+    Met,
+    /// Not known: the data's time is only bounded and the bound is within the RPO (the data may be older).
+    Unknown,
+    Missed,
+}
+
+impl RpoVerdict {
+    /// The verdict of data `age_secs` old against an RPO of `rpo_secs`; with `bound`, the age is a lower bound
+    /// (the time an upper bound): beyond the RPO it is missed for sure, within it nothing is known.
+    pub fn judge(age_secs: i64, rpo_secs: u64, bound: bool) -> Self {
+        if u64::try_from(age_secs).unwrap_or(0) > rpo_secs {
+            RpoVerdict::Missed
+        } else if bound {
+            RpoVerdict::Unknown
+        } else {
+            RpoVerdict::Met
+        }
+    }
+    /// From an event: its verdict, else (older journals) `rpo_met`.
+    pub fn of(verdict: Option<RpoVerdict>, rpo_met: bool) -> Self {
+        verdict.unwrap_or(if rpo_met { RpoVerdict::Met } else { RpoVerdict::Missed })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RpoVerdict::Met => "met",
+            RpoVerdict::Missed => "missed",
+            RpoVerdict::Unknown => "unknown",
+        }
+    }
+    /// For reports and headless lines: `met`, `MISSED`, `UNKNOWN`.
+    pub fn shout(self) -> &'static str {
+        match self {
+            RpoVerdict::Met => "met",
+            RpoVerdict::Missed => "MISSED",
+            RpoVerdict::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// A data-loss window as text: `1h06m`, or `≥ 1h06m` when only bounded.
+pub fn fmt_loss(secs: i64, bound: bool) -> String {
+    let d = crate::util::fmt_duration(std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+    if bound { format!("≥ {d}") } else { d }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
@@ -180,6 +229,14 @@ pub enum EventKind {
         time: Timestamp,
         rpo_secs: i64,
         rpo_met: bool,
+        /// `met`, `missed` or `unknown` (a time known only as a bound that does not settle it); absent in journals
+        /// written before verdicts: then `rpo_met` says met or missed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<RpoVerdict>,
+        /// `time` is only an upper bound on the data's time (a copy's own start): the data loss is at least
+        /// `rpo_secs`, shown as `≥ …`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bound: bool,
     },
     StepRetrying {
         step: String,

@@ -14,7 +14,7 @@ pub mod view;
 pub use clock::Clock;
 pub use command::{Command, OperatorRequest};
 pub use emit::{Emitter, EventSink, Redactor};
-pub use event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+pub use event::{Candidate, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo, fmt_loss};
 pub use view::{ClockView, Phase, RunView, StepView};
 
 /// The lifecycle of a step.

@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 
 use super::clock::secs_between;
-use super::event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+use super::event::{Candidate, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo};
 
 /// Where a step is in its lifecycle, as the events tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +246,9 @@ pub struct PointView {
     pub time: Timestamp,
     pub rpo_secs: i64,
     pub rpo_met: bool,
+    pub verdict: RpoVerdict,
+    /// `time` is an upper bound: the data loss is at least `rpo_secs`.
+    pub bound: bool,
 }
 
 /// Something a person (or a headless flag) decided, or the run did on their behalf.
@@ -336,6 +339,10 @@ pub struct RunRpo {
     pub met: Option<bool>,
     /// The point with the worst window.
     pub worst: Option<PointView>,
+    /// `missed` if any point missed, else `unknown` if any is only bounded within the RPO, else `met`.
+    pub verdict: Option<RpoVerdict>,
+    /// The worst window is only a lower bound (`≥ …`).
+    pub bound: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -576,7 +583,7 @@ impl RunView {
                     self.decide(ev, "answered", Some(step), by, answer.clone());
                 }
             }
-            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met } => {
+            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met, verdict, bound } => {
                 let p = PointView {
                     step: step.clone(),
                     id: id.clone(),
@@ -585,6 +592,8 @@ impl RunView {
                     time: *time,
                     rpo_secs: *rpo_secs,
                     rpo_met: *rpo_met,
+                    verdict: RpoVerdict::of(*verdict, *rpo_met),
+                    bound: *bound,
                 };
                 // a step that runs again (resume, retry) may choose again: its latest choice counts
                 match self.points.iter_mut().find(|x| x.step == *step && x.kind == *kind) {
@@ -868,12 +877,15 @@ impl RunView {
     /// The run's RPO: the oldest data restored across every recovery point the run used.
     pub fn rpo(&self) -> RunRpo {
         let target_secs = self.run.as_ref().map_or(0, |r| r.rpo_secs);
-        let worst = self.points.iter().max_by_key(|p| p.rpo_secs).cloned();
+        let worst = self.points.iter().max_by_key(|p| (p.rpo_secs, p.bound)).cloned();
+        let verdict = self.points.iter().map(|p| p.verdict).max();
         RunRpo {
             target_secs,
             achieved_secs: worst.as_ref().map(|p| p.rpo_secs),
-            met: worst.as_ref().map(|_| self.points.iter().all(|p| p.rpo_met)),
+            met: verdict.map(|v| v == RpoVerdict::Met),
+            bound: worst.as_ref().is_some_and(|p| p.bound),
             worst,
+            verdict,
         }
     }
 

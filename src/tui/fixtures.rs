@@ -235,6 +235,8 @@ pub fn running() -> Events {
             time: at(-3600),
             rpo_secs: 3000,
             rpo_met: true,
+            verdict: None,
+            bound: false,
         },
     );
     e.push(

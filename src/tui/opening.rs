@@ -499,6 +499,7 @@ mod tests {
             findings: Vec::new(),
             unchecked: Vec::new(),
             refused_calls: std::collections::BTreeMap::new(),
+            inventory: None,
         }
     }
 

@@ -542,15 +542,16 @@ impl State {
                 self.close_modal_for(&step);
                 self.push_log(ts, "answered", &step, format!("{answer} (by {by})"), LogLevel::Info);
             }
-            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met } => {
-                let met = if rpo_met { "RPO met" } else { "RPO MISSED" };
-                let window = fmt_duration(std::time::Duration::from_secs(u64::try_from(rpo_secs).unwrap_or(0)));
+            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met, verdict, bound } => {
+                let v = crate::run::RpoVerdict::of(verdict, rpo_met);
+                let met = format!("RPO {}", v.shout());
+                let window = crate::run::fmt_loss(rpo_secs, bound);
                 self.push_log(
                     ts,
                     "point",
                     &step,
                     format!("{kind} {id} in {region} at {time} (data loss window {window}, {met})"),
-                    if rpo_met { LogLevel::Good } else { LogLevel::Bad },
+                    if v == crate::run::RpoVerdict::Met { LogLevel::Good } else { LogLevel::Bad },
                 );
             }
             EventKind::StepRetrying { step, attempt, error, delay_ms } => {

@@ -53,6 +53,7 @@ fn preflight(endpoint: &str, w: &customer_world::CustomerWorld, app: &str) -> Pr
     let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks").join(format!("{app}.toml"));
     let reports = tempfile::tempdir().unwrap();
     let out = aws_world::drconsole_cmd()
+        .env("DRCONSOLE_STATE_DIR", reports.path().join("state"))
         .args(["preflight", "--json", "--endpoint-url", endpoint, "--report-dir"])
         .arg(reports.path())
         .args(customer_world::vars(w, app))

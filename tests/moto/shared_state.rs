@@ -160,7 +160,7 @@ fn checkpoint(r: &Record) -> bool {
 // --- the two-host scenario on the moto failover ---------------------------------------------------------------
 
 fn failover_args(cloud: &str, w: &aws_world::World) -> Vec<String> {
-    let mut a: Vec<String> = ["--headless", "--yes", "--recovery-point", "latest", "--endpoint-url", cloud]
+    let mut a: Vec<String> = ["--headless", "--yes", "--recovery-point", "latest+ebs=newest", "--endpoint-url", cloud]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -248,7 +248,7 @@ async fn two_hosts_one_run_lock_watch_kill_and_resume_from_an_empty_directory() 
     // so a resume without the flag would be taken for a resume on A's own host; the flag is what B passes.)
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut r = host(&state_b, moto.endpoint(), prefix);
-    r.args(["resume", &run_id, "--headless", "--yes", "--recovery-point", "latest", "--take-over-lock"]);
+    r.args(["resume", &run_id, "--headless", "--yes", "--recovery-point", "latest+ebs=newest", "--take-over-lock"]);
     r.args(["--runbook".to_string(), runbooks_b.join(runbook_name).display().to_string()]);
     let resumed = output(r);
     assert_eq!(resumed.code, Some(0), "B's resume:\n{}\n{}", resumed.stdout, resumed.stderr);
@@ -430,7 +430,7 @@ fn sim_runbook() -> PathBuf {
 
 /// The simulator at 300x: S3 waits count 300 times over in simulated time, so faster would time steps out.
 fn sim_args() -> Vec<String> {
-    ["--headless", "--yes", "--recovery-point", "latest", "--sim", "--speed", "300", "--seed", "1"]
+    ["--headless", "--yes", "--recovery-point", "latest+ebs=newest", "--sim", "--speed", "300", "--seed", "1"]
         .iter()
         .map(|s| s.to_string())
         .collect()
@@ -528,7 +528,7 @@ async fn an_s3_outage_longer_than_the_wait_stops_the_run_and_resume_catches_up()
     proxy.set_config(FaultConfig::passthrough());
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let mut c = host(&state, proxy.endpoint(), prefix);
-    c.args(["resume", &ids[0], "--headless", "--yes", "--recovery-point", "latest"]);
+    c.args(["resume", &ids[0], "--headless", "--yes", "--recovery-point", "latest+ebs=newest"]);
     let r = output(c);
     assert_eq!(r.code, Some(0), "resume:\n{}", r.stderr);
     assert!(r.stderr.contains("caught up"), "{}", r.stderr);

@@ -55,7 +55,7 @@ const SIM: &[&str] = &[
     "--manual-done",
     "all",
     "--recovery-point",
-    "latest",
+    "latest+ebs=newest",
 ];
 
 fn sim_run(state: &Path, runbook: &str, extra: &[&str]) -> Out {
@@ -296,7 +296,17 @@ fn plan_and_headless_say_drill_loudly() {
 
     let out = drconsole(
         state.path(),
-        &["--headless", "--sim", "--speed", "5000", "--yes", "--recovery-point", "latest", "--drill", CROSS_SELL],
+        &[
+            "--headless",
+            "--sim",
+            "--speed",
+            "5000",
+            "--yes",
+            "--recovery-point",
+            "latest+ebs=newest",
+            "--drill",
+            CROSS_SELL,
+        ],
         &[],
     );
     out.expect(0);
@@ -573,7 +583,7 @@ async fn engine_run(
     let cfg = RunConfig {
         run_id: run_id.into(),
         seed: 7,
-        recovery_point: Some("latest".into()),
+        recovery_point: Some("latest+ebs=newest".into()),
         backend: "sim".into(),
         cloud: Some(std::sync::Arc::new(drconsole::cloud::Cloud::from_all("sim", sim.clone()))),
         ..RunConfig::default()

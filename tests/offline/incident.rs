@@ -30,7 +30,7 @@ fn sim_args() -> Vec<&'static str> {
         "--manual-done",
         "all",
         "--recovery-point",
-        "latest",
+        "latest+ebs=newest",
     ]
 }
 
@@ -319,7 +319,17 @@ fn a_killed_incident_resumes_every_application_by_its_id_with_no_duplicate_resou
     assert!(finished_before < 5, "every application had finished before the kill");
     let out = drconsole(
         state.path(),
-        &["resume", &id, "--headless", "--json", "--yes", "--manual-done", "all", "--recovery-point", "latest"],
+        &[
+            "resume",
+            &id,
+            "--headless",
+            "--json",
+            "--yes",
+            "--manual-done",
+            "all",
+            "--recovery-point",
+            "latest+ebs=newest",
+        ],
         &[],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);

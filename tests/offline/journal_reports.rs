@@ -202,6 +202,8 @@ fn recovered_run(dir: &Path) {
                     time: ts(-2100),
                     rpo_secs: 1200,
                     rpo_met: true,
+                    verdict: None,
+                    bound: false,
                 },
             ),
             E(62, ok("pick_point", 1, 60_000, json!({"id": candidate.id}))),
@@ -545,6 +547,8 @@ fn an_ebs_set_older_than_the_rpo_misses_the_run_rpo() {
         time: ts(-900 - age),
         rpo_secs: age,
         rpo_met: age <= 3600,
+        verdict: None,
+        bound: false,
     };
     write_run(
         d.path(),

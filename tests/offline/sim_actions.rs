@@ -91,6 +91,11 @@ async fn run_as(rb: &Runbook, sim: &Arc<Sim>, recovery_point: Option<&str>, run_
         cloud: Some(Arc::new(cloud)),
         ..RunConfig::default()
     };
+    run_cfg(rb, sim, cfg).await
+}
+
+/// As [`run_on`], with a configuration of its own.
+async fn run_cfg(rb: &Runbook, sim: &Arc<Sim>, cfg: RunConfig) -> Run {
     let mut h = Engine::spawn(Arc::new(rb.clone()), Registry::builtin(), cfg, sim.clock().clone());
     let mut events = Vec::new();
     while let Some(ev) = h.events.recv().await {
@@ -856,4 +861,118 @@ async fn an_abandoned_claim_is_taken_over_and_a_foreign_group_of_its_name_stops_
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert!(kept[0].id != stale.id && kept[0].tags["drconsole:run-id"] == "this-run", "{kept:?}");
     }
+}
+
+// The default world's hourly EBS snapshots are taken minutes apart from the database's: the newest database point
+// meets the RPO, the EBS set consistent with it does not. The operator is asked (with the alternatives) before
+// anything is restored; `--recovery-point latest+ebs=newest` answers it in advance.
+#[tokio::test(start_paused = true)]
+async fn a_met_database_point_is_followed_by_a_question_before_the_ebs_set_loses_the_rpo() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, Some("latest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let asked = r.events.iter().position(|e| {
+        matches!(&e.kind, EventKind::OperatorRequest { prompt: Prompt::Choice { candidates, .. }, .. }
+            if candidates.iter().any(|c| c.kind == "ebs-set"))
+    });
+    let asked = asked.unwrap_or_else(|| panic!("the EBS set question: {}", r.json()));
+    let cands = match &r.events[asked].kind {
+        EventKind::OperatorRequest { prompt: Prompt::Choice { candidates, message }, .. } => {
+            assert!(message.contains("meets the RPO") && message.contains("does not"), "{message}");
+            candidates.clone()
+        }
+        _ => unreachable!(),
+    };
+    let ids: Vec<&str> = cands.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids[..2], ["ebs=consistent", "ebs=newest"], "{cands:#?}");
+    assert!(!cands[0].rpo_met && cands[1].rpo_met, "{cands:#?}");
+    assert!(cands[1].source.contains("inconsistent with the database by up to"), "{}", cands[1].source);
+    // asked before anything was created
+    let first_created = r.events.iter().position(|e| {
+        matches!(&e.kind, EventKind::Resource { phase, kind, .. }
+        if phase == "creating" && (kind.starts_with("ebs") || kind.starts_with("rds")))
+    });
+    assert!(first_created.is_none_or(|c| c > asked), "asked at {asked}, created at {first_created:?}");
+    // the answer (the harness takes the first: the consistent set) is journalled, and the set's loss shows as missed
+    assert!(r.kinds().any(|k| matches!(k, EventKind::OperatorAnswered { answer, .. } if answer == "ebs=consistent")));
+    let set = r.kinds().find_map(|k| match k {
+        EventKind::RecoveryPointChosen { kind, verdict, .. } if kind == "ebs-set" => Some(*verdict),
+        _ => None,
+    });
+    assert_eq!(set, Some(Some(drconsole::run::RpoVerdict::Missed)));
+
+    // decided in advance: no question, the newest points, the RPO met
+    let sim = world(&rb);
+    let r = run_on(&rb, &sim, Some("latest+ebs=newest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    assert!(!r.kinds().any(|k| matches!(k, EventKind::OperatorRequest { .. })), "{}", r.json());
+    let set = r.kinds().find_map(|k| match k {
+        EventKind::RecoveryPointChosen { kind, verdict, .. } if kind == "ebs-set" => Some(*verdict),
+        _ => None,
+    });
+    assert_eq!(set, Some(Some(drconsole::run::RpoVerdict::Met)));
+    assert!(r.kinds().any(
+        |k| matches!(k, EventKind::StepWarning { message, .. } if message.contains("EBS set decision: ebs=newest"))
+    ));
+}
+
+// The region-outage tabletop: with the DR inventory a preflight wrote while us-east-1 answered, the copies' data
+// times are known; without it, only their copies' start times are, and they show as bounds (`≥`), never as the
+// data's time.
+#[tokio::test(start_paused = true)]
+async fn the_region_outage_tabletop_uses_the_inventory_and_shows_bounds_as_bounds_without_it() {
+    let rb = load("runbooks/tabletop/region-outage.toml");
+    let wf = WorldFile::load(Path::new("runbooks/tabletop/worlds/region-outage.toml")).unwrap();
+    let ebs_set = |r: &Run| {
+        r.kinds()
+            .find_map(|k| match k {
+                EventKind::RecoveryPointChosen { kind, bound, verdict, rpo_secs, .. } if kind == "ebs-set" => {
+                    Some((*bound, *verdict, *rpo_secs))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("an EBS set point: {}", r.json()))
+    };
+    // without an inventory
+    let sim = Arc::new(Sim::for_runbook(Clock::starting_at(start(), 1.0), 7, &rb, Some(&wf)));
+    let r = run_on(&rb, &sim, Some("latest+ebs=newest")).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let (bound, verdict_bound, loss_bound) = ebs_set(&r);
+    let shown = r.kinds().any(|k| {
+        matches!(k, EventKind::StepProgress { message, .. }
+        if message.starts_with("EBS set of") && message.contains("time ≤ ") && message.contains("upper bound"))
+    });
+    assert!(shown, "the picker's log shows the bound as a bound: {}", r.json());
+    assert!(bound, "the copies' start times are upper bounds: {}", r.json());
+    eprintln!("figure: region-outage EBS set without inventory: ≥ {loss_bound}s {verdict_bound:?}");
+    // with the inventory a preflight wrote while us-east-1 answered (the same world, the primary up)
+    let state = tempfile::tempdir().unwrap();
+    let up = Arc::new(Sim::for_runbook(Clock::starting_at(start(), 1.0), 7, &rb, None));
+    let ro = drconsole::preflight::ReadOnlyCloud::new(Cloud::from_all("sim", up));
+    let report = drconsole::preflight::run(&rb, &Registry::builtin(), &ro, start()).await;
+    let inv = report.inventory.clone().unwrap_or_else(|| panic!("an inventory: {:#?}", report.findings));
+    assert_eq!(inv.volume_sets.len(), 1, "{inv:#?}");
+    drconsole::inventory::save(&inv, state.path()).unwrap();
+    let sim = Arc::new(Sim::for_runbook(Clock::starting_at(start(), 1.0), 7, &rb, Some(&wf)));
+    let cloud = Cloud::from_all("sim", sim.clone());
+    let run_dir = state.path().join("runs").join("with-inventory");
+    let cfg = RunConfig {
+        run_id: "with-inventory".into(),
+        seed: 7,
+        recovery_point: Some("latest+ebs=newest".into()),
+        cloud: Some(Arc::new(cloud)),
+        run_dir: Some(run_dir),
+        ..RunConfig::default()
+    };
+    let r = run_cfg(&rb, &sim, cfg).await;
+    assert_eq!(r.outcome, Outcome::Recovered, "{}", r.json());
+    let (bound, verdict, loss) = ebs_set(&r);
+    assert!(!bound, "the inventory knows the data's time: {}", r.json());
+    eprintln!("figure: region-outage EBS set with the inventory: {loss}s {verdict:?}");
+    assert!(
+        r.kinds().any(
+            |k| matches!(k, EventKind::StepWarning { message, .. } if message.contains("used the DR inventory of"))
+        )
+    );
 }

@@ -45,7 +45,7 @@ fn run_sim(runbook: &Path, extra: &[&str]) -> (i32, Vec<Value>) {
             "--manual-done",
             "all",
             "--recovery-point",
-            "latest",
+            "latest+ebs=newest",
         ])
         .args(extra)
         .arg(runbook)

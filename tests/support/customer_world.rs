@@ -69,9 +69,34 @@ async fn snapshot_time(ec2: &aws_sdk_ec2::Client, id: &str) -> jiff::Timestamp {
     jiff::Timestamp::new(t.secs(), 0).unwrap()
 }
 
+/// How the customer's tooling copies EBS snapshots to us-west-2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tooling {
+    /// CopySnapshot's default description `[Copied snap-… from us-east-1]` with the volume's tags copied, and an
+    /// AWS Backup copy job for Cross-sell's newest hour.
+    AwsDefault,
+    /// The customer's own Lambda, a convention drconsole does not know in advance: every hour copied with its own
+    /// description (`Hourly DR copy by backup-lambda`, naming nothing), a per-hour `Name` tag
+    /// (`cross-sell-data-2026-12-07-00`), the source snapshot in tag [`LAMBDA_SOURCE_TAG`] and its time in tag
+    /// [`LAMBDA_TIME_TAG`] written as `2026-12-07 09:00:03` (not RFC 3339).
+    Lambda,
+}
+
+/// The Lambda's tag naming a copy's source snapshot.
+pub const LAMBDA_SOURCE_TAG: &str = "backup:source";
+/// The Lambda's tag holding the source snapshot's time.
+pub const LAMBDA_TIME_TAG: &str = "backup:taken-at";
+/// How many hours the Lambda world keeps (each copied).
+pub const LAMBDA_HOURS: usize = 3;
+
 /// Builds the customer's world. Takes a few seconds against moto (it waits 1.1 s between the hours: moto's EBS
 /// times have 1 s resolution, and the checks tell a copy's time from its source's).
 pub async fn build(endpoint: &str) -> CustomerWorld {
+    build_with(endpoint, Tooling::AwsDefault).await
+}
+
+/// Builds the customer's world with the EBS copies made by `tooling`.
+pub async fn build_with(endpoint: &str, tooling: Tooling) -> CustomerWorld {
     let p = Sdk::new(endpoint, PRIMARY).await;
     let s = Sdk::new(endpoint, SECONDARY).await;
     let kms_primary = create_kms_key(endpoint, PRIMARY, "prod-data");
@@ -209,7 +234,8 @@ pub async fn build(endpoint: &str) -> CustomerWorld {
 
     // two hours of backups: every app's EBS snapshot, then its DB snapshot (the Lambda's order), 1.1 s apart
     let mut db_last: BTreeMap<&str, String> = BTreeMap::new();
-    for hour in 0..2 {
+    let hours = if tooling == Tooling::Lambda { LAMBDA_HOURS } else { 2 };
+    for hour in 0..hours {
         for app in APPS {
             let vol = &instances[app.name];
             let snap = p
@@ -248,8 +274,37 @@ pub async fn build(endpoint: &str) -> CustomerWorld {
     }
 
     // the cross-region copies, made later (so a copy's own time is not its data's)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut recovery_points = Vec::new();
     for app in APPS {
+        if tooling == Tooling::Lambda {
+            let b = w.apps[app.name].clone();
+            for (h, (src, t)) in b.snapshots.iter().enumerate() {
+                let name = format!("{}-data-{}-{h:02}", app.name, t.strftime("%Y-%m-%d"));
+                let when = t.strftime("%Y-%m-%d %H:%M:%S").to_string();
+                let pairs = [
+                    ("Name", name.as_str()),
+                    ("app", app.name),
+                    (LAMBDA_SOURCE_TAG, src.as_str()),
+                    (LAMBDA_TIME_TAG, when.as_str()),
+                ];
+                let copy = s
+                    .ec2
+                    .copy_snapshot()
+                    .source_region(PRIMARY)
+                    .source_snapshot_id(src)
+                    .encrypted(true)
+                    .kms_key_id(&kms_secondary)
+                    .description("Hourly DR copy by backup-lambda")
+                    .tag_specifications(tags(ResourceType::Snapshot, &pairs))
+                    .send()
+                    .await
+                    .unwrap()
+                    .snapshot_id
+                    .unwrap();
+                w.apps.get_mut(app.name).unwrap().copies.push((copy, src.clone()));
+            }
+        }
         let b = w.apps[app.name].clone();
         let copy_tags = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
             let mut t = vec![("Name", format!("{}-data", app.name)), ("app", app.name.to_string())];
@@ -258,7 +313,9 @@ pub async fn build(endpoint: &str) -> CustomerWorld {
         };
         let (newest, newest_t) = b.snapshots.last().cloned().unwrap();
         let mut to_copy: Vec<&(String, jiff::Timestamp)> = vec![b.snapshots.last().unwrap()];
-        if app.name == "cross-sell" {
+        if tooling == Tooling::Lambda {
+            to_copy.clear();
+        } else if app.name == "cross-sell" {
             // the older hour by CopySnapshot; the newest by an AWS Backup copy job (below)
             to_copy = vec![&b.snapshots[0]];
         }
@@ -282,7 +339,7 @@ pub async fn build(endpoint: &str) -> CustomerWorld {
                 .unwrap();
             w.apps.get_mut(app.name).unwrap().copies.push((copy, src.clone()));
         }
-        if app.name == "cross-sell" {
+        if app.name == "cross-sell" && tooling == Tooling::AwsDefault {
             let t = copy_tags(&[]);
             let pairs: Vec<(&str, &str)> = t.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let copy = s

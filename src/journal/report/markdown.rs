@@ -76,8 +76,15 @@ pub fn markdown(r: &Report) -> String {
         Some(a) => format!(
             "target {}, achieved {} — {}",
             secs(r.rpo.target_secs),
-            secs(u64::try_from(a).unwrap_or(0)),
-            verdict(r.rpo.met)
+            if r.rpo.bound {
+                format!("≥ {}", secs(u64::try_from(a).unwrap_or(0)))
+            } else {
+                secs(u64::try_from(a).unwrap_or(0))
+            },
+            match r.rpo.verdict {
+                Some(crate::run::RpoVerdict::Unknown) => "**UNKNOWN** (a time known only as a bound)",
+                _ => verdict(r.rpo.met),
+            }
         ),
         None => format!("target {}, no recovery point chosen in this run", secs(r.rpo.target_secs)),
     };
@@ -100,8 +107,12 @@ pub fn markdown(r: &Report) -> String {
                 cell(&p.kind),
                 cell(&p.region),
                 ts(Some(p.time)),
-                secs(u64::try_from(p.rpo_secs).unwrap_or(0)),
-                if p.rpo_met { "met" } else { "MISSED" }
+                if p.bound {
+                    format!("≥ {}", secs(u64::try_from(p.rpo_secs).unwrap_or(0)))
+                } else {
+                    secs(u64::try_from(p.rpo_secs).unwrap_or(0))
+                },
+                p.verdict.shout()
             );
         }
         let _ = writeln!(o);

@@ -118,6 +118,12 @@ pub struct Rpo {
     /// The data loss window of the recovery point chosen (the oldest, if several were chosen).
     pub achieved_secs: Option<i64>,
     pub met: Option<bool>,
+    /// `met`, `missed` or `unknown` (a time known only as a bound within the RPO).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::run::RpoVerdict>,
+    /// `achieved_secs` is a lower bound (`≥`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bound: bool,
     pub recovery_points: Vec<RecoveryPoint>,
 }
 
@@ -130,6 +136,9 @@ pub struct RecoveryPoint {
     pub time: Timestamp,
     pub rpo_secs: i64,
     pub rpo_met: bool,
+    pub verdict: crate::run::RpoVerdict,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bound: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -303,6 +312,8 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
             target_secs: rpo.target_secs,
             achieved_secs: rpo.achieved_secs,
             met: rpo.met,
+            verdict: rpo.verdict,
+            bound: rpo.bound,
             recovery_points: view.points.iter().map(RecoveryPoint::from).collect(),
         },
         steps,
@@ -422,6 +433,8 @@ impl From<&PointView> for RecoveryPoint {
             time: p.time,
             rpo_secs: p.rpo_secs,
             rpo_met: p.rpo_met,
+            verdict: p.verdict,
+            bound: p.bound,
         }
     }
 }

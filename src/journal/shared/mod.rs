@@ -182,6 +182,16 @@ impl Shared {
         if self.prefix.is_empty() { rest.to_string() } else { format!("{}/{rest}", self.prefix) }
     }
 
+    /// An object under the prefix (`rest`), for state beside the runs (the DR inventory); `None` when absent.
+    pub fn get_object(&self, rest: &str) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(self.get(self.key(rest))?.map(|o| o.bytes))
+    }
+
+    /// Writes (or replaces) an object under the prefix (`rest`), waiting out an unreachable S3 like a journal write.
+    pub fn put_object(&self, rest: &str, bytes: Vec<u8>) -> Result<(), JournalError> {
+        self.put_waiting(self.key(rest), bytes, false)
+    }
+
     fn run_key(&self, run_id: &str, rest: &str) -> String {
         self.key(&format!("runs/{run_id}/{rest}"))
     }
