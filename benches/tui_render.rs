@@ -98,7 +98,7 @@ fn render_bench() {
     let mut state = fixtures::state(&events, true, (160, 48));
     println!(
         "state: {} steps, {} log lines (built from {} events in {:.1?})",
-        state.steps.len(),
+        state.step_count(),
         state.log.len(),
         events.events.len(),
         t0.elapsed()

@@ -642,7 +642,10 @@ fn summary(
         let apps: Vec<serde_json::Value> = results
             .iter()
             .map(|(app, run_id, r)| {
-                serde_json::json!({"app": app, "run_id": run_id, "outcome": r.outcome.as_str(), "message": r.message})
+                let verdict = crate::journal::verdict_in(&state.runs().join(run_id)).unwrap_or(r.outcome.as_str());
+                serde_json::json!({
+                    "app": app, "run_id": run_id, "outcome": r.outcome.as_str(), "verdict": verdict, "message": r.message
+                })
             })
             .collect();
         let v = serde_json::json!({
@@ -660,7 +663,9 @@ fn summary(
     let _ = writeln!(out);
     let _ = writeln!(out, "incident {}: {} — exit {code}", record.incident_id, record.title);
     for (app, run_id, r) in results {
-        let _ = writeln!(out, "  {app:<24} {:<12} run {run_id}", r.outcome.as_str());
+        // the run view's word (`recovered-late` when a target was missed), as the overview and the report say it
+        let word = crate::journal::verdict_in(&state.runs().join(run_id)).unwrap_or(r.outcome.as_str());
+        let _ = writeln!(out, "  {app:<24} {word:<14} run {run_id}");
     }
     if let Some(f) = figures {
         let _ = writeln!(

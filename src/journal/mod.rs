@@ -43,8 +43,8 @@ pub use follow::follow;
 pub use lock::{LockInfo, RunLock, SharedLock, lock_key, pid_alive};
 pub use read::{JournalRead, Record, read_journal, read_journal_prefix};
 pub use session::{
-    JournalInfo, Meta, Prepared, RunSettings, RunSummary, SessionGuard, SessionInfo, hostname, last_outcome, list_runs,
-    prepare_new, prepare_resume, prior_state, username,
+    JournalInfo, Meta, Prepared, RunSettings, RunSummary, SessionGuard, SessionInfo, ended_view, hostname,
+    last_outcome, list_runs, prepare_new, prepare_resume, prior_state, username, verdict_in,
 };
 
 /// The environment variable that kills the process (SIGKILL) right after journal record N is written: the crash

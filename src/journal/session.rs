@@ -13,7 +13,7 @@ use super::read::{JournalRead, Record, read_journal};
 use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file, write_atomic};
 use crate::actions::Registry;
 use crate::engine::{
-    Clock, Emitter, Engine, EventKind, Outcome, PriorAnswer, PriorState, PriorStep, RunConfig, RunHandle, Status,
+    Clock, Emitter, Engine, Outcome, PriorAnswer, PriorState, PriorStep, RunConfig, RunHandle, Status,
 };
 use crate::run::view::SessionView;
 use crate::run::{Phase, RunView};
@@ -580,19 +580,29 @@ pub fn prior_state(read: &JournalRead) -> (PriorState, JournalInfo) {
 
 /// The outcome of the run's last session, if it finished (and it was not resumed after).
 pub fn last_outcome(read: &JournalRead) -> Option<(Outcome, Timestamp)> {
-    let mut out = None;
+    ended_view(read).and_then(|v| v.finished.map(|f| (f.outcome, f.at)))
+}
+
+/// How a run in `dir` ended, as every output says it (`recovered-late` included), if its last session ended.
+pub fn verdict_in(dir: &Path) -> Option<&'static str> {
+    ended_view(&read_journal(dir).ok()?)?.outcome_word()
+}
+
+/// The run's view, if its last session ended (a session note after the last end means a resume began).
+pub fn ended_view(read: &JournalRead) -> Option<RunView> {
+    let mut view = RunView::new();
+    let mut resumed_after_end = false;
     for (_, r) in &read.records {
         match r {
-            Record::Event(e) => match &e.kind {
-                EventKind::RunFinished { outcome, .. } => out = Some((*outcome, e.ts)),
-                EventKind::RunStarted { .. } => out = None,
-                _ => {}
-            },
-            Record::Note(Note::Session { .. }) => out = None,
+            Record::Event(e) => {
+                view.apply(e);
+                resumed_after_end = false;
+            }
+            Record::Note(Note::Session { .. }) => resumed_after_end = true,
             Record::Note(_) => {}
         }
     }
-    out
+    (view.finished.is_some() && !resumed_after_end).then_some(view)
 }
 
 /// One line of `drconsole runs`.
@@ -605,6 +615,12 @@ pub struct RunSummary {
     pub started: Option<Timestamp>,
     /// recovered, failed, aborted, blocked, refused, interrupted; empty while running or after a crash.
     pub outcome: String,
+    /// The outcome as every output says it (the run view's): `recovered-late` when it recovered but missed its RTO
+    /// or RPO; empty while running or after a crash.
+    pub verdict: String,
+    /// A drill's verdict before its cleanup is known (`failed`, or `pending` until the cleanup): absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<String>,
     pub sessions: usize,
     pub dir: PathBuf,
     /// A problem reading the run (corrupt journal, unreadable meta.json).
@@ -637,6 +653,8 @@ pub(super) fn summarize(dir: &Path) -> RunSummary {
         status: "unreadable".into(),
         started: None,
         outcome: String::new(),
+        verdict: String::new(),
+        drill: None,
         sessions: 0,
         dir: dir.to_path_buf(),
         problem: None,
@@ -656,9 +674,13 @@ pub(super) fn summarize(dir: &Path) -> RunSummary {
             return s;
         }
     };
-    if let Some((o, _)) = last_outcome(&read) {
+    if let Some(view) = ended_view(&read)
+        && let Some(f) = &view.finished
+    {
         s.status = "ended".into();
-        s.outcome = o.as_str().into();
+        s.outcome = f.outcome.as_str().into();
+        s.verdict = view.outcome_word().unwrap_or_default().into();
+        s.drill = view.drill_verdict(None).map(|d| d.as_str().to_string());
         return s;
     }
     let here = hostname();

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::event::{EventKind, Prompt};
+use super::view::RunView;
 use crate::util::{fmt_duration, sanitize};
 
 /// How an event reads: a short tag, the step it is about (or empty), the text.
@@ -39,8 +40,24 @@ pub fn value_text(v: &serde_json::Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
+/// The line for an event, with the facts the run's view holds once the event is applied (`view`: a step's
+/// duration across sessions and waits, the same number every output shows). Every frontend calls this.
+pub fn describe_in(kind: &EventKind, view: &RunView, at: jiff::Timestamp) -> Option<Line> {
+    let mut l = describe(kind)?;
+    if let EventKind::StepSucceeded { step, duration_ms, .. } = kind
+        && let Some(secs) = view.step(step).and_then(|s| s.duration_secs(at))
+    {
+        let engine = fmt_duration(Duration::from_millis(*duration_ms));
+        let whole = fmt_duration(Duration::from_secs(secs));
+        if engine != whole {
+            l.text = l.text.replacen(&format!("in {engine}"), &format!("in {whole}"), 1);
+        }
+    }
+    Some(l)
+}
+
 /// The line for an event; `None` for events that are not shown as lines (projections, the run's end: the
-/// frontends show those their own way).
+/// frontends show those their own way). Frontends use [`describe_in`], which says the view's durations.
 pub fn describe(kind: &EventKind) -> Option<Line> {
     match kind {
         EventKind::RunStarted {

@@ -152,6 +152,18 @@ pub struct StepView {
     pub approved_by: Option<String>,
     /// Ended in an earlier session of the run (a resume did not run it again).
     pub from_earlier_session: bool,
+    /// The run time the step spent, one span per session it was active in: from the moment it was ready (asked
+    /// for approval, or started) to its end, or to the end of that session (a killed or interrupted session).
+    /// Its duration is their sum ([`StepView::duration_secs`]), the same in every output.
+    pub spans: Vec<Span>,
+}
+
+/// A part of a step's life within one session of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub session: u32,
+    pub from: Timestamp,
+    pub to: Option<Timestamp>,
 }
 
 impl StepView {
@@ -181,6 +193,39 @@ impl StepView {
             failed_seq: None,
             approved_by: None,
             from_earlier_session: false,
+            spans: Vec::new(),
+        }
+    }
+
+    /// The step's duration: the run time it spent across every session it was active in (a step killed and
+    /// resumed counts both sessions, not the time the run was down in between), up to `now` while it is active.
+    /// `None` if it never became ready.
+    pub fn duration_secs(&self, now: Timestamp) -> Option<u64> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        Some(self.spans.iter().map(|s| u64::try_from(secs_between(s.from, s.to.unwrap_or(now))).unwrap_or(0)).sum())
+    }
+
+    /// Of its duration, the run time it did not wait for a person (machine time).
+    pub fn machine_secs(&self, now: Timestamp) -> Option<u64> {
+        Some(self.duration_secs(now)?.saturating_sub(self.wait_secs(now)))
+    }
+
+    /// Opens a span in `session` at `at` (a step that becomes ready or starts), unless one is open there; a span of
+    /// the same session that ended (a failed step run again) is reopened.
+    fn open_span(&mut self, session: u32, at: Timestamp) {
+        match self.spans.last_mut() {
+            Some(s) if s.session == session => s.to = None,
+            _ => self.spans.push(Span { session, from: at, to: None }),
+        }
+    }
+
+    fn close_span(&mut self, at: Timestamp) {
+        if let Some(s) = self.spans.last_mut()
+            && s.to.is_none()
+        {
+            s.to = Some(at.max(s.from));
         }
     }
 
@@ -389,6 +434,11 @@ impl RunView {
         self.steps.get_mut(i)
     }
 
+    /// The number of the session events are applied to now (1 for the first).
+    fn session_number(&self) -> u32 {
+        u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).max(1)
+    }
+
     /// The run has ended (its last session finished and no later session started).
     pub fn is_finished(&self) -> bool {
         self.finished.is_some()
@@ -469,6 +519,11 @@ impl RunView {
                 });
                 if let Some(last) = self.sessions.last_mut() {
                     last.ended.get_or_insert(self.finished.as_ref().map_or(at, |f| f.at));
+                    // what was active when that session stopped counts up to its last event, not the time down
+                    let end = last.last_event;
+                    for s in &mut self.steps {
+                        s.close_span(end);
+                    }
                 }
                 let number = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).saturating_add(1);
                 self.sessions.push(SessionView { number, started: at, ended: None, last_event: at });
@@ -478,9 +533,11 @@ impl RunView {
             }
             EventKind::Identity { account, arn } => self.identity = Some((account.clone(), arn.clone())),
             EventKind::StepAwaitingApproval { step, plan } => {
+                let session = self.session_number();
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::AwaitingApproval;
                     s.first_seen.get_or_insert(at);
+                    s.open_span(session, at);
                     s.plan = Some(plan.clone());
                     if s.open_wait().is_none() {
                         s.waits.push(Wait { kind: WaitKind::Approval, from: at, to: None, by: None });
@@ -498,10 +555,12 @@ impl RunView {
                 self.decide(ev, "approved", Some(step), by, String::new());
             }
             EventKind::StepStarted { step, attempt, plan, params } => {
+                let session = self.session_number();
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Running;
                     s.attempt = *attempt;
                     s.first_seen.get_or_insert(at);
+                    s.open_span(session, at);
                     s.started.get_or_insert(at);
                     s.ended = None;
                     s.duration_ms = None;
@@ -614,6 +673,7 @@ impl RunView {
                     s.phase = Phase::Succeeded;
                     s.attempt = s.attempt.max(*attempt);
                     s.ended = Some(at);
+                    s.close_span(at);
                     s.duration_ms = Some(*duration_ms);
                     s.outputs = outputs.clone();
                     s.progress = None;
@@ -629,6 +689,7 @@ impl RunView {
                     s.phase = Phase::Failed;
                     s.attempt = s.attempt.max(*attempt);
                     s.ended = Some(at);
+                    s.close_span(at);
                     s.failed_seq = Some(ev.seq);
                     s.error = Some(error.clone());
                     s.prompt = None;
@@ -650,6 +711,7 @@ impl RunView {
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Skipped;
                     s.ended = Some(at);
+                    s.close_span(at);
                     s.note = Some(reason.clone());
                     s.prompt = None;
                     s.close_wait(at, Some(by));
@@ -663,6 +725,7 @@ impl RunView {
                         s.phase = Phase::Cancelled;
                         s.ended = Some(at);
                     }
+                    s.close_span(at);
                     s.note = Some(reason.clone());
                     s.prompt = None;
                     s.close_wait(at, None);
@@ -725,6 +788,7 @@ impl RunView {
                     if let Some(w) = s.open_wait_mut() {
                         w.to = Some(at);
                     }
+                    s.close_span(at);
                 }
                 match outcome {
                     Outcome::Aborted => {

@@ -363,13 +363,12 @@ fn a_resumed_run_shows_what_earlier_sessions_did() {
         s.handle(Input::Tick(fixtures::at(1200)));
         s.handle(Input::Instant(10_000));
         let done: Vec<(&str, String)> = s
-            .steps
-            .iter()
-            .filter(|x| x.status == drconsole::tui::state::StepStatus::Succeeded)
+            .steps()
+            .filter(|x| x.phase == drconsole::run::Phase::Succeeded)
             .map(|x| (x.info.id.as_str(), s.fmt_step_time(x)))
             .collect();
         assert_eq!(done, [("pick_point", "29s".to_string()), ("nat", "3m00s".to_string())]);
-        assert_eq!(s.chosen.as_ref().map(|c| c.id.as_str()), Some("rds:crosssell-prod-2026-11-21-02-00"));
+        assert_eq!(s.chosen().map(|c| c.id), Some("rds:crosssell-prod-2026-11-21-02-00".to_string()));
         assert!(s.active(), "the resumed session runs");
         let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
         assert!(text.contains("Steps 2/9"), "{text}");
