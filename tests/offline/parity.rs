@@ -379,6 +379,8 @@ struct Facts {
     step_waits: BTreeMap<String, String>,
     /// all steps' waits together, as printed
     waits: Option<String>,
+    /// the RTO achieved less the waits (machine time), as printed
+    machine: Option<String>,
     /// RTO left at the case's instant, `H:MM:SS`
     rto_left: Option<String>,
 }
@@ -407,6 +409,7 @@ fn truth(c: &Case) -> Facts {
         rto_met: v.finished.as_ref().map(|f| if f.rto_met { "met" } else { "missed" }.to_string()),
         rpo: Some(rpo_word(v.rpo().met)),
         waits: Some(d(v.waited_secs(now))),
+        machine: v.finished.as_ref().map(|f| d(f.rto_achieved_secs.saturating_sub(v.waited_secs(now)))),
         rto_left: v.clock_at(now).map(|c| fmt_clock(c.rto_left_secs)),
         ..Facts::default()
     };
@@ -434,6 +437,7 @@ fn compare(case: &str, output: &str, got: &Facts, want: &Facts) -> usize {
     one("RTO", &got.rto_met, &want.rto_met);
     one("RPO", &got.rpo, &want.rpo);
     one("waits", &got.waits, &want.waits);
+    one("machine time", &got.machine, &want.machine);
     one("RTO left", &got.rto_left, &want.rto_left);
     for (id, g) in &got.durations {
         assert_eq!(Some(g), want.durations.get(id), "{case}: {output}: duration of {id}");
@@ -599,6 +603,7 @@ fn report_json(state: &Path, c: &Case) -> (Facts, Value) {
         rto_met: r["rto"]["met"].as_bool().map(|m| if m { "met" } else { "missed" }.to_string()),
         rpo: Some(rpo_word(r["rpo"]["met"].as_bool())),
         waits: r["rto"]["waited_secs"].as_u64().map(d),
+        machine: r["rto"]["machine_secs"].as_u64().map(d),
         ..Facts::default()
     };
     for s in r["steps"].as_array().unwrap() {
@@ -631,11 +636,15 @@ fn report_md(state: &Path, c: &Case) -> Facts {
         match cells.first().copied() {
             // the run's RTO row (the drill section's says `measured …`)
             Some("RTO") if c.ended() && cells[1].starts_with("target") => {
+                f.machine = cells[1]
+                    .split(", ")
+                    .find(|w| w.ends_with("machine time)") || w.contains("machine time) "))
+                    .map(|w| w.split(' ').next().unwrap().to_string());
                 f.waits = Some(
                     cells[1]
                         .split(" (")
                         .nth(1)
-                        .filter(|w| w.contains("waiting for people"))
+                        .filter(|w| w.contains(" waiting for people"))
                         .map_or_else(|| d(0), |w| w.split(' ').next().unwrap().to_string()),
                 );
             }

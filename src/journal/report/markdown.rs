@@ -64,10 +64,11 @@ pub fn markdown(r: &Report) -> String {
     row("Incident start", ts(r.incident_start));
     row("Run started", ts(r.started));
     row("Run ended", ts(r.ended));
-    let waited = if r.rto.waited_secs > 0 {
-        format!(" ({} of it waiting for people)", secs(r.rto.waited_secs))
-    } else {
-        String::new()
+    // the RTO's breakdown: time waiting for a person apart from the rest (machine time)
+    let waited = match (r.rto.waited_secs, r.rto.machine_secs) {
+        (0, _) => String::new(),
+        (w, Some(m)) => format!(" ({} waiting for people, {} machine time)", secs(w), secs(m)),
+        (w, None) => format!(" ({} of it waiting for people)", secs(w)),
     };
     let rto = match r.rto.achieved_secs {
         Some(a) => {

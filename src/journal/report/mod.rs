@@ -113,6 +113,9 @@ pub struct Rto {
     pub met: Option<bool>,
     /// Time steps spent waiting for people (approvals, manual tasks, choices), all steps together.
     pub waited_secs: u64,
+    /// The rest of the RTO achieved: time not spent waiting for a person (the machine's, and the time before the
+    /// run started); `null` until the run ended.
+    pub machine_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -302,6 +305,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
             achieved_secs: finished.as_ref().map(|f| f.rto_achieved_secs),
             met: finished.as_ref().map(|f| f.rto_met),
             waited_secs,
+            machine_secs: finished.as_ref().map(|f| f.rto_achieved_secs.saturating_sub(waited_secs)),
         },
         rpo: Rpo {
             target_secs: rpo.target_secs,
