@@ -75,6 +75,7 @@ fn big_run(steps: usize, log_lines: usize) -> Events {
                 step: format!("step-{i:03}"),
                 message: format!("copying snapshot: {} GiB of 1024 GiB", e.events.len() % 1024),
                 percent: Some((e.events.len() % 100) as f64),
+                cause: None,
             },
         );
         t += 1;

@@ -645,7 +645,10 @@ impl Action for CopyImageA {
                 let there = match there {
                     Ok(v) => v,
                     Err(e) if e.is_retryable() && here_best.is_some() => {
-                        ctx.progress(format!("{src} does not answer ({e}); using the newest AMI in {region}"), None);
+                        ctx.progress_error(
+                            format!("{src} does not answer ({e}); using the newest AMI in {region}"),
+                            &e,
+                        );
                         Vec::new()
                     }
                     Err(e) => return Err(super::kit::cerr(e)),

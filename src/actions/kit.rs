@@ -10,11 +10,13 @@ use crate::cloud::{CloudError, CloudResult};
 
 /// A cloud error as an action error: retryable errors (throttling, capacity, 5xx) may be retried by the engine.
 pub fn cerr(e: CloudError) -> ActionError {
+    let cause = e.cause();
     if e.is_refusal() {
         // the account guard: nothing was changed; the run ends refused (exit 4)
-        return ActionError::refused(e.message);
+        return ActionError::refused(e.message).with_cause(cause);
     }
-    if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
+    let a = if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) };
+    a.with_cause(cause)
 }
 
 /// Runs a cloud call, mapping its error.
@@ -96,7 +98,7 @@ where
                 }
             }
             Err(e) if e.is_retryable() => {
-                ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None);
+                ctx.progress_error(format!("waiting for {kind} {id}: {e}; polling again"), &e);
                 if e.is_throttling() {
                     // throttled: ask less often until the state changes
                     interval = interval.mul_f64(2.0).min(cap);

@@ -410,7 +410,7 @@ impl Action for Select {
                         if e.is_retryable() {
                             unreachable.push(r.clone());
                         }
-                        ctx.progress(format!("{r}: cannot list recovery points: {e}"), None);
+                        ctx.progress_error(format!("{r}: cannot list recovery points: {e}"), &e);
                         errors.push(e);
                     }
                 }

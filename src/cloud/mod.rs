@@ -123,6 +123,18 @@ impl CloudError {
     pub fn is_refusal(&self) -> bool {
         self.kind == ErrorKind::Refused || self.code == CODE_ACCOUNT_MISMATCH
     }
+    /// What the error is, as events carry it to every output ([`crate::run::ErrorCause`]).
+    pub fn cause(&self) -> crate::run::ErrorCause {
+        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(str::to_string));
+        crate::run::ErrorCause {
+            service: self.service.clone(),
+            operation: self.operation.clone(),
+            region: self.region.clone(),
+            code: self.code.clone(),
+            kind: kind.unwrap_or_else(|| "fatal".into()),
+            unreachable: error::is_unanswered(&self.code),
+        }
+    }
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;

@@ -103,7 +103,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
         EventKind::StepStarted { step, attempt, plan, .. } => {
             line("start", step, format!("attempt {attempt}: {}", sanitize(plan)), Level::Info)
         }
-        EventKind::StepProgress { step, message, percent } => {
+        EventKind::StepProgress { step, message, percent, .. } => {
             let message = sanitize(message);
             // say the percentage once: many progress messages carry it already ("pending 22%")
             let pct = match percent {
@@ -146,7 +146,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
                 if *rpo_met { Level::Good } else { Level::Warn },
             )
         }
-        EventKind::StepRetrying { step, attempt, error, delay_ms } => {
+        EventKind::StepRetrying { step, attempt, error, delay_ms, .. } => {
             let d = *delay_ms as f64 / 1000.0;
             line(
                 "retry",
@@ -166,7 +166,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
             let d = fmt_duration(Duration::from_millis(*duration_ms));
             line("ok", step, format!("in {d}{outs}"), Level::Good)
         }
-        EventKind::StepFailed { step, attempt, error, policy } => line(
+        EventKind::StepFailed { step, attempt, error, policy, .. } => line(
             "FAILED",
             step,
             format!("attempt {attempt}: {} (on_failure = {})", sanitize(error), policy.as_str()),
@@ -204,12 +204,17 @@ mod tests {
             step: "db".into(),
             message: "pending 22%".into(),
             percent: Some(22.0),
+            cause: None,
         })
         .unwrap();
         assert_eq!(l.text, "pending 22%");
-        let l =
-            describe(&EventKind::StepProgress { step: "db".into(), message: "creating".into(), percent: Some(40.0) })
-                .unwrap();
+        let l = describe(&EventKind::StepProgress {
+            step: "db".into(),
+            message: "creating".into(),
+            percent: Some(40.0),
+            cause: None,
+        })
+        .unwrap();
         assert_eq!(l.text, "creating (40%)");
     }
 

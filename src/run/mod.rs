@@ -15,7 +15,7 @@ pub mod view;
 pub use clock::Clock;
 pub use command::{Command, OperatorRequest};
 pub use emit::{Emitter, EventSink, Redactor};
-pub use event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+pub use event::{Candidate, ErrorCause, Event, EventKind, Outcome, Prompt, StepInfo};
 pub use verdict::{DrillVerdict, Verdicts};
 pub use view::{ClockView, Phase, RunView, StepView};
 

@@ -7,14 +7,14 @@
 //! Rules: facts only, no presentation; pure (no I/O, no clock: "now" is an argument, see [`RunView::clock_at`]);
 //! a resumed session (a second `run_started` of the same run) keeps everything earlier sessions recorded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 
 use super::clock::secs_between;
-use super::event::{Candidate, Event, EventKind, Outcome, Prompt, StepInfo};
+use super::event::{Candidate, ErrorCause, Event, EventKind, Outcome, Prompt, StepInfo};
 
 /// Where a step is in its lifecycle, as the events tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +314,20 @@ pub struct ErrorView {
     pub attempt: Option<u32>,
     pub error: String,
     pub retried: bool,
+    /// The failed cloud call, as the port classified it.
+    pub cause: Option<ErrorCause>,
+}
+
+/// Calls to a region that failed, from the causes the events carry (never from their text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionCalls {
+    pub failures: u32,
+    /// The last error code.
+    pub code: String,
+    /// The last failure says the region did not answer (unavailable, timeouts, connection errors), not that a
+    /// request was wrong.
+    pub unreachable: bool,
+    pub last: Timestamp,
 }
 
 /// One session of the run: its `run_started` (the first, or a resume).
@@ -399,6 +413,8 @@ pub struct RunView {
     /// (step, message), in order.
     pub warnings: Vec<(String, String)>,
     pub sessions: Vec<SessionView>,
+    /// Regions whose calls failed, by region.
+    pub regions: BTreeMap<String, RegionCalls>,
     pub projection: Option<EngineProjection>,
     /// The last event applied.
     pub last_seq: u64,
@@ -458,6 +474,21 @@ impl RunView {
             by: by.to_string(),
             detail,
         });
+    }
+
+    /// Counts a failed call against its region.
+    fn note_cause(&mut self, cause: Option<&ErrorCause>, at: Timestamp) {
+        let Some(c) = cause.filter(|c| !c.region.is_empty()) else { return };
+        let r = self.regions.entry(c.region.clone()).or_insert(RegionCalls {
+            failures: 0,
+            code: String::new(),
+            unreachable: false,
+            last: at,
+        });
+        r.failures += 1;
+        r.code.clone_from(&c.code);
+        r.unreachable = c.unreachable;
+        r.last = at;
     }
 
     /// Folds one event in.
@@ -573,10 +604,11 @@ impl RunView {
                     s.attempts.push(Attempt { number: *attempt, started: at, ended: None, error: None });
                 }
             }
-            EventKind::StepProgress { step, message, percent } => {
+            EventKind::StepProgress { step, message, percent, cause } => {
                 if let Some(s) = self.step_mut(step) {
                     s.progress = Some((message.clone(), *percent));
                 }
+                self.note_cause(cause.as_ref(), at);
             }
             EventKind::Resource { step, phase, kind, id, region, state } => {
                 if let Some(s) = self.step_mut(step) {
@@ -651,7 +683,8 @@ impl RunView {
                     None => self.points.push(p),
                 }
             }
-            EventKind::StepRetrying { step, attempt, error, .. } => {
+            EventKind::StepRetrying { step, attempt, error, cause, .. } => {
+                self.note_cause(cause.as_ref(), at);
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Retrying;
                     s.attempt_errors.push(error.clone());
@@ -666,6 +699,7 @@ impl RunView {
                     attempt: Some(*attempt),
                     error: error.clone(),
                     retried: true,
+                    cause: cause.clone(),
                 });
             }
             EventKind::StepSucceeded { step, attempt, duration_ms, outputs } => {
@@ -684,7 +718,8 @@ impl RunView {
                     }
                 }
             }
-            EventKind::StepFailed { step, attempt, error, .. } => {
+            EventKind::StepFailed { step, attempt, error, cause, .. } => {
+                self.note_cause(cause.as_ref(), at);
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Failed;
                     s.attempt = s.attempt.max(*attempt);
@@ -705,6 +740,7 @@ impl RunView {
                     attempt: Some(*attempt),
                     error: error.clone(),
                     retried: false,
+                    cause: cause.clone(),
                 });
             }
             EventKind::StepSkipped { step, reason, by } => {

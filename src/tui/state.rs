@@ -151,33 +151,6 @@ pub enum Screen {
     Timeline,
 }
 
-/// Calls to a region that failed (from the errors in progress, retry and failure events).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegionHealth {
-    pub failures: u32,
-    /// The last error code seen.
-    pub code: String,
-    /// The codes say the region does not answer (unavailable, timeouts, connection errors), not that a request
-    /// was wrong.
-    pub unreachable: bool,
-    pub last: Timestamp,
-}
-
-/// Error codes that mean a region does not answer.
-const UNREACHABLE_CODES: &[&str] = &[
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "Unavailable",
-    "Timeout",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "ConnectionError",
-    "DispatchFailure",
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-];
-
 /// Keys within this long after a popup opened by itself are ignored (they were meant for the screen before).
 pub const GUARD_MS: u64 = 750;
 /// A footer message disappears after this long.
@@ -231,8 +204,6 @@ pub struct State {
     /// Keys are ignored until this real time: a popup opened by itself.
     pub guard_until: Option<u64>,
     pub screen: Screen,
-    /// Regions whose calls failed, by region.
-    pub regions: std::collections::BTreeMap<String, RegionHealth>,
     /// Animation frame counter (spinner).
     pub frame: u64,
     /// In an incident: the application this console is; every popup's title names it.
@@ -270,7 +241,6 @@ impl State {
             wall: 0,
             guard_until: None,
             screen: Screen::Main,
-            regions: Default::default(),
             frame: 0,
             app: None,
             cleanup_after: false,
@@ -458,9 +428,6 @@ impl State {
             | EventKind::StepFailed { step, .. }
             | EventKind::StepSkipped { step, .. }
             | EventKind::StepCancelled { step, .. } => self.close_modal_for(step),
-            EventKind::StepProgress { message: text, .. } | EventKind::StepRetrying { error: text, .. } => {
-                self.note_region_errors(ts, text);
-            }
             EventKind::RunFinished { message, .. } => {
                 let ok = self.view.outcome_word() == Some("recovered");
                 let word = self.view.outcome_word().unwrap_or("finished");
@@ -479,9 +446,6 @@ impl State {
                 }
             }
             _ => {}
-        }
-        if let EventKind::StepFailed { error, .. } = &ev.kind {
-            self.note_region_errors(ts, error);
         }
         if self.follow {
             self.selected = self.focus_step();
@@ -610,23 +574,6 @@ impl State {
                 ))),
             },
             _ => None,
-        }
-    }
-
-    /// Notes the calls to a region that failed, from an error text (`<service> <op> in <region> failed: <code>:`).
-    fn note_region_errors(&mut self, ts: Timestamp, text: &str) {
-        for (region, code) in region_errors(text) {
-            let unreachable = UNREACHABLE_CODES.contains(&code.as_str());
-            let h = self.regions.entry(region).or_insert(RegionHealth {
-                failures: 0,
-                code: String::new(),
-                unreachable: false,
-                last: ts,
-            });
-            h.failures += 1;
-            h.unreachable = unreachable;
-            h.code = code;
-            h.last = ts;
         }
     }
 
@@ -1119,26 +1066,6 @@ impl State {
     }
 }
 
-/// `(region, error code)` of every `<service> <operation> in <region> failed: <code>: ...` in a text.
-pub fn region_errors(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(" failed: ") {
-        let mut words = rest[..i].rsplit(' ');
-        let after = &rest[i + " failed: ".len()..];
-        if let (Some(region), Some("in")) = (words.next(), words.next())
-            && crate::runbook::valid_region(region)
-        {
-            let code = after.split(':').next().unwrap_or_default().trim();
-            if !code.is_empty() && !code.contains(' ') {
-                out.push((region.to_string(), code.to_string()));
-            }
-        }
-        rest = after;
-    }
-    out
-}
-
 /// A JSON value as text: strings without quotes.
 pub fn value_text(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
@@ -1235,6 +1162,7 @@ mod tests {
                 attempt: 1,
                 error: "boom".into(),
                 policy: crate::runbook::OnFailure::Continue,
+                cause: None,
             },
         );
         feed(&mut s, &e);
@@ -1283,7 +1211,15 @@ mod tests {
         e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
         let mut s = st(&e);
         press(&mut s, KeyCode::Char('y'));
-        e.push(700, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
+        e.push(
+            700,
+            EventKind::StepProgress {
+                step: "restore_db".into(),
+                message: "50%".into(),
+                percent: Some(50.0),
+                cause: None,
+            },
+        );
         feed(&mut s, &e);
         assert!(s.modal.is_none(), "{:?}", s.modal);
     }
@@ -1296,7 +1232,15 @@ mod tests {
         assert!(press(&mut s, KeyCode::Char('q')).is_empty());
         assert!(s.modal.is_none());
         // another event does not reopen it
-        e.push(701, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
+        e.push(
+            701,
+            EventKind::StepProgress {
+                step: "restore_db".into(),
+                message: "50%".into(),
+                percent: Some(50.0),
+                cause: None,
+            },
+        );
         feed(&mut s, &e);
         assert!(s.modal.is_none());
         press(&mut s, KeyCode::Enter);
@@ -1718,16 +1662,25 @@ mod tests {
 
     #[test]
     fn failing_calls_to_a_region_are_counted() {
+        // from the cause the event carries (the port's classifier), not from the message's text
         let s = st(&fixtures::region_outage());
-        let h = s.regions.get("us-east-1").expect("us-east-1 is noted");
+        let h = s.view.regions.get("us-east-1").expect("us-east-1 is noted");
         assert!(h.unreachable);
         assert_eq!((h.failures, h.code.as_str()), (1, "ServiceUnavailable"));
-        assert!(!s.regions.contains_key("us-west-2"));
-        assert_eq!(
-            region_errors("rds RestoreDBInstanceFromDBSnapshot in us-west-2 failed: InsufficientDBInstanceCapacity: x"),
-            [("us-west-2".to_string(), "InsufficientDBInstanceCapacity".to_string())]
+        assert!(!s.view.regions.contains_key("us-west-2"));
+        // an error whose text names a region but that carries no cause counts nothing
+        let mut e = fixtures::running();
+        e.push(
+            700,
+            EventKind::StepRetrying {
+                step: "restore_db".into(),
+                attempt: 1,
+                error: "rds RestoreDBInstanceFromDBSnapshot in us-west-2 failed: ServiceUnavailable: x".into(),
+                delay_ms: 1000,
+                cause: None,
+            },
         );
-        assert!(region_errors("the step failed: because").is_empty());
+        assert!(st(&e).view.regions.is_empty());
     }
 
     #[test]

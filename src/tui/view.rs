@@ -200,7 +200,7 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     };
     let word = format!(" {word} ");
     let mut badges: Vec<Span> = Vec::new();
-    for (region, h) in &s.regions {
+    for (region, h) in &s.view.regions {
         let text = if h.unreachable {
             format!(" {region} unreachable ")
         } else {

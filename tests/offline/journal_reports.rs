@@ -217,6 +217,7 @@ fn recovered_run(dir: &Path) {
                     attempt: 1,
                     error: "RestoreDBInstanceFromDBSnapshot: ThrottlingException: Rate exceeded".into(),
                     delay_ms: 4_000,
+                    cause: None,
                 },
             ),
             E(74, started("restore_db", 2)),
@@ -277,6 +278,7 @@ fn recovered_run(dir: &Path) {
                     attempt: 1,
                     error: "connect to crosssell-prod-dr:5432: connection refused".into(),
                     policy: OnFailure::Continue,
+                    cause: None,
                 },
             ),
             E(
@@ -336,6 +338,7 @@ fn aborted_run(dir: &Path) {
                     attempt: 1,
                     error: "snapshot <x> & \"y\" not found".into(),
                     policy: OnFailure::Pause,
+                    cause: None,
                 },
             ),
             E(9, EventKind::RunPaused { reason: "step `b` failed".into() }),

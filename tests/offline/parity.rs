@@ -331,6 +331,7 @@ fn corpus() -> Vec<Case> {
                     attempt: 1,
                     error: "GET https://app.example.com/health: 503".into(),
                     policy: OnFailure::Abort,
+                    cause: None,
                 },
             )
             .e(2105, finished(Outcome::Failed, 2105, 3005, false, [3, 1, 0, 0])),
@@ -346,17 +347,25 @@ fn corpus() -> Vec<Case> {
     // 8. killed during the restore, resumed 10 minutes later; the restore runs again (attempt 2) and succeeds
     cases.push(finish(
         begin(Case::new("killed_resumed", "cross-sell", 8, false, steps3()), 1200, true)
-            .e(741, EventKind::StepProgress { step: "restore_db".into(), message: "creating".into(), percent: None })
+            .e(
+                741,
+                EventKind::StepProgress {
+                    step: "restore_db".into(),
+                    message: "creating".into(),
+                    percent: None,
+                    cause: None,
+                },
+            )
             .session(2, 1341)
             .e(1342, started("restore_db", 2)),
         1658,
         true,
     ));
     // 9. killed, not resumed yet: the RTO left at an instant after its last event
-    cases.push(
-        begin(Case::new("killed", "inventory", 9, false, steps3()), 1200, true)
-            .e(741, EventKind::StepProgress { step: "restore_db".into(), message: "creating".into(), percent: None }),
-    );
+    cases.push(begin(Case::new("killed", "inventory", 9, false, steps3()), 1200, true).e(
+        741,
+        EventKind::StepProgress { step: "restore_db".into(), message: "creating".into(), percent: None, cause: None },
+    ));
     // 10. an incident of two applications, one late (cases 1 and 2 above are on time and late; these two are one
     // incident's runs)
     cases.push(finish(begin(Case::new("incident_on_time", "alpha", 10, false, steps3()), 1200, true), 2000, true));
