@@ -459,7 +459,7 @@ impl Action for RestoreSet {
                 "{} recovery point(s) of {}: {}",
                 found.points.len(),
                 found.volumes.join(", "),
-                found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>().join("; ")
+                super::kit::summary(&found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>(), 5)
             ),
             None,
         );

@@ -41,6 +41,15 @@ pub fn copy_route(p: &Params) -> String {
     if src == dst { format!("within {dst}") } else { format!("from {src} to {dst}") }
 }
 
+/// A list for one line of progress or an error: the first `max` items, then how many more (`a; b; … and 43 more`),
+/// so 46 snapshots do not make a 10,000-character line. The full list belongs in the resources and the report.
+pub fn summary(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        return items.join("; ");
+    }
+    format!("{}; … and {} more", items[..max].join("; "), items.len() - max)
+}
+
 pub fn outs(pairs: &[(&str, Value)]) -> Outputs {
     pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
 }
@@ -145,5 +154,21 @@ pub fn port_param(p: &Params, name: &str, default: u16) -> Result<u16, ActionErr
     match p.opt_int(name)? {
         None => Ok(default),
         Some(v) => u16::try_from(v).map_err(|_| ActionError::fatal(format!("parameter `{name}` must be 1-65535"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn a_long_list_is_summarised_in_one_line() {
+        let items: Vec<String> =
+            (0..46).map(|i| format!("snap-{i:017x} of vol-0abc (2026-11-21 0{}:00Z)", i % 10)).collect();
+        let line = summary(&items, 5);
+        assert!(line.ends_with("… and 41 more"), "{line}");
+        assert_eq!(line.matches("snap-").count(), 5);
+        assert!(line.len() < 400, "{} characters", line.len());
+        assert_eq!(summary(&items[..2], 5), format!("{}; {}", items[0], items[1]));
     }
 }

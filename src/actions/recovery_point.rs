@@ -433,7 +433,7 @@ impl Action for Select {
             let seen = if excluded.is_empty() {
                 "found nothing".to_string()
             } else {
-                format!("found {}: {}", excluded.len(), excluded.join("; "))
+                format!("found {}: {}", excluded.len(), super::kit::summary(&excluded, 10))
             };
             return Err(ActionError::fatal(format!(
                 "no {source} recovery point found for {} in {}{unreachable_note}; {seen}",

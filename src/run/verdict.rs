@@ -111,3 +111,19 @@ impl RunView {
         self.finished.as_ref().map(|f| f.at).or(self.last_ts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_line_does_not_repeat_its_word() {
+        assert_eq!(outcome_line("interrupted", "interrupted"), "interrupted");
+        assert_eq!(outcome_line("interrupted", ""), "interrupted");
+        assert_eq!(outcome_line("recovered-late", "recovered late"), "recovered-late");
+        assert_eq!(
+            outcome_line("interrupted", "interrupted by the operator"),
+            "interrupted — interrupted by the operator"
+        );
+    }
+}

@@ -661,10 +661,13 @@ impl State {
             Action::SearchNext => self.search_step(false, false),
             Action::SearchPrev => self.search_step(true, false),
             Action::Quit => {
-                if self.search.is_some() {
+                // q first clears a search the operator can see (the log has focus on the main screen); a search
+                // left behind out of sight does not swallow the quit
+                if self.search.is_some() && self.focus == Focus::Log && self.screen == Screen::Main {
                     self.search = None;
                     return Vec::new();
                 }
+                self.search = None;
                 return self.ask_quit();
             }
             Action::Escape => self.search = None,
@@ -1428,6 +1431,25 @@ mod tests {
         let mut s = st(&fixtures::running());
         ctrl(&mut s, 'c');
         assert_eq!(ctrl(&mut s, 'c'), [Effect::Send(Command::Interrupt), Effect::Quit]);
+    }
+
+    #[test]
+    fn the_first_q_quits_a_finished_run_even_with_a_search_left_out_of_sight() {
+        let mut s = st(&fixtures::finished());
+        press(&mut s, KeyCode::Char('/'));
+        typed(&mut s, "restore");
+        press(&mut s, KeyCode::Enter);
+        assert!(s.search.is_some());
+        // the search is shown while the log has focus: q clears it first
+        assert!(press(&mut s, KeyCode::Char('q')).is_empty());
+        assert!(s.search.is_none());
+        // a search left behind when the focus moved away is not visible: q quits at once
+        press(&mut s, KeyCode::Char('/'));
+        typed(&mut s, "restore");
+        press(&mut s, KeyCode::Enter);
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.focus, Focus::Steps);
+        assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit]);
     }
 
     #[test]

@@ -655,7 +655,11 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let mut keys: Vec<(&str, &str)> = Vec::new();
     let waiting = s.steps().any(|x| matches!(x.phase, Phase::AwaitingApproval | Phase::WaitingOperator));
     let active = s.control && s.active();
-    if active && waiting {
+    // Enter does what the focused pane does with it: on the log it opens the line, elsewhere it answers
+    let log_enter = s.focus == Focus::Log && s.screen == Body::Main;
+    if log_enter {
+        keys.push(("Enter", "whole line"));
+    } else if active && waiting {
         keys.push(("Enter", "answer"));
     }
     if active && s.selected_step().is_some_and(|x| x.phase == Phase::Failed) {

@@ -564,3 +564,23 @@ fn cleanup_after_opens_the_cleanup_popup_when_the_drill_ends() {
     let s = fixtures::state(&events, true, (80, 24));
     assert!(s.modal.is_none(), "{:?}", s.modal);
 }
+
+/// The footer names what Enter does in the focused pane: on the log it opens the line, not an answer.
+#[test]
+fn the_footer_says_what_enter_does_where_the_focus_is() {
+    let theme = Theme::preset("dark").unwrap();
+    let mut s = fixtures::state(&fixtures::at_cutover(), true, (160, 48));
+    // the confirmation put aside (Esc: its field takes letters): the footer offers to answer it
+    key(&mut s, KeyCode::Esc);
+    assert!(s.modal.is_none());
+    let footer = |s: &State| fixtures::text(&fixtures::render(s, &theme, 160, 48)).lines().last().unwrap().to_string();
+    assert!(footer(&s).contains("Enter answer"), "{}", footer(&s));
+    key(&mut s, KeyCode::Tab);
+    key(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, drconsole::tui::state::Focus::Log);
+    let f = footer(&s);
+    assert!(f.contains("Enter whole line") && !f.contains("answer"), "{f}");
+    // and Enter there opens the log line, as the footer says
+    key(&mut s, KeyCode::Enter);
+    assert!(matches!(s.modal, Some(drconsole::tui::state::Modal::LogLine(_))), "{:?}", s.modal);
+}
