@@ -43,7 +43,7 @@ use tokio::sync::mpsc;
 use super::read::{Record, decode};
 use super::session::{Meta, RunSummary};
 use super::{JournalError, Note, StateDir, private_dir, write_atomic};
-use crate::engine::{Event, EventKind};
+use crate::engine::Event;
 pub use lock::{LockTiming, SharedLock, SharedLockInfo};
 pub use store::{Connect, Store, StoreError};
 
@@ -836,6 +836,7 @@ async fn follow_task(shared: Arc<Shared>, run_id: String, tx: mpsc::UnboundedSen
     let mut seq = 0u64;
     let mut last_key: Option<String> = None;
     let mut finished = false;
+    let mut view = crate::run::RunView::new();
     let mut delay = Duration::from_millis(100);
     let mut idle = Duration::ZERO;
     let mut told_unreachable = false;
@@ -872,11 +873,9 @@ async fn follow_task(shared: Arc<Shared>, run_id: String, tx: mpsc::UnboundedSen
                             grew = true;
                             match rec {
                                 Record::Event(ev) => {
-                                    finished = match ev.kind {
-                                        EventKind::RunFinished { .. } => true,
-                                        EventKind::RunStarted { .. } => false,
-                                        _ => finished,
-                                    };
+                                    // the run view says whether the run ended (a resume's run_started reopens it)
+                                    view.apply(&ev);
+                                    finished = view.is_finished();
                                     if tx.send(ev).is_err() {
                                         return;
                                     }
