@@ -271,9 +271,21 @@ impl Drop for TerminalGuard {
 /// real time itself at speed 1; on a simulated run, the last event's run time plus the real time since it was
 /// emitted, scaled). Not from when this process read the event: a watcher reading a journal sees the same "now" as
 /// the console driving the run.
+///
+/// The clock moves on whole real seconds: every console ticks just after each second of real time and shows the
+/// run time of that second, so two consoles (the driver and a watcher) show the same RTO left at any `--speed`,
+/// not values a tick's phase apart (a second of real time is 100 s of run time at `--speed 100`).
 fn run_now(view: &crate::run::RunView) -> Option<Timestamp> {
     view.run.as_ref()?;
-    Some(view.run_time_at(Timestamp::now()))
+    let now = Timestamp::now();
+    Some(view.run_time_at(Timestamp::from_second(now.as_second()).unwrap_or(now)))
+}
+
+/// How long until just after the next whole second of real time (when the consoles' clocks move).
+fn until_next_second() -> Duration {
+    let into = Timestamp::now().subsec_nanosecond();
+    let left = u64::try_from(1_000_000_000 - i64::from(into)).unwrap_or(0);
+    Duration::from_nanos(left) + Duration::from_millis(5)
 }
 
 async fn terminate_signal() {
@@ -319,8 +331,6 @@ pub async fn run(
     let theme = opts.theme;
 
     let mut input = EventStream::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events_open = true;
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
@@ -391,7 +401,7 @@ pub async fn run(
                     dirty = true;
                 }
             },
-            _ = ticker.tick(), if animating => {
+            () = tokio::time::sleep(until_next_second()), if animating => {
                 if let Some(now) = run_now(&state.view) {
                     state.handle(Input::Tick(now));
                 }
@@ -492,8 +502,6 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
     drop(tx);
     let theme = opts.theme;
     let mut input = EventStream::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // every application of an incident runs on one clock
     let mut events_open = true;
     let mut dirty = true;
@@ -563,7 +571,7 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
                     dirty = true;
                 }
             },
-            _ = ticker.tick(), if animating => {
+            () = tokio::time::sleep(until_next_second()), if animating => {
                 // one simulated world (or the real clock) for every application: the latest "now" of them
                 if let Some(now) = state.apps.iter().filter_map(|a| run_now(&a.state.view)).max() {
                     state.handle(IncidentInput::Tick(now));
