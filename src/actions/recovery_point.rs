@@ -157,7 +157,7 @@ async fn list_region(
                 .describe_db_snapshots(region, &q)
                 .await?
                 .into_iter()
-                .partition(|s| crate::drill::of_another_drill(&s.tags, run_id));
+                .partition(|s| crate::drill_names::of_another_drill(&s.tags, run_id));
             if !drill_copies.is_empty() {
                 notes.push(format!(
                     "{region}: {} RDS snapshot(s) a drill copied left out (its cleanup deletes them)",
@@ -274,7 +274,7 @@ async fn list_region(
                 if im.state != "available" || prefix.as_ref().is_some_and(|pre| !im.name.starts_with(pre.as_str())) {
                     continue;
                 }
-                if crate::drill::of_another_drill(&im.tags, run_id) {
+                if crate::drill_names::of_another_drill(&im.tags, run_id) {
                     notes.push(format!("{region}: AMI {} ({}) a drill copied left out", im.id, im.name));
                     continue;
                 }
@@ -741,7 +741,7 @@ pub(crate) async fn find_ebs(
     };
     for s in target_snaps {
         // a copy another drill made: that drill's cleanup deletes it
-        if crate::drill::of_another_drill(&s.tags, run_id) {
+        if crate::drill_names::of_another_drill(&s.tags, run_id) {
             if tag_match(&s.tags) || s.tags.contains_key(TAG_SOURCE_VOLUME) {
                 found.excluded.push(format!("{} in {target}: a drill's copy (its cleanup deletes it)", s.id));
             }

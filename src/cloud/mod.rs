@@ -32,7 +32,7 @@ pub const TAG_RUN_ID: &str = "drconsole:run-id";
 pub const TAG_STEP: &str = "drconsole:step";
 pub const TAG_RUNBOOK: &str = "drconsole:runbook";
 /// On everything a drill creates (`--drill`), with the run id as its value.
-pub const TAG_DRILL: &str = "drconsole:drill";
+pub const TAG_DRILL: &str = crate::drill_names::TAG_DRILL;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -442,7 +442,7 @@ pub struct LaunchTemplate {
     /// Image per version, oldest first (index 0 = version 1).
     pub version_images: Vec<String>,
     /// Description per version, as `version_images` (empty when none): drconsole's versions say which run, and
-    /// whether a drill, made them ([`crate::drill::lt_version_description`]).
+    /// whether a drill, made them ([`crate::drill_names::lt_version_description`]).
     #[serde(default)]
     pub version_descriptions: Vec<String>,
     pub tags: Tags,
