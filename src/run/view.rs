@@ -990,3 +990,99 @@ impl RunView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::OnFailure;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + secs).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn ev(seq: u64, at: i64, wall: Option<i64>, kind: EventKind) -> Event {
+        Event { seq, ts: ts(at), wall: wall.map(ts), kind }
+    }
+
+    fn started_run(speed: f64) -> EventKind {
+        EventKind::RunStarted {
+            run_id: "r1".into(),
+            runbook: "rb".into(),
+            title: "t".into(),
+            app: "a".into(),
+            path: "p".into(),
+            sha256: String::new(),
+            backend: "sim".into(),
+            account: None,
+            primary: "us-east-1".into(),
+            secondary: "us-west-2".into(),
+            incident_start: ts(0),
+            rto_secs: 3600,
+            rpo_secs: 3600,
+            deadline: ts(3600),
+            speed,
+            steps: vec![StepInfo {
+                id: "copy".into(),
+                title: "copy".into(),
+                action: "wait".into(),
+                needs: Vec::new(),
+                expected_secs: 600,
+                confirm: false,
+                on_failure: OnFailure::Pause,
+            }],
+            drill: false,
+        }
+    }
+
+    fn start(attempt: u32) -> EventKind {
+        EventKind::StepStarted { step: "copy".into(), attempt, plan: String::new(), params: Map::new() }
+    }
+
+    /// A step killed after 316 s and run again for 316 s after a resume an hour later took 10m32s: each session's
+    /// time, not the outage between them.
+    #[test]
+    fn a_resumed_step_s_duration_is_the_sum_of_its_sessions() {
+        let events = [
+            ev(1, 0, None, started_run(1.0)),
+            ev(2, 100, None, start(1)),
+            ev(
+                3,
+                416,
+                None,
+                EventKind::StepProgress { step: "copy".into(), message: "copying".into(), percent: None, cause: None },
+            ),
+            // killed here; resumed an hour later
+            ev(4, 4016, None, started_run(1.0)),
+            ev(5, 4016, None, start(2)),
+            ev(
+                6,
+                4332,
+                None,
+                EventKind::StepSucceeded { step: "copy".into(), attempt: 2, duration_ms: 316_000, outputs: Map::new() },
+            ),
+        ];
+        let v = RunView::from_events(&events);
+        let s = v.step("copy").unwrap();
+        assert_eq!(s.duration_secs(ts(5000)), Some(632));
+        assert_eq!(s.spans.len(), 2);
+        assert_eq!(s.attempt, 2);
+    }
+
+    /// After a resume, "now" comes from the resumed session's events and their real time, at the run's speed: the
+    /// driver and a watcher compute the same instant.
+    #[test]
+    fn run_time_after_a_resume_counts_from_the_resumed_session() {
+        let events = [
+            ev(1, 0, Some(0), started_run(100.0)),
+            ev(2, 600, Some(6), start(1)),
+            // killed; resumed 50 real seconds later, its run time continuing from the saved world
+            ev(3, 600, Some(56), started_run(100.0)),
+            ev(4, 700, Some(57), start(2)),
+        ];
+        let v = RunView::from_events(&events);
+        // 3 real seconds after the last event: 300 s of run time later
+        assert_eq!(v.run_time_at(ts(60)), ts(1000));
+        let c = v.clock_at(v.run_time_at(ts(60))).unwrap();
+        assert_eq!(c.rto_left_secs, 3600 - 1000);
+    }
+}
