@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
+use super::meta::{Meta, last_outcome};
 use super::read::JournalRead;
-use super::session::{Meta, last_outcome};
 use super::{JournalError, WORLD_FILE};
 
 /// Checks that a run can be resumed from `read`, and writes missing reports of a run that ended.

@@ -39,7 +39,7 @@ async fn follow_task(path: PathBuf, tx: mpsc::UnboundedSender<Event>) {
     let mut told_dead = false;
     let mut finished = false;
     let mut view = RunView::new();
-    let here = super::session::hostname();
+    let here = super::meta::hostname();
     loop {
         if tx.is_closed() {
             return;

@@ -17,8 +17,8 @@ pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 
+use super::meta::Meta;
 use super::read::{Record, read_journal_prefix};
-use super::session::Meta;
 use super::{JournalError, Note, write_atomic};
 use crate::run::view::{DecisionView, ErrorView, Phase, PointView, RunView, StepView};
 
