@@ -75,6 +75,7 @@ fn big_run(steps: usize, log_lines: usize) -> Events {
                 step: format!("step-{i:03}"),
                 message: format!("copying snapshot: {} GiB of 1024 GiB", e.events.len() % 1024),
                 percent: Some((e.events.len() % 100) as f64),
+                cause: None,
             },
         );
         t += 1;
@@ -98,7 +99,7 @@ fn render_bench() {
     let mut state = fixtures::state(&events, true, (160, 48));
     println!(
         "state: {} steps, {} log lines (built from {} events in {:.1?})",
-        state.steps.len(),
+        state.step_count(),
         state.log.len(),
         events.events.len(),
         t0.elapsed()

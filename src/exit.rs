@@ -35,6 +35,22 @@ pub fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
     codes.into_iter().fold(RECOVERED, |w, c| if rank(c) > rank(w) { c } else { w })
 }
 
+/// The rank of a code among the runbooks of one `drconsole preflight` (checks, not runs): 4 wrong account, then 2
+/// invalid runbook or usage, then 1 not ready, then 0 ready.
+pub fn check_rank(code: u8) -> u8 {
+    match code {
+        REFUSED => 3,
+        USAGE => 2,
+        RECOVERED => 0,
+        _ => 1,
+    }
+}
+
+/// The worst of the codes of a `preflight` over several runbooks, by [`check_rank`]; 0 for none.
+pub fn worst_check(codes: impl IntoIterator<Item = u8>) -> u8 {
+    codes.into_iter().fold(RECOVERED, |w, c| if check_rank(c) > check_rank(w) { c } else { w })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +63,13 @@ mod tests {
         assert_eq!(worst([BLOCKED, FAILED]), FAILED);
         assert_eq!(worst([FAILED, REFUSED, BLOCKED]), REFUSED);
         assert_eq!(worst([USAGE, BLOCKED]), USAGE, "another code ranks with 1");
+    }
+
+    #[test]
+    fn a_preflight_over_several_runbooks_reports_the_worst_check() {
+        assert_eq!(worst_check([]), RECOVERED);
+        assert_eq!(worst_check([FAILED, USAGE]), USAGE);
+        assert_eq!(worst_check([USAGE, REFUSED, FAILED]), REFUSED);
+        assert_eq!(worst_check([RECOVERED, FAILED]), FAILED);
     }
 }

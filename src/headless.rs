@@ -7,7 +7,8 @@ use std::io::Write;
 use jiff::Timestamp;
 
 use crate::engine::{RunHandle, RunResult};
-use crate::run::describe::describe;
+use crate::run::describe::describe_in;
+use crate::run::verdict::outcome_line;
 use crate::run::{Command, Event, EventKind, Outcome, Prompt, RunView};
 use crate::util::{fmt_clock, fmt_duration, sanitize};
 
@@ -84,7 +85,7 @@ impl<W: Write> Printer<W> {
             }
             return;
         }
-        if let Some(l) = describe(&ev.kind) {
+        if let Some(l) = describe_in(&ev.kind, &self.view, ev.ts) {
             self.line(ev.ts, l.tag, &l.step, &l.text);
         }
         if let EventKind::Projection { .. } = ev.kind {
@@ -138,15 +139,25 @@ impl<W: Write> Printer<W> {
         let Some(f) = self.view.finished.clone() else { return };
         let d = |s: u64| fmt_duration(std::time::Duration::from_secs(s));
         let _ = writeln!(self.out);
-        let _ = writeln!(self.out, "outcome:  {} — {}", f.outcome.as_str(), sanitize(&f.message));
+        let word = self.view.outcome_word().unwrap_or(f.outcome.as_str());
+        let _ = writeln!(self.out, "outcome:  {}", outcome_line(word, &sanitize(&f.message)));
+        if let Some(drill) = self.view.drill_verdict(None) {
+            let _ = writeln!(self.out, "drill:    {} (the report's recovery test)", drill.as_str());
+        }
         let _ = writeln!(self.out, "duration: {}", d(f.duration_secs));
         let verdict = match (f.outcome, f.rto_met) {
             (Outcome::Recovered, true) => "met",
             (Outcome::Recovered, false) => "MISSED",
             _ => "not recovered",
         };
-        let _ =
-            writeln!(self.out, "RTO:      target {}, achieved {} ({verdict})", d(f.rto_secs), d(f.rto_achieved_secs));
+        let waited = self.view.waited_secs(f.at);
+        let waited = if waited > 0 { format!("; {} of it waiting for people", d(waited)) } else { String::new() };
+        let _ = writeln!(
+            self.out,
+            "RTO:      target {}, achieved {} ({verdict}{waited})",
+            d(f.rto_secs),
+            d(f.rto_achieved_secs)
+        );
         let rpo = self.view.rpo();
         match (&rpo.worst, rpo.achieved_secs) {
             (Some(worst), Some(a)) => {

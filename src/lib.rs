@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod cloud;
 pub mod drill;
+pub mod drill_names;
 pub mod engine;
 pub mod exit;
 pub mod headless;

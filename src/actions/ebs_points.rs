@@ -419,7 +419,7 @@ pub(crate) async fn find_ebs(
     let mut points: Vec<EbsPoint> = Vec::new();
     for s in target_snaps {
         // a copy another drill made: that drill's cleanup deletes it
-        if crate::drill::of_another_drill(&s.tags, run_id) {
+        if crate::drill_names::of_another_drill(&s.tags, run_id) {
             if tag_match(&s.tags) || s.tags.contains_key(TAG_SOURCE_VOLUME) {
                 found.excluded.push(format!("{} in {target}: a drill's copy (its cleanup deletes it)", s.id));
             }

@@ -81,7 +81,7 @@ async fn ensure_snapshot_copy(
     let found = c(cloud.ec2.describe_snapshots(region, &mine))
         .await?
         .into_iter()
-        .find(|s| s.state != "error" && !crate::drill::of_another_drill(&s.tags, &ctx.run_id));
+        .find(|s| s.state != "error" && !crate::drill_names::of_another_drill(&s.tags, &ctx.run_id));
     let snap = match found {
         Some(s) => {
             ctx.resource("found", "ebs-snapshot", &s.id, region, &s.state);
@@ -509,7 +509,7 @@ impl Action for RestoreSet {
                 found.points.len(),
                 found.volumes.join(", "),
                 set_from_text(&found),
-                found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>().join("; ")
+                super::kit::summary(&found.points.iter().map(EbsPoint::describe).collect::<Vec<_>>(), 5)
             ),
             None,
         );
@@ -658,7 +658,7 @@ impl Action for CopyImageA {
             _ => Vec::new(),
         };
         // a copy another drill made is that drill's (its cleanup deregisters it): never this run's
-        here.retain(|i| !crate::drill::of_another_drill(&i.tags, &ctx.run_id));
+        here.retain(|i| !crate::drill_names::of_another_drill(&i.tags, &ctx.run_id));
         let usable = |i: &crate::cloud::Image| i.state != "failed" && i.state != "error" && i.state != "deregistered";
         let mut seen: Vec<String> =
             here.iter().map(|i| format!("{} {} in {region} ({})", i.id, i.name, i.state)).collect();
@@ -676,7 +676,10 @@ impl Action for CopyImageA {
                 let there = match there {
                     Ok(v) => v,
                     Err(e) if e.is_retryable() && here_best.is_some() => {
-                        ctx.progress(format!("{src} does not answer ({e}); using the newest AMI in {region}"), None);
+                        ctx.progress_error(
+                            format!("{src} does not answer ({e}); using the newest AMI in {region}"),
+                            &e,
+                        );
                         Vec::new()
                     }
                     Err(e) => return Err(super::kit::cerr(e)),
@@ -810,7 +813,7 @@ pub(crate) async fn ensure_lt_image(
     // a version another drill added is that drill's (its cleanup deletes it): never this run's
     let usable = |idx: usize| {
         let desc = lt.version_descriptions.get(idx).map_or("", String::as_str);
-        !crate::drill::lt_version_of_another_drill(desc, &ctx.run_id)
+        !crate::drill_names::lt_version_of_another_drill(desc, &ctx.run_id)
     };
     let version = match lt.version_images.iter().enumerate().rposition(|(idx, i)| i == image && usable(idx)) {
         Some(idx) => {
@@ -820,7 +823,8 @@ pub(crate) async fn ensure_lt_image(
         }
         None => {
             ctx.resource("creating", "launch-template-version", name, region, image);
-            let description = crate::drill::lt_version_description(ctx.drill, &ctx.run_id, image, lt.default_version);
+            let description =
+                crate::drill_names::lt_version_description(ctx.drill, &ctx.run_id, image, lt.default_version);
             let v = c(cloud.ec2.create_launch_template_version(region, name, lt.default_version, image, &description))
                 .await?;
             ctx.resource("created", "launch-template-version", &format!("{name}:{v}"), region, image);

@@ -10,11 +10,13 @@ use crate::cloud::{CloudError, CloudResult};
 
 /// A cloud error as an action error: retryable errors (throttling, capacity, 5xx) may be retried by the engine.
 pub fn cerr(e: CloudError) -> ActionError {
+    let cause = e.cause();
     if e.is_refusal() {
         // the account guard: nothing was changed; the run ends refused (exit 4)
-        return ActionError::refused(e.message);
+        return ActionError::refused(e.message).with_cause(cause);
     }
-    if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
+    let a = if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) };
+    a.with_cause(cause)
 }
 
 /// Runs a cloud call, mapping its error.
@@ -37,6 +39,15 @@ pub fn copy_route(p: &Params) -> String {
     let src = p.text("source_region").unwrap_or_else(|_| "primary".into());
     let dst = p.text("region").unwrap_or_else(|_| "secondary".into());
     if src == dst { format!("within {dst}") } else { format!("from {src} to {dst}") }
+}
+
+/// A list for one line of progress or an error: the first `max` items, then how many more (`a; b; … and 43 more`),
+/// so 46 snapshots do not make a 10,000-character line. The full list belongs in the resources and the report.
+pub fn summary(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        return items.join("; ");
+    }
+    format!("{}; … and {} more", items[..max].join("; "), items.len() - max)
 }
 
 pub fn outs(pairs: &[(&str, Value)]) -> Outputs {
@@ -96,7 +107,7 @@ where
                 }
             }
             Err(e) if e.is_retryable() => {
-                ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None);
+                ctx.progress_error(format!("waiting for {kind} {id}: {e}; polling again"), &e);
                 if e.is_throttling() {
                     // throttled: ask less often until the state changes
                     interval = interval.mul_f64(2.0).min(cap);
@@ -143,5 +154,21 @@ pub fn port_param(p: &Params, name: &str, default: u16) -> Result<u16, ActionErr
     match p.opt_int(name)? {
         None => Ok(default),
         Some(v) => u16::try_from(v).map_err(|_| ActionError::fatal(format!("parameter `{name}` must be 1-65535"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn a_long_list_is_summarised_in_one_line() {
+        let items: Vec<String> =
+            (0..46).map(|i| format!("snap-{i:017x} of vol-0abc (2026-11-21 0{}:00Z)", i % 10)).collect();
+        let line = summary(&items, 5);
+        assert!(line.ends_with("… and 41 more"), "{line}");
+        assert_eq!(line.matches("snap-").count(), 5);
+        assert!(line.len() < 400, "{} characters", line.len());
+        assert_eq!(summary(&items[..2], 5), format!("{}; {}", items[0], items[1]));
     }
 }

@@ -48,22 +48,29 @@ pub enum ErrorKind {
 pub struct ActionError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The failed cloud call behind it, if one was: carried to the step's events (boxed: errors stay small).
+    pub cause: Option<Box<crate::run::ErrorCause>>,
 }
 
 impl ActionError {
     /// A failure that another attempt may fix (a timeout, a throttled API, a resource not ready yet).
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Failed { retryable: true }, message: message.into() }
+        Self { kind: ErrorKind::Failed { retryable: true }, message: message.into(), cause: None }
     }
     /// A failure that retrying will not fix (bad parameters, a resource in the wrong state).
     pub fn fatal(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Failed { retryable: false }, message: message.into() }
+        Self { kind: ErrorKind::Failed { retryable: false }, message: message.into(), cause: None }
     }
     pub fn cancelled() -> Self {
-        Self { kind: ErrorKind::Cancelled, message: "cancelled".into() }
+        Self { kind: ErrorKind::Cancelled, message: "cancelled".into(), cause: None }
     }
     pub fn refused(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Refused, message: message.into() }
+        Self { kind: ErrorKind::Refused, message: message.into(), cause: None }
+    }
+    /// The cloud call that failed it.
+    pub fn with_cause(mut self, cause: crate::run::ErrorCause) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
     }
     pub fn retryable(&self) -> bool {
         matches!(self.kind, ErrorKind::Failed { retryable: true })
@@ -226,7 +233,23 @@ impl ActionCtx {
 
     /// Reports progress on a long wait; `percent` in 0..=100.
     pub fn progress(&self, message: impl Into<String>, percent: Option<f64>) {
-        self.emitter.emit(EventKind::StepProgress { step: self.step_id.clone(), message: message.into(), percent });
+        self.emitter.emit(EventKind::StepProgress {
+            step: self.step_id.clone(),
+            message: message.into(),
+            percent,
+            cause: None,
+        });
+    }
+
+    /// Progress about a failed cloud call the step goes on after (it polls again, it falls back): the event carries
+    /// the call's classified cause.
+    pub fn progress_error(&self, message: impl Into<String>, e: &crate::cloud::CloudError) {
+        self.emitter.emit(EventKind::StepProgress {
+            step: self.step_id.clone(),
+            message: message.into(),
+            percent: None,
+            cause: Some(e.cause()),
+        });
     }
 
     /// Records a resource the step is creating, found or changed, so the journal and the report show it.

@@ -923,7 +923,7 @@ pub(crate) async fn wait_targets(
                     return Ok(healthy);
                 }
             }
-            Err(e) if e.is_retryable() => ctx.progress(format!("waiting for target health: {e}"), None),
+            Err(e) if e.is_retryable() => ctx.progress_error(format!("waiting for target health: {e}"), &e),
             Err(e) => return Err(super::kit::cerr(e)),
         }
         ctx.sleep(POLL).await?;

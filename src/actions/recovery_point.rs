@@ -198,7 +198,7 @@ async fn list_region(
                 .describe_db_snapshots(region, &q)
                 .await?
                 .into_iter()
-                .partition(|s| crate::drill::of_another_drill(&s.tags, run_id));
+                .partition(|s| crate::drill_names::of_another_drill(&s.tags, run_id));
             if !drill_copies.is_empty() {
                 notes.push(format!(
                     "{region}: {} RDS snapshot(s) a drill copied left out (its cleanup deletes them)",
@@ -315,7 +315,7 @@ async fn list_region(
                 if im.state != "available" || prefix.as_ref().is_some_and(|pre| !im.name.starts_with(pre.as_str())) {
                     continue;
                 }
-                if crate::drill::of_another_drill(&im.tags, run_id) {
+                if crate::drill_names::of_another_drill(&im.tags, run_id) {
                     notes.push(format!("{region}: AMI {} ({}) a drill copied left out", im.id, im.name));
                     continue;
                 }
@@ -463,7 +463,7 @@ impl Action for Select {
                         if e.is_retryable() {
                             unreachable.push(r.clone());
                         }
-                        ctx.progress(format!("{r}: cannot list recovery points: {e}"), None);
+                        ctx.progress_error(format!("{r}: cannot list recovery points: {e}"), &e);
                         errors.push(e);
                     }
                 }
@@ -486,7 +486,7 @@ impl Action for Select {
             let seen = if excluded.is_empty() {
                 "found nothing".to_string()
             } else {
-                format!("found {}: {}", excluded.len(), excluded.join("; "))
+                format!("found {}: {}", excluded.len(), super::kit::summary(&excluded, 10))
             };
             return Err(ActionError::fatal(format!(
                 "no {source} recovery point found for {} in {}{unreachable_note}; {seen}",

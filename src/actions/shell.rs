@@ -9,12 +9,14 @@
 //! - The command runs in its own process group; the group is killed (SIGKILL) when the attempt times out or is
 //!   cancelled, and on Linux `sh` gets a parent-death signal, so it does not outlive drconsole.
 //! - An attempt does not start while a process of an earlier attempt of the same step of the same run still runs
-//!   (found by the `DRCONSOLE_RUN_ID` and `DRCONSOLE_STEP_ID` in its environment, Linux).
+//!   (found by the `DRCONSOLE_RUN_ID` and `DRCONSOLE_STEP_ID` in its environment, Linux): it waits for it to end,
+//!   for at most the step's `timeout` (else [`EARLIER_ATTEMPT_GRACE`]), then fails saying which process is left.
 //! - At most [`MAX_KEPT`] bytes of stdout are kept (outputs, journal, report); the whole output then goes to
 //!   `output/<step>.<attempt>.stdout|stderr` in the run directory.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -182,13 +184,7 @@ impl Action for Shell {
     async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
         let command = p.str("command")?;
         let limit = p.opt_duration("timeout")?;
-        if let Some(pid) = earlier_attempt_running(&ctx.run_id, &ctx.step_id) {
-            return Err(ActionError::fatal(format!(
-                "an earlier attempt of step `{}` may still be running (pid {pid}, with DRCONSOLE_RUN_ID={} in its \
-                 environment): stop it, or wait for it to end, then retry",
-                ctx.step_id, ctx.run_id
-            )));
-        }
+        wait_for_earlier_attempt(ctx, limit.unwrap_or(EARLIER_ATTEMPT_GRACE)).await?;
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(command)
@@ -375,6 +371,42 @@ fn own_group(cmd: &mut tokio::process::Command) {
                 Ok(())
             });
         }
+    }
+}
+
+/// How long an attempt waits for a process of an earlier attempt (a session killed a moment ago) when the step has
+/// no `timeout` of its own.
+pub const EARLIER_ATTEMPT_GRACE: Duration = Duration::from_secs(60);
+
+/// Waits, for at most `bound` of run time, until no process of an earlier attempt of this step runs (a resume right
+/// after a crash: the killed session's command may still be finishing); then fails naming the process left, which
+/// it never kills (it may be doing what the step exists for).
+async fn wait_for_earlier_attempt(ctx: &ActionCtx, bound: Duration) -> Result<(), ActionError> {
+    let Some(first) = earlier_attempt_running(&ctx.run_id, &ctx.step_id) else { return Ok(()) };
+    ctx.progress(
+        format!(
+            "an earlier attempt of step `{}` is still running (pid {first}): waiting up to {} for it to end",
+            ctx.step_id,
+            crate::util::fmt_duration(bound)
+        ),
+        None,
+    );
+    let deadline = std::time::Instant::now() + ctx.clock.real(bound);
+    loop {
+        let Some(pid) = earlier_attempt_running(&ctx.run_id, &ctx.step_id) else {
+            ctx.progress(format!("the earlier attempt (pid {first}) ended: starting step `{}`", ctx.step_id), None);
+            return Ok(());
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(ActionError::fatal(format!(
+                "an earlier attempt of step `{}` may still be running (pid {pid}, with DRCONSOLE_RUN_ID={} in its \
+                 environment; waited {}): stop it, or wait for it to end, then retry",
+                ctx.step_id,
+                ctx.run_id,
+                crate::util::fmt_duration(bound)
+            )));
+        }
+        ctx.sleep(Duration::from_millis(250)).await?;
     }
 }
 

@@ -535,7 +535,8 @@ fn run_console(
     });
     let console = console.map_err(|e| AppError::Failed(e.to_string()))?;
     let r = result.map_err(|e| AppError::Failed(format!("the engine stopped unexpectedly: {e}")))?;
-    eprintln!("drconsole: run {run_id}: {} — {}", r.outcome.as_str(), r.message);
+    let word = crate::journal::verdict_in(&dir).unwrap_or(r.outcome.as_str());
+    eprintln!("drconsole: run {run_id}: {}", crate::run::verdict::outcome_line(word, &r.message));
     if r.outcome != crate::engine::Outcome::Recovered {
         eprintln!("drconsole: to continue: drconsole resume {run_id}");
     }

@@ -3,6 +3,7 @@
 //! runs [`super::run`] and prints what was removed and what is left. Exit codes: 0 nothing left, 1 something is
 //! left or failed, 2 usage, 3 not confirmed, 4 refused (not a drill and no `--force`; nothing deleted).
 
+use crate::exit;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -41,18 +42,20 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> u8 {
 pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
     let read = match journal::read_journal(dir) {
         Ok(r) => r,
-        Err(e) => return fail(1, format!("cannot read the run's journal: {e}")),
+        Err(e) => return fail(exit::FAILED, format!("cannot read the run's journal: {e}")),
     };
     let view = RunView::from_events(read.events());
-    let Some(head) = view.run.clone() else { return fail(1, "the run's journal has no start: nothing to clean up") };
+    let Some(head) = view.run.clone() else {
+        return fail(exit::FAILED, "the run's journal has no start: nothing to clean up");
+    };
     let meta = match Meta::read(dir) {
         Ok(m) => m,
-        Err(e) => return fail(1, format!("cannot read the run's meta.json: {e}")),
+        Err(e) => return fail(exit::FAILED, format!("cannot read the run's meta.json: {e}")),
     };
     let clock0 = Clock::new(1.0);
     let mut log = match Log::open(dir, clock0.clone()) {
         Ok(l) => l,
-        Err(e) => return fail(1, e),
+        Err(e) => return fail(exit::FAILED, e),
     };
     if !head.drill && !opts.force {
         let reason = format!(
@@ -61,11 +64,11 @@ pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
             head.run_id
         );
         let _ = log.write(Entry::Refused { by: opts.by.clone(), reason: reason.clone() });
-        return fail(4, format!("refused: {reason}"));
+        return fail(exit::REFUSED, format!("refused: {reason}"));
     }
     if !view.is_finished() && !opts.force {
         return fail(
-            4,
+            exit::REFUSED,
             format!(
                 "refused: run {} has not ended (it may still be creating resources): resume it to its end, or pass \
                  --force. Nothing was deleted",
@@ -74,11 +77,11 @@ pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
         );
     }
     if !opts.yes && !confirmed(&head.run_id) {
-        return fail(3, "not confirmed: nothing was deleted (headless: pass --yes)");
+        return fail(exit::BLOCKED, "not confirmed: nothing was deleted (headless: pass --yes)");
     }
     let _lock = match CleanupLock::take(dir) {
         Ok(l) => l,
-        Err(e) => return fail(4, e),
+        Err(e) => return fail(exit::REFUSED, e),
     };
     let plan = Plan {
         run_id: head.run_id.clone(),
@@ -102,10 +105,10 @@ pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
         eprintln!("drconsole: cannot write the reports again: {e}");
     }
     match result {
-        Err(e) => fail(1, format!("cleanup of run {} stopped: {e}; run it again to continue", plan.run_id)),
+        Err(e) => fail(exit::FAILED, format!("cleanup of run {} stopped: {e}; run it again to continue", plan.run_id)),
         Ok(left) => {
             print_summary(&plan.run_id, &summary, &left);
-            if left.is_empty() && summary.failed.is_empty() { 0 } else { 1 }
+            if left.is_empty() && summary.failed.is_empty() { exit::RECOVERED } else { exit::FAILED }
         }
     }
 }

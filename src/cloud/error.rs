@@ -96,6 +96,29 @@ const TRANSIENT: &[&str] = &[
     "ResponseError",
 ];
 
+/// Error codes that say the region did not answer (rather than refused or failed the request): unavailable, timed
+/// out, internal failures, and the adapter's own codes for a call that got no answer at all.
+const NO_ANSWER: &[&str] = &[
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "Timeout",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ConnectionError",
+    "DispatchFailure",
+    "ResponseError",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+];
+
+/// The region did not answer the call (see [`NO_ANSWER`]): what the console's region badge and the run view's
+/// region health count as unreachable.
+pub fn is_unanswered(code: &str) -> bool {
+    NO_ANSWER.contains(&code)
+}
+
 /// True for AWS error codes that mean "no such resource".
 pub fn is_not_found_code(code: &str) -> bool {
     code.ends_with("NotFound")

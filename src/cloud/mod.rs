@@ -32,7 +32,7 @@ pub const TAG_RUN_ID: &str = "drconsole:run-id";
 pub const TAG_STEP: &str = "drconsole:step";
 pub const TAG_RUNBOOK: &str = "drconsole:runbook";
 /// On everything a drill creates (`--drill`), with the run id as its value.
-pub const TAG_DRILL: &str = "drconsole:drill";
+pub const TAG_DRILL: &str = crate::drill_names::TAG_DRILL;
 
 pub type Tags = BTreeMap<String, String>;
 
@@ -122,6 +122,18 @@ impl CloudError {
     /// runbook's `target.account`): nothing was changed, and the action must fail with `ActionError::refused`.
     pub fn is_refusal(&self) -> bool {
         self.kind == ErrorKind::Refused || self.code == CODE_ACCOUNT_MISMATCH
+    }
+    /// What the error is, as events carry it to every output ([`crate::run::ErrorCause`]).
+    pub fn cause(&self) -> crate::run::ErrorCause {
+        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(str::to_string));
+        crate::run::ErrorCause {
+            service: self.service.clone(),
+            operation: self.operation.clone(),
+            region: self.region.clone(),
+            code: self.code.clone(),
+            kind: kind.unwrap_or_else(|| "fatal".into()),
+            unreachable: error::is_unanswered(&self.code),
+        }
     }
 }
 
@@ -430,7 +442,7 @@ pub struct LaunchTemplate {
     /// Image per version, oldest first (index 0 = version 1).
     pub version_images: Vec<String>,
     /// Description per version, as `version_images` (empty when none): drconsole's versions say which run, and
-    /// whether a drill, made them ([`crate::drill::lt_version_description`]).
+    /// whether a drill, made them ([`crate::drill_names::lt_version_description`]).
     #[serde(default)]
     pub version_descriptions: Vec<String>,
     pub tags: Tags,

@@ -465,6 +465,7 @@ impl Engine {
                 attempt: 0,
                 error: format!("unknown action `{}`", step.action),
                 policy: step.on_failure,
+                cause: None,
             });
             return;
         };
@@ -567,6 +568,7 @@ impl Engine {
                     attempt: attempts,
                     error: e.message.clone(),
                     policy,
+                    cause: e.cause.as_deref().cloned(),
                 });
                 if e.kind == ErrorKind::Refused {
                     self.cancel_all();
@@ -832,6 +834,7 @@ async fn run_attempts(
                     attempt,
                     error: e.message.clone(),
                     delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    cause: e.cause.as_deref().cloned(),
                 });
                 if let Err(c) = ctx.sleep(delay).await {
                     return (i, attempt, Err(c));

@@ -24,8 +24,8 @@ use crate::headless;
 use crate::journal::{self, JournalError, Prepared, RunSettings, StateDir};
 use crate::runbook::{Backend, Runbook};
 
-const EXIT_USAGE: u8 = 2;
-const EXIT_BLOCKED: u8 = 3;
+const EXIT_USAGE: u8 = crate::exit::USAGE;
+const EXIT_BLOCKED: u8 = crate::exit::BLOCKED;
 
 fn usage(msg: impl std::fmt::Display) -> u8 {
     eprintln!("drconsole: {msg}");
@@ -328,7 +328,7 @@ fn newest_world(state: &StateDir, record: &IncidentRecord) -> Option<String> {
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
         eprintln!("drconsole: cannot start the async runtime: {e}");
-        1
+        crate::exit::FAILED
     })
 }
 
@@ -442,7 +442,7 @@ fn drive(
             Ok(p) => p,
             Err(e) => {
                 eprintln!("drconsole: cannot start the simulator: {e}");
-                return 1;
+                return crate::exit::FAILED;
             }
         };
         let start = apps.iter().map(|a| a.prepared.sim_start()).max().unwrap_or_else(Timestamp::now);
@@ -642,7 +642,10 @@ fn summary(
         let apps: Vec<serde_json::Value> = results
             .iter()
             .map(|(app, run_id, r)| {
-                serde_json::json!({"app": app, "run_id": run_id, "outcome": r.outcome.as_str(), "message": r.message})
+                let verdict = crate::journal::verdict_in(&state.runs().join(run_id)).unwrap_or(r.outcome.as_str());
+                serde_json::json!({
+                    "app": app, "run_id": run_id, "outcome": r.outcome.as_str(), "verdict": verdict, "message": r.message
+                })
             })
             .collect();
         let v = serde_json::json!({
@@ -660,7 +663,9 @@ fn summary(
     let _ = writeln!(out);
     let _ = writeln!(out, "incident {}: {} — exit {code}", record.incident_id, record.title);
     for (app, run_id, r) in results {
-        let _ = writeln!(out, "  {app:<24} {:<12} run {run_id}", r.outcome.as_str());
+        // the run view's word (`recovered-late` when a target was missed), as the overview and the report say it
+        let word = crate::journal::verdict_in(&state.runs().join(run_id)).unwrap_or(r.outcome.as_str());
+        let _ = writeln!(out, "  {app:<24} {word:<14} run {run_id}");
     }
     if let Some(f) = figures {
         let _ = writeln!(
@@ -754,7 +759,7 @@ pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
             headless::print_stream(events, json, Some(d.clone()), writer).await;
         }
     })));
-    0
+    crate::exit::RECOVERED
 }
 
 /// `drconsole runs --json`: the runs (the array `runs --json` always printed), each run of an incident with an

@@ -56,7 +56,11 @@ impl OverviewRow {
             None => view.paused.clone().unwrap_or_default(),
         };
         let (state, rank) = match (&view.finished, asking, &view.paused, failed) {
-            (Some(f), _, _, _) => (f.outcome.as_str().to_string(), if f.outcome == Outcome::Recovered { 3 } else { 1 }),
+            // the view's word: `recovered-late` when the RTO or the RPO was missed
+            (Some(f), _, _, _) => (
+                view.outcome_word().unwrap_or(f.outcome.as_str()).to_string(),
+                if f.outcome == Outcome::Recovered { 3 } else { 1 },
+            ),
             (None, Some(_), _, _) => ("WAITING".to_string(), 0),
             (None, None, Some(_), _) => ("PAUSED".to_string(), 1),
             (None, None, None, Some(_)) => ("FAILED".to_string(), 1),

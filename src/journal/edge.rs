@@ -8,10 +8,9 @@
 
 use std::path::Path;
 
+use super::meta::{Meta, last_outcome};
 use super::read::JournalRead;
-use super::session::{Meta, last_outcome};
 use super::{JournalError, WORLD_FILE};
-use crate::engine::EventKind;
 
 /// Checks that a run can be resumed from `read`, and writes missing reports of a run that ended.
 pub(super) fn check_resumable(dir: &Path, meta: &Meta, read: &JournalRead) -> Result<(), JournalError> {
@@ -25,9 +24,9 @@ pub(super) fn check_resumable(dir: &Path, meta: &Meta, read: &JournalRead) -> Re
             dir.join("runbook").display()
         )));
     }
-    let created = read.events().any(|e| {
-        matches!(&e.kind, EventKind::Resource { phase, .. } if matches!(phase.as_str(), "creating" | "created" | "found"))
-    });
+    // the run view's resources: anything the run made, found or changed lives in the saved world
+    let view = crate::run::RunView::from_events(read.events());
+    let created = view.steps.iter().any(|s| !s.resources.is_empty());
     if meta.backend == "sim" && created && !dir.join(WORLD_FILE).exists() {
         return Err(JournalError::NotFound(format!(
             "the simulator's world of run {} is missing ({}), but its journal records resources the run made: \

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use super::Note;
 use super::lock::pid_alive;
 use super::read::{Record, decode};
-use crate::engine::{Event, EventKind};
+use crate::engine::Event;
+use crate::run::RunView;
 
 const POLL_MIN: Duration = Duration::from_millis(50);
 const POLL_MAX: Duration = Duration::from_millis(1000);
@@ -37,7 +38,8 @@ async fn follow_task(path: PathBuf, tx: mpsc::UnboundedSender<Event>) {
     let mut idle = Duration::ZERO;
     let mut told_dead = false;
     let mut finished = false;
-    let here = super::session::hostname();
+    let mut view = RunView::new();
+    let here = super::meta::hostname();
     loop {
         if tx.is_closed() {
             return;
@@ -68,12 +70,10 @@ async fn follow_task(path: PathBuf, tx: mpsc::UnboundedSender<Event>) {
                     seq = s;
                     match rec {
                         Record::Event(ev) => {
-                            // a later session (a resume) may follow the end of an earlier one
-                            finished = match ev.kind {
-                                EventKind::RunFinished { .. } => true,
-                                EventKind::RunStarted { .. } => false,
-                                _ => finished,
-                            };
+                            // the run view says whether the run ended (a later session, a resume, may follow the
+                            // end of an earlier one: its run_started reopens it)
+                            view.apply(&ev);
+                            finished = view.is_finished();
                             if tx.send(ev).is_err() {
                                 return;
                             }

@@ -104,7 +104,7 @@ impl RunLock {
         let path = locks.join(format!("{key}.lock"));
         let Ok(Some((_, Some(holder)))) = read_holder(&path) else { return Ok(()) };
         let alive =
-            !run_ended(locks, &holder.run_id) && holder.host == super::session::hostname() && pid_alive(holder.pid);
+            !run_ended(locks, &holder.run_id) && holder.host == super::meta::hostname() && pid_alive(holder.pid);
         if alive { Err(already_running(&holder, &path)) } else { Ok(()) }
     }
 
@@ -145,7 +145,7 @@ impl RunLock {
                 continue;
             }
             let holder = holder.unwrap_or_else(|| damaged_holder(&path));
-            let here = super::session::hostname();
+            let here = super::meta::hostname();
             let ended = !damaged && run_ended(locks, &holder.run_id);
             let alive = !damaged && !ended && holder.host == here && pid_alive(holder.pid);
             if alive {
@@ -267,7 +267,7 @@ fn run_ended(locks: &Path, run_id: &str) -> bool {
     }
     let Some(dir) = locks.parent().map(|root| root.join("runs").join(run_id)) else { return false };
     match super::read::read_journal(&dir) {
-        Ok(read) => super::session::last_outcome(&read).is_some(),
+        Ok(read) => super::meta::last_outcome(&read).is_some(),
         Err(_) => false,
     }
 }
@@ -285,7 +285,7 @@ fn young(path: &Path) -> bool {
 fn damaged_holder(path: &Path) -> LockInfo {
     LockInfo {
         user: "unknown".into(),
-        host: super::session::hostname(),
+        host: super::meta::hostname(),
         pid: 0,
         since: fs::metadata(path)
             .and_then(|m| m.modified())

@@ -23,8 +23,10 @@
 mod edge;
 mod follow;
 mod lock;
+mod meta;
 mod read;
 pub mod report;
+mod runs;
 mod session;
 pub mod shared;
 
@@ -41,11 +43,10 @@ use crate::engine::{Command, Event, EventKind, EventSink, Redactor};
 
 pub use follow::follow;
 pub use lock::{LockInfo, RunLock, SharedLock, lock_key, pid_alive};
+pub use meta::{Meta, RunSettings, SessionInfo, ended_view, hostname, last_outcome, username, verdict_in};
 pub use read::{JournalRead, Record, read_journal, read_journal_prefix};
-pub use session::{
-    JournalInfo, Meta, Prepared, RunSettings, RunSummary, SessionGuard, SessionInfo, hostname, last_outcome, list_runs,
-    prepare_new, prepare_resume, prior_state, username,
-};
+pub use runs::RunSummary;
+pub use session::{JournalInfo, Prepared, SessionGuard, list_runs, prepare_new, prepare_resume, prior_state};
 
 /// The environment variable that kills the process (SIGKILL) right after journal record N is written: the crash
 /// test's precise kill points (`finished`: right after the run's end is recorded and handled; `created:KIND`: in

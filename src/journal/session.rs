@@ -6,157 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
-use super::lock::{LockInfo, RunLock, SharedLock, TakenOver, lock_key, pid_alive};
-use super::read::{JournalRead, Record, read_journal};
-use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file, write_atomic};
+use super::lock::{LockInfo, RunLock, SharedLock, TakenOver, lock_key};
+use super::meta::{Meta, RunSettings, SessionInfo, hostname, last_outcome, username};
+use super::read::{JournalRead, read_journal};
+use super::runs::{RunSummary, summarize};
+use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file};
 use crate::actions::Registry;
 use crate::engine::{
-    Clock, Emitter, Engine, EventKind, Outcome, PriorAnswer, PriorState, PriorStep, RunConfig, RunHandle, Status,
+    Clock, Emitter, Engine, Outcome, PriorAnswer, PriorState, PriorStep, RunConfig, RunHandle, Status,
 };
 use crate::run::view::SessionView;
 use crate::run::{Phase, RunView};
-use crate::runbook::{self, Backend, Runbook};
-
-/// How the run was started, kept in meta.json so that a resumed run runs the same way.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct RunSettings {
-    /// `--var NAME=VALUE` overrides.
-    #[serde(default)]
-    pub vars: Vec<String>,
-    #[serde(default)]
-    pub sim: bool,
-    pub speed: f64,
-    pub seed: u64,
-    pub max_parallel: usize,
-    #[serde(default)]
-    pub recovery_point: Option<String>,
-    /// `--incident-start`, if given.
-    #[serde(default)]
-    pub incident_start: Option<Timestamp>,
-    /// `--world FILE` (simulator), as an absolute path.
-    #[serde(default)]
-    pub world: Option<std::path::PathBuf>,
-    /// `--profile` (AWS).
-    #[serde(default)]
-    pub profile: Option<String>,
-    /// `--endpoint-url` (AWS; an emulator or a proxy).
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
-    /// `--shared-state` (or the runbook's `[state]`): where the run's team state lives on S3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared_state: Option<super::shared::SharedConfig>,
-    /// `--drill`: a recovery test (a runbook's `mode = "drill"` is one without the flag).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub drill: bool,
-}
-
-impl RunSettings {
-    /// Applies `--var` and `--sim` to a loaded runbook.
-    pub fn apply(&self, rb: &mut Runbook) -> Result<(), JournalError> {
-        for v in &self.vars {
-            let Some((k, val)) = v.split_once('=') else {
-                return Err(JournalError::Usage(format!("--var {v}: write NAME=VALUE")));
-            };
-            if !rb.vars.contains_key(k) {
-                let names: Vec<&str> = rb.vars.keys().map(String::as_str).collect();
-                return Err(JournalError::Usage(format!(
-                    "--var {k}: the runbook has no variable `{k}` (it has: {})",
-                    names.join(", ")
-                )));
-            }
-            rb.vars.insert(k.to_string(), serde_json::Value::String(val.to_string()));
-        }
-        if self.sim {
-            rb.target.backend = Backend::Sim;
-        }
-        if self.drill {
-            rb.meta.drill = true;
-        }
-        Ok(())
-    }
-}
-
-/// A session of a run: one process that started or resumed it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SessionInfo {
-    pub number: u32,
-    pub user: String,
-    pub host: String,
-    pub pid: u32,
-    pub started: Timestamp,
-    pub resumed: bool,
-    #[serde(default)]
-    pub forced: bool,
-}
-
-/// `meta.json`: what the run is, who started it, how.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Meta {
-    pub run_id: String,
-    pub runbook: String,
-    pub title: String,
-    /// The runbook file as given (absolute).
-    pub runbook_path: String,
-    pub sha256: String,
-    /// The stored copies under `runbook/`, in order (the runbook, then the files it extends).
-    pub files: Vec<String>,
-    pub user: String,
-    pub host: String,
-    pub backend: String,
-    pub account: Option<String>,
-    pub primary: String,
-    pub secondary: String,
-    pub pid: u32,
-    pub started: Timestamp,
-    pub lock_key: String,
-    pub settings: RunSettings,
-    pub sessions: Vec<SessionInfo>,
-    /// A drill's `drill_record` template from its runbook (`{id}`, `{record}`): the DNS record cleanup accepts as
-    /// the drill's (`crate::drill::is_drill_record`). Absent: the default `drill-<short id>.<record>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drill_record: Option<String>,
-}
-
-impl Meta {
-    pub fn read(run_dir: &Path) -> Result<Meta, JournalError> {
-        let p = run_dir.join("meta.json");
-        let text = fs::read_to_string(&p).map_err(JournalError::io("cannot read", &p))?;
-        serde_json::from_str(&text).map_err(|e| JournalError::Corrupt {
-            path: p,
-            line: e.line(),
-            reason: e.to_string(),
-        })
-    }
-
-    fn write(&self, run_dir: &Path) -> Result<(), JournalError> {
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        write_atomic(&run_dir.join("meta.json"), text.as_bytes())
-    }
-}
-
-/// Who runs drconsole: `$USER` or `$LOGNAME`, else the name of the process's uid (sudo -i, cron and containers
-/// often set neither), else `uid <N>`.
-pub fn username() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(crate::util::uid_name)
-        .unwrap_or_else(|| {
-            // SAFETY: getuid has no preconditions and cannot fail
-            format!("uid {}", unsafe { libc::getuid() })
-        })
-}
-
-pub fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
+use crate::runbook::{self, Runbook};
 
 /// A run ready to start: directory, lock and journal in place.
 pub struct Prepared {
@@ -579,40 +441,6 @@ pub fn prior_state(read: &JournalRead) -> (PriorState, JournalInfo) {
     (p, info)
 }
 
-/// The outcome of the run's last session, if it finished (and it was not resumed after).
-pub fn last_outcome(read: &JournalRead) -> Option<(Outcome, Timestamp)> {
-    let mut out = None;
-    for (_, r) in &read.records {
-        match r {
-            Record::Event(e) => match &e.kind {
-                EventKind::RunFinished { outcome, .. } => out = Some((*outcome, e.ts)),
-                EventKind::RunStarted { .. } => out = None,
-                _ => {}
-            },
-            Record::Note(Note::Session { .. }) => out = None,
-            Record::Note(_) => {}
-        }
-    }
-    out
-}
-
-/// One line of `drconsole runs`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub runbook: String,
-    /// running | ended | crashed (no end recorded and its process is gone: resume it) | unreadable
-    pub status: String,
-    pub started: Option<Timestamp>,
-    /// recovered, failed, aborted, blocked, refused, interrupted; empty while running or after a crash.
-    pub outcome: String,
-    pub sessions: usize,
-    pub dir: PathBuf,
-    /// A problem reading the run (corrupt journal, unreadable meta.json).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-}
-
 /// Every run under the state directory, oldest first.
 pub fn list_runs(state: &StateDir) -> Vec<RunSummary> {
     if let Some(r) = super::shared::list_runs(state) {
@@ -627,50 +455,4 @@ pub fn list_runs(state: &StateDir) -> Vec<RunSummary> {
     };
     dirs.sort();
     dirs.into_iter().map(|d| summarize(&d)).collect()
-}
-
-pub(super) fn summarize(dir: &Path) -> RunSummary {
-    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let meta = Meta::read(dir);
-    let mut s = RunSummary {
-        run_id: id,
-        runbook: String::new(),
-        status: "unreadable".into(),
-        started: None,
-        outcome: String::new(),
-        sessions: 0,
-        dir: dir.to_path_buf(),
-        problem: None,
-    };
-    match &meta {
-        Ok(m) => {
-            s.runbook = m.runbook.clone();
-            s.started = Some(m.started);
-            s.sessions = m.sessions.len();
-        }
-        Err(e) => s.problem = Some(e.to_string()),
-    }
-    let read = match read_journal(dir) {
-        Ok(r) => r,
-        Err(e) => {
-            s.problem = Some(e.to_string());
-            return s;
-        }
-    };
-    if let Some((o, _)) = last_outcome(&read) {
-        s.status = "ended".into();
-        s.outcome = o.as_str().into();
-        return s;
-    }
-    let here = hostname();
-    let live = read
-        .notes()
-        .filter_map(|n| match n {
-            Note::Session { host, pid, .. } => Some((host.clone(), *pid)),
-            _ => None,
-        })
-        .last()
-        .is_some_and(|(host, pid)| host == here && pid_alive(pid));
-    s.status = if live { "running" } else { "crashed" }.into();
-    s
 }

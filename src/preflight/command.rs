@@ -13,19 +13,11 @@ use crate::runbook::{self, Backend, Runbook};
 
 use super::{ReadOnlyCloud, Report, render};
 
-const EXIT_USAGE: u8 = 2;
+const EXIT_USAGE: u8 = crate::exit::USAGE;
 
-fn rank(code: u8) -> u8 {
-    match code {
-        4 => 3,
-        2 => 2,
-        1 => 1,
-        _ => 0,
-    }
-}
-
+/// The worse of two codes (`exit::worst_check`: 4 > 2 > 1 > 0).
 fn worst(a: u8, b: u8) -> u8 {
-    if rank(b) > rank(a) { b } else { a }
+    crate::exit::worst_check([a, b])
 }
 
 /// Runs the command; returns the exit code.
@@ -37,7 +29,7 @@ pub fn main(args: &PreflightArgs, state_dir: Option<&Path>, registry: &Registry)
             return EXIT_USAGE;
         }
     };
-    let mut code = 0u8;
+    let mut code = crate::exit::RECOVERED;
     let mut reports = Vec::new();
     for path in &args.runbooks {
         let rb = match prepare(path, args, registry) {
@@ -66,7 +58,7 @@ pub fn main(args: &PreflightArgs, state_dir: Option<&Path>, registry: &Registry)
             Ok(p) => eprintln!("drconsole: preflight report: {}", p.display()),
             Err(e) => {
                 eprintln!("drconsole: cannot write the preflight report: {e}");
-                code = worst(code, 1);
+                code = worst(code, crate::exit::FAILED);
             }
         }
         write_inventory(&report, state_dir);

@@ -80,9 +80,9 @@ impl Verdict {
     /// 0 ready (warnings allowed), 1 not ready, 4 wrong account (DESIGN.md).
     pub fn exit_code(self) -> u8 {
         match self {
-            Verdict::Ready => 0,
-            Verdict::NotReady => 1,
-            Verdict::WrongAccount => 4,
+            Verdict::Ready => crate::exit::RECOVERED,
+            Verdict::NotReady => crate::exit::FAILED,
+            Verdict::WrongAccount => crate::exit::REFUSED,
         }
     }
 }

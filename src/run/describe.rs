@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::event::{EventKind, Prompt};
+use super::view::RunView;
 use crate::util::{fmt_duration, sanitize};
 
 /// How an event reads: a short tag, the step it is about (or empty), the text.
@@ -39,8 +40,24 @@ pub fn value_text(v: &serde_json::Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
+/// The line for an event, with the facts the run's view holds once the event is applied (`view`: a step's
+/// duration across sessions and waits, the same number every output shows). Every frontend calls this.
+pub fn describe_in(kind: &EventKind, view: &RunView, at: jiff::Timestamp) -> Option<Line> {
+    let mut l = describe(kind)?;
+    if let EventKind::StepSucceeded { step, duration_ms, .. } = kind
+        && let Some(secs) = view.step(step).and_then(|s| s.duration_secs(at))
+    {
+        let engine = fmt_duration(Duration::from_millis(*duration_ms));
+        let whole = fmt_duration(Duration::from_secs(secs));
+        if engine != whole {
+            l.text = l.text.replacen(&format!("in {engine}"), &format!("in {whole}"), 1);
+        }
+    }
+    Some(l)
+}
+
 /// The line for an event; `None` for events that are not shown as lines (projections, the run's end: the
-/// frontends show those their own way).
+/// frontends show those their own way). Frontends use [`describe_in`], which says the view's durations.
 pub fn describe(kind: &EventKind) -> Option<Line> {
     match kind {
         EventKind::RunStarted {
@@ -86,7 +103,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
         EventKind::StepStarted { step, attempt, plan, .. } => {
             line("start", step, format!("attempt {attempt}: {}", sanitize(plan)), Level::Info)
         }
-        EventKind::StepProgress { step, message, percent } => {
+        EventKind::StepProgress { step, message, percent, .. } => {
             let message = sanitize(message);
             // say the percentage once: many progress messages carry it already ("pending 22%")
             let pct = match percent {
@@ -135,7 +152,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
                 if v == crate::run::RpoVerdict::Met { Level::Good } else { Level::Warn },
             )
         }
-        EventKind::StepRetrying { step, attempt, error, delay_ms } => {
+        EventKind::StepRetrying { step, attempt, error, delay_ms, .. } => {
             let d = *delay_ms as f64 / 1000.0;
             line(
                 "retry",
@@ -155,7 +172,7 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
             let d = fmt_duration(Duration::from_millis(*duration_ms));
             line("ok", step, format!("in {d}{outs}"), Level::Good)
         }
-        EventKind::StepFailed { step, attempt, error, policy } => line(
+        EventKind::StepFailed { step, attempt, error, policy, .. } => line(
             "FAILED",
             step,
             format!("attempt {attempt}: {} (on_failure = {})", sanitize(error), policy.as_str()),
@@ -193,12 +210,17 @@ mod tests {
             step: "db".into(),
             message: "pending 22%".into(),
             percent: Some(22.0),
+            cause: None,
         })
         .unwrap();
         assert_eq!(l.text, "pending 22%");
-        let l =
-            describe(&EventKind::StepProgress { step: "db".into(), message: "creating".into(), percent: Some(40.0) })
-                .unwrap();
+        let l = describe(&EventKind::StepProgress {
+            step: "db".into(),
+            message: "creating".into(),
+            percent: Some(40.0),
+            cause: None,
+        })
+        .unwrap();
         assert_eq!(l.text, "creating (40%)");
     }
 

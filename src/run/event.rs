@@ -56,6 +56,24 @@ pub struct Candidate {
     pub source: String,
 }
 
+/// A failed cloud call as the port's one classifier judged it (`cloud::error::classify`), carried with the error's
+/// text from the action to the event, the journal and every output: nothing re-parses a message to learn which
+/// region failed or whether it answered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorCause {
+    /// `rds`, `ec2`…
+    pub service: String,
+    pub operation: String,
+    /// The region called (empty for global services).
+    pub region: String,
+    /// The AWS error code.
+    pub code: String,
+    /// throttling, capacity, transient, not_found, refused, fatal
+    pub kind: String,
+    /// The region did not answer (unavailable, a timeout, a dropped connection), rather than refused the request.
+    pub unreachable: bool,
+}
+
 /// What the operator is asked.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -203,6 +221,9 @@ pub enum EventKind {
         step: String,
         message: String,
         percent: Option<f64>,
+        /// The failed call the message is about, if any (a wait that polls again after an error).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<ErrorCause>,
     },
     Resource {
         step: String,
@@ -243,6 +264,9 @@ pub enum EventKind {
         attempt: u32,
         error: String,
         delay_ms: u64,
+        /// The failed cloud call, when a cloud call failed the attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<ErrorCause>,
     },
     StepSucceeded {
         step: String,
@@ -255,6 +279,9 @@ pub enum EventKind {
         attempt: u32,
         error: String,
         policy: OnFailure,
+        /// The failed cloud call, when a cloud call failed the step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<ErrorCause>,
     },
     StepSkipped {
         step: String,

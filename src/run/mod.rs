@@ -9,12 +9,14 @@ mod command;
 pub mod describe;
 mod emit;
 pub mod event;
+pub mod verdict;
 pub mod view;
 
 pub use clock::Clock;
 pub use command::{Command, OperatorRequest};
 pub use emit::{Emitter, EventSink, Redactor};
-pub use event::{Candidate, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo, fmt_loss};
+pub use event::{Candidate, ErrorCause, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo, fmt_loss};
+pub use verdict::{DrillVerdict, Verdicts};
 pub use view::{ClockView, Phase, RunView, StepView};
 
 /// The lifecycle of a step.

@@ -7,14 +7,14 @@
 //! Rules: facts only, no presentation; pure (no I/O, no clock: "now" is an argument, see [`RunView::clock_at`]);
 //! a resumed session (a second `run_started` of the same run) keeps everything earlier sessions recorded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 
 use super::clock::secs_between;
-use super::event::{Candidate, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo};
+use super::event::{Candidate, ErrorCause, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo};
 
 /// Where a step is in its lifecycle, as the events tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +152,18 @@ pub struct StepView {
     pub approved_by: Option<String>,
     /// Ended in an earlier session of the run (a resume did not run it again).
     pub from_earlier_session: bool,
+    /// The run time the step spent, one span per session it was active in: from the moment it was ready (asked
+    /// for approval, or started) to its end, or to the end of that session (a killed or interrupted session).
+    /// Its duration is their sum ([`StepView::duration_secs`]), the same in every output.
+    pub spans: Vec<Span>,
+}
+
+/// A part of a step's life within one session of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub session: u32,
+    pub from: Timestamp,
+    pub to: Option<Timestamp>,
 }
 
 impl StepView {
@@ -181,6 +193,39 @@ impl StepView {
             failed_seq: None,
             approved_by: None,
             from_earlier_session: false,
+            spans: Vec::new(),
+        }
+    }
+
+    /// The step's duration: the run time it spent across every session it was active in (a step killed and
+    /// resumed counts both sessions, not the time the run was down in between), up to `now` while it is active.
+    /// `None` if it never became ready.
+    pub fn duration_secs(&self, now: Timestamp) -> Option<u64> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        Some(self.spans.iter().map(|s| u64::try_from(secs_between(s.from, s.to.unwrap_or(now))).unwrap_or(0)).sum())
+    }
+
+    /// Of its duration, the run time it did not wait for a person (machine time).
+    pub fn machine_secs(&self, now: Timestamp) -> Option<u64> {
+        Some(self.duration_secs(now)?.saturating_sub(self.wait_secs(now)))
+    }
+
+    /// Opens a span in `session` at `at` (a step that becomes ready or starts), unless one is open there; a span of
+    /// the same session that ended (a failed step run again) is reopened.
+    fn open_span(&mut self, session: u32, at: Timestamp) {
+        match self.spans.last_mut() {
+            Some(s) if s.session == session => s.to = None,
+            _ => self.spans.push(Span { session, from: at, to: None }),
+        }
+    }
+
+    fn close_span(&mut self, at: Timestamp) {
+        if let Some(s) = self.spans.last_mut()
+            && s.to.is_none()
+        {
+            s.to = Some(at.max(s.from));
         }
     }
 
@@ -272,6 +317,20 @@ pub struct ErrorView {
     pub attempt: Option<u32>,
     pub error: String,
     pub retried: bool,
+    /// The failed cloud call, as the port classified it.
+    pub cause: Option<ErrorCause>,
+}
+
+/// Calls to a region that failed, from the causes the events carry (never from their text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionCalls {
+    pub failures: u32,
+    /// The last error code.
+    pub code: String,
+    /// The last failure says the region did not answer (unavailable, timeouts, connection errors), not that a
+    /// request was wrong.
+    pub unreachable: bool,
+    pub last: Timestamp,
 }
 
 /// One session of the run: its `run_started` (the first, or a resume).
@@ -361,6 +420,8 @@ pub struct RunView {
     /// (step, message), in order.
     pub warnings: Vec<(String, String)>,
     pub sessions: Vec<SessionView>,
+    /// Regions whose calls failed, by region.
+    pub regions: BTreeMap<String, RegionCalls>,
     pub projection: Option<EngineProjection>,
     /// The last event applied.
     pub last_seq: u64,
@@ -396,6 +457,11 @@ impl RunView {
         self.steps.get_mut(i)
     }
 
+    /// The number of the session events are applied to now (1 for the first).
+    fn session_number(&self) -> u32 {
+        u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).max(1)
+    }
+
     /// The run has ended (its last session finished and no later session started).
     pub fn is_finished(&self) -> bool {
         self.finished.is_some()
@@ -415,6 +481,21 @@ impl RunView {
             by: by.to_string(),
             detail,
         });
+    }
+
+    /// Counts a failed call against its region.
+    fn note_cause(&mut self, cause: Option<&ErrorCause>, at: Timestamp) {
+        let Some(c) = cause.filter(|c| !c.region.is_empty()) else { return };
+        let r = self.regions.entry(c.region.clone()).or_insert(RegionCalls {
+            failures: 0,
+            code: String::new(),
+            unreachable: false,
+            last: at,
+        });
+        r.failures += 1;
+        r.code.clone_from(&c.code);
+        r.unreachable = c.unreachable;
+        r.last = at;
     }
 
     /// Folds one event in.
@@ -476,6 +557,11 @@ impl RunView {
                 });
                 if let Some(last) = self.sessions.last_mut() {
                     last.ended.get_or_insert(self.finished.as_ref().map_or(at, |f| f.at));
+                    // what was active when that session stopped counts up to its last event, not the time down
+                    let end = last.last_event;
+                    for s in &mut self.steps {
+                        s.close_span(end);
+                    }
                 }
                 let number = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).saturating_add(1);
                 self.sessions.push(SessionView { number, started: at, ended: None, last_event: at });
@@ -485,9 +571,11 @@ impl RunView {
             }
             EventKind::Identity { account, arn } => self.identity = Some((account.clone(), arn.clone())),
             EventKind::StepAwaitingApproval { step, plan } => {
+                let session = self.session_number();
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::AwaitingApproval;
                     s.first_seen.get_or_insert(at);
+                    s.open_span(session, at);
                     s.plan = Some(plan.clone());
                     if s.open_wait().is_none() {
                         s.waits.push(Wait { kind: WaitKind::Approval, from: at, to: None, by: None });
@@ -505,10 +593,12 @@ impl RunView {
                 self.decide(ev, "approved", Some(step), by, String::new());
             }
             EventKind::StepStarted { step, attempt, plan, params } => {
+                let session = self.session_number();
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Running;
                     s.attempt = *attempt;
                     s.first_seen.get_or_insert(at);
+                    s.open_span(session, at);
                     s.started.get_or_insert(at);
                     s.ended = None;
                     s.duration_ms = None;
@@ -521,10 +611,11 @@ impl RunView {
                     s.attempts.push(Attempt { number: *attempt, started: at, ended: None, error: None });
                 }
             }
-            EventKind::StepProgress { step, message, percent } => {
+            EventKind::StepProgress { step, message, percent, cause } => {
                 if let Some(s) = self.step_mut(step) {
                     s.progress = Some((message.clone(), *percent));
                 }
+                self.note_cause(cause.as_ref(), at);
             }
             EventKind::Resource { step, phase, kind, id, region, state } => {
                 if let Some(s) = self.step_mut(step) {
@@ -601,7 +692,8 @@ impl RunView {
                     None => self.points.push(p),
                 }
             }
-            EventKind::StepRetrying { step, attempt, error, .. } => {
+            EventKind::StepRetrying { step, attempt, error, cause, .. } => {
+                self.note_cause(cause.as_ref(), at);
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Retrying;
                     s.attempt_errors.push(error.clone());
@@ -616,6 +708,7 @@ impl RunView {
                     attempt: Some(*attempt),
                     error: error.clone(),
                     retried: true,
+                    cause: cause.clone(),
                 });
             }
             EventKind::StepSucceeded { step, attempt, duration_ms, outputs } => {
@@ -623,6 +716,7 @@ impl RunView {
                     s.phase = Phase::Succeeded;
                     s.attempt = s.attempt.max(*attempt);
                     s.ended = Some(at);
+                    s.close_span(at);
                     s.duration_ms = Some(*duration_ms);
                     s.outputs = outputs.clone();
                     s.progress = None;
@@ -633,11 +727,13 @@ impl RunView {
                     }
                 }
             }
-            EventKind::StepFailed { step, attempt, error, .. } => {
+            EventKind::StepFailed { step, attempt, error, cause, .. } => {
+                self.note_cause(cause.as_ref(), at);
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Failed;
                     s.attempt = s.attempt.max(*attempt);
                     s.ended = Some(at);
+                    s.close_span(at);
                     s.failed_seq = Some(ev.seq);
                     s.error = Some(error.clone());
                     s.prompt = None;
@@ -653,12 +749,14 @@ impl RunView {
                     attempt: Some(*attempt),
                     error: error.clone(),
                     retried: false,
+                    cause: cause.clone(),
                 });
             }
             EventKind::StepSkipped { step, reason, by } => {
                 if let Some(s) = self.step_mut(step) {
                     s.phase = Phase::Skipped;
                     s.ended = Some(at);
+                    s.close_span(at);
                     s.note = Some(reason.clone());
                     s.prompt = None;
                     s.close_wait(at, Some(by));
@@ -672,6 +770,7 @@ impl RunView {
                         s.phase = Phase::Cancelled;
                         s.ended = Some(at);
                     }
+                    s.close_span(at);
                     s.note = Some(reason.clone());
                     s.prompt = None;
                     s.close_wait(at, None);
@@ -734,6 +833,7 @@ impl RunView {
                     if let Some(w) = s.open_wait_mut() {
                         w.to = Some(at);
                     }
+                    s.close_span(at);
                 }
                 match outcome {
                     Outcome::Aborted => {
@@ -900,5 +1000,101 @@ impl RunView {
             Some(Prompt::Choice { candidates, .. }) => Some(candidates),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::OnFailure;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + secs).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn ev(seq: u64, at: i64, wall: Option<i64>, kind: EventKind) -> Event {
+        Event { seq, ts: ts(at), wall: wall.map(ts), kind }
+    }
+
+    fn started_run(speed: f64) -> EventKind {
+        EventKind::RunStarted {
+            run_id: "r1".into(),
+            runbook: "rb".into(),
+            title: "t".into(),
+            app: "a".into(),
+            path: "p".into(),
+            sha256: String::new(),
+            backend: "sim".into(),
+            account: None,
+            primary: "us-east-1".into(),
+            secondary: "us-west-2".into(),
+            incident_start: ts(0),
+            rto_secs: 3600,
+            rpo_secs: 3600,
+            deadline: ts(3600),
+            speed,
+            steps: vec![StepInfo {
+                id: "copy".into(),
+                title: "copy".into(),
+                action: "wait".into(),
+                needs: Vec::new(),
+                expected_secs: 600,
+                confirm: false,
+                on_failure: OnFailure::Pause,
+            }],
+            drill: false,
+        }
+    }
+
+    fn start(attempt: u32) -> EventKind {
+        EventKind::StepStarted { step: "copy".into(), attempt, plan: String::new(), params: Map::new() }
+    }
+
+    /// A step killed after 316 s and run again for 316 s after a resume an hour later took 10m32s: each session's
+    /// time, not the outage between them.
+    #[test]
+    fn a_resumed_step_s_duration_is_the_sum_of_its_sessions() {
+        let events = [
+            ev(1, 0, None, started_run(1.0)),
+            ev(2, 100, None, start(1)),
+            ev(
+                3,
+                416,
+                None,
+                EventKind::StepProgress { step: "copy".into(), message: "copying".into(), percent: None, cause: None },
+            ),
+            // killed here; resumed an hour later
+            ev(4, 4016, None, started_run(1.0)),
+            ev(5, 4016, None, start(2)),
+            ev(
+                6,
+                4332,
+                None,
+                EventKind::StepSucceeded { step: "copy".into(), attempt: 2, duration_ms: 316_000, outputs: Map::new() },
+            ),
+        ];
+        let v = RunView::from_events(&events);
+        let s = v.step("copy").unwrap();
+        assert_eq!(s.duration_secs(ts(5000)), Some(632));
+        assert_eq!(s.spans.len(), 2);
+        assert_eq!(s.attempt, 2);
+    }
+
+    /// After a resume, "now" comes from the resumed session's events and their real time, at the run's speed: the
+    /// driver and a watcher compute the same instant.
+    #[test]
+    fn run_time_after_a_resume_counts_from_the_resumed_session() {
+        let events = [
+            ev(1, 0, Some(0), started_run(100.0)),
+            ev(2, 600, Some(6), start(1)),
+            // killed; resumed 50 real seconds later, its run time continuing from the saved world
+            ev(3, 600, Some(56), started_run(100.0)),
+            ev(4, 700, Some(57), start(2)),
+        ];
+        let v = RunView::from_events(&events);
+        // 3 real seconds after the last event: 300 s of run time later
+        assert_eq!(v.run_time_at(ts(60)), ts(1000));
+        let c = v.clock_at(v.run_time_at(ts(60))).unwrap();
+        assert_eq!(c.rto_left_secs, 3600 - 1000);
     }
 }

@@ -358,7 +358,7 @@ impl Loader<'_> {
     /// `drill_record`: a template with `{id}` (required) and `{record}` that makes a valid DNS name.
     fn drill_record(&mut self, file: usize, v: &Item<'_>) -> Option<L<String>> {
         let s = self.string(file, v, "drill_record")?;
-        match crate::drill::template_error(&s.v) {
+        match crate::drill_names::template_error(&s.v) {
             None => Some(s),
             Some((range, msg, help)) => {
                 let loc = self.sub_loc(&s.loc, &s.v, range);

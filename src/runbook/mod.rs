@@ -78,7 +78,7 @@ pub struct Meta {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
     /// `drill_record = "drill-{id}.{record}"`: the record a drill writes instead of the production one
-    /// (`crate::drill::record_for`); without it, `drill-<short id>.<record>`.
+    /// (`crate::drill_names::record_for`); without it, `drill-<short id>.<record>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_record: Option<String>,
 }

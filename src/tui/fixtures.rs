@@ -288,6 +288,7 @@ pub fn running() -> Events {
             attempt: 1,
             error: "RequestLimitExceeded: Request limit exceeded (request id 7f3a)".into(),
             delay_ms: 2400,
+            cause: None,
         },
     );
     e.push(
@@ -334,6 +335,7 @@ pub fn running() -> Events {
             step: "restore_db".into(),
             message: "restoring 400 GiB: 180 GiB done".into(),
             percent: Some(45.0),
+            cause: None,
         },
     );
     e.push(600, projection(1500, &["restore_db", "verify", "dns_cutover", "announce"]));
@@ -399,6 +401,7 @@ pub fn failed() -> Events {
                     hint: the snapshot copy is encrypted with a key the DR role cannot use"
                 .into(),
             policy: OnFailure::Pause,
+            cause: None,
         },
     );
     e.push(900, EventKind::RunPaused { reason: "step `restore_db` failed: KMSKeyNotAccessibleFault".into() });
@@ -491,6 +494,14 @@ pub fn region_outage() -> Events {
                       ServiceUnavailable: region us-east-1 is unavailable (request id sim-0001)"
                 .into(),
             percent: None,
+            cause: Some(crate::run::ErrorCause {
+                service: "rds".into(),
+                operation: "DescribeDBSnapshots".into(),
+                region: "us-east-1".into(),
+                code: "ServiceUnavailable".into(),
+                kind: "transient".into(),
+                unreachable: true,
+            }),
         },
     );
     e

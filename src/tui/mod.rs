@@ -36,7 +36,7 @@ pub use state::{Effect, Input, State};
 pub use theme::Theme;
 
 use crate::actions::{Effect as ActionEffect, Registry};
-use crate::engine::{Command, Event, EventKind, Outcome};
+use crate::engine::{Command, Event, Outcome};
 use crate::runbook::Runbook;
 use crate::runbook::interp::{self, Scope};
 
@@ -267,24 +267,25 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Run time from the last engine event: the event's timestamp plus real time since, scaled by the run's speed.
-struct RunClock {
-    anchor: Option<(Timestamp, Instant)>,
-    speed: f64,
+/// Run time "now" for a console: from the real time now, as the run view computes it ([`RunView::run_time_at`]:
+/// real time itself at speed 1; on a simulated run, the last event's run time plus the real time since it was
+/// emitted, scaled). Not from when this process read the event: a watcher reading a journal sees the same "now" as
+/// the console driving the run.
+///
+/// The clock moves on whole real seconds: every console ticks just after each second of real time and shows the
+/// run time of that second, so two consoles (the driver and a watcher) show the same RTO left at any `--speed`,
+/// not values a tick's phase apart (a second of real time is 100 s of run time at `--speed 100`).
+fn run_now(view: &crate::run::RunView) -> Option<Timestamp> {
+    view.run.as_ref()?;
+    let now = Timestamp::now();
+    Some(view.run_time_at(Timestamp::from_second(now.as_second()).unwrap_or(now)))
 }
 
-impl RunClock {
-    fn observe(&mut self, ev: &Event) {
-        if let EventKind::RunStarted { speed, .. } = &ev.kind {
-            self.speed = if speed.is_finite() && *speed > 0.0 { *speed } else { 1.0 };
-        }
-        self.anchor = Some((ev.ts, Instant::now()));
-    }
-    fn now(&self) -> Option<Timestamp> {
-        let (ts, at) = self.anchor?;
-        let d = jiff::SignedDuration::try_from(at.elapsed().mul_f64(self.speed)).ok()?;
-        ts.checked_add(d).ok()
-    }
+/// How long until just after the next whole second of real time (when the consoles' clocks move).
+fn until_next_second() -> Duration {
+    let into = Timestamp::now().subsec_nanosecond();
+    let left = u64::try_from(1_000_000_000 - i64::from(into)).unwrap_or(0);
+    Duration::from_nanos(left) + Duration::from_millis(5)
 }
 
 async fn terminate_signal() {
@@ -330,9 +331,6 @@ pub async fn run(
     let theme = opts.theme;
 
     let mut input = EventStream::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut clock = RunClock { anchor: None, speed: 1.0 };
     let mut events_open = true;
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
@@ -389,13 +387,11 @@ pub async fn run(
             ev = events.recv(), if events_open => match ev {
                 Some(ev) => {
                     state.handle(Input::Instant(wall()));
-                    clock.observe(&ev);
                     state.handle(Input::Event(Box::new(ev)));
                     // take whatever else is queued before drawing (a fast simulator emits bursts)
                     for _ in 0..4096 {
                         let Ok(ev) = events.try_recv() else { break };
-                        clock.observe(&ev);
-                        state.handle(Input::Event(Box::new(ev)));
+                            state.handle(Input::Event(Box::new(ev)));
                     }
                     dirty = true;
                 }
@@ -405,8 +401,8 @@ pub async fn run(
                     dirty = true;
                 }
             },
-            _ = ticker.tick(), if animating => {
-                if let Some(now) = clock.now() {
+            () = tokio::time::sleep(until_next_second()), if animating => {
+                if let Some(now) = run_now(&state.view) {
                     state.handle(Input::Tick(now));
                 }
                 dirty = true;
@@ -440,7 +436,7 @@ pub async fn run(
     }
     drop(guard);
     Ok(TuiExit {
-        outcome: state.finished.as_ref().map(|f| f.outcome),
+        outcome: state.finished().map(|f| f.outcome),
         interrupted,
         cleanup: state.cleanup == state::CleanupChoice::Confirmed,
     })
@@ -506,10 +502,7 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
     drop(tx);
     let theme = opts.theme;
     let mut input = EventStream::new();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // every application of an incident runs on one clock
-    let mut clock = RunClock { anchor: None, speed: 1.0 };
     let mut events_open = true;
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
@@ -563,8 +556,7 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
                         let Some((i, ev)) = next.take() else { break };
                         match ev {
                             Some(ev) => {
-                                clock.observe(&ev);
-                                state.handle(IncidentInput::Event(i, Box::new(ev)));
+                                            state.handle(IncidentInput::Event(i, Box::new(ev)));
                             }
                             None => {
                                 state.handle(IncidentInput::EventsClosed(i));
@@ -579,8 +571,9 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
                     dirty = true;
                 }
             },
-            _ = ticker.tick(), if animating => {
-                if let Some(now) = clock.now() {
+            () = tokio::time::sleep(until_next_second()), if animating => {
+                // one simulated world (or the real clock) for every application: the latest "now" of them
+                if let Some(now) = state.apps.iter().filter_map(|a| run_now(&a.state.view)).max() {
                     state.handle(IncidentInput::Tick(now));
                 }
                 dirty = true;

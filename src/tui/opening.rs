@@ -106,11 +106,13 @@ pub struct OpeningState {
     pub confirm_start: bool,
     /// A short message on the keys line (a key that does nothing now says why).
     pub flash: Option<String>,
+    /// `?`: the keys of this screen in a popup; any key closes it.
+    pub help: bool,
 }
 
 impl OpeningState {
     pub fn new(opening: Opening) -> Self {
-        Self { opening, check: Check::NotRun, scroll: 0, confirm_start: false, flash: None }
+        Self { opening, check: Check::NotRun, scroll: 0, confirm_start: false, flash: None, help: false }
     }
 
     /// The findings in the order shown: failures, then warnings, then the checks that passed.
@@ -134,6 +136,11 @@ impl OpeningState {
         if ctrl && matches!(k.code, KeyCode::Char('c' | 'd')) {
             return OpeningReply::Quit;
         }
+        if self.help {
+            // the help popup takes the key that closes it
+            self.help = false;
+            return OpeningReply::None;
+        }
         if self.confirm_start {
             self.confirm_start = false;
             return if k.code == KeyCode::Char('y') { OpeningReply::Start } else { OpeningReply::None };
@@ -154,6 +161,10 @@ impl OpeningState {
                 self.check = Check::Running;
                 self.scroll = 0;
                 OpeningReply::Preflight
+            }
+            KeyCode::Char('?') => {
+                self.help = true;
+                OpeningReply::None
             }
             KeyCode::Char('q') | KeyCode::Esc => OpeningReply::Quit,
             KeyCode::Down | KeyCode::Char('j') => {
@@ -342,30 +353,29 @@ impl Widget for OpeningView<'_> {
                     Err(e) => format!(" no report file: {e}"),
                 };
                 lines.push(Line::from(Span::styled(trunc(&file, iw), t.get("muted"))));
+                // findings are wrapped, never cut mid-sentence: one that does not fit below the others waits for
+                // ↓ (the first one shown always starts at the top)
                 let room = usize::from(inner.height).saturating_sub(2);
+                let rows = |text: usize| text.div_ceil(iw.max(1)).max(1);
                 let mut shown = 0;
                 for f in findings.iter().skip(s.scroll) {
-                    if shown >= room {
+                    let head = format!(" {:<4} {} ", f.status.as_str(), trunc(&f.step, 18));
+                    let rest = format!("{} — {}", f.check, f.found);
+                    let pad = " ".repeat(head.chars().count());
+                    let todo = (!f.todo.is_empty()).then(|| format!("→ {}", f.todo));
+                    let need = rows(head.chars().count() + rest.chars().count())
+                        + todo.as_ref().map_or(0, |x| rows(pad.chars().count() + x.chars().count()));
+                    if shown > 0 && shown + need > room {
                         break;
                     }
-                    let head = format!(" {:<4} {} ", f.status.as_str(), trunc(&f.step, 18));
-                    let rest = trunc(&format!("{} — {}", f.check, f.found), iw.saturating_sub(head.chars().count()));
                     lines.push(Line::from(vec![
                         Span::styled(head.clone(), t.get(status_role(f.status))),
                         Span::styled(rest, t.get("text")),
                     ]));
-                    shown += 1;
-                    if !f.todo.is_empty() && shown < room {
-                        let pad = " ".repeat(head.chars().count());
-                        lines.push(Line::from(vec![
-                            Span::raw(pad),
-                            Span::styled(
-                                trunc(&format!("→ {}", f.todo), iw.saturating_sub(head.chars().count())),
-                                t.get("muted"),
-                            ),
-                        ]));
-                        shown += 1;
+                    if let Some(todo) = todo {
+                        lines.push(Line::from(vec![Span::raw(pad), Span::styled(todo, t.get("muted"))]));
                     }
+                    shown += need;
                 }
             }
         }
@@ -379,13 +389,29 @@ impl Widget for OpeningView<'_> {
         if !findings.is_empty() {
             keys.push(("↑↓", "findings"));
         }
-        keys.push(("q", "quit (nothing started)"));
+        keys.push(("?", "help"));
+        // narrow screens keep every key: the help says a quit starts nothing
+        keys.push(("q", if area.width >= 100 { "quit (nothing started)" } else { "quit" }));
         let mut line = keys_line(&keys, t);
         if let Some(f) = &s.flash {
             line.spans.insert(0, Span::styled(format!("{f}  "), t.get("warning")));
         }
         Paragraph::new(line).render(foot, buf);
 
+        if s.help {
+            let rect = centered(area, 70, 11);
+            let inner = popup(None, "Keys", "text", t, rect, buf);
+            let lines = vec![
+                keys_line(&[("Enter", "start the run (after a preflight that is not ready, it asks first)")], t),
+                keys_line(&[("p", "preflight: every step's preconditions, read-only")], t),
+                keys_line(&[("↑ ↓ j k", "scroll the findings, one at a time")], t),
+                keys_line(&[("PgUp PgDn g", "scroll by ten, back to the first")], t),
+                keys_line(&[("q Esc ^c", "leave: nothing is started, no run is recorded")], t),
+                Line::default(),
+                Line::from(Span::styled("any key closes this", t.get("muted"))),
+            ];
+            Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+        }
         if s.confirm_start
             && let Some(r) = s.not_ready()
         {
@@ -505,6 +531,17 @@ mod tests {
 
     fn k(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn question_mark_shows_the_keys_and_the_next_key_only_closes_them() {
+        let mut s = OpeningState::new(opening());
+        assert_eq!(s.key(&k(KeyCode::Char('?'))), OpeningReply::None);
+        assert!(s.help);
+        // q closes the help, it does not leave; Enter then starts
+        assert_eq!(s.key(&k(KeyCode::Char('q'))), OpeningReply::None);
+        assert!(!s.help);
+        assert_eq!(s.key(&k(KeyCode::Enter)), OpeningReply::Start);
     }
 
     #[test]

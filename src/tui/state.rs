@@ -8,10 +8,12 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::StepNotes;
 use super::keymap::{self, Action};
+use crate::run::describe::{Level, describe_in};
+use crate::run::verdict::outcome_line;
 use crate::run::{Command, Event, EventKind, Outcome, Phase, Prompt, RunView, StepInfo};
 use crate::util::fmt_duration;
 
@@ -49,138 +51,65 @@ pub enum Effect {
     Quit,
 }
 
+/// How the console draws a step's phase (the phase itself is the run view's fact).
+pub trait Look {
+    fn icon(self) -> &'static str;
+    /// The console's word for it.
+    fn label(self) -> &'static str;
+    /// The theme role it is drawn with.
+    fn role(self) -> &'static str;
+}
+
+impl Look for Phase {
+    fn icon(self) -> &'static str {
+        match self {
+            Phase::Pending => "·",
+            Phase::AwaitingApproval | Phase::WaitingOperator => "?",
+            Phase::Running => "▶",
+            Phase::Retrying => "↻",
+            Phase::Succeeded => "✓",
+            Phase::Failed => "✗",
+            Phase::Skipped => "»",
+            Phase::Cancelled => "-",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::AwaitingApproval => "awaiting approval",
+            Phase::WaitingOperator => "waiting for you",
+            Phase::Running => "running",
+            Phase::Retrying => "retrying",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "FAILED",
+            Phase::Skipped => "skipped",
+            Phase::Cancelled => "cancelled",
+        }
+    }
+    fn role(self) -> &'static str {
+        match self {
+            Phase::Pending => "step.pending",
+            Phase::AwaitingApproval | Phase::WaitingOperator => "step.awaiting",
+            Phase::Running | Phase::Retrying => "step.running",
+            Phase::Succeeded => "step.succeeded",
+            Phase::Failed => "step.failed",
+            Phase::Skipped => "step.skipped",
+            Phase::Cancelled => "step.cancelled",
+        }
+    }
+}
+
+/// The run-view facts the console shows as they are (one model: [`crate::run::view`]).
+pub use crate::run::view::{
+    FinishedView as Finished, PointView as ChosenPoint, ResourceView, RunHeader as RunInfo, StepView,
+};
+
+/// A row of the steps pane: a step of the view, and its stage in the dependency graph (longest path from a root:
+/// steps of one stage may run in parallel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepStatus {
-    Pending,
-    /// `confirm = true`: waiting for the operator's approval.
-    Awaiting,
-    /// An action asked the operator something (manual task, recovery point).
-    Asking,
-    Running,
-    /// Failed an attempt; another is coming.
-    Retrying,
-    Succeeded,
-    Failed,
-    Skipped,
-    Cancelled,
-}
-
-impl StepStatus {
-    pub fn icon(self) -> &'static str {
-        match self {
-            StepStatus::Pending => "·",
-            StepStatus::Awaiting => "?",
-            StepStatus::Asking => "?",
-            StepStatus::Running => "▶",
-            StepStatus::Retrying => "↻",
-            StepStatus::Succeeded => "✓",
-            StepStatus::Failed => "✗",
-            StepStatus::Skipped => "»",
-            StepStatus::Cancelled => "-",
-        }
-    }
-    pub fn word(self) -> &'static str {
-        match self {
-            StepStatus::Pending => "pending",
-            StepStatus::Awaiting => "awaiting approval",
-            StepStatus::Asking => "waiting for you",
-            StepStatus::Running => "running",
-            StepStatus::Retrying => "retrying",
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Cancelled => "cancelled",
-        }
-    }
-    pub fn role(self) -> &'static str {
-        match self {
-            StepStatus::Pending => "step.pending",
-            StepStatus::Awaiting | StepStatus::Asking => "step.awaiting",
-            StepStatus::Running | StepStatus::Retrying => "step.running",
-            StepStatus::Succeeded => "step.succeeded",
-            StepStatus::Failed => "step.failed",
-            StepStatus::Skipped => "step.skipped",
-            StepStatus::Cancelled => "step.cancelled",
-        }
-    }
-    pub fn is_terminal(self) -> bool {
-        matches!(self, StepStatus::Succeeded | StepStatus::Failed | StepStatus::Skipped | StepStatus::Cancelled)
-    }
-    fn needs_operator(self) -> bool {
-        matches!(self, StepStatus::Awaiting | StepStatus::Asking)
-    }
-}
-
-/// The run-view facts the console shows as they are (one model: [`crate::run::view`]), under the names the
-/// console's code uses.
-pub use crate::run::view::{FinishedView as Finished, PointView as ChosenPoint, ResourceView, RunHeader as RunInfo};
-
-#[derive(Debug, Clone)]
-pub struct StepView {
-    pub info: StepInfo,
-    /// Stage in the dependency graph (longest path from a root): steps of one stage may run in parallel.
-    pub stage: usize,
-    pub status: StepStatus,
-    pub attempt: u32,
-    pub started: Option<Timestamp>,
-    /// When the latest attempt started (the projection counts the expected time from it).
-    pub latest_start: Option<Timestamp>,
-    pub ended: Option<Timestamp>,
-    pub duration_ms: Option<u64>,
-    pub plan: Option<String>,
-    pub params: Map<String, Value>,
-    pub progress: Option<(String, Option<f64>)>,
-    pub resources: Vec<ResourceView>,
-    pub outputs: Map<String, Value>,
-    pub error: Option<String>,
-    /// Errors of earlier attempts (retried).
-    pub attempt_errors: Vec<String>,
-    pub note: Option<String>,
-    pub prompt: Option<Prompt>,
-    /// It ended in an earlier session of the run (before a resume).
-    pub earlier: bool,
-}
-
-impl StepStatus {
-    pub fn of(phase: Phase) -> Self {
-        match phase {
-            Phase::Pending => StepStatus::Pending,
-            Phase::AwaitingApproval => StepStatus::Awaiting,
-            Phase::Running => StepStatus::Running,
-            Phase::WaitingOperator => StepStatus::Asking,
-            Phase::Retrying => StepStatus::Retrying,
-            Phase::Succeeded => StepStatus::Succeeded,
-            Phase::Failed => StepStatus::Failed,
-            Phase::Skipped => StepStatus::Skipped,
-            Phase::Cancelled => StepStatus::Cancelled,
-        }
-    }
-}
-
-impl StepView {
-    /// What the console shows of a step, from the view's facts.
-    fn from_fact(f: &crate::run::view::StepView, stage: usize) -> Self {
-        Self {
-            info: f.info.clone(),
-            stage,
-            status: StepStatus::of(f.phase),
-            attempt: f.attempt,
-            started: f.started,
-            latest_start: f.attempts.last().map(|a| a.started).or(f.started),
-            ended: f.ended,
-            duration_ms: f.duration_ms,
-            plan: f.plan.clone(),
-            params: f.params.clone(),
-            progress: f.progress.clone(),
-            resources: f.resources.clone(),
-            outputs: f.outputs.clone(),
-            error: f.error.clone(),
-            attempt_errors: f.attempt_errors.clone(),
-            note: f.note.clone(),
-            prompt: f.prompt.clone(),
-            earlier: f.from_earlier_session,
-        }
-    }
+struct Row {
+    step: usize,
+    stage: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,33 +151,6 @@ pub enum Screen {
     Timeline,
 }
 
-/// Calls to a region that failed (from the errors in progress, retry and failure events).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegionHealth {
-    pub failures: u32,
-    /// The last error code seen.
-    pub code: String,
-    /// The codes say the region does not answer (unavailable, timeouts, connection errors), not that a request
-    /// was wrong.
-    pub unreachable: bool,
-    pub last: Timestamp,
-}
-
-/// Error codes that mean a region does not answer.
-const UNREACHABLE_CODES: &[&str] = &[
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "Unavailable",
-    "Timeout",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "ConnectionError",
-    "DispatchFailure",
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-];
-
 /// Keys within this long after a popup opened by itself are ignored (they were meant for the screen before).
 pub const GUARD_MS: u64 = 750;
 /// A footer message disappears after this long.
@@ -269,18 +171,10 @@ pub struct State {
     pub operator: String,
     /// `false` in watch mode: navigation only, nothing is sent to the engine.
     pub control: bool,
-    pub run: Option<RunInfo>,
     /// Where the run's state is shared (`s3://...`), if it is: the header says so.
     pub shared_state: Option<String>,
-    pub identity: Option<(String, String)>,
-    /// In dependency order (stage, then runbook order).
-    pub steps: Vec<StepView>,
-    index: HashMap<String, usize>,
-    pub paused: Option<String>,
-    pub finished: Option<Finished>,
-    pub chosen: Option<ChosenPoint>,
-    /// The operator answered a recovery point question accepting the RPO loss.
-    pub rpo_loss_accepted: bool,
+    /// The steps pane's rows: the view's steps in dependency order (stage, then runbook order).
+    rows: Vec<Row>,
     /// The fold of every event (this session's and, after a resume, the earlier ones): the run's facts.
     pub view: RunView,
     /// Earlier sessions are being replayed: no popup opens.
@@ -310,8 +204,6 @@ pub struct State {
     /// Keys are ignored until this real time: a popup opened by itself.
     pub guard_until: Option<u64>,
     pub screen: Screen,
-    /// Regions whose calls failed, by region.
-    pub regions: std::collections::BTreeMap<String, RegionHealth>,
     /// Animation frame counter (spinner).
     pub frame: u64,
     /// In an incident: the application this console is; every popup's title names it.
@@ -328,15 +220,8 @@ impl State {
             notes,
             operator,
             control,
-            run: None,
             shared_state: None,
-            identity: None,
-            steps: Vec::new(),
-            index: HashMap::new(),
-            paused: None,
-            finished: None,
-            chosen: None,
-            rpo_loss_accepted: false,
+            rows: Vec::new(),
             view: RunView::new(),
             replaying: false,
             log: Vec::new(),
@@ -356,7 +241,6 @@ impl State {
             wall: 0,
             guard_until: None,
             screen: Screen::Main,
-            regions: Default::default(),
             frame: 0,
             app: None,
             cleanup_after: false,
@@ -366,7 +250,63 @@ impl State {
 
     /// Whether the run is still going (a quit must interrupt it).
     pub fn active(&self) -> bool {
-        self.run.is_some() && self.finished.is_none() && !self.events_closed
+        self.run().is_some() && self.finished().is_none() && !self.events_closed
+    }
+
+    // ---- the run's facts, read from the view -----------------------------------------------------------------
+
+    pub fn run(&self) -> Option<&RunInfo> {
+        self.view.run.as_ref()
+    }
+
+    pub fn identity(&self) -> Option<&(String, String)> {
+        self.view.identity.as_ref()
+    }
+
+    pub fn paused(&self) -> Option<&String> {
+        self.view.paused.as_ref()
+    }
+
+    pub fn finished(&self) -> Option<&Finished> {
+        self.view.finished.as_ref()
+    }
+
+    /// The recovery point the run's RPO verdict rests on: the one with the oldest data of all used.
+    pub fn chosen(&self) -> Option<ChosenPoint> {
+        self.view.rpo().worst
+    }
+
+    /// The operator answered a recovery point question accepting the RPO loss.
+    pub fn rpo_loss_accepted(&self) -> bool {
+        self.view
+            .steps
+            .iter()
+            .any(|s| s.answer.as_ref().is_some_and(|(a, _)| a.starts_with(super::popup::ACCEPT_RPO_LOSS)))
+    }
+
+    /// The steps in the pane's order (dependency stage, then runbook order).
+    pub fn steps(&self) -> impl Iterator<Item = &StepView> + Clone {
+        self.rows.iter().filter_map(|r| self.view.steps.get(r.step))
+    }
+
+    /// The first row whose step waits for a person.
+    fn first_waiting(&self) -> Option<usize> {
+        self.steps().position(|s| s.phase.needs_operator())
+    }
+
+    /// How many rows the steps pane has.
+    pub fn step_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The step on row `i`.
+    pub fn step_at(&self, i: usize) -> Option<&StepView> {
+        self.view.steps.get(self.rows.get(i)?.step)
+    }
+
+    /// The dependency stage of row `i`.
+    pub fn stage(&self, i: usize) -> Option<usize> {
+        self.rows.get(i).map(|r| r.stage)
     }
 
     /// Whether the screen changes on its own (countdown, spinner): the driver ticks only then.
@@ -388,15 +328,15 @@ impl State {
 
     /// Whether anything is running now (the spinner needs a faster tick than the countdown).
     pub fn spinning(&self) -> bool {
-        self.active() && self.steps.iter().any(|s| matches!(s.status, StepStatus::Running | StepStatus::Retrying))
+        self.active() && self.steps().any(|s| matches!(s.phase, Phase::Running | Phase::Retrying))
     }
 
     pub fn step(&self, id: &str) -> Option<&StepView> {
-        self.index.get(id).map(|&i| &self.steps[i])
+        self.view.step(id)
     }
 
     pub fn selected_step(&self) -> Option<&StepView> {
-        self.steps.get(self.selected)
+        self.step_at(self.selected)
     }
 
     /// How far the detail pane of the selected step is scrolled.
@@ -409,7 +349,7 @@ impl State {
 
     /// Run time "now": the latest tick or event.
     pub fn now(&self) -> Timestamp {
-        self.now.or(self.run.as_ref().map(|r| r.started)).unwrap_or(Timestamp::UNIX_EPOCH)
+        self.now.or(self.run().map(|r| r.started)).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     pub fn handle(&mut self, input: Input) -> Vec<Effect> {
@@ -462,150 +402,37 @@ impl State {
         self.log.push(LogLine { ts, tag, step: step.to_string(), text, level });
     }
 
-    /// An engine event: the run's facts are folded by the [`RunView`]; here the console only logs it, moves
-    /// the selection and opens or closes popups.
+    /// An engine event: the run's facts are folded by the [`RunView`], its log line written by the shared
+    /// describer ([`crate::run::describe`]); here the console only logs it, moves the selection and opens or closes
+    /// popups.
     fn event(&mut self, ev: Event) {
         let ts = ev.ts;
         self.now = Some(self.now.map_or(ts, |n| n.max(ts)));
         self.view.apply(&ev);
-        let started = matches!(ev.kind, EventKind::RunStarted { .. });
-        let touched = ev.kind.step().map(str::to_string);
-        match ev.kind {
-            EventKind::RunStarted {
-                run_id,
-                runbook,
-                title,
-                backend,
-                primary,
-                secondary,
-                rto_secs,
-                rpo_secs,
-                steps,
-                drill,
-                ..
-            } => {
-                // the opening line says DRILL as the header does
-                let mode = if drill {
-                    format!("DRILL (a recovery test: nothing in {primary} is written, production DNS untouched) ")
-                } else {
-                    String::new()
-                };
-                let text = format!(
-                    "{mode}{title} ({runbook}) run {run_id} on {backend}, {primary} -> {secondary}; {} steps; RTO {} \
-                     RPO {}",
-                    steps.len(),
-                    fmt_duration(std::time::Duration::from_secs(rto_secs)),
-                    fmt_duration(std::time::Duration::from_secs(rpo_secs))
-                );
-                self.push_log(ts, "run", "", text, LogLevel::Info);
+        if let Some(l) = describe_in(&ev.kind, &self.view, ts) {
+            let level = match l.level {
+                Level::Info => LogLevel::Info,
+                Level::Good => LogLevel::Good,
+                Level::Warn | Level::Attention => LogLevel::Warn,
+                Level::Bad => LogLevel::Bad,
+            };
+            self.log.push(LogLine { ts, tag: l.tag, step: l.step, text: l.text, level });
+        }
+        match &ev.kind {
+            EventKind::RunStarted { .. } => self.set_rows(),
+            EventKind::StepAwaitingApproval { step, .. } | EventKind::OperatorRequest { step, .. } => {
+                self.dismissed.retain(|d| d != step);
             }
-            EventKind::Identity { account, arn } => {
-                self.push_log(ts, "identity", "", format!("account {account} as {arn}"), LogLevel::Info);
-            }
-            EventKind::StepAwaitingApproval { step, plan } => {
-                self.push_log(ts, "confirm", &step, format!("needs approval: {plan}"), LogLevel::Warn);
-                self.dismissed.retain(|d| *d != step);
-            }
-            EventKind::StepApproved { step, by } => {
-                self.close_modal_for(&step);
-                self.push_log(ts, "approved", &step, format!("by {by}"), LogLevel::Info);
-            }
-            EventKind::StepStarted { step, attempt, plan, .. } => {
-                self.push_log(ts, "start", &step, format!("attempt {attempt}: {plan}"), LogLevel::Info);
-            }
-            EventKind::StepProgress { step, message, percent } => {
-                self.note_region_errors(ts, &message);
-                let pct = percent.map(|p| format!(" ({p:.0}%)")).unwrap_or_default();
-                self.push_log(ts, "progress", &step, format!("{message}{pct}"), LogLevel::Info);
-            }
-            EventKind::Resource { step, phase, kind, id, region, state } => {
-                self.push_log(
-                    ts,
-                    "resource",
-                    &step,
-                    format!("{phase} {kind} {id} in {region}: {state}"),
-                    LogLevel::Info,
-                );
-            }
-            EventKind::OperatorRequest { step, prompt } => {
-                let text = match &prompt {
-                    Prompt::Done { instructions } => format!("operator task: {instructions}"),
-                    Prompt::Choice { message, candidates } => format!("{message} ({} candidates)", candidates.len()),
-                };
-                self.push_log(ts, "ask", &step, text, LogLevel::Warn);
-                self.dismissed.retain(|d| *d != step);
-            }
-            EventKind::OperatorAnswered { step, answer, by } => {
-                if answer.starts_with(super::popup::ACCEPT_RPO_LOSS) {
-                    self.rpo_loss_accepted = true;
-                }
-                self.close_modal_for(&step);
-                self.push_log(ts, "answered", &step, format!("{answer} (by {by})"), LogLevel::Info);
-            }
-            EventKind::RecoveryPointChosen { step, id, kind, region, time, rpo_secs, rpo_met, verdict, bound } => {
-                let v = crate::run::RpoVerdict::of(verdict, rpo_met);
-                let met = format!("RPO {}", v.shout());
-                let window = crate::run::fmt_loss(rpo_secs, bound);
-                self.push_log(
-                    ts,
-                    "point",
-                    &step,
-                    format!("{kind} {id} in {region} at {time} (data loss window {window}, {met})"),
-                    if v == crate::run::RpoVerdict::Met { LogLevel::Good } else { LogLevel::Bad },
-                );
-            }
-            EventKind::StepRetrying { step, attempt, error, delay_ms } => {
-                self.note_region_errors(ts, &error);
-                let d = delay_ms as f64 / 1000.0;
-                self.push_log(
-                    ts,
-                    "retry",
-                    &step,
-                    format!("attempt {attempt} failed: {error}; next attempt in {d:.1}s"),
-                    LogLevel::Warn,
-                );
-            }
-            EventKind::StepSucceeded { step, duration_ms, outputs, .. } => {
-                let outs: Vec<String> = outputs.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
-                let outs = if outs.is_empty() { String::new() } else { format!("; {}", outs.join(" ")) };
-                let d = fmt_duration(std::time::Duration::from_millis(duration_ms));
-                self.push_log(ts, "ok", &step, format!("in {d}{outs}"), LogLevel::Good);
-            }
-            EventKind::StepFailed { step, attempt, error, policy } => {
-                self.note_region_errors(ts, &error);
-                self.push_log(
-                    ts,
-                    "FAILED",
-                    &step,
-                    format!("attempt {attempt}: {error} (on_failure = {})", policy.as_str()),
-                    LogLevel::Bad,
-                );
-                self.close_modal_for(&step);
-            }
-            EventKind::StepSkipped { step, reason, by } => {
-                self.push_log(ts, "skipped", &step, format!("{reason} (by {by})"), LogLevel::Warn);
-                self.close_modal_for(&step);
-            }
-            EventKind::StepCancelled { step, reason } => {
-                self.push_log(ts, "cancel", &step, reason.clone(), LogLevel::Warn);
-                self.close_modal_for(&step);
-            }
-            EventKind::Projection { .. } => {}
-            EventKind::RunPaused { reason } => {
-                self.push_log(ts, "paused", "", reason, LogLevel::Warn);
-            }
-            EventKind::RunResumed { by } => {
-                self.push_log(ts, "resumed", "", format!("by {by}"), LogLevel::Info);
-            }
-            EventKind::StepRetryRequested { step, by } => {
-                self.push_log(ts, "retry", &step, format!("run again (by {by})"), LogLevel::Info);
-            }
-            EventKind::StepWarning { step, message } => {
-                self.push_log(ts, "WARNING", &step, message, LogLevel::Warn);
-            }
-            EventKind::RunFinished { outcome, message, .. } => {
-                let level = if outcome == Outcome::Recovered { LogLevel::Good } else { LogLevel::Bad };
-                self.push_log(ts, "finished", "", format!("{}: {message}", outcome.as_str()), level);
+            EventKind::StepApproved { step, .. }
+            | EventKind::OperatorAnswered { step, .. }
+            | EventKind::StepFailed { step, .. }
+            | EventKind::StepSkipped { step, .. }
+            | EventKind::StepCancelled { step, .. } => self.close_modal_for(step),
+            EventKind::RunFinished { message, .. } => {
+                let ok = self.view.outcome_word() == Some("recovered");
+                let word = self.view.outcome_word().unwrap_or("finished");
+                let text = outcome_line(word, message);
+                self.push_log(ts, "finished", "", text, if ok { LogLevel::Good } else { LogLevel::Bad });
                 // a quit confirmation is moot once the run is over; prompts are gone
                 if matches!(
                     self.modal,
@@ -618,13 +445,8 @@ impl State {
                     self.open_cleanup(true);
                 }
             }
+            _ => {}
         }
-        if started {
-            self.set_steps();
-        } else if let Some(id) = touched {
-            self.sync_step(&id);
-        }
-        self.sync_run();
         if self.follow {
             self.selected = self.focus_step();
         }
@@ -633,8 +455,8 @@ impl State {
         }
     }
 
-    /// The step list from the view (after a `run_started`): ordered by stage, then runbook order.
-    fn set_steps(&mut self) {
+    /// The steps pane's rows from the view (after a `run_started`): ordered by stage, then runbook order.
+    fn set_rows(&mut self) {
         let infos: Vec<&StepInfo> = self.view.steps.iter().map(|s| &s.info).collect();
         // stage = longest path from a root
         let pos: HashMap<&str, usize> = infos.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
@@ -658,26 +480,8 @@ impl State {
         }
         let mut order: Vec<usize> = (0..infos.len()).collect();
         order.sort_by_key(|&i| (stage[i], i));
-        self.steps = order.into_iter().map(|i| StepView::from_fact(&self.view.steps[i], stage[i])).collect();
-        self.index = self.steps.iter().enumerate().map(|(i, s)| (s.info.id.clone(), i)).collect();
-        self.selected = self.selected.min(self.steps.len().saturating_sub(1));
-    }
-
-    /// Refreshes one step from the view.
-    fn sync_step(&mut self, id: &str) {
-        let (Some(&i), Some(fact)) = (self.index.get(id), self.view.step(id)) else { return };
-        let stage = self.steps[i].stage;
-        self.steps[i] = StepView::from_fact(fact, stage);
-    }
-
-    /// The run's facts the header shows, from the view.
-    fn sync_run(&mut self) {
-        let v = &self.view;
-        self.run.clone_from(&v.run);
-        self.identity.clone_from(&v.identity);
-        self.paused.clone_from(&v.paused);
-        self.finished.clone_from(&v.finished);
-        self.chosen = v.points.last().cloned();
+        self.rows = order.into_iter().map(|i| Row { step: i, stage: stage[i] }).collect();
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
     }
 
     /// Events of earlier sessions (a resumed run, from its journal): folded and logged, no popup opens (the live
@@ -693,28 +497,26 @@ impl State {
     /// The step "in action": one that needs the operator, else a failed one, else the latest started running one,
     /// else the last that ended.
     fn focus_step(&self) -> usize {
-        let find = |p: &dyn Fn(&StepView) -> bool| self.steps.iter().position(p);
-        if let Some(i) = find(&|s| s.status.needs_operator()) {
+        let find = |p: &dyn Fn(&StepView) -> bool| self.steps().position(p);
+        if let Some(i) = find(&|s| s.phase.needs_operator()) {
             return i;
         }
-        if let Some(i) = find(&|s| s.status == StepStatus::Failed) {
+        if let Some(i) = find(&|s| s.phase == Phase::Failed) {
             return i;
         }
         let running = self
-            .steps
-            .iter()
+            .steps()
             .enumerate()
-            .filter(|(_, s)| matches!(s.status, StepStatus::Running | StepStatus::Retrying))
+            .filter(|(_, s)| matches!(s.phase, Phase::Running | Phase::Retrying))
             .max_by_key(|(i, s)| (s.started, std::cmp::Reverse(*i)));
         if let Some((i, _)) = running {
             return i;
         }
-        self.steps
-            .iter()
+        self.steps()
             .enumerate()
             .filter(|(_, s)| s.ended.is_some())
             .max_by_key(|(i, s)| (s.ended, *i))
-            .map_or(self.selected.min(self.steps.len().saturating_sub(1)), |(i, _)| i)
+            .map_or(self.selected.min(self.step_count().saturating_sub(1)), |(i, _)| i)
     }
 
     fn close_modal_for(&mut self, step: &str) {
@@ -727,13 +529,12 @@ impl State {
     /// Opens the popup for the first step that waits for the operator, unless a popup is open or it was dismissed.
     /// `by_itself`: an engine event opened it, so keys already on their way are ignored for a moment.
     fn open_attention(&mut self, by_itself: bool) {
-        if !self.control || self.modal.is_some() || self.finished.is_some() {
+        if !self.control || self.modal.is_some() || self.finished().is_some() {
             return;
         }
         let next = self
-            .steps
-            .iter()
-            .find(|s| s.status.needs_operator() && !self.dismissed.contains(&s.info.id))
+            .steps()
+            .find(|s| s.phase.needs_operator() && !self.dismissed.contains(&s.info.id))
             .map(|s| s.info.id.clone());
         if let Some(id) = next {
             self.modal = self.prompt_modal(&id);
@@ -746,8 +547,8 @@ impl State {
     /// The popup answering what a step waits for, if it waits.
     fn prompt_modal(&self, id: &str) -> Option<Modal> {
         let s = self.step(id)?;
-        match s.status {
-            StepStatus::Awaiting => {
+        match s.phase {
+            Phase::AwaitingApproval => {
                 let typed = self.notes.get(id).filter(|n| n.destructive).map(|n| Typed {
                     name: n.confirm_name.clone(),
                     what: n.confirm_what.clone(),
@@ -761,7 +562,7 @@ impl State {
                     typed,
                 }))
             }
-            StepStatus::Asking => match s.prompt.as_ref()? {
+            Phase::WaitingOperator => match s.prompt.as_ref()? {
                 Prompt::Done { instructions } => {
                     Some(Modal::Manual(ManualPopup { step: id.to_string(), instructions: instructions.clone() }))
                 }
@@ -769,27 +570,10 @@ impl State {
                     id.to_string(),
                     message.clone(),
                     candidates.clone(),
-                    self.run.as_ref().map_or(0, |r| r.rpo_secs),
+                    self.run().map_or(0, |r| r.rpo_secs),
                 ))),
             },
             _ => None,
-        }
-    }
-
-    /// Notes the calls to a region that failed, from an error text (`<service> <op> in <region> failed: <code>:`).
-    fn note_region_errors(&mut self, ts: Timestamp, text: &str) {
-        for (region, code) in region_errors(text) {
-            let unreachable = UNREACHABLE_CODES.contains(&code.as_str());
-            let h = self.regions.entry(region).or_insert(RegionHealth {
-                failures: 0,
-                code: String::new(),
-                unreachable: false,
-                last: ts,
-            });
-            h.failures += 1;
-            h.unreachable = unreachable;
-            h.code = code;
-            h.last = ts;
         }
     }
 
@@ -877,10 +661,13 @@ impl State {
             Action::SearchNext => self.search_step(false, false),
             Action::SearchPrev => self.search_step(true, false),
             Action::Quit => {
-                if self.search.is_some() {
+                // q first clears a search the operator can see (the log has focus on the main screen); a search
+                // left behind out of sight does not swallow the quit
+                if self.search.is_some() && self.focus == Focus::Log && self.screen == Screen::Main {
                     self.search = None;
                     return Vec::new();
                 }
+                self.search = None;
                 return self.ask_quit();
             }
             Action::Escape => self.search = None,
@@ -922,13 +709,13 @@ impl State {
         if !self.check_control("clean up") {
             return;
         }
-        let Some(run) = &self.run else { return };
+        let Some(run) = self.run() else { return };
         if !run.drill {
             self.flash = Some(format!(
                 "not a drill: its resources may serve customers; from a shell: drconsole cleanup {} --force",
                 run.run_id
             ));
-        } else if self.finished.is_none() {
+        } else if self.finished().is_none() {
             self.flash = Some("the drill has not ended: clean up when it has (c)".into());
         } else if self.cleanup == CleanupChoice::Confirmed {
             self.flash = Some("cleanup confirmed: it runs when the console closes (q)".into());
@@ -939,7 +726,7 @@ impl State {
 
     /// Opens the cleanup popup; `by_itself` (the run just ended): keys on their way are ignored for a moment.
     fn open_cleanup(&mut self, by_itself: bool) {
-        let Some(run) = self.run.as_ref().filter(|r| r.drill) else { return };
+        let Some(run) = self.run().filter(|r| r.drill) else { return };
         self.modal = Some(Modal::Cleanup(CleanupPopup::new(&run.run_id)));
         if by_itself {
             self.guard_until = Some(self.wall + GUARD_MS);
@@ -957,7 +744,7 @@ impl State {
         match self.focus {
             Focus::Steps => {
                 self.follow = false;
-                let n = self.steps.len();
+                let n = self.step_count();
                 if n > 0 {
                     let i = (self.selected as i64 + d).clamp(0, n as i64 - 1);
                     self.selected = usize::try_from(i).unwrap_or(0);
@@ -985,7 +772,7 @@ impl State {
         match self.focus {
             Focus::Steps => {
                 self.follow = false;
-                self.selected = i.min(self.steps.len().saturating_sub(1));
+                self.selected = i.min(self.step_count().saturating_sub(1));
             }
             Focus::Detail => {
                 // the bottom is not known here (it depends on the pane's width); Home returns to the top
@@ -1035,7 +822,7 @@ impl State {
 
     fn ask_quit(&mut self) -> Vec<Effect> {
         if self.control && self.active() {
-            let run_id = self.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+            let run_id = self.run().map(|r| r.run_id.clone()).unwrap_or_default();
             self.modal = Some(Modal::Quit(QuitPopup { run_id }));
             Vec::new()
         } else {
@@ -1074,9 +861,10 @@ impl State {
         }
         let Some(s) = self.selected_step() else { return };
         let id = s.info.id.clone();
-        if !s.status.needs_operator() {
+        if !s.phase.needs_operator() {
             // the operator may be on another step: go to the one that waits
-            if let Some(w) = self.steps.iter().position(|s| s.status.needs_operator()) {
+            let waiting = self.steps().position(|s| s.phase.needs_operator());
+            if let Some(w) = waiting {
                 self.selected = w;
                 self.open_selected();
                 return;
@@ -1093,8 +881,8 @@ impl State {
             return;
         }
         let Some(s) = self.step(id) else { return };
-        if matches!(s.status, StepStatus::Succeeded | StepStatus::Skipped) || !self.active() {
-            self.flash = Some(format!("`{}` cannot be skipped now ({})", s.info.id, s.status.word()));
+        if matches!(s.phase, Phase::Succeeded | Phase::Skipped) || !self.active() {
+            self.flash = Some(format!("`{}` cannot be skipped now ({})", s.info.id, s.phase.label()));
             return;
         }
         // only steps that have yet to run still need the outputs
@@ -1104,7 +892,7 @@ impl State {
             .map(|n| {
                 n.needed_by
                     .iter()
-                    .filter(|(other, _)| self.step(other).is_none_or(|o| !o.status.is_terminal()))
+                    .filter(|(other, _)| self.step(other).is_none_or(|o| !o.phase.is_terminal()))
                     .cloned()
                     .collect()
             })
@@ -1117,11 +905,11 @@ impl State {
             return;
         }
         let Some(s) = self.selected_step() else { return };
-        if s.status != StepStatus::Failed || !self.active() {
+        if s.phase != Phase::Failed || !self.active() {
             self.flash = Some(format!(
                 "only a failed step of an active run can be retried; `{}` is {}",
                 s.info.id,
-                s.status.word()
+                s.phase.label()
             ));
             return;
         }
@@ -1136,12 +924,8 @@ impl State {
             self.flash = Some("the run is not active".into());
             return;
         }
-        if self.paused.is_some() {
-            if self
-                .steps
-                .iter()
-                .any(|s| s.status == StepStatus::Failed && s.info.on_failure == crate::runbook::OnFailure::Pause)
-            {
+        if self.paused().is_some() {
+            if self.steps().any(|s| s.phase == Phase::Failed && s.info.on_failure == crate::runbook::OnFailure::Pause) {
                 self.flash = Some("a failed step holds the run: retry (r) or skip (s) it".into());
                 return;
             }
@@ -1178,7 +962,7 @@ impl State {
             }
             Reply::Cleanup(false) => {
                 self.cleanup = CleanupChoice::Declined;
-                let id = self.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+                let id = self.run().map(|r| r.run_id.clone()).unwrap_or_default();
                 let text = format!("not started: nothing was deleted; to clean up later: drconsole cleanup {id}");
                 let ts = self.now();
                 self.push_log(ts, "cleanup", "", text.clone(), LogLevel::Warn);
@@ -1209,8 +993,8 @@ impl State {
             return false;
         }
         if self.modal.is_none()
-            && self.finished.is_none()
-            && let Some(i) = self.steps.iter().position(|s| s.status.needs_operator())
+            && self.finished().is_none()
+            && let Some(i) = self.first_waiting()
         {
             self.selected = i;
             self.focus = Focus::Steps;
@@ -1226,7 +1010,7 @@ impl State {
         if !self.dismissed.iter().any(|d| d == step) {
             self.dismissed.push(step.to_string());
         }
-        if self.step(step).is_some_and(|s| s.status.needs_operator()) {
+        if self.step(step).is_some_and(|s| s.phase.needs_operator()) {
             self.flash = Some(format!("`{step}` still waits for you: select it and press Enter"));
         }
     }
@@ -1251,7 +1035,7 @@ impl State {
 
     /// The projected finish and its margin to the deadline, computed at "now" (so it moves while the run waits).
     pub fn projected(&self) -> Option<(Timestamp, i64)> {
-        if self.steps.is_empty() {
+        if self.rows.is_empty() {
             return None;
         }
         self.clock().filter(|c| !c.finished).map(|c| (c.projected_finish, c.margin_secs))
@@ -1259,52 +1043,30 @@ impl State {
 
     /// How to continue a run that did not recover: after the end, when the stream stopped, or in watch mode.
     pub fn resume_hint(&self) -> Option<String> {
-        let run = self.run.as_ref()?;
-        let stopped = match &self.finished {
+        let run = self.run()?;
+        let stopped = match self.finished() {
             Some(f) => f.outcome != Outcome::Recovered,
             None => self.events_closed,
         };
         stopped.then(|| format!("continue: drconsole resume {}", run.run_id))
     }
 
-    /// The step's elapsed time (running) or duration (ended), in seconds.
-    pub fn step_elapsed(&self, s: &StepView) -> Option<i64> {
-        if matches!(s.status, StepStatus::Pending | StepStatus::Awaiting) && s.ended.is_none() {
-            // not started in this session (a resumed run starts it again)
-            return None;
-        }
-        let start = s.started?;
-        let end = s.ended.unwrap_or_else(|| self.now());
-        Some(crate::engine::clock::secs_between(start, end).max(0))
+    /// The step's duration so far: the view's (every session it was active in, waits for people included), the
+    /// same number the reports and watch show.
+    pub fn step_secs(&self, s: &StepView) -> Option<u64> {
+        s.duration_secs(self.now())
+    }
+
+    /// How long the current attempt of a running step has run (against its expected time, as the projection
+    /// counts it).
+    pub fn attempt_secs(&self, s: &StepView) -> Option<i64> {
+        let since = s.attempts.last()?.started;
+        Some(crate::run::clock::secs_between(since, s.ended.unwrap_or_else(|| self.now())).max(0))
     }
 
     pub fn fmt_step_time(&self, s: &StepView) -> String {
-        match (s.duration_ms, self.step_elapsed(s)) {
-            (Some(ms), _) => fmt_duration(std::time::Duration::from_millis(ms)),
-            (None, Some(e)) => fmt_duration(std::time::Duration::from_secs(e.unsigned_abs())),
-            (None, None) => String::new(),
-        }
+        self.step_secs(s).map(|t| fmt_duration(std::time::Duration::from_secs(t))).unwrap_or_default()
     }
-}
-
-/// `(region, error code)` of every `<service> <operation> in <region> failed: <code>: ...` in a text.
-pub fn region_errors(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(" failed: ") {
-        let mut words = rest[..i].rsplit(' ');
-        let after = &rest[i + " failed: ".len()..];
-        if let (Some(region), Some("in")) = (words.next(), words.next())
-            && crate::runbook::valid_region(region)
-        {
-            let code = after.split(':').next().unwrap_or_default().trim();
-            if !code.is_empty() && !code.contains(' ') {
-                out.push((region.to_string(), code.to_string()));
-            }
-        }
-        rest = after;
-    }
-    out
 }
 
 /// A JSON value as text: strings without quotes.
@@ -1353,7 +1115,8 @@ mod tests {
     #[test]
     fn steps_are_in_dependency_order_with_parallel_stages() {
         let s = st(&fixtures::running());
-        let ids: Vec<(&str, usize)> = s.steps.iter().map(|x| (x.info.id.as_str(), x.stage)).collect();
+        let ids: Vec<(&str, usize)> =
+            s.steps().enumerate().map(|(i, x)| (x.info.id.as_str(), s.stage(i).unwrap())).collect();
         assert_eq!(
             ids,
             [
@@ -1368,7 +1131,7 @@ mod tests {
                 ("announce", 5)
             ]
         );
-        assert_eq!(s.step("restore_ebs").map(|x| (x.status, x.attempt)), Some((StepStatus::Running, 2)));
+        assert_eq!(s.step("restore_ebs").map(|x| (x.phase, x.attempt)), Some((Phase::Running, 2)));
         assert_eq!(s.step("restore_ebs").map(|x| x.attempt_errors.len()), Some(1));
         assert_eq!(s.step("restore_db").and_then(|x| x.progress.clone()).and_then(|p| p.1), Some(45.0));
     }
@@ -1402,6 +1165,7 @@ mod tests {
                 attempt: 1,
                 error: "boom".into(),
                 policy: crate::runbook::OnFailure::Continue,
+                cause: None,
             },
         );
         feed(&mut s, &e);
@@ -1412,9 +1176,9 @@ mod tests {
         assert_eq!(s.selected_step().map(|x| x.info.id.as_str()), Some("alb"));
         // arrows and vim keys alike; bounds hold
         press(&mut s, KeyCode::Char('G'));
-        assert_eq!(s.selected, s.steps.len() - 1);
+        assert_eq!(s.selected, s.step_count() - 1);
         press(&mut s, KeyCode::Down);
-        assert_eq!(s.selected, s.steps.len() - 1);
+        assert_eq!(s.selected, s.step_count() - 1);
         press(&mut s, KeyCode::Home);
         assert_eq!(s.selected, 0);
         press(&mut s, KeyCode::Up);
@@ -1450,7 +1214,15 @@ mod tests {
         e.push(700, EventKind::StepAwaitingApproval { step: "asg".into(), plan: "set capacity to 3".into() });
         let mut s = st(&e);
         press(&mut s, KeyCode::Char('y'));
-        e.push(700, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
+        e.push(
+            700,
+            EventKind::StepProgress {
+                step: "restore_db".into(),
+                message: "50%".into(),
+                percent: Some(50.0),
+                cause: None,
+            },
+        );
         feed(&mut s, &e);
         assert!(s.modal.is_none(), "{:?}", s.modal);
     }
@@ -1463,7 +1235,15 @@ mod tests {
         assert!(press(&mut s, KeyCode::Char('q')).is_empty());
         assert!(s.modal.is_none());
         // another event does not reopen it
-        e.push(701, EventKind::StepProgress { step: "restore_db".into(), message: "50%".into(), percent: Some(50.0) });
+        e.push(
+            701,
+            EventKind::StepProgress {
+                step: "restore_db".into(),
+                message: "50%".into(),
+                percent: Some(50.0),
+                cause: None,
+            },
+        );
         feed(&mut s, &e);
         assert!(s.modal.is_none());
         press(&mut s, KeyCode::Enter);
@@ -1517,7 +1297,7 @@ mod tests {
         e.push(1810, EventKind::StepApproved { step: "dns_cutover".into(), by: "bob@laptop".into() });
         feed(&mut s, &e);
         assert!(s.modal.is_none());
-        assert_eq!(s.step("dns_cutover").map(|x| x.status), Some(StepStatus::Pending));
+        assert_eq!(s.step("dns_cutover").map(|x| x.phase), Some(Phase::Pending));
     }
 
     #[test]
@@ -1572,7 +1352,7 @@ mod tests {
         assert!(press(&mut s, KeyCode::Enter).is_empty());
         press(&mut s, KeyCode::Char('q'));
         assert!(s.modal.is_none());
-        assert_eq!(s.step("pick_point").map(|x| x.status), Some(StepStatus::Asking));
+        assert_eq!(s.step("pick_point").map(|x| x.phase), Some(Phase::WaitingOperator));
     }
 
     #[test]
@@ -1654,6 +1434,25 @@ mod tests {
     }
 
     #[test]
+    fn the_first_q_quits_a_finished_run_even_with_a_search_left_out_of_sight() {
+        let mut s = st(&fixtures::finished());
+        press(&mut s, KeyCode::Char('/'));
+        typed(&mut s, "restore");
+        press(&mut s, KeyCode::Enter);
+        assert!(s.search.is_some());
+        // the search is shown while the log has focus: q clears it first
+        assert!(press(&mut s, KeyCode::Char('q')).is_empty());
+        assert!(s.search.is_none());
+        // a search left behind when the focus moved away is not visible: q quits at once
+        press(&mut s, KeyCode::Char('/'));
+        typed(&mut s, "restore");
+        press(&mut s, KeyCode::Enter);
+        press(&mut s, KeyCode::Tab);
+        assert_eq!(s.focus, Focus::Steps);
+        assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit]);
+    }
+
+    #[test]
     fn esc_never_quits() {
         let mut s = st(&fixtures::finished());
         assert!(press(&mut s, KeyCode::Esc).is_empty());
@@ -1665,7 +1464,7 @@ mod tests {
         assert!(!s.active());
         assert!(!s.animating(), "nothing moves after the end: no ticks");
         assert_eq!(press(&mut s, KeyCode::Char('q')), [Effect::Quit]);
-        assert_eq!(s.finished.as_ref().map(|f| f.outcome), Some(Outcome::Recovered));
+        assert_eq!(s.finished().map(|f| f.outcome), Some(Outcome::Recovered));
     }
 
     #[test]
@@ -1865,7 +1664,7 @@ mod tests {
         let mut e = fixtures::stale_picker();
         e.push(20, EventKind::OperatorAnswered { step: "pick_point".into(), answer: value.clone(), by: by() });
         feed(&mut s, &e);
-        assert!(s.rpo_loss_accepted);
+        assert!(s.rpo_loss_accepted());
     }
 
     #[test]
@@ -1885,16 +1684,25 @@ mod tests {
 
     #[test]
     fn failing_calls_to_a_region_are_counted() {
+        // from the cause the event carries (the port's classifier), not from the message's text
         let s = st(&fixtures::region_outage());
-        let h = s.regions.get("us-east-1").expect("us-east-1 is noted");
+        let h = s.view.regions.get("us-east-1").expect("us-east-1 is noted");
         assert!(h.unreachable);
         assert_eq!((h.failures, h.code.as_str()), (1, "ServiceUnavailable"));
-        assert!(!s.regions.contains_key("us-west-2"));
-        assert_eq!(
-            region_errors("rds RestoreDBInstanceFromDBSnapshot in us-west-2 failed: InsufficientDBInstanceCapacity: x"),
-            [("us-west-2".to_string(), "InsufficientDBInstanceCapacity".to_string())]
+        assert!(!s.view.regions.contains_key("us-west-2"));
+        // an error whose text names a region but that carries no cause counts nothing
+        let mut e = fixtures::running();
+        e.push(
+            700,
+            EventKind::StepRetrying {
+                step: "restore_db".into(),
+                attempt: 1,
+                error: "rds RestoreDBInstanceFromDBSnapshot in us-west-2 failed: ServiceUnavailable: x".into(),
+                delay_ms: 1000,
+                cause: None,
+            },
         );
-        assert!(region_errors("the step failed: because").is_empty());
+        assert!(st(&e).view.regions.is_empty());
     }
 
     #[test]

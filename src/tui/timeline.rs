@@ -13,15 +13,16 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Widget};
 
-use super::state::{State, StepStatus, StepView};
+use super::state::{Look, State, StepView};
 use super::theme::Theme;
+use crate::run::Phase;
 use crate::util::fmt_clock;
 
 /// One step's place on the time axis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
     pub id: String,
-    pub status: StepStatus,
+    pub status: Phase,
     /// When it started (actual), or when it is projected to start.
     pub start: Timestamp,
     /// Up to here the bar is what happened (`start..done_until`); after it, projection.
@@ -30,6 +31,8 @@ pub struct Bar {
     /// It has not started: the whole bar is projected.
     pub projected: bool,
     pub critical: bool,
+    /// The spans it waited for a person (approval, manual task, choice), the open one up to now.
+    pub waits: Vec<(Timestamp, Timestamp)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,9 @@ pub struct Schedule {
     /// Steps on the critical path that have yet to finish, in order.
     pub critical_path: Vec<String>,
 }
+
+/// Time spent waiting for a person (approval, manual task, choice): its own glyph, in the awaiting colour.
+pub const WAIT_GLYPH: char = '▒';
 
 fn add(t: Timestamp, secs: i64) -> Timestamp {
     t.checked_add(jiff::SignedDuration::from_secs(secs)).unwrap_or(t)
@@ -51,12 +57,14 @@ fn secs(a: Timestamp, b: Timestamp) -> i64 {
 /// The projected schedule at `now`: ended steps as they were, running ones to `max(now, start + expected)`, the rest
 /// after what they need. Steps come in dependency order (the state keeps them so).
 pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
-    let run = s.run.as_ref()?;
-    let mut bars: Vec<Bar> = Vec::with_capacity(s.steps.len());
+    let run = s.run()?;
+    let mut bars: Vec<Bar> = Vec::with_capacity(s.step_count());
     // the step each bar waited on last (for the critical path)
-    let mut after: Vec<Option<usize>> = Vec::with_capacity(s.steps.len());
+    let mut after: Vec<Option<usize>> = Vec::with_capacity(s.step_count());
     let index = |id: &str, bars: &[Bar]| bars.iter().position(|b| b.id == id);
-    for st in &s.steps {
+    for st in s.steps() {
+        let waits: Vec<(Timestamp, Timestamp)> =
+            st.waits.iter().map(|w| (w.from, w.to.unwrap_or(now).max(w.from))).collect();
         let expected = i64::try_from(st.info.expected_secs).unwrap_or(0);
         let (ready, dep) = st
             .info
@@ -66,36 +74,51 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
             .map(|i| (bars[i].end, Some(i)))
             .max_by_key(|(t, _)| *t)
             .unwrap_or((run.started, None));
-        let bar = match (st.started, st.ended) {
+        // a step's bar starts when it was ready: waiting for its approval is part of it, drawn as a wait
+        let bar = match (st.first_seen.or(st.started), st.ended) {
             (Some(start), Some(end)) => Bar {
                 id: st.info.id.clone(),
-                status: st.status,
+                status: st.phase,
                 start,
                 done_until: end,
                 end,
                 projected: false,
                 critical: false,
+                waits: waits.clone(),
             },
             (None, Some(end)) => Bar {
                 // skipped or cancelled before it started: a mark where it ended
                 id: st.info.id.clone(),
-                status: st.status,
+                status: st.phase,
                 start: end,
                 done_until: end,
                 end,
                 projected: false,
                 critical: false,
+                waits: waits.clone(),
             },
-            (Some(start), None) if !st.status.is_terminal() && st.status != StepStatus::Pending => {
-                let end = add(st.latest_start.unwrap_or(start), expected).max(now);
+            (Some(start), None) if st.phase == Phase::AwaitingApproval => Bar {
+                // it waits for its confirmation: the wait so far, then its expected time from now
+                id: st.info.id.clone(),
+                status: st.phase,
+                start,
+                done_until: now,
+                end: add(now, expected),
+                projected: false,
+                critical: false,
+                waits: waits.clone(),
+            },
+            (Some(start), None) if !st.phase.is_terminal() && st.phase != Phase::Pending => {
+                let end = add(st.attempts.last().map_or(start, |a| a.started), expected).max(now);
                 Bar {
                     id: st.info.id.clone(),
-                    status: st.status,
+                    status: st.phase,
                     start,
                     done_until: now,
                     end,
                     projected: false,
                     critical: false,
+                    waits: waits.clone(),
                 }
             }
             _ => {
@@ -104,12 +127,13 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                 let end = add(start, expected);
                 Bar {
                     id: st.info.id.clone(),
-                    status: st.status,
+                    status: st.phase,
                     start,
                     done_until: start,
                     end,
                     projected: true,
                     critical: false,
+                    waits: Vec::new(),
                 }
             }
         };
@@ -120,9 +144,10 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
     let finish = last.map_or(now, |i| bars[i].end).max(now);
     // walk back from the step that ends last through what it waited on
     let mut path = Vec::new();
-    let mut cur = last.filter(|&i| !s.steps[i].status.is_terminal());
+    let ended = |i: usize| s.step_at(i).is_none_or(|x| x.phase.is_terminal());
+    let mut cur = last.filter(|&i| !ended(i));
     while let Some(i) = cur {
-        if s.steps[i].status.is_terminal() {
+        if ended(i) {
             break;
         }
         bars[i].critical = true;
@@ -146,7 +171,7 @@ fn tick_secs(span: i64, cols: usize, min_cols: usize) -> i64 {
 
 /// Draws the timeline into `area` (the body between header and footer).
 pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
-    let now = s.finished.as_ref().map_or(s.now(), |f| f.at);
+    let now = s.finished().map_or(s.now(), |f| f.at);
     let title = Line::from(vec![
         Span::styled(" Timeline ", t.get("title")),
         Span::styled("· t: back to the steps ", t.get("muted")),
@@ -158,7 +183,7 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         .title(title);
     let inner = block.inner(area);
     block.render(area, buf);
-    let (Some(run), Some(plan)) = (s.run.as_ref(), schedule(s, now)) else { return };
+    let (Some(run), Some(plan)) = (s.run(), schedule(s, now)) else { return };
     if inner.height < 4 || inner.width < 30 {
         Paragraph::new("too small for the timeline").render(inner, buf);
         return;
@@ -176,6 +201,13 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         let x = secs(t0, ts).clamp(0, span) as f64 / span as f64 * (cols - 1) as f64;
         (x.round() as usize).min(cols - 1)
     };
+    // the run time a column stands for (its middle)
+    let at_col = |c: usize| -> Timestamp {
+        let secs_in = (c as f64 / (cols - 1).max(1) as f64 * span as f64).round() as i64;
+        add(t0, secs_in)
+    };
+    // half a column's run time
+    let half = (span / (2 * (cols - 1).max(1) as i64)).max(1);
     let x = inner.x + label_w as u16 + 1;
     let now_x = col(now);
     let deadline_x = col(run.deadline);
@@ -211,24 +243,34 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let offset = if n <= rows { 0 } else { s.selected.saturating_sub(rows.saturating_sub(1)).min(n - rows) };
     for (r, bar) in plan.bars.iter().enumerate().skip(offset).take(rows) {
         let y = inner.y + 2 + (r - offset) as u16;
-        let st: &StepView = &s.steps[r];
+        let Some(st) = s.step_at(r) else { continue };
+        let st: &StepView = st;
         let mark = if bar.critical { "*" } else { " " };
-        let label = format!("{} {mark}{}", st.status.icon(), st.info.id);
+        let label = format!("{} {mark}{}", st.phase.icon(), st.info.id);
         let label: String = label.chars().take(label_w).collect();
-        let style = if r == s.selected { t.get("selected") } else { t.get(st.status.role()) };
+        let style = if r == s.selected { t.get("selected") } else { t.get(st.phase.role()) };
         buf.set_string(inner.x, y, format!("{label:<label_w$}"), style);
         let (a, b) = (col(bar.start), col(bar.end));
         let done = col(bar.done_until);
         for c in a..=b.max(a) {
-            let (ch, role) = if bar.projected || c > done {
+            // a column waits when a wait fills half of it, or holds the middle of a wait (a short wait still shows)
+            let (lo, hi) = (add(at_col(c), -half), add(at_col(c), half));
+            let waiting = bar.waits.iter().any(|&(from, to)| {
+                let overlap = secs(from.max(lo), to.min(hi));
+                let mid = add(from, secs(from, to) / 2);
+                from < to && (overlap * 2 >= secs(lo, hi) || (lo <= mid && mid < hi))
+            });
+            let (ch, role) = if !bar.projected && c <= done && waiting {
+                (WAIT_GLYPH, "step.awaiting")
+            } else if bar.projected || c > done {
                 ('░', if bar.critical { "timeline.critical" } else { "timeline.projected" })
             } else {
                 match bar.status {
-                    StepStatus::Succeeded => ('█', "step.succeeded"),
-                    StepStatus::Failed => ('█', "step.failed"),
-                    StepStatus::Skipped => ('»', "step.skipped"),
-                    StepStatus::Cancelled => ('-', "step.cancelled"),
-                    StepStatus::Awaiting | StepStatus::Asking => ('▒', "step.awaiting"),
+                    Phase::Succeeded => ('█', "step.succeeded"),
+                    Phase::Failed => ('█', "step.failed"),
+                    Phase::Skipped => ('»', "step.skipped"),
+                    Phase::Cancelled => ('-', "step.cancelled"),
+                    Phase::AwaitingApproval | Phase::WaitingOperator => (WAIT_GLYPH, "step.awaiting"),
                     _ => ('▓', "step.running"),
                 }
             };
@@ -245,12 +287,12 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
             }
         };
         line(buf, deadline_x, "┃", t.get("timeline.deadline"));
-        if s.finished.is_none() {
+        if s.finished().is_none() {
             line(buf, now_x, "│", t.get("timeline.now"));
         }
     }
     buf.set_string(x + deadline_x as u16, inner.y + 1, "┃", t.get("timeline.deadline"));
-    if s.finished.is_none() {
+    if s.finished().is_none() {
         buf.set_string(x + now_x as u16, inner.y + 1, "│", t.get("timeline.now"));
     }
 
@@ -264,18 +306,20 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         Span::styled(" done ", t.get("muted")),
         Span::styled("▓", t.get("step.running")),
         Span::styled(" running ", t.get("muted")),
+        Span::styled(WAIT_GLYPH.to_string(), t.get("step.awaiting")),
+        Span::styled(" waiting for a person ", t.get("muted")),
         Span::styled("░", t.get("timeline.projected")),
         Span::styled(" projected ", t.get("muted")),
         Span::styled("*", t.get("timeline.critical")),
         Span::styled(" critical ", t.get("muted")),
     ];
-    if s.finished.is_none() {
+    if s.finished().is_none() {
         spans.push(Span::styled("│", t.get("timeline.now")));
         spans.push(Span::styled(format!(" now {} ", s.now().strftime("%H:%M:%S")), t.get("muted")));
     }
     spans.push(Span::styled("┃", t.get("timeline.deadline")));
     spans.push(Span::styled(format!(" deadline {} ", run.deadline.strftime("%H:%M:%S")), t.get("muted")));
-    let verdict = match &s.finished {
+    let verdict = match s.finished() {
         Some(f) => format!("· ended {}", f.at.strftime("%H:%M:%S")),
         None => format!("· finish {} ({sign}{})", plan.finish.strftime("%H:%M:%S"), fmt_clock(margin)),
     };
@@ -286,9 +330,11 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     // at 80 columns the legend words go first, then the figures stay
     let full: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     if full > w {
-        spans.retain(|s| !matches!(s.content.trim(), "done" | "running" | "projected" | "critical"));
+        spans.retain(|s| {
+            !matches!(s.content.trim(), "done" | "running" | "waiting for a person" | "projected" | "critical")
+        });
         for s in &mut spans {
-            if matches!(s.content.as_ref(), "█" | "▓" | "░" | "*") {
+            if matches!(s.content.as_ref(), "█" | "▓" | "▒" | "░" | "*") {
                 s.content = format!("{} ", s.content).into();
             }
         }

@@ -15,9 +15,10 @@ use ratatui::widgets::{
 
 use super::keymap::HELP;
 use super::popup::{Act, CleanupPopup, ConfirmPopup, Purpose, ReasonPopup, RpoLossPopup};
-use super::state::{Focus, LogLevel, Modal, Picker, Screen as Body, State, StepStatus, StepView, value_text};
+use super::state::{Focus, LogLevel, Look, Modal, Picker, Screen as Body, State, StepView, value_text};
 use super::theme::Theme;
 use crate::engine::Outcome;
+use crate::run::Phase;
 use crate::util::{fmt_clock, fmt_duration};
 
 pub struct Screen<'a> {
@@ -99,7 +100,7 @@ impl Widget for Screen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (s, t) = (self.state, self.theme);
         buf.set_style(area, t.get("text"));
-        let a = areas(area, s.focus, s.steps.len());
+        let a = areas(area, s.focus, s.step_count());
         header(s, t, a.header, buf);
         if s.screen == Body::Timeline {
             super::timeline::render(s, t, body_area(area), buf);
@@ -130,7 +131,7 @@ fn block<'a>(title: Line<'a>, focused: bool, t: &Theme) -> Block<'a> {
 fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let w = area.width as usize;
     let mut lines: Vec<Line> = Vec::new();
-    let Some(run) = &s.run else {
+    let Some(run) = s.run() else {
         lines.push(Line::from(Span::styled(" drconsole — waiting for the run to start…", t.get("title"))));
         Paragraph::new(lines).render(area, buf);
         return;
@@ -164,8 +165,7 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
 
     // 2: account and regions, regions whose calls fail; run state on the right
     let account = s
-        .identity
-        .as_ref()
+        .identity()
         .map(|(a, _)| a.clone())
         .or_else(|| run.account.clone())
         .map_or("no account guard".to_string(), |a| format!("account {a}"));
@@ -173,21 +173,34 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     if let Some(url) = &s.shared_state {
         where_.push_str(&format!(" · state {url}"));
     }
-    let (word, role) = match (&s.finished, &s.paused) {
-        (Some(f), _) => match f.outcome {
-            Outcome::Recovered => ("RECOVERED".to_string(), "rto.ok"),
-            o => (o.as_str().to_uppercase(), "danger"),
-        },
+    let (word, role) = match (s.finished(), s.paused()) {
+        // the view's verdict: `recovered-late` when the RTO or the RPO was missed, and a drill's own verdict
+        (Some(_), _) => {
+            let word = s.view.outcome_word().unwrap_or("finished");
+            let mut text = word.to_uppercase().replace('-', " ");
+            let mut role = match word {
+                "recovered" => "rto.ok",
+                "recovered-late" => "rto.late",
+                _ => "danger",
+            };
+            if let Some(d) = s.view.drill_verdict(None) {
+                text.push_str(&format!(" · DRILL {}", d.as_str().to_uppercase()));
+                if d == crate::run::DrillVerdict::Failed {
+                    role = "danger";
+                }
+            }
+            (text, role)
+        }
         (None, Some(_)) => ("PAUSED".to_string(), "warning"),
         (None, None) if s.events_closed => ("STREAM ENDED".to_string(), "warning"),
-        (None, None) if s.steps.iter().any(|x| matches!(x.status, StepStatus::Awaiting | StepStatus::Asking)) => {
+        (None, None) if s.steps().any(|x| matches!(x.phase, Phase::AwaitingApproval | Phase::WaitingOperator)) => {
             ("WAITING FOR YOU".to_string(), "step.awaiting")
         }
         (None, None) => ("RUNNING".to_string(), "step.running"),
     };
     let word = format!(" {word} ");
     let mut badges: Vec<Span> = Vec::new();
-    for (region, h) in &s.regions {
+    for (region, h) in &s.view.regions {
         let text = if h.unreachable {
             format!(" {region} unreachable ")
         } else {
@@ -209,7 +222,7 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let rto = fmt_duration(std::time::Duration::from_secs(run.rto_secs));
     let rpo = fmt_duration(std::time::Duration::from_secs(run.rpo_secs));
     let mut l3: Vec<Span> = Vec::new();
-    if let Some(f) = &s.finished {
+    if let Some(f) = s.finished() {
         let verdict = match (f.outcome, f.rto_met) {
             (Outcome::Recovered, true) => ("met", "rto.ok"),
             (Outcome::Recovered, false) => ("MISSED", "rto.late"),
@@ -256,11 +269,11 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     lines.push(Line::from(l3));
 
     // 4: the RPO verdict first, so that it is never cut; then the point
-    let rpo_line = match &s.chosen {
+    let rpo_line = match &s.chosen() {
         Some(c) => {
             let age = fmt_duration(std::time::Duration::from_secs(c.rpo_secs.max(0) as u64));
             let (txt, role) = if c.rpo_met { ("met", "rpo.met") } else { ("MISSED", "rpo.missed") };
-            let accepted = if !c.rpo_met && s.rpo_loss_accepted { " (loss accepted)" } else { "" };
+            let accepted = if !c.rpo_met && s.rpo_loss_accepted() { " (loss accepted)" } else { "" };
             Line::from(vec![
                 Span::styled(format!("RPO {rpo} {txt}{accepted}"), t.get(role)),
                 Span::styled(format!(": point {age} old ({}, {})", c.kind, c.id), t.get("text")),
@@ -309,9 +322,9 @@ pub fn rto_role(left: i64, margin: Option<i64>, rto_secs: u64) -> &'static str {
 
 /// Branch glyphs: steps of one stage run in parallel and are bracketed together.
 fn branch(s: &State, i: usize) -> &'static str {
-    let stage = s.steps[i].stage;
-    let prev = i > 0 && s.steps[i - 1].stage == stage;
-    let next = s.steps.get(i + 1).is_some_and(|n| n.stage == stage);
+    let stage = s.stage(i);
+    let prev = i > 0 && s.stage(i - 1) == stage;
+    let next = s.stage(i + 1).is_some_and(|n| Some(n) == stage);
     match (prev, next) {
         (false, false) => "─",
         (false, true) => "┌",
@@ -322,11 +335,11 @@ fn branch(s: &State, i: usize) -> &'static str {
 
 fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let focused = s.focus == Focus::Steps;
-    let done = s.steps.iter().filter(|x| x.status.is_terminal()).count();
+    let done = s.steps().filter(|x| x.phase.is_terminal()).count();
     let mode = if s.follow { "following" } else { "f: follow" };
     let title = Line::from(vec![
         Span::styled(" Steps ", t.get("title")),
-        Span::styled(format!("{done}/{} · {mode} ", s.steps.len()), t.get("muted")),
+        Span::styled(format!("{done}/{} · {mode} ", s.step_count()), t.get("muted")),
     ]);
     let b = block(title, focused, t);
     let inner = b.inner(area);
@@ -336,15 +349,14 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let critical: Vec<&str> =
         clock.as_ref().map(|c| c.critical_path.iter().map(String::as_str).collect()).unwrap_or_default();
     let items: Vec<ListItem> = s
-        .steps
-        .iter()
+        .steps()
         .enumerate()
         .map(|(i, st)| {
             let time = s.fmt_step_time(st);
             let att = if st.attempt > 1 { format!(" ×{}", st.attempt) } else { String::new() };
             let right = format!("{time}{att}");
             let crit = if critical.contains(&st.info.id.as_str()) { "*" } else { " " };
-            let lead = format!("{} {}{}", st.status.icon(), branch(s, i), crit);
+            let lead = format!("{} {}{}", st.phase.icon(), branch(s, i), crit);
             let room = w.saturating_sub(lead.chars().count() + right.chars().count() + 2);
             let name = if w >= 40 {
                 let id_w = st.info.id.chars().count().min(room);
@@ -354,11 +366,11 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
                 trunc(&st.info.id, room)
             };
             let pad = room.saturating_sub(name.chars().count());
-            let style = t.get(st.status.role());
+            let style = t.get(st.phase.role());
             ListItem::new(Line::from(vec![
                 Span::styled(lead, style),
                 Span::raw(" "),
-                Span::styled(name, if st.status == StepStatus::Pending { t.get("text") } else { style }),
+                Span::styled(name, if st.phase == Phase::Pending { t.get("text") } else { style }),
                 Span::raw(" ".repeat(pad + 1)),
                 Span::styled(right, t.get("muted")),
             ]))
@@ -367,7 +379,7 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let list = List::new(items).highlight_style(t.get("selected"));
     // keep the selection visible; say how many rows are hidden above and below
     let h = usize::from(inner.height);
-    let n = s.steps.len();
+    let n = s.step_count();
     let offset = if n <= h { 0 } else { s.selected.saturating_sub(h.saturating_sub(1)).min(n - h) };
     let mut ls = ListState::default().with_offset(offset).with_selected(Some(s.selected));
     StatefulWidget::render(list, inner, buf, &mut ls);
@@ -400,7 +412,7 @@ fn detail_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     };
     let title = Line::from(vec![
         Span::styled(format!(" {} ", st.info.id), t.get("title")),
-        Span::styled(format!(" {} {} ", st.status.icon(), st.status.word()), t.get(st.status.role())),
+        Span::styled(format!(" {} {} ", st.phase.icon(), st.phase.label()), t.get(st.phase.role())),
     ]);
     let b = block(title, s.focus == Focus::Detail, t);
     let inner = b.inner(area);
@@ -431,13 +443,18 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
     if !time.is_empty() {
         meta.push_str(&format!(" · {time}"));
     }
+    // of that time, how long it waited for a person (the report's "Waited" column)
+    let waited = st.wait_secs(s.now());
+    if waited > 0 {
+        meta.push_str(&format!(" · waited {}", fmt_duration(std::time::Duration::from_secs(waited))));
+    }
     lines.push(Line::from(Span::styled(meta, t.get("muted"))));
     if let Some(e) = &st.error {
         lines.push(Line::from(Span::styled(format!("error (attempt {})", st.attempt), t.get("danger"))));
         for l in e.lines() {
             lines.push(Line::from(Span::styled(format!("  {l}"), t.get("step.failed"))));
         }
-        if s.control && s.finished.is_none() {
+        if s.control && s.finished().is_none() {
             lines.push(Line::from(Span::styled("r retry · s skip · X abort", t.get("key"))));
         }
     }
@@ -468,7 +485,7 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
     if note.is_some_and(|n| n.destructive) {
         lines.push(Line::from(Span::styled("moves traffic or replaces something in use", t.get("warning"))));
     }
-    if matches!(st.status, StepStatus::Awaiting | StepStatus::Asking) && s.control {
+    if matches!(st.phase, Phase::AwaitingApproval | Phase::WaitingOperator) && s.control {
         lines.push(Line::from(Span::styled("waits for you: press Enter", t.get("step.awaiting"))));
     }
     if let Some(n) = &st.note {
@@ -512,18 +529,18 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
 
 /// For a running step that reports no percentage: elapsed against `expected`, as a bar, and when it should end.
 fn eta_line<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Option<Line<'a>> {
-    if !matches!(st.status, StepStatus::Running | StepStatus::Retrying) || st.info.expected_secs == 0 {
+    if !matches!(st.phase, Phase::Running | Phase::Retrying) || st.info.expected_secs == 0 {
         return None;
     }
     if st.progress.as_ref().is_some_and(|(_, p)| p.is_some()) {
         return None;
     }
-    let elapsed = s.step_elapsed(st)?;
+    let elapsed = s.attempt_secs(st)?;
     let expected = i64::try_from(st.info.expected_secs).unwrap_or(i64::MAX);
     let pct = (elapsed as f64 / expected as f64 * 100.0).min(100.0);
     let e = fmt_duration(std::time::Duration::from_secs(elapsed.unsigned_abs()));
     let x = fmt_duration(std::time::Duration::from_secs(st.info.expected_secs));
-    let started = st.started?;
+    let started = st.attempts.last()?.started;
     let end = started.checked_add(jiff::SignedDuration::from_secs(expected)).ok()?;
     let tail = if elapsed <= expected {
         format!(" {e} of ~{x} · ETA {}", hms(end))
@@ -636,12 +653,16 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     }
     // most urgent first: what the run waits for, then help and quit, then the rest as room allows
     let mut keys: Vec<(&str, &str)> = Vec::new();
-    let waiting = s.steps.iter().any(|x| matches!(x.status, StepStatus::Awaiting | StepStatus::Asking));
+    let waiting = s.steps().any(|x| matches!(x.phase, Phase::AwaitingApproval | Phase::WaitingOperator));
     let active = s.control && s.active();
-    if active && waiting {
+    // Enter does what the focused pane does with it: on the log it opens the line, elsewhere it answers
+    let log_enter = s.focus == Focus::Log && s.screen == Body::Main;
+    if log_enter {
+        keys.push(("Enter", "whole line"));
+    } else if active && waiting {
         keys.push(("Enter", "answer"));
     }
-    if active && s.selected_step().is_some_and(|x| x.status == StepStatus::Failed) {
+    if active && s.selected_step().is_some_and(|x| x.phase == Phase::Failed) {
         keys.push(("r", "retry"));
     }
     if !s.follow || s.log_bottom.is_some() {
@@ -651,15 +672,15 @@ fn footer(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     keys.extend([("?", "help"), ("q", if s.app.is_some() { "overview" } else { "quit" })]);
     // a finished drill: its cleanup is one key away (it asks for the run id)
     if s.control
-        && s.finished.is_some()
-        && s.run.as_ref().is_some_and(|r| r.drill)
+        && s.finished().is_some()
+        && s.run().is_some_and(|r| r.drill)
         && s.cleanup != super::state::CleanupChoice::Confirmed
     {
         keys.push(("c", "clean up"));
     }
     if active {
         keys.push(("s", "skip"));
-        keys.push(("p", if s.paused.is_some() { "resume" } else { "pause" }));
+        keys.push(("p", if s.paused().is_some() { "resume" } else { "pause" }));
         keys.push(("X", "abort"));
     }
     keys.extend([("t", if s.screen == Body::Timeline { "steps" } else { "timeline" })]);
@@ -788,7 +809,7 @@ fn popup_keys<'a>(s: &State, pairs: &[(&str, &str)], t: &Theme) -> Line<'a> {
 }
 
 fn resume_line<'a>(s: &State, t: &Theme) -> Line<'a> {
-    let id = s.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+    let id = s.run().map(|r| r.run_id.clone()).unwrap_or_default();
     Line::from(vec![
         Span::styled("To continue later: ", t.get("text")),
         Span::styled(format!("drconsole resume {id}"), t.get("key")),
@@ -905,7 +926,7 @@ fn confirm_popup(s: &State, t: &Theme, p: &ConfirmPopup, area: Rect, buf: &mut B
 /// The drill's cleanup: what it deletes, the typed run id, and how to clean up later instead.
 fn cleanup_popup(s: &State, t: &Theme, p: &CleanupPopup, area: Rect, buf: &mut Buffer) {
     let (primary, secondary) =
-        s.run.as_ref().map_or((String::new(), String::new()), |r| (r.primary.clone(), r.secondary.clone()));
+        s.run().map_or((String::new(), String::new()), |r| (r.primary.clone(), r.secondary.clone()));
     let ok = p.matches(&p.input);
     let field_w = (p.run_id.chars().count() + 2).max(20);
     let verdict = if ok {
@@ -1101,8 +1122,7 @@ fn picker(s: &State, t: &Theme, p: &Picker, area: Rect, buf: &mut Buffer) {
         .highlight_symbol("› ");
     let mut ts = TableState::default().with_selected(if visible.is_empty() { None } else { Some(p.selected) });
     StatefulWidget::render(table, table_a, buf, &mut ts);
-    let target =
-        s.run.as_ref().map(|r| format!(" · RPO target {}", fmt_duration(std::time::Duration::from_secs(r.rpo_secs))));
+    let target = s.run().map(|r| format!(" · RPO target {}", fmt_duration(std::time::Duration::from_secs(r.rpo_secs))));
     let mut info_spans = vec![Span::styled(
         format!(
             "{} of {} · sort {} {arrow}{}",

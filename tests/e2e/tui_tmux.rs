@@ -83,7 +83,9 @@ impl Session {
             tmux.args(["-e", &format!("{k}={v}")]);
         }
         // each session journals into its own state dir, so parallel tests never share a run lock
-        tmux.args(["-e", &format!("DRCONSOLE_STATE_DIR={}", dir.join("state").display())]);
+        if !env.iter().any(|(k, _)| *k == "DRCONSOLE_STATE_DIR") {
+            tmux.args(["-e", &format!("DRCONSOLE_STATE_DIR={}", dir.join("state").display())]);
+        }
         let status = tmux.arg(cmd).env_remove("NO_COLOR").env("TERM", "xterm-256color").status().unwrap();
         assert!(status.success(), "tmux new-session failed");
         Session { socket, exit_file, _dir: TempDir(dir) }
@@ -690,4 +692,58 @@ fn the_opening_screen_runs_the_preflight_and_asks_before_starting_a_run_it_found
     s.wait_for("Quit?", timeout(10));
     s.keys(&["y"]);
     assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+/// A drill that recovers after its RTO fails its verdict, and the end screen says so (the report's recovery test
+/// says the same).
+#[test]
+fn a_drill_that_misses_its_rto_says_drill_failed_on_the_end_screen() {
+    let s = Session::run("drill-late", &["--sim", "--speed", "200", "--drill", "tests/fixtures/run/late.toml"]);
+    let screen = s.wait_for("DRILL FAILED", timeout(120));
+    assert!(screen.contains("RECOVERED LATE · DRILL FAILED"), "{screen}");
+    assert!(screen.contains("MISSED achieved"), "{screen}");
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 0, "recovered (late) is still exit 0:\n{}", s.screen());
+    let run = runs_in(&s).pop().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "recovered-late");
+    assert_eq!(report["recovery_test"]["verdict"], "failed");
+}
+
+/// The RTO left of a console line `RTO 4h00m  3:49:47 left …`, in seconds.
+fn rto_left(screen: &str) -> Option<i64> {
+    let line = screen.lines().find(|l| l.starts_with("RTO ") && l.contains(" left"))?;
+    let clock = line.split_whitespace().nth(2)?;
+    let parts: Vec<i64> = clock.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, s] = parts.as_slice() else { return None };
+    Some(h * 3600 + m * 60 + s)
+}
+
+/// `drconsole watch` and the console driving the run show the same RTO left: to the second at `--speed 1`, within
+/// 1% of the elapsed time at `--speed 100` (both turn real "now" into run time the same way, from the run view).
+#[test]
+fn watch_and_the_console_agree_on_the_rto_left() {
+    for (speed, name) in [("1", "agree-1"), ("100", "agree-100")] {
+        let s = Session::run(name, &["--sim", "--speed", speed, "tests/fixtures/run/two_hours.toml"]);
+        s.wait_for(" left", timeout(60));
+        std::thread::sleep(Duration::from_secs(3));
+        let state = s.state_dir();
+        let run = runs_in(&s).pop().unwrap();
+        let id = run.file_name().unwrap().to_string_lossy().into_owned();
+        let w = Session::start_with(
+            &format!("{name}-watch"),
+            &["watch", &id],
+            &[("DRCONSOLE_STATE_DIR", state.to_str().unwrap())],
+        );
+        w.wait_for(" left", timeout(60));
+        std::thread::sleep(Duration::from_secs(2));
+        // the console, the watcher, the console again: the watcher's reading lies between the two
+        let a = rto_left(&s.screen()).unwrap();
+        let b = rto_left(&w.screen()).unwrap();
+        let c = rto_left(&s.screen()).unwrap();
+        let elapsed = 4 * 3600 - c;
+        let slack = if speed == "1" { 1 } else { (elapsed / 100).max(1) + 2 };
+        assert!(b <= a + slack && b >= c - slack, "speed {speed}: console {a} then {c}, watch {b} (slack {slack})");
+    }
 }

@@ -312,7 +312,36 @@ fn killed_drconsole_takes_sh_along_and_resume_waits_for_a_surviving_child() {
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     let why = format!("an earlier attempt of step `work` may still be running (pid {bg}");
     assert!(out.stdout.contains(&why), "{}", out.stdout);
+    assert!(out.stdout.contains("waited 5s"), "the wait is bounded by the step's timeout: {}", out.stdout);
     assert!(!dir.path().join("sh.pid").exists(), "the command ran again while its earlier attempt still ran");
+}
+
+/// A headless resume right after a crash, while the killed session's child still finishes its work: it waits for
+/// that child (bounded by the step's timeout) and then runs the step, instead of aborting the run.
+#[test]
+fn a_resume_right_after_a_crash_waits_for_the_earlier_attempt_then_goes_on() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["--headless", fixture("orphan_short.toml").to_str().unwrap()])
+        .env("XDG_STATE_HOME", state.path())
+        .env("HOSTILE_DIR", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bg = read_pid(&dir.path().join("bg.pid"));
+    kill(child.id(), libc::SIGKILL);
+    let _ = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(alive(bg), "the background child should still run (it escaped the parent-death signal)");
+    std::fs::remove_file(dir.path().join("sh.pid")).unwrap();
+    let out = run(state.path(), &["resume", "last", "--headless"], &[("HOSTILE_DIR", dir.path().to_str().unwrap())]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let waiting = format!("an earlier attempt of step `work` is still running (pid {bg}): waiting up to 1m00s");
+    assert!(out.stdout.contains(&waiting), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("the earlier attempt (pid {bg}) ended")), "{}", out.stdout);
+    assert!(!alive(bg), "the step ran again only after the earlier child ended");
+    assert!(dir.path().join("sh.pid").exists(), "the step ran again after the wait");
 }
 
 /// 10 MB of output: 64 KiB kept in the outputs and the journal, the whole in the run directory.

@@ -535,6 +535,7 @@ fn prior_state_keeps_successes_outputs_approvals_and_answers() {
             attempt: 1,
             error: "boom".into(),
             policy: drconsole::runbook::OnFailure::Pause,
+            cause: None,
         },
     ];
     for (i, k) in events.into_iter().enumerate() {

@@ -219,6 +219,7 @@ fn recovered_run(dir: &Path) {
                     attempt: 1,
                     error: "RestoreDBInstanceFromDBSnapshot: ThrottlingException: Rate exceeded".into(),
                     delay_ms: 4_000,
+                    cause: None,
                 },
             ),
             E(74, started("restore_db", 2)),
@@ -279,6 +280,7 @@ fn recovered_run(dir: &Path) {
                     attempt: 1,
                     error: "connect to crosssell-prod-dr:5432: connection refused".into(),
                     policy: OnFailure::Continue,
+                    cause: None,
                 },
             ),
             E(
@@ -338,6 +340,7 @@ fn aborted_run(dir: &Path) {
                     attempt: 1,
                     error: "snapshot <x> & \"y\" not found".into(),
                     policy: OnFailure::Pause,
+                    cause: None,
                 },
             ),
             E(9, EventKind::RunPaused { reason: "step `b` failed".into() }),
@@ -524,7 +527,11 @@ fn an_approval_wait_is_shown_and_counted() {
     assert_eq!(r.rto.waited_secs, 1800);
     let md = report::markdown(&r);
     assert!(md.contains("| Waited |"), "{md}");
-    assert!(md.contains("(30m of it waiting for people)") || md.contains("(30m00s of it waiting for people)"), "{md}");
+    // the RTO's breakdown: waiting for a person apart from machine time, which make up the RTO achieved
+    let machine = r.rto.machine_secs.unwrap();
+    assert_eq!(machine + 1800, r.rto.achieved_secs.unwrap());
+    let machine = drconsole::util::fmt_duration(std::time::Duration::from_secs(machine));
+    assert!(md.contains(&format!("(30m00s waiting for people, {machine} machine time)")), "{md}");
     let row = md.lines().find(|l| l.starts_with("| `dns`")).unwrap();
     assert!(row.contains("| 30m"), "{row}");
 }

@@ -430,6 +430,13 @@ async fn the_opening_screen_shows_the_run_then_the_preflight_verdict_and_asks_be
     // the one failure is the first finding shown
     let first = text.lines().find(|l| l.contains("│ fail") || l.contains("│ warn") || l.contains("│ ok")).unwrap();
     assert!(first.contains("fail copy_db KMS key alias/drconsole-dr"), "{text}");
+    // it is wrapped, not cut mid-sentence: all of it is on the screen, at 80 and at 160 columns
+    let f = &s.findings()[0];
+    let whole: String = format!("{} — {}", f.check, f.found).chars().filter(|c| !c.is_whitespace()).collect();
+    for text in [text.clone(), draw(&s, 160, 48)] {
+        let flat: String = text.chars().filter(|c| !c.is_whitespace() && *c != '│').collect();
+        assert!(flat.contains(&whole), "{whole}\n{text}");
+    }
     insta::assert_snapshot!("opening_verdict_80x24", text);
     insta::assert_snapshot!("opening_verdict_160x48", draw(&s, 160, 48));
 

@@ -104,6 +104,16 @@ fn tabletop_region_outage_recovers_from_the_secondary_copies() {
     assert!(
         of_type(&events, "step_progress").iter().any(|p| p["message"].as_str().unwrap().contains("regional outage"))
     );
+    // errors keep their classified kind from the action to the event: the capacity retry says so, and the calls to
+    // the primary that got no answer say the region is unreachable (no one re-reads the message for it)
+    let capacity = retries.iter().find(|r| r["step"] == "restore_db").unwrap();
+    assert_eq!(capacity["cause"]["kind"], "capacity", "{capacity}");
+    assert_eq!(capacity["cause"]["code"], "InsufficientDBInstanceCapacity", "{capacity}");
+    assert_eq!(capacity["cause"]["unreachable"], false, "{capacity}");
+    let unanswered: Vec<&Value> =
+        of_type(&events, "step_progress").into_iter().filter(|p| p["cause"]["unreachable"] == true).collect();
+    assert!(!unanswered.is_empty(), "no progress says a region did not answer");
+    assert!(unanswered.iter().all(|p| p["cause"]["region"] == "us-east-1"), "{unanswered:?}");
 }
 
 #[test]

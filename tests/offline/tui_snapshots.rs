@@ -363,13 +363,12 @@ fn a_resumed_run_shows_what_earlier_sessions_did() {
         s.handle(Input::Tick(fixtures::at(1200)));
         s.handle(Input::Instant(10_000));
         let done: Vec<(&str, String)> = s
-            .steps
-            .iter()
-            .filter(|x| x.status == drconsole::tui::state::StepStatus::Succeeded)
+            .steps()
+            .filter(|x| x.phase == drconsole::run::Phase::Succeeded)
             .map(|x| (x.info.id.as_str(), s.fmt_step_time(x)))
             .collect();
         assert_eq!(done, [("pick_point", "29s".to_string()), ("nat", "3m00s".to_string())]);
-        assert_eq!(s.chosen.as_ref().map(|c| c.id.as_str()), Some("rds:crosssell-prod-2026-11-21-02-00"));
+        assert_eq!(s.chosen().map(|c| c.id), Some("rds:crosssell-prod-2026-11-21-02-00".to_string()));
         assert!(s.active(), "the resumed session runs");
         let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
         assert!(text.contains("Steps 2/9"), "{text}");
@@ -564,4 +563,24 @@ fn cleanup_after_opens_the_cleanup_popup_when_the_drill_ends() {
     // without --cleanup-after the finished drill opens nothing by itself
     let s = fixtures::state(&events, true, (80, 24));
     assert!(s.modal.is_none(), "{:?}", s.modal);
+}
+
+/// The footer names what Enter does in the focused pane: on the log it opens the line, not an answer.
+#[test]
+fn the_footer_says_what_enter_does_where_the_focus_is() {
+    let theme = Theme::preset("dark").unwrap();
+    let mut s = fixtures::state(&fixtures::at_cutover(), true, (160, 48));
+    // the confirmation put aside (Esc: its field takes letters): the footer offers to answer it
+    key(&mut s, KeyCode::Esc);
+    assert!(s.modal.is_none());
+    let footer = |s: &State| fixtures::text(&fixtures::render(s, &theme, 160, 48)).lines().last().unwrap().to_string();
+    assert!(footer(&s).contains("Enter answer"), "{}", footer(&s));
+    key(&mut s, KeyCode::Tab);
+    key(&mut s, KeyCode::Tab);
+    assert_eq!(s.focus, drconsole::tui::state::Focus::Log);
+    let f = footer(&s);
+    assert!(f.contains("Enter whole line") && !f.contains("answer"), "{f}");
+    // and Enter there opens the log line, as the footer says
+    key(&mut s, KeyCode::Enter);
+    assert!(matches!(s.modal, Some(drconsole::tui::state::Modal::LogLine(_))), "{:?}", s.modal);
 }

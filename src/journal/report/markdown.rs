@@ -38,15 +38,19 @@ pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
     let title = if r.runbook.title.is_empty() { r.runbook.name.as_str() } else { r.runbook.title.as_str() };
     let _ = writeln!(o, "# Recovery report: {title}\n");
-    let outcome = r.outcome.as_deref().unwrap_or("not finished (running, or the process stopped: resume it)");
+    let outcome = r
+        .verdict
+        .as_deref()
+        .or(r.outcome.as_deref())
+        .unwrap_or("not finished (running, or the process stopped: resume it)");
     let _ = writeln!(o, "| | |\n|---|---|");
     let mut row = |k: &str, v: String| {
         let _ = writeln!(o, "| {k} | {} |", cell(&v));
     };
-    row(
-        "Outcome",
-        format!("**{outcome}**{}", if r.message.is_empty() { String::new() } else { format!(" — {}", r.message) }),
-    );
+    row("Outcome", {
+        let line = crate::run::verdict::outcome_line(outcome, &r.message);
+        format!("**{outcome}**{}", line.strip_prefix(outcome).unwrap_or_default())
+    });
     row("Run", format!("`{}`", r.run_id));
     row("Runbook", format!("`{}` ({})", r.runbook.name, r.runbook.path));
     row("Runbook sha256", format!("`{}`", r.runbook.sha256));
@@ -60,10 +64,11 @@ pub fn markdown(r: &Report) -> String {
     row("Incident start", ts(r.incident_start));
     row("Run started", ts(r.started));
     row("Run ended", ts(r.ended));
-    let waited = if r.rto.waited_secs > 0 {
-        format!(" ({} of it waiting for people)", secs(r.rto.waited_secs))
-    } else {
-        String::new()
+    // the RTO's breakdown: time waiting for a person apart from the rest (machine time)
+    let waited = match (r.rto.waited_secs, r.rto.machine_secs) {
+        (0, _) => String::new(),
+        (w, Some(m)) => format!(" ({} waiting for people, {} machine time)", secs(w), secs(m)),
+        (w, None) => format!(" ({} of it waiting for people)", secs(w)),
     };
     let rto = match r.rto.achieved_secs {
         Some(a) => {

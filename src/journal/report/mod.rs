@@ -17,8 +17,8 @@ pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 
+use super::meta::Meta;
 use super::read::{Record, read_journal_prefix};
-use super::session::Meta;
 use super::{JournalError, Note, write_atomic};
 use crate::run::view::{DecisionView, ErrorView, Phase, PointView, RunView, StepView};
 
@@ -43,6 +43,9 @@ pub struct Report {
     /// recovered, failed, aborted, blocked, refused, interrupted; `null` if the run has not ended (running or
     /// crashed).
     pub outcome: Option<String>,
+    /// The outcome as every output says it: `recovered-late` when the run recovered but missed its RTO or RPO
+    /// (`outcome` stays `recovered`); `null` while it has not ended.
+    pub verdict: Option<String>,
     pub message: String,
     pub rto: Rto,
     pub rpo: Rpo,
@@ -110,6 +113,9 @@ pub struct Rto {
     pub met: Option<bool>,
     /// Time steps spent waiting for people (approvals, manual tasks, choices), all steps together.
     pub waited_secs: u64,
+    /// The rest of the RTO achieved: time not spent waiting for a person (the machine's, and the time before the
+    /// run started); `null` until the run ended.
+    pub machine_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -276,7 +282,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
     let recovery_test = run
         .as_ref()
         .filter(|r| r.drill)
-        .map(|r| recovery_test(run_dir, r.rto_secs, r.sha256.clone(), finished.as_ref(), &rpo, &verification));
+        .map(|r| recovery_test(run_dir, &view, r.rto_secs, r.sha256.clone(), &rpo, &verification));
     Ok(Report {
         format: "drconsole-report/1",
         run_id: meta.run_id.clone(),
@@ -301,12 +307,14 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         ended: finished.as_ref().map(|f| f.at),
         simulated: read.records.iter().any(|(_, r)| matches!(r, Record::Event(e) if e.wall.is_some())),
         outcome: finished.as_ref().map(|f| f.outcome.as_str().to_string()),
+        verdict: view.outcome_word().map(str::to_string),
         message: finished.as_ref().map(|f| f.message.clone()).unwrap_or_default(),
         rto: Rto {
             target_secs: run.as_ref().map_or(0, |r| r.rto_secs),
             achieved_secs: finished.as_ref().map(|f| f.rto_achieved_secs),
             met: finished.as_ref().map(|f| f.rto_met),
             waited_secs,
+            machine_secs: finished.as_ref().map(|f| f.rto_achieved_secs.saturating_sub(waited_secs)),
         },
         rpo: Rpo {
             target_secs: rpo.target_secs,
@@ -333,12 +341,13 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
 
 fn recovery_test(
     run_dir: &Path,
+    view: &RunView,
     rto_target_secs: u64,
     runbook_sha256: String,
-    finished: Option<&crate::run::view::FinishedView>,
     rpo: &crate::run::view::RunRpo,
     checks: &[Check],
 ) -> RecoveryTest {
+    let finished = view.finished.as_ref();
     let lines = crate::cleanup::read_log(run_dir);
     let cleanup = (!lines.is_empty()).then(|| {
         let s = crate::cleanup::Summary::from_lines(&lines);
@@ -351,20 +360,9 @@ fn recovery_test(
             clean: s.clean(),
         }
     });
-    let recovered = finished.is_some_and(|f| f.outcome == crate::run::Outcome::Recovered);
-    let passed = recovered
-        && finished.is_some_and(|f| f.rto_met)
-        && rpo.met != Some(false)
-        && checks.iter().all(|c| c.outcome == "succeeded")
-        && cleanup.as_ref().is_some_and(|c| c.clean);
-    let pending = finished.is_none() || cleanup.as_ref().is_none_or(|c| c.left.is_none());
-    let verdict = if passed {
-        "passed"
-    } else if pending && finished.is_none_or(|f| f.outcome == crate::run::Outcome::Recovered) {
-        "pending"
-    } else {
-        "failed"
-    };
+    // the cleanup is known once one finished (it listed what is left)
+    let cleanup_clean = cleanup.as_ref().and_then(|c| c.left.as_ref().map(|_| c.clean));
+    let verdict = view.drill_verdict(cleanup_clean).map_or("pending", crate::run::DrillVerdict::as_str);
     RecoveryTest {
         verdict: verdict.into(),
         rto_target_secs,
@@ -391,12 +389,10 @@ impl StepReport {
             Phase::Skipped => "skipped",
             Phase::Cancelled => "cancelled",
         };
-        // the row starts when the step was ready: waiting for its approval counts, in its own column too
+        // the row starts when the step was ready: waiting for its approval counts, in its own column too; a
+        // step active in several sessions (killed, resumed) counts each session's time, as every output does
         let start = s.first_seen.or(s.started);
-        let duration_secs = match (start, s.ended) {
-            (Some(a), Some(b)) => Some(u64::try_from(b.duration_since(a).as_secs()).unwrap_or(0)),
-            _ => None,
-        };
+        let duration_secs = s.ended.and_then(|_| s.duration_secs(end));
         StepReport {
             id: s.info.id.clone(),
             title: s.info.title.clone(),

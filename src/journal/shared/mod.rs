@@ -37,13 +37,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::meta::Meta;
 use super::read::{Record, decode};
-use super::session::{Meta, RunSummary};
+use super::runs::RunSummary;
 use super::{JournalError, Note, StateDir, private_dir, write_atomic};
-use crate::engine::{Event, EventKind};
+use crate::engine::Event;
 pub use lock::{LockTiming, SharedLock, SharedLockInfo};
 pub use store::{Connect, Store, StoreError};
 
@@ -56,49 +56,8 @@ pub const HEARTBEAT_ENV: &str = "DRCONSOLE_SHARED_LOCK_HEARTBEAT";
 /// After how long without a heartbeat a lock is stale (default 60s).
 pub const STALE_ENV: &str = "DRCONSOLE_SHARED_LOCK_STALE";
 
-/// Where the shared state lives and how to reach it (kept in meta.json, so a resume on the same host finds it).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-pub struct SharedConfig {
-    /// `s3://BUCKET/PREFIX`, as given.
-    pub url: String,
-    /// The bucket's region (default: the runbook's secondary region, else `AWS_REGION`).
-    #[serde(default)]
-    pub region: Option<String>,
-    /// A KMS key id or ARN: objects are written with SSE-KMS under it.
-    #[serde(default)]
-    pub kms_key: Option<String>,
-    /// An S3 endpoint (an emulator, a proxy, a VPC endpoint); else the SDK's `AWS_ENDPOINT_URL_S3` /
-    /// `AWS_ENDPOINT_URL`.
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
-    /// A shared-config profile for S3 (default: the run's `--profile`, else `AWS_PROFILE`).
-    #[serde(default)]
-    pub profile: Option<String>,
-}
-
-impl SharedConfig {
-    /// Checks `s3://BUCKET/PREFIX`; `what` names where it came from, for the error.
-    pub fn new(url: &str, what: &str) -> Result<SharedConfig, String> {
-        let c = SharedConfig { url: url.trim().trim_end_matches('/').to_string(), ..SharedConfig::default() };
-        c.split().map_err(|e| format!("{what} {url}: {e}"))?;
-        Ok(c)
-    }
-
-    /// (bucket, prefix without slashes at either end).
-    pub fn split(&self) -> Result<(String, String), String> {
-        crate::util::parse_s3_url(&self.url)
-    }
-
-    /// From a runbook's `[state]` section.
-    pub fn from_runbook(s: &crate::runbook::StateSection) -> SharedConfig {
-        SharedConfig {
-            url: s.shared.trim().trim_end_matches('/').to_string(),
-            region: s.region.clone(),
-            kms_key: s.kms_key.clone(),
-            ..SharedConfig::default()
-        }
-    }
-}
+/// Where the shared state lives (a type of meta.json, kept in the journal's leaf module).
+pub use super::meta::SharedConfig;
 
 static CONFIG: OnceLock<Mutex<Option<SharedConfig>>> = OnceLock::new();
 
@@ -807,9 +766,9 @@ pub fn list_runs(state: &StateDir) -> Option<Result<Vec<RunSummary>, JournalErro
         for id in shared.run_ids()? {
             let dir = state.runs().join(&id);
             let mut s = match sync_local(&shared, &id, &dir, false) {
-                Ok(()) => super::session::summarize(&dir),
+                Ok(()) => super::runs::summarize(&dir),
                 Err(e) => {
-                    let mut s = super::session::summarize(&dir);
+                    let mut s = super::runs::summarize(&dir);
                     s.problem = Some(e.to_string());
                     s
                 }
@@ -846,6 +805,7 @@ async fn follow_task(shared: Arc<Shared>, run_id: String, tx: mpsc::UnboundedSen
     let mut seq = 0u64;
     let mut last_key: Option<String> = None;
     let mut finished = false;
+    let mut view = crate::run::RunView::new();
     let mut delay = Duration::from_millis(100);
     let mut idle = Duration::ZERO;
     let mut told_unreachable = false;
@@ -882,11 +842,9 @@ async fn follow_task(shared: Arc<Shared>, run_id: String, tx: mpsc::UnboundedSen
                             grew = true;
                             match rec {
                                 Record::Event(ev) => {
-                                    finished = match ev.kind {
-                                        EventKind::RunFinished { .. } => true,
-                                        EventKind::RunStarted { .. } => false,
-                                        _ => finished,
-                                    };
+                                    // the run view says whether the run ended (a resume's run_started reopens it)
+                                    view.apply(&ev);
+                                    finished = view.is_finished();
                                     if tx.send(ev).is_err() {
                                         return;
                                     }
