@@ -52,7 +52,7 @@ async fn drive(
     let cfg = RunConfig {
         run_id: format!("bench-{}", rb.meta.name),
         seed: 1,
-        recovery_point: Some("latest".into()),
+        recovery_point: Some("latest+ebs=newest".into()),
         cloud: Some(cloud),
         backend: "sim".into(),
         ..RunConfig::default()
