@@ -14,6 +14,11 @@ pub fn cerr(e: CloudError) -> ActionError {
         // the account guard: nothing was changed; the run ends refused (exit 4)
         return ActionError::refused(e.message);
     }
+    if e.is_unreachable() {
+        // the region's circuit is open: another attempt now would be refused the same way, at once; the step
+        // fails naming the region and what it needed, and its on_failure applies
+        return ActionError::fatal(e.to_string());
+    }
     if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) }
 }
 
@@ -95,7 +100,7 @@ where
                     last_pct = Some(p);
                 }
             }
-            Err(e) if e.is_retryable() => {
+            Err(e) if e.is_retryable() && !e.is_unreachable() => {
                 ctx.progress(format!("waiting for {kind} {id}: {e}; polling again"), None);
                 if e.is_throttling() {
                     // throttled: ask less often until the state changes

@@ -14,6 +14,7 @@ pub mod aws;
 pub mod batch;
 pub mod cleanup;
 pub mod error;
+pub mod health;
 pub mod limit;
 pub mod sim;
 
@@ -122,6 +123,10 @@ impl CloudError {
     /// runbook's `target.account`): nothing was changed, and the action must fail with `ActionError::refused`.
     pub fn is_refusal(&self) -> bool {
         self.kind == ErrorKind::Refused || self.code == CODE_ACCOUNT_MISMATCH
+    }
+    /// Not sent: the region's circuit is open ([`health`]).
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == ErrorKind::Unreachable
     }
 }
 
@@ -1122,9 +1127,18 @@ pub struct Cloud {
     pub limits: Arc<dyn Limits>,
     pub acm: Arc<dyn Acm>,
     pub iam: Arc<dyn Iam>,
+    /// The per-region circuits the backend's calls go through ([`health`]), when it has them: engines turn their
+    /// changes into `region_unreachable` / `region_reachable` events.
+    pub health: Option<Arc<health::RegionHealth>>,
 }
 
 impl Cloud {
+    /// The same cloud, its calls going through these circuits.
+    pub fn with_health(mut self, health: Option<Arc<health::RegionHealth>>) -> Self {
+        self.health = health;
+        self
+    }
+
     /// A cloud whose every service is the same object (the simulator; an adapter holding all SDK clients).
     pub fn from_all<T>(backend: &'static str, all: Arc<T>) -> Self
     where
@@ -1164,6 +1178,7 @@ impl Cloud {
             limits: all.clone(),
             acm: all.clone(),
             iam: all,
+            health: None,
         }
     }
 }
