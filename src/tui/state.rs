@@ -602,6 +602,14 @@ impl State {
             EventKind::StepWarning { step, message } => {
                 self.push_log(ts, "WARNING", &step, message, LogLevel::Warn);
             }
+            // the header reads region health from the view; the log line is the shared describer's
+            kind @ (EventKind::RegionUnreachable { .. } | EventKind::RegionReachable { .. }) => {
+                if let Some(l) = crate::run::describe::describe(&kind) {
+                    let level =
+                        if l.level == crate::run::describe::Level::Good { LogLevel::Good } else { LogLevel::Bad };
+                    self.push_log(ts, l.tag, "", l.text, level);
+                }
+            }
             EventKind::RunFinished { outcome, message, .. } => {
                 let level = if outcome == Outcome::Recovered { LogLevel::Good } else { LogLevel::Bad };
                 self.push_log(ts, "finished", "", format!("{}: {message}", outcome.as_str()), level);
