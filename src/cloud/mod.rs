@@ -13,6 +13,7 @@
 pub mod aws;
 pub mod batch;
 pub mod cleanup;
+pub mod control_plane;
 pub mod error;
 pub mod health;
 pub mod limit;
