@@ -15,4 +15,5 @@ mod support;
 mod aws_moto;
 mod drill_moto;
 mod preflight_moto;
+mod region_health;
 mod shared_state;

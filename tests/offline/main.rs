@@ -21,6 +21,7 @@ mod journal_lib;
 mod journal_reports;
 mod preflight;
 mod preflight_recorded;
+mod region_health;
 mod sim_actions;
 mod sim_crash;
 mod sim_runbooks;
