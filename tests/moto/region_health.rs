@@ -371,3 +371,67 @@ async fn the_failover_record_cut_over_completes_with_route_53_changes_refused_an
     );
     assert!(r53_changes.is_empty(), "the data-plane cut-over asked Route 53 for a change: {r53_changes:?}");
 }
+
+/// Each region mode, on the adapter alone: the failures (3 attempts by the SDK's retries; one unanswered call for a
+/// brownout) open us-east-1's circuit, the call fails as RegionUnreachable naming the region and the call, the next
+/// call to us-east-1 is refused without reaching the proxy, and us-west-2 still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_region_mode_opens_the_circuit_and_the_next_call_is_not_sent() {
+    use drconsole::cloud::ErrorKind;
+    use drconsole::cloud::aws::{Aws, AwsOptions, Clients};
+    use drconsole::cloud::health::{HealthConfig, RegionHealth};
+    // SAFETY: the same values every test of this binary sets
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", PRIMARY);
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    let moto = MotoServer::start();
+    // moto builds a region's EC2 backend on its first call (seconds): warmed here, so the short window below
+    // measures the proxy's modes, not moto's start
+    for region in [PRIMARY, SECONDARY] {
+        aws_world::Sdk::new(moto.endpoint(), region).await.ec2.describe_volumes().send().await.unwrap();
+    }
+    for (mode, attempts, evidence) in [
+        (RegionMode::Refuse, 3, "connection"),
+        (RegionMode::Unavailable, 3, "HTTP 503"),
+        (RegionMode::Reset, 3, "connection"),
+        (RegionMode::Hang, 1, "no answer to ec2 DescribeVolumes for 2s"),
+    ] {
+        let proxy = FaultProxy::start(moto.endpoint(), FaultConfig::passthrough().region(PRIMARY, mode));
+        let config =
+            HealthConfig { failures: 3, brownout: Duration::from_secs(2), probe_every: Duration::from_secs(3600) };
+        let health = RegionHealth::new(config, drconsole::run::Clock::new(1.0));
+        let opts = AwsOptions {
+            endpoint_url: Some(proxy.endpoint().to_string()),
+            health: Some(health.clone()),
+            ..AwsOptions::default()
+        };
+        let cloud = Aws::new(Clients::load(&opts).await, SECONDARY, None).into_cloud();
+        let t = Instant::now();
+        let e = cloud.ec2.describe_volumes(PRIMARY, &drconsole::cloud::Filter::default()).await.unwrap_err();
+        let took = t.elapsed();
+        assert_eq!(e.kind, ErrorKind::Unreachable, "{mode:?}: {e}");
+        assert!(
+            e.to_string().contains("ec2 DescribeVolumes in us-east-1 failed: RegionUnreachable: region us-east-1"),
+            "{e}"
+        );
+        let opened = &health.history()[0];
+        assert!(opened.unreachable && opened.evidence.contains(evidence), "{mode:?}: {opened:?}");
+        assert_eq!(regional_calls(&proxy, PRIMARY).len(), attempts, "{mode:?}: {:?}", proxy.faults());
+        let t2 = Instant::now();
+        let again = cloud.rds.describe_db_snapshots(PRIMARY, &Default::default()).await.unwrap_err();
+        assert_eq!(again.kind, ErrorKind::Unreachable, "{again}");
+        assert!(again.to_string().contains("rds DescribeDBSnapshots"), "{again}");
+        assert!(t2.elapsed() < Duration::from_millis(200), "{mode:?}: refused at once, not {:?}", t2.elapsed());
+        assert_eq!(regional_calls(&proxy, PRIMARY).len(), attempts, "{mode:?}: the refused call was sent");
+        cloud.ec2.describe_volumes(SECONDARY, &drconsole::cloud::Filter::default()).await.unwrap();
+        eprintln!(
+            "figure: region mode {mode:?}: us-east-1 unreachable after {attempts} attempt(s) in {:.2} s ({}); the next call refused in {:?}",
+            took.as_secs_f64(),
+            opened.evidence,
+            t2.elapsed()
+        );
+    }
+}

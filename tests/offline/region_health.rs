@@ -170,3 +170,30 @@ fn the_data_plane_procedure_keeps_in_step_with_the_shipped_one() {
     assert_eq!(shipped_vars["vars"], dp_vars["vars"]);
     assert_eq!(shipped_vars["target"], dp_vars["target"]);
 }
+
+#[test]
+fn a_step_that_needs_the_unreachable_region_fails_at_once_naming_it_and_its_on_failure_applies() {
+    // no copy of the AMI in us-west-2: copy_ami needs us-east-1, which is down
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(tmp.path(), "[world]\nunavailable_regions = [\"us-east-1\"]\n");
+    let (code, out) = run_sim(Path::new(OUTAGE_RUNBOOK), tmp.path(), &["--world", &w], true);
+    let ev = events(&out);
+    assert_eq!(code, 1, "{:?}", of_type(&ev, "run_finished"));
+    let failed: Vec<&Value> = of_type(&ev, "step_failed").into_iter().filter(|e| e["step"] == "copy_ami").collect();
+    assert_eq!(failed.len(), 1, "{:?}", of_type(&ev, "step_failed"));
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(error.contains("us-east-1") && error.contains("unreachable"), "{error}");
+    assert_eq!(failed[0]["attempt"], 1, "not retried: the refusal would repeat ({error})");
+    assert!(
+        of_type(&ev, "step_retrying").iter().all(|e| e["step"] != "copy_ami"),
+        "{:?}",
+        of_type(&ev, "step_retrying")
+    );
+    // on_failure applies (the default, pause: a headless run cannot wait, it aborts), a second of run time in; the
+    // recovery point was chosen from us-west-2 meanwhile
+    assert!(of_type(&ev, "step_succeeded").iter().any(|e| e["step"] == "pick_db"));
+    let fin = of_type(&ev, "run_finished")[0];
+    assert_eq!(fin["outcome"], "aborted", "{fin}");
+    assert!(fin["message"].as_str().unwrap().contains("step `copy_ami` failed"), "{fin}");
+    assert!(fin["duration_secs"].as_u64().unwrap() < 60, "failed at once: {fin}");
+}
