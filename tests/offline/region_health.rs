@@ -197,3 +197,42 @@ fn a_step_that_needs_the_unreachable_region_fails_at_once_naming_it_and_its_on_f
     assert!(fin["message"].as_str().unwrap().contains("step `copy_ami` failed"), "{fin}");
     assert!(fin["duration_secs"].as_u64().unwrap() < 60, "failed at once: {fin}");
 }
+
+#[test]
+fn the_console_header_shows_the_run_s_region_health_from_its_view() {
+    use drconsole::run::EventKind;
+    use drconsole::tui::Theme;
+    use drconsole::tui::fixtures;
+    let theme = Theme::preset("dark").unwrap();
+    let mut e = fixtures::until_picker();
+    e.push(
+        3,
+        EventKind::RegionUnreachable {
+            region: "us-east-1".into(),
+            evidence: "3 failures in a row, the last: HTTP 503 to rds DescribeDBSnapshots".into(),
+            since: fixtures::at(2),
+        },
+    );
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let s = fixtures::state(&e, true, (w, h));
+        let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
+        let row = text.lines().nth(1).unwrap();
+        let since = fixtures::at(2).strftime("since %H:%M:%S").to_string();
+        assert!(row.contains(&format!("us-east-1 unreachable {since}")), "{w}x{h}:\n{text}");
+        assert_eq!(s.view.regions.len(), 1);
+        assert!(s.view.regions[0].is_unreachable());
+    }
+    // a probe answered: the badge goes, the view keeps the period
+    e.push(
+        9,
+        EventKind::RegionReachable {
+            region: "us-east-1".into(),
+            since: fixtures::at(2),
+            evidence: "a probe was answered".into(),
+        },
+    );
+    let s = fixtures::state(&e, true, (160, 48));
+    let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
+    assert!(!text.lines().nth(1).unwrap().contains("unreachable"), "{text}");
+    assert_eq!(s.view.regions[0].down, vec![(fixtures::at(2), Some(fixtures::at(9)))]);
+}
