@@ -46,7 +46,7 @@ pub struct HealthConfig {
 
 impl Default for HealthConfig {
     fn default() -> Self {
-        Self { failures: 3, brownout: Duration::from_secs(60), probe_every: Duration::from_secs(30) }
+        Self { failures: 5, brownout: Duration::from_secs(60), probe_every: Duration::from_secs(30) }
     }
 }
 
@@ -305,6 +305,18 @@ impl RegionHealth {
         }
     }
 
+    /// Why a region is unreachable when its brownout window ran out: the failures seen meanwhile, if any, else the
+    /// call left unanswered.
+    fn window_evidence(&self, region: &str, what: &str) -> String {
+        let secs = self.config.brownout.as_secs();
+        match self.circuits().get(region) {
+            Some(c) if c.failures > 0 => {
+                format!("failing for {secs}s: {} failures in a row, the last: {}", c.failures, c.last_failure)
+            }
+            _ => format!("no answer to {what} for {secs}s, and no other call answered (a brownout)"),
+        }
+    }
+
     /// Runs one call to `region` under its circuit: refused at once when open (unless it is a probe); abandoned
     /// when the circuit opens while it waits; opens the circuit itself when it is left unanswered for the brownout
     /// window with nothing else answered from the region. `judge` tells what the call's result says of the region;
@@ -345,6 +357,14 @@ impl RegionHealth {
             let from = if probing { started } else { *c.unanswered_since.get_or_insert(started) };
             (from + self.clock.real(self.config.brownout), rx)
         };
+        if !probing && deadline <= started {
+            // the region has failed or not answered for a whole window already (failures in a row spaced by the
+            // SDK's backoff): unreachable, and this call is not sent
+            self.open(region, self.window_evidence(region, what));
+            if let Some(o) = self.is_open(region) {
+                return Err(refused(&o));
+            }
+        }
         tokio::pin!(call);
         let brownout = tokio::time::sleep_until(deadline);
         tokio::pin!(brownout);
@@ -366,10 +386,7 @@ impl RegionHealth {
                         watching = false;
                         continue;
                     }
-                    self.open(region, format!(
-                        "no answer to {what} for {}s, and no other call answered (a brownout)",
-                        self.config.brownout.as_secs()
-                    ));
+                    self.open(region, self.window_evidence(region, what));
                 }
                 changed = opened.changed(), if !probing => {
                     if changed.is_err() {
@@ -481,6 +498,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_region_failing_for_a_whole_window_is_unreachable_whatever_the_count() {
+        let h = health(10, 5, 3600);
+        for _ in 0..2 {
+            assert_eq!(call(&h, "us-east-1", 503).await, Ok(503));
+            // the SDK's backoff between attempts
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        let e = call(&h, "us-east-1", 200).await.expect_err("refused, not sent");
+        assert_eq!(e.kind, ErrorKind::Unreachable);
+        let t = &h.history()[0];
+        assert!(t.evidence.starts_with("failing for 5s: 2 failures in a row, the last: HTTP 503"), "{t:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_slow_call_is_not_a_brownout_while_the_region_answers_others() {
         let h = health(3, 60, 30);
         let slow = {
@@ -535,7 +566,7 @@ mod tests {
     #[test]
     fn the_default_brownout_window_is_60_s() {
         let d = HealthConfig::default();
-        assert_eq!((d.failures, d.brownout, d.probe_every), (3, Duration::from_secs(60), Duration::from_secs(30)));
+        assert_eq!((d.failures, d.brownout, d.probe_every), (5, Duration::from_secs(60), Duration::from_secs(30)));
     }
 
     #[test]

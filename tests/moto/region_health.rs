@@ -195,7 +195,7 @@ async fn us_east_1_at_503_gets_no_call_after_its_circuit_opens() {
         proxy.count("total")
     );
     assert!(after.is_empty(), "calls to us-east-1 after its circuit opened: {after:?}");
-    assert!(calls.len() <= 6, "{} calls to us-east-1 (3 failures open the circuit)", calls.len());
+    assert!(calls.len() <= 8, "{} calls to us-east-1 (5 failures open the circuit)", calls.len());
     // the report lists when the region was down
     let fin = run.of_type("run_finished").next().unwrap();
     assert_eq!(fin["outcome"], "recovered", "{fin}");
@@ -372,7 +372,7 @@ async fn the_failover_record_cut_over_completes_with_route_53_changes_refused_an
     assert!(r53_changes.is_empty(), "the data-plane cut-over asked Route 53 for a change: {r53_changes:?}");
 }
 
-/// Each region mode, on the adapter alone: the failures (3 attempts by the SDK's retries; one unanswered call for a
+/// Each region mode, on the adapter alone: the failures (5 attempts by the SDK's retries; one unanswered call for a
 /// brownout) open us-east-1's circuit, the call fails as RegionUnreachable naming the region and the call, the next
 /// call to us-east-1 is refused without reaching the proxy, and us-west-2 still answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,14 +394,15 @@ async fn each_region_mode_opens_the_circuit_and_the_next_call_is_not_sent() {
         aws_world::Sdk::new(moto.endpoint(), region).await.ec2.describe_volumes().send().await.unwrap();
     }
     for (mode, attempts, evidence) in [
-        (RegionMode::Refuse, 3, "connection"),
-        (RegionMode::Unavailable, 3, "HTTP 503"),
-        (RegionMode::Reset, 3, "connection"),
+        (RegionMode::Refuse, 5, "connection"),
+        (RegionMode::Unavailable, 5, "HTTP 503"),
+        (RegionMode::Reset, 5, "connection"),
         (RegionMode::Hang, 1, "no answer to ec2 DescribeVolumes for 2s"),
     ] {
         let proxy = FaultProxy::start(moto.endpoint(), FaultConfig::passthrough().region(PRIMARY, mode));
-        let config =
-            HealthConfig { failures: 3, brownout: Duration::from_secs(2), probe_every: Duration::from_secs(3600) };
+        // 2 s for the hang; long enough for the others that the SDK's 5 attempts (its backoff) come first
+        let window = Duration::from_secs(if mode == RegionMode::Hang { 2 } else { 30 });
+        let config = HealthConfig { failures: 5, brownout: window, probe_every: Duration::from_secs(3600) };
         let health = RegionHealth::new(config, drconsole::run::Clock::new(1.0));
         let opts = AwsOptions {
             endpoint_url: Some(proxy.endpoint().to_string()),

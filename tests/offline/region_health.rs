@@ -77,7 +77,7 @@ fn a_brownout_on_the_simulator_is_known_within_60_s_and_costs_little_more_than_a
     assert!(brown_after <= 60 + 1, "a brownout is known within the 60 s window: {brown_after} s");
     assert!(brown_dur <= down_dur + 90, "{brown_dur} s vs {down_dur} s");
     let e = of_type(&down_ev, "region_unreachable")[0]["evidence"].as_str().unwrap().to_string();
-    assert!(e.contains("3 failures in a row") && e.contains("simulated regional outage"), "{e}");
+    assert!(e.contains("5 failures in a row") && e.contains("simulated regional outage"), "{e}");
     let e = of_type(&brown_ev, "region_unreachable")[0]["evidence"].as_str().unwrap().to_string();
     assert!(e.contains("no answer to") && e.contains("for 60s"), "{e}");
     // the recovery point step knew us-east-1 was not listed, from the refusal

@@ -67,6 +67,9 @@ pub struct AwsOptions {
     /// The per-region circuits; one per process, shared by an incident's applications. `None`: new ones from
     /// [`crate::cloud::health::HealthConfig::from_env`].
     pub health: Option<Arc<crate::cloud::health::RegionHealth>>,
+    /// No circuits: every request is sent (the shared-state store, whose own outage handling decides when S3 is
+    /// unreachable).
+    pub no_circuits: bool,
 }
 
 /// Connect and read timeouts by service, enforced by the SDK (`TimeoutConfig`; the read timeout is the longest
@@ -160,18 +163,22 @@ impl Clients {
         }
         // run time on AWS is real time
         let clock = crate::run::Clock::new(1.0);
-        let health = opts.health.clone().unwrap_or_else(|| {
-            let config = crate::cloud::health::HealthConfig::from_env().unwrap_or_else(|e| {
-                // a typo in a tuning variable must not leave the run without circuits: the defaults, said aloud
-                eprintln!("drconsole: {e}; using the defaults");
-                crate::cloud::health::HealthConfig::default()
-            });
-            crate::cloud::health::RegionHealth::new(config, clock.clone())
-        });
+        let health = match (&opts.health, opts.no_circuits) {
+            (_, true) => None,
+            (Some(h), false) => Some(h.clone()),
+            (None, false) => {
+                let config = crate::cloud::health::HealthConfig::from_env().unwrap_or_else(|e| {
+                    // a typo in a tuning variable must not leave the run without circuits: the defaults, said aloud
+                    eprintln!("drconsole: {e}; using the defaults");
+                    crate::cloud::health::HealthConfig::default()
+                });
+                Some(crate::cloud::health::RegionHealth::new(config, clock.clone()))
+            }
+        };
         loader = loader.http_client(pace::Paced::with(
             pace::default_https_client(),
             opts.limiter.clone(),
-            Some(health.clone()),
+            health.clone(),
             clock,
         ));
         if let Some(name) = opts.app.as_deref().and_then(app_name) {
@@ -179,9 +186,11 @@ impl Clients {
         }
         let base = loader.load().await;
         let mut clients = Self::from_config(base);
-        clients.health = Some(health.clone());
+        clients.health.clone_from(&health);
         let clients = Arc::new(clients);
-        health.set_prober(prober(Arc::downgrade(&clients)));
+        if let Some(h) = &health {
+            h.set_prober(prober(Arc::downgrade(&clients)));
+        }
         clients
     }
 
