@@ -106,6 +106,10 @@ struct Circuit {
     /// Failures in a row since the last success, and the last one's description.
     failures: u32,
     last_failure: String,
+    /// The calls (service and operation) that got a 5xx in the current run of failures, and whether any failure had
+    /// no answer at all.
+    error_calls: std::collections::BTreeSet<String>,
+    unanswered_failures: bool,
     /// The oldest call left unanswered (or failed) since the last success: the brownout window runs from it.
     unanswered_since: Option<tokio::time::Instant>,
     last_success: Option<tokio::time::Instant>,
@@ -141,8 +145,11 @@ tokio::task_local! {
 pub enum Seen {
     /// The region answered (whatever the answer: a 4xx is an answer).
     Answered,
-    /// A connection error, a 5xx or a timeout: this description is the evidence.
+    /// No answer: a connection refused, reset or lost, a timeout. This description is the evidence.
     Failed(String),
+    /// An answer, but a 5xx: counts toward opening once failures in a row span two different calls (one API failing
+    /// on its own, a service bug or one operation's outage, does not make the region unreachable).
+    ServerError(String),
     /// Says nothing about the region (refused before sending, a local error).
     Nothing,
 }
@@ -260,8 +267,12 @@ impl RegionHealth {
     }
 
     /// Records what a call to `region` saw. A success closes an open circuit (only probes reach an open one).
-    pub fn record(&self, region: &str, seen: Seen, started: tokio::time::Instant) {
-        let _ = started;
+    pub fn record(&self, region: &str, call: &str, seen: Seen, started: tokio::time::Instant) {
+        enum Kind {
+            ServerError,
+            Other,
+        }
+        let seen_kind = if matches!(seen, Seen::ServerError(_)) { Kind::ServerError } else { Kind::Other };
         match seen {
             Seen::Nothing => {}
             Seen::Answered => {
@@ -269,6 +280,8 @@ impl RegionHealth {
                     let mut cs = self.circuits();
                     let c = cs.entry(region.to_string()).or_default();
                     c.failures = 0;
+                    c.error_calls.clear();
+                    c.unanswered_failures = false;
                     c.last_success = Some(tokio::time::Instant::now());
                     // the region answers: no brownout window runs until a call goes unanswered again
                     c.unanswered_since = None;
@@ -284,7 +297,8 @@ impl RegionHealth {
                     });
                 }
             }
-            Seen::Failed(what) => {
+            Seen::Failed(what) | Seen::ServerError(what) => {
+                let answered = matches!(seen_kind, Kind::ServerError);
                 let open = {
                     let mut cs = self.circuits();
                     let c = cs.entry(region.to_string()).or_default();
@@ -294,8 +308,15 @@ impl RegionHealth {
                     }
                     c.failures += 1;
                     c.last_failure = what;
-                    c.unanswered_since.get_or_insert(started);
-                    (c.failures >= self.config.failures)
+                    if answered {
+                        // the endpoint answered (with an error): no brownout window runs from this call
+                        c.error_calls.insert(call.to_string());
+                        c.unanswered_since = None;
+                    } else {
+                        c.unanswered_failures = true;
+                        c.unanswered_since.get_or_insert(started);
+                    }
+                    (c.failures >= self.config.failures && (c.unanswered_failures || c.error_calls.len() >= 2))
                         .then(|| format!("{} failures in a row, the last: {}", c.failures, c.last_failure))
                 };
                 if let Some(evidence) = open {
@@ -372,7 +393,7 @@ impl RegionHealth {
         loop {
             tokio::select! {
                 r = &mut call => {
-                    self.record(region, judge(&r), started);
+                    self.record(region, what, judge(&r), started);
                     return r;
                 }
                 () = &mut brownout, if watching => {
@@ -425,7 +446,9 @@ mod tests {
 
     fn judge(r: &Result<u16, CloudError>) -> Seen {
         match r {
-            Ok(s) if *s >= 500 => Seen::Failed(format!("HTTP {s}")),
+            // 599 stands for no answer (a connection refused)
+            Ok(599) => Seen::Failed("connection refused".into()),
+            Ok(s) if *s >= 500 => Seen::ServerError(format!("HTTP {s}")),
             Ok(_) => Seen::Answered,
             Err(e) if e.kind == ErrorKind::Unreachable => Seen::Nothing,
             Err(e) => Seen::Failed(e.code.clone()),
@@ -433,7 +456,11 @@ mod tests {
     }
 
     async fn call(h: &RegionHealth, region: &str, status: u16) -> Result<u16, CloudError> {
-        h.guard(region, "ec2 DescribeVolumes", async { Ok(status) }, judge, |o| {
+        call_as(h, region, "ec2 DescribeVolumes", status).await
+    }
+
+    async fn call_as(h: &RegionHealth, region: &str, what: &str, status: u16) -> Result<u16, CloudError> {
+        h.guard(region, what, async { Ok(status) }, judge, |o| {
             RegionHealth::refusal(region, o, "ec2", "DescribeVolumes")
         })
         .await
@@ -441,15 +468,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failures_in_a_row_open_the_circuit_and_later_calls_are_refused_unsent() {
+        let h = health(5, 60, 30);
+        let mut rx = h.subscribe();
+        assert_eq!(call(&h, "us-east-1", 599).await, Ok(599));
+        assert_eq!(call(&h, "us-east-1", 200).await, Ok(200), "a success resets the count");
+        // 5xx from one API alone (a service's bug, one operation's outage) is not the region
+        for _ in 0..4 {
+            assert_eq!(call(&h, "us-east-1", 500).await, Ok(500));
+        }
+        assert!(h.is_open("us-east-1").is_none() && rx.try_recv().is_err());
+        // ...with another API failing too, it is
+        assert_eq!(call_as(&h, "us-east-1", "rds DescribeDBSnapshots", 503).await, Ok(503));
+        let t = rx.try_recv().expect("opened");
+        assert!(t.unreachable && t.region == "us-east-1" && t.evidence.contains("5 failures"), "{t:?}");
+        assert_eq!(call(&h, "us-east-1", 200).await.map_err(|e| e.kind), Err(ErrorKind::Unreachable));
         let h = health(3, 60, 30);
         let mut rx = h.subscribe();
-        assert_eq!(call(&h, "us-east-1", 503).await, Ok(503));
-        assert_eq!(call(&h, "us-east-1", 200).await, Ok(200), "a success resets the count");
+        // no answer at all: any call counts
         for _ in 0..3 {
-            assert_eq!(call(&h, "us-east-1", 503).await, Ok(503));
+            assert_eq!(call(&h, "us-east-1", 599).await, Ok(599));
         }
         let t = rx.try_recv().expect("opened");
-        assert!(t.unreachable && t.region == "us-east-1" && t.evidence.contains("3 failures"), "{t:?}");
+        assert!(t.evidence.contains("3 failures in a row, the last: connection refused"), "{t:?}");
         let sent = std::sync::atomic::AtomicU32::new(0);
         let r = h
             .guard(
@@ -501,14 +541,14 @@ mod tests {
     async fn a_region_failing_for_a_whole_window_is_unreachable_whatever_the_count() {
         let h = health(10, 5, 3600);
         for _ in 0..2 {
-            assert_eq!(call(&h, "us-east-1", 503).await, Ok(503));
+            assert_eq!(call(&h, "us-east-1", 599).await, Ok(599));
             // the SDK's backoff between attempts
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
         let e = call(&h, "us-east-1", 200).await.expect_err("refused, not sent");
         assert_eq!(e.kind, ErrorKind::Unreachable);
         let t = &h.history()[0];
-        assert!(t.evidence.starts_with("failing for 5s: 2 failures in a row, the last: HTTP 503"), "{t:?}");
+        assert!(t.evidence.starts_with("failing for 5s: 2 failures in a row, the last: connection refused"), "{t:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -550,7 +590,7 @@ mod tests {
                 }
             })
         }));
-        assert_eq!(call(&h, "us-east-1", 500).await, Ok(500));
+        assert_eq!(call(&h, "us-east-1", 599).await, Ok(599));
         assert!(h.is_open("us-east-1").is_some());
         tokio::time::sleep(Duration::from_secs(65)).await;
         assert!(h.is_open("us-east-1").is_some(), "failed probes keep it open");

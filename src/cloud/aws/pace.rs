@@ -138,7 +138,9 @@ impl HttpConnector for PacedConnector {
 /// connection error or a timeout is a failure; a refusal or a local error (credentials, TLS setup) says nothing.
 fn judge(r: &Result<aws_smithy_runtime_api::http::Response, ConnectorError>, what: &str) -> Seen {
     match r {
-        Ok(resp) if resp.status().as_u16() >= 500 => Seen::Failed(format!("HTTP {} to {what}", resp.status().as_u16())),
+        Ok(resp) if resp.status().as_u16() >= 500 => {
+            Seen::ServerError(format!("HTTP {} to {what}", resp.status().as_u16()))
+        }
         Ok(_) => Seen::Answered,
         Err(e) if e.is_timeout() => Seen::Failed(format!("{what} timed out")),
         Err(e) if e.is_io() => Seen::Failed(format!("connection error on {what}: {e}")),

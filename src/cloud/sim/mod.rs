@@ -644,7 +644,7 @@ impl Sim {
                 |r| match r {
                     // the regional outage fails the region; a world file's fault on one API is that API's answer
                     Err(e) if e.message.ends_with(OUTAGE) => {
-                        crate::cloud::health::Seen::Failed(format!("{what}: {}: {}", e.code, e.message))
+                        crate::cloud::health::Seen::ServerError(format!("{what}: {}: {}", e.code, e.message))
                     }
                     Err(e) if e.is_unreachable() || e.is_refusal() => crate::cloud::health::Seen::Nothing,
                     _ => crate::cloud::health::Seen::Answered,
