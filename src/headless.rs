@@ -181,6 +181,17 @@ impl<W: Write> Printer<W> {
             self.out,
             "steps:    {succeeded} succeeded, {failed} failed, {skipped} skipped, {cancelled} cancelled"
         );
+        for r in &self.view.regions {
+            let periods: Vec<String> = r
+                .down
+                .iter()
+                .map(|(from, to)| match to {
+                    Some(to) => format!("{} to {}", from.strftime("%H:%M:%SZ"), to.strftime("%H:%M:%SZ")),
+                    None => format!("since {} (still unreachable)", from.strftime("%H:%M:%SZ")),
+                })
+                .collect();
+            let _ = writeln!(self.out, "region:   {} unreachable {}", sanitize(&r.region), periods.join(", "));
+        }
         if let Some(dir) = &self.reports {
             let _ = writeln!(self.out, "reports:  {}", dir.display());
         }

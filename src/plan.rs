@@ -34,6 +34,8 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
     }
     let _ = writeln!(out);
     let (cp, path) = rb.dag.critical_path(|i| rb.expected(registry, i));
+    // steps that change something in a global control plane served from the primary region
+    let mut on_primary: Vec<String> = Vec::new();
     for (n, &i) in rb.dag.order.iter().enumerate() {
         let s = &rb.steps[i];
         let Some(action) = registry.get(&s.action) else { continue };
@@ -70,6 +72,12 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         }
         notes.push(format!("on failure: {}", s.on_failure.as_str()));
         let _ = writeln!(out, "       ({})", notes.join("; "));
+        for c in crate::cloud::control_plane::of(action.spec()) {
+            let _ = writeln!(out, "       ! {}", crate::cloud::control_plane::describe(&c, &rb.target.primary));
+            if c.region == rb.target.primary {
+                on_primary.push(format!("{} ({})", s.id, c.service));
+            }
+        }
     }
     let names: Vec<&str> = path.iter().map(|&i| rb.steps[i].id.as_str()).collect();
     let _ = writeln!(out);
@@ -80,6 +88,15 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         format!("WARNING: exceeds the RTO of {} by {}", fmt_duration(rb.meta.rto), fmt_duration(cp - rb.meta.rto))
     };
     let _ = writeln!(out, "projected duration: {} — {verdict}", fmt_duration(cp));
+    if !on_primary.is_empty() {
+        let _ = writeln!(
+            out,
+            "control planes in the primary region {}: {} — a data-plane cut-over (route53.failover, with a failover \
+             record pair and health checks made beforehand) does not need it",
+            rb.target.primary,
+            on_primary.join(", ")
+        );
+    }
     out
 }
 

@@ -15,6 +15,11 @@ pub fn cerr(e: CloudError) -> ActionError {
         // the account guard: nothing was changed; the run ends refused (exit 4)
         return ActionError::refused(e.message).with_cause(cause);
     }
+    if e.is_unreachable() {
+        // the region's circuit is open: another attempt now would be refused the same way, at once; the step
+        // fails naming the region and what it needed, and its on_failure applies
+        return ActionError::fatal(e.to_string()).with_cause(cause);
+    }
     let a = if e.is_retryable() { ActionError::transient(e.to_string()) } else { ActionError::fatal(e.to_string()) };
     a.with_cause(cause)
 }
@@ -106,7 +111,7 @@ where
                     last_pct = Some(p);
                 }
             }
-            Err(e) if e.is_retryable() => {
+            Err(e) if e.is_retryable() && !e.is_unreachable() => {
                 ctx.progress_error(format!("waiting for {kind} {id}: {e}; polling again"), &e);
                 if e.is_throttling() {
                     // throttled: ask less often until the state changes

@@ -1,4 +1,8 @@
-//! Route 53: UPSERT a record (alias to the ALB, failover, weighted) and wait INSYNC; health checks.
+//! Route 53: UPSERT a record (alias to the ALB, failover, weighted) and wait INSYNC; health checks; and the
+//! data-plane cut-over (`route53.failover`): with a failover record pair and health checks made beforehand, the
+//! cut-over changes nothing in Route 53 — it checks that Route 53 answers with the SECONDARY record, which it does
+//! once the PRIMARY's health check fails. Route 53's change APIs are served from us-east-1; the health checkers and
+//! DNS answers are not, so this cut-over works on the day us-east-1 is impaired.
 
 use std::sync::Arc;
 
@@ -10,7 +14,7 @@ use super::{Action, ActionCtx, ActionError, Outputs, Params};
 use crate::cloud::{AliasTarget, Cloud, HealthCheckConfig, HostedZone, RecordSet};
 
 pub fn all() -> Vec<Arc<dyn Action>> {
-    vec![Arc::new(Upsert), Arc::new(HealthCheckA)]
+    vec![Arc::new(Upsert), Arc::new(HealthCheckA), Arc::new(Failover)]
 }
 
 pub(crate) async fn zone(cloud: &Cloud, name: &str) -> Result<HostedZone, ActionError> {
@@ -218,5 +222,137 @@ impl Action for HealthCheckA {
         };
         let status = c(cloud.route53.health_check_status(&hc.id)).await?;
         Ok(outs(&[("health_check_id", s(hc.id)), ("status", s(status))]))
+    }
+}
+
+struct Failover;
+static FAILOVER: ActionSpec = ActionSpec {
+    name: "route53.failover",
+    summary: "Data-plane cut-over: check that a pre-created failover record pair now answers with its SECONDARY \
+              (the PRIMARY's health check failed); changes nothing in Route 53",
+    params: &[
+        P::req("zone", K::Str, "the hosted zone name, e.g. example.com"),
+        P::req("record", K::Str, "the record name, e.g. app.example.com"),
+        P::opt("type", K::Str, "A (default), AAAA, CNAME..."),
+        P::opt(
+            "secondary_dns",
+            K::Str,
+            "what the SECONDARY record must point to (an alias DNS name or a value, e.g. the new ALB's dns_name)",
+        ),
+        P::opt("wait", K::Bool, "wait until the PRIMARY's health check fails (default true); false: check once"),
+    ],
+    outputs: &[
+        out("fqdn", "the record name"),
+        out("answer", "SECONDARY once traffic has moved"),
+        out("secondary_target", "where the SECONDARY record points"),
+        out("primary_health_check", "the PRIMARY's health check id"),
+        out("primary_status", "the PRIMARY's health check status when the step ended"),
+    ],
+    iam: &["route53:ListHostedZonesByName", "route53:ListResourceRecordSets", "route53:GetHealthCheckStatus"],
+    expected_secs: 120,
+    effect: Effect::ReadOnly,
+};
+
+/// The failover pair of `name` and `rtype`: (PRIMARY, SECONDARY).
+pub(crate) fn failover_pair(records: &[RecordSet], name: &str, rtype: &str) -> (Option<RecordSet>, Option<RecordSet>) {
+    let of = |f: &str| {
+        records.iter().find(|r| r.name == name && r.rtype == rtype && r.failover.as_deref() == Some(f)).cloned()
+    };
+    (of("PRIMARY"), of("SECONDARY"))
+}
+
+/// Where a record points: its alias target (without the trailing dot, lower case) or its values.
+pub(crate) fn target_of(r: &RecordSet) -> String {
+    match &r.alias {
+        Some(a) => a.dns_name.trim_end_matches('.').to_ascii_lowercase(),
+        None => r.values.join(","),
+    }
+}
+
+#[async_trait]
+impl Action for Failover {
+    fn spec(&self) -> &'static ActionSpec {
+        &FAILOVER
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!(
+            "route53:ListResourceRecordSets {} {} in {}: the failover pair's SECONDARY{}; wait until the PRIMARY's \
+             health check fails (route53:GetHealthCheckStatus); no change to Route 53",
+            p.text("record").unwrap_or_default(),
+            p.text("type").unwrap_or_else(|_| "A".into()),
+            p.text("zone").unwrap_or_default(),
+            p.text("secondary_dns").map(|d| format!(" → {d}")).unwrap_or_default(),
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let zone_name = p.str("zone")?;
+        let z = zone(cloud, zone_name).await?;
+        let name = fqdn(p.str("record")?);
+        let rtype = p.opt_str("type")?.unwrap_or("A").to_string();
+        let records = c(cloud.route53.list_record_sets(&z.id, &name)).await?;
+        let (primary, secondary) = failover_pair(&records, &name, &rtype);
+        let (Some(primary), Some(secondary)) = (primary, secondary) else {
+            return Err(ActionError::fatal(format!(
+                "{name} {rtype} in {zone_name} has no failover record pair (a PRIMARY with a health check and a \
+                 SECONDARY): the data-plane cut-over needs them made beforehand (preflight checks them); \
+                 route53.upsert changes the record instead, which needs Route 53's control plane (us-east-1)"
+            )));
+        };
+        let target = target_of(&secondary);
+        if let Some(want) = p.opt_str("secondary_dns")? {
+            let want = want.trim_end_matches('.').to_ascii_lowercase();
+            if target != want {
+                return Err(ActionError::fatal(format!(
+                    "the SECONDARY record of {name} points to {target}, not to {want}: traffic would move to the \
+                     wrong place; point it there beforehand (a Route 53 change) or cut over with route53.upsert"
+                )));
+            }
+        }
+        let Some(hc) = primary.health_check_id.clone() else {
+            return Err(ActionError::fatal(format!(
+                "the PRIMARY record of {name} has no health check: Route 53 cannot tell it is down, and drconsole \
+                 cannot tell whether traffic moved"
+            )));
+        };
+        if let Some(shc) = &secondary.health_check_id {
+            let st = c(cloud.route53.health_check_status(shc)).await?;
+            if st != "Healthy" {
+                return Err(ActionError::fatal(format!(
+                    "the SECONDARY record's health check {shc} is {st}: with both unhealthy Route 53 keeps answering \
+                     with the PRIMARY"
+                )));
+            }
+        }
+        ctx.resource("found", "dns-record", &name, "global", &format!("failover pair, SECONDARY → {target}"));
+        let wait = p.bool_or("wait", true)?;
+        let mut interval = std::time::Duration::from_secs(10);
+        loop {
+            let status = c(cloud.route53.health_check_status(&hc)).await?;
+            if status != "Healthy" {
+                ctx.resource("state", "health-check", &hc, "global", &status);
+                return Ok(outs(&[
+                    ("fqdn", s(name)),
+                    ("answer", s("SECONDARY")),
+                    ("secondary_target", s(target)),
+                    ("primary_health_check", s(hc)),
+                    ("primary_status", s(status)),
+                ]));
+            }
+            if !wait {
+                return Err(ActionError::fatal(format!(
+                    "the PRIMARY's health check {hc} is still Healthy: Route 53 still answers {name} with the PRIMARY"
+                )));
+            }
+            ctx.progress(
+                format!(
+                    "the PRIMARY's health check {hc} is still Healthy: Route 53 answers {name} with the PRIMARY; \
+                     waiting for it to fail (or fail the primary's endpoint on purpose)"
+                ),
+                None,
+            );
+            ctx.sleep(interval).await?;
+            interval = (interval * 2).min(std::time::Duration::from_secs(60));
+        }
     }
 }

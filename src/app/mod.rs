@@ -488,7 +488,7 @@ fn attach_sim(prepared: &mut Prepared, clock: &crate::engine::Clock) -> Result<(
         sim.set_read_only(&prepared.rb.target.primary);
     }
     let sim = Arc::new(sim);
-    prepared.cfg.cloud = Some(Arc::new(crate::cloud::Cloud::from_all("sim", sim.clone())));
+    prepared.cfg.cloud = Some(Arc::new(crate::cloud::sim::Sim::cloud_of(&sim)));
     prepared.set_world_store(Box::new(SimWorld(sim)));
     Ok(())
 }

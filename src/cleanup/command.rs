@@ -204,7 +204,7 @@ fn on_sim(dir: &Path, meta: &Meta, start: jiff::Timestamp, plan: &Plan, opts: &O
         .map_err(|e| format!("cannot start the simulator: {e}"))?;
     let clock = paced.clock(start);
     let sim = Arc::new(Sim::load(&text, clock.clone()).map_err(|e| e.to_string())?);
-    let cloud = crate::cloud::Cloud::from_all("sim", sim.clone());
+    let cloud = crate::cloud::sim::Sim::cloud_of(&sim);
     let mut log = Log::open(dir, clock.clone())?;
     log.write(Entry::Started { by: opts.by.clone(), drill: plan.drill, forced: opts.force && !plan.drill })?;
     let world_path = dir.join(journal::WORLD_FILE);

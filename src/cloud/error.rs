@@ -22,6 +22,10 @@ pub enum ErrorKind {
     NotFound,
     /// Refused by drconsole's account guard before anything was sent.
     Refused,
+    /// Not sent: the region's circuit is open ([`crate::cloud::health`]), it did not answer. Counted as
+    /// retryable (the region may come back, and a listing across regions carries on without it), but a step does
+    /// not retry on it: it fails at once naming the region (`actions::kit::cerr`), and its `on_failure` applies.
+    Unreachable,
     /// Anything else: another attempt would fail the same way (bad parameters, access denied...).
     #[default]
     Fatal,
@@ -30,7 +34,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Another attempt may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::Throttling | ErrorKind::Capacity | ErrorKind::Transient)
+        matches!(self, ErrorKind::Throttling | ErrorKind::Capacity | ErrorKind::Transient | ErrorKind::Unreachable)
     }
 }
 
@@ -134,6 +138,8 @@ pub fn is_not_found_code(code: &str) -> bool {
 pub fn classify(code: &str, status: Option<u16>) -> ErrorKind {
     if code == super::CODE_ACCOUNT_MISMATCH {
         ErrorKind::Refused
+    } else if code == super::health::CODE_UNREACHABLE {
+        ErrorKind::Unreachable
     } else if THROTTLING.contains(&code) || status == Some(429) {
         ErrorKind::Throttling
     } else if CAPACITY.contains(&code) {
@@ -165,7 +171,8 @@ mod tests {
         assert_eq!(classify("InvalidParameterValue", Some(400)), ErrorKind::Fatal);
         assert_eq!(classify("DispatchFailure", None), ErrorKind::Fatal);
         assert_eq!(classify(super::super::CODE_ACCOUNT_MISMATCH, None), ErrorKind::Refused);
-        for k in [ErrorKind::Throttling, ErrorKind::Capacity, ErrorKind::Transient] {
+        assert_eq!(classify(super::super::health::CODE_UNREACHABLE, None), ErrorKind::Unreachable);
+        for k in [ErrorKind::Throttling, ErrorKind::Capacity, ErrorKind::Transient, ErrorKind::Unreachable] {
             assert!(k.is_retryable(), "{k:?}");
         }
         for k in [ErrorKind::NotFound, ErrorKind::Refused, ErrorKind::Fatal] {

@@ -13,7 +13,9 @@
 pub mod aws;
 pub mod batch;
 pub mod cleanup;
+pub mod control_plane;
 pub mod error;
+pub mod health;
 pub mod limit;
 pub mod sim;
 
@@ -132,8 +134,12 @@ impl CloudError {
             region: self.region.clone(),
             code: self.code.clone(),
             kind: kind.unwrap_or_else(|| "fatal".into()),
-            unreachable: error::is_unanswered(&self.code),
+            unreachable: self.kind == ErrorKind::Unreachable || error::is_unanswered(&self.code),
         }
+    }
+    /// Not sent: the region's circuit is open ([`health`]).
+    pub fn is_unreachable(&self) -> bool {
+        self.kind == ErrorKind::Unreachable
     }
 }
 
@@ -1190,9 +1196,18 @@ pub struct Cloud {
     pub limits: Arc<dyn Limits>,
     pub acm: Arc<dyn Acm>,
     pub iam: Arc<dyn Iam>,
+    /// The per-region circuits the backend's calls go through ([`health`]), when it has them: engines turn their
+    /// changes into `region_unreachable` / `region_reachable` events.
+    pub health: Option<Arc<health::RegionHealth>>,
 }
 
 impl Cloud {
+    /// The same cloud, its calls going through these circuits.
+    pub fn with_health(mut self, health: Option<Arc<health::RegionHealth>>) -> Self {
+        self.health = health;
+        self
+    }
+
     /// A cloud whose every service is the same object (the simulator; an adapter holding all SDK clients).
     pub fn from_all<T>(backend: &'static str, all: Arc<T>) -> Self
     where
@@ -1232,6 +1247,7 @@ impl Cloud {
             limits: all.clone(),
             acm: all.clone(),
             iam: all,
+            health: None,
         }
     }
 }

@@ -245,8 +245,10 @@ impl Engine {
         if self.cfg.backend != "aws" {
             return;
         }
+        // asked in the secondary region, as the account guard asks: in a regional failover the primary's endpoints
+        // may be the ones that are down, and the run must not wait on them before its first step
         if let Some(cloud) = &self.cfg.cloud
-            && let Ok(id) = cloud.sts.get_caller_identity(&self.rb.target.primary).await
+            && let Ok(id) = cloud.sts.get_caller_identity(&self.rb.target.secondary).await
         {
             self.emit(EventKind::Identity { account: id.account, arn: id.arn });
         }
@@ -279,9 +281,45 @@ impl Engine {
         });
     }
 
+    /// Turns the cloud's region circuits into events ([`crate::cloud::health`]): a region already unreachable when
+    /// the run starts (another application of the incident found it) at once, then every change as it happens.
+    fn watch_regions(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let health = self.cfg.cloud.as_ref()?.health.clone()?;
+        let mut changes = health.subscribe();
+        let emitter = self.emitter.clone();
+        let mut open: HashMap<String, Timestamp> = HashMap::new();
+        for (region, o) in health.open_regions() {
+            emitter.emit(EventKind::RegionUnreachable { region: region.clone(), evidence: o.evidence, since: o.since });
+            open.insert(region, o.since);
+        }
+        Some(tokio::spawn(async move {
+            loop {
+                let t = match changes.recv().await {
+                    Ok(t) => t,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if t.unreachable {
+                    if open.get(&t.region) == Some(&t.since) {
+                        continue;
+                    }
+                    open.insert(t.region.clone(), t.since);
+                    emitter.emit(EventKind::RegionUnreachable {
+                        region: t.region,
+                        evidence: t.evidence,
+                        since: t.since,
+                    });
+                } else if open.remove(&t.region).is_some() {
+                    emitter.emit(EventKind::RegionReachable { region: t.region, since: t.since, evidence: t.evidence });
+                }
+            }
+        }))
+    }
+
     /// Runs to the end and returns the outcome.
     pub async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> RunResult {
         self.run_started();
+        let regions = self.watch_regions();
         self.identity().await;
         self.vars = self.render_vars();
         self.projection();
@@ -356,6 +394,11 @@ impl Engine {
                     projection_due = true;
                 }
             }
+        }
+        if let Some(r) = regions {
+            // stopped before the run's last event, so no region event follows it
+            r.abort();
+            let _ = r.await;
         }
         self.finish(stop)
     }

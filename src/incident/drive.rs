@@ -456,7 +456,7 @@ fn drive(
             }
         };
         for a in &mut apps {
-            a.prepared.cfg.cloud = Some(Arc::new(crate::cloud::Cloud::from_all("sim", s.clone())));
+            a.prepared.cfg.cloud = Some(Arc::new(crate::cloud::sim::Sim::cloud_of(&s)));
             a.prepared.set_world_store(Box::new(SimWorld(s.clone())));
             clocks.push(clock.clone());
         }

@@ -353,6 +353,12 @@ impl<'a> Checks<'a> {
                         self.web_acl(&region, &acl).await;
                     }
                 }
+                "route53.failover" => {
+                    if let (Some(zone), Some(record)) = (known(&p, "zone"), known(&p, "record")) {
+                        let rtype = known(&p, "type").unwrap_or_else(|| "A".into());
+                        self.failover_records(&zone, &record, &rtype, known(&p, "secondary_dns")).await;
+                    }
+                }
                 "route53.upsert" | "check.record_points_to_alb" => {
                     if let (Some(zone), Some(record)) = (known(&p, "zone"), known(&p, "record")) {
                         self.record(&zone, &record).await;
@@ -364,6 +370,19 @@ impl<'a> Checks<'a> {
                     "preflight never runs commands",
                 ),
                 _ => {}
+            }
+            if let Some(action) = self.registry.get(&step.action) {
+                for c in crate::cloud::control_plane::of(action.spec()) {
+                    let on_primary = c.region == rb.target.primary;
+                    self.add(
+                        &format!("control-plane:{}:{}", step.id, c.service),
+                        if on_primary { Status::Warn } else { Status::Ok },
+                        format!("control-plane dependency of {} ({})", step.id, step.action),
+                        crate::cloud::control_plane::describe(&c, &rb.target.primary),
+                        "make a failover record pair (PRIMARY with a health check, SECONDARY) and health checks \
+                         beforehand and cut over with route53.failover (data plane), or accept the dependency",
+                    );
+                }
             }
             let group_vpc = match known(&p, "subnet_group") {
                 Some(g) => Some((format!("the VPC of DB subnet group {g}"), self.subnet_group(&region, &g).await)),
@@ -932,6 +951,70 @@ impl<'a> Checks<'a> {
             }
             Err(e) => self.add(&format!("record:{fq}"), Status::Fail, check, e.to_string(), "check Route 53 access"),
         }
+    }
+
+    /// The failover record pair `route53.failover` relies on: a PRIMARY with a health check and a SECONDARY (its
+    /// health check, if any, healthy), the SECONDARY pointing where the runbook says when that is known.
+    async fn failover_records(&mut self, zone: &str, record: &str, rtype: &str, secondary_dns: Option<String>) {
+        let fq = crate::actions::kit::fqdn(record);
+        let key = format!("failover:{fq}:{rtype}");
+        let check = format!("failover record pair {fq} {rtype} in {zone}");
+        let todo = "create a PRIMARY failover record with a health check on the primary's endpoint and a \
+                    SECONDARY record pointing to the secondary region, while Route 53's control plane answers";
+        let zones = match self.cloud().route53.find_hosted_zones(zone).await {
+            Ok(z) => z,
+            Err(e) => return self.add(&key, Status::Fail, check, e.to_string(), "check Route 53 access"),
+        };
+        let Some(z) = zones.iter().find(|z| !z.private).or(zones.first()).cloned() else {
+            return self.add(&key, Status::Fail, check, format!("no hosted zone {zone}"), "fix the `zone` var");
+        };
+        let records = match self.cloud().route53.list_record_sets(&z.id, &fq).await {
+            Ok(v) => v,
+            Err(e) => return self.add(&key, Status::Fail, check, e.to_string(), "check Route 53 access"),
+        };
+        let (primary, secondary) = crate::actions::route53_failover_pair(&records, &fq, rtype);
+        let missing = [("PRIMARY", primary.is_none()), ("SECONDARY", secondary.is_none())];
+        let (Some(primary), Some(secondary)) = (primary, secondary) else {
+            let found = format!(
+                "missing: {}",
+                missing.iter().filter(|(_, m)| *m).map(|(n, _)| *n).collect::<Vec<_>>().join(" and ")
+            );
+            return self.add(&key, Status::Fail, check, found, todo);
+        };
+        let target = crate::actions::route53_target_of(&secondary);
+        if let Some(want) = secondary_dns.map(|w| w.trim_end_matches('.').to_ascii_lowercase())
+            && want != target
+        {
+            return self.add(
+                &key,
+                Status::Fail,
+                check,
+                format!("the SECONDARY points to {target}, not to {want}"),
+                "point the SECONDARY record at the secondary region's endpoint",
+            );
+        }
+        let Some(hc) = primary.health_check_id.clone() else {
+            return self.add(&key, Status::Fail, check, "the PRIMARY has no health check".into(), todo);
+        };
+        let mut states = Vec::new();
+        for (which, id) in [("PRIMARY", Some(hc)), ("SECONDARY", secondary.health_check_id.clone())] {
+            let Some(id) = id else { continue };
+            match self.cloud().route53.health_check_status(&id).await {
+                Ok(st) => states.push((which, id, st)),
+                Err(e) => return self.add(&key, Status::Fail, check, format!("health check {id}: {e}"), todo),
+            }
+        }
+        if let Some((_, id, st)) = states.iter().find(|(w, _, st)| *w == "SECONDARY" && st != "Healthy") {
+            return self.add(
+                &key,
+                Status::Fail,
+                check,
+                format!("the SECONDARY's health check {id} is {st}: Route 53 would not fail over to it"),
+                "make the secondary's endpoint healthy (or its health check right)",
+            );
+        }
+        let shown: Vec<String> = states.iter().map(|(w, id, st)| format!("{w} health check {id} {st}")).collect();
+        self.add(&key, Status::Ok, check, format!("ready: SECONDARY → {target}; {}", shown.join(", ")), "");
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use crate::actions::Registry;
 use crate::cli::PreflightArgs;
-use crate::cloud::Cloud;
 use crate::cloud::sim::{Sim, WorldFile};
 use crate::runbook::{self, Backend, Runbook};
 
@@ -125,7 +124,7 @@ pub fn check(
         return Ok(rt.block_on(async {
             let clock = crate::run::Clock::starting_at(now, 1.0);
             let sim = Sim::for_runbook(clock, args.seed, rb, world);
-            let cloud = ReadOnlyCloud::new(Cloud::from_all("sim", Arc::new(sim)));
+            let cloud = ReadOnlyCloud::new(crate::cloud::sim::Sim::cloud_of(&Arc::new(sim)));
             super::run(rb, registry, &cloud, now).await
         }));
     }

@@ -420,7 +420,7 @@ mod tests {
     #[tokio::test]
     async fn mutating_calls_are_refused_before_they_reach_the_cloud_and_reads_go_through() {
         let sim = Arc::new(Sim::new(Clock::starting_at(jiff::Timestamp::now(), 1e6), 1, "us-east-1", "us-west-2"));
-        let ro = ReadOnlyCloud::new(Cloud::from_all("sim", sim.clone()));
+        let ro = ReadOnlyCloud::new(crate::cloud::sim::Sim::cloud_of(&sim));
         let c = ro.cloud();
         let e = c.ec2.allocate_address("us-west-2", &Tags::new()).await.unwrap_err();
         assert_eq!(e.code, CODE_READ_ONLY);

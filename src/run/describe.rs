@@ -184,6 +184,28 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
         EventKind::StepCancelled { step, reason } => line("cancel", step, sanitize(reason).into_owned(), Level::Warn),
         EventKind::StepWarning { step, message } => line("WARNING", step, sanitize(message).into_owned(), Level::Warn),
         EventKind::StepRetryRequested { step, by } => line("retry", step, format!("run again (by {by})"), Level::Info),
+        EventKind::RegionUnreachable { region, evidence, since } => line(
+            "REGION",
+            "",
+            format!(
+                "{} is unreachable since {}: {}; calls to it are refused at once until a probe is answered",
+                sanitize(region),
+                since.strftime("%H:%M:%S UTC"),
+                sanitize(evidence)
+            ),
+            Level::Bad,
+        ),
+        EventKind::RegionReachable { region, since, evidence } => line(
+            "region",
+            "",
+            format!(
+                "{} is reachable again ({}; unreachable since {})",
+                sanitize(region),
+                sanitize(evidence),
+                since.strftime("%H:%M:%S UTC")
+            ),
+            Level::Good,
+        ),
         EventKind::RunPaused { reason } => line("paused", "", sanitize(reason).into_owned(), Level::Attention),
         EventKind::RunResumed { by } => line("resumed", "", format!("by {by}"), Level::Info),
         EventKind::Projection { .. } | EventKind::RunFinished { .. } => None,

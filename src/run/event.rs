@@ -311,6 +311,22 @@ pub enum EventKind {
         margin_secs: i64,
         critical_path: Vec<String>,
     },
+    /// A region (or a global service's control plane: `route53`, `iam`) stopped answering: its circuit opened,
+    /// and calls to it are refused without being sent until a probe is answered ([`crate::cloud::health`]).
+    RegionUnreachable {
+        region: String,
+        /// What was seen: the failures in a row, or the call left unanswered (a brownout).
+        evidence: String,
+        /// When the circuit opened.
+        since: Timestamp,
+    },
+    /// A probe was answered: the region's circuit closed.
+    RegionReachable {
+        region: String,
+        /// When it had become unreachable.
+        since: Timestamp,
+        evidence: String,
+    },
     RunPaused {
         reason: String,
     },

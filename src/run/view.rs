@@ -362,6 +362,23 @@ pub struct FinishedView {
     pub at: Timestamp,
 }
 
+/// A region that was unreachable during the run (or a global service's control plane: `route53`, `iam`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionView {
+    pub region: String,
+    /// Each period it was unreachable: (since, until), `until` `None` while it still is.
+    pub down: Vec<(Timestamp, Option<Timestamp>)>,
+    /// What opened its circuit the last time.
+    pub evidence: String,
+}
+
+impl RegionView {
+    /// Unreachable now (its last period has not ended).
+    pub fn is_unreachable(&self) -> bool {
+        self.down.last().is_some_and(|(_, until)| until.is_none())
+    }
+}
+
 /// The engine's last word on the critical path (the view computes its own projection, see [`RunView::clock_at`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineProjection {
@@ -421,8 +438,11 @@ pub struct RunView {
     pub warnings: Vec<(String, String)>,
     pub sessions: Vec<SessionView>,
     /// Regions whose calls failed, by region.
-    pub regions: BTreeMap<String, RegionCalls>,
+    pub region_calls: BTreeMap<String, RegionCalls>,
     pub projection: Option<EngineProjection>,
+    /// Region health, in the order regions first became unreachable: each region's down periods
+    /// (`region_unreachable` / `region_reachable` events).
+    pub regions: Vec<RegionView>,
     /// The last event applied.
     pub last_seq: u64,
     pub last_ts: Option<Timestamp>,
@@ -486,7 +506,7 @@ impl RunView {
     /// Counts a failed call against its region.
     fn note_cause(&mut self, cause: Option<&ErrorCause>, at: Timestamp) {
         let Some(c) = cause.filter(|c| !c.region.is_empty()) else { return };
-        let r = self.regions.entry(c.region.clone()).or_insert(RegionCalls {
+        let r = self.region_calls.entry(c.region.clone()).or_insert(RegionCalls {
             failures: 0,
             code: String::new(),
             unreachable: false,
@@ -794,6 +814,32 @@ impl RunView {
                     margin_secs: *margin_secs,
                     critical_path: critical_path.clone(),
                 });
+            }
+            EventKind::RegionUnreachable { region, evidence, since } => {
+                let r = match self.regions.iter().position(|r| &r.region == region) {
+                    Some(i) => &mut self.regions[i],
+                    None => {
+                        self.regions.push(RegionView {
+                            region: region.clone(),
+                            down: Vec::new(),
+                            evidence: String::new(),
+                        });
+                        let n = self.regions.len() - 1;
+                        &mut self.regions[n]
+                    }
+                };
+                if !r.is_unreachable() {
+                    r.down.push((*since, None));
+                }
+                r.evidence.clone_from(evidence);
+            }
+            EventKind::RegionReachable { region, .. } => {
+                if let Some(r) = self.regions.iter_mut().find(|r| &r.region == region)
+                    && let Some(last) = r.down.last_mut()
+                    && last.1.is_none()
+                {
+                    last.1 = Some(at);
+                }
             }
             EventKind::RunPaused { reason } => {
                 self.paused = Some(reason.clone());

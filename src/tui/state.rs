@@ -1686,10 +1686,10 @@ mod tests {
     fn failing_calls_to_a_region_are_counted() {
         // from the cause the event carries (the port's classifier), not from the message's text
         let s = st(&fixtures::region_outage());
-        let h = s.view.regions.get("us-east-1").expect("us-east-1 is noted");
+        let h = s.view.region_calls.get("us-east-1").expect("us-east-1 is noted");
         assert!(h.unreachable);
         assert_eq!((h.failures, h.code.as_str()), (1, "ServiceUnavailable"));
-        assert!(!s.view.regions.contains_key("us-west-2"));
+        assert!(!s.view.region_calls.contains_key("us-west-2"));
         // an error whose text names a region but that carries no cause counts nothing
         let mut e = fixtures::running();
         e.push(
@@ -1702,7 +1702,7 @@ mod tests {
                 cause: None,
             },
         );
-        assert!(st(&e).view.regions.is_empty());
+        assert!(st(&e).view.region_calls.is_empty());
     }
 
     #[test]

@@ -200,7 +200,13 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     };
     let word = format!(" {word} ");
     let mut badges: Vec<Span> = Vec::new();
-    for (region, h) in &s.view.regions {
+    // the run's region health (its circuits: `region_unreachable` events), then the failed calls of other regions
+    for r in s.view.regions.iter().filter(|r| r.is_unreachable()) {
+        let since = r.down.last().map(|(since, _)| since.strftime(" since %H:%M:%S").to_string()).unwrap_or_default();
+        badges.push(Span::styled(format!(" {} unreachable{since} ", r.region), t.get("region.down")));
+        badges.push(Span::raw(" "));
+    }
+    for (region, h) in s.view.region_calls.iter().filter(|(region, _)| !s.view.regions.iter().any(|r| &r.region == *region)) {
         let text = if h.unreachable {
             format!(" {region} unreachable ")
         } else {

@@ -16,4 +16,5 @@ mod aws_moto;
 mod drill_moto;
 mod nat_moto;
 mod preflight_moto;
+mod region_health;
 mod shared_state;

@@ -25,6 +25,7 @@ mod journal_reports;
 mod parity;
 mod preflight;
 mod preflight_recorded;
+mod region_health;
 mod sim_actions;
 mod sim_crash;
 mod sim_runbooks;

@@ -96,10 +96,25 @@ fn the_five_failovers_are_ready_on_the_simulator_and_their_reports_are_written()
         assert_eq!(r["app"], *app);
         assert_eq!(r["verdict"], "ready", "{app}: {r:#}");
         assert_eq!(r["backend"], "sim");
-        // the one warning: the simulated world keeps the AMI in us-east-1 only, so the failover needs it to answer
-        let warns: Vec<&Value> = r["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "warn").collect();
-        assert_eq!(warns.len(), 1, "{app}: {warns:#?}");
-        assert!(warns[0]["check"].as_str().unwrap().starts_with("AMI "), "{warns:#?}");
+        // the warnings: the simulated world keeps the AMI in us-east-1 only, so the failover needs it to answer; the
+        // health check and the DNS change need Route 53's control plane, served from us-east-1, the primary region
+        let warns: Vec<&str> = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "warn")
+            .map(|f| f["check"].as_str().unwrap())
+            .collect();
+        assert_eq!(warns.len(), 3, "{app}: {warns:#?}");
+        assert!(warns[0].starts_with("AMI "), "{warns:#?}");
+        assert_eq!(
+            warns[1..],
+            [
+                "control-plane dependency of health_check (route53.health_check)",
+                "control-plane dependency of dns (route53.upsert)"
+            ],
+            "{warns:#?}"
+        );
         assert_eq!(r["refused_calls"], serde_json::json!({}), "{app}: no mutating call was even attempted");
         let findings = r["findings"].as_array().unwrap();
         assert!(findings.iter().all(|f| f["status"] != "fail"), "{app}: {r:#}");

@@ -19,6 +19,12 @@
 //! no body, and 503 is retried on status alone). 5xx faults are 500 or 503, both retried as
 //! transient. A dropped connection (no response) reaches the SDK as a transient I/O error.
 //!
+//! Region modes ([`FaultConfig::region`]) make one region misbehave as a regional outage does, by the region of
+//! the request's SigV4 credential scope: `Refuse` (the connection closed at once, nothing answered: what a refused
+//! connection is to the SDK, which cannot be refused per region on one endpoint), `Unavailable` (503
+//! ServiceUnavailable), `Reset` (the connection reset: TCP RST), `Hang` (accepted, never answered: a brownout).
+//! Global services signed for the region (Route 53, IAM) answer unless [`FaultConfig::region_with_global`].
+//!
 //! The proxy runs on its own thread with its own tokio runtime, so tests on any runtime (or none)
 //! can use it; it stops when dropped.
 #![allow(dead_code)]
@@ -61,6 +67,32 @@ impl Fault {
     pub fn error(status: u16, code: impl Into<String>, message: impl Into<String>) -> Fault {
         Fault::Error { status, code: code.into(), message: message.into() }
     }
+}
+
+/// How a region misbehaves ([`FaultConfig::region`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionMode {
+    /// The connection is closed at once without an answer.
+    Refuse,
+    /// 503 ServiceUnavailable.
+    Unavailable,
+    /// The connection is reset (TCP RST) without an answer.
+    Reset,
+    /// Accepted and never answered, until the proxy stops.
+    Hang,
+}
+
+/// Global services: signed for us-east-1 but served by their own endpoints.
+const GLOBAL_SERVICES: &[&str] = &["route53", "iam", "cloudfront", "organizations"];
+
+/// One request as the proxy saw it (see [`FaultProxy::log`]).
+#[derive(Clone, Debug)]
+pub struct Logged {
+    pub at: std::time::SystemTime,
+    pub region: Option<String>,
+    pub service: Option<String>,
+    pub operation: String,
+    pub app: Option<String>,
 }
 
 /// A forced fault for requests whose body, `X-Amz-Target`, `METHOD path?query` or operation
@@ -115,6 +147,8 @@ pub struct FaultConfig {
     pub forced: Vec<ForcedFault>,
     /// Optional hook, asked first.
     pub hook: Option<FaultHook>,
+    /// Misbehaving regions: (region, mode, global services too), asked after the hook.
+    pub regions: Vec<(String, RegionMode, bool)>,
 }
 
 impl fmt::Debug for FaultConfig {
@@ -128,6 +162,7 @@ impl fmt::Debug for FaultConfig {
             .field("seed", &self.seed)
             .field("forced", &self.forced)
             .field("hook", &self.hook.as_ref().map(|_| "Fn"))
+            .field("regions", &self.regions)
             .finish()
     }
 }
@@ -160,6 +195,18 @@ impl FaultConfig {
         message: impl Into<String>,
     ) -> FaultConfig {
         self.force(needle, Fault::error(status, code, message))
+    }
+
+    /// Requests to `region`'s own endpoints misbehave this way (global services signed for it still answer).
+    pub fn region(mut self, region: impl Into<String>, mode: RegionMode) -> FaultConfig {
+        self.regions.push((region.into(), mode, false));
+        self
+    }
+
+    /// As [`FaultConfig::region`], global services signed for the region (Route 53, IAM) too.
+    pub fn region_with_global(mut self, region: impl Into<String>, mode: RegionMode) -> FaultConfig {
+        self.regions.push((region.into(), mode, true));
+        self
     }
 
     /// Set the per-request hook.
@@ -222,6 +269,20 @@ impl FaultProxy {
         self.shared.stats.lock().unwrap().by_app.clone()
     }
 
+    /// Every request received, in order, with its time, region, service, operation and application.
+    pub fn log(&self) -> Vec<Logged> {
+        self.shared.stats.lock().unwrap().log.clone()
+    }
+
+    /// Requests received by region (`"-"` for unsigned ones).
+    pub fn counts_by_region(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for l in self.log() {
+            bump(&mut m, l.region.as_deref().unwrap_or("-"));
+        }
+        m
+    }
+
     /// Requests received for one operation (or `"total"`).
     pub fn count(&self, operation: &str) -> u64 {
         self.shared.stats.lock().unwrap().received.get(operation).copied().unwrap_or(0)
@@ -233,7 +294,8 @@ impl FaultProxy {
     }
 
     /// Injected faults by kind: `throttle`, `5xx`, `drop`, `drop_after_forward`, `delay`,
-    /// `error`, plus `upstream_error` (upstream unreachable: answered 502).
+    /// `error`, `region_refuse`, `region_503`, `region_reset`, `region_hang`, plus `upstream_error` (upstream
+    /// unreachable: answered 502).
     pub fn faults(&self) -> BTreeMap<String, u64> {
         self.shared.stats.lock().unwrap().faults.clone()
     }
@@ -297,6 +359,7 @@ struct Stats {
     forwarded: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
     seq: u64,
+    log: Vec<Logged>,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
@@ -328,6 +391,13 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, mut shutdow
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                let resets = shared.active.lock().unwrap().config.regions.iter().any(|r| r.1 == RegionMode::Reset);
+                if resets {
+                    // an abortive close (RST) when a request of a `Reset` region drops the connection; SO_LINGER 0
+                    // does not block on drop, which is what the deprecation warns of
+                    #[allow(deprecated)]
+                    let _ = stream.set_linger(Some(Duration::ZERO));
+                }
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(Arc::clone(&shared), req));
@@ -355,20 +425,58 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<ProxyResp
         bump(&mut stats.received, "total");
         bump(&mut stats.received, &info.operation);
         bump(&mut stats.by_app, info.app.as_deref().unwrap_or("-"));
+        stats.log.push(Logged {
+            at: std::time::SystemTime::now(),
+            region: info.region.clone(),
+            service: info.service.clone(),
+            operation: info.operation.clone(),
+            app: info.app.clone(),
+        });
         stats.seq += 1;
         format!("00000000-fa17-4000-8000-{:012x}", stats.seq)
     };
 
-    let (latency, hook) = {
+    let (latency, hook, mode) = {
         let active = shared.active.lock().unwrap();
-        (active.config.latency, active.config.hook.clone())
+        let global = info.service.as_deref().is_some_and(|s| GLOBAL_SERVICES.contains(&s));
+        let mode = active
+            .config
+            .regions
+            .iter()
+            .find(|(r, _, with_global)| info.region.as_deref() == Some(r.as_str()) && (*with_global || !global))
+            .map(|r| r.1);
+        (active.config.latency, active.config.hook.clone(), mode)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let fault = hook.and_then(|h| h(&info)).or_else(|| decide(&shared, &info));
-
     let record = |kind: &str| bump(&mut shared.stats.lock().unwrap().faults, kind);
+    let hooked = hook.and_then(|h| h(&info));
+    if hooked.is_none()
+        && let Some(mode) = mode
+    {
+        match mode {
+            RegionMode::Refuse => {
+                record("region_refuse");
+                return Err(DropConnection);
+            }
+            RegionMode::Reset => {
+                record("region_reset");
+                return Err(DropConnection);
+            }
+            RegionMode::Unavailable => {
+                record("region_503");
+                let m = "Service is unavailable (region outage injected by fault proxy)";
+                return Ok(error_response(&protocol, 503, "ServiceUnavailable", m, &request_id));
+            }
+            RegionMode::Hang => {
+                record("region_hang");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    let fault = hooked.or_else(|| decide(&shared, &info));
+
     match fault {
         None => forward(&shared, &info, parts, body, &protocol, &request_id).await,
         Some(Fault::Throttle) => {

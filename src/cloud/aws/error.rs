@@ -44,6 +44,12 @@ where
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let header_id = err.request_id().map(str::to_string);
+    if let SdkError::DispatchFailure(_) = &err
+        && let Some(u) = unreachable(&err)
+    {
+        // not sent: the region's circuit is open
+        return crate::cloud::health::RegionHealth::refusal(&u.key, &u.open, service, operation);
+    }
     match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -84,6 +90,18 @@ where
             cloud_error(service, operation, region, "Unknown", DisplayErrorContext(&err).to_string(), header_id, status)
         }
     }
+}
+
+/// The refusal of a request whose region's circuit is open, if that is what `err` is.
+fn unreachable<E: StdError + 'static>(err: &E) -> Option<&super::pace::Unreachable> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(u) = e.downcast_ref::<super::pace::Unreachable>() {
+            return Some(u);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// `.map_err(sdk("rds", "DescribeDBInstances", region))`

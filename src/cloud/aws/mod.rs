@@ -5,7 +5,9 @@
 //! built on first use and reused. `--profile` picks a shared-config profile; `--endpoint-url` (or the standard
 //! `AWS_ENDPOINT_URL`) points every service at an emulator or a proxy, with S3 in path style there.
 //! SDK retries use the standard mode with [`MAX_ATTEMPTS`] attempts; what still fails is mapped to the port's
-//! `CloudError` by [`error::from_sdk`].
+//! `CloudError` by [`error::from_sdk`]. Each service's client has connect and read timeouts sized for its API
+//! ([`timeouts`], the SDK enforces them), and every request goes through its region's circuit
+//! ([`crate::cloud::health`], in [`pace`]'s HTTP client), so a region that stops answering is refused at once.
 
 // The port's `CloudError` carries service, operation, region, code, message and request id by design: it is
 // returned by value everywhere, as the port's traits do.
@@ -62,6 +64,36 @@ pub struct AwsOptions {
     pub app: Option<String>,
     /// Every request waits for its API class's token first ([`pace`]); one limiter per process.
     pub limiter: Option<Arc<crate::cloud::limit::RateLimiter>>,
+    /// The per-region circuits; one per process, shared by an incident's applications. `None`: new ones from
+    /// [`crate::cloud::health::HealthConfig::from_env`].
+    pub health: Option<Arc<crate::cloud::health::RegionHealth>>,
+    /// No circuits: every request is sent (the shared-state store, whose own outage handling decides when S3 is
+    /// unreachable).
+    pub no_circuits: bool,
+}
+
+/// Connect and read timeouts by service, enforced by the SDK (`TimeoutConfig`; the read timeout is the longest
+/// wait for the answer's next bytes, the attempt timeout bounds one attempt):
+///
+/// | service | connect | read | attempt |
+/// |---|---|---|---|
+/// | every control-plane API (EC2, RDS, ELB, ASG, WAF, Route 53, IAM, STS, KMS, Secrets Manager, ACM, Backup, DynamoDB, Service Quotas) | 3.1 s | 20 s | 30 s |
+/// | S3 (objects, long listings) | 3.1 s | 60 s | 120 s |
+///
+/// AWS endpoints accept a connection in milliseconds and answer a control-plane call in well under a second; these
+/// bounds are for a network or an endpoint in trouble. A region that accepts connections and never answers is
+/// recognised sooner by its circuit's brownout window ([`crate::cloud::health::HealthConfig::brownout`]) than by
+/// a few attempts' timeouts.
+pub fn timeouts(service: &str) -> TimeoutConfig {
+    let (read, attempt) = match service {
+        "s3" => (60, 120),
+        _ => (20, 30),
+    };
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(3100))
+        .read_timeout(Duration::from_secs(read))
+        .operation_attempt_timeout(Duration::from_secs(attempt))
+        .build()
 }
 
 /// A cache of one client per region.
@@ -108,6 +140,8 @@ pub struct Clients {
     /// Locks shared by every application's runs on these clients ([`crate::cloud::LocalLocks`]): nat.ensure's
     /// per zone of a shared VPC, so one application claims and creates a NAT gateway while the others wait.
     pub(crate) locks: Arc<crate::cloud::LocalLocks>,
+    /// The circuits every request goes through (installed in the HTTP client by [`Clients::load`]).
+    pub health: Option<Arc<crate::cloud::health::RegionHealth>>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -122,29 +156,45 @@ impl Clients {
     pub async fn load(opts: &AwsOptions) -> Arc<Clients> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts.unwrap_or(MAX_ATTEMPTS)))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(60))
-                    .operation_attempt_timeout(Duration::from_secs(90))
-                    .build(),
-            );
+            // credentials and the services without a client here; each client sets its own (`timeouts`)
+            .timeout_config(timeouts("sts"));
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
         }
         if let Some(u) = &opts.endpoint_url {
             loader = loader.endpoint_url(u);
         }
-        if let Some(l) = &opts.limiter {
-            // run time on AWS is real time
-            let clock = crate::run::Clock::new(1.0);
-            loader = loader.http_client(pace::Paced::new(pace::default_https_client(), l.clone(), clock));
-        }
+        // run time on AWS is real time
+        let clock = crate::run::Clock::new(1.0);
+        let health = match (&opts.health, opts.no_circuits) {
+            (_, true) => None,
+            (Some(h), false) => Some(h.clone()),
+            (None, false) => {
+                let config = crate::cloud::health::HealthConfig::from_env().unwrap_or_else(|e| {
+                    // a typo in a tuning variable must not leave the run without circuits: the defaults, said aloud
+                    eprintln!("drconsole: {e}; using the defaults");
+                    crate::cloud::health::HealthConfig::default()
+                });
+                Some(crate::cloud::health::RegionHealth::new(config, clock.clone()))
+            }
+        };
+        loader = loader.http_client(pace::Paced::with(
+            pace::default_https_client(),
+            opts.limiter.clone(),
+            health.clone(),
+            clock,
+        ));
         if let Some(name) = opts.app.as_deref().and_then(app_name) {
             loader = loader.app_name(name);
         }
         let base = loader.load().await;
-        Arc::new(Self::from_config(base))
+        let mut clients = Self::from_config(base);
+        clients.health.clone_from(&health);
+        let clients = Arc::new(clients);
+        if let Some(h) = &health {
+            h.set_prober(prober(Arc::downgrade(&clients)));
+        }
+        clients
     }
 
     /// The same clients' configuration (credentials and their cache, HTTP connections, endpoint, retries) and
@@ -159,6 +209,7 @@ impl Clients {
         c.shapes = self.shapes.clone();
         c.polls = self.polls.clone();
         c.locks = self.locks.clone();
+        c.health = self.health.clone();
         Arc::new(c)
     }
 
@@ -188,6 +239,7 @@ impl Clients {
             acm: PerRegion::new(),
             iam: PerRegion::new(),
             quotas: PerRegion::new(),
+            health: None,
         }
     }
 
@@ -201,55 +253,125 @@ impl Clients {
     }
 
     pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
-        self.sts.get(region, || aws_sdk_sts::Client::new(&self.config(region)))
+        self.sts.get(region, || {
+            aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&self.config(region)).timeout_config(timeouts("sts")).build(),
+            )
+        })
     }
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
-        self.ec2.get(region, || aws_sdk_ec2::Client::new(&self.config(region)))
+        self.ec2.get(region, || {
+            aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&self.config(region)).timeout_config(timeouts("ec2")).build(),
+            )
+        })
     }
     pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
-        self.rds.get(region, || aws_sdk_rds::Client::new(&self.config(region)))
+        self.rds.get(region, || {
+            aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(&self.config(region)).timeout_config(timeouts("rds")).build(),
+            )
+        })
     }
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         self.s3.get(region, || {
-            let conf =
-                aws_sdk_s3::config::Builder::from(&self.config(region)).force_path_style(self.path_style).build();
+            let conf = aws_sdk_s3::config::Builder::from(&self.config(region))
+                .force_path_style(self.path_style)
+                .timeout_config(timeouts("s3"))
+                .build();
             aws_sdk_s3::Client::from_conf(conf)
         })
     }
     /// Route 53 is global; its control plane lives in us-east-1 whatever region is asked.
     pub fn route53(&self) -> aws_sdk_route53::Client {
-        self.route53.get("us-east-1", || aws_sdk_route53::Client::new(&self.config("us-east-1")))
+        self.route53.get("us-east-1", || {
+            aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::config::Builder::from(&self.config("us-east-1"))
+                    .timeout_config(timeouts("route53"))
+                    .build(),
+            )
+        })
     }
     pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
-        self.asg.get(region, || aws_sdk_autoscaling::Client::new(&self.config(region)))
+        self.asg.get(region, || {
+            aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&self.config(region))
+                    .timeout_config(timeouts("autoscaling"))
+                    .build(),
+            )
+        })
     }
     pub fn elbv2(&self, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
-        self.elb.get(region, || aws_sdk_elasticloadbalancingv2::Client::new(&self.config(region)))
+        self.elb.get(region, || {
+            aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&self.config(region))
+                    .timeout_config(timeouts("elasticloadbalancing"))
+                    .build(),
+            )
+        })
     }
     pub fn wafv2(&self, region: &str) -> aws_sdk_wafv2::Client {
-        self.waf.get(region, || aws_sdk_wafv2::Client::new(&self.config(region)))
+        self.waf.get(region, || {
+            aws_sdk_wafv2::Client::from_conf(
+                aws_sdk_wafv2::config::Builder::from(&self.config(region)).timeout_config(timeouts("wafv2")).build(),
+            )
+        })
     }
     pub fn backup(&self, region: &str) -> aws_sdk_backup::Client {
-        self.backup.get(region, || aws_sdk_backup::Client::new(&self.config(region)))
+        self.backup.get(region, || {
+            aws_sdk_backup::Client::from_conf(
+                aws_sdk_backup::config::Builder::from(&self.config(region)).timeout_config(timeouts("backup")).build(),
+            )
+        })
     }
     pub fn secretsmanager(&self, region: &str) -> aws_sdk_secretsmanager::Client {
-        self.secrets.get(region, || aws_sdk_secretsmanager::Client::new(&self.config(region)))
+        self.secrets.get(region, || {
+            aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&self.config(region))
+                    .timeout_config(timeouts("secretsmanager"))
+                    .build(),
+            )
+        })
     }
     pub fn dynamodb(&self, region: &str) -> aws_sdk_dynamodb::Client {
-        self.dynamodb.get(region, || aws_sdk_dynamodb::Client::new(&self.config(region)))
+        self.dynamodb.get(region, || {
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&self.config(region))
+                    .timeout_config(timeouts("dynamodb"))
+                    .build(),
+            )
+        })
     }
     pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
-        self.kms.get(region, || aws_sdk_kms::Client::new(&self.config(region)))
+        self.kms.get(region, || {
+            aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&self.config(region)).timeout_config(timeouts("kms")).build(),
+            )
+        })
     }
     pub fn acm(&self, region: &str) -> aws_sdk_acm::Client {
-        self.acm.get(region, || aws_sdk_acm::Client::new(&self.config(region)))
+        self.acm.get(region, || {
+            aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&self.config(region)).timeout_config(timeouts("acm")).build(),
+            )
+        })
     }
     /// IAM is global; its endpoint is signed for us-east-1 whatever region is asked.
     pub fn iam(&self) -> aws_sdk_iam::Client {
-        self.iam.get("us-east-1", || aws_sdk_iam::Client::new(&self.config("us-east-1")))
+        self.iam.get("us-east-1", || {
+            aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&self.config("us-east-1")).timeout_config(timeouts("iam")).build(),
+            )
+        })
     }
     pub fn servicequotas(&self, region: &str) -> aws_sdk_servicequotas::Client {
-        self.quotas.get(region, || aws_sdk_servicequotas::Client::new(&self.config(region)))
+        self.quotas.get(region, || {
+            aws_sdk_servicequotas::Client::from_conf(
+                aws_sdk_servicequotas::config::Builder::from(&self.config(region))
+                    .timeout_config(timeouts("servicequotas"))
+                    .build(),
+            )
+        })
     }
 }
 
@@ -326,6 +448,23 @@ impl ShapeCache {
     }
 }
 
+/// Probes a region whose circuit is open with its cheapest read: STS `GetCallerIdentity` there (Route 53:
+/// `GetHostedZoneCount`; IAM: `GetAccountSummary`). Any answer, an error code included, closes the circuit: the
+/// circuit sees the HTTP answer, not the call's result.
+fn prober(clients: std::sync::Weak<Clients>) -> crate::cloud::health::Prober {
+    Arc::new(move |key: String| {
+        let clients = clients.clone();
+        Box::pin(async move {
+            let Some(c) = clients.upgrade() else { return };
+            match key.as_str() {
+                "route53" => drop(c.route53().get_hosted_zone_count().send().await),
+                "iam" => drop(c.iam().get_account_summary().send().await),
+                region => drop(c.sts(region).get_caller_identity().send().await),
+            }
+        })
+    })
+}
+
 /// `drconsole-<app>` as the SDK's app name (letters, digits and `-._` and a few more; at most 50), if it is one.
 fn app_name(app: &str) -> Option<aws_config::AppName> {
     let name: String = format!("drconsole-{app}").chars().take(50).collect();
@@ -351,7 +490,8 @@ impl Aws {
 
     /// The port over this adapter.
     pub fn into_cloud(self) -> crate::cloud::Cloud {
-        crate::cloud::Cloud::from_all("aws", Arc::new(self))
+        let health = self.clients.health.clone();
+        crate::cloud::Cloud::from_all("aws", Arc::new(self)).with_health(health)
     }
 
     pub fn guard(&self) -> &AccountGuard {

@@ -235,6 +235,10 @@ pub struct WorldSettings {
     pub denied_actions: Vec<String>,
     /// Regions whose every API call fails (a regional outage).
     pub unavailable_regions: Vec<String>,
+    /// Regions whose every API call is accepted and never answered (a brownout): the call waits until the region's
+    /// circuit opens ([`crate::cloud::health`]'s brownout window), as on AWS.
+    #[serde(default)]
+    pub brownout_regions: Vec<String>,
     /// Simulated latency of one API call.
     pub api_latency: Duration,
     /// Scale factor on every duration (0.5 = everything twice as fast).
@@ -271,6 +275,7 @@ impl Default for WorldSettings {
             quotas: BTreeMap::new(),
             denied_actions: Vec::new(),
             unavailable_regions: Vec::new(),
+            brownout_regions: Vec::new(),
             api_latency: Duration::from_millis(150),
             duration_scale: 1.0,
             read_only_regions: Vec::new(),
@@ -291,6 +296,9 @@ pub struct World {
     pub records: BTreeMap<String, Vec<RecordSet>>,
     pub changes: BTreeMap<String, Timed<ChangeInfo>>,
     pub health_checks: BTreeMap<String, HealthCheck>,
+    /// Health checks whose endpoint does not answer (GetHealthCheckStatus: Unhealthy).
+    #[serde(default)]
+    pub failing_health_checks: std::collections::BTreeSet<String>,
     /// API calls made, by `service:Operation`.
     pub calls: BTreeMap<String, u64>,
     pub faults: Vec<Fault>,
@@ -313,6 +321,15 @@ pub struct Sim {
     pub(crate) polls: crate::cloud::batch::Polls,
     /// Locks shared by every application of an incident on this world ([`crate::cloud::LocalLocks`]).
     pub(crate) locks: Arc<crate::cloud::LocalLocks>,
+    /// The region circuits every call goes through ([`crate::cloud::health`]), on the simulator's clock.
+    health: Arc<crate::cloud::health::RegionHealth>,
+}
+
+/// Region circuits for a simulator on `clock` (settings from the environment, as on AWS; their defaults if a
+/// variable does not parse, which the AWS path reports).
+fn sim_health(clock: &Clock) -> Arc<crate::cloud::health::RegionHealth> {
+    let config = crate::cloud::health::HealthConfig::from_env().unwrap_or_default();
+    crate::cloud::health::RegionHealth::new(config, clock.clone())
 }
 
 /// The rate limits of a simulated account: AWS's side (throttles) and the client's (waits).
@@ -333,6 +350,9 @@ pub struct LimitFigures {
     pub limiter_waits: u64,
     pub limiter_wait_secs: f64,
 }
+
+/// How the simulated regional outage's errors end (what the region circuit counts as the region failing).
+const OUTAGE: &str = "(simulated regional outage)";
 
 /// Attempts a throttled call gets, as the AWS SDK's standard retry mode has it.
 const THROTTLE_ATTEMPTS: u32 = 3;
@@ -377,12 +397,14 @@ impl Sim {
             records: BTreeMap::new(),
             changes: BTreeMap::new(),
             health_checks: BTreeMap::new(),
+            failing_health_checks: Default::default(),
             calls: BTreeMap::new(),
             faults: Vec::new(),
             fault_hits: Vec::new(),
             id_counter: BTreeMap::new(),
         };
         let polls = crate::cloud::batch::Polls::new(&clock);
+        let health = sim_health(&clock);
         Self {
             world: Mutex::new(world),
             clock,
@@ -390,6 +412,7 @@ impl Sim {
             limits: std::sync::OnceLock::new(),
             polls,
             locks: Arc::default(),
+            health,
         }
     }
 
@@ -407,7 +430,22 @@ impl Sim {
     }
 
     pub fn into_cloud(self) -> Cloud {
-        Cloud::from_all("sim", Arc::new(self))
+        Self::cloud_of(&Arc::new(self))
+    }
+
+    /// The port over a shared simulator, its calls under the simulator's region circuits: an open circuit is
+    /// probed as on AWS (STS GetCallerIdentity in the region).
+    pub fn cloud_of(sim: &Arc<Sim>) -> Cloud {
+        let weak = Arc::downgrade(sim);
+        sim.health.set_prober(Arc::new(move |region: String| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                if let Some(sim) = weak.upgrade() {
+                    let _ = sim.call("sts", "GetCallerIdentity", &region).await;
+                }
+            })
+        }));
+        Cloud::from_all("sim", sim.clone()).with_health(Some(sim.health.clone()))
     }
 
     pub fn clock(&self) -> &Clock {
@@ -427,6 +465,7 @@ impl Sim {
     pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
         let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
         let polls = crate::cloud::batch::Polls::new(&clock);
+        let health = sim_health(&clock);
         Ok(Self {
             world: Mutex::new(world),
             clock,
@@ -434,6 +473,7 @@ impl Sim {
             limits: std::sync::OnceLock::new(),
             polls,
             locks: Arc::default(),
+            health,
         })
     }
 
@@ -509,9 +549,25 @@ impl Sim {
     pub fn set_region_available(&self, region: &str, available: bool) {
         let mut w = self.lock();
         w.settings.unavailable_regions.retain(|r| r != region);
+        w.settings.brownout_regions.retain(|r| r != region);
         if !available {
             w.settings.unavailable_regions.push(region.to_string());
         }
+    }
+
+    /// Every call to `region` is accepted and never answered from now on (a brownout), until
+    /// [`Sim::set_region_available`].
+    pub fn set_region_brownout(&self, region: &str) {
+        let mut w = self.lock();
+        w.settings.unavailable_regions.retain(|r| r != region);
+        if !w.settings.brownout_regions.iter().any(|r| r == region) {
+            w.settings.brownout_regions.push(region.to_string());
+        }
+    }
+
+    /// The region circuits this simulator's calls go through.
+    pub fn health(&self) -> &Arc<crate::cloud::health::RegionHealth> {
+        &self.health
     }
 
     /// Meters every call against AWS's rate limits from now on (once; later calls are ignored): calls beyond a
@@ -568,8 +624,45 @@ impl Sim {
         }
     }
 
-    /// Counts a call and applies latency, outages and faults. Every API method starts here.
+    /// Counts a call and applies latency, outages and faults, under its region's circuit (as the AWS adapter's HTTP
+    /// client does): a region whose circuit is open refuses the call at once. Every API method starts here.
     pub(crate) async fn call(&self, service: &str, op: &str, region: &str) -> CloudResult<()> {
+        // the client retries a regional outage's 503 as the AWS SDK's standard mode does (each attempt a call, and
+        // a failure the region's circuit counts), until the circuit opens and refuses the next one
+        let mut attempt = 1;
+        loop {
+            match self.attempt(service, op, region).await {
+                Err(e) if e.message.ends_with(OUTAGE) && attempt < THROTTLE_ATTEMPTS => {
+                    self.clock.sleep(Duration::from_millis(100 * (1 << attempt))).await;
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn attempt(&self, service: &str, op: &str, region: &str) -> CloudResult<()> {
+        let key = crate::cloud::health::key(service, region);
+        let what = format!("{service} {op}");
+        self.health
+            .guard(
+                &key,
+                &what,
+                self.call_unguarded(service, op, region),
+                |r| match r {
+                    // the regional outage fails the region; a world file's fault on one API is that API's answer
+                    Err(e) if e.message.ends_with(OUTAGE) => {
+                        crate::cloud::health::Seen::ServerError(format!("{what}: {}: {}", e.code, e.message))
+                    }
+                    Err(e) if e.is_unreachable() || e.is_refusal() => crate::cloud::health::Seen::Nothing,
+                    _ => crate::cloud::health::Seen::Answered,
+                },
+                |open| crate::cloud::health::RegionHealth::refusal(&key, open, service, op),
+            )
+            .await
+    }
+
+    async fn call_unguarded(&self, service: &str, op: &str, region: &str) -> CloudResult<()> {
         self.metered(service, op, region).await?;
         let (latency, err) = {
             let mut w = self.lock();
@@ -620,7 +713,7 @@ impl Sim {
                         op,
                         region,
                         "ServiceUnavailable",
-                        format!("region {region} is unavailable (simulated regional outage)"),
+                        format!("region {region} is unavailable {OUTAGE}"),
                     )
                     .retryable(),
                 );
@@ -671,6 +764,11 @@ impl Sim {
             (latency, err.map(|e| e.with_request_id(request_id)))
         };
         self.clock.sleep(latency).await;
+        let brownout = !region.is_empty() && self.lock().settings.brownout_regions.iter().any(|r| r == region);
+        if brownout {
+            // accepted, never answered: the circuit's brownout window ends the wait
+            std::future::pending::<()>().await;
+        }
         match err {
             Some(e) => Err(e),
             None => Ok(()),

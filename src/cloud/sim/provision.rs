@@ -16,7 +16,8 @@ use crate::runbook::Runbook;
 #[serde(deny_unknown_fields)]
 pub struct Seed {
     /// `db`, `backup` (a db backed up by AWS Backup), `volume`, `volumes_by_tag`, `instance`, `image`, `vpc`,
-    /// `zone`, `secret`, `s3`, `launch_template`, `asg`, `web_acl`
+    /// `zone`, `failover_zone` (a failover record pair: `record`, the SECONDARY aliasing load balancer `id`),
+    /// `secret`, `s3`, `launch_template`, `asg`, `web_acl`
     pub kind: String,
     /// Default: the primary region.
     pub region: Option<String>,
@@ -143,6 +144,29 @@ pub fn seeds_from_runbook(rb: &Runbook) -> Vec<Seed> {
                 s.name = get("web_acl");
                 s.region = region("region");
             }),
+            "route53.failover" => {
+                // the failover pair made beforehand: its SECONDARY aliases the load balancer of the step whose
+                // dns_name `secondary_dns` names (the simulator's load balancer names are deterministic)
+                let alb = match p.get("secondary_dns") {
+                    Some(Value::String(v)) => v
+                        .split("steps.")
+                        .nth(1)
+                        .and_then(|x| x.split('.').next())
+                        .and_then(|id| rb.steps.iter().position(|s| s.id == id))
+                        .and_then(|j| match crate::runbook::interp::planned_with(rb, j).get("name") {
+                            Some(Value::String(n)) if !n.contains('<') => Some(n.clone()),
+                            _ => None,
+                        })
+                        .or_else(|| (!v.contains('<')).then(|| v.clone())),
+                    _ => None,
+                };
+                push("failover_zone", &|s| {
+                    s.name = get("zone");
+                    s.record = get("record");
+                    s.id.clone_from(&alb);
+                    s.region = Some(rb.target.secondary.clone());
+                })
+            }
             "route53.upsert" | "check.record_points_to_alb" => push("zone", &|s| {
                 s.name = get("zone");
                 s.record = get("record");
@@ -303,6 +327,73 @@ impl Sim {
                             ..RecordSet::default()
                         });
                     }
+                }
+            }
+            "failover_zone" => {
+                let (Some(name), Some(record)) = (seed.name.clone(), seed.record.as_deref().map(self::fqdn)) else {
+                    return;
+                };
+                let zone = fqdn(&name);
+                let zone_id = match w.zones.values().find(|z| z.name == zone) {
+                    Some(z) => z.id.clone(),
+                    None => {
+                        let id = format!("Z{:019X}", super::hash_of(&(w.seed, &zone)) & 0xffff_ffff_ffff);
+                        w.zones.insert(id.clone(), HostedZone { id: id.clone(), name: zone.clone(), private: false });
+                        id
+                    }
+                };
+                // the SECONDARY's target: a load balancer's name (its DNS name as the simulator will make it) or a
+                // DNS name as given
+                let target = match seed.id.as_deref() {
+                    Some(n) if !n.contains('.') => {
+                        let h = super::hash_of(&(w.seed, region.as_str(), &n.to_string()));
+                        format!("{n}-{}.{region}.elb.amazonaws.com.", h % 1_000_000_000)
+                    }
+                    Some(d) => self::fqdn(d),
+                    None => format!("app-dr-alb.{region}.elb.amazonaws.com."),
+                };
+                // the primary's health check fails (the primary is why there is a failover); the secondary's passes
+                let hc = format!("{:08x}-0000-4000-8000-{:012x}", super::hash_of(&(w.seed, &record)) as u32, 1);
+                w.health_checks.insert(
+                    hc.clone(),
+                    HealthCheck {
+                        id: hc.clone(),
+                        caller_reference: format!("{record}primary"),
+                        config: HealthCheckConfig {
+                            check_type: "HTTPS".into(),
+                            fqdn: format!("primary.{zone}"),
+                            port: 443,
+                            path: Some("/health".into()),
+                            failure_threshold: 3,
+                        },
+                    },
+                );
+                w.failing_health_checks.insert(hc.clone());
+                let recs = w.records.entry(zone_id).or_default();
+                if !recs.iter().any(|r| r.name == record && r.failover.is_some()) {
+                    recs.retain(|r| r.name != record);
+                    recs.push(RecordSet {
+                        name: record.clone(),
+                        rtype: "A".into(),
+                        ttl: Some(60),
+                        values: vec!["192.0.2.10".into()],
+                        set_identifier: Some("primary".into()),
+                        failover: Some("PRIMARY".into()),
+                        health_check_id: Some(hc),
+                        ..RecordSet::default()
+                    });
+                    recs.push(RecordSet {
+                        name: record,
+                        rtype: "A".into(),
+                        alias: Some(AliasTarget {
+                            dns_name: target,
+                            hosted_zone_id: "Z1H1FL5HABSF5".into(),
+                            evaluate_target_health: true,
+                        }),
+                        set_identifier: Some("secondary".into()),
+                        failover: Some("SECONDARY".into()),
+                        ..RecordSet::default()
+                    });
                 }
             }
             "secret" => {

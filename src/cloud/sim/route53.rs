@@ -122,7 +122,9 @@ impl Route53 for Sim {
     async fn health_check_status(&self, id: &str) -> CloudResult<String> {
         self.call("route53", "GetHealthCheckStatus", "").await?;
         let w = self.lock();
-        if w.health_checks.contains_key(id) {
+        if w.failing_health_checks.contains(id) {
+            Ok("Unhealthy".into())
+        } else if w.health_checks.contains_key(id) {
             Ok("Healthy".into())
         } else {
             Err(nf(

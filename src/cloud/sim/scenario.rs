@@ -11,6 +11,7 @@
 //! denied_actions = ["ec2:CreateNatGateway"]  # the caller's policies do not allow it (policy simulation)
 //! quotas = { "vpc/L-FE5A380F" = 1, "ec2/L-1216C47A" = 8 }  # Service Quotas values (service/code)
 //! unavailable_regions = ["us-east-1"] # every call there fails: a regional outage
+//! brownout_regions = ["us-east-1"]    # every call there is accepted and never answered (a brownout)
 //!
 //! [[fault]]                           # the 1st RestoreDBInstanceFromDBSnapshot fails
 //! operation = "rds:RestoreDBInstanceFromDBSnapshot"
@@ -153,6 +154,8 @@ struct FileSettings {
     denied_actions: Vec<String>,
     #[serde(default)]
     unavailable_regions: Vec<String>,
+    #[serde(default)]
+    brownout_regions: Vec<String>,
     api_latency: Option<String>,
     duration_scale: Option<f64>,
 }
@@ -192,6 +195,7 @@ pub struct SettingsPatch {
     pub quotas: std::collections::BTreeMap<String, f64>,
     pub denied_actions: Vec<String>,
     pub unavailable_regions: Vec<String>,
+    pub brownout_regions: Vec<String>,
     pub api_latency: Option<Duration>,
     pub duration_scale: Option<f64>,
 }
@@ -223,6 +227,7 @@ impl SettingsPatch {
         s.quotas.extend(self.quotas.iter().map(|(k, v)| (k.clone(), *v)));
         s.denied_actions.extend(self.denied_actions.iter().cloned());
         s.unavailable_regions.extend(self.unavailable_regions.iter().cloned());
+        s.brownout_regions.extend(self.brownout_regions.iter().cloned());
         if let Some(d) = self.api_latency {
             s.api_latency = d;
         }
@@ -288,6 +293,7 @@ impl WorldFile {
             quotas: w.quotas.clone(),
             denied_actions: w.denied_actions.clone(),
             unavailable_regions: w.unavailable_regions.clone(),
+            brownout_regions: w.brownout_regions.clone(),
             api_latency: dur("world.api_latency", &w.api_latency)?,
             duration_scale: w.duration_scale,
         };

@@ -208,6 +208,17 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o);
     }
 
+    if !r.regions.is_empty() {
+        let _ = writeln!(o, "## Region health\n");
+        let _ = writeln!(o, "| region | unreachable from | until | evidence |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for d in &r.regions {
+            let until = d.until.map_or_else(|| "still unreachable at the end".to_string(), |u| ts(Some(u)));
+            let _ = writeln!(o, "| {} | {} | {} | {} |", cell(&d.region), ts(Some(d.since)), until, cell(&d.evidence));
+        }
+        let _ = writeln!(o);
+    }
+
     let _ = writeln!(o, "## Errors\n");
     if r.errors.is_empty() && r.journal.problem.is_none() {
         let _ = writeln!(o, "None.\n");

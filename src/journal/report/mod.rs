@@ -57,9 +57,24 @@ pub struct Report {
     pub warnings: Vec<Warning>,
     pub sessions: Vec<Session>,
     pub journal: JournalHealth,
+    /// Regions (or global control planes) that were unreachable during the run, and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionDown>,
     /// A drill's evidence (REL 9: recovery tested against RTO and RPO); absent for a real failover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_test: Option<RecoveryTest>,
+}
+
+/// A region's unreachable periods during the run (`region_unreachable` / `region_reachable` events).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RegionDown {
+    pub region: String,
+    /// When its circuit opened.
+    pub since: Timestamp,
+    /// When a probe was answered; `None`: still unreachable when the run ended.
+    pub until: Option<Timestamp>,
+    /// What opened it (the last time).
+    pub evidence: String,
 }
 
 /// The "Recovery test" section of a drill's report: measured RTO and RPO against target, every check, the
@@ -329,6 +344,18 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         verification,
         errors: view.errors.iter().map(ErrorEntry::from).collect(),
         warnings: view.warnings.iter().map(|(step, w)| Warning { step: step.clone(), message: w.clone() }).collect(),
+        regions: view
+            .regions
+            .iter()
+            .flat_map(|r| {
+                r.down.iter().map(|(since, until)| RegionDown {
+                    region: r.region.clone(),
+                    since: *since,
+                    until: *until,
+                    evidence: r.evidence.clone(),
+                })
+            })
+            .collect(),
         sessions,
         journal: JournalHealth {
             records: read.records.len(),

@@ -276,6 +276,8 @@ impl Store {
             profile: c.profile.clone(),
             endpoint_url: c.endpoint_url.clone(),
             max_attempts: Some(SDK_ATTEMPTS),
+            // the store's own outage handling (DRCONSOLE_SHARED_STATE_WAIT) decides when S3 is unreachable
+            no_circuits: true,
             ..AwsOptions::default()
         };
         let region = c.region.clone();

@@ -1,0 +1,238 @@
+//! Region health on the simulator (issue 23): a regional outage and a brownout open us-east-1's circuit, said in
+//! the NDJSON, the headless text and the report; the run carries on from the secondary's copies; `plan` names the
+//! control-plane dependency; the data-plane procedure keeps in step with the shipped one.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn run_sim(runbook: &Path, state: &Path, extra: &[&str], json: bool) -> (i32, String) {
+    let mut args = vec!["--headless", "--sim", "--speed", "3000", "--yes", "--recovery-point", "latest"];
+    if json {
+        args.push("--json");
+    }
+    let out = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state)
+        .args(args)
+        .args(extra)
+        .arg(runbook)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn events(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not NDJSON: {e}: {l}"))).collect()
+}
+
+fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == t).collect()
+}
+
+fn ts(v: &Value) -> jiff::Timestamp {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn world(dir: &Path, body: &str) -> String {
+    let p = dir.join("world.toml");
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+const OUTAGE_RUNBOOK: &str = "runbooks/tabletop/region-outage.toml";
+
+/// The run's duration (run time) and when us-east-1's circuit opened, after the first call to it (the run's start).
+fn outage(mode: &str) -> (u64, i64, Vec<Value>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(
+        tmp.path(),
+        &format!(
+            "[world]\n{mode} = [\"us-east-1\"]\n[[resource]]\nkind = \"image\"\nname = \"cross-sell-web\"\nregion = \"us-west-2\"\n"
+        ),
+    );
+    let (code, out) = run_sim(Path::new(OUTAGE_RUNBOOK), tmp.path(), &["--world", &w], true);
+    let ev = events(&out);
+    assert_eq!(code, 0, "{mode}: {:?}", of_type(&ev, "run_finished"));
+    let start = ts(&of_type(&ev, "run_started")[0]["ts"]);
+    let down = of_type(&ev, "region_unreachable");
+    assert_eq!(down.len(), 1, "{mode}: one opening for the run: {down:?}");
+    assert_eq!(down[0]["region"], "us-east-1");
+    let after = ts(&down[0]["since"]).duration_since(start).as_secs();
+    let dur = of_type(&ev, "run_finished")[0]["duration_secs"].as_u64().unwrap();
+    (dur, after, ev)
+}
+
+#[test]
+fn a_brownout_on_the_simulator_is_known_within_60_s_and_costs_little_more_than_an_outage() {
+    let (down_dur, down_after, down_ev) = outage("unavailable_regions");
+    let (brown_dur, brown_after, brown_ev) = outage("brownout_regions");
+    eprintln!(
+        "figure: simulator, us-east-1 failing: recovered in {down_dur} s (run time), unreachable {down_after} s after \
+         the start; in a brownout: {brown_dur} s, unreachable {brown_after} s after the start"
+    );
+    assert!(down_after <= 5, "an outage is known after a few failed calls: {down_after} s");
+    assert!(brown_after <= 60 + 1, "a brownout is known within the 60 s window: {brown_after} s");
+    assert!(brown_dur <= down_dur + 90, "{brown_dur} s vs {down_dur} s");
+    let e = of_type(&down_ev, "region_unreachable")[0]["evidence"].as_str().unwrap().to_string();
+    assert!(e.contains("5 failures in a row") && e.contains("simulated regional outage"), "{e}");
+    let e = of_type(&brown_ev, "region_unreachable")[0]["evidence"].as_str().unwrap().to_string();
+    assert!(e.contains("no answer to") && e.contains("for 60s"), "{e}");
+    // the recovery point step knew us-east-1 was not listed, from the refusal
+    for ev in [&down_ev, &brown_ev] {
+        let pick = of_type(ev, "step_succeeded").into_iter().find(|e| e["step"] == "pick_db").unwrap().clone();
+        assert_eq!(pick["outputs"]["unreachable"], "us-east-1", "{pick}");
+    }
+}
+
+#[test]
+fn the_headless_text_and_the_report_say_when_the_region_was_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(
+        tmp.path(),
+        "[world]\nbrownout_regions = [\"us-east-1\"]\n[[resource]]\nkind = \"image\"\nname = \"cross-sell-web\"\nregion = \"us-west-2\"\n",
+    );
+    let (code, out) = run_sim(Path::new(OUTAGE_RUNBOOK), tmp.path(), &["--world", &w], false);
+    assert_eq!(code, 0, "{out}");
+    let line = out.lines().find(|l| l.contains("REGION")).unwrap_or_else(|| panic!("no REGION line:\n{out}"));
+    assert!(line.contains("us-east-1 is unreachable since") && line.contains("refused at once"), "{line}");
+    let summary = out.lines().find(|l| l.starts_with("region:")).unwrap_or_else(|| panic!("no region summary:\n{out}"));
+    assert!(summary.contains("us-east-1 unreachable since") && summary.contains("still unreachable"), "{summary}");
+    let reports = out.lines().find_map(|l| l.strip_prefix("reports:  ")).unwrap_or_else(|| panic!("{out}"));
+    let md = std::fs::read_to_string(Path::new(reports.trim()).join("report.md")).unwrap();
+    let section = md.split("## Region health").nth(1).unwrap_or_else(|| panic!("no Region health section:\n{md}"));
+    assert!(section.contains("| us-east-1 |") && section.contains("still unreachable at the end"), "{section}");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(reports.trim()).join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["regions"][0]["region"], "us-east-1", "{}", json["regions"]);
+    assert!(json["regions"][0]["until"].is_null());
+}
+
+#[test]
+fn plan_names_the_control_plane_in_the_primary_region_and_the_data_plane_cut_over_needs_none() {
+    let plan = |rb: &str| {
+        let out = Command::cargo_bin("drconsole").unwrap().args(["plan", rb]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shipped = plan("runbooks/cross-sell.toml");
+    assert!(
+        shipped.contains(
+            "! needs Route 53's control plane (ChangeResourceRecordSets), served from us-east-1, the primary region"
+        ),
+        "{shipped}"
+    );
+    assert!(
+        shipped.contains("control planes in the primary region us-east-1: health_check (Route 53), dns (Route 53)"),
+        "{shipped}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dataplane = std::fs::read_to_string("runbooks/cross-sell.toml").unwrap().replace(
+        "extends = \"procedures/regional-failover.toml\"",
+        "extends = \"procedures/regional-failover-dataplane.toml\"",
+    );
+    std::fs::create_dir_all(tmp.path().join("procedures")).unwrap();
+    std::fs::copy(
+        "runbooks/procedures/regional-failover-dataplane.toml",
+        tmp.path().join("procedures/regional-failover-dataplane.toml"),
+    )
+    .unwrap();
+    let rb = tmp.path().join("cross-sell.toml");
+    std::fs::write(&rb, dataplane).unwrap();
+    let p = plan(rb.to_str().unwrap());
+    assert!(!p.contains("control plane"), "{p}");
+    assert!(p.contains("route53.failover"), "{p}");
+}
+
+#[test]
+fn the_data_plane_procedure_keeps_in_step_with_the_shipped_one() {
+    let steps = |f: &str| -> Vec<toml::Value> {
+        let doc: toml::Table = toml::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        doc["step"].as_array().unwrap().clone()
+    };
+    let shipped = steps("runbooks/procedures/regional-failover.toml");
+    let dataplane = steps("runbooks/procedures/regional-failover-dataplane.toml");
+    let cut = ["health_check", "dns", "verify_dns"];
+    let before: Vec<&toml::Value> = shipped.iter().filter(|s| !cut.contains(&s["id"].as_str().unwrap())).collect();
+    assert_eq!(before.len() + 1, dataplane.len());
+    for (a, b) in before.iter().zip(&dataplane) {
+        assert_eq!(*a, b, "the data-plane procedure's step {} differs from the shipped one's", b["id"]);
+    }
+    let last = dataplane.last().unwrap();
+    assert_eq!(last["action"].as_str(), Some("route53.failover"));
+    let shipped_vars: toml::Table =
+        toml::from_str(&std::fs::read_to_string("runbooks/procedures/regional-failover.toml").unwrap()).unwrap();
+    let dp_vars: toml::Table =
+        toml::from_str(&std::fs::read_to_string("runbooks/procedures/regional-failover-dataplane.toml").unwrap())
+            .unwrap();
+    assert_eq!(shipped_vars["vars"], dp_vars["vars"]);
+    assert_eq!(shipped_vars["target"], dp_vars["target"]);
+}
+
+#[test]
+fn a_step_that_needs_the_unreachable_region_fails_at_once_naming_it_and_its_on_failure_applies() {
+    // no copy of the AMI in us-west-2: copy_ami needs us-east-1, which is down
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(tmp.path(), "[world]\nunavailable_regions = [\"us-east-1\"]\n");
+    let (code, out) = run_sim(Path::new(OUTAGE_RUNBOOK), tmp.path(), &["--world", &w], true);
+    let ev = events(&out);
+    assert_eq!(code, 1, "{:?}", of_type(&ev, "run_finished"));
+    let failed: Vec<&Value> = of_type(&ev, "step_failed").into_iter().filter(|e| e["step"] == "copy_ami").collect();
+    assert_eq!(failed.len(), 1, "{:?}", of_type(&ev, "step_failed"));
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(error.contains("us-east-1") && error.contains("unreachable"), "{error}");
+    assert_eq!(failed[0]["attempt"], 1, "not retried: the refusal would repeat ({error})");
+    assert!(
+        of_type(&ev, "step_retrying").iter().all(|e| e["step"] != "copy_ami"),
+        "{:?}",
+        of_type(&ev, "step_retrying")
+    );
+    // on_failure applies (the default, pause: a headless run cannot wait, it aborts), a second of run time in; the
+    // recovery point was chosen from us-west-2 meanwhile
+    assert!(of_type(&ev, "step_succeeded").iter().any(|e| e["step"] == "pick_db"));
+    let fin = of_type(&ev, "run_finished")[0];
+    assert_eq!(fin["outcome"], "aborted", "{fin}");
+    assert!(fin["message"].as_str().unwrap().contains("step `copy_ami` failed"), "{fin}");
+    assert!(fin["duration_secs"].as_u64().unwrap() < 60, "failed at once: {fin}");
+}
+
+#[test]
+fn the_console_header_shows_the_run_s_region_health_from_its_view() {
+    use drconsole::run::EventKind;
+    use drconsole::tui::Theme;
+    use drconsole::tui::fixtures;
+    let theme = Theme::preset("dark").unwrap();
+    let mut e = fixtures::until_picker();
+    e.push(
+        3,
+        EventKind::RegionUnreachable {
+            region: "us-east-1".into(),
+            evidence: "3 failures in a row, the last: HTTP 503 to rds DescribeDBSnapshots".into(),
+            since: fixtures::at(2),
+        },
+    );
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let s = fixtures::state(&e, true, (w, h));
+        let text = fixtures::text(&fixtures::render(&s, &theme, w, h));
+        let row = text.lines().nth(1).unwrap();
+        let since = fixtures::at(2).strftime("since %H:%M:%S").to_string();
+        assert!(row.contains(&format!("us-east-1 unreachable {since}")), "{w}x{h}:\n{text}");
+        assert_eq!(s.view.regions.len(), 1);
+        assert!(s.view.regions[0].is_unreachable());
+    }
+    // a probe answered: the badge goes, the view keeps the period
+    e.push(
+        9,
+        EventKind::RegionReachable {
+            region: "us-east-1".into(),
+            since: fixtures::at(2),
+            evidence: "a probe was answered".into(),
+        },
+    );
+    let s = fixtures::state(&e, true, (160, 48));
+    let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
+    assert!(!text.lines().nth(1).unwrap().contains("unreachable"), "{text}");
+    assert_eq!(s.view.regions[0].down, vec![(fixtures::at(2), Some(fixtures::at(9)))]);
+}
