@@ -206,7 +206,9 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         badges.push(Span::styled(format!(" {} unreachable{since} ", r.region), t.get("region.down")));
         badges.push(Span::raw(" "));
     }
-    for (region, h) in s.view.region_calls.iter().filter(|(region, _)| !s.view.regions.iter().any(|r| &r.region == *region)) {
+    for (region, h) in
+        s.view.region_calls.iter().filter(|(region, _)| !s.view.regions.iter().any(|r| &r.region == *region))
+    {
         let text = if h.unreachable {
             format!(" {region} unreachable ")
         } else {

@@ -272,14 +272,14 @@ fn a_drill_that_would_write_the_primary_region_is_refused_before_it_starts() {
     out.expect(2);
     assert!(out.stderr.contains("a drill never writes the primary region"), "{}", out.stderr);
 
-    // a typo in the mode is a check error with its location
+    // a typo in the mode is a check error with its location (line 4: the file opens with its `#:schema` line)
     let typo = dir.path().join("typo.toml");
     let text = std::fs::read_to_string(CROSS_SELL).unwrap().replacen("[runbook]\n", "[runbook]\nmode = \"dril\"\n", 1);
     std::fs::write(&typo, text.replace("extends = \"procedures/", "extends = \"")).unwrap();
     std::fs::copy("runbooks/procedures/regional-failover.toml", dir.path().join("regional-failover.toml")).unwrap();
     let out = drconsole(state.path(), &["check", typo.to_str().unwrap()], &[]);
     out.expect(2);
-    assert!(out.stderr.contains("typo.toml:3:") && out.stderr.contains("`mode` must be"), "{}", out.stderr);
+    assert!(out.stderr.contains("typo.toml:4:") && out.stderr.contains("`mode` must be"), "{}", out.stderr);
     assert!(out.stderr.contains("drill"), "{}", out.stderr);
 }
 

@@ -1,6 +1,7 @@
 //! drconsole among the tools around it: JSON Schemas an editor and CI can use (every shipped file valid, every
 //! invalid fixture `check` rejects for its shape rejected by the schema too, the committed schema files the ones the
-//! binary prints), shell completions, the manual page and `--version`.
+//! binary prints), shell completions, the manual page, `--version`, and docs that mention every command, flag and
+//! action.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -166,4 +167,60 @@ fn completions_and_the_manual_page_come_from_the_command_line_definitions() {
     assert!(man.contains("recovery\\-point") || man.contains("recovery-point"));
     let version = drconsole(&["--version"]);
     assert!(version.starts_with(&format!("drconsole {}", env!("CARGO_PKG_VERSION"))), "{version}");
+}
+/// Every subcommand and every long flag of the command line, and every action of the catalogue.
+fn public_names() -> Vec<String> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long()
+                && !matches!(l, "help" | "version")
+            {
+                out.push(format!("--{l}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() != "help" {
+                out.push(format!("drconsole {}", sub.get_name()));
+                walk(sub, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<drconsole::cli::Cli as clap::CommandFactory>::command(), &mut out);
+    out.extend(drconsole::actions::Registry::builtin().names().into_iter().map(|n| format!("`{n}`")));
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What a doc page must show for a public name to count as documented.
+fn mentioned(docs: &str, name: &str) -> bool {
+    match name.strip_prefix("drconsole ") {
+        Some(sub) => docs.contains(&format!("drconsole {sub}")) || docs.contains(&format!("`{sub}`")),
+        None => docs.contains(name),
+    }
+}
+
+#[test]
+fn every_command_flag_and_action_is_mentioned_in_the_docs() {
+    let mut docs = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for page in std::fs::read_dir(root().join("docs")).unwrap() {
+        let page = page.unwrap().path();
+        if page.extension().is_some_and(|e| e == "md") {
+            docs.push_str(&std::fs::read_to_string(&page).unwrap());
+        }
+    }
+    let missing: Vec<String> = public_names().into_iter().filter(|n| !mentioned(&docs, n)).collect();
+    assert!(missing.is_empty(), "not mentioned in README.md or docs/*.md: {missing:?}");
+}
+
+#[test]
+fn the_docs_coverage_check_fails_for_a_flag_no_page_mentions() {
+    // the check above is only worth something if it can fail: a flag the docs never name is missing
+    let docs = "drconsole check `check` --json `rds.restore_snapshot`";
+    assert!(
+        mentioned(docs, "--json") && mentioned(docs, "drconsole check") && mentioned(docs, "`rds.restore_snapshot`")
+    );
+    assert!(!mentioned(docs, "--a-flag-added-without-docs"));
+    assert!(!mentioned(docs, "drconsole frobnicate"));
 }

@@ -317,11 +317,11 @@ fn sigterm_interrupts_gracefully_with_exit_130() {
 // ---------------------------------------------------------------------------------------------------------------
 // --json
 
-/// The event types documented in the README's NDJSON table, each with the names its fields cell mentions.
+/// The event types documented in docs/events.md's NDJSON table, each with the names its fields cell mentions.
 fn documented() -> BTreeMap<String, BTreeSet<String>> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme.split("## NDJSON events").nth(1).expect("README has an NDJSON section");
-    let section = section.split("\n## ").next().unwrap();
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md")).unwrap();
+    let section = page.split("# NDJSON events").nth(1).expect("docs/events.md has an NDJSON section");
+    let section = section.split("\n# ").next().unwrap();
     let ticked = |cell: &str| -> Vec<String> {
         cell.split('`').skip(1).step_by(2).map(|w| w.trim_end_matches("[]").to_string()).collect()
     };
@@ -336,7 +336,7 @@ fn documented() -> BTreeMap<String, BTreeSet<String>> {
     types
 }
 
-/// Parses the NDJSON stream, checking every line against the README: seq 1, 2, 3..., an RFC 3339 ts, a documented
+/// Parses the NDJSON stream, checking every line against docs/events.md: seq 1, 2, 3..., an RFC 3339 ts, a documented
 /// type with only documented fields. Returns the events and the set of their types.
 fn ndjson(out: &Out) -> (Vec<Value>, BTreeSet<String>) {
     let documented = documented();
@@ -352,9 +352,10 @@ fn ndjson(out: &Out) -> (Vec<Value>, BTreeSet<String>) {
         let ts = ev["ts"].as_str().unwrap_or_else(|| panic!("no ts: {ev}"));
         ts.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("ts {ts} is not RFC 3339: {e}"));
         let ty = ev["type"].as_str().unwrap_or_else(|| panic!("no type: {ev}"));
-        let fields = documented.get(ty).unwrap_or_else(|| panic!("event type `{ty}` is not documented in the README"));
+        let fields =
+            documented.get(ty).unwrap_or_else(|| panic!("event type `{ty}` is not documented in docs/events.md"));
         for key in ev.as_object().unwrap().keys().filter(|k| !["seq", "ts", "wall", "type"].contains(&k.as_str())) {
-            assert!(fields.contains(key), "field `{key}` of `{ty}` is not documented in the README: {ev}");
+            assert!(fields.contains(key), "field `{key}` of `{ty}` is not documented in docs/events.md: {ev}");
         }
         types.insert(ty.to_string());
     }

@@ -353,5 +353,7 @@ fn a_run_killed_after_8_of_14_steps_resumes_in_the_console_showing_what_was_done
     settings.add_filter(r" +(\d+m\d\ds|\d{1,2}s)│", " [t]│");
     settings.add_filter(r"\b\d+m\d\ds\b", "[duration]");
     settings.add_filter(r"\b\d+h\d\dm\b", "[age]");
+    // the simulator names its snapshots by the hour they were taken (rds:crosssell-prod-2026-12-07-13-18)
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}", "[stamp]");
     settings.bind(|| insta::assert_snapshot!("resumed_after_8_of_14_steps", format!("{rpo}\n{}", steps.join("\n"))));
 }
