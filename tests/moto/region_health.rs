@@ -48,10 +48,31 @@ impl Run {
 
 fn drconsole(endpoint: &str, runbook: &Path, extra: &[String], env: &[(&str, &str)]) -> Run {
     let state = tempfile::tempdir().unwrap();
+    drconsole_in(state.path(), endpoint, runbook, extra, env)
+}
+
+/// `drconsole preflight` while every region answers: it records the DR inventory in `state`, which a run with
+/// us-east-1 gone needs to tell which volumes the primary had (issue 22: without it, the run stops, exit 3).
+fn preflight_in(state: &Path, endpoint: &str, runbook: &Path, vars: &[String]) {
+    let out = aws_world::drconsole_cmd()
+        .env("DRCONSOLE_STATE_DIR", state)
+        .args(["preflight", "--json", "--endpoint-url", endpoint])
+        .args(vars)
+        .arg(runbook)
+        .output()
+        .unwrap();
+    assert!(
+        state.join("inventory").is_dir(),
+        "preflight recorded no inventory: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn drconsole_in(state: &Path, endpoint: &str, runbook: &Path, extra: &[String], env: &[(&str, &str)]) -> Run {
     let started = SystemTime::now();
     let t = Instant::now();
     let mut cmd = aws_world::drconsole_cmd();
-    cmd.env("DRCONSOLE_STATE_DIR", state.path())
+    cmd.env("DRCONSOLE_STATE_DIR", state)
         .args(["--headless", "--json", "--yes", "--recovery-point", "latest", "--endpoint-url", endpoint])
         .args(extra)
         .arg(runbook);
@@ -108,10 +129,17 @@ fn runbooks(dir: &Path) -> PathBuf {
 async fn cross_sell_with(mode: RegionMode, env: &[(&str, &str)]) -> (Run, FaultProxy, MotoServer) {
     let moto = MotoServer::start();
     let w = customer_world::build(moto.endpoint()).await;
-    let proxy = FaultProxy::start(moto.endpoint(), faults(w.recovery_points_body.clone(), Some(mode)));
     let tmp = tempfile::tempdir().unwrap();
     let dir = runbooks(tmp.path());
-    let run = drconsole(proxy.endpoint(), &dir.join(APPS[0].runbook), &customer_world::vars(&w, APPS[0].name), env);
+    let vars = customer_world::vars(&w, APPS[0].name);
+    // the day before: preflight while us-east-1 answers records the DR inventory
+    let state = tempfile::tempdir().unwrap();
+    {
+        let up = FaultProxy::start(moto.endpoint(), faults(w.recovery_points_body.clone(), None));
+        preflight_in(state.path(), up.endpoint(), &dir.join(APPS[0].runbook), &vars);
+    }
+    let proxy = FaultProxy::start(moto.endpoint(), faults(w.recovery_points_body.clone(), Some(mode)));
+    let run = drconsole_in(state.path(), proxy.endpoint(), &dir.join(APPS[0].runbook), &vars, env);
     (run, proxy, moto)
 }
 
@@ -310,8 +338,10 @@ async fn the_failover_record_cut_over_completes_with_route_53_changes_refused_an
     // preflight, while everything answers: the data-plane runbook's records are ready; the shipped one names its
     // dependency on Route 53's control plane in us-east-1
     let proxy = FaultProxy::start(moto.endpoint(), faults(w.recovery_points_body.clone(), None));
+    let state = tempfile::tempdir().unwrap();
     let preflight = |runbook: &Path| -> serde_json::Value {
         let out = aws_world::drconsole_cmd()
+            .env("DRCONSOLE_STATE_DIR", state.path())
             .args(["preflight", "--json", "--endpoint-url", proxy.endpoint()])
             .args(&vars)
             .arg(runbook)
@@ -352,7 +382,8 @@ async fn the_failover_record_cut_over_completes_with_route_53_changes_refused_an
 
     // the day of the outage: us-east-1 refusing, Route 53 refusing every change, the primary's check failing
     let proxy = FaultProxy::start(moto.endpoint(), dataplane_faults(w.recovery_points_body.clone(), hc.clone()));
-    let run = drconsole(proxy.endpoint(), &dir.join("cross-sell-dataplane.toml"), &vars, &[]);
+    // the preflights above recorded the DR inventory in `state`: the run knows the primary's volumes
+    let run = drconsole_in(state.path(), proxy.endpoint(), &dir.join("cross-sell-dataplane.toml"), &vars, &[]);
     assert_eq!(run.code, 0, "{}", run.dump());
     let cut = run.of_type("step_succeeded").find(|e| e["step"] == "dns").unwrap_or_else(|| panic!("{}", run.dump()));
     assert_eq!(cut["outputs"]["answer"], "SECONDARY", "{cut}");

@@ -327,8 +327,17 @@ pub struct Sim {
 
 /// Region circuits for a simulator on `clock` (settings from the environment, as on AWS; their defaults if a
 /// variable does not parse, which the AWS path reports).
+///
+/// A scaled clock (run time = real time × speed, not the paced runtime's simulated time: the preflight's read-only
+/// world at 1e6, tests) magnifies the machine's own delays: a call a loaded machine takes 60 µs to answer would be
+/// 60 s of run time, a brownout that is not one. Its brownout window is therefore 60 s of real time (the window times
+/// the speed); a paced simulated clock (scale 1) keeps the window as it is, in simulated time.
 fn sim_health(clock: &Clock) -> Arc<crate::cloud::health::RegionHealth> {
-    let config = crate::cloud::health::HealthConfig::from_env().unwrap_or_default();
+    let mut config = crate::cloud::health::HealthConfig::from_env().unwrap_or_default();
+    let real = clock.real(std::time::Duration::from_secs(1)).as_secs_f64();
+    if real > 0.0 && real < 1.0 {
+        config.brownout = config.brownout.mul_f64(1.0 / real);
+    }
     crate::cloud::health::RegionHealth::new(config, clock.clone())
 }
 
