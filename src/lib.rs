@@ -18,6 +18,7 @@ pub mod headless;
 pub mod iam;
 pub mod incident;
 pub mod journal;
+pub mod notify;
 pub mod plan;
 pub mod preflight;
 pub mod run;

@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Exit {
     }
     let registry = Registry::builtin();
     journal::shared::configure(cli.shared_state().map_err(AppError::Usage)?);
+    crate::notify::configure(&cli.notify).map_err(AppError::Usage)?;
     let state_dir = cli.state_dir.as_deref();
     match cli.command {
         Some(Cmd::Check { files, json }) => Ok(check(&files, json, &registry)),
@@ -434,7 +435,9 @@ fn drive(
     if let Some(mut topts) = console {
         topts.history = history;
         topts.shared_state = shared_url;
-        return run_console(handle, guard, topts, &rt);
+        let code = run_console(handle, guard, topts, &rt);
+        crate::notify::drain(&rt);
+        return code;
     }
     let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };
     let result = rt.block_on(async move {
@@ -451,6 +454,7 @@ async fn attach_aws(prepared: &mut Prepared) -> Result<(), String> {
     let settings = &prepared.meta.settings;
     let opts = AwsOptions {
         profile: settings.profile.clone(),
+    crate::notify::drain(&rt);
         endpoint_url: settings.endpoint_url.clone(),
         // a drill never writes its primary region
         read_only_regions: if prepared.rb.meta.drill { vec![prepared.rb.target.primary.clone()] } else { Vec::new() },
