@@ -34,6 +34,14 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Some(Cmd::Check { files, json }) => Ok(check(&files, json, &registry)),
         Some(Cmd::Actions { json }) => Ok(actions(json, &registry)),
+        Some(Cmd::Plan { runbook, drill }) if crate::incident::file::is_incident_file(&runbook) => {
+            let mut set = crate::incident::load_file(&runbook, &registry).map_err(|d| invalid(&runbook, &d))?;
+            for (_, rb) in &mut set.apps {
+                rb.meta.drill |= drill;
+            }
+            print!("{}", plan::plan_incident_text(&set, &registry));
+            Ok(exit::RECOVERED)
+        }
         Some(Cmd::Plan { runbook, drill }) => {
             let mut rb = load(&runbook, &registry)?;
             rb.meta.drill |= drill;
@@ -446,6 +454,7 @@ fn drive(
         result
     });
     drop(paced);
+    crate::notify::drain(&rt);
     Ok(result.outcome.exit_code())
 }
 
@@ -454,7 +463,6 @@ async fn attach_aws(prepared: &mut Prepared) -> Result<(), String> {
     let settings = &prepared.meta.settings;
     let opts = AwsOptions {
         profile: settings.profile.clone(),
-    crate::notify::drain(&rt);
         endpoint_url: settings.endpoint_url.clone(),
         // a drill never writes its primary region
         read_only_regions: if prepared.rb.meta.drill { vec![prepared.rb.target.primary.clone()] } else { Vec::new() },
