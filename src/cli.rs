@@ -47,6 +47,12 @@ pub struct Cli {
     /// Send shared-state S3 calls to this endpoint (an emulator, a proxy, a VPC endpoint)
     #[arg(long, global = true, env = "DRCONSOLE_SHARED_STATE_ENDPOINT_URL", value_name = "URL")]
     pub shared_state_endpoint_url: Option<String>,
+
+    /// POST a JSON notification to this webhook (Slack, Teams, any receiver) when the run starts, a step fails, it
+    /// pauses, it waits for a person, the RTO is at risk or late, a region is unreachable, and when it finishes;
+    /// repeatable; also `[notify] webhooks` in the runbook or incident file, and env DRCONSOLE_NOTIFY
+    #[arg(long, global = true, value_name = "URL")]
+    pub notify: Vec<String>,
 }
 
 impl Cli {

@@ -20,6 +20,7 @@ pub mod iam;
 pub mod incident;
 pub mod inventory;
 pub mod journal;
+pub mod notify;
 pub mod plan;
 pub mod preflight;
 pub mod run;

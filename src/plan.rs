@@ -104,3 +104,113 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
 pub fn iam_policy(rb: &Runbook, registry: &Registry) -> Value {
     crate::iam::policy(rb, registry)
 }
+
+/// `drconsole plan INCIDENT`: each application's critical path and projected RTO, and the incident's overall finish
+/// (the latest application) with the shared API rate limits taken into account.
+///
+/// The limits' model (deliberately simple, and said in the output): every application starts at the incident's
+/// start; each step makes one call per mutating API operation it is granted (its IAM actions, `cloud::limit::class`;
+/// reads and polls are not counted); the calls of every application in one bucket (class and region, Route 53
+/// global) go out at once, so a bucket with `n` calls over its `burst` makes the last of them wait
+/// `(n - burst) / rate` seconds. The overall finish is the latest application's critical path plus the longest of
+/// those waits (an upper bound: it supposes the wait falls on that application's critical path).
+pub fn plan_incident_text(set: &crate::incident::IncidentSet, registry: &Registry) -> String {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({})", set.title, set.name);
+    let _ = writeln!(
+        out,
+        "{} applications, run as one incident · API rate limits: {} · client-side limiter {}",
+        set.apps.len(),
+        if set.limits == crate::cloud::limit::Limits::aws_defaults() { "AWS defaults" } else { "from [limits]" },
+        if set.limits.limiter { "on" } else { "off" }
+    );
+    let _ = writeln!(out);
+    let width = set.apps.iter().map(|(a, _)| a.len()).max().unwrap_or(0).max(11);
+    let _ =
+        writeln!(out, "  {:width$}  {:>6}  {:>9}  {:>8}  critical path", "application", "RTO", "projected", "margin");
+    let mut latest: Option<(Duration, &str)> = None;
+    let mut over = Vec::new();
+    let mut calls: BTreeMap<String, u32> = BTreeMap::new();
+    for (app, rb) in &set.apps {
+        let (cp, path) = rb.dag.critical_path(|i| rb.expected(registry, i));
+        let names: Vec<&str> = path.iter().map(|&i| rb.steps[i].id.as_str()).collect();
+        let margin = if cp <= rb.meta.rto {
+            fmt_duration(rb.meta.rto - cp)
+        } else {
+            over.push(app.as_str());
+            format!("-{}", fmt_duration(cp - rb.meta.rto))
+        };
+        let _ = writeln!(
+            out,
+            "  {app:width$}  {:>6}  {:>9}  {margin:>8}  {}",
+            fmt_duration(rb.meta.rto),
+            fmt_duration(cp),
+            names.join(" → ")
+        );
+        if latest.is_none_or(|(d, _)| cp > d) {
+            latest = Some((cp, app.as_str()));
+        }
+        for step in &rb.steps {
+            let Some(action) = registry.get(&step.action) else { continue };
+            for perm in action.spec().iam {
+                let Some((service, op)) = perm.split_once(':') else { continue };
+                let Some(class) = crate::cloud::limit::class(service, op) else { continue };
+                if class.ends_with("non-mutating") || ["Describe", "List", "Get"].iter().any(|p| op.starts_with(p)) {
+                    continue;
+                }
+                *calls.entry(crate::cloud::limit::scope(&class, &rb.target.secondary)).or_default() += 1;
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "shared API rate limits (mutating calls of every application, at once):");
+    let mut worst: Option<(Duration, String)> = None;
+    for (scope, n) in &calls {
+        let class = scope.split('@').next().unwrap_or(scope);
+        let Some(limit) = set.limits.classes.get(class) else {
+            let _ = writeln!(out, "  {scope}: {n} calls, no limit known");
+            continue;
+        };
+        let extra = n.saturating_sub(limit.burst);
+        let wait = Duration::from_secs_f64(f64::from(extra) / limit.rate);
+        let effect = if extra == 0 {
+            "within the burst, no wait".to_string()
+        } else {
+            format!("the last waits {}", fmt_duration(wait))
+        };
+        let _ = writeln!(out, "  {scope}: {n} calls; burst {}, {}/s: {effect}", limit.burst, limit.rate);
+        if worst.as_ref().is_none_or(|(w, _)| wait > *w) {
+            worst = Some((wait, scope.clone()));
+        }
+    }
+    if calls.is_empty() {
+        let _ = writeln!(out, "  none metered");
+    }
+    let _ = writeln!(out);
+    let (cp, app) = latest.unwrap_or((Duration::ZERO, "none"));
+    let wait = worst.as_ref().map_or(Duration::ZERO, |(w, _)| *w);
+    let _ = writeln!(
+        out,
+        "overall finish: {} after the incident's start (latest application: {app}, {} of its critical path + {} of \
+         rate-limit waits)",
+        fmt_duration(cp + wait),
+        fmt_duration(cp),
+        fmt_duration(wait)
+    );
+    let tightest = set.apps.iter().map(|(_, rb)| rb.meta.rto).min().unwrap_or_default();
+    let _ = writeln!(out, "tightest RTO: {}", fmt_duration(tightest));
+    if over.is_empty() {
+        let _ = writeln!(out, "every application's projected duration meets its RTO");
+    } else {
+        let _ = writeln!(out, "WARNING: projected past their RTO: {}", over.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "model: all applications start together; one call per mutating API operation a step is granted (reads and \
+         polls not counted); a bucket's calls beyond its burst wait (calls - burst) / rate; the longest such wait is \
+         added to the latest application (an upper bound)"
+    );
+    out
+}

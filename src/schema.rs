@@ -10,7 +10,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::cli::SchemaKind;
-use crate::runbook::{Catalog, ParamKind, RUNBOOK_FIELDS, SECTIONS, STATE_FIELDS, STEP_FIELDS, TARGET_FIELDS};
+use crate::runbook::{
+    Catalog, NOTIFY_FIELDS, ParamKind, RUNBOOK_FIELDS, SECTIONS, STATE_FIELDS, STEP_FIELDS, TARGET_FIELDS,
+};
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 /// A name: `[a-z0-9_-]+`.
@@ -75,6 +77,8 @@ fn field(section: &str, name: &str) -> Option<Value> {
         ("state", "shared") => pattern("^s3://", "shared state: s3://BUCKET/PREFIX"),
         ("state", "region") => pattern(REGION, "the shared-state bucket's region"),
         ("state", "kms_key") => string("encrypt shared-state objects with this KMS key"),
+        ("notify", "webhooks") => json!({ "type": "array", "items": { "type": "string", "pattern": "^https?://" },
+            "description": "webhook URLs the run's notifications are POSTed to (Slack, Teams, any JSON receiver)" }),
         ("step", "id") => pattern(NAME, "the step's id, [a-z0-9_-]+, unique"),
         ("step", "title") => string("what the step does, for people"),
         ("step", "action") => string("an action of the catalogue (`drconsole actions`)"),
@@ -93,12 +97,18 @@ fn field(section: &str, name: &str) -> Option<Value> {
 
 /// The fields the loader accepts that [`field`] does not describe (must be empty; a test checks).
 pub fn undescribed_fields() -> Vec<String> {
-    [("runbook", RUNBOOK_FIELDS), ("target", TARGET_FIELDS), ("state", STATE_FIELDS), ("step", STEP_FIELDS)]
-        .iter()
-        .flat_map(|(section, fields)| fields.iter().map(move |f| (*section, *f)))
-        .filter(|(section, f)| field(section, f).is_none())
-        .map(|(section, f)| format!("{section}.{f}"))
-        .collect()
+    [
+        ("runbook", RUNBOOK_FIELDS),
+        ("target", TARGET_FIELDS),
+        ("state", STATE_FIELDS),
+        ("notify", NOTIFY_FIELDS),
+        ("step", STEP_FIELDS),
+    ]
+    .iter()
+    .flat_map(|(section, fields)| fields.iter().map(move |f| (*section, *f)))
+    .filter(|(section, f)| field(section, f).is_none())
+    .map(|(section, f)| format!("{section}.{f}"))
+    .collect()
 }
 
 fn section(name: &str, fields: &[&str]) -> Value {
@@ -164,6 +174,7 @@ fn runbook(catalog: &dyn Catalog) -> Value {
                 "runbook" => section("runbook", RUNBOOK_FIELDS),
                 "target" => section("target", TARGET_FIELDS),
                 "state" => section("state", STATE_FIELDS),
+                "notify" => section("notify", NOTIFY_FIELDS),
                 "vars" => json!({ "type": "object", "description": "values for ${vars.NAME}" }),
                 "step" => json!({ "type": "array", "items": step }),
                 other => json!({ "description": format!("section `{other}`") }),

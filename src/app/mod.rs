@@ -29,10 +29,19 @@ pub fn run(cli: Cli) -> Exit {
     }
     let registry = Registry::builtin();
     journal::shared::configure(cli.shared_state().map_err(AppError::Usage)?);
+    crate::notify::configure(&cli.notify).map_err(AppError::Usage)?;
     let state_dir = cli.state_dir.as_deref();
     match cli.command {
         Some(Cmd::Check { files, json }) => Ok(check(&files, json, &registry)),
         Some(Cmd::Actions { json }) => Ok(actions(json, &registry)),
+        Some(Cmd::Plan { runbook, drill }) if crate::incident::file::is_incident_file(&runbook) => {
+            let mut set = crate::incident::load_file(&runbook, &registry).map_err(|d| invalid(&runbook, &d))?;
+            for (_, rb) in &mut set.apps {
+                rb.meta.drill |= drill;
+            }
+            print!("{}", plan::plan_incident_text(&set, &registry));
+            Ok(exit::RECOVERED)
+        }
         Some(Cmd::Plan { runbook, drill }) => {
             let mut rb = load(&runbook, &registry)?;
             rb.meta.drill |= drill;
@@ -437,7 +446,9 @@ fn drive(
     if let Some(mut topts) = console {
         topts.history = history;
         topts.shared_state = shared_url;
-        return run_console(handle, guard, topts, &rt);
+        let code = run_console(handle, guard, topts, &rt);
+        crate::notify::drain(&rt);
+        return code;
     }
     let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };
     let result = rt.block_on(async move {
@@ -446,6 +457,7 @@ fn drive(
         result
     });
     drop(paced);
+    crate::notify::drain(&rt);
     Ok(result.outcome.exit_code())
 }
 

@@ -427,6 +427,9 @@ fn drive(
     for a in &apps {
         eprintln!("drconsole: {}: run {} (journal: {})", a.app, a.prepared.cfg.run_id, a.prepared.dir.display());
     }
+    for a in &mut apps {
+        a.prepared.set_incident_id(&record.incident_id);
+    }
     for a in apps.iter_mut().filter(|_| console.is_none()) {
         // headless: the flags' confirmations are given by the engine as they are asked
         let by = if a.opts.operator.is_empty() { "headless".to_string() } else { a.opts.operator.clone() };
@@ -529,6 +532,7 @@ fn drive(
         }))),
     };
     drop(paced);
+    crate::notify::drain(&rt);
     let code = worst_exit(results.iter().map(|(_, _, r)| r.outcome.exit_code()));
     for (app, _, r) in &results {
         if let Some(a) = record.apps.iter_mut().find(|a| &a.app == app) {

@@ -35,6 +35,8 @@ pub struct IncidentFile {
     /// Application names said to go first, most urgent first.
     pub priority: Vec<(String, Range<usize>)>,
     pub limits: Limits,
+    /// `[notify] webhooks`: where every application's notifications go (`crate::notify`).
+    pub notify: Vec<String>,
     pub source: SourceFile,
 }
 
@@ -50,6 +52,17 @@ pub(crate) struct Doc {
     #[serde(default)]
     #[schemars(with = "std::collections::BTreeMap<String, LimitEntry>")]
     limits: std::collections::BTreeMap<String, Spanned<toml::Value>>,
+    /// Where notifications go (every application's), besides `--notify` and DRCONSOLE_NOTIFY
+    #[serde(default)]
+    notify: Option<NotifyTable>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NotifyTable {
+    /// Webhook URLs (http or https) that receive a JSON POST for each notification
+    #[schemars(with = "Vec<String>")]
+    webhooks: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -171,10 +184,19 @@ pub fn parse(path: &Path, text: &str) -> Result<IncidentFile, Diagnostics> {
             )),
         }
     }
+    let mut notify = Vec::new();
+    for w in doc.notify.map(|n| n.webhooks).unwrap_or_default() {
+        let span = w.span();
+        let url = w.into_inner();
+        match crate::notify::check_url(&url) {
+            Ok(()) => notify.push(url),
+            Err(e) => diags.push(source.diag(DiagKind::BadValue, span, format!("[notify] webhooks: {e}"))),
+        }
+    }
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
-    Ok(IncidentFile { path: path.to_path_buf(), name, title: t.title, runbooks, priority, limits, source })
+    Ok(IncidentFile { path: path.to_path_buf(), name, title: t.title, runbooks, priority, limits, notify, source })
 }
 
 impl IncidentFile {

@@ -79,6 +79,10 @@ pub fn load_file(path: &Path, registry: &Registry) -> Result<IncidentSet, Diagno
     }
     let rank = |app: &str| f.priority.iter().position(|(p, _)| p == app).unwrap_or(usize::MAX);
     apps.sort_by_key(|(a, _)| rank(a));
+    // the incident's webhooks hear of every application's run
+    for (_, rb) in &mut apps {
+        rb.meta.notify.extend(f.notify.iter().cloned());
+    }
     Ok(IncidentSet {
         name: f.name.clone(),
         title: f.title.clone(),

@@ -35,6 +35,8 @@ pub struct Prepared {
     clock_from: Option<Timestamp>,
     /// The S3 lock and mirror (`--shared-state`).
     shared: Option<super::shared::Session>,
+    /// The incident the run belongs to, for its notifications (`crate::notify`).
+    incident_id: Option<String>,
 }
 
 /// Keeps the run lock while the run goes on; released when dropped (the journal releases it earlier, when the
@@ -53,6 +55,11 @@ impl Drop for SessionGuard {
 }
 
 impl Prepared {
+    /// Names the incident the run belongs to (its notifications say so).
+    pub fn set_incident_id(&mut self, id: &str) {
+        self.incident_id = Some(id.to_string());
+    }
+
     /// Saves the simulator's world at each journal checkpoint (see [`WorldStore`]).
     pub fn set_world_store(&mut self, world: Box<dyn WorldStore>) {
         self.journal.set_world_store(world);
@@ -90,7 +97,8 @@ impl Prepared {
         clock: Clock,
         paced: Option<&crate::engine::pace::Paced>,
     ) -> (RunHandle, SessionGuard) {
-        let Prepared { dir, rb, mut cfg, prior, mut journal, lock, shared, .. } = self;
+        let drill = self.rb.meta.drill || self.meta.settings.drill;
+        let Prepared { dir, rb, mut cfg, prior, mut journal, lock, shared, incident_id, .. } = self;
         cfg.run_dir = Some(dir.clone());
         let run_id = cfg.run_id.clone();
         let emitter = Emitter::new(clock.clone());
@@ -99,6 +107,23 @@ impl Prepared {
         journal.set_lock(lock.clone());
         let abort = journal.abort_handle();
         emitter.add_sink(Box::new(journal));
+        // notifications to the bridge, after the journal (which records first); their task runs on the current,
+        // real-time runtime, never the simulator's paced one
+        let webhooks = crate::notify::webhooks(&rb.meta.notify);
+        for u in &webhooks {
+            // a webhook URL is a secret: it never appears in an event
+            emitter.register_secret(u);
+        }
+        let cx = crate::notify::Context {
+            app: if rb.meta.app.is_empty() { rb.meta.name.clone() } else { rb.meta.app.clone() },
+            run_id: run_id.clone(),
+            incident_id,
+            drill,
+            run_dir: dir.clone(),
+        };
+        if let Some(sink) = crate::notify::start(cx, webhooks) {
+            emitter.add_sink(Box::new(sink));
+        }
         let rb = Arc::new(rb);
         // the engine reads its clock when it is made: inside the runtime whose time the clock is
         let _context = paced.map(|p| p.handle().enter());
@@ -206,7 +231,19 @@ pub fn prepare_new(
             return Err(e);
         }
     };
-    Ok(Prepared { dir, rb, cfg, prior: None, meta, done: Vec::new(), journal, lock, clock_from: None, shared })
+    Ok(Prepared {
+        dir,
+        rb,
+        cfg,
+        prior: None,
+        meta,
+        done: Vec::new(),
+        journal,
+        lock,
+        clock_from: None,
+        shared,
+        incident_id: None,
+    })
 }
 
 /// Fills a new run directory: the runbook's text, meta.json, the journal with its first notes.
@@ -394,7 +431,19 @@ pub fn prepare_resume(
         .map(|s| s.id.clone())
         .collect();
     done.sort();
-    Ok(Prepared { dir, rb, cfg, prior: Some(prior), meta, done, journal, lock, clock_from: info.last_ts, shared })
+    Ok(Prepared {
+        dir,
+        rb,
+        cfg,
+        prior: Some(prior),
+        meta,
+        done,
+        journal,
+        lock,
+        clock_from: info.last_ts,
+        shared,
+        incident_id: None,
+    })
 }
 
 /// What else the journal says about a run, beside the engine's prior state.

@@ -20,11 +20,12 @@ use crate::util::{parse_duration, suggest};
 
 /// The sections of a runbook file, and each section's fields: what the loader accepts, and what `drconsole schema
 /// runbook` describes (crate::schema), so the two cannot drift.
-pub(crate) const SECTIONS: &[&str] = &["runbook", "target", "state", "vars", "step"];
+pub(crate) const SECTIONS: &[&str] = &["runbook", "target", "state", "notify", "vars", "step"];
 pub(crate) const RUNBOOK_FIELDS: &[&str] =
     &["name", "title", "app", "rto", "rpo", "owner", "description", "extends", "mode", "drill_record"];
 pub(crate) const TARGET_FIELDS: &[&str] = &["backend", "account", "primary", "secondary"];
 pub(crate) const STATE_FIELDS: &[&str] = &["shared", "region", "kms_key"];
+pub(crate) const NOTIFY_FIELDS: &[&str] = &["webhooks"];
 pub(crate) const STEP_FIELDS: &[&str] =
     &["id", "title", "action", "needs", "with", "timeout", "retries", "on_failure", "confirm", "expected", "doc"];
 const RUNBOOK_REFS: &[&str] = &["name", "title", "app", "rto", "rpo", "owner", "description"];
@@ -61,6 +62,8 @@ struct Partial {
     state_shared: Option<L<String>>,
     state_region: Option<L<String>>,
     state_kms_key: Option<L<String>>,
+    /// `[notify] webhooks`: where the run's notifications are POSTed (`crate::notify`).
+    notify: Option<L<Vec<String>>>,
     vars: Vec<(String, L<Value>)>,
     steps: Vec<PStep>,
     /// Fields written in the file, valid or not (`runbook.name`): a field with a bad value is reported once, as bad,
@@ -208,6 +211,7 @@ impl Loader<'_> {
                 "runbook" => self.runbook_section(file, v, &mut p),
                 "target" => self.target_section(file, v, &mut p),
                 "state" => self.state_section(file, v, &mut p),
+                "notify" => self.notify_section(file, v, &mut p),
                 "vars" => {
                     if let Some(t) = self.table(file, v, "[vars]") {
                         for (name, value) in t {
@@ -239,7 +243,9 @@ impl Loader<'_> {
                     self.err_help(
                         &kloc,
                         DiagKind::UnknownField,
-                        format!("unknown section `{other}`; expected one of: runbook, target, state, vars, step"),
+                        format!(
+                            "unknown section `{other}`; expected one of: runbook, target, state, notify, vars, step"
+                        ),
                         help,
                     );
                 }
@@ -502,6 +508,35 @@ impl Loader<'_> {
                 "region" => p.state_region = self.region(file, v, "region"),
                 "kms_key" => p.state_kms_key = self.string(file, v, "kms_key"),
                 _ => self.unknown(self.loc(file, k.span()), "[state]", key, STATE_FIELDS),
+            }
+        }
+    }
+
+    /// `[notify]`: `webhooks = ["https://…", …]`, each an http(s) URL.
+    fn notify_section(&mut self, file: usize, v: &Item<'_>, p: &mut Partial) {
+        let Some(t) = self.table(file, v, "[notify]") else { return };
+        for (k, v) in t {
+            let key = k.get_ref().as_ref();
+            match key {
+                "webhooks" => {
+                    let loc = self.loc(file, v.span());
+                    let DeValue::Array(items) = v.get_ref() else {
+                        self.err(&loc, DiagKind::WrongType, "`webhooks` must be an array of URLs");
+                        continue;
+                    };
+                    let mut urls = Vec::new();
+                    for item in items {
+                        let Some(s) = self.string(file, item, "webhooks") else { continue };
+                        match crate::notify::check_url(&s.v) {
+                            Ok(()) => urls.push(s.v),
+                            Err(e) => {
+                                self.err(&s.loc, DiagKind::BadValue, format!("`webhooks`: {e}"));
+                            }
+                        }
+                    }
+                    p.notify = Some(L { v: urls, loc });
+                }
+                _ => self.unknown(self.loc(file, k.span()), "[notify]", key, NOTIFY_FIELDS),
             }
         }
     }
@@ -811,6 +846,7 @@ impl Loader<'_> {
             description: p.description.map(|x| x.v),
             drill: p.drill.is_some_and(|x| x.v),
             drill_record: p.drill_record.map(|x| x.v),
+            notify: p.notify.map(|x| x.v).unwrap_or_default(),
         };
         let target = Target {
             backend: p.backend.map_or(Backend::Aws, |x| x.v),
@@ -1142,6 +1178,7 @@ fn merge(base: Partial, child: Partial) -> Partial {
         state_shared: child.state_shared.or(base.state_shared),
         state_region: child.state_region.or(base.state_region),
         state_kms_key: child.state_kms_key.or(base.state_kms_key),
+        notify: child.notify.or(base.notify),
         vars,
         steps,
         present: base.present.union(&child.present).cloned().collect(),

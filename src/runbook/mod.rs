@@ -6,7 +6,7 @@ pub mod diag;
 pub mod interp;
 pub mod kinds;
 mod load;
-pub(crate) use load::{RUNBOOK_FIELDS, SECTIONS, STATE_FIELDS, STEP_FIELDS, TARGET_FIELDS};
+pub(crate) use load::{NOTIFY_FIELDS, RUNBOOK_FIELDS, SECTIONS, STATE_FIELDS, STEP_FIELDS, TARGET_FIELDS};
 
 use std::ops::Range;
 use std::path::Path;
@@ -81,6 +81,9 @@ pub struct Meta {
     /// (`crate::drill_names::record_for`); without it, `drill-<short id>.<record>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_record: Option<String>,
+    /// `[notify] webhooks`: where notifications go (`crate::notify`). Never serialized: a webhook URL is a secret.
+    #[serde(skip)]
+    pub notify: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -730,3 +730,17 @@ fn latest_points_for_every_application_are_proposed_then_sent_each_to_its_applic
     assert!(key(&mut st, KeyCode::Char('n')).is_empty());
     assert!(screen_text(&st).contains("nothing chosen"));
 }
+
+/// `plan INCIDENT`: every application's critical path and projected RTO, the shared rate limits' effect and the
+/// incident's overall finish (it used to fail with `missing [runbook] section`).
+#[test]
+fn plan_of_the_shipped_incident_file() {
+    let out = Command::cargo_bin("drconsole").unwrap().current_dir(root()).args(["plan", INCIDENT]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for app in APPS {
+        assert!(text.contains(app), "{app} missing: {text}");
+    }
+    assert!(text.contains("overall finish:"), "{text}");
+    insta::assert_snapshot!("plan_incident_us_east_1_outage", text);
+}

@@ -22,6 +22,7 @@ mod journal_cli;
 mod journal_crash;
 mod journal_lib;
 mod journal_reports;
+mod notify;
 mod parity;
 mod preflight;
 mod preflight_recorded;

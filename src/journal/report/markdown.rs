@@ -234,6 +234,34 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o);
     }
 
+    if !r.notifications.is_empty() {
+        let failed = r.notifications.iter().filter(|d| d.result != "delivered").count();
+        let _ = writeln!(o, "## Notifications\n");
+        if failed > 0 {
+            let _ = writeln!(
+                o,
+                "{failed} of {} deliveries FAILED (the run went on without them).\n",
+                r.notifications.len()
+            );
+        }
+        let _ = writeln!(o, "| Time | Notification | Webhook | Result | Attempts | Detail |");
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        for d in &r.notifications {
+            let detail = d.error.clone().or_else(|| d.status.map(|s| format!("HTTP {s}"))).unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                ts(Some(d.at)),
+                d.event,
+                cell(&d.url),
+                d.result,
+                d.attempts,
+                cell(&detail)
+            );
+        }
+        let _ = writeln!(o);
+    }
+
     let _ = writeln!(o, "## Sessions\n");
     for s in &r.sessions {
         let how = if s.resumed { "resumed" } else { "started" };

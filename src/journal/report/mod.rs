@@ -63,6 +63,10 @@ pub struct Report {
     /// A drill's evidence (REL 9: recovery tested against RTO and RPO); absent for a real failover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_test: Option<RecoveryTest>,
+    /// Notifications to the bridge, one per message and webhook (`notify.jsonl`; URLs redacted); absent when the
+    /// run had no webhook.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::notify::Delivery>,
 }
 
 /// A region's unreachable periods during the run (`region_unreachable` / `region_reachable` events).
@@ -298,7 +302,9 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         .as_ref()
         .filter(|r| r.drill)
         .map(|r| recovery_test(run_dir, &view, r.rto_secs, r.sha256.clone(), &rpo, &verification));
+    let notifications = crate::notify::read_log(run_dir);
     Ok(Report {
+        notifications,
         format: "drconsole-report/1",
         run_id: meta.run_id.clone(),
         runbook: RunbookInfo {
