@@ -252,7 +252,7 @@ async fn two_hosts_one_run_lock_watch_kill_and_resume_from_an_empty_directory() 
 
     // B resumes from an empty directory once A's heartbeat is stale. (Both "hosts" share this machine's hostname,
     // so a resume without the flag would be taken for a resume on A's own host; the flag is what B passes.)
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(STALE + Duration::from_millis(500)).await;
     let mut r = host(&state_b, moto.endpoint(), prefix);
     r.args(["resume", &run_id, "--headless", "--yes", "--recovery-point", "latest+ebs=newest", "--take-over-lock"]);
     r.args(["--runbook".to_string(), runbooks_b.join(runbook_name).display().to_string()]);
