@@ -18,7 +18,7 @@ pub const MAX_PARALLEL: usize = 1024;
 pick a recovery point, restore RDS and EBS, rebuild the secondary region, verify — with live progress, an RTO \
 countdown and a projected finish.\n\nRun a runbook:    drconsole --headless runbook.toml\nRehearse it:      drconsole --headless --sim runbook.toml\nValidate it:      drconsole check runbook.toml",
     after_help = "Exit codes: 0 recovered; 1 a step failed or the run was aborted; 2 invalid runbook or usage; \
-3 headless run stopped at an approval or choice it was not given; 4 refused by a guard (account or region); 130 interrupted.",
+3 headless run stopped at an approval or choice it was not given; 4 refused by a guard (account or region); 130 interrupted (docs/exit-codes.md).\n\nReference: docs/README.md in the source (runbook format: docs/runbook.md; console and keys: docs/console.md; NDJSON events: docs/events.md); `drconsole man` prints the manual page.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -150,7 +150,7 @@ pub enum Cmd {
     },
     /// Print the manual page (roff), generated from these definitions: `drconsole man | man -l -`
     Man,
-    /// Print the JSON Schema of a file drconsole reads, for editors and CI (docs/runbook.md#editor-support)
+    /// Print the JSON Schema of a file drconsole reads, for editors and CI (docs/install.md)
     Schema {
         /// Which file: a runbook, an incident file, a simulator world, a console theme
         #[arg(value_enum)]
