@@ -412,6 +412,12 @@ impl Sim {
             fault_hits: Vec::new(),
             id_counter: BTreeMap::new(),
         };
+        Self::of_world(world, clock)
+    }
+
+    /// A simulator over `world` on `clock`: the one place its per-process parts (polls, locks, circuits) are made,
+    /// for a new world and a loaded one alike.
+    fn of_world(world: World, clock: Clock) -> Self {
         let polls = crate::cloud::batch::Polls::new(&clock);
         let health = sim_health(&clock);
         Self {
@@ -473,17 +479,7 @@ impl Sim {
     /// Restores a world saved by [`Sim::save`], on a clock (for a resumed run, one that continues in run time).
     pub fn load(json: &str, clock: Clock) -> Result<Self, SimError> {
         let world: World = serde_json::from_str(json).map_err(SimError::Load)?;
-        let polls = crate::cloud::batch::Polls::new(&clock);
-        let health = sim_health(&clock);
-        Ok(Self {
-            world: Mutex::new(world),
-            clock,
-            call_log: Mutex::new(None),
-            limits: std::sync::OnceLock::new(),
-            polls,
-            locks: Arc::default(),
-            health,
-        })
+        Ok(Self::of_world(world, clock))
     }
 
     /// Provisions again the secrets a world file and a runbook refer to (the same values a new world gets): a saved
