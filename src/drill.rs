@@ -54,9 +54,17 @@ pub const NAME_PARAMS: &[(&str, &[NameParam])] = &[
 ];
 
 /// Actions that change something but create nothing named by a parameter (tagged copies, associations, changes to
-/// what an earlier step made), and the generic `shell`, which drconsole cannot redirect.
-pub const NAMES_NOTHING: &[&str] =
-    &["ebs.copy_snapshot", "waf.associate", "rds.modify", "asg.rollout", "ec2.launch_template_version", "shell"];
+/// what an earlier step made), and the generic `shell`, which drconsole cannot redirect; `route53.routing_control`
+/// sets production's routing controls and refuses to run in a drill.
+pub const NAMES_NOTHING: &[&str] = &[
+    "ebs.copy_snapshot",
+    "waf.associate",
+    "rds.modify",
+    "asg.rollout",
+    "ec2.launch_template_version",
+    "shell",
+    "route53.routing_control",
+];
 
 /// Actions whose `region` defaults to the primary region (the others default to the secondary, or are global).
 const PRIMARY_BY_DEFAULT: &[&str] =

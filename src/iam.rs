@@ -35,7 +35,8 @@ fn is_read(iam: &str) -> bool {
 }
 
 fn global(service: &str) -> bool {
-    matches!(service, "route53" | "iam" | "sts")
+    // (Route 53 ARC's cluster data plane answers in five regions: a region condition would refuse its endpoints)
+    matches!(service, "route53" | "iam" | "sts" | "route53-recovery-cluster")
 }
 
 struct StepScope<'a> {
@@ -227,6 +228,31 @@ fn scoped(iam: &str, step_action: &str, s: &StepScope) -> Vec<Grant> {
             vec![grant(&a, vec!["arn:aws:route53:::hostedzone/*".into()], cond)]
         }
         "route53:CreateHealthCheck" => vec![grant(&a, vec!["*".into()], Value::Null)],
+        "route53-recovery-cluster:UpdateRoutingControlStates" => {
+            // the routing controls the step sets (and the safety rules it overrides), when known before the run
+            let list = |k: &str| -> Option<Vec<String>> {
+                match s.p.get(k) {
+                    None => Some(Vec::new()),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|v| v.as_str().filter(|x| !x.contains('<')).map(str::to_string))
+                        .collect::<Option<Vec<_>>>(),
+                    Some(_) => None,
+                }
+            };
+            let mut res = match (list("on"), list("off")) {
+                (Some(mut on), Some(off)) if !(on.is_empty() && off.is_empty()) => {
+                    on.extend(off);
+                    on
+                }
+                _ => vec![format!("arn:aws:route53-recovery-control::{acct}:controlpanel/*/routingcontrol/*")],
+            };
+            match list("override_safety_rules") {
+                Some(rules) => res.extend(rules),
+                None => res.push(format!("arn:aws:route53-recovery-control::{acct}:controlpanel/*/safetyrule/*")),
+            }
+            vec![grant(&a, res, Value::Null)]
+        }
         "backup:StartRestoreJob" => vec![grant(&a, s.arns("backup", "recovery-point:*"), Value::Null)],
         "iam:PassRole" => {
             let (service, role) = match step_action {

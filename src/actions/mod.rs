@@ -11,7 +11,10 @@ mod network;
 mod rds;
 pub mod recovery_point;
 mod route53;
-pub(crate) use route53::{failover_pair as route53_failover_pair, target_of as route53_target_of};
+pub(crate) use route53::{
+    cluster_endpoints as route53_cluster_endpoints, failover_pair as route53_failover_pair,
+    on_cluster as route53_on_cluster, target_of as route53_target_of,
+};
 pub mod shell;
 /// The action spec lives with the runbook format (`runbook::catalog`), which the loader checks against.
 pub mod spec {

@@ -2,7 +2,9 @@
 //! data-plane cut-over (`route53.failover`): with a failover record pair and health checks made beforehand, the
 //! cut-over changes nothing in Route 53 — it checks that Route 53 answers with the SECONDARY record, which it does
 //! once the PRIMARY's health check fails. Route 53's change APIs are served from us-east-1; the health checkers and
-//! DNS answers are not, so this cut-over works on the day us-east-1 is impaired.
+//! DNS answers are not, so this cut-over works on the day us-east-1 is impaired. Route 53 ARC routing controls
+//! (`route53.routing_control`) are the other data-plane cut-over: set On/Off at the first of the cluster's five
+//! regional endpoints that answers, skipping those whose region's circuit is open.
 
 use std::sync::Arc;
 
@@ -11,10 +13,10 @@ use async_trait::async_trait;
 use super::kit::{c, fqdn, outs, port_param, s, u32_param, wait_state};
 use super::spec::{ActionSpec, Effect, ParamKind as K, ParamSpec as P, out};
 use super::{Action, ActionCtx, ActionError, Outputs, Params};
-use crate::cloud::{AliasTarget, Cloud, HealthCheckConfig, HostedZone, RecordSet};
+use crate::cloud::{AliasTarget, Cloud, CloudError, ClusterEndpoint, HealthCheckConfig, HostedZone, RecordSet};
 
 pub fn all() -> Vec<Arc<dyn Action>> {
-    vec![Arc::new(Upsert), Arc::new(HealthCheckA), Arc::new(Failover)]
+    vec![Arc::new(Upsert), Arc::new(HealthCheckA), Arc::new(Failover), Arc::new(RoutingControlA)]
 }
 
 pub(crate) async fn zone(cloud: &Cloud, name: &str) -> Result<HostedZone, ActionError> {
@@ -354,5 +356,292 @@ impl Action for Failover {
             ctx.sleep(interval).await?;
             interval = (interval * 2).min(std::time::Duration::from_secs(60));
         }
+    }
+}
+
+struct RoutingControlA;
+static ROUTING_CONTROL: ActionSpec = ActionSpec {
+    name: "route53.routing_control",
+    summary: "Data-plane cut-over with Route 53 ARC: set routing controls On/Off at the first of the cluster's \
+              regional endpoints that answers (skipping regions known unreachable); needs no control plane",
+    params: &[
+        P::req(
+            "cluster_endpoints",
+            K::StrList,
+            "the cluster's endpoints (DescribeCluster's ClusterEndpoints, kept in the runbook so the day needs no \
+             control plane): URLs https://host-….route53-recovery-cluster.REGION.amazonaws.com/v1, or REGION=URL; \
+             tried in this order",
+        ),
+        P::opt("on", K::StrList, "routing control ARNs to turn On (traffic to what they gate: the secondary's cell)"),
+        P::opt("off", K::StrList, "routing control ARNs to turn Off (the primary's cell)"),
+        P::opt(
+            "override_safety_rules",
+            K::StrList,
+            "safety rule ARNs to override (a break-glass; leave empty so ARC's safety rules apply)",
+        ),
+    ],
+    outputs: &[
+        out("endpoint", "the region of the cluster endpoint that answered"),
+        out("states", "every routing control named, `name=On|Off`, when the step ended"),
+        out("changed", "true if the step changed a state, false if every control was already as asked"),
+    ],
+    iam: &["route53-recovery-cluster:GetRoutingControlState", "route53-recovery-cluster:UpdateRoutingControlStates"],
+    expected_secs: 15,
+    effect: Effect::Destructive,
+};
+
+/// The cluster endpoints of a `cluster_endpoints` parameter: `REGION=URL`, or a URL whose host names its region
+/// (`….route53-recovery-cluster.REGION.amazonaws.com`).
+pub(crate) fn cluster_endpoints(items: &[String]) -> Result<Vec<ClusterEndpoint>, String> {
+    if items.is_empty() {
+        return Err("`cluster_endpoints` is empty: give the cluster's endpoints (DescribeCluster)".into());
+    }
+    items
+        .iter()
+        .map(|item| {
+            let item = item.trim();
+            if let Some((region, url)) = item.split_once('=')
+                && !region.contains('/')
+            {
+                return Ok(ClusterEndpoint { region: region.trim().to_string(), url: url.trim().to_string() });
+            }
+            let host = item.split("://").nth(1).unwrap_or(item).split(['/', ':']).next().unwrap_or_default();
+            let labels: Vec<&str> = host.split('.').collect();
+            labels
+                .iter()
+                .position(|l| *l == "route53-recovery-cluster")
+                .and_then(|i| labels.get(i + 1))
+                .filter(|r| r.contains('-'))
+                .map(|r| ClusterEndpoint { region: (*r).to_string(), url: item.to_string() })
+                .ok_or_else(|| {
+                    format!(
+                        "cluster endpoint {item}: its region cannot be told from the host; write it REGION=URL \
+                         (e.g. us-west-2={item})"
+                    )
+                })
+        })
+        .collect()
+}
+
+/// How a call to a cluster ended on every endpoint when none answered.
+#[derive(Debug)]
+pub(crate) enum ClusterFailure {
+    /// An endpoint answered with an error another endpoint would give too (access denied, not found, a safety
+    /// rule): the call is not tried elsewhere.
+    Answered(ClusterEndpoint, CloudError),
+    /// No endpoint answered: each one's region and why (skipped while its circuit is open, or the error).
+    NoneAnswered(Vec<String>),
+}
+
+impl ClusterFailure {
+    pub(crate) fn message(&self, what: &str) -> String {
+        match self {
+            Self::Answered(ep, e) => format!("{what}: the cluster endpoint in {} answered: {e}", ep.region),
+            Self::NoneAnswered(tries) => {
+                format!("{what}: no cluster endpoint answered ({})", tries.join("; "))
+            }
+        }
+    }
+}
+
+/// Runs `call` at the cluster's endpoints in turn, from `first` (an index into `endpoints`), until one answers,
+/// as AWS recommends for the data plane: an endpoint whose region's circuit is open is skipped without a call, one
+/// that does not answer (unreachable, 5xx, throttled, timed out) is left for the next; an error that is an answer
+/// (4xx) ends the tries. `tried(region, why)` is told of each endpoint left. Returns the endpoint that answered.
+pub(crate) async fn on_cluster<T, F, Fut>(
+    cloud: &Cloud,
+    endpoints: &[ClusterEndpoint],
+    first: usize,
+    mut tried: impl FnMut(&str, &str),
+    mut call: F,
+) -> Result<(usize, T), ClusterFailure>
+where
+    F: FnMut(ClusterEndpoint) -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    let mut tries = Vec::new();
+    for k in 0..endpoints.len() {
+        let i = (first + k) % endpoints.len();
+        let ep = &endpoints[i];
+        if let Some(open) = cloud.health.as_ref().and_then(|h| h.is_open(&ep.region)) {
+            let why = format!(
+                "{} skipped: unreachable since {} ({})",
+                ep.region,
+                open.since.strftime("%H:%M:%S UTC"),
+                open.evidence
+            );
+            tried(&ep.region, &why);
+            tries.push(why);
+            continue;
+        }
+        match call(ep.clone()).await {
+            Ok(v) => return Ok((i, v)),
+            Err(e) if e.is_unreachable() || e.is_retryable() => {
+                let why = format!("{}: {e}", ep.region);
+                tried(&ep.region, &why);
+                tries.push(why);
+            }
+            Err(e) => return Err(ClusterFailure::Answered(ep.clone(), e)),
+        }
+    }
+    Err(ClusterFailure::NoneAnswered(tries))
+}
+
+/// Reads every routing control in `arns` at one endpoint.
+async fn read_states(
+    cloud: &Cloud,
+    ep: &ClusterEndpoint,
+    arns: &[String],
+) -> Result<Vec<crate::cloud::RoutingControl>, CloudError> {
+    let mut out = Vec::with_capacity(arns.len());
+    for arn in arns {
+        out.push(cloud.routing_controls.routing_control_state(ep, arn).await?);
+    }
+    Ok(out)
+}
+
+fn states_text(controls: &[crate::cloud::RoutingControl]) -> String {
+    controls
+        .iter()
+        .map(|c| format!("{}={}", if c.name.is_empty() { c.arn.as_str() } else { c.name.as_str() }, c.state))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The wanted state of each routing control of a step: `on` then `off`, each `(arn, On|Off)`.
+pub(crate) fn wanted_states(p: &Params) -> Result<Vec<(String, String)>, ActionError> {
+    let on = p.str_list("on")?;
+    let off = p.str_list("off")?;
+    if on.is_empty() && off.is_empty() {
+        return Err(ActionError::fatal("give the routing controls to set: `on`, `off` (ARNs)"));
+    }
+    if let Some(both) = on.iter().find(|a| off.contains(a)) {
+        return Err(ActionError::fatal(format!("routing control {both} is in both `on` and `off`")));
+    }
+    Ok(on.into_iter().map(|a| (a, "On".to_string())).chain(off.into_iter().map(|a| (a, "Off".to_string()))).collect())
+}
+
+#[async_trait]
+impl Action for RoutingControlA {
+    fn spec(&self) -> &'static ActionSpec {
+        &ROUTING_CONTROL
+    }
+    fn plan(&self, p: &Params) -> String {
+        let list = |k: &str| p.str_list(k).map(|v| v.join(", ")).unwrap_or_default();
+        let regions = p
+            .str_list("cluster_endpoints")
+            .ok()
+            .and_then(|e| cluster_endpoints(&e).ok())
+            .map(|e| e.iter().map(|e| e.region.clone()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default();
+        let mut what = Vec::new();
+        if !list("on").is_empty() {
+            what.push(format!("On: {}", list("on")));
+        }
+        if !list("off").is_empty() {
+            what.push(format!("Off: {}", list("off")));
+        }
+        format!(
+            "route53-recovery-cluster:UpdateRoutingControlStates {} at the first cluster endpoint that answers ({regions}); \
+             data plane, no control plane",
+            what.join("; ")
+        )
+    }
+    async fn run(&self, ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        let cloud = ctx.cloud()?;
+        let endpoints = cluster_endpoints(&p.str_list("cluster_endpoints")?).map_err(ActionError::fatal)?;
+        let wanted = wanted_states(p)?;
+        if ctx.drill {
+            return Err(ActionError::refused(
+                "a drill never moves production traffic: route53.routing_control sets the routing controls \
+                 production traffic follows; leave this step out of the drill (or mark it manual)",
+            ));
+        }
+        let overrides = p.str_list("override_safety_rules")?;
+        let arns: Vec<String> = wanted.iter().map(|(a, _)| a.clone()).collect();
+        let progress = |_: &str, why: &str| ctx.progress(format!("cluster endpoint {why}; trying the next"), None);
+        let (at, before) = on_cluster(cloud, &endpoints, 0, progress, |ep| {
+            let arns = &arns;
+            async move { read_states(cloud, &ep, arns).await }
+        })
+        .await
+        .map_err(|f| ActionError::fatal(f.message("reading the routing controls")))?;
+        let differ: Vec<(String, String)> = wanted
+            .iter()
+            .filter(|(arn, want)| before.iter().find(|c| &c.arn == arn).is_none_or(|c| &c.state != want))
+            .cloned()
+            .collect();
+        if differ.is_empty() {
+            for c in &before {
+                ctx.resource("found", "routing-control", &c.arn, &endpoints[at].region, &c.state);
+            }
+            return Ok(outs(&[
+                ("endpoint", s(endpoints[at].region.clone())),
+                ("states", s(states_text(&before))),
+                ("changed", s("false")),
+            ]));
+        }
+        for (arn, want) in &differ {
+            ctx.resource("changing", "routing-control", arn, &endpoints[at].region, want);
+        }
+        // setting a state is idempotent: an update that timed out at one endpoint and applied anyway is made again
+        // at the next with the same result
+        let (at, ()) = on_cluster(cloud, &endpoints, at, progress, |ep| {
+            let (wanted, overrides) = (wanted.clone(), overrides.clone());
+            async move { cloud.routing_controls.update_routing_control_states(&ep, &wanted, &overrides).await }
+        })
+        .await
+        .map_err(|f| match &f {
+            ClusterFailure::Answered(_, e) if e.is_refusal() => {
+                ActionError::refused(f.message("setting the routing controls"))
+            }
+            _ => ActionError::fatal(f.message("setting the routing controls")),
+        })?;
+        let (at, after) = on_cluster(cloud, &endpoints, at, progress, |ep| {
+            let arns = &arns;
+            async move { read_states(cloud, &ep, arns).await }
+        })
+        .await
+        .map_err(|f| ActionError::fatal(f.message("reading the routing controls back")))?;
+        let wrong: Vec<String> = wanted
+            .iter()
+            .filter(|(arn, want)| after.iter().find(|c| &c.arn == arn).is_none_or(|c| &c.state != want))
+            .map(|(arn, want)| format!("{arn} is not {want}"))
+            .collect();
+        if !wrong.is_empty() {
+            return Err(ActionError::fatal(format!(
+                "the cluster accepted the change but reads back otherwise: {}",
+                wrong.join("; ")
+            )));
+        }
+        for c in &after {
+            ctx.resource("changed", "routing-control", &c.arn, &endpoints[at].region, &c.state);
+        }
+        Ok(outs(&[
+            ("endpoint", s(endpoints[at].region.clone())),
+            ("states", s(states_text(&after))),
+            ("changed", s("true")),
+        ]))
+    }
+}
+
+#[cfg(test)]
+mod routing_control_tests {
+    use super::*;
+
+    #[test]
+    fn cluster_endpoints_tell_their_region_from_the_host_or_a_prefix() {
+        let e = cluster_endpoints(&[
+            "https://host-dsfc5i.route53-recovery-cluster.us-west-2.amazonaws.com/v1".into(),
+            "eu-west-1=https://10.0.0.1:8443/v1".into(),
+        ])
+        .unwrap();
+        assert_eq!(e[0].region, "us-west-2");
+        assert_eq!(e[0].url, "https://host-dsfc5i.route53-recovery-cluster.us-west-2.amazonaws.com/v1");
+        assert_eq!(e[1].region, "eu-west-1");
+        assert_eq!(e[1].url, "https://10.0.0.1:8443/v1");
+        let err = cluster_endpoints(&["https://arc.example.com/v1".into()]).unwrap_err();
+        assert!(err.contains("REGION=URL"), "{err}");
+        assert!(cluster_endpoints(&[]).is_err());
     }
 }

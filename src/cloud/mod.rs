@@ -942,6 +942,42 @@ pub trait Route53: Send + Sync {
     async fn health_check_status(&self, id: &str) -> CloudResult<String>;
 }
 
+// ---------------------------------------------------------------------------------------------------------- Route 53 ARC
+
+/// One regional endpoint of a Route 53 Application Recovery Controller cluster (the cluster's data plane: five
+/// endpoints in five regions, any one of which can read and set routing controls).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEndpoint {
+    pub region: String,
+    /// `https://host-….route53-recovery-cluster.REGION.amazonaws.com/v1`
+    pub url: String,
+}
+
+/// A routing control as the cluster's data plane reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingControl {
+    pub arn: String,
+    pub name: String,
+    /// `On` or `Off`.
+    pub state: String,
+}
+
+/// Route 53 ARC routing controls, through one cluster endpoint per call: the caller chooses the endpoint and tries
+/// the others when it does not answer (as AWS recommends), so an impaired region costs one endpoint, not the step.
+#[async_trait]
+pub trait RoutingControls: Send + Sync {
+    /// GetRoutingControlState at `endpoint`.
+    async fn routing_control_state(&self, endpoint: &ClusterEndpoint, arn: &str) -> CloudResult<RoutingControl>;
+    /// UpdateRoutingControlStates at `endpoint`: every `(arn, On|Off)` in one call (ARC evaluates its safety rules
+    /// over the whole batch), overriding the safety rules named in `override_rules`.
+    async fn update_routing_control_states(
+        &self,
+        endpoint: &ClusterEndpoint,
+        states: &[(String, String)],
+        override_rules: &[String],
+    ) -> CloudResult<()>;
+}
+
 // ---------------------------------------------------------------------------------------------------------- S3
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1185,6 +1221,8 @@ pub struct Cloud {
     pub asg: Arc<dyn Asg>,
     pub waf: Arc<dyn Waf>,
     pub route53: Arc<dyn Route53>,
+    /// Route 53 ARC routing controls (the cluster's data plane).
+    pub routing_controls: Arc<dyn RoutingControls>,
     pub s3: Arc<dyn S3>,
     pub backup: Arc<dyn Backup>,
     pub dynamodb: Arc<dyn Dynamodb>,
@@ -1217,6 +1255,7 @@ impl Cloud {
             + Asg
             + Waf
             + Route53
+            + RoutingControls
             + S3
             + Backup
             + Dynamodb
@@ -1237,6 +1276,7 @@ impl Cloud {
             asg: all.clone(),
             waf: all.clone(),
             route53: all.clone(),
+            routing_controls: all.clone(),
             s3: all.clone(),
             backup: all.clone(),
             dynamodb: all.clone(),

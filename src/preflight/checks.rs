@@ -359,6 +359,13 @@ impl<'a> Checks<'a> {
                         self.failover_records(&zone, &record, &rtype, known(&p, "secondary_dns")).await;
                     }
                 }
+                "route53.routing_control" => {
+                    if let Some(endpoints) = known_list(&p, "cluster_endpoints") {
+                        let on = known_list(&p, "on").unwrap_or_default();
+                        let off = known_list(&p, "off").unwrap_or_default();
+                        self.routing_controls(&endpoints, &on, &off).await;
+                    }
+                }
                 "route53.upsert" | "check.record_points_to_alb" => {
                     if let (Some(zone), Some(record)) = (known(&p, "zone"), known(&p, "record")) {
                         self.record(&zone, &record).await;
@@ -1015,6 +1022,81 @@ impl<'a> Checks<'a> {
         }
         let shown: Vec<String> = states.iter().map(|(w, id, st)| format!("{w} health check {id} {st}")).collect();
         self.add(&key, Status::Ok, check, format!("ready: SECONDARY → {target}; {}", shown.join(", ")), "");
+    }
+}
+
+impl Checks<'_> {
+    /// The routing controls `route53.routing_control` sets: each exists, read at the first cluster endpoint that
+    /// answers (as the step will), with its state now and the state the step sets; endpoints that did not answer
+    /// are a warning (the step would move on to the next one).
+    async fn routing_controls(&mut self, endpoints: &[String], on: &[String], off: &[String]) {
+        let key = format!("routing-controls:{}", self.step);
+        let check = "Route 53 ARC routing controls".to_string();
+        let endpoints = match crate::actions::route53_cluster_endpoints(endpoints) {
+            Ok(e) => e,
+            Err(e) => return self.add(&key, Status::Fail, check, e, "fix `cluster_endpoints`"),
+        };
+        let wanted: Vec<(String, &str)> =
+            on.iter().map(|a| (a.clone(), "On")).chain(off.iter().map(|a| (a.clone(), "Off"))).collect();
+        let arns: Vec<String> = wanted.iter().map(|(a, _)| a.clone()).collect();
+        let cloud = self.cloud().clone();
+        let mut missed = Vec::new();
+        let read = crate::actions::route53_on_cluster(
+            &cloud,
+            &endpoints,
+            0,
+            |_, why| missed.push(why.to_string()),
+            |ep| {
+                let (cloud, arns) = (&cloud, &arns);
+                async move {
+                    let mut out = Vec::new();
+                    for arn in arns {
+                        out.push(cloud.routing_controls.routing_control_state(&ep, arn).await?);
+                    }
+                    Ok(out)
+                }
+            },
+        )
+        .await;
+        if !missed.is_empty() {
+            self.add(
+                &format!("arc-endpoints:{}", self.step),
+                Status::Warn,
+                "Route 53 ARC cluster endpoints".into(),
+                format!("did not answer: {}", missed.join("; ")),
+                "the step tries the cluster's other endpoints; check the endpoints listed in `cluster_endpoints`",
+            );
+        }
+        match read {
+            Ok((i, controls)) => {
+                let shown: Vec<String> = wanted
+                    .iter()
+                    .map(|(arn, want)| match controls.iter().find(|c| &c.arn == arn) {
+                        Some(c) => format!(
+                            "{} {} (the step sets {want})",
+                            if c.name.is_empty() { arn } else { &c.name },
+                            c.state
+                        ),
+                        None => format!("{arn} not read"),
+                    })
+                    .collect();
+                self.add(
+                    &key,
+                    Status::Ok,
+                    check,
+                    format!("ready: {} (read at the cluster endpoint in {})", shown.join(", "), endpoints[i].region),
+                    "",
+                );
+            }
+            Err(f) => self.add(
+                &key,
+                Status::Fail,
+                check,
+                f.message("reading the routing controls"),
+                "check the routing control ARNs, the cluster endpoints and the permission \
+                 route53-recovery-cluster:GetRoutingControlState",
+            ),
+        }
     }
 }
 

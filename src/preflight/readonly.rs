@@ -271,6 +271,21 @@ impl Waf for ReadOnly {
 }
 
 #[async_trait]
+impl RoutingControls for ReadOnly {
+    async fn routing_control_state(&self, endpoint: &ClusterEndpoint, arn: &str) -> CloudResult<RoutingControl> {
+        self.inner.routing_controls.routing_control_state(endpoint, arn).await
+    }
+    async fn update_routing_control_states(
+        &self,
+        endpoint: &ClusterEndpoint,
+        _: &[(String, String)],
+        _: &[String],
+    ) -> CloudResult<()> {
+        self.refuse("route53-recovery-cluster", "UpdateRoutingControlStates", &endpoint.region)
+    }
+}
+
+#[async_trait]
 impl Route53 for ReadOnly {
     async fn find_hosted_zones(&self, name: &str) -> CloudResult<Vec<HostedZone>> {
         self.inner.route53.find_hosted_zones(name).await

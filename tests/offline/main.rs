@@ -9,6 +9,7 @@ mod crash;
 #[path = "../support/replay.rs"]
 mod replay;
 
+mod arc_recorded;
 mod aws_recorded;
 mod check;
 mod drill;

@@ -236,3 +236,66 @@ fn the_console_header_shows_the_run_s_region_health_from_its_view() {
     assert!(!text.lines().nth(1).unwrap().contains("unreachable"), "{text}");
     assert_eq!(s.view.regions[0].down, vec![(fixtures::at(2), Some(fixtures::at(9)))]);
 }
+
+/// The tabletop ARC cut-over: us-east-1 down, its cluster endpoint listed first; the routing controls are set at
+/// the next endpoint (us-west-2), and the step says where it went and why.
+#[test]
+fn routing_controls_are_set_at_another_endpoint_while_us_east_1_is_down_on_the_simulator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rb = tmp.path().join("arc.toml");
+    let arn =
+        |cell: &str| format!("arn:aws:route53-recovery-control::123456789012:controlpanel/p1/routingcontrol/{cell}");
+    std::fs::write(
+        &rb,
+        format!(
+            r#"[runbook]
+name = "arc-tabletop"
+title = "Tabletop: the ARC cut-over while us-east-1 is down"
+app = "cross-sell"
+rto = "2h"
+rpo = "1h"
+
+[target]
+backend = "sim"
+primary = "us-east-1"
+secondary = "us-west-2"
+
+[[step]]
+id = "cut_over"
+title = "Turn us-west-2's cell on, us-east-1's off"
+action = "route53.routing_control"
+[step.with]
+cluster_endpoints = ["https://host-e.route53-recovery-cluster.us-east-1.amazonaws.com/v1", "https://host-w.route53-recovery-cluster.us-west-2.amazonaws.com/v1"]
+on = ["{}"]
+off = ["{}"]
+"#,
+            arn("west"),
+            arn("east")
+        ),
+    )
+    .unwrap();
+    let w = world(tmp.path(), "[world]\nunavailable_regions = [\"us-east-1\"]\n");
+    let (code, out) = run_sim(&rb, tmp.path(), &["--world", &w], true);
+    let ev = events(&out);
+    assert_eq!(code, 0, "{:?}", of_type(&ev, "run_finished"));
+    let done = of_type(&ev, "step_succeeded").into_iter().find(|e| e["step"] == "cut_over").unwrap().clone();
+    assert_eq!(done["outputs"]["endpoint"], "us-west-2", "{done}");
+    assert_eq!(done["outputs"]["states"], "west=On, east=Off", "{done}");
+    assert_eq!(done["outputs"]["changed"], "true", "{done}");
+    // one call's attempts failed there (too few to open its circuit): the step moved on and said so
+    assert!(
+        of_type(&ev, "step_progress").iter().any(|e| {
+            let m = e["message"].as_str().unwrap();
+            m.contains("cluster endpoint us-east-1") && m.contains("unavailable") && m.contains("trying the next")
+        }),
+        "{:?}",
+        of_type(&ev, "step_progress")
+    );
+    // plan: a data plane, no control plane dependency
+    let plan = Command::cargo_bin("drconsole").unwrap().args(["plan", rb.to_str().unwrap()]).output().unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains("route53-recovery-cluster:UpdateRoutingControlStates") && !plan.contains("control plane ("),
+        "{plan}"
+    );
+}

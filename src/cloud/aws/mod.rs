@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 mod acm;
+mod arc;
 mod asg;
 pub mod backup;
 mod cleanup;
@@ -79,6 +80,7 @@ pub struct AwsOptions {
 /// |---|---|---|---|
 /// | every control-plane API (EC2, RDS, ELB, ASG, WAF, Route 53, IAM, STS, KMS, Secrets Manager, ACM, Backup, DynamoDB, Service Quotas) | 3.1 s | 20 s | 30 s |
 /// | S3 (objects, long listings) | 3.1 s | 60 s | 120 s |
+/// | Route 53 ARC cluster endpoints (routing controls; 2 attempts per endpoint, then the next endpoint) | 3.1 s | 5 s | 10 s |
 ///
 /// AWS endpoints accept a connection in milliseconds and answer a control-plane call in well under a second; these
 /// bounds are for a network or an endpoint in trouble. A region that accepts connections and never answers is
@@ -87,6 +89,8 @@ pub struct AwsOptions {
 pub fn timeouts(service: &str) -> TimeoutConfig {
     let (read, attempt) = match service {
         "s3" => (60, 120),
+        // the cluster's data plane answers in milliseconds; one that does not is left for the next endpoint
+        "route53-recovery-cluster" => (5, 10),
         _ => (20, 30),
     };
     TimeoutConfig::builder()
@@ -118,6 +122,8 @@ pub struct Clients {
     rds: PerRegion<aws_sdk_rds::Client>,
     s3: PerRegion<aws_sdk_s3::Client>,
     route53: PerRegion<aws_sdk_route53::Client>,
+    /// Route 53 ARC cluster endpoints, by URL (each signed for its own region).
+    recovery_cluster: PerRegion<aws_sdk_route53recoverycluster::Client>,
     asg: PerRegion<aws_sdk_autoscaling::Client>,
     elb: PerRegion<aws_sdk_elasticloadbalancingv2::Client>,
     waf: PerRegion<aws_sdk_wafv2::Client>,
@@ -225,6 +231,7 @@ impl Clients {
             rds: PerRegion::new(),
             s3: PerRegion::new(),
             route53: PerRegion::new(),
+            recovery_cluster: PerRegion::new(),
             asg: PerRegion::new(),
             elb: PerRegion::new(),
             waf: PerRegion::new(),
@@ -290,6 +297,20 @@ impl Clients {
                     .timeout_config(timeouts("route53"))
                     .build(),
             )
+        })
+    }
+    /// A Route 53 ARC cluster endpoint: its URL, signed for its region (a custom `--endpoint-url`, an emulator or a
+    /// proxy, still takes every call). Two attempts per endpoint: the caller tries the next endpoint rather than
+    /// retrying one that does not answer.
+    pub fn recovery_cluster(&self, endpoint: &crate::cloud::ClusterEndpoint) -> aws_sdk_route53recoverycluster::Client {
+        self.recovery_cluster.get(&format!("{} {}", endpoint.region, endpoint.url), || {
+            let mut b = aws_sdk_route53recoverycluster::config::Builder::from(&self.config(&endpoint.region))
+                .timeout_config(timeouts("route53-recovery-cluster"))
+                .retry_config(RetryConfig::standard().with_max_attempts(2));
+            if self.base.endpoint_url().is_none() {
+                b = b.endpoint_url(&endpoint.url);
+            }
+            aws_sdk_route53recoverycluster::Client::from_conf(b.build())
         })
     }
     pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {

@@ -11,6 +11,7 @@
 //! a world file ([`scenario`]) can define resources and inject faults.
 
 mod acm;
+mod arc;
 mod asg;
 mod backup;
 mod cleanup;
@@ -299,6 +300,9 @@ pub struct World {
     /// Health checks whose endpoint does not answer (GetHealthCheckStatus: Unhealthy).
     #[serde(default)]
     pub failing_health_checks: std::collections::BTreeSet<String>,
+    /// Route 53 ARC routing controls, by ARN.
+    #[serde(default)]
+    pub routing_controls: BTreeMap<String, RoutingControl>,
     /// API calls made, by `service:Operation`.
     pub calls: BTreeMap<String, u64>,
     pub faults: Vec<Fault>,
@@ -407,6 +411,7 @@ impl Sim {
             changes: BTreeMap::new(),
             health_checks: BTreeMap::new(),
             failing_health_checks: Default::default(),
+            routing_controls: BTreeMap::new(),
             calls: BTreeMap::new(),
             faults: Vec::new(),
             fault_hits: Vec::new(),
@@ -722,7 +727,8 @@ impl Sim {
                     )
                     .retryable(),
                 );
-            } else if !region.is_empty() && !w.regions.contains_key(region) {
+            } else if !region.is_empty() && !w.regions.contains_key(region) && service != "route53-recovery-cluster" {
+                // (an ARC cluster's endpoints are in five regions, whichever two the world has)
                 err = Some(CloudError::new(
                     service,
                     op,

@@ -17,7 +17,8 @@ use crate::runbook::Runbook;
 pub struct Seed {
     /// `db`, `backup` (a db backed up by AWS Backup), `volume`, `volumes_by_tag`, `instance`, `image`, `vpc`,
     /// `zone`, `failover_zone` (a failover record pair: `record`, the SECONDARY aliasing load balancer `id`),
-    /// `secret`, `s3`, `launch_template`, `asg`, `web_acl`
+    /// `secret`, `s3`, `launch_template`, `asg`, `web_acl`, `routing_control` (a Route 53 ARC routing control:
+    /// its ARN `id`, optional `name`, its state `value`, `On` or `Off` (default))
     pub kind: String,
     /// Default: the primary region.
     pub region: Option<String>,
@@ -34,7 +35,7 @@ pub struct Seed {
     pub launch_template: Option<String>,
     /// `volume`: the instance it is attached to (created if missing).
     pub instance: Option<String>,
-    /// `secret`: its value (default: derived from the world's seed).
+    /// `secret`: its value (default: derived from the world's seed); `routing_control`: its state, `On` or `Off`.
     pub value: Option<String>,
     /// `zone`: a record in it (the name customers use today), an alias to the primary region's load balancer.
     pub record: Option<String>,
@@ -166,6 +167,23 @@ pub fn seeds_from_runbook(rb: &Runbook) -> Vec<Seed> {
                     s.id.clone_from(&alb);
                     s.region = Some(rb.target.secondary.clone());
                 })
+            }
+            "route53.routing_control" => {
+                // the routing controls as they are before the failover: those the step turns on are off, and the
+                // other way round
+                for (param, before) in [("on", "Off"), ("off", "On")] {
+                    let arns = match p.get(param) {
+                        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                        Some(Value::String(one)) => vec![one.clone()],
+                        _ => Vec::new(),
+                    };
+                    for arn in arns.into_iter().filter(|a| !a.contains('<')) {
+                        push("routing_control", &|s| {
+                            s.id = Some(arn.clone());
+                            s.value = Some(before.to_string());
+                        });
+                    }
+                }
             }
             "route53.upsert" | "check.record_points_to_alb" => push("zone", &|s| {
                 s.name = get("zone");
@@ -328,6 +346,19 @@ impl Sim {
                         });
                     }
                 }
+            }
+            "routing_control" => {
+                let Some(arn) = seed.id.clone() else { return };
+                let name = seed.name.clone().unwrap_or_else(|| arn.rsplit('/').next().unwrap_or(&arn).to_string());
+                let state = match seed.value.as_deref() {
+                    Some("On" | "on") => "On",
+                    _ => "Off",
+                };
+                w.routing_controls.entry(arn.clone()).or_insert_with(|| RoutingControl {
+                    arn,
+                    name,
+                    state: state.to_string(),
+                });
             }
             "failover_zone" => {
                 let (Some(name), Some(record)) = (seed.name.clone(), seed.record.as_deref().map(self::fqdn)) else {
