@@ -26,6 +26,10 @@ pub struct Options {
     /// `--manual-done all|ID,ID`: manual tasks recorded as done by the flag.
     pub manual_done_all: bool,
     pub manual_done: HashSet<String>,
+    /// A resume: the earlier sessions' events, applied to the view (not printed) before this session's, so the
+    /// summary covers the whole run as the console and the report do (recovery points chosen before, regions
+    /// unreachable in an earlier session).
+    pub history: Vec<Event>,
 }
 
 impl Options {
@@ -53,6 +57,14 @@ impl<W: Write> Printer<W> {
     /// The summary names the directory the reports were written to.
     pub fn with_reports(mut self, dir: Option<std::path::PathBuf>) -> Self {
         self.reports = dir;
+        self
+    }
+
+    /// Applies earlier sessions' events to the view without printing them (a resume).
+    pub fn with_history(mut self, history: &[Event]) -> Self {
+        for ev in history {
+            self.view.apply(ev);
+        }
         self
     }
 
@@ -185,9 +197,15 @@ impl<W: Write> Printer<W> {
             let periods: Vec<String> = r
                 .down
                 .iter()
-                .map(|(from, to)| match to {
-                    Some(to) => format!("{} to {}", from.strftime("%H:%M:%SZ"), to.strftime("%H:%M:%SZ")),
-                    None => format!("since {} (still unreachable)", from.strftime("%H:%M:%SZ")),
+                .map(|d| match d.until {
+                    Some(to) if d.session_ended => format!(
+                        "{} until session {} ended at {} (not known since)",
+                        d.since.strftime("%H:%M:%SZ"),
+                        d.session,
+                        to.strftime("%H:%M:%SZ")
+                    ),
+                    Some(to) => format!("{} to {}", d.since.strftime("%H:%M:%SZ"), to.strftime("%H:%M:%SZ")),
+                    None => format!("since {} (still unreachable)", d.since.strftime("%H:%M:%SZ")),
                 })
                 .collect();
             let _ = writeln!(self.out, "region:   {} unreachable {}", sanitize(&r.region), periods.join(", "));
@@ -205,7 +223,7 @@ impl<W: Write> Printer<W> {
 
 /// Drives a run to its end, printing to `out`; Ctrl-C / SIGTERM interrupt it gracefully.
 pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> RunResult {
-    let mut p = Printer::new(out, opts.json).with_reports(opts.reports.clone());
+    let mut p = Printer::new(out, opts.json).with_reports(opts.reports.clone()).with_history(&opts.history);
     let by = if opts.operator.is_empty() { "headless".to_string() } else { opts.operator.clone() };
     let interrupted = shutdown_signal();
     tokio::pin!(interrupted);

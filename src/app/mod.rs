@@ -210,6 +210,7 @@ fn headless_options(
         engine_approves: false,
         manual_done_all: manual_done.iter().any(|a| a == "all"),
         manual_done: done,
+        history: Vec::new(),
     })
 }
 
@@ -427,12 +428,11 @@ fn drive(
         None => rt.block_on(attach_aws(&mut prepared)),
     }
     .map_err(AppError::Setup)?;
-    // a resume: the console shows what the earlier sessions did
-    let history = match (&console, prepared.prior.is_some()) {
-        (Some(_), true) => {
-            journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default()
-        }
-        _ => Vec::new(),
+    // a resume: the console (and the headless summary) show what the earlier sessions did
+    let history: Vec<crate::run::Event> = if prepared.prior.is_some() {
+        journal::read_journal(&prepared.dir).map(|r| r.events().cloned().collect()).unwrap_or_default()
+    } else {
+        Vec::new()
     };
     let mut console = console;
     if let Some(topts) = &mut console {
@@ -450,7 +450,7 @@ fn drive(
         crate::notify::drain(&rt);
         return code;
     }
-    let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, ..opts.clone() };
+    let opts = headless::Options { reports: Some(guard.dir.clone()), engine_approves: true, history, ..opts.clone() };
     let result = rt.block_on(async move {
         let result = headless::run(handle, &opts, std::io::stdout().lock()).await;
         drop(guard);

@@ -78,6 +78,7 @@ impl Answers {
             engine_approves: false,
             manual_done_all: self.manual_all,
             manual_done: self.manual.iter().filter(|s| has(s)).cloned().collect(),
+            history: Vec::new(),
         }
     }
 }

@@ -366,16 +366,36 @@ pub struct FinishedView {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegionView {
     pub region: String,
-    /// Each period it was unreachable: (since, until), `until` `None` while it still is.
-    pub down: Vec<(Timestamp, Option<Timestamp>)>,
+    /// Each period it was unreachable, in order.
+    pub down: Vec<DownPeriod>,
     /// What opened its circuit the last time.
     pub evidence: String,
+}
+
+/// One period a region was unreachable.
+///
+/// Circuits live in the process that ran a session: a resumed session starts with every circuit closed and knows
+/// nothing of an earlier session's outage until its own calls fail again. So a period still open when its session
+/// ended is closed there, marked [`DownPeriod::session_ended`]: history ("unreachable in session 1, until it
+/// ended"), not a current outage; the console's badge goes, and the new session's own `region_unreachable` (if the
+/// region still fails) opens a new period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownPeriod {
+    /// When its circuit opened.
+    pub since: Timestamp,
+    /// When a probe was answered, or (`session_ended`) the last event of the session it was open in; `None` while
+    /// it still is unreachable.
+    pub until: Option<Timestamp>,
+    /// The session it was seen in (1 for the first).
+    pub session: u32,
+    /// Its session ended with it still unreachable: `until` is that session's end, not the region's recovery.
+    pub session_ended: bool,
 }
 
 impl RegionView {
     /// Unreachable now (its last period has not ended).
     pub fn is_unreachable(&self) -> bool {
-        self.down.last().is_some_and(|(_, until)| until.is_none())
+        self.down.last().is_some_and(|d| d.until.is_none())
     }
 }
 
@@ -581,6 +601,16 @@ impl RunView {
                     let end = last.last_event;
                     for s in &mut self.steps {
                         s.close_span(end);
+                    }
+                    // a region unreachable when that session stopped is history: this session's circuits start
+                    // closed (see `DownPeriod`)
+                    for r in &mut self.regions {
+                        if let Some(d) = r.down.last_mut()
+                            && d.until.is_none()
+                        {
+                            d.until = Some(end);
+                            d.session_ended = true;
+                        }
                     }
                 }
                 let number = u32::try_from(self.sessions.len()).unwrap_or(u32::MAX).saturating_add(1);
@@ -816,6 +846,7 @@ impl RunView {
                 });
             }
             EventKind::RegionUnreachable { region, evidence, since } => {
+                let session = self.session_number();
                 let r = match self.regions.iter().position(|r| &r.region == region) {
                     Some(i) => &mut self.regions[i],
                     None => {
@@ -829,16 +860,16 @@ impl RunView {
                     }
                 };
                 if !r.is_unreachable() {
-                    r.down.push((*since, None));
+                    r.down.push(DownPeriod { since: *since, until: None, session, session_ended: false });
                 }
                 r.evidence.clone_from(evidence);
             }
             EventKind::RegionReachable { region, .. } => {
                 if let Some(r) = self.regions.iter_mut().find(|r| &r.region == region)
                     && let Some(last) = r.down.last_mut()
-                    && last.1.is_none()
+                    && last.until.is_none()
                 {
-                    last.1 = Some(at);
+                    last.until = Some(at);
                 }
             }
             EventKind::RunPaused { reason } => {
@@ -1142,5 +1173,47 @@ mod tests {
         assert_eq!(v.run_time_at(ts(60)), ts(1000));
         let c = v.clock_at(v.run_time_at(ts(60))).unwrap();
         assert_eq!(c.rto_left_secs, 3600 - 1000);
+    }
+
+    /// A region unreachable when its session was killed is history after a resume (the new process's circuits
+    /// start closed): its period ends at that session's last event, marked so; the new session's own sighting opens
+    /// a new period.
+    #[test]
+    fn a_region_down_in_an_earlier_session_is_history_after_a_resume_until_seen_again() {
+        let down = |seq, at| {
+            ev(
+                seq,
+                at,
+                None,
+                EventKind::RegionUnreachable {
+                    region: "us-east-1".into(),
+                    evidence: "5 failures in a row".into(),
+                    since: ts(at),
+                },
+            )
+        };
+        let mut events = vec![ev(1, 0, None, started_run(1.0)), ev(2, 10, None, start(1)), down(3, 20)];
+        events.push(ev(
+            4,
+            30,
+            None,
+            EventKind::StepProgress { step: "copy".into(), message: "copying".into(), percent: None, cause: None },
+        ));
+        let v = RunView::from_events(&events);
+        assert!(v.regions[0].is_unreachable());
+        // killed; resumed later
+        events.push(ev(5, 500, None, started_run(1.0)));
+        let v = RunView::from_events(&events);
+        assert!(!v.regions[0].is_unreachable(), "not a current outage: {:?}", v.regions);
+        assert_eq!(
+            v.regions[0].down,
+            vec![DownPeriod { since: ts(20), until: Some(ts(30)), session: 1, session_ended: true }]
+        );
+        // the new session sees it fail again
+        events.push(down(6, 520));
+        let v = RunView::from_events(&events);
+        assert!(v.regions[0].is_unreachable());
+        assert_eq!(v.regions[0].down.len(), 2);
+        assert_eq!(v.regions[0].down[1], DownPeriod { since: ts(520), until: None, session: 2, session_ended: false });
     }
 }

@@ -202,7 +202,7 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let mut badges: Vec<Span> = Vec::new();
     // the run's region health (its circuits: `region_unreachable` events), then the failed calls of other regions
     for r in s.view.regions.iter().filter(|r| r.is_unreachable()) {
-        let since = r.down.last().map(|(since, _)| since.strftime(" since %H:%M:%S").to_string()).unwrap_or_default();
+        let since = r.down.last().map(|d| d.since.strftime(" since %H:%M:%S").to_string()).unwrap_or_default();
         badges.push(Span::styled(format!(" {} unreachable{since} ", r.region), t.get("region.down")));
         badges.push(Span::raw(" "));
     }

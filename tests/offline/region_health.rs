@@ -234,7 +234,12 @@ fn the_console_header_shows_the_run_s_region_health_from_its_view() {
     let s = fixtures::state(&e, true, (160, 48));
     let text = fixtures::text(&fixtures::render(&s, &theme, 160, 48));
     assert!(!text.lines().nth(1).unwrap().contains("unreachable"), "{text}");
-    assert_eq!(s.view.regions[0].down, vec![(fixtures::at(2), Some(fixtures::at(9)))]);
+    assert_eq!(s.view.regions[0].down.len(), 1);
+    assert_eq!(
+        (s.view.regions[0].down[0].since, s.view.regions[0].down[0].until),
+        (fixtures::at(2), Some(fixtures::at(9)))
+    );
+    assert!(!s.view.regions[0].down[0].session_ended);
 }
 
 /// The tabletop ARC cut-over: us-east-1 down, its cluster endpoint listed first; the routing controls are set at
@@ -298,4 +303,45 @@ off = ["{}"]
         plan.contains("route53-recovery-cluster:UpdateRoutingControlStates") && !plan.contains("control plane ("),
         "{plan}"
     );
+}
+
+/// A resumed run: circuits are per process, so a region that was unreachable when session 1 stopped is history
+/// there ("until session 1 ended, not known since"), not a current outage; session 2's own calls find it down
+/// again and open a new period. The headless summary, report.md and report.json say the same.
+#[test]
+fn a_resumed_run_shows_an_earlier_session_s_outage_as_history_and_its_own_as_current() {
+    // no copy of the AMI in us-west-2: copy_ami needs us-east-1, which is down; session 1 aborts there
+    let tmp = tempfile::tempdir().unwrap();
+    let w = world(tmp.path(), "[world]\nunavailable_regions = [\"us-east-1\"]\n");
+    let (code, out) = run_sim(Path::new(OUTAGE_RUNBOOK), tmp.path(), &["--world", &w], true);
+    assert_eq!(code, 1, "{out}");
+    let first = events(&out);
+    assert_eq!(of_type(&first, "region_unreachable").len(), 1);
+    // session 2: the same outage (the saved world), seen again by the new process
+    let out = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", tmp.path())
+        .args(["resume", "last", "--headless", "--yes", "--recovery-point", "latest"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let summary = text.lines().find(|l| l.starts_with("region:")).unwrap_or_else(|| panic!("no region line:\n{text}"));
+    assert!(summary.contains("until session 1 ended at") && summary.contains("(not known since)"), "{summary}");
+    assert!(summary.contains("(still unreachable)"), "session 2 saw it again: {summary}");
+    let reports = text.lines().find_map(|l| l.strip_prefix("reports:  ")).unwrap_or_else(|| panic!("{text}"));
+    let md = std::fs::read_to_string(Path::new(reports.trim()).join("report.md")).unwrap();
+    let section = md.split("## Region health").nth(1).unwrap_or_else(|| panic!("no Region health section:\n{md}"));
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| us-east-1 |")).collect();
+    assert_eq!(rows.len(), 2, "{section}");
+    assert!(rows[0].contains("(session 1 ended; not known since)"), "{}", rows[0]);
+    assert!(rows[1].contains("still unreachable at the end"), "{}", rows[1]);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(reports.trim()).join("report.json")).unwrap()).unwrap();
+    let r = json["regions"].as_array().unwrap();
+    assert_eq!((r[0]["session"].as_u64(), r[0]["session_ended"].as_bool()), (Some(1), Some(true)), "{r:?}");
+    assert!(r[0]["until"].is_string(), "{r:?}");
+    assert_eq!((r[1]["session"].as_u64(), r[1]["session_ended"].as_bool()), (Some(2), Some(false)), "{r:?}");
+    assert!(r[1]["until"].is_null(), "{r:?}");
 }

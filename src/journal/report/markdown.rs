@@ -213,7 +213,11 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o, "| region | unreachable from | until | evidence |");
         let _ = writeln!(o, "|---|---|---|---|");
         for d in &r.regions {
-            let until = d.until.map_or_else(|| "still unreachable at the end".to_string(), |u| ts(Some(u)));
+            let until = match d.until {
+                None => "still unreachable at the end".to_string(),
+                Some(u) if d.session_ended => format!("{} (session {} ended; not known since)", ts(Some(u)), d.session),
+                Some(u) => ts(Some(u)),
+            };
             let _ = writeln!(o, "| {} | {} | {} | {} |", cell(&d.region), ts(Some(d.since)), until, cell(&d.evidence));
         }
         let _ = writeln!(o);

@@ -75,8 +75,14 @@ pub struct RegionDown {
     pub region: String,
     /// When its circuit opened.
     pub since: Timestamp,
-    /// When a probe was answered; `None`: still unreachable when the run ended.
+    /// When a probe was answered (or, `session_ended`, when its session ended); `None`: still unreachable when the
+    /// run ended.
     pub until: Option<Timestamp>,
+    /// The session it was seen in (1 for the first).
+    pub session: u32,
+    /// Its session ended with the region still unreachable (a resumed session's circuits start closed): `until` is
+    /// that session's end, not the region's recovery.
+    pub session_ended: bool,
     /// What opened it (the last time).
     pub evidence: String,
 }
@@ -354,10 +360,12 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
             .regions
             .iter()
             .flat_map(|r| {
-                r.down.iter().map(|(since, until)| RegionDown {
+                r.down.iter().map(|d| RegionDown {
                     region: r.region.clone(),
-                    since: *since,
-                    until: *until,
+                    since: d.since,
+                    until: d.until,
+                    session: d.session,
+                    session_ended: d.session_ended,
                     evidence: r.evidence.clone(),
                 })
             })
