@@ -92,7 +92,8 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         let _ = writeln!(
             out,
             "control planes in the primary region {}: {} — a data-plane cut-over (route53.failover, with a failover \
-             record pair and health checks made beforehand) does not need it",
+             record pair and health checks made beforehand, or route53.routing_control, with Route 53 ARC routing \
+             controls) does not need it",
             rb.target.primary,
             on_primary.join(", ")
         );

@@ -345,3 +345,87 @@ fn a_resumed_run_shows_an_earlier_session_s_outage_as_history_and_its_own_as_cur
     assert_eq!((r[1]["session"].as_u64(), r[1]["session_ended"].as_bool()), (Some(2), Some(false)), "{r:?}");
     assert!(r[1]["until"].is_null(), "{r:?}");
 }
+
+/// The five shipped application runbooks: `plan` names the cut-over's dependency on Route 53's control plane in
+/// the primary region (both steps, and the summary line offering the data-plane ways around it); their data-plane
+/// variant (`extends` the data-plane procedure, as each runbook's comment says) has none, and `preflight` on it
+/// reports the failover record pair ready (the simulator provisions the pair as an account prepared for it has).
+#[test]
+fn the_shipped_failovers_name_the_control_plane_and_their_data_plane_variants_are_ready() {
+    const FIVE: [&str; 5] =
+        ["cross-sell", "inventory-management", "agent-payment", "customer-assistance", "vendor-assistance"];
+    let plan = |rb: &Path| {
+        let out = Command::cargo_bin("drconsole").unwrap().args(["plan", rb.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("procedures")).unwrap();
+    std::fs::copy(
+        "runbooks/procedures/regional-failover-dataplane.toml",
+        tmp.path().join("procedures/regional-failover-dataplane.toml"),
+    )
+    .unwrap();
+    let mut variants = Vec::new();
+    for app in FIVE {
+        let shipped = format!("runbooks/{app}.toml");
+        let p = plan(Path::new(&shipped));
+        for (step, call) in [("health_check", "CreateHealthCheck"), ("dns", "ChangeResourceRecordSets")] {
+            let line = p
+                .lines()
+                .skip_while(|l| !l.contains(&format!(". {step}  [")))
+                .find(|l| l.contains("! needs"))
+                .unwrap_or_else(|| panic!("{app}: no control-plane line for {step}:\n{p}"));
+            assert!(
+                line.contains(&format!(
+                    "needs Route 53's control plane ({call}), served from us-east-1, the primary region"
+                )),
+                "{app} {step}: {line}"
+            );
+        }
+        assert!(
+            p.contains("control planes in the primary region us-east-1: health_check (Route 53), dns (Route 53)")
+                && p.contains("route53.routing_control"),
+            "{app}:\n{p}"
+        );
+        let text = std::fs::read_to_string(&shipped).unwrap();
+        assert!(text.contains("procedures/regional-failover-dataplane.toml"), "{app}'s runbook names the variant");
+        let dataplane = text.replace(
+            "extends = \"procedures/regional-failover.toml\"",
+            "extends = \"procedures/regional-failover-dataplane.toml\"",
+        );
+        assert_ne!(dataplane, text, "{app} extends the shipped procedure");
+        let rb = tmp.path().join(format!("{app}.toml"));
+        std::fs::write(&rb, dataplane).unwrap();
+        let p = plan(&rb);
+        assert!(!p.contains("control plane"), "{app} data plane:\n{p}");
+        variants.push(rb);
+    }
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("drconsole")
+        .unwrap()
+        .env("DRCONSOLE_STATE_DIR", state.path())
+        .args(["preflight", "--sim", "--json"])
+        .args(&variants)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let reports = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+    assert_eq!(reports.len(), 5, "{stdout}");
+    for (r, app) in reports.iter().zip(FIVE) {
+        let findings = r["findings"].as_array().unwrap();
+        let pair = findings
+            .iter()
+            .find(|f| f["check"].as_str().unwrap().starts_with("failover record pair"))
+            .unwrap_or_else(|| panic!("{app}: no failover record finding: {r:#}"));
+        assert_eq!(pair["status"], "ok", "{app}: {pair}");
+        let found = pair["found"].as_str().unwrap();
+        assert!(found.starts_with(&format!("ready: SECONDARY → {app}-dr-alb")), "{app}: {found}");
+        assert!(
+            findings.iter().all(|f| !f["check"].as_str().unwrap().starts_with("control-plane dependency")),
+            "{app}: {r:#}"
+        );
+    }
+}
