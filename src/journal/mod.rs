@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::engine::{Command, Event, EventKind, EventSink, Redactor};
+use crate::run::Halt;
 
 pub use follow::follow;
 pub use lock::{LockInfo, RunLock, SharedLock, lock_key, pid_alive};
@@ -288,6 +289,8 @@ pub struct Journal {
     /// Where to send an abort if the journal cannot be written (set once the engine starts).
     abort: Arc<OnceLock<mpsc::UnboundedSender<Command>>>,
     failed: bool,
+    /// The error that halts the run (the shared state lacks a record), for the emitter to take.
+    halt: Option<Halt>,
     world: Option<Box<dyn WorldStore>>,
     redactor: Option<Redactor>,
     kill_after: Option<u64>,
@@ -340,6 +343,7 @@ impl Journal {
             seq,
             abort: Arc::new(OnceLock::new()),
             failed: false,
+            halt: None,
             world: None,
             redactor: None,
             kill_after,
@@ -486,19 +490,25 @@ impl EventSink for Journal {
             return;
         }
         if let Err(e) = self.record(ev) {
+            self.failed = true;
             if matches!(e, JournalError::Shared(_) | JournalError::Locked(_)) {
                 // the shared state does not have this record (S3 gone too long, or this session was fenced off
-                // by a takeover): stop before the engine acts on it
-                shared::stop_session(&e);
+                // by a takeover): halt before the engine acts on it (the emitter asks `halt` next); the command
+                // ends with this error's exit code (4 fenced off, 1 S3 gone)
+                self.halt = Some(Halt { message: e.to_string(), exit_code: e.exit_code() });
+                return;
             }
             // nothing may happen unrecorded: stop the run
-            self.failed = true;
             let reason = format!("the journal cannot be written ({e}); stopping so that nothing is done unrecorded");
             eprintln!("drconsole: {reason}");
             if let Some(tx) = self.abort.get() {
                 let _ = tx.send(Command::Abort { reason, by: "drconsole".into() });
             }
         }
+    }
+
+    fn halt(&mut self) -> Option<Halt> {
+        self.halt.take()
     }
 }
 

@@ -20,8 +20,9 @@
 //! - S3 unreachable mid-run: the run pauses in place (the sink waits; nothing is acted on unrecorded), retrying
 //!   with a backoff, and goes on when S3 answers; the pause is journalled. If S3 stays away longer than the wait
 //!   window (`DRCONSOLE_SHARED_STATE_WAIT`, default 5m), the session stops with exit 1 and the reason, before the
-//!   engine acts on the record S3 does not have; its local journal keeps everything and `drconsole resume` uploads
-//!   what S3 missed (catch-up) before it goes on.
+//!   engine acts on the record S3 does not have (the journal halts the emitter: no later event is recorded, the
+//!   engine stops, a step's next cloud call is refused; the error reaches `main` as the run's [`crate::run::Halt`]);
+//!   its local journal keeps everything and `drconsole resume` uploads what S3 missed (catch-up) before it goes on.
 //! - One history: a resume takes the lock, then rebuilds the local journal from S3 (or uploads what only this
 //!   host has, when S3 holds a prefix of it) and appends after the last record. A session whose lock was taken over
 //!   is fenced off: the next record is refused (the heartbeat saw the takeover, or the record object already
@@ -906,13 +907,6 @@ async fn follow_task(shared: Arc<Shared>, run_id: String, tx: mpsc::UnboundedSen
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
-}
-
-/// Stops the process: a shared-state failure in the middle of a run (fenced off by a takeover: exit 4; S3 gone
-/// for longer than the wait window: exit 1), before the engine acts on a record S3 does not have.
-pub fn stop_session(e: &JournalError) -> ! {
-    eprintln!("drconsole: {e}");
-    std::process::exit(i32::from(e.exit_code()))
 }
 
 /// The IAM statements shared state needs: read and write objects under the prefix, list the prefix, delete the
