@@ -9,8 +9,8 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::base::{JournalError, write_atomic};
 use super::read::{JournalRead, read_journal};
-use super::{JournalError, write_atomic};
 use crate::engine::Outcome;
 use crate::run::RunView;
 use crate::runbook::{Backend, Runbook};

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{CRC_SUFFIX_LEN, JournalError, Line, Note, checksum};
+use super::base::{CRC_SUFFIX_LEN, JournalError, Line, Note, checksum};
 use crate::engine::Event;
 use crate::run::RunView;
 use crate::run::view::SessionOpened;

@@ -13,8 +13,7 @@
 //! section; a run without it has none). A webhook URL is a secret (Slack's and Teams' carry their token in the
 //! path): it is registered with the run's secret redaction and shown or logged only as `scheme://host/***`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -26,10 +25,12 @@ use tokio::sync::mpsc;
 
 use crate::run::{Event, EventKind, EventSink, Prompt};
 
+pub mod log;
+use log::append_log;
+pub use log::{Delivery, LOG_FILE, read_log};
+
 /// The environment variable naming webhooks (comma- or space-separated).
 pub const ENV: &str = "DRCONSOLE_NOTIFY";
-/// The delivery log beside the journal.
-pub const LOG_FILE: &str = "notify.jsonl";
 /// Messages waiting for delivery at most; more are dropped (and logged as dropped).
 const QUEUE: usize = 64;
 /// Attempts per message and webhook, and the waits between them.
@@ -328,43 +329,6 @@ impl Translate {
             }
             _ => None,
         }
-    }
-}
-
-/// One line of `notify.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Delivery {
-    pub at: Timestamp,
-    /// The notification's `event`.
-    pub event: String,
-    /// The webhook, redacted ([`redact_url`]).
-    pub url: String,
-    /// `delivered`, `failed` (every attempt failed) or `dropped` (the queue was full).
-    pub result: String,
-    pub attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The delivery log of a run directory (empty when the run sent no notification).
-pub fn read_log(run_dir: &Path) -> Vec<Delivery> {
-    std::fs::read_to_string(run_dir.join(LOG_FILE))
-        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
-}
-
-fn append_log(run_dir: &Path, d: &Delivery) {
-    let path = run_dir.join(LOG_FILE);
-    let Ok(line) = serde_json::to_string(d) else { return };
-    let written = crate::journal::private_file()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
-    if let Err(e) = written {
-        eprintln!("drconsole: cannot write the notification log {}: {e}", path.display());
     }
 }
 

@@ -17,9 +17,9 @@ pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 
+use super::base::{JournalError, Note, write_atomic};
 use super::meta::Meta;
 use super::read::{ApplyRecord, Record, read_journal_prefix};
-use super::{JournalError, Note, write_atomic};
 use crate::run::view::{DecisionView, ErrorView, Phase, PointView, RunView, SessionOpened, StepView};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -66,7 +66,7 @@ pub struct Report {
     /// Notifications to the bridge, one per message and webhook (`notify.jsonl`; URLs redacted); absent when the
     /// run had no webhook.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<crate::notify::Delivery>,
+    pub notifications: Vec<crate::notify::log::Delivery>,
 }
 
 /// A region's unreachable periods during the run (`region_unreachable` / `region_reachable` events).
@@ -302,7 +302,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         .as_ref()
         .filter(|r| r.drill)
         .map(|r| recovery_test(run_dir, &view, r.rto_secs, r.sha256.clone(), &rpo, &verification));
-    let notifications = crate::notify::read_log(run_dir);
+    let notifications = crate::notify::log::read_log(run_dir);
     Ok(Report {
         notifications,
         format: "drconsole-report/1",

@@ -40,10 +40,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
+use super::base::{JournalError, Note, StateDir, private_dir, write_atomic};
 use super::meta::Meta;
 use super::read::{Record, decode};
 use super::runs::RunSummary;
-use super::{JournalError, Note, StateDir, private_dir, write_atomic};
 use crate::engine::Event;
 pub use lock::{LockTiming, SharedLock, SharedLockInfo};
 pub use store::{Connect, Store, StoreError};
@@ -563,8 +563,8 @@ impl std::fmt::Debug for Session {
 fn lock_info(meta: &Meta) -> SharedLockInfo {
     let now = Timestamp::now();
     SharedLockInfo {
-        user: super::username(),
-        host: super::hostname(),
+        user: super::meta::username(),
+        host: super::meta::hostname(),
         pid: std::process::id(),
         run_id: meta.run_id.clone(),
         runbook: meta.runbook.clone(),
@@ -722,10 +722,10 @@ fn sync_local(shared: &Shared, run_id: &str, dir: &Path, may_upload: bool) -> Re
             write_atomic(&p, &obj.bytes)?;
         }
     }
-    if (rebuilt || !dir.join(super::WORLD_FILE).exists())
-        && let Some(obj) = shared.get(shared.run_key(run_id, super::WORLD_FILE))?
+    if (rebuilt || !dir.join(super::base::WORLD_FILE).exists())
+        && let Some(obj) = shared.get(shared.run_key(run_id, super::base::WORLD_FILE))?
     {
-        write_atomic(&dir.join(super::WORLD_FILE), &obj.bytes)?;
+        write_atomic(&dir.join(super::base::WORLD_FILE), &obj.bytes)?;
     }
     Ok(())
 }
