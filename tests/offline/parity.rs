@@ -829,8 +829,7 @@ fn report_md(state: &Path, c: &Case) -> Facts {
             }
             // `| us-east-1 | 2026-09-22 02:21:40Z | … | evidence |` in the Region health section
             Some(region) if in_regions && cells.len() == 4 && region != "region" && !region.starts_with("---") => {
-                let hms =
-                    |t: &str| t.trim_end_matches('Z').rsplit(|ch| ch == ' ' || ch == 'T').next().unwrap().to_string();
+                let hms = |t: &str| t.trim_end_matches('Z').rsplit([' ', 'T']).next().unwrap().to_string();
                 let to = if cells[2].starts_with("still unreachable") { "…".to_string() } else { hms(cells[2]) };
                 let mut all: Vec<String> = f.regions.take().filter(|r| !r.is_empty()).into_iter().collect();
                 all.push(format!("{region} {}-{to}", hms(cells[1])));
