@@ -264,6 +264,7 @@ pub async fn run<W: Write>(mut handle: RunHandle, opts: &Options, out: W) -> Run
             outcome: Outcome::Failed,
             message: format!("the engine stopped unexpectedly: {e}"),
             statuses: Vec::new(),
+            halt: None,
         },
     }
 }

@@ -24,8 +24,12 @@ pub fn cerr(e: CloudError) -> ActionError {
     a.with_cause(cause)
 }
 
-/// Runs a cloud call, mapping its error.
+/// Runs a cloud call, mapping its error. Refused, without calling, once the run is halted (its journal could not
+/// record the last event: nothing may be done past it).
 pub async fn c<T>(f: impl Future<Output = CloudResult<T>>) -> Result<T, ActionError> {
+    if crate::run::halted_here() {
+        return Err(ActionError::fatal("the run was halted: its last event could not be recorded"));
+    }
     f.await.map_err(cerr)
 }
 

@@ -27,6 +27,10 @@ pub enum AppError {
     Failed(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The run was halted mid-way: its journal could not record an event (shared state gone, or this session
+    /// fenced off by a takeover); the halt carries its error's exit code.
+    #[error(transparent)]
+    Halted(#[from] crate::run::Halt),
 }
 
 impl AppError {
@@ -41,6 +45,7 @@ impl AppError {
             AppError::Blocked(_) => BLOCKED,
             AppError::Failed(_) => FAILED,
             AppError::Journal(e) => e.exit_code(),
+            AppError::Halted(h) => h.exit_code,
         }
     }
 
@@ -64,5 +69,8 @@ mod tests {
         assert_eq!(AppError::Refused("x".into()).exit_code(), REFUSED);
         assert_eq!(AppError::Blocked("x".into()).exit_code(), BLOCKED);
         assert_eq!(AppError::Journal(JournalError::Locked("held".into())).exit_code(), REFUSED);
+        let fenced = JournalError::Locked("taken over".into());
+        let halt = crate::run::Halt { message: fenced.to_string(), exit_code: fenced.exit_code() };
+        assert_eq!(AppError::Halted(halt).exit_code(), REFUSED, "a session fenced off mid-run ends refused");
     }
 }

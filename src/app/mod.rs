@@ -458,7 +458,10 @@ fn drive(
     });
     drop(paced);
     crate::notify::drain(&rt);
-    Ok(result.outcome.exit_code())
+    match result.halt {
+        Some(h) => Err(AppError::Halted(h)),
+        None => Ok(result.outcome.exit_code()),
+    }
 }
 
 /// Gives an AWS run its cloud: the standard credential chain (or `--profile`), `--endpoint-url`.
@@ -547,6 +550,9 @@ fn run_console(
     });
     let console = console.map_err(|e| AppError::Failed(e.to_string()))?;
     let r = result.map_err(|e| AppError::Failed(format!("the engine stopped unexpectedly: {e}")))?;
+    if let Some(h) = r.halt {
+        return Err(AppError::Halted(h));
+    }
     let word = crate::journal::verdict_in(&dir).unwrap_or(r.outcome.as_str());
     eprintln!("drconsole: run {run_id}: {}", crate::run::verdict::outcome_line(word, &r.message));
     if r.outcome != crate::engine::Outcome::Recovered {

@@ -88,8 +88,8 @@ pub fn cleanup_dir(dir: &Path, opts: &Options) -> u8 {
         drill: head.drill,
         drill_record: meta.drill_record.clone(),
         regions: vec![head.primary.clone(), head.secondary.clone()],
-        journalled: super::created_by_run(read.events()),
-        routes: super::routes_changed_by_run(read.events()),
+        journalled: super::created_by_run(&view),
+        routes: super::routes_changed_by_run(&view),
     };
     let lines_before = super::read_log(dir);
     let result = if head.backend == "sim" {

@@ -28,7 +28,7 @@ use crate::cloud::cleanup::{
 };
 use crate::cloud::{Cloud, CloudError, TAG_RUN_ID};
 use crate::run::Clock;
-use crate::run::event::{Event, EventKind};
+use crate::run::RunView;
 
 /// The cleanup's own journal, beside the run's.
 pub const LOG_FILE: &str = "cleanup.jsonl";
@@ -214,36 +214,29 @@ pub struct Candidate {
     pub journalled: bool,
 }
 
-/// What the run's journal says it created (`resource` records of phase `created`).
-pub fn created_by_run<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<Res> {
+/// What the run's view says it created (its footprint's `created` records), of the kinds a cleanup deletes.
+pub fn created_by_run(view: &RunView) -> Vec<Res> {
     let mut out = BTreeSet::new();
-    for ev in events {
-        if let EventKind::Resource { phase, kind, id, region, .. } = &ev.kind
-            && phase == "created"
-            && DELETE_ORDER.contains(&kind.as_str())
-        {
-            let region = if region == "global" { String::new() } else { region.clone() };
-            out.insert(Res { kind: kind.clone(), id: id.clone(), region });
+    for r in &view.footprint.created {
+        if DELETE_ORDER.contains(&r.kind.as_str()) {
+            let region = if r.region == "global" { String::new() } else { r.region.clone() };
+            out.insert(Res { kind: r.kind.clone(), id: r.id.clone(), region });
         }
     }
     out.into_iter().collect()
 }
 
-/// The routes the run's journal says it changed (`resource` records of kind `route`, phase `changed`), each with
-/// the target it found first and the one it set last.
-pub fn routes_changed_by_run<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<(Res, RouteChange)> {
+/// The routes the run's view says it changed (its footprint's `changed` records of kind `route`), each with the
+/// target it found first and the one it set last.
+pub fn routes_changed_by_run(view: &RunView) -> Vec<(Res, RouteChange)> {
     let mut out: Vec<(Res, RouteChange)> = Vec::new();
-    for ev in events {
-        if let EventKind::Resource { phase, kind, id, region, state, .. } = &ev.kind
-            && phase == "changed"
-            && kind == KIND_ROUTE
-            && let Some(ch) = RouteChange::parse(id, state)
-        {
-            let res = Res { kind: kind.clone(), id: id.clone(), region: region.clone() };
+    for c in view.footprint.changed.iter().filter(|c| c.res.kind == KIND_ROUTE) {
+        let res = Res { kind: c.res.kind.clone(), id: c.res.id.clone(), region: c.res.region.clone() };
+        for ch in c.states.iter().filter_map(|state| RouteChange::parse(&c.res.id, state)) {
             match out.iter_mut().find(|(r, _)| *r == res) {
                 // changed again (a retry, another NAT gateway): what was there before the run stays the first
                 Some((_, first)) => first.set_to = ch.set_to,
-                None => out.push((res, ch)),
+                None => out.push((res.clone(), ch)),
             }
         }
     }

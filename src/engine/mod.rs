@@ -96,6 +96,16 @@ pub struct RunResult {
     pub outcome: Outcome,
     pub message: String,
     pub statuses: Vec<(String, Status)>,
+    /// The run was halted: a sink (the journal) could not record an event, so the run stopped where it was and
+    /// nothing after it was recorded; the command ends with this error and its exit code, not the outcome's.
+    pub halt: Option<crate::run::Halt>,
+}
+
+impl RunResult {
+    /// The exit code the run ends with: its halt's ([`crate::run::Halt`]) when it was halted, else its outcome's.
+    pub fn exit_code(&self) -> u8 {
+        self.halt.as_ref().map_or_else(|| self.outcome.exit_code(), |h| h.exit_code)
+    }
 }
 
 /// A running engine: send commands, receive events, await the result.
@@ -332,8 +342,12 @@ impl Engine {
         // a projection is due: steps changed state since the last one (one projection per turn of the loop, not one
         // per change, so a burst of finished steps costs one critical-path computation)
         let mut projection_due = false;
+        let halted = self.emitter.stopped();
 
         loop {
+            if halted.is_cancelled() {
+                break;
+            }
             if paused.is_none() && stop.is_none() {
                 projection_due |= self.schedule(&mut tasks, &op_tx);
             }
@@ -357,6 +371,7 @@ impl Engine {
                 }
             }
             tokio::select! {
+                () = halted.cancelled() => continue,
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => self.command(cmd, &mut paused, &mut stop, &mut ops),
                     None => {
@@ -399,6 +414,15 @@ impl Engine {
             // stopped before the run's last event, so no region event follows it
             r.abort();
             let _ = r.await;
+        }
+        if let Some(halt) = self.emitter.halted() {
+            // nothing more can be recorded: the steps stop where they are (a step's next cloud call is refused
+            // already, see `halted_here`), and the run ends without another event
+            self.cancel_all();
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+            let statuses = self.rb.steps.iter().zip(&self.steps).map(|(d, s)| (d.id.clone(), s.status)).collect();
+            return RunResult { outcome: Outcome::Failed, message: halt.message.clone(), statuses, halt: Some(halt) };
         }
         self.finish(stop)
     }
@@ -555,7 +579,8 @@ impl Engine {
             grace: self.cfg.cancel_grace,
             seed: self.rng.u64(..),
         };
-        tasks.spawn(async move {
+        let emitter = self.emitter.clone();
+        tasks.spawn(emitter.scope(async move {
             let params = match params {
                 Ok(p) => p,
                 Err(e) => {
@@ -569,7 +594,7 @@ impl Engine {
                 }
             };
             run_attempts(i, action, ctx, params, plan, shown, retry).await
-        });
+        }));
     }
 
     fn finished(
@@ -796,7 +821,7 @@ impl Engine {
             message: message.clone(),
         });
         let statuses = self.rb.steps.iter().zip(&self.steps).map(|(d, s)| (d.id.clone(), s.status)).collect();
-        RunResult { outcome, message, statuses }
+        RunResult { outcome, message, statuses, halt: None }
     }
 }
 

@@ -534,7 +534,12 @@ fn drive(
     };
     drop(paced);
     crate::notify::drain(&rt);
-    let code = worst_exit(results.iter().map(|(_, _, r)| r.outcome.exit_code()));
+    for (app, _, r) in &results {
+        if let Some(h) = &r.halt {
+            eprintln!("drconsole: {app}: {h}");
+        }
+    }
+    let code = worst_exit(results.iter().map(|(_, _, r)| r.exit_code()));
     for (app, _, r) in &results {
         if let Some(a) = record.apps.iter_mut().find(|a| &a.app == app) {
             a.outcome = r.outcome.as_str().to_string();
@@ -608,6 +613,7 @@ async fn run_console(
             outcome: Outcome::Failed,
             message: format!("the engine stopped unexpectedly: {e}"),
             statuses: Vec::new(),
+            halt: None,
         });
         drop(guard);
         results.push((app, run_id, r));

@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
+use super::base::{JournalError, WORLD_FILE};
 use super::meta::{Meta, last_outcome};
 use super::read::JournalRead;
-use super::{JournalError, WORLD_FILE};
 
 /// Checks that a run can be resumed from `read`, and writes missing reports of a run that ended.
 pub(super) fn check_resumable(dir: &Path, meta: &Meta, read: &JournalRead) -> Result<(), JournalError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Note;
+use super::base::Note;
 use super::lock::pid_alive;
 use super::read::{Record, decode};
 use crate::engine::Event;

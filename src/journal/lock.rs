@@ -9,21 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+pub use super::base::LockInfo;
+use super::base::{JournalError, private_dir, private_file, sync_dir};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
-
-use super::{JournalError, private_dir, private_file, sync_dir};
-
-/// Who holds a run lock.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LockInfo {
-    pub user: String,
-    pub host: String,
-    pub pid: u32,
-    pub since: Timestamp,
-    pub run_id: String,
-    pub runbook: String,
-}
 
 impl LockInfo {
     fn who(&self) -> String {

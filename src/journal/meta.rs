@@ -9,8 +9,8 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::read::{JournalRead, Record, read_journal};
-use super::{JournalError, Note, write_atomic};
+use super::base::{JournalError, write_atomic};
+use super::read::{JournalRead, read_journal};
 use crate::engine::Outcome;
 use crate::run::RunView;
 use crate::runbook::{Backend, Runbook};
@@ -166,19 +166,8 @@ pub fn verdict_in(dir: &Path) -> Option<&'static str> {
 
 /// The run's view, if its last session ended (a session note after the last end means a resume began).
 pub fn ended_view(read: &JournalRead) -> Option<RunView> {
-    let mut view = RunView::new();
-    let mut resumed_after_end = false;
-    for (_, r) in &read.records {
-        match r {
-            Record::Event(e) => {
-                view.apply(e);
-                resumed_after_end = false;
-            }
-            Record::Note(Note::Session { .. }) => resumed_after_end = true,
-            Record::Note(_) => {}
-        }
-    }
-    (view.finished.is_some() && !resumed_after_end).then_some(view)
+    let view = read.view();
+    (view.finished.is_some() && !view.reopened()).then_some(view)
 }
 
 /// Where the shared state lives and how to reach it (kept in meta.json, so a resume on the same host finds it).

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use super::{CRC_SUFFIX_LEN, JournalError, Line, Note, checksum};
+use super::base::{CRC_SUFFIX_LEN, JournalError, Line, Note, checksum};
 use crate::engine::Event;
+use crate::run::RunView;
+use crate::run::view::SessionOpened;
 
 /// One record of a journal.
 #[derive(Debug, Clone)]
@@ -39,6 +41,16 @@ impl JournalRead {
         })
     }
 
+    /// The run's view: every event folded in, and every session note ([`RunView::open_session`]). The journal's
+    /// one fold: the reports, `runs`, resume and the edge checks read the run from it.
+    pub fn view(&self) -> RunView {
+        let mut view = RunView::new();
+        for (_, r) in &self.records {
+            view.apply_record(r);
+        }
+        view
+    }
+
     pub fn last_record_seq(&self) -> u64 {
         self.records.last().map_or(0, |(s, _)| *s)
     }
@@ -46,6 +58,31 @@ impl JournalRead {
     /// The highest engine event number (a resumed run numbers its events after it).
     pub fn last_event_seq(&self) -> u64 {
         self.events().map(|e| e.seq).max().unwrap_or(0)
+    }
+}
+
+/// Folding a journal record into a [`RunView`]: an event, or a session note.
+pub trait ApplyRecord {
+    fn apply_record(&mut self, r: &Record);
+}
+
+impl ApplyRecord for RunView {
+    fn apply_record(&mut self, r: &Record) {
+        match r {
+            Record::Event(e) => self.apply(e),
+            Record::Note(Note::Session { number, resumed, user, host, pid, at }) => {
+                self.open_session(SessionOpened {
+                    number: *number,
+                    resumed: *resumed,
+                    user: user.clone(),
+                    host: host.clone(),
+                    pid: *pid,
+                    at: *at,
+                    after_seq: 0,
+                });
+            }
+            Record::Note(_) => {}
+        }
     }
 }
 

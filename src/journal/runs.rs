@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::Note;
 use super::lock::pid_alive;
-use super::meta::{Meta, ended_view, hostname};
+use super::meta::{Meta, hostname};
 use super::read::read_journal;
 
 /// One line of `drconsole runs`.
@@ -63,7 +62,8 @@ pub(super) fn summarize(dir: &Path) -> RunSummary {
             return s;
         }
     };
-    if let Some(view) = ended_view(&read)
+    let view = read.view();
+    if !view.reopened()
         && let Some(f) = &view.finished
     {
         s.status = "ended".into();
@@ -73,14 +73,7 @@ pub(super) fn summarize(dir: &Path) -> RunSummary {
         return s;
     }
     let here = hostname();
-    let live = read
-        .notes()
-        .filter_map(|n| match n {
-            Note::Session { host, pid, .. } => Some((host.clone(), *pid)),
-            _ => None,
-        })
-        .last()
-        .is_some_and(|(host, pid)| host == here && pid_alive(pid));
+    let live = view.opened.last().is_some_and(|s| s.host == here && pid_alive(s.pid));
     s.status = if live { "running" } else { "crashed" }.into();
     s
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::base::{JournalError, Note, StateDir, private_dir, private_file};
 use super::lock::{LockInfo, RunLock, SharedLock, TakenOver, lock_key};
 use super::meta::{Meta, RunSettings, SessionInfo, hostname, last_outcome, username};
 use super::read::{JournalRead, read_journal};
 use super::runs::{RunSummary, summarize};
-use super::{Journal, JournalError, Note, StateDir, WorldStore, private_dir, private_file};
+use super::writer::{Journal, WorldStore};
 use crate::actions::Registry;
 use crate::engine::{
     Clock, Emitter, Engine, Outcome, PriorAnswer, PriorState, PriorStep, RunConfig, RunHandle, Status,
@@ -504,4 +505,49 @@ pub fn list_runs(state: &StateDir) -> Vec<RunSummary> {
     };
     dirs.sort();
     dirs.into_iter().map(|d| summarize(&d)).collect()
+}
+
+impl StateDir {
+    /// A run directory from a run id, a unique prefix of one, `last`, or a path to a run directory.
+    pub fn find_run(&self, run: &str) -> Result<PathBuf, JournalError> {
+        if let Some(dir) = super::shared::pull_for_read(self, run)? {
+            return Ok(dir);
+        }
+        let as_path = Path::new(run);
+        if as_path.join("journal.jsonl").is_file() {
+            return Ok(as_path.to_path_buf());
+        }
+        let runs = self.runs();
+        let mut ids: Vec<String> = match fs::read_dir(&runs) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .filter(|e| e.path().join("journal.jsonl").is_file())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        ids.sort();
+        if run == "last" {
+            return ids
+                .last()
+                .map(|id| runs.join(id))
+                .ok_or_else(|| JournalError::NotFound(format!("no runs under {}", runs.display())));
+        }
+        if ids.iter().any(|id| id == run) {
+            return Ok(runs.join(run));
+        }
+        let matching: Vec<&String> = ids.iter().filter(|id| id.starts_with(run)).collect();
+        match matching.as_slice() {
+            [one] => Ok(runs.join(one)),
+            [] => Err(JournalError::NotFound(format!(
+                "no run `{run}` under {} (`drconsole runs` lists them)",
+                runs.display()
+            ))),
+            many => Err(JournalError::Usage(format!(
+                "`{run}` matches {} runs ({}); give more of the id",
+                many.len(),
+                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
 }

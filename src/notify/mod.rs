@@ -13,8 +13,7 @@
 //! section; a run without it has none). A webhook URL is a secret (Slack's and Teams' carry their token in the
 //! path): it is registered with the run's secret redaction and shown or logged only as `scheme://host/***`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -24,12 +23,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use crate::run::{Event, EventKind, EventSink, Prompt};
+use crate::run::{Event, EventKind, EventSink, Prompt, RunView};
+
+pub mod log;
+use log::append_log;
+pub use log::{Delivery, LOG_FILE, read_log};
 
 /// The environment variable naming webhooks (comma- or space-separated).
 pub const ENV: &str = "DRCONSOLE_NOTIFY";
-/// The delivery log beside the journal.
-pub const LOG_FILE: &str = "notify.jsonl";
 /// Messages waiting for delivery at most; more are dropped (and logged as dropped).
 const QUEUE: usize = 64;
 /// Attempts per message and webhook, and the waits between them.
@@ -137,15 +138,14 @@ enum Standing {
     Late,
 }
 
-/// Turns a run's events into notifications (pure: no I/O).
+/// Turns a run's events into notifications (pure: no I/O). The run's facts (its RTO, the RPO verdict, the
+/// outcome word) come from its [`RunView`], folded here as in every other output; what the translator keeps itself is
+/// what it last told the bridge (the RTO standing).
 #[derive(Debug, Clone)]
 pub struct Translate {
     cx: Context,
-    rto_secs: u64,
+    view: RunView,
     risk: Standing,
-    /// The worst chosen recovery point: (age at the incident, met).
-    rpo: Option<(i64, bool)>,
-    rpo_target_secs: u64,
 }
 
 fn hm(secs: u64) -> String {
@@ -159,7 +159,7 @@ fn one_line(s: &str) -> String {
 
 impl Translate {
     pub fn new(cx: Context) -> Self {
-        Self { cx, rto_secs: 0, risk: Standing::OnTrack, rpo: None, rpo_target_secs: 0 }
+        Self { cx, view: RunView::new(), risk: Standing::OnTrack }
     }
 
     fn msg(&self, event: &str, text: String, details: Value) -> Message {
@@ -186,10 +186,9 @@ impl Translate {
     /// The notification an event calls for, if any.
     pub fn message(&mut self, ev: &Event) -> Option<Message> {
         use serde_json::json;
+        self.view.apply(ev);
         match &ev.kind {
             EventKind::RunStarted { title, rto_secs, rpo_secs, deadline, drill, .. } => {
-                self.rto_secs = *rto_secs;
-                self.rpo_target_secs = *rpo_secs;
                 self.cx.drill |= *drill;
                 Some(self.msg(
                     "run_started",
@@ -237,18 +236,9 @@ impl Translate {
                     json!({ "step": step, "waiting_for": what }),
                 ))
             }
-            EventKind::RecoveryPointChosen { rpo_secs, rpo_met, .. } => {
-                let worse = match self.rpo {
-                    Some((s, m)) => (!*rpo_met && m) || (*rpo_met == m && *rpo_secs > s),
-                    None => true,
-                };
-                if worse {
-                    self.rpo = Some((*rpo_secs, *rpo_met));
-                }
-                None
-            }
             EventKind::Projection { projected_finish, margin_secs, rto_left_secs, .. } => {
-                let at_risk = (self.rto_secs as f64 * AT_RISK_SHARE) as i64;
+                let rto_secs = self.view.run.as_ref().map_or(0, |r| r.rto_secs);
+                let at_risk = (rto_secs as f64 * AT_RISK_SHARE) as i64;
                 let risk = if *margin_secs < 0 {
                     Standing::Late
                 } else if *margin_secs < at_risk {
@@ -293,16 +283,15 @@ impl Translate {
             }
             EventKind::RunFinished { outcome, rto_achieved_secs, rto_met, rto_secs, message, .. } => {
                 let report = self.cx.run_dir.join("report.md");
-                let rpo = match self.rpo {
-                    Some((s, met)) => format!(
-                        "RPO {} {} (target {})",
-                        hm(s.unsigned_abs()),
-                        if met { "met" } else { "MISSED" },
-                        hm(self.rpo_target_secs)
-                    ),
-                    None => "RPO unknown (no recovery point chosen)".to_string(),
+                let r = self.view.rpo();
+                let rpo = match (r.achieved_secs, r.verdict) {
+                    (Some(s), Some(v)) => {
+                        format!("RPO {} {} (target {})", crate::run::fmt_loss(s, r.bound), v.shout(), hm(r.target_secs))
+                    }
+                    _ => "RPO unknown (no recovery point chosen)".to_string(),
                 };
-                let word = outcome.as_str().to_uppercase();
+                // the outcome as every output says it: `recovered-late` when the RTO or the RPO was missed
+                let word = self.view.outcome_word().unwrap_or(outcome.as_str()).to_uppercase();
                 Some(self.msg(
                     "run_finished",
                     format!(
@@ -313,8 +302,9 @@ impl Translate {
                         report.display()
                     ),
                     json!({ "outcome": outcome, "rto_secs": rto_secs, "rto_achieved_secs": rto_achieved_secs,
-                        "rto_met": rto_met, "rpo_achieved_secs": self.rpo.map(|r| r.0),
-                        "rpo_met": self.rpo.map(|r| r.1), "report": report.display().to_string(),
+                        "rto_met": rto_met, "rpo_achieved_secs": r.achieved_secs, "rpo_met": r.met,
+                        "rpo_verdict": r.verdict, "rpo_bound": r.bound, "verdict": self.view.outcome_word(),
+                        "report": report.display().to_string(),
                         "message": message }),
                 ))
             }
@@ -328,43 +318,6 @@ impl Translate {
             }
             _ => None,
         }
-    }
-}
-
-/// One line of `notify.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Delivery {
-    pub at: Timestamp,
-    /// The notification's `event`.
-    pub event: String,
-    /// The webhook, redacted ([`redact_url`]).
-    pub url: String,
-    /// `delivered`, `failed` (every attempt failed) or `dropped` (the queue was full).
-    pub result: String,
-    pub attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The delivery log of a run directory (empty when the run sent no notification).
-pub fn read_log(run_dir: &Path) -> Vec<Delivery> {
-    std::fs::read_to_string(run_dir.join(LOG_FILE))
-        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
-}
-
-fn append_log(run_dir: &Path, d: &Delivery) {
-    let path = run_dir.join(LOG_FILE);
-    let Ok(line) = serde_json::to_string(d) else { return };
-    let written = crate::journal::private_file()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
-    if let Err(e) = written {
-        eprintln!("drconsole: cannot write the notification log {}: {e}", path.display());
     }
 }
 
@@ -564,7 +517,7 @@ mod tests {
     #[test]
     fn the_projection_notifies_when_it_crosses_into_at_risk_and_late_only() {
         let mut t = Translate::new(Context { app: "a".into(), run_id: "r".into(), drill: true, ..Context::default() });
-        t.rto_secs = 1000;
+        assert!(t.message(&ev(run_started(1000))).is_some());
         let p = |margin| {
             ev(EventKind::Projection {
                 elapsed_secs: 0,
@@ -582,5 +535,65 @@ mod tests {
         assert_eq!(t.message(&p(-10)).map(|m| m.event).as_deref(), Some("late"));
         assert!(t.message(&p(-20)).is_none());
         assert_eq!(t.message(&p(900)).map(|m| m.event).as_deref(), Some("on_track"));
+    }
+
+    fn run_started(rto_secs: u64) -> EventKind {
+        EventKind::RunStarted {
+            run_id: "r".into(),
+            runbook: "rb".into(),
+            title: "t".into(),
+            app: "a".into(),
+            path: "p".into(),
+            sha256: String::new(),
+            backend: "sim".into(),
+            account: None,
+            primary: "us-east-1".into(),
+            secondary: "us-west-2".into(),
+            incident_start: Timestamp::UNIX_EPOCH,
+            rto_secs,
+            rpo_secs: 3600,
+            deadline: Timestamp::UNIX_EPOCH,
+            speed: 1.0,
+            steps: Vec::new(),
+            drill: false,
+        }
+    }
+
+    /// The last notification says what every other output says: the outcome word (`recovered-late`) and the run
+    /// view's RPO verdict, a bounded age shown as `≥`.
+    #[test]
+    fn the_last_notification_carries_the_run_views_verdicts() {
+        let mut t = Translate::new(Context { app: "a".into(), run_id: "r".into(), ..Context::default() });
+        t.message(&ev(run_started(7200)));
+        t.message(&ev(EventKind::RecoveryPointChosen {
+            step: "pick".into(),
+            id: "ebs:snap".into(),
+            kind: "ebs-snapshot".into(),
+            region: "us-west-2".into(),
+            time: Timestamp::UNIX_EPOCH,
+            rpo_secs: 1200,
+            rpo_met: true,
+            verdict: Some(crate::run::RpoVerdict::Unknown),
+            bound: true,
+        }));
+        let m = t
+            .message(&ev(EventKind::RunFinished {
+                outcome: crate::run::Outcome::Recovered,
+                duration_secs: 8000,
+                rto_secs: 7200,
+                rto_achieved_secs: 8000,
+                rto_met: false,
+                succeeded: 1,
+                failed: 0,
+                skipped: 0,
+                cancelled: 0,
+                message: String::new(),
+            }))
+            .unwrap();
+        assert!(m.text.contains("the run finished: RECOVERED-LATE — RTO"), "{}", m.text);
+        assert!(m.text.contains("RPO ≥ 20m00s UNKNOWN (target 1h00m)"), "{}", m.text);
+        assert_eq!(m.details["verdict"], "recovered-late");
+        assert_eq!(m.details["rpo_verdict"], "unknown");
+        assert_eq!(m.details["rpo_bound"], true);
     }
 }

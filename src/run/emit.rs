@@ -1,10 +1,13 @@
 //! The emitter: numbers and stamps events and hands each to every sink, in order, with secrets redacted first.
+//! A sink that cannot record an event (the journal, when S3 does not have it) halts the emitter: no later event
+//! reaches any sink, the engine stops, and a cloud call made after the halt is refused ([`halted_here`]).
 
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::event::{Event, EventKind};
@@ -12,6 +15,32 @@ use super::event::{Event, EventKind};
 /// A consumer of events that must see each one before the engine goes on (the journal).
 pub trait EventSink: Send {
     fn event(&mut self, ev: &Event);
+
+    /// Whether the last event could not be recorded in a way that forbids the run to go on (asked after each
+    /// [`EventSink::event`]): the emitter halts with it.
+    fn halt(&mut self) -> Option<Halt> {
+        None
+    }
+}
+
+/// Why a run was halted: a sink could not record an event the engine must not act past. Carries the exit code
+/// of the error that caused it (from [`crate::exit`]), which the frontend's command ends with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Halt {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+tokio::task_local! {
+    /// The halt token of the run whose step runs in this task ([`Emitter::scope`]).
+    static HALTED: CancellationToken;
+}
+
+/// Inside a step's task ([`Emitter::scope`]): whether its run has been halted, so nothing more may be done in the
+/// cloud. `false` outside any scope.
+pub fn halted_here() -> bool {
+    HALTED.try_with(CancellationToken::is_cancelled).unwrap_or(false)
 }
 
 impl EventSink for mpsc::UnboundedSender<Event> {
@@ -26,6 +55,8 @@ struct EmitterInner {
     sinks: Vec<Box<dyn EventSink>>,
     /// Secret values seen during the run: replaced by `***` in every event before any sink sees it.
     secrets: Vec<String>,
+    /// Set by the first sink that halts the run; from then on no event reaches any sink.
+    halt: Option<Halt>,
 }
 
 /// Numbers, stamps and delivers events to every sink, in order.
@@ -35,12 +66,29 @@ pub struct Emitter {
     clock: Clock,
     /// The secrets again, for [`Redactor`]s: usable inside a sink, while `inner` is locked.
     redact: Arc<Mutex<Vec<String>>>,
+    /// Cancelled when a sink halts the run ([`EventSink::halt`]).
+    stopped: CancellationToken,
 }
 
 impl Emitter {
     pub fn new(clock: Clock) -> Self {
-        let inner = Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new(), secrets: Vec::new() }));
-        Self { inner, clock, redact: Arc::default() }
+        let inner = Arc::new(Mutex::new(EmitterInner { seq: 0, sinks: Vec::new(), secrets: Vec::new(), halt: None }));
+        Self { inner, clock, redact: Arc::default(), stopped: CancellationToken::new() }
+    }
+
+    /// Why the run was halted, if it was.
+    pub fn halted(&self) -> Option<Halt> {
+        self.lock().halt.clone()
+    }
+
+    /// Cancelled when the run is halted: the engine stops on it.
+    pub fn stopped(&self) -> CancellationToken {
+        self.stopped.clone()
+    }
+
+    /// Runs a step's task so that [`halted_here`] answers for this run inside it.
+    pub fn scope<F: std::future::Future>(&self, fut: F) -> impl std::future::Future<Output = F::Output> + use<F> {
+        HALTED.scope(self.stopped.clone(), fut)
     }
 
     pub fn add_sink(&self, sink: Box<dyn EventSink>) {
@@ -78,8 +126,21 @@ impl Emitter {
         g.seq += 1;
         let wall = self.clock.is_simulated().then(Timestamp::now);
         let ev = Event { seq: g.seq, ts: self.clock.now(), wall, kind };
+        if g.halt.is_some() {
+            return ev;
+        }
+        let mut halt = None;
         for s in &mut g.sinks {
             s.event(&ev);
+            // a sink after the one that halted (the console, notifications) does not see what was not recorded
+            halt = s.halt();
+            if halt.is_some() {
+                break;
+            }
+        }
+        if let Some(h) = halt {
+            g.halt = Some(h);
+            self.stopped.cancel();
         }
         ev
     }
@@ -131,4 +192,60 @@ fn redact(kind: EventKind, secrets: &[String]) -> EventKind {
     let Ok(mut v) = serde_json::to_value(&kind) else { return kind };
     walk(&mut v, secrets);
     serde_json::from_value(v).unwrap_or(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records the steps of the events it sees; halts on the event whose message is `halt`.
+    struct Sink {
+        seen: Arc<Mutex<Vec<String>>>,
+        halt_on: Option<&'static str>,
+        halt: Option<Halt>,
+    }
+
+    impl EventSink for Sink {
+        fn event(&mut self, ev: &Event) {
+            if let EventKind::StepWarning { message, .. } = &ev.kind {
+                self.seen.lock().unwrap().push(message.clone());
+                if self.halt_on == Some(message.as_str()) {
+                    self.halt = Some(Halt { message: format!("cannot record {message}"), exit_code: 4 });
+                }
+            }
+        }
+
+        fn halt(&mut self) -> Option<Halt> {
+            self.halt.take()
+        }
+    }
+
+    fn warning(message: &str) -> EventKind {
+        EventKind::StepWarning { step: "s".into(), message: message.into() }
+    }
+
+    #[tokio::test]
+    async fn a_sink_that_cannot_record_halts_the_run_before_anything_else_sees_an_event() {
+        let emitter = Emitter::new(Clock::new(1.0));
+        let (journal, screen) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        emitter.add_sink(Box::new(Sink { seen: journal.clone(), halt_on: Some("b"), halt: None }));
+        emitter.add_sink(Box::new(Sink { seen: screen.clone(), halt_on: None, halt: None }));
+        let stopped = emitter.stopped();
+        let in_step = emitter.scope({
+            let emitter = emitter.clone();
+            async move {
+                let before = halted_here();
+                emitter.emit(warning("a"));
+                emitter.emit(warning("b"));
+                (before, halted_here())
+            }
+        });
+        assert_eq!(in_step.await, (false, true), "a step sees the halt at once, before its next cloud call");
+        emitter.emit(warning("c"));
+        assert!(stopped.is_cancelled());
+        assert!(!halted_here(), "outside a step's scope nothing is halted");
+        assert_eq!(emitter.halted(), Some(Halt { message: "cannot record b".into(), exit_code: 4 }));
+        assert_eq!(*journal.lock().unwrap(), ["a", "b"], "nothing is handed to the journal after the halt");
+        assert_eq!(*screen.lock().unwrap(), ["a"], "the screen never sees what was not recorded");
+    }
 }

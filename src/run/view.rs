@@ -468,6 +468,48 @@ pub struct RunView {
     pub last_ts: Option<Timestamp>,
     /// Run time and real time of the last event that carried its real time (simulated runs).
     pub last_wall: Option<(Timestamp, Timestamp)>,
+    /// What the run created and changed, every record of it kept ([`Footprint`]): what a cleanup removes.
+    pub footprint: Footprint,
+    /// Who opened each session of the run ([`RunView::open_session`], from the journal's session notes).
+    pub opened: Vec<SessionOpened>,
+}
+
+/// What a run created and changed in the cloud, from its `resource` events, across every session and step (the
+/// steps' [`ResourceView`]s keep one line per resource and its latest phase; this keeps what a cleanup needs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Footprint {
+    /// Every resource recorded with phase `created`, once each, sorted by (kind, id, region); a global
+    /// resource's region is `global`, as recorded.
+    pub created: Vec<ResourceRef>,
+    /// Every resource recorded with phase `changed`, in the order first changed, with each recorded state in order
+    /// (a route's: `<new target> (was <previous>)`).
+    pub changed: Vec<Changed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ResourceRef {
+    pub kind: String,
+    pub id: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed {
+    pub res: ResourceRef,
+    pub states: Vec<String>,
+}
+
+/// A session of the run as its journal note says it opened: its number, whether it resumed the run, who and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionOpened {
+    pub number: u32,
+    pub resumed: bool,
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    pub at: Timestamp,
+    /// The number of the last event before it (set by [`RunView::open_session`]).
+    pub after_seq: u64,
 }
 
 impl RunView {
@@ -538,8 +580,40 @@ impl RunView {
         r.last = at;
     }
 
+    /// Records a session opening (a journal's session note; notes are not events). A process that opened the run
+    /// and stopped before its first event still counts.
+    pub fn open_session(&mut self, mut s: SessionOpened) {
+        s.after_seq = self.last_seq;
+        self.opened.push(s);
+    }
+
+    /// A session opened after the run's last event: a resume began (it may not have recorded anything yet), so
+    /// an end seen before it is not the run's end.
+    pub fn reopened(&self) -> bool {
+        self.opened.last().is_some_and(|s| s.after_seq == self.last_seq)
+    }
+
+    /// Keeps a `resource` event's record in the [`Footprint`].
+    fn note_footprint(&mut self, ev: &Event) {
+        let EventKind::Resource { phase, kind, id, region, state, .. } = &ev.kind else { return };
+        let res = ResourceRef { kind: kind.clone(), id: id.clone(), region: region.clone() };
+        match phase.as_str() {
+            "created" => {
+                if let Err(i) = self.footprint.created.binary_search(&res) {
+                    self.footprint.created.insert(i, res);
+                }
+            }
+            "changed" => match self.footprint.changed.iter_mut().find(|c| c.res == res) {
+                Some(c) => c.states.push(state.clone()),
+                None => self.footprint.changed.push(Changed { res, states: vec![state.clone()] }),
+            },
+            _ => {}
+        }
+    }
+
     /// Folds one event in.
     pub fn apply(&mut self, ev: &Event) {
+        self.note_footprint(ev);
         self.last_seq = self.last_seq.max(ev.seq);
         self.last_ts = Some(self.last_ts.map_or(ev.ts, |t| t.max(ev.ts)));
         if let Some(w) = ev.wall {
@@ -573,6 +647,8 @@ impl RunView {
                         last_seq: self.last_seq,
                         last_ts: self.last_ts,
                         last_wall: self.last_wall,
+                        // the first session's note comes before the run's first event (a journal holds one run)
+                        opened: std::mem::take(&mut self.opened),
                         ..Self::default()
                     };
                 }
@@ -1215,5 +1291,81 @@ mod tests {
         assert!(v.regions[0].is_unreachable());
         assert_eq!(v.regions[0].down.len(), 2);
         assert_eq!(v.regions[0].down[1], DownPeriod { since: ts(520), until: None, session: 2, session_ended: false });
+    }
+
+    fn res(phase: &str, kind: &str, id: &str, region: &str, state: &str) -> EventKind {
+        EventKind::Resource {
+            step: "copy".into(),
+            phase: phase.into(),
+            kind: kind.into(),
+            id: id.into(),
+            region: region.into(),
+            state: state.into(),
+        }
+    }
+
+    fn opened(number: u32) -> SessionOpened {
+        SessionOpened {
+            number,
+            resumed: number > 1,
+            user: "u".into(),
+            host: "h".into(),
+            pid: number,
+            at: ts(0),
+            after_seq: 99,
+        }
+    }
+
+    /// What a cleanup reads: every resource ever created (once, even when a later attempt found it again or it was
+    /// deleted), and every state of a changed resource in order, across sessions.
+    #[test]
+    fn the_footprint_keeps_every_creation_and_every_change_across_sessions() {
+        let mut v = RunView::new();
+        v.open_session(opened(1));
+        for (i, k) in [
+            started_run(1.0),
+            res("creating", "nat-gateway", "", "us-west-2", ""),
+            res("created", "nat-gateway", "nat-1", "us-west-2", "available"),
+            res("changed", "route", "rtb-1 0.0.0.0/0", "us-west-2", "nat-1 (was igw-1)"),
+            res("created", "dns-record", "drill.example.com", "global", ""),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            v.apply(&ev(i as u64 + 1, 0, None, k));
+        }
+        assert!(!v.reopened(), "events came after the first session opened");
+        v.open_session(opened(2));
+        assert!(v.reopened(), "a session opened after the last event: a resume began");
+        for (i, k) in [
+            started_run(1.0),
+            res("found", "nat-gateway", "nat-1", "us-west-2", "available"),
+            res("created", "nat-gateway", "nat-1", "us-west-2", "available"),
+            res("changed", "route", "rtb-1 0.0.0.0/0", "us-west-2", "nat-2 (was nat-1)"),
+            res("deleting", "dns-record", "drill.example.com", "global", ""),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            v.apply(&ev(i as u64 + 10, 60, None, k));
+        }
+        assert!(!v.reopened());
+        let r = |kind: &str, id: &str, region: &str| ResourceRef {
+            kind: kind.into(),
+            id: id.into(),
+            region: region.into(),
+        };
+        assert_eq!(
+            v.footprint.created,
+            [r("dns-record", "drill.example.com", "global"), r("nat-gateway", "nat-1", "us-west-2")]
+        );
+        assert_eq!(
+            v.footprint.changed,
+            [Changed {
+                res: r("route", "rtb-1 0.0.0.0/0", "us-west-2"),
+                states: vec!["nat-1 (was igw-1)".into(), "nat-2 (was nat-1)".into()]
+            }]
+        );
+        assert_eq!(v.opened.iter().map(|s| (s.number, s.after_seq)).collect::<Vec<_>>(), [(1, 0), (2, 5)]);
     }
 }

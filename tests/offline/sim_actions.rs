@@ -976,3 +976,74 @@ async fn the_region_outage_tabletop_uses_the_inventory_and_shows_bounds_as_bound
         )
     );
 }
+
+/// A journal sink that cannot record one event (as the shared state's, fenced off by a takeover): it halts the run
+/// there with the refusal's exit code.
+struct HaltingSink {
+    on: &'static str,
+    halt: Option<drconsole::run::Halt>,
+}
+
+impl drconsole::engine::EventSink for HaltingSink {
+    fn event(&mut self, ev: &Event) {
+        if let EventKind::Resource { phase, kind, .. } = &ev.kind
+            && phase == "creating"
+            && kind == self.on
+        {
+            self.halt = Some(drconsole::run::Halt { message: format!("cannot record creating {kind}"), exit_code: 4 });
+        }
+    }
+
+    fn halt(&mut self) -> Option<drconsole::run::Halt> {
+        self.halt.take()
+    }
+}
+
+/// The journal could not record that a snapshot copy is being created: the copy is never asked for, nothing after
+/// that record reaches any other sink, the engine stops (no `run_finished`), and the run ends with the halt's exit
+/// code instead of its outcome's.
+#[tokio::test(start_paused = true)]
+async fn a_record_the_journal_cannot_write_halts_the_run_before_the_cloud_call_it_announces() {
+    let rb = load("runbooks/cross-sell.toml");
+    let sim = world(&rb);
+    let cfg = RunConfig {
+        run_id: "halted".into(),
+        seed: 7,
+        recovery_point: Some("latest".into()),
+        cloud: Some(Arc::new(Cloud::from_all("sim", sim.clone()))),
+        ..RunConfig::default()
+    };
+    let emitter = drconsole::engine::Emitter::new(sim.clock().clone());
+    emitter.add_sink(Box::new(HaltingSink { on: "rds-snapshot", halt: None }));
+    let mut events = emitter.subscribe();
+    let engine = Engine::new(Arc::new(rb), Registry::builtin(), cfg, sim.clock().clone(), emitter);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let join = tokio::spawn(engine.run(rx));
+    let mut seen = Vec::new();
+    while let Some(ev) = events.recv().await {
+        let cmd = match &ev.kind {
+            EventKind::StepAwaitingApproval { step, .. } => {
+                Some(Command::Approve { step: step.clone(), by: "test".into() })
+            }
+            EventKind::OperatorRequest { step, prompt: Prompt::Choice { candidates, .. } } => {
+                Some(Command::Answer { step: step.clone(), value: candidates[0].id.clone(), by: "test".into() })
+            }
+            _ => None,
+        };
+        if let Some(c) = cmd {
+            let _ = tx.send(c);
+        }
+        seen.push(ev.kind);
+    }
+    let r = join.await.unwrap();
+    let halt = r.halt.clone().expect("the run was halted");
+    assert_eq!((halt.exit_code, r.exit_code()), (4, 4), "{}", halt.message);
+    assert_eq!(count(&sim, "rds:CopyDBSnapshot"), 0, "the copy the unrecorded event announced was never asked for");
+    assert!(
+        !seen.iter().any(
+            |k| matches!(k, EventKind::Resource { phase, kind, .. } if phase == "creating" && kind == "rds-snapshot")
+        ),
+        "the screen never saw the event the journal could not record"
+    );
+    assert!(!seen.iter().any(|k| matches!(k, EventKind::RunFinished { .. })), "nothing recorded after the halt");
+}

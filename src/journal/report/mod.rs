@@ -17,10 +17,10 @@ pub use json::json;
 pub use junit::junit;
 pub use markdown::markdown;
 
+use super::base::{JournalError, Note, write_atomic};
 use super::meta::Meta;
-use super::read::{Record, read_journal_prefix};
-use super::{JournalError, Note, write_atomic};
-use crate::run::view::{DecisionView, ErrorView, Phase, PointView, RunView, StepView};
+use super::read::{ApplyRecord, Record, read_journal_prefix};
+use crate::run::view::{DecisionView, ErrorView, Phase, PointView, RunView, SessionOpened, StepView};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
@@ -66,7 +66,7 @@ pub struct Report {
     /// Notifications to the bridge, one per message and webhook (`notify.jsonl`; URLs redacted); absent when the
     /// run had no webhook.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notifications: Vec<crate::notify::Delivery>,
+    pub notifications: Vec<crate::notify::log::Delivery>,
 }
 
 /// A region's unreachable periods during the run (`region_unreachable` / `region_reachable` events).
@@ -264,18 +264,18 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
     // a note's run time is that of the next event (notes are stamped with real time)
     let mut decisions: Vec<Decision> = Vec::new();
     let mut waiting_notes: Vec<usize> = Vec::new();
-    let mut sessions: Vec<Session> = Vec::new();
     for (_, rec) in &read.records {
         match rec {
             Record::Note(n) => {
-                if let Some(d) = note(n, &mut sessions) {
+                view.apply_record(rec);
+                if let Some(d) = note(n) {
                     waiting_notes.push(decisions.len());
                     decisions.push(d);
                 }
             }
             Record::Event(ev) => {
                 let before = view.decisions.len();
-                view.apply(ev);
+                view.apply_record(rec);
                 let simulated = ev.wall.is_some();
                 for i in waiting_notes.drain(..) {
                     if simulated {
@@ -308,7 +308,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         .as_ref()
         .filter(|r| r.drill)
         .map(|r| recovery_test(run_dir, &view, r.rto_secs, r.sha256.clone(), &rpo, &verification));
-    let notifications = crate::notify::read_log(run_dir);
+    let notifications = crate::notify::log::read_log(run_dir);
     Ok(Report {
         notifications,
         format: "drconsole-report/1",
@@ -370,7 +370,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
                 })
             })
             .collect(),
-        sessions,
+        sessions: view.opened.iter().map(Session::from).collect(),
         journal: JournalHealth {
             records: read.records.len(),
             torn_tail: read.torn_tail,
@@ -500,27 +500,30 @@ impl From<&ErrorView> for ErrorEntry {
     }
 }
 
-/// A journal note as a decision (and the session list), stamped with its real time.
-fn note(n: &Note, sessions: &mut Vec<Session>) -> Option<Decision> {
-    match n {
-        Note::Session { number, resumed, user, host, pid, at } => {
-            sessions.push(Session {
-                number: *number,
-                resumed: *resumed,
-                user: user.clone(),
-                host: host.clone(),
-                pid: *pid,
-                at: *at,
-            });
-            resumed.then(|| Decision {
-                at: *at,
-                wall: None,
-                what: "run resumed".into(),
-                step: None,
-                by: format!("{user}@{host}"),
-                detail: format!("session {number}, pid {pid}"),
-            })
+impl From<&SessionOpened> for Session {
+    fn from(s: &SessionOpened) -> Self {
+        Session {
+            number: s.number,
+            resumed: s.resumed,
+            user: s.user.clone(),
+            host: s.host.clone(),
+            pid: s.pid,
+            at: s.at,
         }
+    }
+}
+
+/// A journal note as a decision, stamped with its real time.
+fn note(n: &Note) -> Option<Decision> {
+    match n {
+        Note::Session { number, resumed, user, host, pid, at } => resumed.then(|| Decision {
+            at: *at,
+            wall: None,
+            what: "run resumed".into(),
+            step: None,
+            by: format!("{user}@{host}"),
+            detail: format!("session {number}, pid {pid}"),
+        }),
         Note::Forced { by, old_sha256, new_sha256, at } => Some(Decision {
             at: *at,
             wall: None,

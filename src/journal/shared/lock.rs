@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::store::{Ops, Put, Store};
-use crate::journal::JournalError;
+use crate::journal::base::JournalError;
 use crate::journal::lock::{LockInfo, TakenOver, pid_alive};
 
 /// What the lock object holds.
@@ -167,7 +167,7 @@ pub fn acquire(
                 store.ops.bucket
             )));
         }
-        let here = crate::journal::hostname();
+        let here = crate::journal::meta::hostname();
         let same_run_dead =
             resuming.is_some_and(|r| r == holder.run_id) && holder.host == here && !pid_alive(holder.pid);
         if !(take_over || same_run_dead) {

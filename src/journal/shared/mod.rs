@@ -20,8 +20,9 @@
 //! - S3 unreachable mid-run: the run pauses in place (the sink waits; nothing is acted on unrecorded), retrying
 //!   with a backoff, and goes on when S3 answers; the pause is journalled. If S3 stays away longer than the wait
 //!   window (`DRCONSOLE_SHARED_STATE_WAIT`, default 5m), the session stops with exit 1 and the reason, before the
-//!   engine acts on the record S3 does not have; its local journal keeps everything and `drconsole resume` uploads
-//!   what S3 missed (catch-up) before it goes on.
+//!   engine acts on the record S3 does not have (the journal halts the emitter: no later event is recorded, the
+//!   engine stops, a step's next cloud call is refused; the error reaches `main` as the run's [`crate::run::Halt`]);
+//!   its local journal keeps everything and `drconsole resume` uploads what S3 missed (catch-up) before it goes on.
 //! - One history: a resume takes the lock, then rebuilds the local journal from S3 (or uploads what only this
 //!   host has, when S3 holds a prefix of it) and appends after the last record. A session whose lock was taken over
 //!   is fenced off: the next record is refused (the heartbeat saw the takeover, or the record object already
@@ -39,10 +40,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
+use super::base::{JournalError, Note, StateDir, private_dir, write_atomic};
 use super::meta::Meta;
 use super::read::{Record, decode};
 use super::runs::RunSummary;
-use super::{JournalError, Note, StateDir, private_dir, write_atomic};
 use crate::engine::Event;
 pub use lock::{LockTiming, SharedLock, SharedLockInfo};
 pub use store::{Connect, Store, StoreError};
@@ -562,8 +563,8 @@ impl std::fmt::Debug for Session {
 fn lock_info(meta: &Meta) -> SharedLockInfo {
     let now = Timestamp::now();
     SharedLockInfo {
-        user: super::username(),
-        host: super::hostname(),
+        user: super::meta::username(),
+        host: super::meta::hostname(),
         pid: std::process::id(),
         run_id: meta.run_id.clone(),
         runbook: meta.runbook.clone(),
@@ -721,10 +722,10 @@ fn sync_local(shared: &Shared, run_id: &str, dir: &Path, may_upload: bool) -> Re
             write_atomic(&p, &obj.bytes)?;
         }
     }
-    if (rebuilt || !dir.join(super::WORLD_FILE).exists())
-        && let Some(obj) = shared.get(shared.run_key(run_id, super::WORLD_FILE))?
+    if (rebuilt || !dir.join(super::base::WORLD_FILE).exists())
+        && let Some(obj) = shared.get(shared.run_key(run_id, super::base::WORLD_FILE))?
     {
-        write_atomic(&dir.join(super::WORLD_FILE), &obj.bytes)?;
+        write_atomic(&dir.join(super::base::WORLD_FILE), &obj.bytes)?;
     }
     Ok(())
 }
@@ -906,13 +907,6 @@ async fn follow_task(shared: Arc<Shared>, run_id: String, tx: mpsc::UnboundedSen
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }
-}
-
-/// Stops the process: a shared-state failure in the middle of a run (fenced off by a takeover: exit 4; S3 gone
-/// for longer than the wait window: exit 1), before the engine acts on a record S3 does not have.
-pub fn stop_session(e: &JournalError) -> ! {
-    eprintln!("drconsole: {e}");
-    std::process::exit(i32::from(e.exit_code()))
 }
 
 /// The IAM statements shared state needs: read and write objects under the prefix, list the prefix, delete the
