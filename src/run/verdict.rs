@@ -78,6 +78,7 @@ impl RunView {
         let failed = f.outcome != Outcome::Recovered
             || !f.rto_met
             || self.rpo().met == Some(false)
+            || self.rpo().verdict == Some(crate::run::event::RpoVerdict::Unknown)
             || !checks_ok
             || cleanup_clean == Some(false);
         Some(if failed {

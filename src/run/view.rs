@@ -432,6 +432,9 @@ pub struct RunRpo {
     pub target_secs: u64,
     /// The worst (largest) data-loss window among the points used.
     pub achieved_secs: Option<i64>,
+    /// `Some(true)` met, `Some(false)` missed, `None` when no point was used or the verdict is `unknown` (a window
+    /// known only as a bound within the RPO is neither met nor missed: the outcome does not call it late, and a
+    /// drill, which must prove its RPO, fails on it).
     pub met: Option<bool>,
     /// The point with the worst window.
     pub worst: Option<PointView>,
@@ -1135,7 +1138,11 @@ impl RunView {
         RunRpo {
             target_secs,
             achieved_secs: worst.as_ref().map(|p| p.rpo_secs),
-            met: verdict.map(|v| v == RpoVerdict::Met),
+            met: match verdict {
+                Some(RpoVerdict::Met) => Some(true),
+                Some(RpoVerdict::Missed) => Some(false),
+                Some(RpoVerdict::Unknown) | None => None,
+            },
             bound: worst.as_ref().is_some_and(|p| p.bound),
             worst,
             verdict,
