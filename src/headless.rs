@@ -122,12 +122,18 @@ impl<W: Write> Printer<W> {
             self.last_margin = Some(c.margin_secs);
             let verdict = if c.margin_secs >= 0 { "on track" } else { "LATE" };
             let finish = c.projected_finish.strftime("%H:%M:%SZ");
-            self.line(
-                c.now,
-                "eta",
-                "",
-                &format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(c.margin_secs)),
-            );
+            let mut text = format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(c.margin_secs));
+            if c.from_history {
+                // the forecast band: the finish above is the P50 one
+                let runs = c.history_runs.unwrap_or(0);
+                let p90_verdict = if c.p90_margin_secs >= 0 { "" } else { ", LATE at P90" };
+                text.push_str(&format!(
+                    "; P50 {finish} · P90 {} (from {runs} past run{}{p90_verdict})",
+                    c.p90_finish.strftime("%H:%M:%SZ"),
+                    if runs == 1 { "" } else { "s" }
+                ));
+            }
+            self.line(c.now, "eta", "", &text);
             let _ = self.out.flush();
         }
     }
@@ -158,6 +164,9 @@ impl<W: Write> Printer<W> {
             d(f.rto_secs),
             d(f.rto_achieved_secs)
         );
+        if let Some(line) = forecast_vs_actual(&self.view) {
+            let _ = writeln!(self.out, "forecast: {line}");
+        }
         let rpo = self.view.rpo();
         match (&rpo.worst, rpo.achieved_secs) {
             (Some(worst), Some(a)) => {
@@ -351,4 +360,30 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The forecast at the run's start against its actual finish, when the forecast came from history:
+/// `at start P50 11:24:00Z · P90 11:41:00Z (from 6 past runs); finished 11:30:12Z, within P90`.
+pub fn forecast_vs_actual(view: &crate::run::view::RunView) -> Option<String> {
+    let f = view.finished.as_ref()?;
+    let first = view.projection.as_ref()?.first.as_deref()?;
+    let (p50, p90) = (first.p50_finish?, first.p90_finish?);
+    if !view.from_history() {
+        return None;
+    }
+    let runs = first.history_runs.unwrap_or(0);
+    let verdict = if f.at <= p50 {
+        "by P50"
+    } else if f.at <= p90 {
+        "within P90"
+    } else {
+        "LATER than P90"
+    };
+    Some(format!(
+        "at start P50 {} · P90 {} (from {runs} past run{}); finished {}, {verdict}",
+        p50.strftime("%H:%M:%SZ"),
+        p90.strftime("%H:%M:%SZ"),
+        if runs == 1 { "" } else { "s" },
+        f.at.strftime("%H:%M:%SZ")
+    ))
 }

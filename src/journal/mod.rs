@@ -468,6 +468,9 @@ impl Journal {
                     Err(e) => eprintln!("drconsole: the run finished but its reports could not be written: {e}"),
                 }
             }
+            // the forecast learns from it (unless --no-history); before the lock is released, so the next run of
+            // the runbook reads it
+            crate::forecast::store::on_run_finished(&self.dir);
             // the run has ended: the next run may start, whatever happens to this process now
             if let Some(l) = &self.lock {
                 l.release();

@@ -572,6 +572,10 @@ mod tests {
                 projected_finish: Timestamp::UNIX_EPOCH,
                 margin_secs: margin,
                 critical_path: vec![],
+                p50_finish: None,
+                p90_finish: None,
+                history_runs: None,
+                p90_critical_path: Vec::new(),
             })
         };
         assert!(t.message(&p(500)).is_none());
