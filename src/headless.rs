@@ -164,7 +164,7 @@ impl<W: Write> Printer<W> {
             d(f.rto_secs),
             d(f.rto_achieved_secs)
         );
-        if let Some(line) = forecast_vs_actual(&self.view) {
+        if let Some(line) = crate::forecast::at_start_vs_actual(&self.view) {
             let _ = writeln!(self.out, "forecast: {line}");
         }
         let rpo = self.view.rpo();
@@ -360,30 +360,4 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// The forecast at the run's start against its actual finish, when the forecast came from history:
-/// `at start P50 11:24:00Z · P90 11:41:00Z (from 6 past runs); finished 11:30:12Z, within P90`.
-pub fn forecast_vs_actual(view: &crate::run::view::RunView) -> Option<String> {
-    let f = view.finished.as_ref()?;
-    let first = view.projection.as_ref()?.first.as_deref()?;
-    let (p50, p90) = (first.p50_finish?, first.p90_finish?);
-    if !view.from_history() {
-        return None;
-    }
-    let runs = first.history_runs.unwrap_or(0);
-    let verdict = if f.at <= p50 {
-        "by P50"
-    } else if f.at <= p90 {
-        "within P90"
-    } else {
-        "LATER than P90"
-    };
-    Some(format!(
-        "at start P50 {} · P90 {} (from {runs} past run{}); finished {}, {verdict}",
-        p50.strftime("%H:%M:%SZ"),
-        p90.strftime("%H:%M:%SZ"),
-        if runs == 1 { "" } else { "s" },
-        f.at.strftime("%H:%M:%SZ")
-    ))
 }
