@@ -322,7 +322,12 @@ fn opening(
 ) -> Result<bool, AppError> {
     use crate::preflight::command::{CheckOptions, check, write_report};
     let world = world.cloned();
-    let opts = CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
+    let opts = CheckOptions {
+        seed: args.seed,
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        history: crate::preflight::command::history_of(rb, state_dir),
+    };
     let state_dir = state_dir.map(Path::to_path_buf);
     let start_preflight = || {
         let (tx, rx) = tokio::sync::oneshot::channel();
