@@ -345,7 +345,7 @@ fn opening(
     };
     let rt = runtime()?;
     let exit = rt
-        .block_on(tui::opening::run(tui::opening::Opening::from_runbook(rb), &console.theme, start_preflight))
+        .block_on(tui::opening::run(opening_of(rb, registry, state_dir.as_deref()), &console.theme, start_preflight))
         .map_err(|e| AppError::Failed(e.to_string()))?;
     if let Some((verdict, file)) = &exit.preflight {
         let file = match file {
@@ -355,6 +355,18 @@ fn opening(
         eprintln!("drconsole: preflight before the run: {} ({file})", verdict.as_str());
     }
     Ok(exit.start)
+}
+
+/// The opening screen's account of a runbook, with the forecast from its history when the state directory is found.
+fn opening_of(rb: &Runbook, registry: &Registry, state_dir: Option<&Path>) -> tui::opening::Opening {
+    let o = tui::opening::Opening::from_runbook(rb);
+    match StateDir::resolve(state_dir) {
+        Ok(s) => {
+            let f = crate::forecast::store::forecast(&s.root, rb, registry, rb.target.backend.as_str());
+            o.with_forecast(rb, registry, &f)
+        }
+        Err(_) => o,
+    }
 }
 
 /// A drill that would write the primary region is refused before anything starts (exit 4, nothing created).

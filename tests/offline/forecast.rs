@@ -96,6 +96,22 @@ fn six_runs_teach_plan_the_console_and_the_projection_a_p50_p90_band() {
     assert!(restore["p90_secs"].as_u64().unwrap() >= restore["p50_secs"].as_u64().unwrap());
     assert_ne!(restore["p50_secs"], restore["expected_secs"], "the P50 is learnt, not the expected duration");
 
+    // the opening screen says the forecast before the run starts
+    {
+        use drconsole::tui::opening::{Opening, OpeningState, OpeningView};
+        let registry = drconsole::actions::Registry::builtin();
+        let mut rb = drconsole::runbook::load(&root().join("runbooks/cross-sell.toml"), &registry).unwrap();
+        rb.target.backend = drconsole::runbook::Backend::Sim;
+        let f = drconsole::forecast::store::forecast(state, &rb, &registry, "sim");
+        let s = OpeningState::new(Opening::from_runbook(&rb).with_forecast(&rb, &registry, &f));
+        let theme = drconsole::tui::Theme::preset("dark").unwrap();
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        term.draw(|fr| fr.render_widget(OpeningView { state: &s, theme: &theme }, fr.area())).unwrap();
+        let text = drconsole::tui::fixtures::text(term.backend().buffer());
+        let l3 = text.lines().nth(2).unwrap();
+        assert!(l3.contains("forecast P50 ") && l3.contains(" · P90 ") && l3.contains("from 6 past runs"), "{text}");
+    }
+
     // a seventh run: its projections carry the band, from 6 past runs
     let seventh = cross_sell(state, 7, &["--json"]);
     let events: Vec<Event> = seventh.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
