@@ -145,6 +145,16 @@ fn six_runs_teach_plan_the_console_and_the_projection_a_p50_p90_band() {
         if w >= 120 {
             assert!(header.contains("(from 6 past runs)"), "{header}");
         }
+        // the timeline draws a band between each unfinished step's P50 and P90 end, and both finishes
+        let mut s = s;
+        s.handle(drconsole::tui::state::Input::Key(ratatui::crossterm::event::KeyEvent::new(
+            ratatui::crossterm::event::KeyCode::Char('t'),
+            ratatui::crossterm::event::KeyModifiers::NONE,
+        )));
+        let text = drconsole::tui::fixtures::text(&drconsole::tui::fixtures::render(&s, &theme, w, h));
+        assert!(text.contains('┄'), "{text}");
+        let legend = text.lines().rev().find(|l| l.contains("deadline")).unwrap();
+        assert!(legend.contains("finish P50 ") && legend.contains(" · P90 "), "{text}");
     }
     // the closing summary of a text run says the forecast at the start against the finish
     let eighth = cross_sell(state, 8, &[]);
