@@ -66,6 +66,8 @@ pub fn run(cli: Cli) -> Exit {
         Some(Cmd::History { runbook, json }) => {
             let rb = load(&runbook, &registry)?;
             let state = StateDir::resolve(state_dir)?;
+            // with shared state: the team's runs first
+            crate::forecast::store::pull_shared(&state.root, &rb);
             let text = crate::forecast::command::render(&state.root, &rb, &registry, json).map_err(AppError::Failed)?;
             println!("{}", text.trim_end());
             Ok(exit::RECOVERED)

@@ -100,15 +100,65 @@ pub fn state_root(run_dir: &Path) -> Option<&Path> {
 
 /// Called when a run's end has been recorded in its journal: adds the run to its runbook's history, unless it is
 /// left out (`--no-history`, an interrupted or blocked end). A failure is said on stderr; the run is not affected.
-pub fn on_run_finished(run_dir: &Path) {
+pub fn on_run_finished(run_dir: &Path) -> Option<RunRecord> {
     match record_run(run_dir) {
-        Ok(_) => {}
-        Err(e) => eprintln!("drconsole: the run's durations were not added to the forecast history: {e}"),
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drconsole: the run's durations were not added to the forecast history: {e}");
+            None
+        }
+    }
+}
+
+/// Where a run's record is kept in the shared state (under its prefix): one object per run, so hosts never
+/// overwrite each other's.
+pub fn shared_key(rec: &RunRecord) -> String {
+    format!("history/{}/{}.json", rec.runbook, rec.run_id)
+}
+
+/// A record as stored (one JSON line).
+pub fn encode(rec: &RunRecord) -> Vec<u8> {
+    let mut v = serde_json::to_vec(rec).unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+/// With shared state (`--shared-state`, or the runbook's `[state]`): copies the runbook's records other hosts put on S3 into the
+/// local history (those it lacks), so every host forecasts from the team's runs. Best effort: when S3 cannot be
+/// read, the local history is used and the reason said on stderr.
+pub fn pull_shared(root: &Path, rb: &Runbook) {
+    let Some(cfg) = journal::shared::for_run(rb, None) else { return };
+    let (runbook, region) = (rb.meta.name.as_str(), Some(rb.target.secondary.as_str()));
+    let r = (|| -> Result<usize, JournalError> {
+        let shared = journal::shared::Shared::open(&cfg, region)?;
+        let local: std::collections::HashSet<String> =
+            load(root, runbook)?.runs.into_iter().map(|r| r.run_id).collect();
+        let mut added = 0;
+        for key in shared.list_objects(&format!("history/{runbook}/"))? {
+            let id = key.rsplit('/').next().and_then(|n| n.strip_suffix(".json")).unwrap_or_default();
+            if id.is_empty() || local.contains(id) {
+                continue;
+            }
+            let Some(bytes) = shared.get_object(&key)? else { continue };
+            match serde_json::from_slice::<RunRecord>(&bytes) {
+                Ok(rec) if rec.runbook == runbook => {
+                    append(root, &rec)?;
+                    added += 1;
+                }
+                _ => eprintln!("drconsole: {} on the shared state is not a history record: left out", key),
+            }
+        }
+        Ok(added)
+    })();
+    if let Err(e) = r {
+        eprintln!(
+            "drconsole: the team's forecast history on the shared state could not be read ({e}); using this host's"
+        );
     }
 }
 
 /// Adds a finished run to its history; `Ok(None)` when it is left out.
-pub fn record_run(run_dir: &Path) -> Result<Option<PathBuf>, JournalError> {
+pub fn record_run(run_dir: &Path) -> Result<Option<RunRecord>, JournalError> {
     let Some(root) = state_root(run_dir) else { return Ok(None) };
     let Ok(meta) = Meta::read(run_dir) else { return Ok(None) };
     if meta.settings.no_history || run_dir.join(NO_HISTORY_FILE).exists() {
@@ -120,12 +170,14 @@ pub fn record_run(run_dir: &Path) -> Result<Option<PathBuf>, JournalError> {
     if matches!(rec.outcome.as_str(), "interrupted" | "blocked") {
         return Ok(None);
     }
-    append(root, &rec).map(Some)
+    append(root, &rec)?;
+    Ok(Some(rec))
 }
 
 /// The forecast of `rb` on `backend` from the history in the state directory `root`; with no readable history,
 /// the expected durations (and the reason on stderr).
 pub fn forecast(root: &Path, rb: &Runbook, catalog: &dyn Catalog, backend: &str) -> Forecast {
+    pull_shared(root, rb);
     match load(root, &rb.meta.name) {
         Ok(l) => Forecast::build(rb, catalog, backend, &l.runs, &HashMap::new()),
         Err(e) => {
