@@ -212,3 +212,25 @@ fn a_step_past_its_p90_is_marked_overdue() {
     let line = out.stdout.lines().find(|l| l.contains("OVERDUE")).unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(line.contains("long") && line.contains("past its P90 of 1m10s") && line.contains("typically"), "{line}");
 }
+
+/// A run's end adds it to its runbook's history once; the `no-history` marker `resume --no-history` writes leaves
+/// it out (as `--no-history` on the run itself does, tested above).
+#[test]
+fn a_finished_run_is_recorded_unless_left_out() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    let fixture = root().join("tests/fixtures/run/ok.toml");
+    let out = drconsole(state, &["--headless", "--speed", "1000", fixture.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let loaded = drconsole::forecast::store::load(state, "ok").unwrap();
+    assert_eq!(loaded.runs.len(), 1);
+    let rec = &loaded.runs[0];
+    assert_eq!((rec.backend.as_str(), rec.outcome.as_str(), rec.steps.len()), ("sim", "recovered", 4));
+    assert!(rec.steps.iter().all(|s| s.outcome == "succeeded" && s.attempts == 1 && s.wait_secs == 0));
+    let dir = state.join("runs").join(&rec.run_id);
+    // recorded again (a resumed run finishing again): still one run in the history
+    assert!(drconsole::forecast::store::record_run(&dir).unwrap().is_some());
+    assert_eq!(drconsole::forecast::store::load(state, "ok").unwrap().runs.len(), 1);
+    drconsole::forecast::store::leave_out(&dir).unwrap();
+    assert!(drconsole::forecast::store::record_run(&dir).unwrap().is_none(), "left out");
+}
