@@ -38,6 +38,8 @@ fn big_run(steps: usize, log_lines: usize) -> Events {
                 expected_secs: 300,
                 confirm: false,
                 on_failure: OnFailure::Pause,
+                p50_secs: None,
+                p90_secs: None,
             }
         })
         .collect();

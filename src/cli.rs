@@ -134,6 +134,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// List the past runs that feed a runbook's forecast and each step's P50/P90 from them, per backend
+    /// (docs/forecast.md)
+    History {
+        runbook: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow a live run from its journal, read-only (any number of watchers)
     Watch {
         /// Run id (or a unique prefix, `last`, or a run directory)
@@ -232,6 +240,10 @@ pub struct ResumeArgs {
     /// Take over a run lock left by a process that is no longer running (recorded in the journal)
     #[arg(long)]
     pub take_over_lock: bool,
+    /// Leave this run out of the forecast history (a deliberately broken tabletop exercise): its durations do not
+    /// feed later runs' P50/P90 (docs/forecast.md)
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -309,6 +321,11 @@ pub struct RunArgs {
     /// Take over a run lock left by a process that is no longer running (recorded in the journal)
     #[arg(long)]
     pub take_over_lock: bool,
+
+    /// Leave this run out of the forecast history (a deliberately broken tabletop exercise): its durations do not
+    /// feed later runs' P50/P90 (docs/forecast.md)
+    #[arg(long)]
+    pub no_history: bool,
 
     /// Console theme: dark, light, high-contrast, monochrome, or a path to a theme file (default: dark;
     /// monochrome when NO_COLOR is set)

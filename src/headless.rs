@@ -134,12 +134,18 @@ impl<W: Write> Printer<W> {
             self.last_margin = Some(c.margin_secs);
             let verdict = if c.margin_secs >= 0 { "on track" } else { "LATE" };
             let finish = c.projected_finish.strftime("%H:%M:%SZ");
-            self.line(
-                c.now,
-                "eta",
-                "",
-                &format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(c.margin_secs)),
-            );
+            let mut text = format!("projected finish {finish}, margin {} ({verdict})", fmt_clock(c.margin_secs));
+            if c.from_history {
+                // the forecast band: the finish above is the P50 one
+                let runs = c.history_runs.unwrap_or(0);
+                let p90_verdict = if c.p90_margin_secs >= 0 { "" } else { ", LATE at P90" };
+                text.push_str(&format!(
+                    "; P50 {finish} · P90 {} (from {runs} past run{}{p90_verdict})",
+                    c.p90_finish.strftime("%H:%M:%SZ"),
+                    if runs == 1 { "" } else { "s" }
+                ));
+            }
+            self.line(c.now, "eta", "", &text);
             let _ = self.out.flush();
         }
     }
@@ -170,6 +176,9 @@ impl<W: Write> Printer<W> {
             d(f.rto_secs),
             d(f.rto_achieved_secs)
         );
+        if let Some(line) = crate::forecast::at_start_vs_actual(&self.view) {
+            let _ = writeln!(self.out, "forecast: {line}");
+        }
         let rpo = self.view.rpo();
         match (&rpo.worst, rpo.achieved_secs) {
             (Some(worst), Some(a)) => {

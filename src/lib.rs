@@ -15,6 +15,7 @@ pub mod drill;
 pub mod drill_names;
 pub mod engine;
 pub mod exit;
+pub mod forecast;
 pub mod headless;
 pub mod iam;
 pub mod incident;

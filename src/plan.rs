@@ -14,6 +14,21 @@ pub fn planned_params(rb: &Runbook, i: usize) -> Params {
 }
 
 pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
+    plan_text_with(rb, registry, None)
+}
+
+/// The plan with the forecast from the runbook's history (`crate::forecast`): each step's P50 and P90, the
+/// critical path on both, and how many past runs they come from.
+pub fn plan_text_with(rb: &Runbook, registry: &Registry, forecast: Option<&crate::forecast::Forecast>) -> String {
+    use crate::forecast::Basis;
+    let learnt = forecast.filter(|f| f.from_history());
+    let band = |i: usize| -> Option<(std::time::Duration, std::time::Duration)> {
+        let f = learnt?.step(&rb.steps[i].id)?;
+        (f.basis != Basis::Expected)
+            .then(|| (std::time::Duration::from_secs(f.p50_secs), std::time::Duration::from_secs(f.p90_secs)))
+    };
+    let p50 = |i: usize| band(i).map_or_else(|| rb.expected(registry, i), |b| b.0);
+    let p90 = |i: usize| band(i).map_or_else(|| rb.expected(registry, i), |b| b.1);
     let mut out = String::new();
     if rb.meta.drill {
         out.push_str(&crate::drill::plan_banner(rb));
@@ -33,7 +48,8 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         let _ = writeln!(out, "account guard: {acct}");
     }
     let _ = writeln!(out);
-    let (cp, path) = rb.dag.critical_path(|i| rb.expected(registry, i));
+    let (cp, path) = rb.dag.critical_path(p50);
+    let (cp90, path90) = rb.dag.critical_path(p90);
     // steps that change something in a global control plane served from the primary region
     let mut on_primary: Vec<String> = Vec::new();
     for (n, &i) in rb.dag.order.iter().enumerate() {
@@ -46,8 +62,11 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         }
         let line = action.plan(&params);
         let crit = if path.contains(&i) { "*" } else { " " };
-        let _ =
-            writeln!(out, "{crit}{:>3}. {}  [{}]  ~{}", n + 1, s.id, s.action, fmt_duration(rb.expected(registry, i)));
+        let time = match band(i) {
+            Some((a, b)) => format!("P50 {} · P90 {}", fmt_duration(a), fmt_duration(b)),
+            None => format!("~{}", fmt_duration(rb.expected(registry, i))),
+        };
+        let _ = writeln!(out, "{crit}{:>3}. {}  [{}]  {time}", n + 1, s.id, s.action);
         let _ = writeln!(out, "       {}", s.title);
         let _ = writeln!(out, "       → {line}");
         let mut notes = Vec::new();
@@ -87,7 +106,42 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
     } else {
         format!("WARNING: exceeds the RTO of {} by {}", fmt_duration(rb.meta.rto), fmt_duration(cp - rb.meta.rto))
     };
-    let _ = writeln!(out, "projected duration: {} — {verdict}", fmt_duration(cp));
+    match (learnt, forecast) {
+        (Some(f), _) => {
+            let verdict90 = if cp90 <= rb.meta.rto {
+                format!(
+                    "meets the RTO of {} at P90 with {} to spare",
+                    fmt_duration(rb.meta.rto),
+                    fmt_duration(rb.meta.rto - cp90)
+                )
+            } else {
+                format!(
+                    "WARNING: exceeds the RTO of {} at P90 by {}",
+                    fmt_duration(rb.meta.rto),
+                    fmt_duration(cp90 - rb.meta.rto)
+                )
+            };
+            let _ = writeln!(
+                out,
+                "projected duration: P50 {} · P90 {} — {} ({}) — {verdict90}",
+                fmt_duration(cp),
+                fmt_duration(cp90),
+                f.basis_text(),
+                backend_word(&f.backend)
+            );
+            if path90 != path {
+                let names: Vec<&str> = path90.iter().map(|&i| rb.steps[i].id.as_str()).collect();
+                let _ = writeln!(out, "critical path at P90: {}", names.join(" → "));
+            }
+        }
+        (None, Some(f)) => {
+            let _ = writeln!(out, "projected duration: {} — {verdict}", fmt_duration(cp));
+            let _ = writeln!(out, "forecast: {} ({})", f.basis_text(), backend_word(&f.backend));
+        }
+        (None, None) => {
+            let _ = writeln!(out, "projected duration: {} — {verdict}", fmt_duration(cp));
+        }
+    }
     if !on_primary.is_empty() {
         let _ = writeln!(
             out,
@@ -99,6 +153,10 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
         );
     }
     out
+}
+
+fn backend_word(backend: &str) -> &'static str {
+    if backend == "sim" { "simulator runs" } else { "AWS runs" }
 }
 
 /// The least-privilege IAM policy for a runbook: see [`crate::iam`].

@@ -586,6 +586,7 @@ static COPY_IMAGE: ActionSpec = ActionSpec {
         out("image_id", "the AMI id in the target region"),
         out("name", "its name"),
         out("source_image_id", "the AMI it was copied from (itself when it was already in the target region)"),
+        out("size_gib", "the image's size in GiB (its snapshots'; the forecast scales by it)"),
     ],
     iam: &[
         "ec2:CopyImage",
@@ -741,7 +742,14 @@ impl Action for CopyImageA {
             })
             .await?;
         }
-        Ok(outs(&[("image_id", s(img.id)), ("name", s(img.name)), ("source_image_id", s(source_id))]))
+        // the size it worked on, for the forecast's size scaling (`crate::forecast`)
+        let size = serde_json::Value::from(img.size_gib);
+        Ok(outs(&[
+            ("image_id", s(img.id)),
+            ("name", s(img.name)),
+            ("source_image_id", s(source_id)),
+            ("size_gib", size),
+        ]))
     }
 }
 

@@ -141,7 +141,11 @@ static COPY_SNAPSHOT: ActionSpec = ActionSpec {
         P::req("target_id", K::Str, "the copy's identifier (deterministic: a second run finds it)"),
         P::opt("kms_key", K::Str, "KMS key id/ARN in the target region (required for encrypted snapshots)"),
     ],
-    outputs: &[out("id", "the snapshot id in the target region"), out("arn", "its ARN")],
+    outputs: &[
+        out("id", "the snapshot id in the target region"),
+        out("arn", "its ARN"),
+        out("size_gib", "the snapshot's allocated storage in GiB, when it was copied (the forecast scales by it)"),
+    ],
     iam: &[
         "rds:CopyDBSnapshot",
         "rds:DescribeDBSnapshots",
@@ -223,7 +227,9 @@ impl Action for CopySnapshot {
             }
         })
         .await?;
-        Ok(outs(&[("id", s(snap.id)), ("arn", s(snap.arn))]))
+        // the size it copied, for the forecast's size scaling (`crate::forecast`)
+        let size = serde_json::Value::from(src.storage_gib);
+        Ok(outs(&[("id", s(snap.id)), ("arn", s(snap.arn)), ("size_gib", size)]))
     }
 }
 

@@ -45,7 +45,11 @@ pub fn run(cli: Cli) -> Exit {
         Some(Cmd::Plan { runbook, drill }) => {
             let mut rb = load(&runbook, &registry)?;
             rb.meta.drill |= drill;
-            print!("{}", plan::plan_text(&rb, &registry));
+            // the forecast from the runbook's history, when the state directory can be found
+            let forecast = StateDir::resolve(state_dir)
+                .ok()
+                .map(|s| crate::forecast::store::forecast_for_plan(&s.root, &rb, &registry));
+            print!("{}", plan::plan_text_with(&rb, &registry, forecast.as_ref()));
             Ok(exit::RECOVERED)
         }
         Some(Cmd::IamPolicy { runbook }) => {
@@ -59,6 +63,15 @@ pub fn run(cli: Cli) -> Exit {
         Some(Cmd::Runs { json }) => runs(state_dir, json),
         Some(Cmd::Report { run, format }) => report(state_dir, &run, &format),
         Some(Cmd::Watch { run, json }) => watch(state_dir, &run, json),
+        Some(Cmd::History { runbook, json }) => {
+            let rb = load(&runbook, &registry)?;
+            let state = StateDir::resolve(state_dir)?;
+            // with shared state: the team's runs first
+            crate::forecast::store::pull_shared(&state.root, &rb);
+            let text = crate::forecast::command::render(&state.root, &rb, &registry, json).map_err(AppError::Failed)?;
+            println!("{}", text.trim_end());
+            Ok(exit::RECOVERED)
+        }
         Some(Cmd::Cleanup { run, yes, force }) => {
             let opts = crate::cleanup::command::Options { yes, force, by: operator() };
             Ok(crate::cleanup::command::command(state_dir, &run, &opts))
@@ -234,6 +247,7 @@ fn run_one(path: &Path, args: &RunArgs, state_dir: Option<&Path>, registry: Regi
         endpoint_url: args.endpoint_url.clone(),
         shared_state: journal::shared::for_run(&rb, args.profile.as_deref()),
         drill: args.drill,
+        no_history: args.no_history,
     };
     // --var and --sim, the same way a resume applies them from the run's meta.json
     settings.apply(&mut rb)?;
@@ -311,7 +325,12 @@ fn opening(
 ) -> Result<bool, AppError> {
     use crate::preflight::command::{CheckOptions, check, write_report};
     let world = world.cloned();
-    let opts = CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
+    let opts = CheckOptions {
+        seed: args.seed,
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        history: crate::preflight::command::history_of(rb, state_dir),
+    };
     let state_dir = state_dir.map(Path::to_path_buf);
     let start_preflight = || {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -329,7 +348,7 @@ fn opening(
     };
     let rt = runtime()?;
     let exit = rt
-        .block_on(tui::opening::run(tui::opening::Opening::from_runbook(rb), &console.theme, start_preflight))
+        .block_on(tui::opening::run(opening_of(rb, registry, state_dir.as_deref()), &console.theme, start_preflight))
         .map_err(|e| AppError::Failed(e.to_string()))?;
     if let Some((verdict, file)) = &exit.preflight {
         let file = match file {
@@ -339,6 +358,18 @@ fn opening(
         eprintln!("drconsole: preflight before the run: {} ({file})", verdict.as_str());
     }
     Ok(exit.start)
+}
+
+/// The opening screen's account of a runbook, with the forecast from its history when the state directory is found.
+fn opening_of(rb: &Runbook, registry: &Registry, state_dir: Option<&Path>) -> tui::opening::Opening {
+    let o = tui::opening::Opening::from_runbook(rb);
+    match StateDir::resolve(state_dir) {
+        Ok(s) => {
+            let f = crate::forecast::store::forecast(&s.root, rb, registry, rb.target.backend.as_str());
+            o.with_forecast(rb, registry, &f)
+        }
+        Err(_) => o,
+    }
 }
 
 /// A drill that would write the primary region is refused before anything starts (exit 4, nothing created).
@@ -635,6 +666,9 @@ fn resume(args: &ResumeArgs, state_dir: Option<&Path>, registry: Registry) -> Ex
         return Err(AppError::usage("--json needs --headless"));
     }
     let opts = headless_options(&prepared.rb, &args.approve, args.yes, &args.manual_done, args.json)?;
+    if args.no_history {
+        crate::forecast::store::leave_out(&prepared.dir).map_err(|e| AppError::Failed(e.to_string()))?;
+    }
     let done = if prepared.done.is_empty() { "none".to_string() } else { prepared.done.join(", ") };
     eprintln!("drconsole: resuming run {}; steps already done (not repeated): {done}", prepared.cfg.run_id);
     let console = console_options(args.headless, None, &prepared.rb, &registry)?;

@@ -48,6 +48,8 @@ pub struct RunConfig {
     pub approvals: Approvals,
     /// The run's directory, when it is journalled (actions keep large outputs there).
     pub run_dir: Option<std::path::PathBuf>,
+    /// Each step's P50 and P90 from the runbook's history (`crate::forecast`); `None`: expected durations.
+    pub forecast: Option<Arc<crate::forecast::Forecast>>,
 }
 
 /// Which confirmations are given in advance, and by whom.
@@ -80,6 +82,7 @@ impl Default for RunConfig {
             cloud: None,
             approvals: Approvals::default(),
             run_dir: None,
+            forecast: None,
         }
     }
 }
@@ -124,6 +127,8 @@ struct StepRt {
     cancel: Option<CancellationToken>,
     /// Set when the operator skips a running step: its end is recorded as skipped.
     skip: Option<(String, String)>,
+    /// Marked overdue (running past its P90): said once.
+    overdue: bool,
 }
 
 pub struct Engine {
@@ -141,8 +146,11 @@ pub struct Engine {
     prior_answers: HashMap<String, PriorAnswer>,
     /// Resumed runs: run time spent by earlier sessions, so elapsed time continues.
     prior_elapsed: Duration,
-    /// Each step's expected duration, looked up once: the projection reads them after every state change.
+    /// Each step's expected duration, looked up once: the projection reads them after every state change. With a
+    /// forecast from history, its P50.
     expected: Vec<Duration>,
+    /// Each step's P90 (its expected duration without history): the projection's late edge.
+    p90: Vec<Duration>,
     /// A drill: the run's short id and the production records its traffic steps would write (`crate::drill`).
     drill: Option<(String, Vec<String>)>,
 }
@@ -164,12 +172,20 @@ impl Engine {
                 approved: false,
                 cancel: None,
                 skip: None,
+                overdue: false,
             })
             .collect();
         let incident_start = cfg.incident_start.unwrap_or_else(|| clock.now());
         let rng = fastrand::Rng::with_seed(cfg.seed);
         let started = clock.elapsed();
-        let expected = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
+        let planned: Vec<Duration> = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
+        let forecast_of = |i: usize, p90: bool| {
+            let f = cfg.forecast.as_ref()?.step(&rb.steps[i].id)?;
+            (f.basis != crate::forecast::Basis::Expected)
+                .then(|| Duration::from_secs(if p90 { f.p90_secs } else { f.p50_secs }))
+        };
+        let expected = (0..rb.steps.len()).map(|i| forecast_of(i, false).unwrap_or(planned[i])).collect();
+        let p90 = (0..rb.steps.len()).map(|i| forecast_of(i, true).unwrap_or(planned[i])).collect();
         let drill = rb.meta.drill.then(|| (crate::drill::short_id(&cfg.run_id), crate::drill::production_records(&rb)));
         Self {
             rb,
@@ -185,6 +201,7 @@ impl Engine {
             prior_answers: HashMap::new(),
             prior_elapsed: Duration::ZERO,
             expected,
+            p90,
             drill,
         }
     }
@@ -213,6 +230,8 @@ impl Engine {
 
     fn run_started(&mut self) {
         let rb = &self.rb;
+        let from_history =
+            |id: &str| self.cfg.forecast.as_ref()?.step(id).filter(|f| f.basis != crate::forecast::Basis::Expected);
         let steps = rb
             .steps
             .iter()
@@ -222,9 +241,11 @@ impl Engine {
                 title: s.title.clone(),
                 action: s.action.clone(),
                 needs: s.needs.clone(),
-                expected_secs: self.expected[i].as_secs(),
+                expected_secs: from_history(&s.id).map_or(self.expected[i].as_secs(), |f| f.expected_secs),
                 confirm: s.confirm,
                 on_failure: s.on_failure,
+                p50_secs: from_history(&s.id).map(|f| f.p50_secs),
+                p90_secs: from_history(&s.id).map(|f| f.p90_secs),
             })
             .collect();
         self.emit(EventKind::RunStarted {
@@ -264,30 +285,48 @@ impl Engine {
         }
     }
 
-    fn projection(&self) {
-        let now = self.clock.elapsed();
-        let (cp, path) = self.rb.dag.critical_path(|i| {
+    /// The remaining time of each step's chain through the graph with `durations` (P50 or P90): the longest chain
+    /// and its steps.
+    fn remaining_path(&self, durations: &[Duration], now: Duration) -> (Duration, Vec<usize>) {
+        self.rb.dag.critical_path(|i| {
             let s = &self.steps[i];
-            let expected = self.expected[i];
+            let d = durations[i];
             match s.status {
-                Status::Pending | Status::AwaitingApproval => expected,
-                Status::Running => expected.saturating_sub(now.saturating_sub(s.started.unwrap_or(now))),
+                Status::Pending | Status::AwaitingApproval => d,
+                Status::Running => d.saturating_sub(now.saturating_sub(s.started.unwrap_or(now))),
                 _ => Duration::ZERO,
             }
-        });
+        })
+    }
+
+    fn projection(&self) {
+        let now = self.clock.elapsed();
+        let (cp, path) = self.remaining_path(&self.expected, now);
+        let (cp90, path90) = self.remaining_path(&self.p90, now);
         let now_ts = self.clock.now();
-        let projected = now_ts.saturating_add(jiff::SignedDuration::try_from(cp).unwrap_or_default()).unwrap_or(now_ts);
+        let at = |d: Duration| {
+            now_ts.saturating_add(jiff::SignedDuration::try_from(d).unwrap_or_default()).unwrap_or(now_ts)
+        };
+        let projected = at(cp);
         let deadline = self.deadline();
+        let ids = |path: Vec<usize>| -> Vec<String> {
+            path.into_iter()
+                .filter(|&i| !self.steps[i].status.is_terminal())
+                .map(|i| self.rb.steps[i].id.clone())
+                .collect()
+        };
+        let critical_path = ids(path);
+        let p90_path = ids(path90);
         self.emit(EventKind::Projection {
             elapsed_secs: (now.saturating_sub(self.started) + self.prior_elapsed).as_secs(),
             rto_left_secs: clock::secs_between(now_ts, deadline),
             projected_finish: projected,
             margin_secs: clock::secs_between(projected, deadline),
-            critical_path: path
-                .into_iter()
-                .filter(|&i| !self.steps[i].status.is_terminal())
-                .map(|i| self.rb.steps[i].id.clone())
-                .collect(),
+            p50_finish: Some(projected),
+            p90_finish: Some(at(cp90)),
+            history_runs: self.cfg.forecast.as_ref().map(|f| u32::try_from(f.runs).unwrap_or(u32::MAX)),
+            p90_critical_path: if p90_path == critical_path { Vec::new() } else { p90_path },
+            critical_path,
         });
     }
 
@@ -370,8 +409,15 @@ impl Engine {
                     break;
                 }
             }
+            let overdue = self.next_overdue();
+            let overdue_in = self.clock.real(overdue.map_or(Duration::ZERO, |(_, d)| d));
             tokio::select! {
                 () = halted.cancelled() => continue,
+                () = tokio::time::sleep(overdue_in), if overdue.is_some() => {
+                    if let Some((i, _)) = overdue {
+                        self.mark_overdue(i);
+                    }
+                },
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => self.command(cmd, &mut paused, &mut stop, &mut ops),
                     None => {
@@ -425,6 +471,44 @@ impl Engine {
             return RunResult { outcome: Outcome::Failed, message: halt.message.clone(), statuses, halt: Some(halt) };
         }
         self.finish(stop)
+    }
+
+    /// The running step that will pass its P90 from the history first, and how long until it does (run time).
+    /// Steps without history have no P90 to pass.
+    fn next_overdue(&self) -> Option<(usize, Duration)> {
+        let f = self.cfg.forecast.as_ref()?;
+        let now = self.clock.elapsed();
+        (0..self.steps.len())
+            .filter(|&i| self.steps[i].status == Status::Running && !self.steps[i].overdue)
+            .filter_map(|i| {
+                let sf = f.step(&self.rb.steps[i].id).filter(|x| x.basis != crate::forecast::Basis::Expected)?;
+                let started = self.steps[i].started?;
+                // past it by a second: "past its P90", not at it
+                let due = started + Duration::from_secs(sf.p90_secs + 1);
+                Some((i, due.saturating_sub(now)))
+            })
+            .min_by_key(|&(_, d)| d)
+    }
+
+    /// Says that a step runs past its P90, with what is typical for it (once per step and session).
+    fn mark_overdue(&mut self, i: usize) {
+        let Some(sf) = self.cfg.forecast.as_ref().and_then(|f| f.step(&self.rb.steps[i].id)).cloned() else {
+            return;
+        };
+        let s = &mut self.steps[i];
+        if s.status != Status::Running || s.overdue {
+            return;
+        }
+        s.overdue = true;
+        let running_secs = self.clock.elapsed().saturating_sub(s.started.unwrap_or_default()).as_secs();
+        self.emit(EventKind::StepOverdue {
+            step: self.rb.steps[i].id.clone(),
+            running_secs,
+            p50_secs: sf.p50_secs,
+            p90_secs: sf.p90_secs,
+            samples: u32::try_from(sf.samples).unwrap_or(u32::MAX),
+        });
+        self.projection();
     }
 
     fn deps_done(&self, i: usize) -> bool {

@@ -164,6 +164,7 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
             endpoint_url: args.endpoint_url.clone(),
             shared_state: crate::journal::shared::for_run(&rb, args.profile.as_deref()),
             drill: args.drill,
+            no_history: args.no_history,
         };
         let cfg = RunConfig {
             incident_start: Some(incident_start),
@@ -282,6 +283,12 @@ pub fn resume(dir: &Path, args: &ResumeArgs, state: &StateDir, registry: &Regist
     for (a, point) in todo.iter().zip(points) {
         match journal::prepare_resume(state, &a.run_id, None, registry, args.force, args.take_over_lock, point) {
             Ok(p) => {
+                if args.no_history
+                    && let Err(e) = crate::forecast::store::leave_out(&p.dir)
+                {
+                    eprintln!("drconsole: application `{}`: {e}", a.app);
+                    return e.exit_code();
+                }
                 let done = if p.done.is_empty() { "none".to_string() } else { p.done.join(", ") };
                 eprintln!("drconsole: {}: resuming run {}; steps already done: {done}", a.app, a.run_id);
                 starts.push(AppStart { app: a.app.clone(), prepared: p, opts: headless::Options::default() })

@@ -46,6 +46,9 @@ pub struct RunSettings {
     /// `--drill`: a recovery test (a runbook's `mode = "drill"` is one without the flag).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
+    /// `--no-history`: the run is left out of the forecast history (`crate::forecast`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_history: bool,
 }
 
 impl RunSettings {

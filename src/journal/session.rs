@@ -101,6 +101,12 @@ impl Prepared {
         let drill = self.rb.meta.drill || self.meta.settings.drill;
         let Prepared { dir, rb, mut cfg, prior, mut journal, lock, shared, incident_id, .. } = self;
         cfg.run_dir = Some(dir.clone());
+        if cfg.forecast.is_none()
+            && let Some(root) = crate::forecast::store::state_root(&dir)
+        {
+            // each step's P50 and P90 from the runbook's past runs on this backend
+            cfg.forecast = Some(Arc::new(crate::forecast::store::forecast(root, &rb, &registry, &cfg.backend)));
+        }
         let run_id = cfg.run_id.clone();
         let emitter = Emitter::new(clock.clone());
         journal.set_redactor(emitter.redactor());

@@ -233,6 +233,14 @@ impl Journal {
                     Err(e) => eprintln!("drconsole: the run finished but its reports could not be written: {e}"),
                 }
             }
+            // the forecast learns from it (unless --no-history); before the lock is released, so the next run of
+            // the runbook reads it
+            if let Some(rec) = crate::forecast::store::on_run_finished(&self.dir)
+                && let Some(m) = &self.shared
+            {
+                // with shared state, the team's history is on S3 too: one object per run
+                m.put_beside(&crate::forecast::store::shared_key(&rec), crate::forecast::store::encode(&rec));
+            }
             // the run has ended: the next run may start, whatever happens to this process now
             if let Some(l) = &self.lock {
                 l.release();

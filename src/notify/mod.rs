@@ -205,6 +205,19 @@ impl Translate {
                     json!({ "step": step, "attempt": attempt, "error": error, "on_failure": policy }),
                 ))
             }
+            EventKind::StepOverdue { step, running_secs, p50_secs, p90_secs, samples } => {
+                let d = |x: u64| crate::util::fmt_duration(std::time::Duration::from_secs(x));
+                Some(self.msg(
+                    "step_overdue",
+                    format!(
+                        "AT RISK: step `{step}` has run {}, past its P90 of {}; typically {} (P50 of {samples} past runs)",
+                        d(*running_secs),
+                        d(*p90_secs),
+                        d(*p50_secs)
+                    ),
+                    json!({ "step": step, "running_secs": running_secs, "p50_secs": p50_secs, "p90_secs": p90_secs }),
+                ))
+            }
             EventKind::RunPaused { reason } => Some(self.msg(
                 "run_paused",
                 format!("the run is PAUSED: {}", one_line(reason)),
@@ -525,6 +538,10 @@ mod tests {
                 projected_finish: Timestamp::UNIX_EPOCH,
                 margin_secs: margin,
                 critical_path: vec![],
+                p50_finish: None,
+                p90_finish: None,
+                history_runs: None,
+                p90_critical_path: Vec::new(),
             })
         };
         assert!(t.message(&p(500)).is_none());

@@ -45,6 +45,8 @@ pub(super) struct Checks<'a> {
     /// inventory is written only then).
     pub(super) inventory: crate::inventory::Inventory,
     pub(super) primary_answered: bool,
+    /// The runbook's past runs (`crate::forecast`): with enough of them, the projection is their P50/P90.
+    pub(super) history: Vec<crate::forecast::RunRecord>,
 }
 
 /// A parameter's value when it is known before the run (not a `<steps.ID.OUTPUT>` placeholder, not empty).
@@ -109,6 +111,7 @@ impl<'a> Checks<'a> {
             records: Vec::new(),
             db_point: None,
             ebs_point: None,
+            history: Vec::new(),
             inventory: crate::inventory::Inventory {
                 version: crate::inventory::VERSION,
                 taken: now,
@@ -228,6 +231,31 @@ impl<'a> Checks<'a> {
                 None => durations.push(d),
             }
         }
+        // with history: each step's P50 and P90 from its past runs on this backend, scaled by the sizes found
+        let mut sizes = std::collections::HashMap::new();
+        for s in &rb.steps {
+            let size = match s.action.as_str() {
+                "rds.copy_snapshot" | "rds.restore_snapshot" => self.db_point.map(|p| p.0),
+                "ebs.restore_set" => self.ebs_point.map(|p| p.0),
+                _ => None,
+            };
+            if let Some(g) = size.filter(|g| *g > 0) {
+                sizes.insert(s.id.clone(), g as f64);
+            }
+        }
+        let forecast = crate::forecast::Forecast::build(rb, self.registry, self.ro.backend(), &self.history, &sizes);
+        let mut band = None;
+        if forecast.from_history() {
+            let p = |i: usize, p90: bool| {
+                forecast
+                    .step(&rb.steps[i].id)
+                    .filter(|f| f.basis != crate::forecast::Basis::Expected)
+                    .map_or(durations[i], |f| Duration::from_secs(if p90 { f.p90_secs } else { f.p50_secs }))
+            };
+            let p90 = rb.dag.critical_path(|i| p(i, true)).0;
+            durations = (0..rb.steps.len()).map(|i| p(i, false)).collect();
+            band = Some(p90);
+        }
         let (cp, path) = rb.dag.critical_path(|i| durations[i]);
         let names: Vec<&str> = path.iter().map(|&i| rb.steps[i].id.as_str()).collect();
         self.step = "-".into();
@@ -253,10 +281,24 @@ impl<'a> Checks<'a> {
                 ),
             )
         };
-        let found = if sized.is_empty() {
+        let found = if sized.is_empty() || band.is_some() {
             found
         } else {
             format!("{found}; sized by what the checks found: {}", sized.join(", "))
+        };
+        let (status, found) = match band {
+            Some(p90) => {
+                let late90 = p90 > target;
+                let found = format!(
+                    "{found}; P50 {} · P90 {}{} ({})",
+                    fmt_duration(cp),
+                    fmt_duration(p90),
+                    if late90 { " — over the RTO at P90" } else { "" },
+                    forecast.basis_text()
+                );
+                (if status == Status::Ok && late90 { Status::Warn } else { status }, found)
+            }
+            None => (status, format!("{found}; {}", forecast.basis_text())),
         };
         self.add(
             "rto",

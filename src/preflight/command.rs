@@ -39,8 +39,12 @@ pub fn main(args: &PreflightArgs, state_dir: Option<&Path>, registry: &Registry)
                 continue;
             }
         };
-        let opts =
-            CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
+        let opts = CheckOptions {
+            seed: args.seed,
+            profile: args.profile.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            history: history_of(&rb, state_dir),
+        };
         let report = match check(&rb, &opts, world.as_ref(), registry) {
             Ok(r) => r,
             Err(e) => {
@@ -102,6 +106,17 @@ pub struct CheckOptions {
     pub seed: u64,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// The runbook's past runs from the state directory's history (`crate::forecast::store`).
+    pub history: Vec<crate::forecast::RunRecord>,
+}
+
+/// The past runs of `rb` recorded in the state directory (none when it cannot be found or read).
+pub fn history_of(rb: &Runbook, state_dir: Option<&std::path::Path>) -> Vec<crate::forecast::RunRecord> {
+    crate::journal::StateDir::resolve(state_dir)
+        .ok()
+        .and_then(|s| crate::forecast::store::load(&s.root, &rb.meta.name).ok())
+        .map(|l| l.runs)
+        .unwrap_or_default()
 }
 
 /// Runs the checks of one prepared runbook (its `--var`s and backend applied) on its own runtime: the simulator
@@ -125,7 +140,7 @@ pub fn check(
             let clock = crate::run::Clock::starting_at(now, 1.0);
             let sim = Sim::for_runbook(clock, args.seed, rb, world);
             let cloud = ReadOnlyCloud::new(crate::cloud::sim::Sim::cloud_of(&Arc::new(sim)));
-            super::run(rb, registry, &cloud, now).await
+            super::run_with(rb, registry, &cloud, now, args.history.clone()).await
         }));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -139,7 +154,7 @@ pub fn check(
             ..Default::default()
         };
         let cloud = ReadOnlyCloud::new(crate::cloud::aws::cloud_for(&opts, &rb.target).await);
-        super::run(rb, registry, &cloud, now).await
+        super::run_with(rb, registry, &cloud, now, args.history.clone()).await
     }))
 }
 

@@ -124,7 +124,20 @@ impl Report {
 
 /// Checks every step's preconditions of `rb` against `cloud`, as if the incident started at `now`.
 pub async fn run(rb: &Runbook, registry: &Registry, cloud: &ReadOnlyCloud, now: jiff::Timestamp) -> Report {
+    run_with(rb, registry, cloud, now, Vec::new()).await
+}
+
+/// [`run`] with the runbook's past runs, whose P50/P90 the projected duration uses when there are enough
+/// (`crate::forecast`).
+pub async fn run_with(
+    rb: &Runbook,
+    registry: &Registry,
+    cloud: &ReadOnlyCloud,
+    now: jiff::Timestamp,
+    history: Vec<crate::forecast::RunRecord>,
+) -> Report {
     let mut c = checks::Checks::new(rb, registry, cloud, now);
+    c.history = history;
     let wrong_account = c.account().await;
     if !wrong_account {
         c.steps().await;

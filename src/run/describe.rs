@@ -183,6 +183,17 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
         }
         EventKind::StepCancelled { step, reason } => line("cancel", step, sanitize(reason).into_owned(), Level::Warn),
         EventKind::StepWarning { step, message } => line("WARNING", step, sanitize(message).into_owned(), Level::Warn),
+        EventKind::StepOverdue { step, running_secs, p50_secs, p90_secs, samples } => line(
+            "OVERDUE",
+            step,
+            format!(
+                "running {} — past its P90 of {}; typically {} (P50 of {samples} past runs)",
+                fmt_duration(Duration::from_secs(*running_secs)),
+                fmt_duration(Duration::from_secs(*p90_secs)),
+                fmt_duration(Duration::from_secs(*p50_secs)),
+            ),
+            Level::Warn,
+        ),
         EventKind::StepRetryRequested { step, by } => line("retry", step, format!("run again (by {by})"), Level::Info),
         EventKind::RegionUnreachable { region, evidence, since } => line(
             "REGION",

@@ -37,6 +37,13 @@ pub struct StepInfo {
     pub expected_secs: u64,
     pub confirm: bool,
     pub on_failure: OnFailure,
+    /// The step's P50 duration from the runbook's history (`crate::forecast`); absent: no history, or a journal
+    /// written before forecasts (the projection uses `expected_secs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_secs: Option<u64>,
+    /// Its P90 duration from the history: past it, the step is overdue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_secs: Option<u64>,
 }
 
 /// A recovery point offered to the operator.
@@ -298,6 +305,17 @@ pub enum EventKind {
         step: String,
         message: String,
     },
+    /// A step runs past its P90 from the runbook's history (`crate::forecast`): it takes longer than nine past runs
+    /// in ten did. Said once per step and session, while it runs; steps without history are never overdue.
+    StepOverdue {
+        step: String,
+        /// How long it has run.
+        running_secs: u64,
+        /// What is typical for it: its P50 and P90 from `samples` past runs.
+        p50_secs: u64,
+        p90_secs: u64,
+        samples: u32,
+    },
     /// The operator asked for a failed step to run again.
     StepRetryRequested {
         step: String,
@@ -310,6 +328,18 @@ pub enum EventKind {
         projected_finish: Timestamp,
         margin_secs: i64,
         critical_path: Vec<String>,
+        /// The finish if every remaining step takes its P50 (= `projected_finish`); absent in older journals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p50_finish: Option<Timestamp>,
+        /// The finish if every remaining step takes its P90 (its expected duration without history).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p90_finish: Option<Timestamp>,
+        /// Past finished runs of this runbook on this backend that the forecast learnt from (0: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        history_runs: Option<u32>,
+        /// The critical path on P90 durations, when it is not the P50 one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        p90_critical_path: Vec<String>,
     },
     /// A region (or a global service's control plane: `route53`, `iam`) stopped answering: its circuit opened,
     /// and calls to it are refused without being sent until a probe is answered ([`crate::cloud::health`]).
@@ -365,6 +395,7 @@ impl EventKind {
             | EventKind::StepSkipped { step, .. }
             | EventKind::StepCancelled { step, .. }
             | EventKind::StepWarning { step, .. }
+            | EventKind::StepOverdue { step, .. }
             | EventKind::StepRetryRequested { step, .. } => Some(step),
             _ => None,
         }

@@ -156,6 +156,8 @@ pub struct StepView {
     /// for approval, or started) to its end, or to the end of that session (a killed or interrupted session).
     /// Its duration is their sum ([`StepView::duration_secs`]), the same in every output.
     pub spans: Vec<Span>,
+    /// It ran past its P90 from the history (`step_overdue`) in this session.
+    pub overdue: bool,
 }
 
 /// A part of a step's life within one session of the run.
@@ -194,6 +196,7 @@ impl StepView {
             approved_by: None,
             from_earlier_session: false,
             spans: Vec::new(),
+            overdue: false,
         }
     }
 
@@ -405,6 +408,15 @@ pub struct EngineProjection {
     pub projected_finish: Timestamp,
     pub margin_secs: i64,
     pub critical_path: Vec<String>,
+    /// The finish on every remaining step's P50 and P90 (`crate::forecast`); `None` in journals written before.
+    pub p50_finish: Option<Timestamp>,
+    pub p90_finish: Option<Timestamp>,
+    /// Past runs the forecast learnt from.
+    pub history_runs: Option<u32>,
+    /// The critical path on P90 durations, when it differs from the P50 one.
+    pub p90_critical_path: Vec<String>,
+    /// The run's first projection (the forecast at its start).
+    pub first: Option<Box<EngineProjection>>,
 }
 
 /// The run's clock at a given instant, computed from the view: identical in the console, the watcher and
@@ -424,6 +436,17 @@ pub struct ClockView {
     /// The steps on the critical path that have not ended.
     pub critical_path: Vec<String>,
     pub finished: bool,
+    /// The finish if every remaining step takes its P90 from the history (its expected duration without one);
+    /// `projected_finish` is the P50 finish.
+    pub p90_finish: Timestamp,
+    /// Deadline minus the P90 finish.
+    pub p90_margin_secs: i64,
+    /// The critical path on P90 durations, when it differs from the P50 one.
+    pub p90_critical_path: Vec<String>,
+    /// Past runs the forecast learnt from (`None`: no forecast recorded, an older journal).
+    pub history_runs: Option<u32>,
+    /// Some step's P50/P90 come from the history (else every step is at its expected duration).
+    pub from_history: bool,
 }
 
 /// A recovery point's data-loss verdict for the whole run: the oldest data restored across every point used.
@@ -914,15 +937,38 @@ impl RunView {
                 }
                 self.warnings.push((step.clone(), message.clone()));
             }
+            EventKind::StepOverdue { step, .. } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.overdue = true;
+                }
+            }
             EventKind::StepRetryRequested { step, by } => {
                 self.decide(ev, "retried", Some(step), by, String::new());
             }
-            EventKind::Projection { projected_finish, margin_secs, critical_path, .. } => {
-                self.projection = Some(EngineProjection {
+            EventKind::Projection {
+                projected_finish,
+                margin_secs,
+                critical_path,
+                p50_finish,
+                p90_finish,
+                history_runs,
+                p90_critical_path,
+                ..
+            } => {
+                let first = self.projection.as_ref().and_then(|p| p.first.clone());
+                let mut p = EngineProjection {
                     projected_finish: *projected_finish,
                     margin_secs: *margin_secs,
                     critical_path: critical_path.clone(),
-                });
+                    p50_finish: *p50_finish,
+                    p90_finish: *p90_finish,
+                    history_runs: *history_runs,
+                    p90_critical_path: p90_critical_path.clone(),
+                    first: None,
+                };
+                // the forecast at the start, kept for the report (forecast at start vs actual)
+                p.first = Some(first.unwrap_or_else(|| Box::new(p.clone())));
+                self.projection = Some(p);
             }
             EventKind::RegionUnreachable { region, evidence, since } => {
                 let session = self.session_number();
@@ -1065,40 +1111,75 @@ impl RunView {
                 margin_secs: secs_between(f.at, run.deadline),
                 critical_path: Vec::new(),
                 finished: true,
+                p90_finish: f.at,
+                p90_margin_secs: secs_between(f.at, run.deadline),
+                p90_critical_path: Vec::new(),
+                history_runs: self.projection.as_ref().and_then(|p| p.history_runs),
+                from_history: self.from_history(),
             });
         }
         let now = self.last_ts.map_or(now, |t| now.max(t));
-        let remaining: Vec<u64> = self
-            .steps
-            .iter()
-            .map(|s| {
-                let expected = s.info.expected_secs;
-                match s.phase {
-                    Phase::Pending | Phase::AwaitingApproval => expected,
-                    Phase::Running | Phase::Retrying | Phase::WaitingOperator => {
-                        let since = s.attempts.last().map_or(now, |a| a.started);
-                        expected.saturating_sub(u64::try_from(secs_between(since, now)).unwrap_or(0))
+        let remaining = |p90: bool| -> Vec<u64> {
+            self.steps
+                .iter()
+                .map(|s| {
+                    let expected = if p90 { s.info.p90_secs } else { s.info.p50_secs }.unwrap_or(s.info.expected_secs);
+                    match s.phase {
+                        Phase::Pending | Phase::AwaitingApproval => expected,
+                        Phase::Running | Phase::Retrying | Phase::WaitingOperator => {
+                            let since = s.attempts.last().map_or(now, |a| a.started);
+                            expected.saturating_sub(u64::try_from(secs_between(since, now)).unwrap_or(0))
+                        }
+                        _ => 0,
                     }
-                    _ => 0,
-                }
-            })
-            .collect();
-        let (total, path) = self.longest_path(&remaining);
-        let projected =
-            now.saturating_add(SignedDuration::from_secs(i64::try_from(total).unwrap_or(i64::MAX))).unwrap_or(now);
+                })
+                .collect()
+        };
+        let at = |total: u64| {
+            now.saturating_add(SignedDuration::from_secs(i64::try_from(total).unwrap_or(i64::MAX))).unwrap_or(now)
+        };
+        let ids = |path: Vec<usize>| -> Vec<String> {
+            path.into_iter()
+                .filter(|&i| !self.steps[i].phase.is_terminal())
+                .map(|i| self.steps[i].info.id.clone())
+                .collect()
+        };
+        let (total, path) = self.longest_path(&remaining(false));
+        let (total90, path90) = self.longest_path(&remaining(true));
+        let projected = at(total);
+        let p90 = at(total90).max(projected);
+        let critical_path = ids(path);
+        let p90_path = ids(path90);
         Some(ClockView {
             now,
             elapsed_secs: secs_between(run.incident_start, now),
             rto_left_secs: secs_between(now, run.deadline),
             projected_finish: projected,
             margin_secs: secs_between(projected, run.deadline),
-            critical_path: path
-                .into_iter()
-                .filter(|&i| !self.steps[i].phase.is_terminal())
-                .map(|i| self.steps[i].info.id.clone())
-                .collect(),
+            p90_finish: p90,
+            p90_margin_secs: secs_between(p90, run.deadline),
+            p90_critical_path: if p90_path == critical_path { Vec::new() } else { p90_path },
+            critical_path,
             finished: false,
+            history_runs: self.projection.as_ref().and_then(|p| p.history_runs),
+            from_history: self.from_history(),
         })
+    }
+
+    /// Some step's forecast comes from the runbook's history (its P50/P90 are known).
+    pub fn from_history(&self) -> bool {
+        self.steps.iter().any(|s| s.info.p50_secs.is_some())
+    }
+
+    /// A step that runs past its P90 from the history: overdue, with its P90 and P50 (what is typical for it).
+    /// `None` for a step without history or not past it.
+    pub fn overdue(&self, s: &StepView, now: Timestamp) -> Option<(u64, u64)> {
+        let (p50, p90) = (s.info.p50_secs?, s.info.p90_secs?);
+        if !matches!(s.phase, Phase::Running | Phase::Retrying | Phase::WaitingOperator) {
+            return None;
+        }
+        let ran = s.duration_secs(now)?;
+        (ran > p90).then_some((p90, p50))
     }
 
     /// Whether the projection moves with time alone at `now`: while the run is paused, a step waits for its
@@ -1111,10 +1192,10 @@ impl RunView {
         self.paused.is_some()
             || self.steps.iter().any(|s| match s.phase {
                 Phase::AwaitingApproval => true,
-                Phase::Running | Phase::Retrying | Phase::WaitingOperator => s
-                    .attempts
-                    .last()
-                    .is_some_and(|a| u64::try_from(secs_between(a.started, now)).unwrap_or(0) > s.info.expected_secs),
+                Phase::Running | Phase::Retrying | Phase::WaitingOperator => s.attempts.last().is_some_and(|a| {
+                    u64::try_from(secs_between(a.started, now)).unwrap_or(0)
+                        > s.info.p50_secs.unwrap_or(s.info.expected_secs)
+                }),
                 _ => false,
             })
     }
@@ -1201,6 +1282,8 @@ mod tests {
                 expected_secs: 600,
                 confirm: false,
                 on_failure: OnFailure::Pause,
+                p50_secs: None,
+                p90_secs: None,
             }],
             drill: false,
         }

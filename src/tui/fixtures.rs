@@ -45,6 +45,8 @@ fn info(id: &str, title: &str, action: &str, needs: &[&str], expected_secs: u64,
         expected_secs,
         confirm,
         on_failure: OnFailure::Pause,
+        p50_secs: None,
+        p90_secs: None,
     }
 }
 
@@ -164,6 +166,10 @@ fn projection(margin: i64, path: &[&str]) -> EventKind {
         projected_finish: at(6600 - margin),
         margin_secs: margin,
         critical_path: path.iter().map(|s| s.to_string()).collect(),
+        p50_finish: None,
+        p90_finish: None,
+        history_runs: None,
+        p90_critical_path: Vec::new(),
     }
 }
 

@@ -33,15 +33,24 @@ pub struct Bar {
     pub critical: bool,
     /// The spans it waited for a person (approval, manual task, choice), the open one up to now.
     pub waits: Vec<(Timestamp, Timestamp)>,
+    /// Where it ends if it and what it needs take their P90 from the history (= `end` without history): the bar's
+    /// forecast band runs from `end` (P50) to here.
+    pub p90_end: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
     pub bars: Vec<Bar>,
+    /// The P50 finish (each step at its P50 from the history, else its expected duration).
     pub finish: Timestamp,
+    /// The P90 finish (= `finish` without history).
+    pub p90_finish: Timestamp,
     /// Steps on the critical path that have yet to finish, in order.
     pub critical_path: Vec<String>,
 }
+
+/// The forecast band of a step with history: from its P50 end to its P90 end.
+pub const BAND_GLYPH: char = '┄';
 
 /// Time spent waiting for a person (approval, manual task, choice): its own glyph, in the awaiting colour.
 pub const WAIT_GLYPH: char = '▒';
@@ -57,6 +66,17 @@ fn secs(a: Timestamp, b: Timestamp) -> i64 {
 /// The projected schedule at `now`: ended steps as they were, running ones to `max(now, start + expected)`, the rest
 /// after what they need. Steps come in dependency order (the state keeps them so).
 pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
+    let mut p50 = schedule_on(s, now, false)?;
+    let p90 = schedule_on(s, now, true)?;
+    for (b, b90) in p50.bars.iter_mut().zip(&p90.bars) {
+        b.p90_end = b90.end.max(b.end);
+    }
+    p50.p90_finish = p90.finish.max(p50.finish);
+    Some(p50)
+}
+
+/// The schedule with every step at its P50 (`p90`: P90) from the history, else its expected duration.
+fn schedule_on(s: &State, now: Timestamp, p90: bool) -> Option<Schedule> {
     let run = s.run()?;
     let mut bars: Vec<Bar> = Vec::with_capacity(s.step_count());
     // the step each bar waited on last (for the critical path)
@@ -65,7 +85,8 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
     for st in s.steps() {
         let waits: Vec<(Timestamp, Timestamp)> =
             st.waits.iter().map(|w| (w.from, w.to.unwrap_or(now).max(w.from))).collect();
-        let expected = i64::try_from(st.info.expected_secs).unwrap_or(0);
+        let forecast = if p90 { st.info.p90_secs } else { st.info.p50_secs };
+        let expected = i64::try_from(forecast.unwrap_or(st.info.expected_secs)).unwrap_or(0);
         let (ready, dep) = st
             .info
             .needs
@@ -85,6 +106,7 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                 projected: false,
                 critical: false,
                 waits: waits.clone(),
+                p90_end: end,
             },
             (None, Some(end)) => Bar {
                 // skipped or cancelled before it started: a mark where it ended
@@ -96,6 +118,7 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                 projected: false,
                 critical: false,
                 waits: waits.clone(),
+                p90_end: end,
             },
             (Some(start), None) if st.phase == Phase::AwaitingApproval => Bar {
                 // it waits for its confirmation: the wait so far, then its expected time from now
@@ -107,6 +130,7 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                 projected: false,
                 critical: false,
                 waits: waits.clone(),
+                p90_end: add(now, expected),
             },
             (Some(start), None) if !st.phase.is_terminal() && st.phase != Phase::Pending => {
                 let end = add(st.attempts.last().map_or(start, |a| a.started), expected).max(now);
@@ -119,6 +143,7 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                     projected: false,
                     critical: false,
                     waits: waits.clone(),
+                    p90_end: end,
                 }
             }
             _ => {
@@ -134,6 +159,7 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
                     projected: true,
                     critical: false,
                     waits: Vec::new(),
+                    p90_end: end,
                 }
             }
         };
@@ -155,7 +181,7 @@ pub fn schedule(s: &State, now: Timestamp) -> Option<Schedule> {
         cur = after[i];
     }
     path.reverse();
-    Some(Schedule { bars, finish, critical_path: path })
+    Some(Schedule { bars, finish, p90_finish: finish, critical_path: path })
 }
 
 fn hm(ts: Timestamp) -> String {
@@ -193,7 +219,7 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let cols = w.saturating_sub(label_w + 1).max(10);
     // the axis: from the incident (the RTO counts from there) to past the deadline and the projected finish
     let t0 = run.incident_start.min(run.started);
-    let t1 = run.deadline.max(plan.finish).max(now);
+    let t1 = run.deadline.max(plan.p90_finish).max(now);
     let span = secs(t0, t1).max(60);
     let t1 = add(t1, (span / 40).max(60));
     let span = secs(t0, t1).max(60);
@@ -276,6 +302,11 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
             };
             buf.set_string(x + c as u16, y, ch.to_string(), t.get(role));
         }
+        // the forecast band: from its P50 end to its P90 end (steps with history that have not ended)
+        let b90 = col(bar.p90_end);
+        for c in (b.max(a) + 1)..=b90 {
+            buf.set_string(x + c as u16, y, BAND_GLYPH.to_string(), t.get("timeline.projected"));
+        }
     }
     // the deadline and now lines over every step row (where no bar is drawn, or over it)
     for r in 0..rows.min(n) {
@@ -319,8 +350,17 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     }
     spans.push(Span::styled("┃", t.get("timeline.deadline")));
     spans.push(Span::styled(format!(" deadline {} ", run.deadline.strftime("%H:%M:%S")), t.get("muted")));
+    let band = plan.p90_finish > plan.finish;
+    if band && s.finished().is_none() {
+        spans.push(Span::styled(BAND_GLYPH.to_string(), t.get("timeline.projected")));
+        spans.push(Span::styled(" P50–P90 ", t.get("muted")));
+    }
     let verdict = match s.finished() {
         Some(f) => format!("· ended {}", f.at.strftime("%H:%M:%S")),
+        // the band: hours and minutes, so that both fit 80 columns (the header has the deadline beside them)
+        None if band => {
+            format!("· finish P50 {} · P90 {}", plan.finish.strftime("%H:%M"), plan.p90_finish.strftime("%H:%M"))
+        }
         None => format!("· finish {} ({sign}{})", plan.finish.strftime("%H:%M:%S"), fmt_clock(margin)),
     };
     spans.push(Span::styled(verdict, t.get(if margin >= 0 { "text" } else { "rto.late" })));
@@ -331,10 +371,13 @@ pub fn render(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     let full: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     if full > w {
         spans.retain(|s| {
-            !matches!(s.content.trim(), "done" | "running" | "waiting for a person" | "projected" | "critical")
+            !matches!(
+                s.content.trim(),
+                "done" | "running" | "waiting for a person" | "projected" | "critical" | "P50–P90"
+            )
         });
         for s in &mut spans {
-            if matches!(s.content.as_ref(), "█" | "▓" | "▒" | "░" | "*") {
+            if matches!(s.content.as_ref(), "█" | "▓" | "▒" | "░" | "*" | "┄") {
                 s.content = format!("{} ", s.content).into();
             }
         }

@@ -255,10 +255,34 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         l3.push(Span::styled(format!("RTO {rto}"), t.get("text")));
         l3.push(Span::raw(" "));
         l3.push(Span::styled(left_txt, t.get(role)));
-        if let Some(since) = s.since_incident() {
+        // with a forecast from history: the P50 and P90 finish (a band), hours and minutes to fit 80 columns
+        let band = s.clock().filter(|c| !c.finished && c.from_history && projection.is_some());
+        if let Some(since) = s.since_incident().filter(|_| band.is_none() || w >= 120) {
             l3.push(Span::styled(format!(" · {} since incident", fmt_clock(since)), t.get("text")));
         }
-        if let Some((finish, margin)) = projection {
+        if let Some(c) = band {
+            let hm = |ts: jiff::Timestamp| ts.strftime("%H:%M").to_string();
+            let late = c.margin_secs < 0;
+            let text = format!(
+                " · finish P50 {} · P90 {} · deadline {}",
+                hm(c.projected_finish),
+                hm(c.p90_finish),
+                hm(run.deadline)
+            );
+            l3.push(Span::styled(text, t.get(if late { "rto.late" } else { "text" })));
+            if late {
+                l3.push(Span::styled(" LATE", t.get("rto.late")));
+            } else if c.p90_margin_secs < 0 {
+                l3.push(Span::styled(" P90 LATE", t.get("rto.late")));
+            }
+            if w >= 120 {
+                let runs = c.history_runs.unwrap_or(0);
+                l3.push(Span::styled(
+                    format!(" (from {runs} past run{})", if runs == 1 { "" } else { "s" }),
+                    t.get("muted"),
+                ));
+            }
+        } else if let Some((finish, margin)) = projection {
             let sign = if margin >= 0 { "+" } else { "" };
             let verdict = if margin >= 0 { "" } else { " LATE" };
             let text = if w >= 120 {
@@ -362,7 +386,9 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
         .map(|(i, st)| {
             let time = s.fmt_step_time(st);
             let att = if st.attempt > 1 { format!(" ×{}", st.attempt) } else { String::new() };
-            let right = format!("{time}{att}");
+            // running past its P90 from the history: marked, in the warning colour
+            let overdue = st.overdue && !st.phase.is_terminal();
+            let right = format!("{}{time}{att}", if overdue { "P90! " } else { "" });
             let crit = if critical.contains(&st.info.id.as_str()) { "*" } else { " " };
             let lead = format!("{} {}{}", st.phase.icon(), branch(s, i), crit);
             let room = w.saturating_sub(lead.chars().count() + right.chars().count() + 2);
@@ -380,7 +406,7 @@ fn steps_pane(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
                 Span::raw(" "),
                 Span::styled(name, if st.phase == Phase::Pending { t.get("text") } else { style }),
                 Span::raw(" ".repeat(pad + 1)),
-                Span::styled(right, t.get("muted")),
+                Span::styled(right, t.get(if overdue { "warning" } else { "muted" })),
             ]))
         })
         .collect();
@@ -444,6 +470,10 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
         meta.push_str(&format!(" · needs {}", st.info.needs.join(", ")));
     }
     meta.push_str(&format!(" · expected {}", fmt_duration(std::time::Duration::from_secs(st.info.expected_secs))));
+    if let (Some(p50), Some(p90)) = (st.info.p50_secs, st.info.p90_secs) {
+        let d = |x: u64| fmt_duration(std::time::Duration::from_secs(x));
+        meta.push_str(&format!(" · P50 {} · P90 {}", d(p50), d(p90)));
+    }
     if st.attempt > 0 {
         meta.push_str(&format!(" · attempt {}", st.attempt));
     }
@@ -457,6 +487,16 @@ fn detail_lines<'a>(s: &State, st: &StepView, t: &Theme, w: usize) -> Vec<Line<'
         meta.push_str(&format!(" · waited {}", fmt_duration(std::time::Duration::from_secs(waited))));
     }
     lines.push(Line::from(Span::styled(meta, t.get("muted"))));
+    if st.overdue
+        && !st.phase.is_terminal()
+        && let (Some(p50), Some(p90)) = (st.info.p50_secs, st.info.p90_secs)
+    {
+        let d = |x: u64| fmt_duration(std::time::Duration::from_secs(x));
+        lines.push(Line::from(Span::styled(
+            format!("OVERDUE: past its P90 of {}; typically {} (P50 of past runs)", d(p90), d(p50)),
+            t.get("warning"),
+        )));
+    }
     if let Some(e) = &st.error {
         lines.push(Line::from(Span::styled(format!("error (attempt {})", st.attempt), t.get("danger"))));
         for l in e.lines() {

@@ -607,3 +607,48 @@ fn a_runbook_state_section_is_checked_and_adds_the_iam_statements() {
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(r.stderr.contains("--shared-state bucket/x: write s3://BUCKET/PREFIX"), "{}", r.stderr);
 }
+
+/// The forecast history with shared state (docs/forecast.md): each host's finished run is put on S3 as one object
+/// (`history/<runbook>/<run id>.json`), and a host that never ran the runbook forecasts from the team's runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forecast_history_is_shared_between_hosts() {
+    let moto = MotoServer::start();
+    let client = s3(moto.endpoint()).await;
+    create_bucket(&client).await;
+    let tmp = tempdir("history");
+    let prefix = "history";
+    for (n, seed) in [("a", "1"), ("b", "2")] {
+        let mut c = host(&tmp.join(n), moto.endpoint(), prefix);
+        let mut args = sim_args();
+        let i = args.iter().position(|a| a == "--seed").unwrap();
+        args[i + 1] = seed.into();
+        c.args(args).arg(sim_runbook());
+        let r = output(c);
+        assert_eq!(r.code, Some(0), "host {n}:\n{}\n{}", r.stdout, r.stderr);
+    }
+    let keys: Vec<String> = client
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(format!("{prefix}/history/cross-sell-failover/"))
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    assert_eq!(keys.len(), 2, "one object per run: {keys:?}");
+    // host C never ran it: `history` pulls both runs from S3 into its own history
+    let mut c = host(&tmp.join("c"), moto.endpoint(), prefix);
+    c.args(["history", "--json"]).arg(sim_runbook());
+    let r = output(c);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{}", r.stdout);
+    // host A, asked again, has its own run and B's, each once
+    let mut c = host(&tmp.join("a"), moto.endpoint(), prefix);
+    c.args(["history", "--json"]).arg(sim_runbook());
+    let r = output(c);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{}", r.stdout);
+}

@@ -508,6 +508,8 @@ fn prior_state_keeps_successes_outputs_approvals_and_answers() {
                     expected_secs: 60,
                     confirm: false,
                     on_failure: drconsole::runbook::OnFailure::Pause,
+                    p50_secs: None,
+                    p90_secs: None,
                 })
                 .to_vec(),
             drill: false,

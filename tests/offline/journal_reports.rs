@@ -28,6 +28,8 @@ fn step(id: &str, title: &str, action: &str, confirm: bool) -> StepInfo {
         expected_secs: 600,
         confirm,
         on_failure: OnFailure::Pause,
+        p50_secs: None,
+        p90_secs: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod check;
 mod drill;
 mod ecosystem;
 mod engine;
+mod forecast;
 mod headless;
 mod hostile;
 mod iam_policy;

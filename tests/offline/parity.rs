@@ -46,6 +46,8 @@ fn step(id: &str, action: &str, confirm: bool, needs: &[&str]) -> StepInfo {
         expected_secs: 600,
         confirm,
         on_failure: OnFailure::Pause,
+        p50_secs: None,
+        p90_secs: None,
     }
 }
 

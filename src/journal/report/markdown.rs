@@ -77,6 +77,9 @@ pub fn markdown(r: &Report) -> String {
         None => format!("target {}, not finished{waited}", secs(r.rto.target_secs)),
     };
     row("RTO", rto);
+    if let Some(f) = &r.rto.forecast {
+        row("Forecast", f.clone());
+    }
     let rpo = match r.rpo.achieved_secs {
         Some(a) => format!(
             "target {}, achieved {} — {}",

@@ -141,6 +141,10 @@ pub struct Rto {
     /// The rest of the RTO achieved: time not spent waiting for a person (the machine's, and the time before the
     /// run started); `null` until the run ended.
     pub machine_secs: Option<u64>,
+    /// The forecast at the run's start (P50/P90 from the runbook's history) against its actual finish; absent
+    /// without a forecast from history (`crate::forecast`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -342,6 +346,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
             met: finished.as_ref().map(|f| f.rto_met),
             waited_secs,
             machine_secs: finished.as_ref().map(|f| f.rto_achieved_secs.saturating_sub(waited_secs)),
+            forecast: crate::forecast::at_start_vs_actual(&view),
         },
         rpo: Rpo {
             target_secs: rpo.target_secs,

@@ -152,6 +152,18 @@ impl Shared {
         self.put_waiting(self.key(rest), bytes, false)
     }
 
+    /// The objects under `rest` (a folder under the prefix, ending in `/`), as paths after the prefix.
+    pub fn list_objects(&self, rest: &str) -> Result<Vec<String>, JournalError> {
+        let ops = self.store.ops.clone();
+        let prefix = self.key(rest);
+        let base = self.key("");
+        let keys = self
+            .store
+            .block(async move { ops.list(&prefix, None).await })
+            .map_err(|e| shared_err(&self.cfg.url, &e))?;
+        Ok(keys.into_iter().map(|k| k.strip_prefix(&base).map_or(k.clone(), str::to_string)).collect())
+    }
+
     fn run_key(&self, run_id: &str, rest: &str) -> String {
         self.key(&format!("runs/{run_id}/{rest}"))
     }
@@ -528,6 +540,14 @@ impl Mirror {
     /// Mirrors a snapshot file of the run directory (world.json), waiting for it.
     pub(crate) fn snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), JournalError> {
         self.shared.put_waiting(self.shared.run_key(&self.run_id, name), bytes.to_vec(), false)
+    }
+
+    /// Puts an object beside the runs (the forecast history's record of this run: `crate::forecast::store`), best
+    /// effort: the run is not affected, the reason said on stderr.
+    pub(crate) fn put_beside(&self, rest: &str, bytes: Vec<u8>) {
+        if let Err(e) = self.shared.put_object(rest, bytes) {
+            eprintln!("drconsole: the run's forecast history record could not be copied to the shared state: {e}");
+        }
     }
 
     /// Mirrors the reports of the run directory (best effort: they can be rebuilt from the journal).
