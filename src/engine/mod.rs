@@ -481,13 +481,43 @@ impl Engine {
         (0..self.steps.len())
             .filter(|&i| self.steps[i].status == Status::Running && !self.steps[i].overdue)
             .filter_map(|i| {
-                let sf = f.step(&self.rb.steps[i].id).filter(|x| x.basis != crate::forecast::Basis::Expected)?;
+                f.step(&self.rb.steps[i].id).filter(|x| x.basis != crate::forecast::Basis::Expected)?;
                 let started = self.steps[i].started?;
-                // past it by a second: "past its P90", not at it
-                let due = started + Duration::from_secs(sf.p90_secs + 1);
+                // past it by a second: "past its P90", not at it (its P90 scaled to this run's size once known)
+                let due = started + self.p90[i] + Duration::from_secs(1);
                 Some((i, due.saturating_sub(now)))
             })
             .min_by_key(|&(_, d)| d)
+    }
+
+    /// A step that says the size of what it found or made (`size_gib`, and `ebs_size_gib` for a recovery point's EBS
+    /// set) tells the forecast the size of the steps that work on it: a size-dependent step not yet started whose
+    /// parameters take `${steps.<id>.id}` (or `.ebs_snapshots`) is forecast again from its past runs' rates × this
+    /// size ([`crate::forecast::StepForecast::for_size`]). The next projection carries it.
+    fn learn_sizes(&mut self, id: &str, outputs: &Map<String, Value>) {
+        let Some(f) = self.cfg.forecast.clone() else { return };
+        let num = |k: &str| outputs.get(k).and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()));
+        let sizes = [
+            (format!("${{steps.{id}.id}}"), num("size_gib")),
+            (format!("${{steps.{id}.ebs_snapshots}}"), num("ebs_size_gib")),
+        ];
+        for j in 0..self.rb.steps.len() {
+            if !matches!(self.steps[j].status, Status::Pending | Status::AwaitingApproval) {
+                continue;
+            }
+            let step = &self.rb.steps[j];
+            let Some(sf) = f.step(&step.id).filter(|x| x.basis != crate::forecast::Basis::Expected) else { continue };
+            let takes = |needle: &str| step.with.values().any(|v| v.as_str().is_some_and(|t| t.contains(needle)));
+            let Some((p50, p90)) = sizes
+                .iter()
+                .find_map(|(needle, size)| takes(needle).then_some(*size).flatten())
+                .and_then(|g| sf.for_size(g))
+            else {
+                continue;
+            };
+            self.expected[j] = Duration::from_secs(p50);
+            self.p90[j] = Duration::from_secs(p90);
+        }
     }
 
     /// Says that a step runs past its P90, with what is typical for it (once per step and session).
@@ -504,8 +534,8 @@ impl Engine {
         self.emit(EventKind::StepOverdue {
             step: self.rb.steps[i].id.clone(),
             running_secs,
-            p50_secs: sf.p50_secs,
-            p90_secs: sf.p90_secs,
+            p50_secs: self.expected[i].as_secs(),
+            p90_secs: self.p90[i].as_secs(),
             samples: u32::try_from(sf.samples).unwrap_or(u32::MAX),
         });
         self.projection();
@@ -706,6 +736,7 @@ impl Engine {
                 rt.status = Status::Succeeded;
                 rt.outputs = outputs.clone();
                 let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                self.learn_sizes(&id, &outputs);
                 self.emit(EventKind::StepSucceeded { step: id, attempt: attempts, duration_ms, outputs });
             }
             Err(e) if e.kind == ErrorKind::Cancelled || stop.is_some() => {

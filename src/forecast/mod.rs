@@ -153,6 +153,25 @@ pub struct StepForecast {
     pub basis: Basis,
     /// The runbook's expected duration (or the action's default).
     pub expected_secs: u64,
+    /// A size-dependent action whose past runs all say their size: its P50 and P90 rates (seconds per GiB), so a
+    /// run that learns its size while it runs (a recovery point chosen, a snapshot copied) can scale the step
+    /// ([`StepForecast::for_size`]).
+    #[serde(skip)]
+    pub rates: Option<(f64, f64)>,
+}
+
+impl StepForecast {
+    /// P50 and P90 (seconds) for `size_gib` of data, from the past runs' rates; `None` when the step is not
+    /// size-dependent, its history has no sizes, or the size is not positive.
+    pub fn for_size(&self, size_gib: f64) -> Option<(u64, u64)> {
+        let (r50, r90) = self.rates?;
+        if !(size_gib > 0.0 && size_gib.is_finite()) {
+            return None;
+        }
+        let secs = |r: f64| (r * size_gib).round().max(0.0) as u64;
+        let (p50, p90) = (secs(r50), secs(r90));
+        Some((p50, p90.max(p50)))
+    }
 }
 
 /// The forecast of a runbook on one backend.
@@ -243,19 +262,22 @@ pub fn step_forecast(
         samples: samples.len(),
         basis: Basis::Expected,
         expected_secs: expected,
+        rates: None,
     };
     if samples.len() < MIN_RUNS {
         return base;
     }
     let rates: Option<Vec<f64>> =
         samples.iter().map(|s| s.size_gib.filter(|g| *g > 0.0).map(|g| s.secs as f64 / g)).collect();
-    let (xs, scale, basis) = match (SIZE_DEPENDENT.contains(&action), rates, size) {
-        (true, Some(rates), Some(size)) if size > 0.0 => (rates, size, Basis::Scaled),
+    let rates = rates.filter(|_| SIZE_DEPENDENT.contains(&action));
+    let rate_band = rates.as_ref().and_then(|r| Some((percentile(r, 0.5)?, percentile(r, 0.9)?)));
+    let (xs, scale, basis) = match (rates, size) {
+        (Some(rates), Some(size)) if size > 0.0 => (rates, size, Basis::Scaled),
         _ => (samples.iter().map(|s| s.secs as f64).collect(), 1.0, Basis::History),
     };
     let q = |p: f64| percentile(&xs, p).map_or(expected, |x| (x * scale).round().max(0.0) as u64);
     let (p50, p90) = (q(0.5), q(0.9));
-    StepForecast { p50_secs: p50, p90_secs: p90.max(p50), basis, ..base }
+    StepForecast { p50_secs: p50, p90_secs: p90.max(p50), basis, rates: rate_band, ..base }
 }
 
 /// The forecast at the run's start against its actual finish, when the forecast came from history:

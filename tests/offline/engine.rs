@@ -112,6 +112,44 @@ impl Action for Stubborn {
     }
 }
 
+/// Stands in for a size-dependent action (it takes the name `rds.copy_snapshot`, which the forecast scales by size):
+/// takes `work` of run time and outputs its `id` and `size_gib` (when given).
+struct Sized;
+static SIZED: ActionSpec = ActionSpec {
+    name: "rds.copy_snapshot",
+    summary: "a size-dependent step",
+    params: &[
+        P::req("snapshot", K::Str, "what it works on"),
+        P::opt("work", K::Duration, "how long it takes"),
+        P::opt("size_gib", K::Int, "the size it reports"),
+    ],
+    outputs: &[out("id", "its id"), out("size_gib", "its size")],
+    iam: &[],
+    expected_secs: 10,
+    effect: Effect::ReadOnly,
+};
+
+#[async_trait]
+impl Action for Sized {
+    fn spec(&self) -> &'static ActionSpec {
+        &SIZED
+    }
+    fn plan(&self, p: &Params) -> String {
+        format!("copy {}", p.text("snapshot").unwrap_or_default())
+    }
+    async fn run(&self, _ctx: &ActionCtx, p: &Params) -> Result<Outputs, ActionError> {
+        if let Some(w) = p.opt_duration("work")? {
+            tokio::time::sleep(w).await;
+        }
+        let mut o = Outputs::new();
+        o.insert("id".into(), Value::from(format!("copy-of-{}", p.text("snapshot")?)));
+        if let Some(g) = p.opt_int("size_gib")? {
+            o.insert("size_gib".into(), Value::from(g));
+        }
+        Ok(o)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
@@ -120,7 +158,7 @@ fn t0() -> jiff::Timestamp {
 }
 
 fn registry() -> Registry {
-    Registry::builtin_with(vec![Arc::new(Flaky), Arc::new(Echo), Arc::new(Stubborn)])
+    Registry::builtin_with(vec![Arc::new(Flaky), Arc::new(Echo), Arc::new(Stubborn), Arc::new(Sized)])
 }
 
 /// A runbook with the standard header and the given steps.
@@ -910,4 +948,101 @@ with = { duration = "2s" }
     assert!(projections.windows(2).all(|w| w[1].1 <= w[0].1), "{projections:?}");
     let EventKind::RunFinished { rto_achieved_secs, rto_met, .. } = &r.finished().kind else { unreachable!() };
     assert_eq!((*rto_achieved_secs, *rto_met), (30 * 60 + 6, true));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// forecast
+
+/// `first` finds a snapshot (and, with `size`, says its size); `copy` copies it for 60 s.
+fn sized_runbook(size: Option<u64>) -> runbook::Runbook {
+    let size = size.map_or(String::new(), |g| format!(", size_gib = {g}"));
+    runbook(&format!(
+        r#"
+[[step]]
+id = "first"
+title = "First"
+action = "rds.copy_snapshot"
+with = {{ snapshot = "snap-1", work = "1s"{size} }}
+
+[[step]]
+id = "copy"
+title = "Copy"
+action = "rds.copy_snapshot"
+needs = ["first"]
+with = {{ snapshot = "${{steps.first.id}}", work = "60s" }}
+"#
+    ))
+}
+
+/// Three past runs in which `copy` copied 10 GiB in 10, 20 and 30 s (1, 2 and 3 s per GiB); `first` has no size.
+fn sized_history(rb: &runbook::Runbook) -> Arc<drconsole::forecast::Forecast> {
+    let records: Vec<drconsole::forecast::RunRecord> = [10u64, 20, 30]
+        .iter()
+        .enumerate()
+        .map(|(i, secs)| {
+            serde_json::from_value(json!({
+                "run_id": format!("past-{i}"), "runbook": "engine-test", "backend": "sim", "outcome": "recovered",
+                "started": "2026-11-20T03:00:00Z", "finished": "2026-11-20T03:01:00Z", "rto_achieved_secs": 60,
+                "steps": [
+                    {"id": "first", "action": "rds.copy_snapshot", "outcome": "succeeded", "secs": 1,
+                     "machine_secs": 1, "wait_secs": 0, "attempts": 1},
+                    {"id": "copy", "action": "rds.copy_snapshot", "outcome": "succeeded", "secs": secs,
+                     "machine_secs": secs, "wait_secs": 0, "attempts": 1, "size_gib": 10.0},
+                ],
+            }))
+            .unwrap()
+        })
+        .collect();
+    Arc::new(drconsole::forecast::Forecast::build(rb, &registry(), "sim", &records, &std::collections::HashMap::new()))
+}
+
+/// A step learns its size from the step whose output it works on: its P50/P90 become the past rates × this size,
+/// in the projection and in what counts as overdue. Without the size, the past durations apply.
+#[tokio::test(start_paused = true)]
+async fn a_size_learnt_while_running_rescales_the_steps_that_work_on_it() {
+    let p50_after_first = |r: &Run| {
+        let at =
+            r.events.iter().position(|e| matches!(&e.kind, EventKind::StepSucceeded { step, .. } if step == "first"));
+        r.events[at.unwrap()..]
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::Projection { p50_finish: Some(f), p90_finish: Some(g), .. } => Some((
+                    f.duration_since(e.ts).as_secs_f64().round() as u64,
+                    g.duration_since(e.ts).as_secs_f64().round() as u64,
+                )),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let overdue = |r: &Run| {
+        r.all(|k| matches!(k, EventKind::StepOverdue { .. }))
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::StepOverdue { step, p90_secs, .. } => (step.clone(), *p90_secs),
+                _ => unreachable!(),
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // no size: the past durations (P50 20 s, P90 30 s); 60 s of copying is past the P90
+    let rb = sized_runbook(None);
+    let cfg = RunConfig { forecast: Some(sized_history(&rb)), ..config() };
+    let r = run_with(rb, cfg, |_| Vec::new()).await;
+    assert_eq!(r.result.outcome, Outcome::Recovered, "{}", r.dump());
+    assert_eq!(p50_after_first(&r), (20, 30), "{}", r.dump());
+    assert_eq!(overdue(&r), vec![("copy".to_string(), 30)], "{}", r.dump());
+
+    // 40 GiB: P50 2 s/GiB × 40 = 80 s, P90 3 s/GiB × 40 = 120 s; 60 s is within it
+    let rb = sized_runbook(Some(40));
+    let cfg = RunConfig { forecast: Some(sized_history(&rb)), ..config() };
+    let r = run_with(rb, cfg, |_| Vec::new()).await;
+    assert_eq!(p50_after_first(&r), (80, 120), "{}", r.dump());
+    assert!(overdue(&r).is_empty(), "{}", r.dump());
+
+    // 5 GiB: P90 15 s, and the 60 s copy is past it
+    let rb = sized_runbook(Some(5));
+    let cfg = RunConfig { forecast: Some(sized_history(&rb)), ..config() };
+    let r = run_with(rb, cfg, |_| Vec::new()).await;
+    assert_eq!(p50_after_first(&r), (10, 15), "{}", r.dump());
+    assert_eq!(overdue(&r), vec![("copy".to_string(), 15)], "{}", r.dump());
 }
