@@ -40,8 +40,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the process waits, after the run ended, for the last notifications to go out.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// The projection is "at risk" when its margin is below this share of the RTO (and "late" below zero).
-const AT_RISK_SHARE: f64 = 0.1;
 
 static CLI: OnceLock<Vec<String>> = OnceLock::new();
 static PENDING: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
@@ -130,12 +128,8 @@ pub struct Message {
     pub details: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Standing {
-    OnTrack,
-    AtRisk,
-    Late,
-}
+/// The projection's standing: one definition of "at risk" for the notifications and the console.
+use crate::run::Schedule as Standing;
 
 /// Turns a run's events into notifications (pure: no I/O).
 #[derive(Debug, Clone)]
@@ -248,14 +242,7 @@ impl Translate {
                 None
             }
             EventKind::Projection { projected_finish, margin_secs, rto_left_secs, .. } => {
-                let at_risk = (self.rto_secs as f64 * AT_RISK_SHARE) as i64;
-                let risk = if *margin_secs < 0 {
-                    Standing::Late
-                } else if *margin_secs < at_risk {
-                    Standing::AtRisk
-                } else {
-                    Standing::OnTrack
-                };
+                let risk = Standing::of(*margin_secs, self.rto_secs);
                 if risk == self.risk {
                     return None;
                 }

@@ -74,15 +74,33 @@ pub struct IncidentState {
     pub flash: Option<String>,
     /// `L` on the overview: the answers it would send (application index, command), waiting for `y`.
     pub latest: Option<Vec<(usize, Command)>>,
+    /// The console drives the applications' engines; `false` for `drconsole watch INCIDENT` (read-only: keys that
+    /// act say so and do nothing, `q` leaves without interrupting anything).
+    pub control: bool,
 }
 
 impl IncidentState {
     /// `apps`: (application, its step notes), in the incident's order.
     pub fn new(title: String, incident_id: String, apps: Vec<(String, StepNotes)>, operator: &str) -> Self {
+        Self::with_control(title, incident_id, apps, operator, true)
+    }
+
+    /// The read-only board of `drconsole watch INCIDENT`: the same screens, nothing can be answered.
+    pub fn watching(title: String, incident_id: String, apps: Vec<(String, StepNotes)>, operator: &str) -> Self {
+        Self::with_control(title, incident_id, apps, operator, false)
+    }
+
+    fn with_control(
+        title: String,
+        incident_id: String,
+        apps: Vec<(String, StepNotes)>,
+        operator: &str,
+        control: bool,
+    ) -> Self {
         let apps = apps
             .into_iter()
             .map(|(app, notes)| {
-                let mut state = State::new(notes, operator.to_string(), true);
+                let mut state = State::new(notes, operator.to_string(), control);
                 state.app = Some(app.clone());
                 AppConsole { app, state }
             })
@@ -96,6 +114,7 @@ impl IncidentState {
             quitting: false,
             flash: None,
             latest: None,
+            control,
         }
     }
 
@@ -258,6 +277,9 @@ impl IncidentState {
                         }
                         None => self.flash = Some("no question is waiting".into()),
                     },
+                    KeyCode::Char('L') if !self.control => {
+                        self.flash = Some("watch mode is read-only: cannot choose recovery points".into());
+                    }
                     KeyCode::Char('L') => self.ask_latest(),
                     KeyCode::Char('q') => return self.ask_quit(),
                     _ => {}
@@ -315,7 +337,7 @@ impl IncidentState {
     }
 
     fn ask_quit(&mut self) -> Vec<IncidentEffect> {
-        if self.active() {
+        if self.control && self.active() {
             self.quitting = true;
             Vec::new()
         } else {
@@ -370,7 +392,14 @@ impl Widget for IncidentScreen<'_> {
             }
             _ => {
                 let rows = s.rows();
-                let o = super::overview::Overview { title: &s.title, rows: &rows, selected: s.selected_row(&rows) };
+                let o = super::overview::Overview {
+                    title: &s.title,
+                    rows: &rows,
+                    selected: s.selected_row(&rows),
+                    now: s.now(),
+                    theme: t,
+                    read_only: !s.control,
+                };
                 (&o).render(area, buf);
                 if let Some(f) = &s.flash
                     && area.height > 0

@@ -559,7 +559,7 @@ fn the_incident_console_queues_every_application_s_question_and_an_answer_reache
     assert!(screen.contains("SIMULATOR · Two applications waiting"), "{screen}");
     assert!(screen.lines().count() <= 24, "{screen}");
     // both wait; alpha's RTO is shorter (thinner margin): first
-    let row = |name: &str| screen.lines().position(|l| l.starts_with(name) && l.contains("WAITING"));
+    let row = |name: &str| screen.lines().position(|l| l.starts_with(name) && l.contains("approve cutover"));
     let (a, b) = (row("alpha").expect(&screen), row("bravo").expect(&screen));
     assert!(a < b, "{screen}");
 
@@ -751,4 +751,66 @@ fn watch_and_the_console_agree_on_the_rto_left() {
         let slack = if speed == "1" { 1 } else { (elapsed / 100).max(1) + 2 };
         assert!(b <= a + slack && b >= c - slack, "speed {speed}: console {a} then {c}, watch {b} (slack {slack})");
     }
+}
+
+/// The incident board at 80x24 with one application made late by the simulator (its world makes every simulated
+/// operation eight times slower: the database restore runs far past its estimate): that application's row says
+/// LATE in colour (red under the default theme), and the board's line shows the overall finish past the deadline.
+#[test]
+fn the_board_shows_a_late_application_in_colour_and_the_overall_finish_past_the_deadline() {
+    let s = Session::start(
+        "board-late",
+        &[
+            "--sim",
+            "--speed",
+            "100",
+            "--world",
+            "tests/fixtures/incident/late/slow-restore.world.toml",
+            "tests/fixtures/incident/late/late-app.toml",
+        ],
+    );
+    s.resize(80, 24);
+    let row = |screen: &str, app: &str| screen.lines().find(|l| l.starts_with(app)).map(str::to_string);
+    let board = |screen: &str| screen.lines().find(|l| l.contains("since incident")).map(str::to_string);
+    // HH:MM after a label on the board's line
+    let time = |board: &str, label: &str| {
+        let at = board.find(label).map(|i| i + label.len())?;
+        board.get(at..at + 5).map(str::to_string)
+    };
+    // late by a minute at least (the finish shown to the minute differs from the deadline)
+    let screen = s.wait_until(
+        "show slow late, a minute past the deadline",
+        |x| {
+            row(x, "slow ").is_some_and(|l| l.contains("LATE"))
+                && row(x, "steady").is_some_and(|l| l.contains("recovered"))
+                && board(x).is_some_and(|b| time(&b, "finish ") != time(&b, "deadline "))
+        },
+        timeout(120),
+    );
+    assert!(screen.lines().count() <= 24, "{screen}");
+    let board = board(&screen).unwrap();
+    // the overall finish (slow's) is past the deadline: a negative margin, LATE
+    assert!(board.contains("margin -") && board.trim_end().ends_with("LATE"), "{board}");
+    let (finish, deadline) = (time(&board, "finish ").unwrap(), time(&board, "deadline ").unwrap());
+    // HH:MM compare as text (the test does not run across midnight UTC: the incident lasts minutes)
+    assert!(finish > deadline || deadline.starts_with("23"), "{board}");
+    assert!(row(&screen, "steady").unwrap().contains("met"), "{screen}");
+    // in colour: the late row's LATE has a red background under the default theme (SGR 41, 101, or 256-colour 1
+    // or 9: tmux reports the theme's `red` as 48;5;1)
+    let red_bg = |line: &str| {
+        line.split("\x1b[").skip(1).any(|seq| {
+            let body = seq.split('m').next().unwrap_or("");
+            matches!(body, "41" | "101" | "48;5;1" | "48;5;9")
+        })
+    };
+    let styled = s.screen_with_styles();
+    let late_line =
+        styled.lines().find(|l| l.contains("slow") && l.contains("LATE")).unwrap_or_else(|| panic!("{styled}"));
+    assert!(red_bg(late_line), "no red on the late row: {late_line:?}");
+    let board_line = styled.lines().find(|l| l.contains("since incident")).unwrap();
+    assert!(red_bg(board_line), "no red on the board's line: {board_line:?}");
+    s.keys(&["q"]);
+    s.wait_for("Quit the incident?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
 }
