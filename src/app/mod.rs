@@ -697,7 +697,9 @@ fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> Exit {
     if let Ok(state) = StateDir::resolve(state_dir)
         && let Some(found) = crate::incident::record::find_incident(&state, run)
     {
-        return Ok(crate::incident::drive::watch(&state, &found?, json));
+        use std::io::IsTerminal;
+        let console = (!json && std::io::stdout().is_terminal()).then(|| theme_or_default(None)).transpose()?;
+        return Ok(crate::incident::drive::watch(&state, &found?, json, console, &operator()));
     }
     let shared = journal::shared::configured().is_some();
     let state = StateDir::resolve(state_dir)?;

@@ -515,11 +515,10 @@ fn drive(
     let headless = console.is_none();
     let results = match console {
         Some(theme) => {
-            let backend = if is_sim { "SIMULATOR" } else { "AWS" };
             let opts = crate::tui::IncidentOptions {
                 theme,
                 operator: operator.to_string(),
-                title: format!("{backend} · {} · incident {}", record.title, record.incident_id),
+                title: console_title(&record),
                 incident_id: record.incident_id.clone(),
             };
             rt.block_on(run_console(running, opts))
@@ -582,7 +581,13 @@ async fn run_console(
     for r in running {
         let crate::engine::RunHandle { commands, events, join } = r.handle;
         senders.push(commands.clone());
-        links.push(crate::tui::AppLink { app: r.app.clone(), events, commands, notes: r.notes, history: r.history });
+        links.push(crate::tui::AppLink {
+            app: r.app.clone(),
+            events,
+            commands: Some(commands),
+            notes: r.notes,
+            history: r.history,
+        });
         joins.push((r.app, r.run_id, join, r.guard));
     }
     let exit = {
@@ -737,16 +742,28 @@ impl Write for AppWriter {
     }
 }
 
-/// Follows every application of an incident from their journals, read-only, until they all end.
-pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
+/// The incident console's first line: the backend, the incident's title and id (the driver's and the watcher's).
+fn console_title(record: &IncidentRecord) -> String {
+    let backend = if record.backend == "sim" { "SIMULATOR" } else { "AWS" };
+    format!("{backend} · {} · incident {}", record.title, record.incident_id)
+}
+
+/// Follows every application of an incident from their journals, read-only, until they all end: on a terminal the
+/// incident console, read-only (the board the driver sees, and each application's screen from it); otherwise
+/// their lines (text or NDJSON), each naming its application. With shared state configured, each application's
+/// journal is read from it.
+pub fn watch(state: &StateDir, dir: &Path, json: bool, console: Option<crate::tui::Theme>, operator: &str) -> u8 {
     let record = match IncidentRecord::read(dir) {
         Ok(r) => r,
         Err(e) => return journal_error(&e),
     };
+    let shared = journal::shared::configured().is_some();
     let mut dirs = Vec::new();
     for a in &record.apps {
         match state.find_run(&a.run_id) {
             Ok(d) => dirs.push((a.app.clone(), a.run_id.clone(), d)),
+            // on another host, the run is read from the shared state
+            Err(_) if shared => dirs.push((a.app.clone(), a.run_id.clone(), state.root.clone())),
             Err(e) => return journal_error(&e),
         }
     }
@@ -754,6 +771,39 @@ pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
         Ok(rt) => rt,
         Err(c) => return c,
     };
+    if let Some(theme) = console {
+        let opts = crate::tui::IncidentOptions {
+            theme,
+            operator: operator.to_string(),
+            title: console_title(&record),
+            incident_id: record.incident_id.clone(),
+        };
+        let done = rt.block_on(async move {
+            let mut links = Vec::new();
+            for (app, run_id, d) in dirs {
+                let events = match journal::shared::follow(&run_id) {
+                    Some(Ok((_, events))) => events,
+                    Some(Err(e)) => return Err(format!("{app}: {e}")),
+                    None => journal::follow(&d),
+                };
+                links.push(crate::tui::AppLink {
+                    app,
+                    events,
+                    commands: None,
+                    notes: crate::tui::StepNotes::new(),
+                    history: Vec::new(),
+                });
+            }
+            crate::tui::run_incident(links, opts).await.map_err(|e| e.to_string())
+        });
+        return match done {
+            Ok(_) => crate::exit::RECOVERED,
+            Err(e) => {
+                eprintln!("drconsole: {e}");
+                crate::exit::FAILED
+            }
+        };
+    }
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let width = dirs.iter().map(|(a, _, _)| a.len()).max().unwrap_or(0);
     rt.block_on(futures::future::join_all(dirs.into_iter().map(|(app, run_id, d)| {

@@ -446,7 +446,8 @@ pub async fn run(
 pub struct AppLink {
     pub app: String,
     pub events: UnboundedReceiver<Event>,
-    pub commands: UnboundedSender<Command>,
+    /// `None`: read-only (`drconsole watch INCIDENT`); the console is read-only when any application's is.
+    pub commands: Option<UnboundedSender<Command>>,
     pub notes: StepNotes,
     /// Events of the run's earlier sessions (a resumed incident).
     pub history: Vec<Event>,
@@ -477,7 +478,11 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
     let guard = TerminalGuard::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let named: Vec<(String, StepNotes)> = apps.iter().map(|a| (a.app.clone(), a.notes.clone())).collect();
-    let mut state = incident::IncidentState::new(opts.title, opts.incident_id, named, &opts.operator);
+    let mut state = if apps.iter().all(|a| a.commands.is_some()) {
+        incident::IncidentState::new(opts.title, opts.incident_id, named, &opts.operator)
+    } else {
+        incident::IncidentState::watching(opts.title, opts.incident_id, named, &opts.operator)
+    };
     let size = term.size()?;
     state.handle(incident::IncidentInput::Resize(size.width, size.height));
     // one channel for every application's events, each tagged with its application's index
@@ -585,7 +590,9 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
             }
             () = &mut signal => {
                 for (i, tx) in commands.iter().enumerate() {
-                    if state.apps.get(i).is_some_and(|a| a.state.active()) {
+                    if let Some(tx) = tx
+                        && state.apps.get(i).is_some_and(|a| a.state.active())
+                    {
                         let _ = tx.send(Command::Interrupt);
                         interrupted = true;
                     }
@@ -599,7 +606,7 @@ pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<I
                     if cmd == Command::Interrupt {
                         interrupted = true;
                     }
-                    if let Some(tx) = commands.get(i) {
+                    if let Some(Some(tx)) = commands.get(i) {
                         let _ = tx.send(cmd);
                     }
                 }

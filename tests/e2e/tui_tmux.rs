@@ -814,3 +814,70 @@ fn the_board_shows_a_late_application_in_colour_and_the_overall_finish_past_the_
     s.keys(&["y"]);
     assert_eq!(s.exit_code(timeout(60)), 130);
 }
+
+/// `drconsole watch INCIDENT` in a second window, while the incident runs in the first: the same board (the same
+/// overall finish and deadline), read-only: a key that approves in the driver's console changes nothing there.
+#[test]
+fn watch_of_a_live_incident_shows_the_driver_s_board_and_acts_on_nothing() {
+    let s = Session::start("board-driver", &["--sim", "tests/fixtures/incident/two-waiting.toml"]);
+    s.resize(80, 24);
+    s.wait_until(
+        "show both questions",
+        |x| x.contains("[alpha] approve cutover") && x.contains("[bravo] approve cutover"),
+        timeout(90),
+    );
+    let state = s.state_dir();
+    let inc = std::fs::read_dir(state.join("incidents")).unwrap().next().unwrap().unwrap().file_name();
+    let inc = inc.to_string_lossy().into_owned();
+    let w = Session::start_with("board-watch", &["watch", &inc], &[("DRCONSOLE_STATE_DIR", state.to_str().unwrap())]);
+    w.resize(80, 24);
+    let screen = w.wait_until(
+        "show the board read-only",
+        |x| x.contains("WATCH (read-only)") && x.contains("[alpha] approve cutover") && x.contains("since incident"),
+        timeout(60),
+    );
+    assert!(screen.contains("SIMULATOR · Two applications waiting"), "{screen}");
+    // the board's line, from "finish" on: the same overall finish and deadline on both screens (read again if a
+    // minute turned between the two captures)
+    let tail = |screen: &str| {
+        let line = screen.lines().find(|l| l.contains("since incident")).unwrap_or_default();
+        line.find("finish").map(|i| line[i..].trim_end().to_string()).unwrap_or_default()
+    };
+    let mut same = false;
+    for _ in 0..3 {
+        let (a, b) = (tail(&s.screen()), tail(&w.screen()));
+        assert!(a.contains("deadline") && b.contains("deadline"), "driver {a:?}, watch {b:?}");
+        if a == b {
+            same = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(same, "driver and watch disagree:\n{}\n{}", s.screen(), w.screen());
+    // the driver's keys in watch: open alpha's screen (a on the board), then approve (a), Enter and y: nothing is
+    // sent; it says read-only
+    w.keys(&["a"]);
+    w.wait_for("Esc/q overview · alpha", timeout(10));
+    std::thread::sleep(Duration::from_millis(900));
+    w.keys(&["y"]);
+    w.keys(&["Enter"]);
+    w.keys(&["y"]);
+    w.keys(&["a"]);
+    w.wait_for("watch mode is read-only: cannot approve", timeout(10));
+    w.keys(&["q"]);
+    w.wait_for("questions (2)", timeout(10));
+    w.keys(&["L"]);
+    w.wait_for("read-only: cannot choose", timeout(10));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!approved(&app_journal(&s, "alpha"), "cutover"), "watch approved alpha's cut-over");
+    assert!(!approved(&app_journal(&s, "bravo"), "cutover"), "watch approved bravo's cut-over");
+    let driver = s.screen();
+    assert!(driver.contains("questions (2)"), "the driver still has both questions:\n{driver}");
+    // q leaves the watcher at once (exit 0); the driver goes on
+    w.keys(&["q"]);
+    assert_eq!(w.exit_code(timeout(30)), 0);
+    s.keys(&["q"]);
+    s.wait_for("Quit the incident?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+}

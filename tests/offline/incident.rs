@@ -997,3 +997,46 @@ fn board_no_color_80x24() {
     assert!(late.add_modifier.contains(Modifier::REVERSED), "late stands out without colour: {late:?}");
     insta::assert_snapshot!("board_no_color_80x24", out.join("\n"));
 }
+
+/// `drconsole watch INCIDENT`: the same board, read-only. A key that acts in the driver's console sends nothing
+/// and says so; `q` leaves without interrupting anything.
+#[test]
+fn the_watcher_s_board_is_read_only() {
+    use drconsole::tui::incident::{IncidentEffect, IncidentInput, IncidentState, Shown};
+    use ratatui::crossterm::event::KeyCode;
+    use serde_json::json;
+    let started = |s: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}});
+    let ok = |s: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}});
+    let waits = json!({"type": "step_awaiting_approval", "step": "cutover", "plan": "run `echo cut`"});
+    let alpha = app_events("alpha", &[("db", false), ("cutover", true)], &[started("db"), ok("db"), waits]);
+    let notes = drconsole::tui::StepNotes::new();
+    let mut st = IncidentState::watching(
+        "SIMULATOR · Two applications waiting · incident inc-1".into(),
+        "inc-1".into(),
+        vec![("alpha".into(), notes.clone()), ("bravo".into(), notes)],
+        "bridge@host",
+    );
+    st.handle(IncidentInput::Resize(80, 24));
+    for ev in alpha {
+        st.handle(IncidentInput::Event(0, Box::new(ev)));
+    }
+    st.handle(IncidentInput::Instant(10_000));
+    let text = screen_text(&st);
+    assert!(text.contains("WATCH (read-only)") && text.contains("[alpha] approve cutover"), "{text}");
+    assert!(!text.contains("L latest points"), "{text}");
+    // L proposes nothing
+    assert!(key(&mut st, KeyCode::Char('L')).is_empty());
+    assert!(screen_text(&st).contains("read-only"), "{}", screen_text(&st));
+    // alpha's screen: no popup opens by itself, and y approves nothing
+    key(&mut st, KeyCode::Char('a'));
+    assert_eq!(st.shown, Shown::App(0));
+    st.handle(IncidentInput::Instant(20_000));
+    assert!(key(&mut st, KeyCode::Char('y')).is_empty());
+    assert!(key(&mut st, KeyCode::Enter).is_empty());
+    assert!(key(&mut st, KeyCode::Char('y')).is_empty());
+    assert!(screen_text(&st).contains("read-only"), "{}", screen_text(&st));
+    // back to the board; q leaves at once, interrupting nothing
+    key(&mut st, KeyCode::Char('q'));
+    assert_eq!(st.shown, Shown::Overview);
+    assert_eq!(key(&mut st, KeyCode::Char('q')), [IncidentEffect::Quit]);
+}
