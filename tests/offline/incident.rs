@@ -721,10 +721,15 @@ fn latest_points_for_every_application_are_proposed_then_sent_each_to_its_applic
         &ask(vec![cand("snap-stale", "us-west-2", "2026-12-01T20:00:00Z", false)]),
     );
     let mut st = incident_console("SIMULATOR · Two applications choosing · incident inc-2", "inc-2", [alpha, bravo]);
-    // L proposes; nothing is sent before y
+    // L proposes, in a popup: each application, its point, the point's age and RPO verdict; who has none;
+    // nothing is sent before y
     assert!(key(&mut st, KeyCode::Char('L')).is_empty());
     let text = screen_text(&st);
-    assert!(text.contains("latest for alpha (none meets its RPO: bravo) — y apply, n cancel"), "{text}");
+    assert!(text.contains("Latest recovery points"), "{text}");
+    assert!(text.contains("alpha  snap-new-west (rds-snapshot, us-west-2) age 20m00s RPO met"), "{text}");
+    assert!(text.contains("bravo  none: no point in us-west-2 meets its RPO of 1h00m"), "{text}");
+    assert!(text.contains("y send to 1 application"), "{text}");
+    insta::assert_snapshot!("latest_points_proposal_80x24", text);
     let sent = key(&mut st, KeyCode::Char('y'));
     assert_eq!(
         sent,
