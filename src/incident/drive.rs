@@ -144,9 +144,18 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
         Err(e) => return usage(e),
     };
     let incident_start = match args.incident_start.as_deref().map(crate::cli::incident_start).transpose() {
-        Ok(t) => t.unwrap_or_else(Timestamp::now),
+        Ok(t) => t,
         Err(e) => return usage(format!("--incident-start {e}")),
     };
+    // the console's opening screen: the incident starts when the operator says so (q: nothing started, exit 130)
+    if let Some(theme) = &console {
+        match opening(&set.title, backend, &apps, theme, args, world.as_ref(), registry, state) {
+            Ok(true) => {}
+            Ok(false) => return crate::exit::INTERRUPTED,
+            Err(code) => return code,
+        }
+    }
+    let incident_start = incident_start.unwrap_or_else(Timestamp::now);
     // every run prepared, or none: a run that could not be opened takes the ones before it away
     let mut starts: Vec<AppStart> = Vec::new();
     for ((app, rb), point) in apps.into_iter().zip(points) {
@@ -218,6 +227,66 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
         return journal_error(&e);
     }
     drive(record, state, starts, registry, world, None, args.json, operator, console)
+}
+
+/// The incident's opening screen: its applications, each with its own preflight verdict once `p` ran them all
+/// (read-only, each on a thread of its own; their reports written to the state directory's `preflight/`);
+/// `Ok(false)` when the operator left with nothing started.
+#[allow(clippy::too_many_arguments)]
+fn opening(
+    title: &str,
+    backend: Backend,
+    apps: &[(String, Runbook)],
+    theme: &crate::tui::Theme,
+    args: &RunArgs,
+    world: Option<&WorldFile>,
+    registry: &Registry,
+    state: &StateDir,
+) -> Result<bool, u8> {
+    use crate::preflight::command::{CheckOptions, check, write_report};
+    use crate::tui::incident_opening as io;
+    let opts = CheckOptions { seed: args.seed, profile: args.profile.clone(), endpoint_url: args.endpoint_url.clone() };
+    let dir = state.root.join("preflight");
+    let openings = apps
+        .iter()
+        .map(|(app, rb)| crate::tui::opening::Opening {
+            app: app.clone(),
+            ..crate::tui::opening::Opening::from_runbook(rb)
+        })
+        .collect();
+    let st = io::IncidentOpeningState::new(title.to_string(), backend.as_str().to_string(), openings);
+    let start_preflight = |i: usize| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = apps.get(i).map(|(_, rb)| (rb.clone(), registry.clone(), world.cloned(), opts.clone(), dir.clone()));
+        // blocking, on its own runtime: the screen keeps answering keys while the checks run
+        std::thread::spawn(move || {
+            let r = match job {
+                Some((rb, registry, world, opts, dir)) => check(&rb, &opts, world.as_ref(), &registry).map(|report| {
+                    let file = write_report(&report, Some(&dir), None).map(|p| p.display().to_string());
+                    (report, file)
+                }),
+                None => Err("no such application".to_string()),
+            };
+            let _ = tx.send(r);
+        });
+        rx
+    };
+    let rt = runtime()?;
+    let exit = rt.block_on(io::run(st, theme, start_preflight)).map_err(|e| {
+        eprintln!("drconsole: {e}");
+        crate::exit::FAILED
+    })?;
+    for (app, verdict, file) in &exit.preflights {
+        let file = match file {
+            Ok(p) => format!("report: {p}"),
+            Err(e) => format!("no report file: {e}"),
+        };
+        eprintln!("drconsole: {app}: preflight before the incident: {} ({file})", verdict.as_str());
+    }
+    if !exit.start {
+        eprintln!("drconsole: the incident was not started; nothing was created");
+    }
+    Ok(exit.start)
 }
 
 /// The console's theme, or `None` for a headless incident; the console needs stdout to be a terminal.

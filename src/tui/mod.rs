@@ -8,6 +8,7 @@
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 pub mod incident;
+pub mod incident_opening;
 pub mod keymap;
 pub mod opening;
 pub mod overview;

@@ -53,6 +53,14 @@ impl Session {
         Self::run_with(name, args, &[])
     }
 
+    /// Starts a new incident in the console and starts it from its opening screen with Enter.
+    fn incident(name: &str, args: &[&str]) -> Session {
+        let s = Self::start(name, args);
+        s.wait_for("Enter start the incident", timeout(30));
+        s.keys(&["Enter"]);
+        s
+    }
+
     fn run_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Session {
         let s = Self::start_with(name, args, env);
         s.wait_for("Enter start the run", timeout(30));
@@ -548,7 +556,7 @@ fn approved(events: &[serde_json::Value], step: &str) -> bool {
 
 #[test]
 fn the_incident_console_queues_every_application_s_question_and_an_answer_reaches_its_application() {
-    let s = Session::start("incident", &["tests/fixtures/incident/two-waiting.toml"]);
+    let s = Session::incident("incident", &["tests/fixtures/incident/two-waiting.toml"]);
     s.resize(80, 24);
     let screen = s.wait_until(
         "show both applications' questions",
@@ -758,7 +766,7 @@ fn watch_and_the_console_agree_on_the_rto_left() {
 /// LATE in colour (red under the default theme), and the board's line shows the overall finish past the deadline.
 #[test]
 fn the_board_shows_a_late_application_in_colour_and_the_overall_finish_past_the_deadline() {
-    let s = Session::start(
+    let s = Session::incident(
         "board-late",
         &[
             "--sim",
@@ -819,7 +827,7 @@ fn the_board_shows_a_late_application_in_colour_and_the_overall_finish_past_the_
 /// overall finish and deadline), read-only: a key that approves in the driver's console changes nothing there.
 #[test]
 fn watch_of_a_live_incident_shows_the_driver_s_board_and_acts_on_nothing() {
-    let s = Session::start("board-driver", &["--sim", "tests/fixtures/incident/two-waiting.toml"]);
+    let s = Session::incident("board-driver", &["--sim", "tests/fixtures/incident/two-waiting.toml"]);
     s.resize(80, 24);
     s.wait_until(
         "show both questions",
@@ -880,4 +888,40 @@ fn watch_of_a_live_incident_shows_the_driver_s_board_and_acts_on_nothing() {
     s.wait_for("Quit the incident?", timeout(10));
     s.keys(&["y"]);
     assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+/// A new incident opens on its opening screen: its applications, one row each; `p` runs every application's
+/// preflight (read-only) and shows each verdict; `q` leaves with nothing started and no run recorded (exit 130).
+/// With the world in good order, Enter starts the incident (the board opens).
+#[test]
+fn the_incident_opening_screen_runs_every_preflight_and_q_starts_nothing() {
+    let s = Session::start(
+        "incident-opening",
+        &["--sim", "--world", "tests/fixtures/preflight/kms-disabled.toml", "runbooks/incidents/us-east-1-outage.toml"],
+    );
+    s.resize(80, 24);
+    let screen = s.wait_for("Enter start the incident", timeout(30));
+    assert!(screen.contains("NOT STARTED") && screen.contains("5 applications"), "{screen}");
+    for app in ["cross-sell", "inventory-management", "agent-payment", "customer-assistance", "vendor-assistance"] {
+        assert!(screen.lines().any(|l| l.starts_with(app) && l.contains("not run")), "{app}:\n{screen}");
+    }
+    s.keys(&["p"]);
+    let screen = s.wait_until(
+        "show every application's verdict",
+        |x| !x.contains("checking") && x.matches("NOT READY").count() + x.matches(" READY ").count() >= 5,
+        timeout(120),
+    );
+    // the DR key is disabled: the applications that copy with it are not ready, and the first failure is named
+    assert!(screen.contains("NOT READY"), "{screen}");
+    assert!(screen.contains("fail"), "{screen}");
+    s.keys(&["Enter"]);
+    s.wait_for("Start anyway?", timeout(10));
+    s.keys(&["n"]);
+    s.wait_gone("Start anyway?", timeout(10));
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 130);
+    assert!(runs_in(&s).is_empty(), "q on the opening screen records no run: {:?}", runs_in(&s));
+    assert!(!s.state_dir().join("incidents").exists(), "no incident recorded");
+    let reports = std::fs::read_dir(s.state_dir().join("preflight")).unwrap().flatten().count();
+    assert!(reports >= 5, "every application's preflight leaves its report: {reports}");
 }

@@ -1045,3 +1045,38 @@ fn the_watcher_s_board_is_read_only() {
     assert_eq!(st.shown, Shown::Overview);
     assert_eq!(key(&mut st, KeyCode::Char('q')), [IncidentEffect::Quit]);
 }
+
+/// The incident's opening screen: its applications, one row each, nothing started; `p` starts every
+/// application's preflight, Enter waits for their verdicts, `q` leaves.
+#[test]
+fn the_incident_opening_screen_lists_every_application_and_its_preflight() {
+    use drconsole::tui::incident_opening::{IncidentOpeningState, IncidentOpeningView};
+    use drconsole::tui::opening::{Check, Opening, OpeningReply};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let registry = drconsole::actions::Registry::builtin();
+    let set = drconsole::incident::load_file(&root().join(INCIDENT), &registry).unwrap();
+    let openings = set.apps.iter().map(|(app, rb)| Opening { app: app.clone(), ..Opening::from_runbook(rb) }).collect();
+    let mut st = IncidentOpeningState::new(set.title.clone(), "sim".into(), openings);
+    let theme = drconsole::tui::Theme::load("monochrome").unwrap();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| f.render_widget(IncidentOpeningView { state: &st, theme: &theme }, f.area())).unwrap();
+    let text = buffer_text(term.backend().buffer()).join("\n");
+    assert!(text.contains("NOT STARTED") && text.contains("5 applications"), "{text}");
+    // file paths differ between machines: not in the 80-column screen
+    insta::assert_snapshot!("incident_opening_80x24", text);
+    let k = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    assert_eq!(st.key(&k(KeyCode::Char('p'))), OpeningReply::Preflight);
+    assert!(st.apps.iter().all(|(_, c)| matches!(c, Check::Running)));
+    // the verdicts first
+    assert_eq!(st.key(&k(KeyCode::Enter)), OpeningReply::None);
+    assert!(st.flash.as_deref().unwrap_or("").contains("preflights are running"));
+    for i in 0..st.apps.len() {
+        st.checked(i, Err("no credentials".into()));
+    }
+    // not ready: Enter asks first; n goes back
+    assert_eq!(st.key(&k(KeyCode::Enter)), OpeningReply::None);
+    assert!(st.confirm_start);
+    assert_eq!(st.key(&k(KeyCode::Char('n'))), OpeningReply::None);
+    assert!(!st.confirm_start);
+    assert_eq!(st.key(&k(KeyCode::Char('q'))), OpeningReply::Quit);
+}
