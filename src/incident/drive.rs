@@ -554,6 +554,35 @@ fn drive(
             clocks.push(rt.block_on(async { a.prepared.clock() }));
         }
     }
+    // the bridge hears that the incident started (every application's webhooks, each once)
+    let webhooks = incident_webhooks(&apps);
+    let drill = apps.iter().any(|a| a.prepared.rb.meta.drill || a.prepared.meta.settings.drill);
+    let names: Vec<&str> = apps.iter().map(|a| a.app.as_str()).collect();
+    let verb = if number == 1 { "started" } else { "resumed" };
+    let deadline = apps.iter().map(|a| a.prepared.rb.meta.rto).max().map(|rto| {
+        let span = jiff::SignedDuration::try_from(rto).unwrap_or(jiff::SignedDuration::ZERO);
+        record.incident_start.saturating_add(span).unwrap_or(record.incident_start)
+    });
+    crate::notify::send_incident(
+        &rt,
+        webhooks.clone(),
+        record.dir(state),
+        crate::notify::incident_message(
+            "incident_started",
+            &record.incident_id,
+            drill,
+            format!(
+                "{verb} — {}; {} application{}: {}{}",
+                record.title,
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                deadline.map(|d| format!("; latest deadline {d}")).unwrap_or_default()
+            ),
+            serde_json::json!({ "title": record.title, "session": number,
+                "apps": record.apps.iter().map(|a| serde_json::json!({"app": a.app, "run_id": a.run_id})).collect::<Vec<_>>() }),
+        ),
+    );
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let width = apps.iter().map(|a| a.app.len()).max().unwrap_or(0);
     let mut running = Vec::new();
@@ -600,8 +629,33 @@ fn drive(
         }))),
     };
     drop(paced);
-    crate::notify::drain(&rt);
     let code = worst_exit(results.iter().map(|(_, _, r)| r.outcome.exit_code()));
+    // the bridge hears how the incident ended: each application's verdict (the run view's word), the exit code
+    let verdicts: Vec<(String, String, String)> = results
+        .iter()
+        .map(|(app, run_id, r)| {
+            let word = crate::journal::verdict_in(&state.runs().join(run_id)).unwrap_or(r.outcome.as_str());
+            (app.clone(), run_id.clone(), word.to_string())
+        })
+        .collect();
+    crate::notify::send_incident(
+        &rt,
+        webhooks,
+        record.dir(state),
+        crate::notify::incident_message(
+            "incident_finished",
+            &record.incident_id,
+            drill,
+            format!(
+                "finished — exit {code}: {}; reports {}",
+                verdicts.iter().map(|(a, _, w)| format!("{a} {w}")).collect::<Vec<_>>().join(", "),
+                record.dir(state).display()
+            ),
+            serde_json::json!({ "exit_code": code, "report": record.dir(state).join("report.md").display().to_string(),
+                "apps": verdicts.iter().map(|(a, r, w)| serde_json::json!({"app": a, "run_id": r, "verdict": w})).collect::<Vec<_>>() }),
+        ),
+    );
+    crate::notify::drain(&rt);
     for (app, _, r) in &results {
         if let Some(a) = record.apps.iter_mut().find(|a| &a.app == app) {
             a.outcome = r.outcome.as_str().to_string();
@@ -623,6 +677,20 @@ fn drive(
     }
     summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json, headless);
     code
+}
+
+/// The webhooks of an incident: `--notify`, `DRCONSOLE_NOTIFY` and every application's `[notify]` (its runbook's and
+/// the incident file's), each once.
+fn incident_webhooks(apps: &[AppStart]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in apps {
+        for u in crate::notify::webhooks(&a.prepared.rb.meta.notify) {
+            if !out.contains(&u) {
+                out.push(u);
+            }
+        }
+    }
+    out
 }
 
 /// One application's engine, started, with what its frontend needs.

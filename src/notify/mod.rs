@@ -120,7 +120,7 @@ pub struct Message {
     pub run_id: String,
     pub incident_id: Option<String>,
     /// run_started, step_failed, run_paused, awaiting_person, at_risk, late, on_track, region_unreachable,
-    /// run_finished.
+    /// run_finished; for an incident as a whole (empty `app` and `run_id`): incident_started, incident_finished.
     pub event: String,
     pub drill: bool,
     /// The event's particulars (step, error, outcome, rto_secs...).
@@ -405,6 +405,39 @@ pub fn start(cx: Context, urls: Vec<String>) -> Option<NotifySink> {
     let task = rt.spawn(deliver(rx, urls.clone(), dir.clone()));
     PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task);
     Some(NotifySink { translate: Translate::new(cx), tx: Some(tx), dropped: Arc::default(), dir, urls })
+}
+
+/// An incident-level notification (`incident_started`, `incident_finished`): `app` and `run_id` are empty (the
+/// applications and their runs are in `apps`), `text` names the incident.
+pub fn incident_message(event: &str, incident_id: &str, drill: bool, text: String, details: Value) -> Message {
+    let drill_word = if drill { "DRILL — " } else { "" };
+    Message {
+        text: format!("{drill_word}drconsole: incident {incident_id}: {}", one_line(&text)),
+        app: String::new(),
+        run_id: String::new(),
+        incident_id: Some(incident_id.to_string()),
+        event: event.to_string(),
+        drill,
+        details: match details {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+    }
+}
+
+/// Sends one incident-level notification to `urls` on `rt`, never waiting for it (bounded retries as for a run's;
+/// the delivery log is `dir`'s `notify.jsonl`, the incident's directory); [`drain`] waits for it at the end.
+pub fn send_incident(rt: &tokio::runtime::Runtime, urls: Vec<String>, dir: PathBuf, m: Message) {
+    if urls.is_empty() {
+        return;
+    }
+    let (tx, rx) = mpsc::channel(1);
+    if tx.try_send(m).is_err() {
+        return;
+    }
+    drop(tx);
+    let task = rt.spawn(deliver(rx, urls, dir));
+    PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task);
 }
 
 /// Waits (at most [`DRAIN_TIMEOUT`]) for every run's last notifications; call once the runs have ended.
