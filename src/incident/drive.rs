@@ -944,9 +944,17 @@ pub fn watch(state: &StateDir, dir: &Path, json: bool, console: Option<crate::tu
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let width = dirs.iter().map(|(a, _, _)| a.len()).max().unwrap_or(0);
     rt.block_on(futures::future::join_all(dirs.into_iter().map(|(app, run_id, d)| {
+        let id = run_id.clone();
         let writer = AppWriter { app, run_id, json, width, out: out.clone(), buf: Vec::new() };
         async move {
-            let events = journal::follow(&d);
+            let events = match journal::shared::follow(&id) {
+                Some(Ok((_, events))) => events,
+                Some(Err(e)) => {
+                    eprintln!("drconsole: run {id}: {e}");
+                    return;
+                }
+                None => journal::follow(&d),
+            };
             headless::print_stream(events, json, Some(d.clone()), writer).await;
         }
     })));
