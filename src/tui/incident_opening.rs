@@ -145,7 +145,7 @@ fn verdict_cell<'a>(c: &Check, t: &Theme) -> (Line<'a>, Option<String>) {
                 .iter()
                 .find(|f| f.status == Status::Fail)
                 .or_else(|| r.findings.iter().find(|f| f.status == Status::Warn))
-                .map(|f| format!("{} {} {}", f.status.as_str(), f.step, f.check));
+                .map(|f| format!("{} {} {} — {}", f.status.as_str(), f.step, f.check, f.found));
             (
                 Line::from(vec![
                     Span::styled(
@@ -178,7 +178,12 @@ impl Widget for IncidentOpeningView<'_> {
         let [head, body, notes, foot] = Layout::vertical([
             Constraint::Length(2),
             Constraint::Min(4),
-            Constraint::Length(if s.apps.iter().any(|(_, c)| !matches!(c, Check::NotRun)) { 6 } else { 2 }),
+            // once a preflight ran: each application's first finding, wrapped (two rows each at most)
+            Constraint::Length(if s.apps.iter().any(|(_, c)| !matches!(c, Check::NotRun)) {
+                u16::try_from(s.apps.len() * 2 + 1).unwrap_or(u16::MAX).min(area.height / 2)
+            } else {
+                2
+            }),
             Constraint::Length(1),
         ])
         .areas(area);

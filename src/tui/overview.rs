@@ -130,7 +130,8 @@ impl Widget for &Overview<'_> {
             title.push(Span::styled(" WATCH (read-only) ", t.get("badge.readonly")));
             title.push(Span::raw(" "));
         }
-        title.push(Span::styled(self.title.to_string(), t.get("title").add_modifier(Modifier::BOLD)));
+        let room = usize::from(area.width).saturating_sub(if self.read_only { 20 } else { 0 });
+        title.push(Span::styled(super::view::trunc(self.title, room), t.get("title").add_modifier(Modifier::BOLD)));
         Paragraph::new(Line::from(title)).render(head, buf);
         let b = Board::of(self.rows, self.now);
         let mut lines = vec![self.board_line(&b, wide)];
