@@ -485,6 +485,18 @@ fn drive(
     if let Err(e) = record.write(state) {
         return journal_error(&e);
     }
+    // with shared state, the record is mirrored beside the runs: `watch INCIDENT` works from any host
+    let shared = apps.iter().find_map(|a| {
+        a.prepared.meta.settings.shared_state.clone().map(|c| (c, a.prepared.rb.target.secondary.clone()))
+    });
+    let mirror = |record: &IncidentRecord| {
+        if let Some((cfg, region)) = &shared
+            && let Err(e) = record.mirror(cfg, Some(region))
+        {
+            eprintln!("drconsole: the incident record could not be copied to the shared state: {e}");
+        }
+    };
+    mirror(&record);
     eprintln!(
         "drconsole: incident {} — {} ({} application{}; record: {})",
         record.incident_id,
@@ -672,6 +684,7 @@ fn drive(
     if let Err(e) = record.write(state) {
         eprintln!("drconsole: {e}");
     }
+    mirror(&record);
     if let Err(e) = super::report::write_all(state, &record.dir(state)) {
         eprintln!("drconsole: cannot write the incident report: {e}");
     }
