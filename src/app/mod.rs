@@ -734,10 +734,19 @@ fn report(state_dir: Option<&Path>, run: &str, format: &str) -> Exit {
 }
 
 fn watch(state_dir: Option<&Path>, run: &str, json: bool) -> Exit {
-    if let Ok(state) = StateDir::resolve(state_dir)
-        && let Some(found) = crate::incident::record::find_incident(&state, run)
-    {
-        return Ok(crate::incident::drive::watch(&state, &found?, json));
+    // an incident: from this state directory, else (another host) its record from the shared state
+    let incident = StateDir::resolve(state_dir).ok().and_then(|state| {
+        let found = match crate::incident::record::find_incident(&state, run) {
+            Some(Err(_)) if run.starts_with("inc-") => crate::incident::record::pull_incident(&state, run)
+                .or_else(|| crate::incident::record::find_incident(&state, run)),
+            f => f,
+        };
+        found.map(|f| (state, f))
+    });
+    if let Some((state, found)) = incident {
+        use std::io::IsTerminal;
+        let console = (!json && std::io::stdout().is_terminal()).then(|| theme_or_default(None)).transpose()?;
+        return Ok(crate::incident::drive::watch(&state, &found?, json, console, &operator()));
     }
     let shared = journal::shared::configured().is_some();
     let state = StateDir::resolve(state_dir)?;

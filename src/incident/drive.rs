@@ -145,9 +145,18 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
         Err(e) => return usage(e),
     };
     let incident_start = match args.incident_start.as_deref().map(crate::cli::incident_start).transpose() {
-        Ok(t) => t.unwrap_or_else(Timestamp::now),
+        Ok(t) => t,
         Err(e) => return usage(format!("--incident-start {e}")),
     };
+    // the console's opening screen: the incident starts when the operator says so (q: nothing started, exit 130)
+    if let Some(theme) = &console {
+        match opening(&set.title, backend, &apps, theme, args, world.as_ref(), registry, state) {
+            Ok(true) => {}
+            Ok(false) => return crate::exit::INTERRUPTED,
+            Err(code) => return code,
+        }
+    }
+    let incident_start = incident_start.unwrap_or_else(Timestamp::now);
     // every run prepared, or none: a run that could not be opened takes the ones before it away
     let mut starts: Vec<AppStart> = Vec::new();
     for ((app, rb), point) in apps.into_iter().zip(points) {
@@ -220,6 +229,76 @@ pub fn run_new(set: IncidentSet, args: &RunArgs, state: &StateDir, registry: &Re
         return journal_error(&e);
     }
     drive(record, state, starts, registry, world, None, args.json, operator, console)
+}
+
+/// The incident's opening screen: its applications, each with its own preflight verdict once `p` ran them all
+/// (read-only, each on a thread of its own; their reports written to the state directory's `preflight/`);
+/// `Ok(false)` when the operator left with nothing started.
+#[allow(clippy::too_many_arguments)]
+fn opening(
+    title: &str,
+    backend: Backend,
+    apps: &[(String, Runbook)],
+    theme: &crate::tui::Theme,
+    args: &RunArgs,
+    world: Option<&WorldFile>,
+    registry: &Registry,
+    state: &StateDir,
+) -> Result<bool, u8> {
+    use crate::preflight::command::{CheckOptions, check, write_report};
+    use crate::tui::incident_opening as io;
+    // each application's own history feeds its preflight's forecast
+    let opts = CheckOptions {
+        seed: args.seed,
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        history: Vec::new(),
+    };
+    let dir = state.root.join("preflight");
+    let openings = apps
+        .iter()
+        .map(|(app, rb)| crate::tui::opening::Opening {
+            app: app.clone(),
+            ..crate::tui::opening::Opening::from_runbook(rb)
+        })
+        .collect();
+    let st = io::IncidentOpeningState::new(title.to_string(), backend.as_str().to_string(), openings);
+    let start_preflight = |i: usize| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = apps.get(i).map(|(_, rb)| {
+            let opts =
+                CheckOptions { history: crate::preflight::command::history_of(rb, Some(&state.root)), ..opts.clone() };
+            (rb.clone(), registry.clone(), world.cloned(), opts, dir.clone())
+        });
+        // blocking, on its own runtime: the screen keeps answering keys while the checks run
+        std::thread::spawn(move || {
+            let r = match job {
+                Some((rb, registry, world, opts, dir)) => check(&rb, &opts, world.as_ref(), &registry).map(|report| {
+                    let file = write_report(&report, Some(&dir), None).map(|p| p.display().to_string());
+                    (report, file)
+                }),
+                None => Err("no such application".to_string()),
+            };
+            let _ = tx.send(r);
+        });
+        rx
+    };
+    let rt = runtime()?;
+    let exit = rt.block_on(io::run(st, theme, start_preflight)).map_err(|e| {
+        eprintln!("drconsole: {e}");
+        crate::exit::FAILED
+    })?;
+    for (app, verdict, file) in &exit.preflights {
+        let file = match file {
+            Ok(p) => format!("report: {p}"),
+            Err(e) => format!("no report file: {e}"),
+        };
+        eprintln!("drconsole: {app}: preflight before the incident: {} ({file})", verdict.as_str());
+    }
+    if !exit.start {
+        eprintln!("drconsole: the incident was not started; nothing was created");
+    }
+    Ok(exit.start)
 }
 
 /// The console's theme, or `None` for a headless incident; the console needs stdout to be a terminal.
@@ -424,6 +503,18 @@ fn drive(
     if let Err(e) = record.write(state) {
         return journal_error(&e);
     }
+    // with shared state, the record is mirrored beside the runs: `watch INCIDENT` works from any host
+    let shared = apps.iter().find_map(|a| {
+        a.prepared.meta.settings.shared_state.clone().map(|c| (c, a.prepared.rb.target.secondary.clone()))
+    });
+    let mirror = |record: &IncidentRecord| {
+        if let Some((cfg, region)) = &shared
+            && let Err(e) = record.mirror(cfg, Some(region))
+        {
+            eprintln!("drconsole: the incident record could not be copied to the shared state: {e}");
+        }
+    };
+    mirror(&record);
     eprintln!(
         "drconsole: incident {} — {} ({} application{}; record: {})",
         record.incident_id,
@@ -493,6 +584,35 @@ fn drive(
             clocks.push(rt.block_on(async { a.prepared.clock() }));
         }
     }
+    // the bridge hears that the incident started (every application's webhooks, each once)
+    let webhooks = incident_webhooks(&apps);
+    let drill = apps.iter().any(|a| a.prepared.rb.meta.drill || a.prepared.meta.settings.drill);
+    let names: Vec<&str> = apps.iter().map(|a| a.app.as_str()).collect();
+    let verb = if number == 1 { "started" } else { "resumed" };
+    let deadline = apps.iter().map(|a| a.prepared.rb.meta.rto).max().map(|rto| {
+        let span = jiff::SignedDuration::try_from(rto).unwrap_or(jiff::SignedDuration::ZERO);
+        record.incident_start.saturating_add(span).unwrap_or(record.incident_start)
+    });
+    crate::notify::send_incident(
+        &rt,
+        webhooks.clone(),
+        record.dir(state),
+        crate::notify::incident_message(
+            "incident_started",
+            &record.incident_id,
+            drill,
+            format!(
+                "{verb} — {}; {} application{}: {}{}",
+                record.title,
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                deadline.map(|d| format!("; latest deadline {d}")).unwrap_or_default()
+            ),
+            serde_json::json!({ "title": record.title, "session": number,
+                "apps": record.apps.iter().map(|a| serde_json::json!({"app": a.app, "run_id": a.run_id})).collect::<Vec<_>>() }),
+        ),
+    );
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let width = apps.iter().map(|a| a.app.len()).max().unwrap_or(0);
     let mut running = Vec::new();
@@ -523,11 +643,10 @@ fn drive(
     let headless = console.is_none();
     let results = match console {
         Some(theme) => {
-            let backend = if is_sim { "SIMULATOR" } else { "AWS" };
             let opts = crate::tui::IncidentOptions {
                 theme,
                 operator: operator.to_string(),
-                title: format!("{backend} · {} · incident {}", record.title, record.incident_id),
+                title: console_title(&record),
                 incident_id: record.incident_id.clone(),
             };
             rt.block_on(run_console(running, opts))
@@ -540,13 +659,38 @@ fn drive(
         }))),
     };
     drop(paced);
+    let code = worst_exit(results.iter().map(|(_, _, r)| r.exit_code()));
+    // the bridge hears how the incident ended: each application's verdict (the run view's word), the exit code
+    let verdicts: Vec<(String, String, String)> = results
+        .iter()
+        .map(|(app, run_id, r)| {
+            let word = crate::journal::verdict_in(&state.runs().join(run_id)).unwrap_or(r.outcome.as_str());
+            (app.clone(), run_id.clone(), word.to_string())
+        })
+        .collect();
+    crate::notify::send_incident(
+        &rt,
+        webhooks,
+        record.dir(state),
+        crate::notify::incident_message(
+            "incident_finished",
+            &record.incident_id,
+            drill,
+            format!(
+                "finished — exit {code}: {}; reports {}",
+                verdicts.iter().map(|(a, _, w)| format!("{a} {w}")).collect::<Vec<_>>().join(", "),
+                record.dir(state).display()
+            ),
+            serde_json::json!({ "exit_code": code, "report": record.dir(state).join("report.md").display().to_string(),
+                "apps": verdicts.iter().map(|(a, r, w)| serde_json::json!({"app": a, "run_id": r, "verdict": w})).collect::<Vec<_>>() }),
+        ),
+    );
     crate::notify::drain(&rt);
     for (app, _, r) in &results {
         if let Some(h) = &r.halt {
             eprintln!("drconsole: {app}: {h}");
         }
     }
-    let code = worst_exit(results.iter().map(|(_, _, r)| r.exit_code()));
     for (app, _, r) in &results {
         if let Some(a) = record.apps.iter_mut().find(|a| &a.app == app) {
             a.outcome = r.outcome.as_str().to_string();
@@ -563,11 +707,26 @@ fn drive(
     if let Err(e) = record.write(state) {
         eprintln!("drconsole: {e}");
     }
+    mirror(&record);
     if let Err(e) = super::report::write_all(state, &record.dir(state)) {
         eprintln!("drconsole: cannot write the incident report: {e}");
     }
     summary(state, &record, &results, figures.as_ref(), calls.values().sum(), code, json, headless);
     code
+}
+
+/// The webhooks of an incident: `--notify`, `DRCONSOLE_NOTIFY` and every application's `[notify]` (its runbook's and
+/// the incident file's), each once.
+fn incident_webhooks(apps: &[AppStart]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in apps {
+        for u in crate::notify::webhooks(&a.prepared.rb.meta.notify) {
+            if !out.contains(&u) {
+                out.push(u);
+            }
+        }
+    }
+    out
 }
 
 /// One application's engine, started, with what its frontend needs.
@@ -595,7 +754,13 @@ async fn run_console(
     for r in running {
         let crate::engine::RunHandle { commands, events, join } = r.handle;
         senders.push(commands.clone());
-        links.push(crate::tui::AppLink { app: r.app.clone(), events, commands, notes: r.notes, history: r.history });
+        links.push(crate::tui::AppLink {
+            app: r.app.clone(),
+            events,
+            commands: Some(commands),
+            notes: r.notes,
+            history: r.history,
+        });
         joins.push((r.app, r.run_id, join, r.guard));
     }
     let exit = {
@@ -751,16 +916,28 @@ impl Write for AppWriter {
     }
 }
 
-/// Follows every application of an incident from their journals, read-only, until they all end.
-pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
+/// The incident console's first line: the backend, the incident's title and id (the driver's and the watcher's).
+fn console_title(record: &IncidentRecord) -> String {
+    let backend = if record.backend == "sim" { "SIMULATOR" } else { "AWS" };
+    format!("{backend} · {} · incident {}", record.title, record.incident_id)
+}
+
+/// Follows every application of an incident from their journals, read-only, until they all end: on a terminal the
+/// incident console, read-only (the board the driver sees, and each application's screen from it); otherwise
+/// their lines (text or NDJSON), each naming its application. With shared state configured, each application's
+/// journal is read from it.
+pub fn watch(state: &StateDir, dir: &Path, json: bool, console: Option<crate::tui::Theme>, operator: &str) -> u8 {
     let record = match IncidentRecord::read(dir) {
         Ok(r) => r,
         Err(e) => return journal_error(&e),
     };
+    let shared = journal::shared::configured().is_some();
     let mut dirs = Vec::new();
     for a in &record.apps {
         match state.find_run(&a.run_id) {
             Ok(d) => dirs.push((a.app.clone(), a.run_id.clone(), d)),
+            // on another host, the run is read from the shared state
+            Err(_) if shared => dirs.push((a.app.clone(), a.run_id.clone(), state.root.clone())),
             Err(e) => return journal_error(&e),
         }
     }
@@ -768,12 +945,53 @@ pub fn watch(state: &StateDir, dir: &Path, json: bool) -> u8 {
         Ok(rt) => rt,
         Err(c) => return c,
     };
+    if let Some(theme) = console {
+        let opts = crate::tui::IncidentOptions {
+            theme,
+            operator: operator.to_string(),
+            title: console_title(&record),
+            incident_id: record.incident_id.clone(),
+        };
+        let done = rt.block_on(async move {
+            let mut links = Vec::new();
+            for (app, run_id, d) in dirs {
+                let events = match journal::shared::follow(&run_id) {
+                    Some(Ok((_, events))) => events,
+                    Some(Err(e)) => return Err(format!("{app}: {e}")),
+                    None => journal::follow(&d),
+                };
+                links.push(crate::tui::AppLink {
+                    app,
+                    events,
+                    commands: None,
+                    notes: crate::tui::StepNotes::new(),
+                    history: Vec::new(),
+                });
+            }
+            crate::tui::run_incident(links, opts).await.map_err(|e| e.to_string())
+        });
+        return match done {
+            Ok(_) => crate::exit::RECOVERED,
+            Err(e) => {
+                eprintln!("drconsole: {e}");
+                crate::exit::FAILED
+            }
+        };
+    }
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let width = dirs.iter().map(|(a, _, _)| a.len()).max().unwrap_or(0);
     rt.block_on(futures::future::join_all(dirs.into_iter().map(|(app, run_id, d)| {
+        let id = run_id.clone();
         let writer = AppWriter { app, run_id, json, width, out: out.clone(), buf: Vec::new() };
         async move {
-            let events = journal::follow(&d);
+            let events = match journal::shared::follow(&id) {
+                Some(Ok((_, events))) => events,
+                Some(Err(e)) => {
+                    eprintln!("drconsole: run {id}: {e}");
+                    return;
+                }
+                None => journal::follow(&d),
+            };
             headless::print_stream(events, json, Some(d.clone()), writer).await;
         }
     })));

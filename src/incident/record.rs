@@ -87,6 +87,14 @@ impl IncidentRecord {
         crate::journal::write_atomic(&dir.join(RECORD_FILE), text.as_bytes())
     }
 
+    /// Copies the record to the shared state (`incidents/<id>/incident.json` under its prefix), so that `watch
+    /// INCIDENT` on another host finds the incident and its runs.
+    pub fn mirror(&self, cfg: &crate::journal::shared::SharedConfig, region: Option<&str>) -> Result<(), JournalError> {
+        let shared = crate::journal::shared::Shared::open(cfg, region)?;
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        shared.put_object(&format!("incidents/{}/{RECORD_FILE}", self.incident_id), text.into_bytes())
+    }
+
     pub fn read(dir: &Path) -> Result<IncidentRecord, JournalError> {
         let p = dir.join(RECORD_FILE);
         let text = fs::read_to_string(&p).map_err(JournalError::io("cannot read", &p))?;
@@ -144,4 +152,23 @@ pub fn list_incidents(state: &StateDir) -> Vec<IncidentRecord> {
     let mut ids = list_ids(state);
     ids.sort();
     ids.iter().filter_map(|i| IncidentRecord::read(&incidents_dir(state).join(i)).ok()).collect()
+}
+
+/// `watch INCIDENT` on a host whose state directory does not have the incident: its record from the shared state
+/// (when configured), written into this state directory; `None` when no shared state is configured.
+pub fn pull_incident(state: &StateDir, id: &str) -> Option<Result<PathBuf, JournalError>> {
+    let cfg = crate::journal::shared::configured()?;
+    Some((|| {
+        let shared = crate::journal::shared::Shared::open(&cfg, None)?;
+        let bytes = shared.get_object(&format!("incidents/{id}/{RECORD_FILE}"))?.ok_or_else(|| {
+            JournalError::NotFound(format!("no incident {id} here nor in the shared state {}", cfg.url))
+        })?;
+        let record: IncidentRecord = serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt {
+            path: PathBuf::from(format!("{}/incidents/{id}/{RECORD_FILE}", cfg.url)),
+            line: e.line(),
+            reason: e.to_string(),
+        })?;
+        record.write(state)?;
+        Ok(record.dir(state))
+    })())
 }

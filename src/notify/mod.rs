@@ -41,8 +41,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the process waits, after the run ended, for the last notifications to go out.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// The projection is "at risk" when its margin is below this share of the RTO (and "late" below zero).
-const AT_RISK_SHARE: f64 = 0.1;
 
 static CLI: OnceLock<Vec<String>> = OnceLock::new();
 static PENDING: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
@@ -123,7 +121,7 @@ pub struct Message {
     pub run_id: String,
     pub incident_id: Option<String>,
     /// run_started, step_failed, run_paused, awaiting_person, at_risk, late, on_track, region_unreachable,
-    /// run_finished.
+    /// run_finished; for an incident as a whole (empty `app` and `run_id`): incident_started, incident_finished.
     pub event: String,
     pub drill: bool,
     /// The event's particulars (step, error, outcome, rto_secs...).
@@ -131,12 +129,8 @@ pub struct Message {
     pub details: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Standing {
-    OnTrack,
-    AtRisk,
-    Late,
-}
+/// The projection's standing: one definition of "at risk" for the notifications and the console.
+use crate::run::Schedule as Standing;
 
 /// Turns a run's events into notifications (pure: no I/O). The run's facts (its RTO, the RPO verdict, the
 /// outcome word) come from its [`RunView`], folded here as in every other output; what the translator keeps itself is
@@ -251,14 +245,7 @@ impl Translate {
             }
             EventKind::Projection { projected_finish, margin_secs, rto_left_secs, .. } => {
                 let rto_secs = self.view.run.as_ref().map_or(0, |r| r.rto_secs);
-                let at_risk = (rto_secs as f64 * AT_RISK_SHARE) as i64;
-                let risk = if *margin_secs < 0 {
-                    Standing::Late
-                } else if *margin_secs < at_risk {
-                    Standing::AtRisk
-                } else {
-                    Standing::OnTrack
-                };
+                let risk = Standing::of(*margin_secs, rto_secs);
                 if risk == self.risk {
                     return None;
                 }
@@ -384,6 +371,39 @@ pub fn start(cx: Context, urls: Vec<String>) -> Option<NotifySink> {
     let task = rt.spawn(deliver(rx, urls.clone(), dir.clone()));
     PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task);
     Some(NotifySink { translate: Translate::new(cx), tx: Some(tx), dropped: Arc::default(), dir, urls })
+}
+
+/// An incident-level notification (`incident_started`, `incident_finished`): `app` and `run_id` are empty (the
+/// applications and their runs are in `apps`), `text` names the incident.
+pub fn incident_message(event: &str, incident_id: &str, drill: bool, text: String, details: Value) -> Message {
+    let drill_word = if drill { "DRILL — " } else { "" };
+    Message {
+        text: format!("{drill_word}drconsole: incident {incident_id}: {}", one_line(&text)),
+        app: String::new(),
+        run_id: String::new(),
+        incident_id: Some(incident_id.to_string()),
+        event: event.to_string(),
+        drill,
+        details: match details {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+    }
+}
+
+/// Sends one incident-level notification to `urls` on `rt`, never waiting for it (bounded retries as for a run's;
+/// the delivery log is `dir`'s `notify.jsonl`, the incident's directory); [`drain`] waits for it at the end.
+pub fn send_incident(rt: &tokio::runtime::Runtime, urls: Vec<String>, dir: PathBuf, m: Message) {
+    if urls.is_empty() {
+        return;
+    }
+    let (tx, rx) = mpsc::channel(1);
+    if tx.try_send(m).is_err() {
+        return;
+    }
+    drop(tx);
+    let task = rt.spawn(deliver(rx, urls, dir));
+    PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task);
 }
 
 /// Waits (at most [`DRAIN_TIMEOUT`]) for every run's last notifications; call once the runs have ended.

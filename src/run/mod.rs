@@ -16,7 +16,7 @@ pub use clock::Clock;
 pub use command::{Command, OperatorRequest};
 pub use emit::{Emitter, EventSink, Halt, Redactor, halted_here};
 pub use event::{Candidate, ErrorCause, Event, EventKind, Outcome, Prompt, RpoVerdict, StepInfo, fmt_loss};
-pub use verdict::{DrillVerdict, Verdicts};
+pub use verdict::{DrillVerdict, Schedule, Verdicts};
 pub use view::{ClockView, Phase, RunView, StepView};
 
 /// The lifecycle of a step.

@@ -40,6 +40,41 @@ impl DrillVerdict {
     }
 }
 
+/// A projection's standing against its deadline: the words the incident board, the console and the notifications
+/// use. **At risk** means the projected finish is before the deadline by less than [`AT_RISK_SHARE`] of the RTO
+/// (10%: 12 minutes of a 2-hour RTO); **late** means it is past the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Schedule {
+    OnTrack,
+    AtRisk,
+    Late,
+}
+
+/// The share of the RTO under which a margin is "at risk".
+pub const AT_RISK_SHARE: f64 = 0.1;
+
+impl Schedule {
+    /// The standing of a margin (deadline minus projected finish, negative when late) against an RTO.
+    pub fn of(margin_secs: i64, rto_secs: u64) -> Self {
+        let at_risk = (rto_secs as f64 * AT_RISK_SHARE) as i64;
+        if margin_secs < 0 {
+            Schedule::Late
+        } else if margin_secs < at_risk {
+            Schedule::AtRisk
+        } else {
+            Schedule::OnTrack
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Schedule::OnTrack => "on track",
+            Schedule::AtRisk => "at risk",
+            Schedule::Late => "late",
+        }
+    }
+}
+
 /// Everything a run's end is judged by, in one value: every output prints these.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdicts {
@@ -126,5 +161,14 @@ mod tests {
             outcome_line("interrupted", "interrupted by the operator"),
             "interrupted — interrupted by the operator"
         );
+    }
+
+    #[test]
+    fn at_risk_is_a_margin_under_a_tenth_of_the_rto() {
+        // 2 h RTO: at risk under 12 minutes of margin, late below zero
+        assert_eq!(Schedule::of(12 * 60, 7200), Schedule::OnTrack);
+        assert_eq!(Schedule::of(12 * 60 - 1, 7200), Schedule::AtRisk);
+        assert_eq!(Schedule::of(0, 7200), Schedule::AtRisk);
+        assert_eq!(Schedule::of(-1, 7200), Schedule::Late);
     }
 }

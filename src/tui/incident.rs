@@ -18,7 +18,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use super::state::{Effect, Input, State};
 use super::{StepNotes, Theme, keymap};
 use crate::incident::overview::{self, OverviewRow};
-use crate::run::{Command, Event, Prompt};
+use crate::run::{Candidate, Command, Event, Prompt};
 
 /// One application's console inside the incident.
 #[derive(Debug, Clone)]
@@ -58,6 +58,25 @@ pub enum IncidentEffect {
     Quit,
 }
 
+/// What `L` proposes: for each application asking for a recovery point, the point it would get (or none), and
+/// the answers `y` sends (application index, command).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub rows: Vec<ProposalRow>,
+    pub answers: Vec<(usize, Command)>,
+}
+
+/// One application's line of a [`Proposal`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposalRow {
+    pub app: String,
+    pub step: String,
+    /// The newest point in its secondary region meeting its RPO; `None`: it has none (it chooses on its screen).
+    pub point: Option<Candidate>,
+    pub secondary: String,
+    pub rpo_secs: u64,
+}
+
 /// Everything the incident console shows.
 #[derive(Debug, Clone)]
 pub struct IncidentState {
@@ -72,17 +91,35 @@ pub struct IncidentState {
     pub quitting: bool,
     /// A one-line message on the overview (the last key's result).
     pub flash: Option<String>,
-    /// `L` on the overview: the answers it would send (application index, command), waiting for `y`.
-    pub latest: Option<Vec<(usize, Command)>>,
+    /// `L` on the overview: the whole proposal, shown in a popup, and the answers `y` sends.
+    pub latest: Option<Proposal>,
+    /// The console drives the applications' engines; `false` for `drconsole watch INCIDENT` (read-only: keys that
+    /// act say so and do nothing, `q` leaves without interrupting anything).
+    pub control: bool,
 }
 
 impl IncidentState {
     /// `apps`: (application, its step notes), in the incident's order.
     pub fn new(title: String, incident_id: String, apps: Vec<(String, StepNotes)>, operator: &str) -> Self {
+        Self::with_control(title, incident_id, apps, operator, true)
+    }
+
+    /// The read-only board of `drconsole watch INCIDENT`: the same screens, nothing can be answered.
+    pub fn watching(title: String, incident_id: String, apps: Vec<(String, StepNotes)>, operator: &str) -> Self {
+        Self::with_control(title, incident_id, apps, operator, false)
+    }
+
+    fn with_control(
+        title: String,
+        incident_id: String,
+        apps: Vec<(String, StepNotes)>,
+        operator: &str,
+        control: bool,
+    ) -> Self {
         let apps = apps
             .into_iter()
             .map(|(app, notes)| {
-                let mut state = State::new(notes, operator.to_string(), true);
+                let mut state = State::new(notes, operator.to_string(), control);
                 state.app = Some(app.clone());
                 AppConsole { app, state }
             })
@@ -96,6 +133,7 @@ impl IncidentState {
             quitting: false,
             flash: None,
             latest: None,
+            control,
         }
     }
 
@@ -198,11 +236,11 @@ impl IncidentState {
             // Ctrl-C is the incident's, on every screen: it asks, then interrupts every application
             return self.ask_quit();
         }
-        if let Some(answers) = self.latest.take() {
+        if let Some(proposal) = self.latest.take() {
             // the question `L` asked: y sends every answer, anything else sends none
             self.flash = None;
             return if matches!(k.code, KeyCode::Char('y' | 'Y')) {
-                answers.into_iter().map(|(i, cmd)| IncidentEffect::Send(i, cmd)).collect()
+                proposal.answers.into_iter().map(|(i, cmd)| IncidentEffect::Send(i, cmd)).collect()
             } else {
                 self.flash = Some("nothing chosen".into());
                 Vec::new()
@@ -258,6 +296,9 @@ impl IncidentState {
                         }
                         None => self.flash = Some("no question is waiting".into()),
                     },
+                    KeyCode::Char('L') if !self.control => {
+                        self.flash = Some("watch mode is read-only: cannot choose recovery points".into());
+                    }
                     KeyCode::Char('L') => self.ask_latest(),
                     KeyCode::Char('q') => return self.ask_quit(),
                     _ => {}
@@ -272,38 +313,40 @@ impl IncidentState {
     /// with no such point is named and left to choose on its own screen.
     fn ask_latest(&mut self) {
         let mut answers = Vec::new();
-        let mut none = Vec::new();
+        let mut rows = Vec::new();
         for (i, a) in self.apps.iter().enumerate() {
             if !a.state.control {
                 continue;
             }
             let secondary = a.state.view.run.as_ref().map(|r| r.secondary.clone()).unwrap_or_default();
+            let rpo_secs = a.state.view.run.as_ref().map_or(0, |r| r.rpo_secs);
             for st in &a.state.view.steps {
                 let Some(Prompt::Choice { candidates, .. }) = &st.prompt else { continue };
                 let best = candidates.iter().filter(|c| c.rpo_met && c.region == secondary).max_by_key(|c| c.time);
-                match best {
-                    Some(c) => {
-                        let by = a.state.operator.clone();
-                        answers.push((i, Command::Answer { step: st.info.id.clone(), value: c.id.clone(), by }));
-                    }
-                    None => none.push(a.app.clone()),
+                if let Some(c) = best {
+                    let by = a.state.operator.clone();
+                    answers.push((i, Command::Answer { step: st.info.id.clone(), value: c.id.clone(), by }));
                 }
+                rows.push(ProposalRow {
+                    app: a.app.clone(),
+                    step: st.info.id.clone(),
+                    point: best.cloned(),
+                    secondary: secondary.clone(),
+                    rpo_secs,
+                });
             }
         }
-        if answers.is_empty() && none.is_empty() {
+        if rows.is_empty() {
             self.flash = Some("no application asks for a recovery point".into());
             return;
         }
-        let skipped =
-            if none.is_empty() { String::new() } else { format!(" (none meets its RPO: {})", none.join(", ")) };
         if answers.is_empty() {
-            self.flash = Some(format!("nothing to choose{skipped}"));
+            let none: Vec<&str> = rows.iter().map(|r| r.app.as_str()).collect();
+            self.flash = Some(format!("nothing to choose (none meets its RPO: {})", none.join(", ")));
             return;
         }
-        // on one line at 80 columns: who gets the newest secondary-region point meeting its RPO, who is left
-        let chosen: Vec<&str> = answers.iter().map(|(i, _)| self.apps[*i].app.as_str()).collect();
-        self.flash = Some(format!("latest for {}{skipped} — y apply, n cancel", chosen.join(", ")));
-        self.latest = Some(answers);
+        // the whole proposal in a popup: who gets which point (its age, its RPO verdict), who has none
+        self.latest = Some(Proposal { rows, answers });
     }
 
     /// Shows an application's console, with its waiting question open if it has one.
@@ -315,7 +358,7 @@ impl IncidentState {
     }
 
     fn ask_quit(&mut self) -> Vec<IncidentEffect> {
-        if self.active() {
+        if self.control && self.active() {
             self.quitting = true;
             Vec::new()
         } else {
@@ -370,7 +413,14 @@ impl Widget for IncidentScreen<'_> {
             }
             _ => {
                 let rows = s.rows();
-                let o = super::overview::Overview { title: &s.title, rows: &rows, selected: s.selected_row(&rows) };
+                let o = super::overview::Overview {
+                    title: &s.title,
+                    rows: &rows,
+                    selected: s.selected_row(&rows),
+                    now: s.now(),
+                    theme: t,
+                    read_only: !s.control,
+                };
                 (&o).render(area, buf);
                 if let Some(f) = &s.flash
                     && area.height > 0
@@ -380,6 +430,9 @@ impl Widget for IncidentScreen<'_> {
                     Paragraph::new(Line::from(Span::styled(f.clone(), t.get("warning")))).render(last, buf);
                 }
             }
+        }
+        if let Some(p) = &s.latest {
+            latest_popup(p, s.now(), t, area, buf);
         }
         if s.quitting {
             let active: Vec<&str> = s.apps.iter().filter(|a| a.state.active()).map(|a| a.app.as_str()).collect();
@@ -417,4 +470,60 @@ impl Widget for IncidentScreen<'_> {
             );
         }
     }
+}
+
+/// The popup of `L`: one line per application asking for a recovery point — the point it would get, its age and
+/// its RPO verdict, or that it has none meeting its RPO in its secondary region — and the keys.
+fn latest_popup(p: &Proposal, now: Timestamp, t: &Theme, area: Rect, buf: &mut Buffer) {
+    let width = p.rows.iter().map(|r| r.app.chars().count()).max().unwrap_or(0);
+    let mut lines: Vec<Line> = vec![
+        Line::from(Span::styled(
+            "The newest point in each application's secondary region that meets its own RPO:",
+            t.get("text"),
+        )),
+        Line::default(),
+    ];
+    for r in &p.rows {
+        let mut spans = vec![Span::styled(format!("{:<width$}  ", r.app), t.get("title"))];
+        match &r.point {
+            Some(c) => {
+                let age = u64::try_from(now.duration_since(c.time).as_secs()).unwrap_or(0);
+                spans.push(Span::styled(format!("{} ", c.id), t.get("key")));
+                spans.push(Span::styled(format!("({}, {}) ", c.kind, c.region), t.get("muted")));
+                spans.push(Span::styled(
+                    format!("age {} ", crate::util::fmt_duration(std::time::Duration::from_secs(age))),
+                    t.get("text"),
+                ));
+                spans.push(Span::styled("RPO met", t.get("rpo.met")));
+            }
+            None => spans.push(Span::styled(
+                format!(
+                    "none: no point in {} meets its RPO of {} — choose on its screen ({})",
+                    r.secondary,
+                    crate::util::fmt_duration(std::time::Duration::from_secs(r.rpo_secs)),
+                    r.step
+                ),
+                t.get("warning"),
+            )),
+        }
+        lines.push(Line::from(spans));
+    }
+    let n = p.answers.len();
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("y", t.get("key")),
+        Span::styled(format!(" send to {n} application{}   ", if n == 1 { "" } else { "s" }), t.get("muted")),
+        Span::styled("any other key", t.get("key")),
+        Span::styled(" cancel", t.get("muted")),
+    ]));
+    super::view::text_popup(
+        None,
+        "Latest recovery points",
+        "warning",
+        lines,
+        110,
+        t,
+        super::view::popup_area(area),
+        buf,
+    );
 }

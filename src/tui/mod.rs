@@ -8,6 +8,7 @@
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 pub mod incident;
+pub mod incident_opening;
 pub mod keymap;
 pub mod opening;
 pub mod overview;
@@ -310,26 +311,148 @@ async fn terminate_signal() {
     }
 }
 
-/// Runs the console until the operator quits. `commands == None` is read-only watch mode: navigation only (feed
-/// it a journal's events; when `events` closes the header says the stream ended). With `commands`, popups answer
-/// what the run waits for and quitting an active run sends [`Command::Interrupt`]; after `run` returns, dropping the
-/// sender makes an engine still running stop as interrupted.
-pub async fn run(
-    mut events: UnboundedReceiver<Event>,
-    commands: Option<UnboundedSender<Command>>,
-    opts: TuiOptions,
-) -> Result<TuiExit, TuiError> {
+/// What the console's driver loop needs of a console's state: the single run's [`State`] and the incident's
+/// [`incident::IncidentState`] are driven by the one loop ([`drive`]); they differ in how they take input, draw and
+/// say what to send, which this trait names. Events are tagged with their application's index (0 for a single run).
+trait Console {
+    fn resize(&mut self, w: u16, h: u16);
+    /// Real milliseconds since the console started (popup guards, message expiry).
+    fn instant(&mut self, ms: u64);
+    fn key(&mut self, k: ratatui::crossterm::event::KeyEvent) -> Vec<Out>;
+    fn event(&mut self, app: usize, ev: Event);
+    /// The event stream of that application ended.
+    fn events_closed(&mut self, app: usize);
+    /// The run time of this real second, from the run views (the latest of the applications').
+    fn tick(&mut self);
+    fn animating(&self) -> bool;
+    fn wakeup(&self) -> Option<u64>;
+    /// Whether that application's run is still going (a signal interrupts it).
+    fn active(&self, app: usize) -> bool;
+    fn draw(&self, theme: &Theme, frame: &mut ratatui::Frame);
+}
+
+/// What a key asks the driver to do.
+enum Out {
+    Send(usize, Command),
+    Quit,
+}
+
+impl Console for State {
+    fn resize(&mut self, w: u16, h: u16) {
+        self.handle(Input::Resize(w, h));
+    }
+    fn instant(&mut self, ms: u64) {
+        self.handle(Input::Instant(ms));
+    }
+    fn key(&mut self, k: ratatui::crossterm::event::KeyEvent) -> Vec<Out> {
+        self.handle(Input::Key(k))
+            .into_iter()
+            .map(|e| match e {
+                Effect::Send(cmd) => Out::Send(0, cmd),
+                Effect::Quit => Out::Quit,
+            })
+            .collect()
+    }
+    fn event(&mut self, _: usize, ev: Event) {
+        self.handle(Input::Event(Box::new(ev)));
+    }
+    fn events_closed(&mut self, _: usize) {
+        self.handle(Input::EventsClosed);
+    }
+    fn tick(&mut self) {
+        if let Some(now) = run_now(&self.view) {
+            self.handle(Input::Tick(now));
+        }
+    }
+    fn animating(&self) -> bool {
+        State::animating(self)
+    }
+    fn wakeup(&self) -> Option<u64> {
+        State::wakeup(self)
+    }
+    fn active(&self, _: usize) -> bool {
+        State::active(self)
+    }
+    fn draw(&self, theme: &Theme, frame: &mut ratatui::Frame) {
+        frame.render_widget(view::Screen { state: self, theme }, frame.area());
+    }
+}
+
+impl Console for incident::IncidentState {
+    fn resize(&mut self, w: u16, h: u16) {
+        self.handle(incident::IncidentInput::Resize(w, h));
+    }
+    fn instant(&mut self, ms: u64) {
+        self.handle(incident::IncidentInput::Instant(ms));
+    }
+    fn key(&mut self, k: ratatui::crossterm::event::KeyEvent) -> Vec<Out> {
+        self.handle(incident::IncidentInput::Key(k))
+            .into_iter()
+            .map(|e| match e {
+                incident::IncidentEffect::Send(i, cmd) => Out::Send(i, cmd),
+                incident::IncidentEffect::Quit => Out::Quit,
+            })
+            .collect()
+    }
+    fn event(&mut self, app: usize, ev: Event) {
+        self.handle(incident::IncidentInput::Event(app, Box::new(ev)));
+    }
+    fn events_closed(&mut self, app: usize) {
+        self.handle(incident::IncidentInput::EventsClosed(app));
+    }
+    fn tick(&mut self) {
+        // one simulated world (or the real clock) for every application: the latest "now" of them
+        if let Some(now) = self.apps.iter().filter_map(|a| run_now(&a.state.view)).max() {
+            self.handle(incident::IncidentInput::Tick(now));
+        }
+    }
+    fn animating(&self) -> bool {
+        incident::IncidentState::animating(self)
+    }
+    fn wakeup(&self) -> Option<u64> {
+        incident::IncidentState::wakeup(self)
+    }
+    fn active(&self, app: usize) -> bool {
+        self.apps.get(app).is_some_and(|a| a.state.active())
+    }
+    fn draw(&self, theme: &Theme, frame: &mut ratatui::Frame) {
+        frame.render_widget(incident::IncidentScreen { state: self, theme }, frame.area());
+    }
+}
+
+/// The console's driver loop, for a single run and an incident alike: owns the terminal, selects over input, every
+/// application's engine events, a tick on each real second (only while something animates), a wake-up (a popup's
+/// guard ends, a message expires) and SIGTERM/Ctrl-C; draws only when something changed (at most 60 frames a
+/// second, each in a synchronized update); sends each command to its application's engine (`None`: read-only).
+/// `replay` shows what a resumed run's earlier sessions did, after the first resize. Returns whether the
+/// operator's quit (or a signal) interrupted a run.
+async fn drive<C: Console>(
+    state: &mut C,
+    theme: &Theme,
+    apps: Vec<(UnboundedReceiver<Event>, Option<UnboundedSender<Command>>)>,
+    replay: impl FnOnce(&mut C),
+) -> Result<bool, TuiError> {
     let guard = TerminalGuard::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    let mut state = State::new(opts.notes, opts.operator, commands.is_some());
-    state.shared_state = opts.shared_state;
-    state.cleanup_after = opts.cleanup_after;
     let size = term.size()?;
-    state.handle(Input::Resize(size.width, size.height));
-    // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream
-    state.replay(&opts.history);
-    let theme = opts.theme;
-
+    state.resize(size.width, size.height);
+    replay(state);
+    // one channel for every application's events, each tagged with its application's index
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<Event>)>();
+    let mut commands = Vec::new();
+    for (i, (mut rx, cmd)) in apps.into_iter().enumerate() {
+        commands.push(cmd);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if tx.send((i, Some(ev))).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send((i, None));
+        });
+    }
+    drop(tx);
     let mut input = EventStream::new();
     let mut events_open = true;
     let mut dirty = true;
@@ -349,7 +472,7 @@ pub async fn run(
                 break 'main;
             }
             execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
-            let drawn = term.draw(|f| f.render_widget(view::Screen { state: &state, theme: &theme }, f.area()));
+            let drawn = term.draw(|f| state.draw(theme, f));
             execute!(std::io::stdout(), terminal::EndSynchronizedUpdate)?;
             drop(lock);
             drawn?;
@@ -363,7 +486,7 @@ pub async fn run(
             }
             last_draw = Some(Instant::now());
         }
-        // the countdown and elapsed times move once a second while the run is active; nothing moves otherwise
+        // the countdown and elapsed times move once a second while a run is active; nothing moves otherwise
         let animating = state.animating();
         let redraw = if dirty { last_draw.map(|t| FRAME.saturating_sub(t.elapsed())) } else { None };
         // something on screen changes by itself at that real time (a popup's guard ends, a message expires)
@@ -372,12 +495,12 @@ pub async fn run(
         tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
-                    state.handle(Input::Instant(wall()));
-                    effects = state.handle(Input::Key(k));
+                    state.instant(wall());
+                    effects = state.key(k);
                     dirty = true;
                 }
                 Some(Ok(TermEvent::Resize(w, h))) => {
-                    state.handle(Input::Resize(w, h));
+                    state.resize(w, h);
                     dirty = true;
                 }
                 Some(Ok(_)) => {}
@@ -385,56 +508,79 @@ pub async fn run(
                 None => break 'main,
             },
             ev = events.recv(), if events_open => match ev {
-                Some(ev) => {
-                    state.handle(Input::Instant(wall()));
-                    state.handle(Input::Event(Box::new(ev)));
+                Some(first) => {
+                    state.instant(wall());
+                    let mut next = Some(first);
                     // take whatever else is queued before drawing (a fast simulator emits bursts)
                     for _ in 0..4096 {
-                        let Ok(ev) = events.try_recv() else { break };
-                            state.handle(Input::Event(Box::new(ev)));
+                        let Some((i, ev)) = next.take() else { break };
+                        match ev {
+                            Some(ev) => state.event(i, ev),
+                            None => state.events_closed(i),
+                        }
+                        next = events.try_recv().ok();
                     }
                     dirty = true;
                 }
                 None => {
                     events_open = false;
-                    state.handle(Input::EventsClosed);
                     dirty = true;
                 }
             },
             () = tokio::time::sleep(until_next_second()), if animating => {
-                if let Some(now) = run_now(&state.view) {
-                    state.handle(Input::Tick(now));
-                }
+                state.tick();
                 dirty = true;
             }
             () = tokio::time::sleep(redraw.unwrap_or(Duration::ZERO)), if redraw.is_some() => {}
             () = tokio::time::sleep(wake.unwrap_or(Duration::ZERO)), if wake.is_some() => {
-                state.handle(Input::Instant(wall()));
+                state.instant(wall());
                 dirty = true;
             }
             () = &mut signal => {
-                if state.active() && let Some(tx) = &commands {
-                    let _ = tx.send(Command::Interrupt);
-                    interrupted = true;
+                for (i, tx) in commands.iter().enumerate() {
+                    if let Some(tx) = tx
+                        && state.active(i)
+                    {
+                        let _ = tx.send(Command::Interrupt);
+                        interrupted = true;
+                    }
                 }
                 break 'main;
             }
         }
         for e in effects {
             match e {
-                Effect::Send(cmd) => {
+                Out::Send(i, cmd) => {
                     if cmd == Command::Interrupt {
                         interrupted = true;
                     }
-                    if let Some(tx) = &commands {
+                    if let Some(Some(tx)) = commands.get(i) {
                         let _ = tx.send(cmd);
                     }
                 }
-                Effect::Quit => break 'main,
+                Out::Quit => break 'main,
             }
         }
     }
     drop(guard);
+    Ok(interrupted)
+}
+
+/// Runs the console until the operator quits. `commands == None` is read-only watch mode: navigation only (feed
+/// it a journal's events; when `events` closes the header says the stream ended). With `commands`, popups answer
+/// what the run waits for and quitting an active run sends [`Command::Interrupt`]; after `run` returns, dropping the
+/// sender makes an engine still running stop as interrupted.
+pub async fn run(
+    events: UnboundedReceiver<Event>,
+    commands: Option<UnboundedSender<Command>>,
+    opts: TuiOptions,
+) -> Result<TuiExit, TuiError> {
+    let mut state = State::new(opts.notes, opts.operator, commands.is_some());
+    state.shared_state = opts.shared_state;
+    state.cleanup_after = opts.cleanup_after;
+    let history = opts.history;
+    // a resumed run: what earlier sessions did (steps done, the recovery point chosen) before the live stream
+    let interrupted = drive(&mut state, &opts.theme, vec![(events, commands)], |s| s.replay(&history)).await?;
     Ok(TuiExit {
         outcome: state.finished().map(|f| f.outcome),
         interrupted,
@@ -446,7 +592,8 @@ pub async fn run(
 pub struct AppLink {
     pub app: String,
     pub events: UnboundedReceiver<Event>,
-    pub commands: UnboundedSender<Command>,
+    /// `None`: read-only (`drconsole watch INCIDENT`); the console is read-only when any application's is.
+    pub commands: Option<UnboundedSender<Command>>,
     pub notes: StepNotes,
     /// Events of the run's earlier sessions (a resumed incident).
     pub history: Vec<Event>,
@@ -472,142 +619,27 @@ pub struct IncidentExit {
 /// Runs the incident console until the operator quits: the overview, each application's console, the questions
 /// of all. Every application's events go to its own console state; a command goes to the engine of the
 /// application that produced it. Quitting while applications run sends each of them [`Command::Interrupt`]; after
-/// it returns, dropping the senders makes engines still running stop as interrupted.
+/// it returns, dropping the senders makes engines still running stop as interrupted. Read-only (`watch`) when an
+/// application has no command sender.
 pub async fn run_incident(apps: Vec<AppLink>, opts: IncidentOptions) -> Result<IncidentExit, TuiError> {
-    let guard = TerminalGuard::enter()?;
-    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let named: Vec<(String, StepNotes)> = apps.iter().map(|a| (a.app.clone(), a.notes.clone())).collect();
-    let mut state = incident::IncidentState::new(opts.title, opts.incident_id, named, &opts.operator);
-    let size = term.size()?;
-    state.handle(incident::IncidentInput::Resize(size.width, size.height));
-    // one channel for every application's events, each tagged with its application's index
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<Event>)>();
-    let mut commands = Vec::new();
-    for (i, a) in apps.into_iter().enumerate() {
-        if let Some(c) = state.apps.get_mut(i) {
-            c.state.replay(&a.history);
-        }
-        commands.push(a.commands);
-        let tx = tx.clone();
-        let mut rx = a.events;
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                if tx.send((i, Some(ev))).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send((i, None));
-        });
+    let mut state = if apps.iter().all(|a| a.commands.is_some()) {
+        incident::IncidentState::new(opts.title, opts.incident_id, named, &opts.operator)
+    } else {
+        incident::IncidentState::watching(opts.title, opts.incident_id, named, &opts.operator)
+    };
+    let mut histories = Vec::new();
+    let mut links = Vec::new();
+    for a in apps {
+        histories.push(a.history);
+        links.push((a.events, a.commands));
     }
-    drop(tx);
-    let theme = opts.theme;
-    let mut input = EventStream::new();
-    // every application of an incident runs on one clock
-    let mut events_open = true;
-    let mut dirty = true;
-    let mut last_draw: Option<Instant> = None;
-    let mut interrupted = false;
-    let started = Instant::now();
-    let wall = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let signal = terminate_signal();
-    tokio::pin!(signal);
-    use incident::{IncidentEffect, IncidentInput};
-
-    'main: loop {
-        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            let lock = DRAW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !ACTIVE.load(Ordering::SeqCst) {
-                break 'main;
-            }
-            execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate)?;
-            let drawn =
-                term.draw(|f| f.render_widget(incident::IncidentScreen { state: &state, theme: &theme }, f.area()));
-            execute!(std::io::stdout(), terminal::EndSynchronizedUpdate)?;
-            drop(lock);
-            drawn?;
-            dirty = false;
-            last_draw = Some(Instant::now());
+    let replay = |s: &mut incident::IncidentState| {
+        for (c, h) in s.apps.iter_mut().zip(&histories) {
+            c.state.replay(h);
         }
-        let animating = state.animating();
-        let redraw = if dirty { last_draw.map(|t| FRAME.saturating_sub(t.elapsed())) } else { None };
-        let wake = state.wakeup().map(|t| Duration::from_millis(t.saturating_sub(wall())));
-        let mut effects = Vec::new();
-        tokio::select! {
-            ev = input.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => {
-                    state.handle(IncidentInput::Instant(wall()));
-                    effects = state.handle(IncidentInput::Key(k));
-                    dirty = true;
-                }
-                Some(Ok(TermEvent::Resize(w, h))) => {
-                    state.handle(IncidentInput::Resize(w, h));
-                    dirty = true;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => break 'main,
-            },
-            ev = events.recv(), if events_open => match ev {
-                Some(first) => {
-                    state.handle(IncidentInput::Instant(wall()));
-                    let mut next = Some(first);
-                    // take whatever else is queued before drawing (a fast simulator emits bursts)
-                    for _ in 0..4096 {
-                        let Some((i, ev)) = next.take() else { break };
-                        match ev {
-                            Some(ev) => {
-                                            state.handle(IncidentInput::Event(i, Box::new(ev)));
-                            }
-                            None => {
-                                state.handle(IncidentInput::EventsClosed(i));
-                            }
-                        }
-                        next = events.try_recv().ok();
-                    }
-                    dirty = true;
-                }
-                None => {
-                    events_open = false;
-                    dirty = true;
-                }
-            },
-            () = tokio::time::sleep(until_next_second()), if animating => {
-                // one simulated world (or the real clock) for every application: the latest "now" of them
-                if let Some(now) = state.apps.iter().filter_map(|a| run_now(&a.state.view)).max() {
-                    state.handle(IncidentInput::Tick(now));
-                }
-                dirty = true;
-            }
-            () = tokio::time::sleep(redraw.unwrap_or(Duration::ZERO)), if redraw.is_some() => {}
-            () = tokio::time::sleep(wake.unwrap_or(Duration::ZERO)), if wake.is_some() => {
-                state.handle(IncidentInput::Instant(wall()));
-                dirty = true;
-            }
-            () = &mut signal => {
-                for (i, tx) in commands.iter().enumerate() {
-                    if state.apps.get(i).is_some_and(|a| a.state.active()) {
-                        let _ = tx.send(Command::Interrupt);
-                        interrupted = true;
-                    }
-                }
-                break 'main;
-            }
-        }
-        for e in effects {
-            match e {
-                IncidentEffect::Send(i, cmd) => {
-                    if cmd == Command::Interrupt {
-                        interrupted = true;
-                    }
-                    if let Some(tx) = commands.get(i) {
-                        let _ = tx.send(cmd);
-                    }
-                }
-                IncidentEffect::Quit => break 'main,
-            }
-        }
-    }
-    drop(guard);
+    };
+    let interrupted = drive(&mut state, &opts.theme, links, replay).await?;
     Ok(IncidentExit { interrupted })
 }
 

@@ -53,6 +53,14 @@ impl Session {
         Self::run_with(name, args, &[])
     }
 
+    /// Starts a new incident in the console and starts it from its opening screen with Enter.
+    fn incident(name: &str, args: &[&str]) -> Session {
+        let s = Self::start(name, args);
+        s.wait_for("Enter start the incident", timeout(30));
+        s.keys(&["Enter"]);
+        s
+    }
+
     fn run_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Session {
         let s = Self::start_with(name, args, env);
         s.wait_for("Enter start the run", timeout(30));
@@ -548,7 +556,7 @@ fn approved(events: &[serde_json::Value], step: &str) -> bool {
 
 #[test]
 fn the_incident_console_queues_every_application_s_question_and_an_answer_reaches_its_application() {
-    let s = Session::start("incident", &["tests/fixtures/incident/two-waiting.toml"]);
+    let s = Session::incident("incident", &["tests/fixtures/incident/two-waiting.toml"]);
     s.resize(80, 24);
     let screen = s.wait_until(
         "show both applications' questions",
@@ -559,7 +567,7 @@ fn the_incident_console_queues_every_application_s_question_and_an_answer_reache
     assert!(screen.contains("SIMULATOR · Two applications waiting"), "{screen}");
     assert!(screen.lines().count() <= 24, "{screen}");
     // both wait; alpha's RTO is shorter (thinner margin): first
-    let row = |name: &str| screen.lines().position(|l| l.starts_with(name) && l.contains("WAITING"));
+    let row = |name: &str| screen.lines().position(|l| l.starts_with(name) && l.contains("approve cutover"));
     let (a, b) = (row("alpha").expect(&screen), row("bravo").expect(&screen));
     assert!(a < b, "{screen}");
 
@@ -751,4 +759,169 @@ fn watch_and_the_console_agree_on_the_rto_left() {
         let slack = if speed == "1" { 1 } else { (elapsed / 100).max(1) + 2 };
         assert!(b <= a + slack && b >= c - slack, "speed {speed}: console {a} then {c}, watch {b} (slack {slack})");
     }
+}
+
+/// The incident board at 80x24 with one application made late by the simulator (its world makes every simulated
+/// operation eight times slower: the database restore runs far past its estimate): that application's row says
+/// LATE in colour (red under the default theme), and the board's line shows the overall finish past the deadline.
+#[test]
+fn the_board_shows_a_late_application_in_colour_and_the_overall_finish_past_the_deadline() {
+    let s = Session::incident(
+        "board-late",
+        &[
+            "--sim",
+            "--speed",
+            "100",
+            "--world",
+            "tests/fixtures/incident/late/slow-restore.world.toml",
+            "tests/fixtures/incident/late/late-app.toml",
+        ],
+    );
+    s.resize(80, 24);
+    let row = |screen: &str, app: &str| screen.lines().find(|l| l.starts_with(app)).map(str::to_string);
+    let board = |screen: &str| screen.lines().find(|l| l.contains("since incident")).map(str::to_string);
+    // HH:MM after a label on the board's line
+    let time = |board: &str, label: &str| {
+        let at = board.find(label).map(|i| i + label.len())?;
+        board.get(at..at + 5).map(str::to_string)
+    };
+    // late by a minute at least (the finish shown to the minute differs from the deadline)
+    let screen = s.wait_until(
+        "show slow late, a minute past the deadline",
+        |x| {
+            row(x, "slow ").is_some_and(|l| l.contains("LATE"))
+                && row(x, "steady").is_some_and(|l| l.contains("recovered"))
+                && board(x).is_some_and(|b| time(&b, "finish ") != time(&b, "deadline "))
+        },
+        timeout(120),
+    );
+    assert!(screen.lines().count() <= 24, "{screen}");
+    let board = board(&screen).unwrap();
+    // the overall finish (slow's) is past the deadline: a negative margin, LATE
+    assert!(board.contains("margin -") && board.trim_end().ends_with("LATE"), "{board}");
+    let (finish, deadline) = (time(&board, "finish ").unwrap(), time(&board, "deadline ").unwrap());
+    // HH:MM compare as text (the test does not run across midnight UTC: the incident lasts minutes)
+    assert!(finish > deadline || deadline.starts_with("23"), "{board}");
+    assert!(row(&screen, "steady").unwrap().contains("met"), "{screen}");
+    // in colour: the late row's LATE has a red background under the default theme (SGR 41, 101, or 256-colour 1
+    // or 9: tmux reports the theme's `red` as 48;5;1)
+    let red_bg = |line: &str| {
+        line.split("\x1b[").skip(1).any(|seq| {
+            let body = seq.split('m').next().unwrap_or("");
+            matches!(body, "41" | "101" | "48;5;1" | "48;5;9")
+        })
+    };
+    let styled = s.screen_with_styles();
+    let late_line =
+        styled.lines().find(|l| l.contains("slow") && l.contains("LATE")).unwrap_or_else(|| panic!("{styled}"));
+    assert!(red_bg(late_line), "no red on the late row: {late_line:?}");
+    let board_line = styled.lines().find(|l| l.contains("since incident")).unwrap();
+    assert!(red_bg(board_line), "no red on the board's line: {board_line:?}");
+    s.keys(&["q"]);
+    s.wait_for("Quit the incident?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+/// `drconsole watch INCIDENT` in a second window, while the incident runs in the first: the same board (the same
+/// overall finish and deadline), read-only: a key that approves in the driver's console changes nothing there.
+#[test]
+fn watch_of_a_live_incident_shows_the_driver_s_board_and_acts_on_nothing() {
+    let s = Session::incident("board-driver", &["--sim", "tests/fixtures/incident/two-waiting.toml"]);
+    s.resize(80, 24);
+    s.wait_until(
+        "show both questions",
+        |x| x.contains("[alpha] approve cutover") && x.contains("[bravo] approve cutover"),
+        timeout(90),
+    );
+    let state = s.state_dir();
+    let inc = std::fs::read_dir(state.join("incidents")).unwrap().next().unwrap().unwrap().file_name();
+    let inc = inc.to_string_lossy().into_owned();
+    let w = Session::start_with("board-watch", &["watch", &inc], &[("DRCONSOLE_STATE_DIR", state.to_str().unwrap())]);
+    w.resize(80, 24);
+    let screen = w.wait_until(
+        "show the board read-only",
+        |x| x.contains("WATCH (read-only)") && x.contains("[alpha] approve cutover") && x.contains("since incident"),
+        timeout(60),
+    );
+    assert!(screen.contains("SIMULATOR · Two applications waiting"), "{screen}");
+    // the board's line, from "finish" on: the same overall finish and deadline on both screens (read again if a
+    // minute turned between the two captures)
+    let tail = |screen: &str| {
+        let line = screen.lines().find(|l| l.contains("since incident")).unwrap_or_default();
+        line.find("finish").map(|i| line[i..].trim_end().to_string()).unwrap_or_default()
+    };
+    let mut same = false;
+    for _ in 0..3 {
+        let (a, b) = (tail(&s.screen()), tail(&w.screen()));
+        assert!(a.contains("deadline") && b.contains("deadline"), "driver {a:?}, watch {b:?}");
+        if a == b {
+            same = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(same, "driver and watch disagree:\n{}\n{}", s.screen(), w.screen());
+    // the driver's keys in watch: open alpha's screen (a on the board), then approve (a), Enter and y: nothing is
+    // sent; it says read-only
+    w.keys(&["a"]);
+    w.wait_for("Esc/q overview · alpha", timeout(10));
+    std::thread::sleep(Duration::from_millis(900));
+    w.keys(&["y"]);
+    w.keys(&["Enter"]);
+    w.keys(&["y"]);
+    w.keys(&["a"]);
+    w.wait_for("watch mode is read-only: cannot approve", timeout(10));
+    w.keys(&["q"]);
+    w.wait_for("questions (2)", timeout(10));
+    w.keys(&["L"]);
+    w.wait_for("read-only: cannot choose", timeout(10));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!approved(&app_journal(&s, "alpha"), "cutover"), "watch approved alpha's cut-over");
+    assert!(!approved(&app_journal(&s, "bravo"), "cutover"), "watch approved bravo's cut-over");
+    let driver = s.screen();
+    assert!(driver.contains("questions (2)"), "the driver still has both questions:\n{driver}");
+    // q leaves the watcher at once (exit 0); the driver goes on
+    w.keys(&["q"]);
+    assert_eq!(w.exit_code(timeout(30)), 0);
+    s.keys(&["q"]);
+    s.wait_for("Quit the incident?", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+}
+
+/// A new incident opens on its opening screen: its applications, one row each; `p` runs every application's
+/// preflight (read-only) and shows each verdict; `q` leaves with nothing started and no run recorded (exit 130).
+/// With the world in good order, Enter starts the incident (the board opens).
+#[test]
+fn the_incident_opening_screen_runs_every_preflight_and_q_starts_nothing() {
+    let s = Session::start(
+        "incident-opening",
+        &["--sim", "--world", "tests/fixtures/preflight/kms-disabled.toml", "runbooks/incidents/us-east-1-outage.toml"],
+    );
+    s.resize(80, 24);
+    let screen = s.wait_for("Enter start the incident", timeout(30));
+    assert!(screen.contains("NOT STARTED") && screen.contains("5 applications"), "{screen}");
+    for app in ["cross-sell", "inventory-management", "agent-payment", "customer-assistance", "vendor-assistance"] {
+        assert!(screen.lines().any(|l| l.starts_with(app) && l.contains("not run")), "{app}:\n{screen}");
+    }
+    s.keys(&["p"]);
+    let screen = s.wait_until(
+        "show every application's verdict",
+        |x| !x.contains("checking") && x.matches("NOT READY").count() + x.matches(" READY ").count() >= 5,
+        timeout(120),
+    );
+    // the DR key is disabled: the applications that copy with it are not ready, and the first failure is named
+    assert!(screen.contains("NOT READY"), "{screen}");
+    assert!(screen.contains("fail"), "{screen}");
+    s.keys(&["Enter"]);
+    s.wait_for("Start anyway?", timeout(10));
+    s.keys(&["n"]);
+    s.wait_gone("Start anyway?", timeout(10));
+    s.keys(&["q"]);
+    assert_eq!(s.exit_code(timeout(30)), 130);
+    assert!(runs_in(&s).is_empty(), "q on the opening screen records no run: {:?}", runs_in(&s));
+    assert!(!s.state_dir().join("incidents").exists(), "no incident recorded");
+    let reports = std::fs::read_dir(s.state_dir().join("preflight")).unwrap().flatten().count();
+    assert!(reports >= 5, "every application's preflight leaves its report: {reports}");
 }

@@ -652,3 +652,48 @@ async fn the_forecast_history_is_shared_between_hosts() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 2, "{}", r.stdout);
 }
+
+/// `watch INCIDENT` from another host: host A runs an incident of two applications with the shared state; host B,
+/// with an empty state directory, finds the incident's record on S3 and follows both applications' journals from
+/// there (the console's board reads the same streams; here the NDJSON lines, each naming its application).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_of_an_incident_from_another_host_reads_its_record_and_runs_from_s3() {
+    let moto = MotoServer::start();
+    let client = s3(moto.endpoint()).await;
+    create_bucket(&client).await;
+    let tmp = tempdir("incident-watch");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run/ok.toml");
+    let mut files = Vec::new();
+    for app in ["alpha", "bravo"] {
+        // one lock per runbook: each copy has a name and an application of its own
+        let text = std::fs::read_to_string(&src)
+            .unwrap()
+            .replacen("name = \"ok\"", &format!("name = \"ok-{app}\""), 1)
+            .replacen("app = \"test\"", &format!("app = \"{app}\""), 1);
+        let f = tmp.join(format!("{app}.toml"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+    }
+    let (a, b) = (tmp.join("host-a"), tmp.join("host-b"));
+    let mut c = host(&a, moto.endpoint(), "incident");
+    c.args(["--headless", "--json", "--sim", "--speed", "100"]).args(&files);
+    let r = output(c);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    let inc = std::fs::read_dir(a.join("incidents")).unwrap().next().unwrap().unwrap().file_name();
+    let inc = inc.to_string_lossy().into_owned();
+    // host B has nothing of it
+    assert!(!b.join("incidents").exists());
+    let mut w = host(&b, moto.endpoint(), "incident");
+    w.args(["watch", &inc, "--json"]);
+    let r = output(w);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
+    for app in ["alpha", "bravo"] {
+        let finished = r
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["app"] == app && v["type"] == "run_finished" && v["outcome"] == "recovered");
+        assert!(finished, "{app}'s run read from S3 on host B:\n{}\n{}", r.stdout, r.stderr);
+    }
+    assert!(b.join("incidents").join(&inc).join("incident.json").is_file(), "the record was pulled into B's state");
+}

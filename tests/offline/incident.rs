@@ -475,7 +475,15 @@ fn the_overview_sorts_by_urgency_and_names_each_question_s_application_at_80x24(
     assert_eq!(drconsole::incident::overview::questions(&rows), ["[agent-payment] approve cutover"]);
     let backend = ratatui::backend::TestBackend::new(80, 24);
     let mut term = ratatui::Terminal::new(backend).unwrap();
-    let o = drconsole::tui::overview::Overview { title: "us-east-1 outage (5 applications)", rows: &rows, selected: 0 };
+    let theme = drconsole::tui::Theme::load("monochrome").unwrap();
+    let o = drconsole::tui::overview::Overview {
+        title: "us-east-1 outage (5 applications)",
+        rows: &rows,
+        selected: 0,
+        now,
+        theme: &theme,
+        read_only: false,
+    };
     term.draw(|f| f.render_widget(&o, f.area())).unwrap();
     let buf = term.backend().buffer().clone();
     let text: Vec<String> = (0..buf.area.height)
@@ -713,10 +721,15 @@ fn latest_points_for_every_application_are_proposed_then_sent_each_to_its_applic
         &ask(vec![cand("snap-stale", "us-west-2", "2026-12-01T20:00:00Z", false)]),
     );
     let mut st = incident_console("SIMULATOR · Two applications choosing · incident inc-2", "inc-2", [alpha, bravo]);
-    // L proposes; nothing is sent before y
+    // L proposes, in a popup: each application, its point, the point's age and RPO verdict; who has none;
+    // nothing is sent before y
     assert!(key(&mut st, KeyCode::Char('L')).is_empty());
     let text = screen_text(&st);
-    assert!(text.contains("latest for alpha (none meets its RPO: bravo) — y apply, n cancel"), "{text}");
+    assert!(text.contains("Latest recovery points"), "{text}");
+    assert!(text.contains("alpha  snap-new-west (rds-snapshot, us-west-2) age 20m00s RPO met"), "{text}");
+    assert!(text.contains("bravo  none: no point in us-west-2 meets its RPO of 1h00m"), "{text}");
+    assert!(text.contains("y send to 1 application"), "{text}");
+    insta::assert_snapshot!("latest_points_proposal_80x24", text);
     let sent = key(&mut st, KeyCode::Char('y'));
     assert_eq!(
         sent,
@@ -743,4 +756,327 @@ fn plan_of_the_shipped_incident_file() {
     }
     assert!(text.contains("overall finish:"), "{text}");
     insta::assert_snapshot!("plan_incident_us_east_1_outage", text);
+}
+
+/// Events of one application with each step's expected duration, from a fixed incident start (04:00, RTO 2 h,
+/// deadline 06:00); events without a `ts` happen at `at`.
+fn timed_events(app: &str, steps: &[(&str, bool, u64)], at: &str, tail: &[Value]) -> Vec<drconsole::run::Event> {
+    let t0 = "2026-12-02T04:00:00Z";
+    // each step needs the one before it
+    let infos: Vec<Value> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (id, confirm, secs))| {
+            let needs: Vec<&str> = if i == 0 { vec![] } else { vec![steps[i - 1].0] };
+            serde_json::json!({"id": id, "title": id, "action": "wait", "needs": needs, "expected_secs": secs,
+                "confirm": confirm, "on_failure": "pause"})
+        })
+        .collect();
+    let mut evs = vec![serde_json::json!({"seq": 1, "ts": t0, "type": "run_started", "run_id": format!("run-{app}"),
+        "runbook": app, "title": app, "app": app, "path": "x", "sha256": "x", "backend": "sim", "account": null,
+        "primary": "us-east-1", "secondary": "us-west-2", "incident_start": t0, "rto_secs": 7200, "rpo_secs": 3600,
+        "deadline": "2026-12-02T06:00:00Z", "speed": 1.0, "steps": infos})];
+    evs.extend(tail.iter().cloned());
+    evs.into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["seq"] = (i + 1).into();
+            if e.get("ts").is_none() {
+                e["ts"] = at.into();
+            }
+            serde_json::from_value(e).unwrap()
+        })
+        .collect()
+}
+
+/// An incident at 05:30 (1:30:00 since it started, deadline 06:00): cross-sell late (its database restore ran
+/// past its estimate, 40 min of DNS left), vendor-assistance at risk (5 min of margin, under 10% of the RTO),
+/// agent-payment on track but waiting for a person, customer-assistance paused on a failure, inventory-management
+/// recovered in time; RPO verdicts met, MISSED, UNKNOWN (a bound) and none.
+fn board_apps() -> Vec<(&'static str, drconsole::run::RunView)> {
+    use serde_json::json;
+    let started = |s: &str, at: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}, "ts": at});
+    let ok = |s: &str, at: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}, "ts": at});
+    let point = |rpo_secs: i64, verdict: &str, bound: bool| {
+        json!({"type": "recovery_point_chosen", "step": "db", "id": "snap-1", "kind": "rds-snapshot",
+            "region": "us-west-2", "time": "2026-12-02T03:00:00Z", "rpo_secs": rpo_secs,
+            "rpo_met": verdict == "met", "verdict": verdict, "bound": bound})
+    };
+    let at = "2026-12-02T05:29:00Z";
+    let apps = vec![
+        (
+            "cross-sell",
+            timed_events(
+                "cross-sell",
+                &[("db", false, 1200), ("dns", false, 2400)],
+                at,
+                &[started("db", "2026-12-02T04:10:00Z"), point(1500, "unknown", true)],
+            ),
+        ),
+        (
+            "agent-payment",
+            timed_events(
+                "agent-payment",
+                &[("db", false, 1200), ("cutover", true, 600)],
+                at,
+                &[
+                    started("db", "2026-12-02T04:10:00Z"),
+                    point(1020, "met", false),
+                    ok("db", "2026-12-02T04:30:00Z"),
+                    json!({"type": "step_awaiting_approval", "step": "cutover", "plan": ""}),
+                ],
+            ),
+        ),
+        (
+            "vendor-assistance",
+            timed_events(
+                "vendor-assistance",
+                &[("db", false, 3000), ("dns", false, 900)],
+                at,
+                &[started("db", "2026-12-02T04:50:00Z"), point(4200, "missed", false)],
+            ),
+        ),
+        (
+            "customer-assistance",
+            timed_events(
+                "customer-assistance",
+                &[("restore", false, 1200), ("dns", false, 600)],
+                at,
+                &[
+                    started("restore", "2026-12-02T04:10:00Z"),
+                    json!({"type": "step_failed", "step": "restore", "attempt": 1, "error": "AccessDenied",
+                        "policy": "pause"}),
+                    json!({"type": "run_paused", "reason": "step restore failed"}),
+                ],
+            ),
+        ),
+        (
+            "inventory-management",
+            timed_events(
+                "inventory-management",
+                &[("db", false, 1200)],
+                at,
+                &[
+                    started("db", "2026-12-02T04:10:00Z"),
+                    point(600, "met", false),
+                    ok("db", "2026-12-02T04:50:00Z"),
+                    json!({"type": "run_finished", "outcome": "recovered", "duration_secs": 3000, "rto_secs": 7200,
+                        "rto_achieved_secs": 3000, "rto_met": true, "succeeded": 1, "failed": 0, "skipped": 0,
+                        "cancelled": 0, "message": "every step succeeded or was skipped",
+                        "ts": "2026-12-02T04:50:00Z"}),
+                ],
+            ),
+        ),
+    ];
+    apps.into_iter().map(|(a, evs)| (a, drconsole::run::RunView::from_events(&evs))).collect()
+}
+
+/// The board rendered at a size with a theme: its buffer.
+fn board_buffer(theme: &str, w: u16, h: u16, read_only: bool) -> ratatui::buffer::Buffer {
+    let views = board_apps();
+    let now: jiff::Timestamp = "2026-12-02T05:30:00Z".parse().unwrap();
+    let rows = drconsole::incident::overview::rows(views.iter().map(|(a, v)| (*a, v)), now);
+    let theme = drconsole::tui::Theme::load(theme).unwrap();
+    let o = drconsole::tui::overview::Overview {
+        title: "SIMULATOR · us-east-1 outage · incident inc-1",
+        rows: &rows,
+        selected: 0,
+        now,
+        theme: &theme,
+        read_only,
+    };
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    term.draw(|f| f.render_widget(&o, f.area())).unwrap();
+    term.backend().buffer().clone()
+}
+
+fn buffer_text(buf: &ratatui::buffer::Buffer) -> Vec<String> {
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The cells of the line containing `line` whose text is `word`: their styles.
+fn style_of(buf: &ratatui::buffer::Buffer, line: &str, word: &str) -> ratatui::style::Style {
+    let text = buffer_text(buf);
+    let y = text.iter().position(|l| l.contains(line)).unwrap_or_else(|| panic!("no line with {line:?}:\n{text:?}"));
+    let chars: Vec<char> = text[y].chars().collect();
+    let w: Vec<char> = word.chars().collect();
+    let x = (0..chars.len()).find(|&x| chars[x..].starts_with(&w)).unwrap_or_else(|| panic!("{word:?} in {line:?}"));
+    buf[(u16::try_from(x).unwrap(), u16::try_from(y).unwrap())].style()
+}
+
+#[test]
+fn the_board_names_each_application_s_standing_and_the_incident_s_finish_against_its_deadline() {
+    use drconsole::incident::overview::Board;
+    use drconsole::run::Schedule;
+    let views = board_apps();
+    let now: jiff::Timestamp = "2026-12-02T05:30:00Z".parse().unwrap();
+    let rows = drconsole::incident::overview::rows(views.iter().map(|(a, v)| (*a, v)), now);
+    let row = |a: &str| rows.iter().find(|r| r.app == a).unwrap();
+    assert_eq!(row("cross-sell").schedule, Some(Schedule::Late));
+    assert_eq!(row("cross-sell").margin(), "-10m");
+    assert_eq!(row("cross-sell").rpo_text(false), "UNKNOWN ≥ 25m");
+    assert_eq!(row("vendor-assistance").schedule, Some(Schedule::AtRisk));
+    assert_eq!(row("vendor-assistance").rpo_text(true), "MISSED 1h10m / 1h");
+    assert_eq!(row("agent-payment").schedule, Some(Schedule::OnTrack));
+    assert_eq!(row("agent-payment").doing(), "approve cutover");
+    assert_eq!(row("inventory-management").schedule_word(), "met");
+    assert_eq!(row("customer-assistance").rpo_text(false), "-");
+    assert_eq!(row("customer-assistance").doing(), "PAUSED: step restore failed");
+    let b = Board::of(&rows, now);
+    assert_eq!(b.elapsed_secs, Some(5400));
+    // the overall finish is the latest application's: cross-sell's, 40 min of DNS from now, past the deadline
+    let (finish, app) = b.finish.clone().unwrap();
+    assert_eq!((finish.to_string().as_str(), app.as_str()), ("2026-12-02T06:10:00Z", "cross-sell"));
+    assert_eq!(b.deadline.unwrap().to_string(), "2026-12-02T06:00:00Z");
+    assert_eq!(b.deadline_app, None, "every application shares the deadline");
+    assert_eq!(b.margin_text().as_deref(), Some("-10m"));
+    assert_eq!(b.schedule_word(), "LATE");
+}
+
+#[test]
+fn board_80x24() {
+    let buf = board_buffer("dark", 80, 24, false);
+    let text = buffer_text(&buf);
+    assert!(text.iter().all(|l| l.chars().count() <= 80));
+    assert!(text[1].contains("finish 06:10") && text[1].contains("deadline 06:00") && text[1].contains("LATE"));
+    // late in colour: the late application's standing and the board's, red under the dark theme
+    let late = style_of(&buf, "cross-sell", "LATE");
+    assert_eq!(late.bg, Some(ratatui::style::Color::Red), "{late:?}");
+    assert_eq!(style_of(&buf, "since incident", " LATE").bg, Some(ratatui::style::Color::Red));
+    assert_eq!(style_of(&buf, "vendor-assistance", "AT RISK").fg, Some(ratatui::style::Color::LightYellow));
+    assert_eq!(style_of(&buf, "agent-payment", "on track").fg, Some(ratatui::style::Color::LightGreen));
+    assert_eq!(style_of(&buf, "vendor-assistance", "MISSED").fg, Some(ratatui::style::Color::LightRed));
+    insta::assert_snapshot!("board_80x24", text.join("\n"));
+}
+
+#[test]
+fn board_160x48() {
+    let buf = board_buffer("dark", 160, 48, false);
+    let text = buffer_text(&buf);
+    let joined = text.join("\n");
+    assert!(joined.contains("projected finish 06:10:00 UTC (cross-sell, the latest)"), "{joined}");
+    assert!(joined.contains("AT RISK: the projected finish leaves less than 10% of the RTO"), "{joined}");
+    assert!(joined.contains("DEADLINE") && joined.contains("RTO LEFT"), "{joined}");
+    insta::assert_snapshot!("board_160x48", joined);
+}
+
+/// Under `NO_COLOR` (the monochrome theme) the board has no colour at all and still says everything in words;
+/// the snapshot marks each cell's emphasis below its line (R reverse, B bold, D dim, U underline).
+#[test]
+fn board_no_color_80x24() {
+    use ratatui::style::Modifier;
+    let buf = board_buffer("monochrome", 80, 24, false);
+    let mut out = Vec::new();
+    for (y, line) in buffer_text(&buf).into_iter().enumerate() {
+        let y = u16::try_from(y).unwrap();
+        let marks: String = (0..buf.area.width)
+            .map(|x| {
+                let st = buf[(x, y)].style();
+                assert!(
+                    matches!(st.fg, None | Some(ratatui::style::Color::Reset))
+                        && matches!(st.bg, None | Some(ratatui::style::Color::Reset)),
+                    "a colour under NO_COLOR at ({x},{y}): {st:?}"
+                );
+                let m = st.add_modifier;
+                if m.contains(Modifier::REVERSED) {
+                    'R'
+                } else if m.contains(Modifier::BOLD) {
+                    'B'
+                } else if m.contains(Modifier::DIM) {
+                    'D'
+                } else if m.contains(Modifier::UNDERLINED) {
+                    'U'
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        out.push(line);
+        out.push(marks.trim_end().to_string());
+    }
+    let late = style_of(&buf, "cross-sell", "LATE");
+    assert!(late.add_modifier.contains(Modifier::REVERSED), "late stands out without colour: {late:?}");
+    insta::assert_snapshot!("board_no_color_80x24", out.join("\n"));
+}
+
+/// `drconsole watch INCIDENT`: the same board, read-only. A key that acts in the driver's console sends nothing
+/// and says so; `q` leaves without interrupting anything.
+#[test]
+fn the_watcher_s_board_is_read_only() {
+    use drconsole::tui::incident::{IncidentEffect, IncidentInput, IncidentState, Shown};
+    use ratatui::crossterm::event::KeyCode;
+    use serde_json::json;
+    let started = |s: &str| json!({"type": "step_started", "step": s, "attempt": 1, "plan": "", "params": {}});
+    let ok = |s: &str| json!({"type": "step_succeeded", "step": s, "attempt": 1, "duration_ms": 60000, "outputs": {}});
+    let waits = json!({"type": "step_awaiting_approval", "step": "cutover", "plan": "run `echo cut`"});
+    let alpha = app_events("alpha", &[("db", false), ("cutover", true)], &[started("db"), ok("db"), waits]);
+    let notes = drconsole::tui::StepNotes::new();
+    let mut st = IncidentState::watching(
+        "SIMULATOR · Two applications waiting · incident inc-1".into(),
+        "inc-1".into(),
+        vec![("alpha".into(), notes.clone()), ("bravo".into(), notes)],
+        "bridge@host",
+    );
+    st.handle(IncidentInput::Resize(80, 24));
+    for ev in alpha {
+        st.handle(IncidentInput::Event(0, Box::new(ev)));
+    }
+    st.handle(IncidentInput::Instant(10_000));
+    let text = screen_text(&st);
+    assert!(text.contains("WATCH (read-only)") && text.contains("[alpha] approve cutover"), "{text}");
+    assert!(!text.contains("L latest points"), "{text}");
+    // L proposes nothing
+    assert!(key(&mut st, KeyCode::Char('L')).is_empty());
+    assert!(screen_text(&st).contains("read-only"), "{}", screen_text(&st));
+    // alpha's screen: no popup opens by itself, and y approves nothing
+    key(&mut st, KeyCode::Char('a'));
+    assert_eq!(st.shown, Shown::App(0));
+    st.handle(IncidentInput::Instant(20_000));
+    assert!(key(&mut st, KeyCode::Char('y')).is_empty());
+    assert!(key(&mut st, KeyCode::Enter).is_empty());
+    assert!(key(&mut st, KeyCode::Char('y')).is_empty());
+    assert!(screen_text(&st).contains("read-only"), "{}", screen_text(&st));
+    // back to the board; q leaves at once, interrupting nothing
+    key(&mut st, KeyCode::Char('q'));
+    assert_eq!(st.shown, Shown::Overview);
+    assert_eq!(key(&mut st, KeyCode::Char('q')), [IncidentEffect::Quit]);
+}
+
+/// The incident's opening screen: its applications, one row each, nothing started; `p` starts every
+/// application's preflight, Enter waits for their verdicts, `q` leaves.
+#[test]
+fn the_incident_opening_screen_lists_every_application_and_its_preflight() {
+    use drconsole::tui::incident_opening::{IncidentOpeningState, IncidentOpeningView};
+    use drconsole::tui::opening::{Check, Opening, OpeningReply};
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let registry = drconsole::actions::Registry::builtin();
+    let set = drconsole::incident::load_file(&root().join(INCIDENT), &registry).unwrap();
+    let openings = set.apps.iter().map(|(app, rb)| Opening { app: app.clone(), ..Opening::from_runbook(rb) }).collect();
+    let mut st = IncidentOpeningState::new(set.title.clone(), "sim".into(), openings);
+    let theme = drconsole::tui::Theme::load("monochrome").unwrap();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| f.render_widget(IncidentOpeningView { state: &st, theme: &theme }, f.area())).unwrap();
+    let text = buffer_text(term.backend().buffer()).join("\n");
+    assert!(text.contains("NOT STARTED") && text.contains("5 applications"), "{text}");
+    // file paths differ between machines: not in the 80-column screen
+    insta::assert_snapshot!("incident_opening_80x24", text);
+    let k = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    assert_eq!(st.key(&k(KeyCode::Char('p'))), OpeningReply::Preflight);
+    assert!(st.apps.iter().all(|(_, c)| matches!(c, Check::Running)));
+    // the verdicts first
+    assert_eq!(st.key(&k(KeyCode::Enter)), OpeningReply::None);
+    assert!(st.flash.as_deref().unwrap_or("").contains("preflights are running"));
+    for i in 0..st.apps.len() {
+        st.checked(i, Err("no credentials".into()));
+    }
+    // not ready: Enter asks first; n goes back
+    assert_eq!(st.key(&k(KeyCode::Enter)), OpeningReply::None);
+    assert!(st.confirm_start);
+    assert_eq!(st.key(&k(KeyCode::Char('n'))), OpeningReply::None);
+    assert!(!st.confirm_start);
+    assert_eq!(st.key(&k(KeyCode::Char('q'))), OpeningReply::Quit);
 }

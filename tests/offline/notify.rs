@@ -128,8 +128,23 @@ fn a_simulated_incident_is_heard_on_the_bridge() {
     ] {
         assert!(events.iter().any(|(a, e)| a == want.0 && e == want.1), "no {want:?} in {events:?}");
     }
-    let incident = got[0]["incident_id"].as_str().unwrap().to_string();
-    for m in &got {
+    // the incident as a whole: started, then finished with each application's verdict and the exit code
+    let of_incident: Vec<&Value> =
+        got.iter().filter(|m| m["event"].as_str().unwrap().starts_with("incident_")).collect();
+    let kinds: Vec<&str> = of_incident.iter().map(|m| m["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["incident_started", "incident_finished"], "{got:?}");
+    let incident = of_incident[0]["incident_id"].as_str().unwrap().to_string();
+    assert!(of_incident[0]["text"].as_str().unwrap().contains("started — "), "{:?}", of_incident[0]);
+    let done = of_incident[1];
+    assert_eq!(done["exit_code"], 1, "{done}");
+    let text = done["text"].as_str().unwrap();
+    assert!(text.starts_with("DRILL") && text.contains("alpha recovered") && text.contains("test aborted"), "{text}");
+    assert_eq!(done["apps"].as_array().unwrap().len(), 2, "{done}");
+    let incident_dir = state.path().join("incidents").join(&incident);
+    let log = std::fs::read_to_string(incident_dir.join("notify.jsonl")).unwrap();
+    assert!(log.contains("incident_finished") && log.contains("delivered"), "{log}");
+    assert!(!log.contains("SECRETTOKEN42"), "{log}");
+    for m in got.iter().filter(|m| !m["event"].as_str().unwrap().starts_with("incident_")) {
         assert_eq!(m["incident_id"], incident.as_str(), "{m}");
         assert!(m["run_id"].as_str().is_some_and(|r| !r.is_empty()), "{m}");
         let text = m["text"].as_str().unwrap();

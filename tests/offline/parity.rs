@@ -888,6 +888,8 @@ fn overview(c: &Case) -> Facts {
     Facts {
         outcome: c.ended().then(|| row.state.clone()),
         rto_left: (!c.ended()).then(|| row.rto_left()),
+        // the board's RPO word
+        rpo: Some(rpo_word(row.rpo_verdict)),
         ..Facts::default()
     }
 }
