@@ -2,6 +2,7 @@
 //! approvals, operator questions and the RTO clock. It knows nothing of terminals: it emits [`Event`]s and takes
 //! [`Command`]s, and every frontend (headless, TUI, watch) is a consumer of the same stream.
 
+pub mod gate;
 pub mod pace;
 mod resume;
 
@@ -48,6 +49,10 @@ pub struct RunConfig {
     pub approvals: Approvals,
     /// The run's directory, when it is journalled (actions keep large outputs there).
     pub run_dir: Option<std::path::PathBuf>,
+    /// A headless run: a step that creates starts only once the recovery point selections before it have ended
+    /// ([`gate`]), so a run that stops for a choice it was not given has created nothing. The console (an operator
+    /// answers) keeps the runbook's parallelism.
+    pub decisions_first: bool,
 }
 
 /// Which confirmations are given in advance, and by whom.
@@ -80,6 +85,7 @@ impl Default for RunConfig {
             cloud: None,
             approvals: Approvals::default(),
             run_dir: None,
+            decisions_first: false,
         }
     }
 }
@@ -135,6 +141,8 @@ pub struct Engine {
     expected: Vec<Duration>,
     /// A drill: the run's short id and the production records its traffic steps would write (`crate::drill`).
     drill: Option<(String, Vec<String>)>,
+    /// Per step, the recovery point selections it waits for besides its needs (headless runs: [`gate`]).
+    gate: Vec<Vec<usize>>,
 }
 
 enum Stop {
@@ -161,6 +169,8 @@ impl Engine {
         let started = clock.elapsed();
         let expected = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
         let drill = rb.meta.drill.then(|| (crate::drill::short_id(&cfg.run_id), crate::drill::production_records(&rb)));
+        let gate =
+            if cfg.decisions_first { gate::decision_gate(&rb, &registry) } else { vec![Vec::new(); rb.steps.len()] };
         Self {
             rb,
             registry,
@@ -176,6 +186,7 @@ impl Engine {
             prior_elapsed: Duration::ZERO,
             expected,
             drill,
+            gate,
         }
     }
 
@@ -403,15 +414,17 @@ impl Engine {
         self.finish(stop)
     }
 
+    /// Step `d` no longer holds back the steps that need it.
+    fn done(&self, d: usize) -> bool {
+        match self.steps[d].status {
+            Status::Succeeded | Status::Skipped => true,
+            Status::Failed => self.rb.steps[d].on_failure == OnFailure::Continue,
+            _ => false,
+        }
+    }
+
     fn deps_done(&self, i: usize) -> bool {
-        self.rb.dag.deps[i].iter().all(|&d| {
-            let s = &self.steps[d];
-            match s.status {
-                Status::Succeeded | Status::Skipped => true,
-                Status::Failed => self.rb.steps[d].on_failure == OnFailure::Continue,
-                _ => false,
-            }
-        })
+        self.rb.dag.deps[i].iter().all(|&d| self.done(d)) && self.gate[i].iter().all(|&d| self.done(d))
     }
 
     /// Starts every step whose needs are done, up to `max_parallel` running; returns whether any step changed state.
@@ -770,7 +783,17 @@ impl Engine {
         for i in 0..self.steps.len() {
             if !self.steps[i].status.is_terminal() {
                 self.steps[i].status = Status::Cancelled;
-                let reason = format!("not started: the run ended ({})", outcome.as_str());
+                let held: Vec<&str> =
+                    self.gate[i].iter().filter(|&&d| !self.done(d)).map(|&d| self.rb.steps[d].id.as_str()).collect();
+                let reason = if held.is_empty() {
+                    format!("not started: the run ended ({})", outcome.as_str())
+                } else {
+                    format!(
+                        "not started: the run ended ({}); a headless run creates nothing before `{}` has chosen",
+                        outcome.as_str(),
+                        held.join("`, `")
+                    )
+                };
                 self.emit(EventKind::StepCancelled { step: self.rb.steps[i].id.clone(), reason });
             }
         }

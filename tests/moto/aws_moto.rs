@@ -1423,7 +1423,7 @@ async fn with_us_east_1_at_503_and_no_inventory_nor_convention_a_headless_run_st
     let app = &APPS[0];
     let b = &w.apps[app.name];
     let s = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
-    let volumes_before = s.ec2.describe_volumes().send().await.unwrap().volumes().len();
+    let before = secondary_counts(&s).await;
     let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &customer_world::vars(&w, app.name));
     assert_eq!(run.code, 3, "{}", run.dump());
     let message = run.finished()["message"].as_str().unwrap().to_string();
@@ -1431,24 +1431,30 @@ async fn with_us_east_1_at_503_and_no_inventory_nor_convention_a_headless_run_st
         assert!(message.contains(copy.as_str()), "names the copy {copy}: {message}");
     }
     assert!(message.contains("copy_source_tag") && message.contains("drconsole preflight"), "{message}");
-    // no data restored, nothing copied, no instance (the network steps that need no recovery point — NAT gateway,
-    // load balancer — run in parallel with the pick and may have started)
-    let counts = proxy.forwarded_counts();
-    for op in [
-        "CreateVolume",
-        "CopySnapshot",
-        "CopyDBSnapshot",
-        "RestoreDBInstanceFromDBSnapshot",
-        "CreateDBInstance",
-        "RunInstances",
-        "CreateAutoScalingGroup",
-        "CopyImage",
-    ] {
-        assert_eq!(counts.get(op), None, "{op} before the stop: {counts:?}");
+    // nothing at all was sent that creates or changes: the steps that need no recovery point (AMI copy, NAT gateway,
+    // load balancer) wait for the pick in a headless run (crate::engine::gate)
+    let mutating: Vec<(String, u64)> = proxy.forwarded_counts().into_iter().filter(|(op, _)| is_mutating(op)).collect();
+    assert!(mutating.is_empty(), "mutating calls before the stop: {mutating:?}\n{}", run.dump());
+    for step in ["copy_ami", "nat", "alb"] {
+        assert!(!run.of_type("step_started").any(|e| e["step"] == step), "{step} started:\n{}", run.dump());
+        let cancelled = run.of_type("step_cancelled").find(|e| e["step"] == step).expect("cancelled");
+        let reason = cancelled["reason"].as_str().unwrap();
+        assert!(reason.contains("creates nothing before `pick_db`"), "{step}: {reason}");
     }
-    assert_eq!(s.ec2.describe_volumes().send().await.unwrap().volumes().len(), volumes_before, "no volume in moto");
-    let dbs = s.rds.describe_db_instances().send().await.unwrap();
-    assert!(dbs.db_instances().is_empty(), "no database restored: {:?}", dbs.db_instances());
+    let after = secondary_counts(&s).await;
+    assert_eq!(after, before, "us-west-2 as it was (NAT gateways, load balancers, images, volumes, DB instances)");
     let inst = s.ec2.describe_instances().send().await.unwrap();
     assert!(inst.reservations().is_empty(), "no instance: {:?}", inst.reservations());
+}
+
+/// What a run may create in us-west-2, counted: NAT gateways (not deleted), load balancers, images, volumes, DB
+/// instances.
+async fn secondary_counts(s: &aws_world::Sdk) -> [usize; 5] {
+    let nats = s.ec2.describe_nat_gateways().send().await.unwrap();
+    let live = nats.nat_gateways().iter().filter(|n| n.state().is_some_and(|st| st.as_str() != "deleted")).count();
+    let lbs = s.elb.describe_load_balancers().send().await.unwrap().load_balancers().len();
+    let images = s.ec2.describe_images().owners("self").send().await.unwrap().images().len();
+    let volumes = s.ec2.describe_volumes().send().await.unwrap().volumes().len();
+    let dbs = s.rds.describe_db_instances().send().await.unwrap().db_instances().len();
+    [live, lbs, images, volumes, dbs]
 }
