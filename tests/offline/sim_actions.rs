@@ -752,6 +752,46 @@ async fn the_incident_s_applications_share_one_nat_gateway_per_zone_of_a_shared_
     }
 }
 
+/// `per_az = false` is one NAT gateway for the VPC, even when the applications name public subnets in different
+/// zones (`subnet`) and run at the same moment: they all claim one zone and wait on one lock, one gateway is made,
+/// and the private route tables of every zone go through it. A rerun changes nothing.
+#[tokio::test(start_paused = true)]
+async fn per_az_false_is_one_nat_gateway_for_the_vpc_whatever_zone_each_application_names() {
+    let (mut rbs, sim) = shared_vpc_incident(false);
+    let w = sim.snapshot();
+    let dr = &w.regions["us-west-2"];
+    let vpc = dr.vpcs.values().find(|v| v.tags.get("Name").is_some_and(|n| n == SHARED_VPC)).unwrap().id.clone();
+    let mut public: Vec<(String, String)> =
+        dr.subnets.values().filter(|s| s.vpc_id == vpc && s.public).map(|s| (s.az.clone(), s.id.clone())).collect();
+    public.sort();
+    let zones: std::collections::BTreeSet<&String> = public.iter().map(|(az, _)| az).collect();
+    assert!(zones.len() >= 2, "public subnets in two zones: {public:?}");
+    // the applications name public subnets of different zones, the last zone first
+    for (k, rb) in rbs.iter_mut().enumerate() {
+        let nat = rb.steps.iter_mut().find(|s| s.action == "nat.ensure").unwrap();
+        let (_, id) = &public[public.len() - 1 - k % public.len()];
+        nat.with.insert("subnet".into(), id.clone().into());
+    }
+    let ids: Vec<String> = (0..rbs.len()).map(|i| format!("run-{i}")).collect();
+    let runs = run_together(&rbs, &sim, &ids).await;
+    let (nats, routes) = shared_vpc_network(&sim);
+    assert_eq!(nats.len(), 1, "one NAT gateway for the VPC: {nats:?}");
+    assert_eq!(count(&sim, "ec2:CreateNatGateway"), 1);
+    assert_eq!(count(&sim, "ec2:CreateSecurityGroup"), 1, "one claim");
+    let nat = nats.keys().next().unwrap().clone();
+    assert_eq!(routes.len(), 2, "{routes:?}");
+    for (table, target) in &routes {
+        assert_eq!(target.as_deref(), Some(nat.as_str()), "{table}: every zone's private table through it");
+    }
+    for (rb, r) in rbs.iter().zip(&runs) {
+        assert_eq!(r.outputs("nat")["nat_gateway_ids"], nat.as_str(), "{}", rb.meta.name);
+    }
+    let before = mutating_calls(&sim);
+    let ids: Vec<String> = (0..rbs.len()).map(|i| format!("rerun-{i}")).collect();
+    run_together(&rbs, &sim, &ids).await;
+    assert_eq!(mutating_calls(&sim), before, "a rerun changed something");
+}
+
 /// Another console (another host) holds the zone's claim: this run makes no NAT gateway, waits for the claimant's
 /// and routes through it once it is there.
 #[tokio::test(start_paused = true)]
@@ -763,7 +803,9 @@ async fn a_run_waits_for_the_nat_gateway_another_host_claimed_and_reuses_it() {
     let vpc = cloud.ec2.describe_vpcs(r, &drconsole::cloud::Filter::tag("Name", SHARED_VPC)).await.unwrap();
     let vpc = vpc[0].id.clone();
     let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
-    let public = subnets.iter().filter(|s| s.vpc_id == vpc && s.public).min_by_key(|s| s.id.clone()).unwrap().clone();
+    // the zone every run into the VPC claims with per_az = false: the first (by name) with a public subnet
+    let public =
+        subnets.iter().filter(|s| s.vpc_id == vpc && s.public).min_by_key(|s| (s.az.clone(), s.id.clone())).unwrap().clone();
     let mut tags = drconsole::cloud::drconsole_tags("other-host-run", "nat", "agent-payment-failover");
     tags.insert("drconsole:claimed-at".into(), sim.clock().now().to_string());
     let claim = cloud
