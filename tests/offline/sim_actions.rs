@@ -804,8 +804,12 @@ async fn a_run_waits_for_the_nat_gateway_another_host_claimed_and_reuses_it() {
     let vpc = vpc[0].id.clone();
     let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
     // the zone every run into the VPC claims with per_az = false: the first (by name) with a public subnet
-    let public =
-        subnets.iter().filter(|s| s.vpc_id == vpc && s.public).min_by_key(|s| (s.az.clone(), s.id.clone())).unwrap().clone();
+    let public = subnets
+        .iter()
+        .filter(|s| s.vpc_id == vpc && s.public)
+        .min_by_key(|s| (s.az.clone(), s.id.clone()))
+        .unwrap()
+        .clone();
     let mut tags = drconsole::cloud::drconsole_tags("other-host-run", "nat", "agent-payment-failover");
     tags.insert("drconsole:claimed-at".into(), sim.clock().now().to_string());
     let claim = cloud
@@ -865,10 +869,11 @@ async fn an_abandoned_claim_is_taken_over_and_a_foreign_group_of_its_name_stops_
         let r = "us-west-2";
         let vpc = cloud.ec2.describe_vpcs(r, &drconsole::cloud::Filter::tag("Name", SHARED_VPC)).await.unwrap();
         let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
+        // the zone a per_az = false run claims: the first (by name) with a public subnet
         let az = subnets
             .iter()
             .filter(|s| s.vpc_id == vpc[0].id && s.public)
-            .min_by_key(|s| s.id.clone())
+            .min_by_key(|s| (s.az.clone(), s.id.clone()))
             .unwrap()
             .az
             .clone();
