@@ -792,6 +792,52 @@ async fn per_az_false_is_one_nat_gateway_for_the_vpc_whatever_zone_each_applicat
     assert_eq!(mutating_calls(&sim), before, "a rerun changed something");
 }
 
+/// The cleanup (`drconsole cleanup --force`) of the run that made the shared VPC's NAT gateway, while another
+/// application's group lives behind the private route tables: the gateway, its Elastic IP and the routes stay,
+/// recorded as kept in use; the claimant's own group goes.
+#[tokio::test(start_paused = true)]
+async fn the_claimant_s_cleanup_keeps_the_shared_nat_gateway_on_the_simulator() {
+    use drconsole::cleanup::{Entry, Log, Plan, Summary, created_by_run, read_log, routes_changed_by_run};
+    let (rbs, sim) = shared_vpc_incident(false);
+    let ids: Vec<String> = vec!["run-a".into(), "run-b".into()];
+    let runs = run_together(&rbs[..2], &sim, &ids).await;
+    let (nats, routes) = shared_vpc_network(&sim);
+    assert_eq!(nats.len(), 1, "{nats:?}");
+    let nat = nats.keys().next().unwrap().clone();
+    let k = runs.iter().position(|r| r.resources("created").iter().any(|(kind, _, _)| kind == "nat-gateway")).unwrap();
+    let claimant = &runs[k];
+    let cloud = Cloud::from_all("sim", sim.clone());
+    let plan = Plan {
+        run_id: ids[k].clone(),
+        drill: false,
+        drill_record: None,
+        regions: vec!["us-east-1".into(), "us-west-2".into()],
+        journalled: created_by_run(&claimant.events),
+        routes: routes_changed_by_run(&claimant.events),
+    };
+    assert!(!plan.routes.is_empty(), "the claimant set the routes");
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), sim.clock().clone()).unwrap();
+    log.write(Entry::Started { by: "test".into(), drill: false, forced: true }).unwrap();
+    let left = drconsole::cleanup::run(&cloud, &plan, sim.clock(), &mut log, &mut || {}).await.unwrap();
+    let summary = Summary::from_lines(&read_log(dir.path()));
+    assert!(left.is_empty(), "nothing left but what is in use: {left:?} {summary:?}");
+    let in_use: Vec<String> = summary.in_use.iter().map(|r| format!("{} {}", r.kind, r.id)).collect();
+    assert!(in_use.contains(&format!("nat-gateway {nat}")), "{summary:?}");
+    assert!(in_use.iter().any(|r| r.starts_with("elastic-ip ")), "{summary:?}");
+    let kept: Vec<&String> = summary.kept.iter().map(|(_, why)| why).collect();
+    assert!(kept.iter().any(|w| w.contains("still in use")), "{kept:?}");
+    assert!(kept.iter().any(|w| w.contains("auto scaling group") && w.contains(&ids[1 - k])), "{kept:?}");
+    assert_eq!(shared_vpc_network(&sim), (nats, routes), "the gateway and every route stay");
+    let groups: Vec<String> = sim.snapshot().regions["us-west-2"]
+        .asgs
+        .values()
+        .filter(|a| a.deleted_at.is_none())
+        .map(|a| a.group.tags.get("drconsole:run-id").cloned().unwrap_or_default())
+        .collect();
+    assert!(!groups.contains(&ids[k]) && groups.contains(&ids[1 - k]), "the claimant's group went: {groups:?}");
+}
+
 /// Another console (another host) holds the zone's claim: this run makes no NAT gateway, waits for the claimant's
 /// and routes through it once it is there.
 #[tokio::test(start_paused = true)]
