@@ -1458,3 +1458,70 @@ async fn secondary_counts(s: &aws_world::Sdk) -> [usize; 5] {
     let dbs = s.rds.describe_db_instances().send().await.unwrap().db_instances().len();
     [live, lbs, images, volumes, dbs]
 }
+
+/// The same day in the console (an operator answers; no decision gate): `pick_db` asks which copy holds the
+/// volume's data, offering the copies it cannot attribute, rather than guessing or stopping. The question is the one
+/// a headless run stops at; the operator aborts here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_us_east_1_at_503_and_no_inventory_nor_convention_the_console_asks_which_copy_holds_the_volume() {
+    use drconsole::engine::{Clock, Command, Engine, EventKind, Outcome, Prompt, RunConfig};
+    let moto = MotoServer::start();
+    let w = customer_world::build_with(moto.endpoint(), customer_world::Tooling::Lambda).await;
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let proxy = FaultProxy::start(moto.endpoint(), region_down_faults(down));
+    let tmp = tempdir("region-down-console");
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
+    let app = &APPS[0];
+    let b = &w.apps[app.name];
+    let registry = drconsole::actions::Registry::builtin();
+    let mut rb = drconsole::runbook::load(&dir.join(app.runbook), &registry).unwrap();
+    for pair in customer_world::vars(&w, app.name).iter().filter(|v| *v != "--var") {
+        let (k, v) = pair.split_once('=').unwrap();
+        rb.vars.insert(k.into(), v.into());
+    }
+    let state = tempfile::tempdir().unwrap();
+    let cfg = RunConfig {
+        run_id: "console-asks".into(),
+        backend: "aws".into(),
+        cloud: Some(Arc::new(adapter(proxy.endpoint(), None).await)),
+        run_dir: Some(state.path().join("runs").join("console-asks")),
+        ..RunConfig::default()
+    };
+    let mut h = Engine::spawn(Arc::new(rb), registry, cfg, Clock::new(1.0));
+    let mut asked = None;
+    while let Some(ev) = h.events.recv().await {
+        let cmd = match &ev.kind {
+            EventKind::OperatorRequest { step, prompt: Prompt::Choice { message, candidates } } => {
+                if message.starts_with(drconsole::actions::recovery_point::SET_UNKNOWN) {
+                    asked = Some((step.clone(), message.clone(), candidates.clone()));
+                    Some(Command::Abort { reason: "the test saw the question".into(), by: "test".into() })
+                } else {
+                    // the database point: the newest
+                    Some(Command::Answer { step: step.clone(), value: "latest".into(), by: "test".into() })
+                }
+            }
+            EventKind::StepAwaitingApproval { step, .. } => {
+                Some(Command::Abort { reason: format!("{step} reached before the question"), by: "test".into() })
+            }
+            _ => None,
+        };
+        let done = matches!(ev.kind, EventKind::RunFinished { .. });
+        if let Some(c) = cmd {
+            let _ = h.commands.send(c);
+        }
+        if done {
+            break;
+        }
+    }
+    let result = h.join.await.unwrap();
+    let (step, message, candidates) = asked.unwrap_or_else(|| panic!("no question: {}", result.message));
+    assert_eq!(step, "pick_db");
+    assert_eq!(result.outcome, Outcome::Aborted, "{}", result.message);
+    assert!(message.contains("copy_source_tag") && message.contains("drconsole preflight"), "{message}");
+    assert!(!candidates.is_empty(), "the unattributed copies are offered: {message}");
+    for c in &candidates {
+        assert!(b.copies.iter().any(|(id, _)| *id == c.id), "{} is one of the customer's copies", c.id);
+        assert!(c.source.contains("unattributed copy") && c.source.contains("upper bound"), "{}", c.source);
+        assert_eq!(c.region, SECONDARY);
+    }
+}
