@@ -378,8 +378,9 @@ pub async fn run(
 }
 
 /// Puts a route the run set back as the run found it, unless it changed since (a real failover started during a
-/// drill routes through its own NAT gateway: that stays), or what lives behind it is not the run's (the
-/// other applications of a shared VPC route through the claimant's NAT gateway: their route, and the gateway, stay).
+/// drill routes through its own NAT gateway: that stays), or — not in a drill, whose gateway no other run uses —
+/// what lives behind it is not the run's (the other applications of a shared VPC route through the claimant's NAT
+/// gateway: their route, and the gateway, stay).
 async fn restore_route(
     cloud: &Cloud,
     plan: &Plan,
@@ -419,7 +420,14 @@ async fn restore_route(
         );
         return log.write(Entry::Kept { res: res.clone(), reason });
     }
-    match crate::cloud::cleanup::others_behind(cloud, &res.region, &ch.table, &plan.run_id).await {
+    // a drill's NAT gateway is its own (no other run routes through it): its routes go back as the drill found
+    // them, whatever lives behind them (they lived without it before)
+    let others = if plan.drill {
+        Ok(Vec::new())
+    } else {
+        crate::cloud::cleanup::others_behind(cloud, &res.region, &ch.table, &plan.run_id).await
+    };
+    match others {
         Ok(others) if others.is_empty() => {}
         Ok(others) => {
             let reason = format!(
