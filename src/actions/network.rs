@@ -391,10 +391,14 @@ impl Action for NatEnsure {
         // every NAT gateway of the region: the VPC's live ones are reused, and a route through any available one
         // is working and left alone
         let mut all_nats = usable_nats(ctx, cloud, &region).await?;
-        // the zones to serve: each zone with private subnets (per_az), or the chosen public subnet's zone
+        // the zones to serve: each zone with private subnets (per_az), or one for the VPC: the first zone with a
+        // public subnet, whatever the order EC2 lists them in and whichever subnet a runbook names, so that every
+        // run into the VPC claims the same zone and waits on the same lock (a run naming its `subnet` in another
+        // zone would otherwise claim that zone and make a second gateway at the same moment)
+        let first_public = public.iter().min_by(|a, b| (&a.az, &a.id).cmp(&(&b.az, &b.id)));
         let chosen = match p.opt_str("subnet")? {
             Some(s) => Some(s.to_string()),
-            None => public.first().map(|s| s.id.clone()),
+            None => first_public.map(|s| s.id.clone()),
         };
         let mut zones: Vec<String> = if per_az {
             let mut z: Vec<String> = private.iter().map(|s| s.az.clone()).collect();
@@ -402,7 +406,7 @@ impl Action for NatEnsure {
             z.dedup();
             z
         } else {
-            chosen.as_deref().and_then(az_of).into_iter().collect()
+            first_public.map(|s| s.az.clone()).or_else(|| chosen.as_deref().and_then(az_of)).into_iter().collect()
         };
         if zones.is_empty() {
             zones.extend(chosen.as_deref().and_then(az_of));

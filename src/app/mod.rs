@@ -442,6 +442,8 @@ fn drive(
         // headless: the flags' confirmations are given by the engine as they are asked
         let by = if opts.operator.is_empty() { "headless".to_string() } else { opts.operator.clone() };
         prepared.cfg.approvals = crate::engine::Approvals { all: opts.approve_all, steps: opts.approve.clone(), by };
+        // nothing created before the recovery point is chosen (crate::engine::gate)
+        prepared.cfg.decisions_first = true;
     }
     let mut paced = if prepared.rb.target.backend == Backend::Sim {
         let p = Paced::start(prepared.meta.settings.speed)

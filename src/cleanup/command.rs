@@ -1,7 +1,7 @@
 //! The `cleanup` command: checks (a drill, or `--force`; a typed confirmation or `--yes`), gives the run its
 //! cloud back (the simulator's saved world on its paced runtime, or AWS with the run's profile and endpoint),
-//! runs [`super::run`] and prints what was removed and what is left. Exit codes: 0 nothing left, 1 something is
-//! left or failed, 2 usage, 3 not confirmed, 4 refused (not a drill and no `--force`; nothing deleted).
+//! runs [`super::run`] and prints what was removed and what is left. Exit codes: 0 nothing left (but what is kept
+//! because others use it: a shared NAT gateway), 1 something is left or failed, 2 usage, 3 not confirmed, 4 refused (not a drill and no `--force`; nothing deleted).
 
 use crate::exit;
 use std::io::{BufRead, IsTerminal, Write};
@@ -127,6 +127,12 @@ fn print_summary(run_id: &str, s: &Summary, left: &[Res]) {
     }
     for (r, e) in &s.failed {
         println!("  FAILED   {r}: {e}");
+    }
+    if !s.in_use.is_empty() {
+        println!("kept in use, still tagged drconsole:run-id={run_id}: {} (see `kept` above)", s.in_use.len());
+        for r in &s.in_use {
+            println!("  in use   {r}");
+        }
     }
     if left.is_empty() {
         println!("left tagged drconsole:run-id={run_id}: nothing");

@@ -6,7 +6,9 @@
 //! drconsole creates them (health checks, DNS records, launch template versions) only when the journal says this
 //! run created them, and a DNS record only when it is the drill's record (a real failover's cut-over record is
 //! production: never deleted). Deletes go in reverse dependency order ([`DELETE_ORDER`]), each waited for when AWS
-//! needs it (ASG and its instances, NAT gateway before its Elastic IP, DB instance).
+//! needs it (ASG and its instances, NAT gateway before its Elastic IP, DB instance). A NAT gateway that route
+//! tables still go through once the run's own routes are put back (the other applications of a shared VPC use the
+//! claimant's gateway) is kept, with its Elastic IP, and said so ([`crate::cloud::cleanup::still_used`]).
 //!
 //! Every decision is appended to `cleanup.jsonl` in the run's directory (fsync per line). Deleting is idempotent
 //! (a resource already gone is recorded as gone), so a cleanup killed anywhere is simply run again. It ends with a
@@ -90,10 +92,13 @@ pub enum Entry {
         res: Res,
         to: String,
     },
-    /// What the final sweep still found tagged with the run id (must be nothing).
+    /// What the final sweep still found tagged with the run id (must be nothing), besides what was kept because
+    /// it is in use (`in_use`: a shared NAT gateway other route tables go through, and its Elastic IP).
     Finished {
         left: Vec<Res>,
         clean: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        in_use: Vec<Res>,
     },
 }
 
@@ -166,6 +171,8 @@ pub struct Summary {
     pub failed: Vec<(Res, String)>,
     /// The last finished session's sweep; `None` when no cleanup finished.
     pub left: Option<Vec<Res>>,
+    /// Still tagged with the run id after the last finished session, kept on purpose: in use by others.
+    pub in_use: Vec<Res>,
     pub refused: Option<String>,
     pub forced: bool,
     pub last: Option<Timestamp>,
@@ -193,7 +200,10 @@ impl Summary {
                 Entry::Kept { res, reason } => s.kept.push((res.clone(), reason.clone())),
                 Entry::Restored { res, to } => s.restored.push((res.clone(), to.clone())),
                 Entry::Failed { res, error } => s.failed.push((res.clone(), error.clone())),
-                Entry::Finished { left, .. } => s.left = Some(left.clone()),
+                Entry::Finished { left, in_use, .. } => {
+                    s.left = Some(left.clone());
+                    s.in_use.clone_from(in_use);
+                }
                 Entry::Deleting { .. } | Entry::Gone { .. } => {}
             }
         }
@@ -344,24 +354,34 @@ pub async fn run(
         }
     }
     cands.sort_by(|a, b| (order(&a.res.kind), &a.res).cmp(&(order(&b.res.kind), &b.res)));
+    let mut in_use = Vec::new();
     for c in &cands {
-        remove_one(cloud, plan, clock, log, c).await?;
+        remove_one(cloud, plan, clock, log, c, &mut in_use).await?;
         after_each();
     }
-    let left: Vec<Res> = sweep(cloud, plan)
+    let (in_use, left): (Vec<Res>, Vec<Res>) = sweep(cloud, plan)
         .await
         .map_err(|e| format!("the final tag sweep failed: {e}"))?
         .into_iter()
         .map(|f| Res { kind: f.kind, id: f.id, region: f.region })
-        .collect();
-    log.write(Entry::Finished { left: left.clone(), clean: left.is_empty() })?;
+        .partition(|r| in_use.contains(r));
+    log.write(Entry::Finished { left: left.clone(), clean: left.is_empty(), in_use })?;
     after_each();
     Ok(left)
 }
 
 /// Puts a route the run set back as the run found it, unless it changed since (a real failover started during a
-/// drill routes through its own NAT gateway: that stays).
-async fn restore_route(cloud: &Cloud, clock: &Clock, log: &mut Log, res: &Res, ch: &RouteChange) -> Result<(), String> {
+/// drill routes through its own NAT gateway: that stays), or — not in a drill, whose gateway no other run uses —
+/// what lives behind it is not the run's (the other applications of a shared VPC route through the claimant's NAT
+/// gateway: their route, and the gateway, stay).
+async fn restore_route(
+    cloud: &Cloud,
+    plan: &Plan,
+    clock: &Clock,
+    log: &mut Log,
+    res: &Res,
+    ch: &RouteChange,
+) -> Result<(), String> {
     let mut attempts = 0u32;
     let now = loop {
         match cloud.cleanup.route_target(&res.region, &ch.table, &ch.destination).await {
@@ -393,6 +413,30 @@ async fn restore_route(cloud: &Cloud, clock: &Clock, log: &mut Log, res: &Res, c
         );
         return log.write(Entry::Kept { res: res.clone(), reason });
     }
+    // a drill's NAT gateway is its own (no other run routes through it): its routes go back as the drill found
+    // them, whatever lives behind them (they lived without it before)
+    let others = if plan.drill {
+        Ok(Vec::new())
+    } else {
+        crate::cloud::cleanup::others_behind(cloud, &res.region, &ch.table, &plan.run_id).await
+    };
+    match others {
+        Ok(others) if others.is_empty() => {}
+        Ok(others) => {
+            let reason = format!(
+                "in use: what lives in the subnets it serves is not this run's and goes out through {}: {}; left \
+                 as it is (and {} with it)",
+                ch.set_to,
+                others.join(", "),
+                ch.set_to
+            );
+            return log.write(Entry::Kept { res: res.clone(), reason });
+        }
+        Err(e) => {
+            let error = format!("cannot tell whether others use this route, so it was left as it is: {e}");
+            return log.write(Entry::Failed { res: res.clone(), error });
+        }
+    }
     log.write(Entry::Deleting { res: res.clone() })?;
     let mut attempts = 0u32;
     loop {
@@ -409,11 +453,19 @@ async fn restore_route(cloud: &Cloud, clock: &Clock, log: &mut Log, res: &Res, c
     log.write(Entry::Restored { res: res.clone(), to })
 }
 
-async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c: &Candidate) -> Result<(), String> {
+/// Removes one candidate; one kept because others use it (a shared NAT gateway, its address) goes into `in_use`.
+async fn remove_one(
+    cloud: &Cloud,
+    plan: &Plan,
+    clock: &Clock,
+    log: &mut Log,
+    c: &Candidate,
+    in_use: &mut Vec<Res>,
+) -> Result<(), String> {
     let res = &c.res;
     if res.kind == KIND_ROUTE {
         return match plan.routes.iter().find(|(r, _)| r == res) {
-            Some((_, ch)) => restore_route(cloud, clock, log, res, ch).await,
+            Some((_, ch)) => restore_route(cloud, plan, clock, log, res, ch).await,
             None => log.write(Entry::Kept { res: res.clone(), reason: "no record of what it was before".into() }),
         };
     }
@@ -431,6 +483,21 @@ async fn remove_one(cloud: &Cloud, plan: &Plan, clock: &Clock, log: &mut Log, c:
     let Some(now) = now else { return log.write(Entry::Gone { res: res.clone() }) };
     if let Err(reason) = may_delete(plan, c, &now) {
         return log.write(Entry::Kept { res: res.clone(), reason });
+    }
+    // a NAT gateway other applications' routes go through (and its address) stays: fail closed when that cannot
+    // be told
+    if res.kind == KIND_NAT || res.kind == KIND_EIP {
+        match crate::cloud::cleanup::still_used(cloud, &res.region, &res.kind, &res.id).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                in_use.push(res.clone());
+                return log.write(Entry::Kept { res: res.clone(), reason });
+            }
+            Err(e) => {
+                let error = format!("cannot tell whether anything still uses it, so it was not deleted: {e}");
+                return log.write(Entry::Failed { res: res.clone(), error });
+            }
+        }
     }
     log.write(Entry::Deleting { res: res.clone() })?;
     // an Elastic IP is released once its NAT gateway is deleted: AWS says InUse until then

@@ -125,3 +125,81 @@ pub trait Cleanup: Send + Sync {
         previous: Option<&str>,
     ) -> CloudResult<()>;
 }
+
+/// Why the cleanup must keep a NAT gateway or Elastic IP the run created: `Some(reason)` while route tables still
+/// route through the gateway once the run's own routes are put back (the other applications of a shared VPC use
+/// the claimant's gateway: [`others_behind`] kept the routes they need), or while the address belongs to a gateway
+/// that is still there (kept so). `None` for other kinds, and when nothing uses it. Read-only: one listing of the
+/// region's route tables, or of its NAT gateways.
+pub async fn still_used(cloud: &super::Cloud, region: &str, kind: &str, id: &str) -> CloudResult<Option<String>> {
+    let all = super::Filter::default();
+    match kind {
+        KIND_NAT => {
+            let users: Vec<String> = cloud
+                .ec2
+                .describe_route_tables(region, &all)
+                .await?
+                .into_iter()
+                .filter(|t| t.routes.iter().any(|r| r.nat_gateway_id.as_deref() == Some(id)))
+                .map(|t| t.id)
+                .collect();
+            if users.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(format!(
+                "still in use: route table{} {} route{} through it (what lives behind {} is not this run's); \
+                 deleting it would cut {} off: kept, with its Elastic IP",
+                if users.len() == 1 { "" } else { "s" },
+                users.join(", "),
+                if users.len() == 1 { "s" } else { "" },
+                if users.len() == 1 { "it" } else { "them" },
+                if users.len() == 1 { "it" } else { "them" },
+            )))
+        }
+        KIND_EIP => {
+            let nats = cloud.ec2.describe_nat_gateways(region, &all).await?;
+            Ok(nats
+                .into_iter()
+                .find(|n| n.allocation_id == id && matches!(n.state.as_str(), "available" | "pending"))
+                .map(|n| format!("the address of NAT gateway {}, which is still there (in use): kept with it", n.id)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What lives in the subnets a route table serves and is not `run_id`'s (another application's run, or the VPC's
+/// own): auto scaling groups launching there, instances (pending, running, stopping or stopped) outside a group.
+/// While there is any, the table's route through a NAT gateway is theirs too, and the cleanup neither puts it back
+/// nor deletes the gateway. Read-only: the table, the region's groups and instances.
+pub async fn others_behind(cloud: &super::Cloud, region: &str, table: &str, run_id: &str) -> CloudResult<Vec<String>> {
+    let tables = cloud.ec2.describe_route_tables(region, &super::Filter::id(table)).await?;
+    let Some(t) = tables.into_iter().find(|t| t.id == table) else { return Ok(Vec::new()) };
+    if t.subnet_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let not_mine = |tags: &Tags| tags.get(super::TAG_RUN_ID).is_none_or(|r| r != run_id);
+    let whose = |id: String, tags: &Tags| match tags.get(super::TAG_RUN_ID) {
+        Some(r) => format!("{id} (run {r})"),
+        None => id,
+    };
+    // auto scaling groups launching into those subnets (their instances come and go)
+    let mut out: Vec<String> = cloud
+        .asg
+        .list_auto_scaling_groups(region)
+        .await?
+        .into_iter()
+        .filter(|g| not_mine(&g.tags) && (g.desired > 0 || !g.instances.is_empty()))
+        .filter(|g| g.subnets.iter().any(|s| t.subnet_ids.contains(s)))
+        .map(|g| whose(format!("auto scaling group {}", g.name), &g.tags))
+        .collect();
+    let instances = cloud.ec2.describe_instances(region, &super::Filter::default()).await?;
+    out.extend(
+        instances
+            .into_iter()
+            .filter(|i| matches!(i.state.as_str(), "pending" | "running" | "stopping" | "stopped"))
+            .filter(|i| i.subnet_id.as_ref().is_some_and(|s| t.subnet_ids.contains(s)))
+            .filter(|i| not_mine(&i.tags) && !i.tags.contains_key("aws:autoscaling:groupName"))
+            .map(|i| whose(format!("instance {}", i.id), &i.tags)),
+    );
+    Ok(out)
+}

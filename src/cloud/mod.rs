@@ -841,6 +841,8 @@ pub struct InstanceRefresh {
 #[async_trait]
 pub trait Asg: Send + Sync {
     async fn describe_auto_scaling_group(&self, region: &str, name: &str) -> CloudResult<Option<AutoScalingGroup>>;
+    /// Every auto scaling group of the region (the cleanup asks what else lives in a VPC's subnets).
+    async fn list_auto_scaling_groups(&self, region: &str) -> CloudResult<Vec<AutoScalingGroup>>;
     async fn create_auto_scaling_group(&self, region: &str, req: &CreateAutoScalingGroup) -> CloudResult<()>;
     async fn update_auto_scaling_group(&self, region: &str, req: &UpdateAutoScalingGroup) -> CloudResult<()>;
     async fn attach_target_groups(&self, region: &str, name: &str, arns: &[String]) -> CloudResult<()>;

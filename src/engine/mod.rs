@@ -2,6 +2,7 @@
 //! approvals, operator questions and the RTO clock. It knows nothing of terminals: it emits [`Event`]s and takes
 //! [`Command`]s, and every frontend (headless, TUI, watch) is a consumer of the same stream.
 
+pub mod gate;
 pub mod pace;
 mod resume;
 
@@ -50,6 +51,10 @@ pub struct RunConfig {
     pub run_dir: Option<std::path::PathBuf>,
     /// Each step's P50 and P90 from the runbook's history (`crate::forecast`); `None`: expected durations.
     pub forecast: Option<Arc<crate::forecast::Forecast>>,
+    /// A headless run: a step that creates starts only once the recovery point selections before it have ended
+    /// ([`gate`]), so a run that stops for a choice it was not given has created nothing. The console (an operator
+    /// answers) keeps the runbook's parallelism.
+    pub decisions_first: bool,
 }
 
 /// Which confirmations are given in advance, and by whom.
@@ -83,6 +88,7 @@ impl Default for RunConfig {
             approvals: Approvals::default(),
             run_dir: None,
             forecast: None,
+            decisions_first: false,
         }
     }
 }
@@ -153,6 +159,8 @@ pub struct Engine {
     p90: Vec<Duration>,
     /// A drill: the run's short id and the production records its traffic steps would write (`crate::drill`).
     drill: Option<(String, Vec<String>)>,
+    /// Per step, the recovery point selections it waits for besides its needs (headless runs: [`gate`]).
+    gate: Vec<Vec<usize>>,
 }
 
 enum Stop {
@@ -187,6 +195,8 @@ impl Engine {
         let expected = (0..rb.steps.len()).map(|i| forecast_of(i, false).unwrap_or(planned[i])).collect();
         let p90 = (0..rb.steps.len()).map(|i| forecast_of(i, true).unwrap_or(planned[i])).collect();
         let drill = rb.meta.drill.then(|| (crate::drill::short_id(&cfg.run_id), crate::drill::production_records(&rb)));
+        let gate =
+            if cfg.decisions_first { gate::decision_gate(&rb, &registry) } else { vec![Vec::new(); rb.steps.len()] };
         Self {
             rb,
             registry,
@@ -203,6 +213,7 @@ impl Engine {
             expected,
             p90,
             drill,
+            gate,
         }
     }
 
@@ -287,8 +298,10 @@ impl Engine {
 
     /// The remaining time of each step's chain through the graph with `durations` (P50 or P90): the longest chain
     /// and its steps.
+    /// The longest chain of remaining `durations` through the needs, and (a headless run) the [`gate`] that holds
+    /// creating steps back until the recovery point is chosen.
     fn remaining_path(&self, durations: &[Duration], now: Duration) -> (Duration, Vec<usize>) {
-        self.rb.dag.critical_path(|i| {
+        let remaining = |i: usize| {
             let s = &self.steps[i];
             let d = durations[i];
             match s.status {
@@ -296,7 +309,13 @@ impl Engine {
                 Status::Running => d.saturating_sub(now.saturating_sub(s.started.unwrap_or(now))),
                 _ => Duration::ZERO,
             }
-        })
+        };
+        if self.gate.iter().all(Vec::is_empty) {
+            return self.rb.dag.critical_path(remaining);
+        }
+        let deps: Vec<Vec<usize>> =
+            self.rb.dag.deps.iter().zip(&self.gate).map(|(d, g)| d.iter().chain(g).copied().collect()).collect();
+        crate::runbook::dag::critical_path_of(&deps, remaining)
     }
 
     fn projection(&self) {
@@ -541,15 +560,17 @@ impl Engine {
         self.projection();
     }
 
+    /// Step `d` no longer holds back the steps that need it.
+    fn done(&self, d: usize) -> bool {
+        match self.steps[d].status {
+            Status::Succeeded | Status::Skipped => true,
+            Status::Failed => self.rb.steps[d].on_failure == OnFailure::Continue,
+            _ => false,
+        }
+    }
+
     fn deps_done(&self, i: usize) -> bool {
-        self.rb.dag.deps[i].iter().all(|&d| {
-            let s = &self.steps[d];
-            match s.status {
-                Status::Succeeded | Status::Skipped => true,
-                Status::Failed => self.rb.steps[d].on_failure == OnFailure::Continue,
-                _ => false,
-            }
-        })
+        self.rb.dag.deps[i].iter().all(|&d| self.done(d)) && self.gate[i].iter().all(|&d| self.done(d))
     }
 
     /// Starts every step whose needs are done, up to `max_parallel` running; returns whether any step changed state.
@@ -910,7 +931,17 @@ impl Engine {
         for i in 0..self.steps.len() {
             if !self.steps[i].status.is_terminal() {
                 self.steps[i].status = Status::Cancelled;
-                let reason = format!("not started: the run ended ({})", outcome.as_str());
+                let held: Vec<&str> =
+                    self.gate[i].iter().filter(|&&d| !self.done(d)).map(|&d| self.rb.steps[d].id.as_str()).collect();
+                let reason = if held.is_empty() {
+                    format!("not started: the run ended ({})", outcome.as_str())
+                } else {
+                    format!(
+                        "not started: the run ended ({}); a headless run creates nothing before `{}` has chosen",
+                        outcome.as_str(),
+                        held.join("`, `")
+                    )
+                };
                 self.emit(EventKind::StepCancelled { step: self.rb.steps[i].id.clone(), reason });
             }
         }

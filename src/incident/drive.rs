@@ -533,6 +533,8 @@ fn drive(
         // headless: the flags' confirmations are given by the engine as they are asked
         let by = if a.opts.operator.is_empty() { "headless".to_string() } else { a.opts.operator.clone() };
         a.prepared.cfg.approvals = Approvals { all: a.opts.approve_all, steps: a.opts.approve.clone(), by };
+        // nothing created before the recovery point is chosen (crate::engine::gate)
+        a.prepared.cfg.decisions_first = true;
     }
     let is_sim = apps.iter().all(|a| a.prepared.rb.target.backend == Backend::Sim);
     let speed = apps.first().map_or(1.0, |a| a.prepared.meta.settings.speed);

@@ -240,6 +240,9 @@ impl Asg for ReadOnly {
     async fn describe_auto_scaling_group(&self, region: &str, name: &str) -> CloudResult<Option<AutoScalingGroup>> {
         self.inner.asg.describe_auto_scaling_group(region, name).await
     }
+    async fn list_auto_scaling_groups(&self, region: &str) -> CloudResult<Vec<AutoScalingGroup>> {
+        self.inner.asg.list_auto_scaling_groups(region).await
+    }
     async fn create_auto_scaling_group(&self, region: &str, _: &CreateAutoScalingGroup) -> CloudResult<()> {
         self.refuse("autoscaling", "CreateAutoScalingGroup", region)
     }

@@ -1423,7 +1423,7 @@ async fn with_us_east_1_at_503_and_no_inventory_nor_convention_a_headless_run_st
     let app = &APPS[0];
     let b = &w.apps[app.name];
     let s = aws_world::Sdk::new(moto.endpoint(), SECONDARY).await;
-    let volumes_before = s.ec2.describe_volumes().send().await.unwrap().volumes().len();
+    let before = secondary_counts(&s).await;
     let run = drconsole(proxy.endpoint(), &dir.join(app.runbook), &customer_world::vars(&w, app.name));
     assert_eq!(run.code, 3, "{}", run.dump());
     let message = run.finished()["message"].as_str().unwrap().to_string();
@@ -1431,24 +1431,97 @@ async fn with_us_east_1_at_503_and_no_inventory_nor_convention_a_headless_run_st
         assert!(message.contains(copy.as_str()), "names the copy {copy}: {message}");
     }
     assert!(message.contains("copy_source_tag") && message.contains("drconsole preflight"), "{message}");
-    // no data restored, nothing copied, no instance (the network steps that need no recovery point — NAT gateway,
-    // load balancer — run in parallel with the pick and may have started)
-    let counts = proxy.forwarded_counts();
-    for op in [
-        "CreateVolume",
-        "CopySnapshot",
-        "CopyDBSnapshot",
-        "RestoreDBInstanceFromDBSnapshot",
-        "CreateDBInstance",
-        "RunInstances",
-        "CreateAutoScalingGroup",
-        "CopyImage",
-    ] {
-        assert_eq!(counts.get(op), None, "{op} before the stop: {counts:?}");
+    // nothing at all was sent that creates or changes: the steps that need no recovery point (AMI copy, NAT gateway,
+    // load balancer) wait for the pick in a headless run (crate::engine::gate)
+    let mutating: Vec<(String, u64)> = proxy.forwarded_counts().into_iter().filter(|(op, _)| is_mutating(op)).collect();
+    assert!(mutating.is_empty(), "mutating calls before the stop: {mutating:?}\n{}", run.dump());
+    for step in ["copy_ami", "nat", "alb"] {
+        assert!(!run.of_type("step_started").any(|e| e["step"] == step), "{step} started:\n{}", run.dump());
+        let cancelled = run.of_type("step_cancelled").find(|e| e["step"] == step).expect("cancelled");
+        let reason = cancelled["reason"].as_str().unwrap();
+        assert!(reason.contains("creates nothing before `pick_db`"), "{step}: {reason}");
     }
-    assert_eq!(s.ec2.describe_volumes().send().await.unwrap().volumes().len(), volumes_before, "no volume in moto");
-    let dbs = s.rds.describe_db_instances().send().await.unwrap();
-    assert!(dbs.db_instances().is_empty(), "no database restored: {:?}", dbs.db_instances());
+    let after = secondary_counts(&s).await;
+    assert_eq!(after, before, "us-west-2 as it was (NAT gateways, load balancers, images, volumes, DB instances)");
     let inst = s.ec2.describe_instances().send().await.unwrap();
     assert!(inst.reservations().is_empty(), "no instance: {:?}", inst.reservations());
+}
+
+/// What a run may create in us-west-2, counted: NAT gateways (not deleted), load balancers, images, volumes, DB
+/// instances.
+async fn secondary_counts(s: &aws_world::Sdk) -> [usize; 5] {
+    let nats = s.ec2.describe_nat_gateways().send().await.unwrap();
+    let live = nats.nat_gateways().iter().filter(|n| n.state().is_some_and(|st| st.as_str() != "deleted")).count();
+    let lbs = s.elb.describe_load_balancers().send().await.unwrap().load_balancers().len();
+    let images = s.ec2.describe_images().owners("self").send().await.unwrap().images().len();
+    let volumes = s.ec2.describe_volumes().send().await.unwrap().volumes().len();
+    let dbs = s.rds.describe_db_instances().send().await.unwrap().db_instances().len();
+    [live, lbs, images, volumes, dbs]
+}
+
+/// The same day in the console (an operator answers; no decision gate): `pick_db` asks which copy holds the
+/// volume's data, offering the copies it cannot attribute, rather than guessing or stopping. The question is the one
+/// a headless run stops at; the operator aborts here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_us_east_1_at_503_and_no_inventory_nor_convention_the_console_asks_which_copy_holds_the_volume() {
+    use drconsole::engine::{Clock, Command, Engine, EventKind, Outcome, Prompt, RunConfig};
+    let moto = MotoServer::start();
+    let w = customer_world::build_with(moto.endpoint(), customer_world::Tooling::Lambda).await;
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let proxy = FaultProxy::start(moto.endpoint(), region_down_faults(down));
+    let tmp = tempdir("region-down-console");
+    let dir = aws_world::runbooks_for_moto(&tmp, None);
+    let app = &APPS[0];
+    let b = &w.apps[app.name];
+    let registry = drconsole::actions::Registry::builtin();
+    let mut rb = drconsole::runbook::load(&dir.join(app.runbook), &registry).unwrap();
+    for pair in customer_world::vars(&w, app.name).iter().filter(|v| *v != "--var") {
+        let (k, v) = pair.split_once('=').unwrap();
+        rb.vars.insert(k.into(), v.into());
+    }
+    let state = tempfile::tempdir().unwrap();
+    let cfg = RunConfig {
+        run_id: "console-asks".into(),
+        backend: "aws".into(),
+        cloud: Some(Arc::new(adapter(proxy.endpoint(), None).await)),
+        run_dir: Some(state.path().join("runs").join("console-asks")),
+        ..RunConfig::default()
+    };
+    let mut h = Engine::spawn(Arc::new(rb), registry, cfg, Clock::new(1.0));
+    let mut asked = None;
+    while let Some(ev) = h.events.recv().await {
+        let cmd = match &ev.kind {
+            EventKind::OperatorRequest { step, prompt: Prompt::Choice { message, candidates } } => {
+                if message.starts_with(drconsole::actions::recovery_point::SET_UNKNOWN) {
+                    asked = Some((step.clone(), message.clone(), candidates.clone()));
+                    Some(Command::Abort { reason: "the test saw the question".into(), by: "test".into() })
+                } else {
+                    // the database point: the newest
+                    Some(Command::Answer { step: step.clone(), value: "latest".into(), by: "test".into() })
+                }
+            }
+            EventKind::StepAwaitingApproval { step, .. } => {
+                Some(Command::Abort { reason: format!("{step} reached before the question"), by: "test".into() })
+            }
+            _ => None,
+        };
+        let done = matches!(ev.kind, EventKind::RunFinished { .. });
+        if let Some(c) = cmd {
+            let _ = h.commands.send(c);
+        }
+        if done {
+            break;
+        }
+    }
+    let result = h.join.await.unwrap();
+    let (step, message, candidates) = asked.unwrap_or_else(|| panic!("no question: {}", result.message));
+    assert_eq!(step, "pick_db");
+    assert_eq!(result.outcome, Outcome::Aborted, "{}", result.message);
+    assert!(message.contains("copy_source_tag") && message.contains("drconsole preflight"), "{message}");
+    assert!(!candidates.is_empty(), "the unattributed copies are offered: {message}");
+    for c in &candidates {
+        assert!(b.copies.iter().any(|(id, _)| *id == c.id), "{} is one of the customer's copies", c.id);
+        assert!(c.source.contains("unattributed copy") && c.source.contains("upper bound"), "{}", c.source);
+        assert_eq!(c.region, SECONDARY);
+    }
 }

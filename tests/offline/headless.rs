@@ -431,3 +431,39 @@ fn json_reports_failures_and_blocks() {
     assert_eq!(req["prompt"]["kind"], "done");
     assert_eq!(events.last().unwrap()["outcome"], "blocked");
 }
+
+/// The simulator's EBS-set question (the newest database point meets the RPO, the set consistent with it does not)
+/// stops a headless run without `+ebs=` with exit 3, and nothing was created before: the steps that need no recovery
+/// point (AMI copy, NAT gateway, load balancer) wait for the pick in a headless run (`engine::gate`). With the
+/// decision given, the same run recovers, those steps starting once the pick has ended.
+#[test]
+fn a_headless_run_stopped_by_the_ebs_set_question_created_nothing() {
+    let args = ["--headless", "--json", "--sim", "--speed", "1000", "--yes", "--recovery-point"];
+    let mut stop = args.to_vec();
+    stop.extend(["latest", "runbooks/cross-sell.toml"]);
+    let out = drconsole(&stop);
+    out.expect(3);
+    let (events, _) = ndjson(&out);
+    let asked = events.iter().find(|e| e["type"] == "operator_request").expect("the EBS set question");
+    assert_eq!(asked["step"], "pick_db");
+    assert!(out.stderr.contains("+ebs="), "{}", out.stderr);
+    let started: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "step_started").filter_map(|e| e["step"].as_str()).collect();
+    assert_eq!(started, ["pick_db"], "only the pick started");
+    let resources: Vec<&Value> = events.iter().filter(|e| e["type"] == "resource").collect();
+    assert!(resources.is_empty(), "nothing created, found or changed: {resources:?}");
+    for step in ["copy_ami", "nat", "alb"] {
+        let c = events.iter().find(|e| e["type"] == "step_cancelled" && e["step"] == step).expect("cancelled");
+        assert!(c["reason"].as_str().unwrap().contains("creates nothing before `pick_db`"), "{c}");
+    }
+    let mut go = args.to_vec();
+    go.extend(["latest+ebs=newest", "runbooks/cross-sell.toml"]);
+    let out = drconsole(&go);
+    out.expect(0);
+    let (events, _) = ndjson(&out);
+    let at = |t: &str, step: &str| events.iter().position(|e| e["type"] == t && e["step"] == step);
+    let picked = at("step_succeeded", "pick_db").expect("pick_db succeeded");
+    for step in ["copy_ami", "nat", "alb"] {
+        assert!(at("step_started", step).is_some_and(|s| s > picked), "{step} started after the pick");
+    }
+}

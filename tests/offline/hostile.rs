@@ -599,7 +599,16 @@ fn resume_refuses_a_simulated_run_whose_world_is_missing() {
     let state = tempfile::tempdir().unwrap();
     let rb = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/cross-sell.toml");
     let mut c = bin();
-    c.args(["--headless", "--sim", "--speed", "2000", "--yes", "--recovery-point", "latest", rb.to_str().unwrap()]);
+    c.args([
+        "--headless",
+        "--sim",
+        "--speed",
+        "2000",
+        "--yes",
+        "--recovery-point",
+        "latest+ebs=newest",
+        rb.to_str().unwrap(),
+    ]);
     c.env("XDG_STATE_HOME", state.path()).env(drconsole::journal::KILL_AFTER_ENV, "40");
     let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
     let dir = run_dirs(state.path())[0].clone();
@@ -647,7 +656,8 @@ fn simulator_account_guard_refuses_another_account() {
             "2000",
             "--yes",
             "--recovery-point",
-            "latest",
+            // the EBS set's decision given: the run gets past the pick to the first change, which the guard refuses
+            "latest+ebs=newest",
             rb.to_str().unwrap(),
         ],
         &[],

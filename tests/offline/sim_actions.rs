@@ -752,6 +752,92 @@ async fn the_incident_s_applications_share_one_nat_gateway_per_zone_of_a_shared_
     }
 }
 
+/// `per_az = false` is one NAT gateway for the VPC, even when the applications name public subnets in different
+/// zones (`subnet`) and run at the same moment: they all claim one zone and wait on one lock, one gateway is made,
+/// and the private route tables of every zone go through it. A rerun changes nothing.
+#[tokio::test(start_paused = true)]
+async fn per_az_false_is_one_nat_gateway_for_the_vpc_whatever_zone_each_application_names() {
+    let (mut rbs, sim) = shared_vpc_incident(false);
+    let w = sim.snapshot();
+    let dr = &w.regions["us-west-2"];
+    let vpc = dr.vpcs.values().find(|v| v.tags.get("Name").is_some_and(|n| n == SHARED_VPC)).unwrap().id.clone();
+    let mut public: Vec<(String, String)> =
+        dr.subnets.values().filter(|s| s.vpc_id == vpc && s.public).map(|s| (s.az.clone(), s.id.clone())).collect();
+    public.sort();
+    let zones: std::collections::BTreeSet<&String> = public.iter().map(|(az, _)| az).collect();
+    assert!(zones.len() >= 2, "public subnets in two zones: {public:?}");
+    // the applications name public subnets of different zones, the last zone first
+    for (k, rb) in rbs.iter_mut().enumerate() {
+        let nat = rb.steps.iter_mut().find(|s| s.action == "nat.ensure").unwrap();
+        let (_, id) = &public[public.len() - 1 - k % public.len()];
+        nat.with.insert("subnet".into(), id.clone().into());
+    }
+    let ids: Vec<String> = (0..rbs.len()).map(|i| format!("run-{i}")).collect();
+    let runs = run_together(&rbs, &sim, &ids).await;
+    let (nats, routes) = shared_vpc_network(&sim);
+    assert_eq!(nats.len(), 1, "one NAT gateway for the VPC: {nats:?}");
+    assert_eq!(count(&sim, "ec2:CreateNatGateway"), 1);
+    assert_eq!(count(&sim, "ec2:CreateSecurityGroup"), 1, "one claim");
+    let nat = nats.keys().next().unwrap().clone();
+    assert_eq!(routes.len(), 2, "{routes:?}");
+    for (table, target) in &routes {
+        assert_eq!(target.as_deref(), Some(nat.as_str()), "{table}: every zone's private table through it");
+    }
+    for (rb, r) in rbs.iter().zip(&runs) {
+        assert_eq!(r.outputs("nat")["nat_gateway_ids"], nat.as_str(), "{}", rb.meta.name);
+    }
+    let before = mutating_calls(&sim);
+    let ids: Vec<String> = (0..rbs.len()).map(|i| format!("rerun-{i}")).collect();
+    run_together(&rbs, &sim, &ids).await;
+    assert_eq!(mutating_calls(&sim), before, "a rerun changed something");
+}
+
+/// The cleanup (`drconsole cleanup --force`) of the run that made the shared VPC's NAT gateway, while another
+/// application's group lives behind the private route tables: the gateway, its Elastic IP and the routes stay,
+/// recorded as kept in use; the claimant's own group goes.
+#[tokio::test(start_paused = true)]
+async fn the_claimant_s_cleanup_keeps_the_shared_nat_gateway_on_the_simulator() {
+    use drconsole::cleanup::{Entry, Log, Plan, Summary, created_by_run, read_log, routes_changed_by_run};
+    let (rbs, sim) = shared_vpc_incident(false);
+    let ids: Vec<String> = vec!["run-a".into(), "run-b".into()];
+    let runs = run_together(&rbs[..2], &sim, &ids).await;
+    let (nats, routes) = shared_vpc_network(&sim);
+    assert_eq!(nats.len(), 1, "{nats:?}");
+    let nat = nats.keys().next().unwrap().clone();
+    let k = runs.iter().position(|r| r.resources("created").iter().any(|(kind, _, _)| kind == "nat-gateway")).unwrap();
+    let claimant = &runs[k];
+    let cloud = Cloud::from_all("sim", sim.clone());
+    let plan = Plan {
+        run_id: ids[k].clone(),
+        drill: false,
+        drill_record: None,
+        regions: vec!["us-east-1".into(), "us-west-2".into()],
+        journalled: created_by_run(&drconsole::run::RunView::from_events(&claimant.events)),
+        routes: routes_changed_by_run(&drconsole::run::RunView::from_events(&claimant.events)),
+    };
+    assert!(!plan.routes.is_empty(), "the claimant set the routes");
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), sim.clock().clone()).unwrap();
+    log.write(Entry::Started { by: "test".into(), drill: false, forced: true }).unwrap();
+    let left = drconsole::cleanup::run(&cloud, &plan, sim.clock(), &mut log, &mut || {}).await.unwrap();
+    let summary = Summary::from_lines(&read_log(dir.path()));
+    assert!(left.is_empty(), "nothing left but what is in use: {left:?} {summary:?}");
+    let in_use: Vec<String> = summary.in_use.iter().map(|r| format!("{} {}", r.kind, r.id)).collect();
+    assert!(in_use.contains(&format!("nat-gateway {nat}")), "{summary:?}");
+    assert!(in_use.iter().any(|r| r.starts_with("elastic-ip ")), "{summary:?}");
+    let kept: Vec<&String> = summary.kept.iter().map(|(_, why)| why).collect();
+    assert!(kept.iter().any(|w| w.contains("still in use")), "{kept:?}");
+    assert!(kept.iter().any(|w| w.contains("auto scaling group") && w.contains(&ids[1 - k])), "{kept:?}");
+    assert_eq!(shared_vpc_network(&sim), (nats, routes), "the gateway and every route stay");
+    let groups: Vec<String> = sim.snapshot().regions["us-west-2"]
+        .asgs
+        .values()
+        .filter(|a| a.deleted_at.is_none())
+        .map(|a| a.group.tags.get("drconsole:run-id").cloned().unwrap_or_default())
+        .collect();
+    assert!(!groups.contains(&ids[k]) && groups.contains(&ids[1 - k]), "the claimant's group went: {groups:?}");
+}
+
 /// Another console (another host) holds the zone's claim: this run makes no NAT gateway, waits for the claimant's
 /// and routes through it once it is there.
 #[tokio::test(start_paused = true)]
@@ -763,7 +849,13 @@ async fn a_run_waits_for_the_nat_gateway_another_host_claimed_and_reuses_it() {
     let vpc = cloud.ec2.describe_vpcs(r, &drconsole::cloud::Filter::tag("Name", SHARED_VPC)).await.unwrap();
     let vpc = vpc[0].id.clone();
     let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
-    let public = subnets.iter().filter(|s| s.vpc_id == vpc && s.public).min_by_key(|s| s.id.clone()).unwrap().clone();
+    // the zone every run into the VPC claims with per_az = false: the first (by name) with a public subnet
+    let public = subnets
+        .iter()
+        .filter(|s| s.vpc_id == vpc && s.public)
+        .min_by_key(|s| (s.az.clone(), s.id.clone()))
+        .unwrap()
+        .clone();
     let mut tags = drconsole::cloud::drconsole_tags("other-host-run", "nat", "agent-payment-failover");
     tags.insert("drconsole:claimed-at".into(), sim.clock().now().to_string());
     let claim = cloud
@@ -823,10 +915,11 @@ async fn an_abandoned_claim_is_taken_over_and_a_foreign_group_of_its_name_stops_
         let r = "us-west-2";
         let vpc = cloud.ec2.describe_vpcs(r, &drconsole::cloud::Filter::tag("Name", SHARED_VPC)).await.unwrap();
         let subnets = cloud.ec2.describe_subnets(r, &drconsole::cloud::Filter::default()).await.unwrap();
+        // the zone a per_az = false run claims: the first (by name) with a public subnet
         let az = subnets
             .iter()
             .filter(|s| s.vpc_id == vpc[0].id && s.public)
-            .min_by_key(|s| s.id.clone())
+            .min_by_key(|s| (s.az.clone(), s.id.clone()))
             .unwrap()
             .az
             .clone();

@@ -71,6 +71,13 @@ impl Asg for Aws {
         Ok(out.auto_scaling_groups().first().map(group))
     }
 
+    async fn list_auto_scaling_groups(&self, region: &str) -> CloudResult<Vec<AutoScalingGroup>> {
+        let pages: Result<Vec<_>, _> =
+            self.clients.autoscaling(region).describe_auto_scaling_groups().into_paginator().send().collect().await;
+        let pages = pages.map_err(|e| from_sdk(SVC, "DescribeAutoScalingGroups", region, e))?;
+        Ok(pages.iter().flat_map(|p| p.auto_scaling_groups().iter().map(group)).collect())
+    }
+
     async fn create_auto_scaling_group(&self, region: &str, req: &CreateAutoScalingGroup) -> CloudResult<()> {
         const OP: &str = "CreateAutoScalingGroup";
         // no lookup first: asg.ensure looked for the name, and a taken name answers AlreadyExists

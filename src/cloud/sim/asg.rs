@@ -94,6 +94,18 @@ impl Asg for Sim {
             .map(|a| asg_view(a, now)))
     }
 
+    async fn list_auto_scaling_groups(&self, region: &str) -> CloudResult<Vec<AutoScalingGroup>> {
+        self.call("autoscaling", "DescribeAutoScalingGroups", region).await?;
+        let now = self.clock.now();
+        let mut w = self.lock();
+        Ok(w.now_region(region)
+            .asgs
+            .values()
+            .filter(|a| a.deleted_at.is_none_or(|t| t > now))
+            .map(|a| asg_view(a, now))
+            .collect())
+    }
+
     async fn create_auto_scaling_group(&self, region: &str, req: &CreateAutoScalingGroup) -> CloudResult<()> {
         let op = "CreateAutoScalingGroup";
         self.call("autoscaling", op, region).await?;

@@ -101,6 +101,11 @@ pub fn markdown(r: &Report) -> String {
     if let Some(t) = &r.recovery_test {
         recovery_test(&mut o, t);
     }
+    if let Some(c) = &r.cleanup {
+        let _ = writeln!(o, "## Cleanup (`--force`)\n");
+        cleanup_lines(&mut o, c);
+        let _ = writeln!(o);
+    }
 
     if !r.rpo.recovery_points.is_empty() {
         let _ = writeln!(o, "## Recovery points\n");
@@ -321,7 +326,12 @@ fn recovery_test(o: &mut String, t: &super::RecoveryTest) {
                 Some(l) => format!("{} LEFT tagged with the run id: {}", l.len(), l.join(", ")),
             };
             let failed = if c.failed.is_empty() { String::new() } else { format!("; {} failed", c.failed.len()) };
-            format!("{} resources removed{failed}; {left}", c.removed.len())
+            let in_use = if c.in_use.is_empty() {
+                String::new()
+            } else {
+                format!("; {} kept in use by others (still tagged): {}", c.in_use.len(), c.in_use.join(", "))
+            };
+            format!("{} resources removed{failed}; {left}{in_use}", c.removed.len())
         }
     };
     row("Cleanup", cleanup);
@@ -350,4 +360,27 @@ fn recovery_test(o: &mut String, t: &super::RecoveryTest) {
             let _ = writeln!(o);
         }
     }
+}
+
+/// A cleanup's result as lines: removed, kept and why, in use, failed, what is left.
+fn cleanup_lines(o: &mut String, c: &super::CleanupResult) {
+    let left = match &c.left {
+        None => "not finished (run `drconsole cleanup RUN --force` again)".to_string(),
+        Some(l) if l.is_empty() => "nothing".to_string(),
+        Some(l) => l.join(", "),
+    };
+    let _ = writeln!(o, "- {} resource(s) removed in {} session(s)", c.removed.len(), c.sessions);
+    for x in &c.removed {
+        let _ = writeln!(o, "- removed: {}", cell(x));
+    }
+    for x in &c.kept {
+        let _ = writeln!(o, "- kept: {}", cell(x));
+    }
+    for x in &c.in_use {
+        let _ = writeln!(o, "- in use by others, still tagged with the run id: {}", cell(x));
+    }
+    for x in &c.failed {
+        let _ = writeln!(o, "- FAILED: {}", cell(x));
+    }
+    let _ = writeln!(o, "- left tagged with the run id: {}", cell(&left));
 }

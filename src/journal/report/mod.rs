@@ -63,6 +63,10 @@ pub struct Report {
     /// A drill's evidence (REL 9: recovery tested against RTO and RPO); absent for a real failover.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_test: Option<RecoveryTest>,
+    /// What `drconsole cleanup --force` did to a run that was not a drill (a drill's is in `recovery_test`); absent
+    /// when it was never cleaned up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<CleanupResult>,
     /// Notifications to the bridge, one per message and webhook (`notify.jsonl`; URLs redacted); absent when the
     /// run had no webhook.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -114,6 +118,9 @@ pub struct CleanupResult {
     pub failed: Vec<String>,
     /// Still tagged with the run id after the last cleanup (must be empty); `null` if no cleanup finished.
     pub left: Option<Vec<String>>,
+    /// Still tagged with the run id, kept on purpose because others use it (a shared NAT gateway, its address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_use: Vec<String>,
     pub clean: bool,
 }
 
@@ -313,8 +320,10 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
         .filter(|r| r.drill)
         .map(|r| recovery_test(run_dir, &view, r.rto_secs, r.sha256.clone(), &rpo, &verification));
     let notifications = crate::notify::log::read_log(run_dir);
+    let cleanup = if recovery_test.is_none() { cleanup_result(run_dir) } else { None };
     Ok(Report {
         notifications,
+        cleanup,
         format: "drconsole-report/1",
         run_id: meta.run_id.clone(),
         runbook: RunbookInfo {
@@ -385,6 +394,23 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
     })
 }
 
+/// What the cleanups of the run did (`cleanup.jsonl`); `None` when it was never cleaned up.
+fn cleanup_result(run_dir: &Path) -> Option<CleanupResult> {
+    let lines = crate::cleanup::read_log(run_dir);
+    (!lines.is_empty()).then(|| {
+        let s = crate::cleanup::Summary::from_lines(&lines);
+        CleanupResult {
+            sessions: s.sessions,
+            removed: s.removed.iter().map(ToString::to_string).collect(),
+            kept: s.kept.iter().map(|(r, why)| format!("{r}: {why}")).collect(),
+            failed: s.failed.iter().map(|(r, e)| format!("{r}: {e}")).collect(),
+            left: s.left.as_ref().map(|l| l.iter().map(ToString::to_string).collect()),
+            in_use: s.in_use.iter().map(ToString::to_string).collect(),
+            clean: s.clean(),
+        }
+    })
+}
+
 fn recovery_test(
     run_dir: &Path,
     view: &RunView,
@@ -394,18 +420,7 @@ fn recovery_test(
     checks: &[Check],
 ) -> RecoveryTest {
     let finished = view.finished.as_ref();
-    let lines = crate::cleanup::read_log(run_dir);
-    let cleanup = (!lines.is_empty()).then(|| {
-        let s = crate::cleanup::Summary::from_lines(&lines);
-        CleanupResult {
-            sessions: s.sessions,
-            removed: s.removed.iter().map(ToString::to_string).collect(),
-            kept: s.kept.iter().map(|(r, why)| format!("{r}: {why}")).collect(),
-            failed: s.failed.iter().map(|(r, e)| format!("{r}: {e}")).collect(),
-            left: s.left.as_ref().map(|l| l.iter().map(ToString::to_string).collect()),
-            clean: s.clean(),
-        }
-    });
+    let cleanup = cleanup_result(run_dir);
     // the cleanup is known once one finished (it listed what is left)
     let cleanup_clean = cleanup.as_ref().and_then(|c| c.left.as_ref().map(|_| c.clean));
     let verdict = view.drill_verdict(cleanup_clean).map_or("pending", crate::run::DrillVerdict::as_str);
