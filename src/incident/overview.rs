@@ -23,6 +23,9 @@ pub struct OverviewRow {
     pub step: String,
     pub rto_left_secs: i64,
     pub projected_finish: Option<Timestamp>,
+    /// The finish if every remaining step takes its P90 from the runbook's history (`None`: no history, or the run
+    /// ended).
+    pub p90_finish: Option<Timestamp>,
     /// Deadline minus projected finish (negative: late).
     pub margin_secs: i64,
     /// The application's RTO deadline and its RTO.
@@ -100,6 +103,7 @@ impl OverviewRow {
             step,
             rto_left_secs: clock.as_ref().map_or(0, |c| c.rto_left_secs),
             projected_finish: clock.as_ref().map(|c| c.projected_finish),
+            p90_finish: clock.as_ref().filter(|c| c.from_history && !c.finished).map(|c| c.p90_finish),
             margin_secs: clock.as_ref().map_or(0, |c| c.margin_secs),
             deadline: run.map(|r| r.deadline),
             rto_secs,
@@ -177,6 +181,9 @@ pub struct Board {
     /// The overall projected finish: the latest application's (its actual end once every application ended), and
     /// that application.
     pub finish: Option<(Timestamp, String)>,
+    /// The overall P90 finish, when some unfinished application forecasts from its history: the latest of their
+    /// P90 finishes and the others' projected finishes.
+    pub p90_finish: Option<Timestamp>,
     /// The deadline the overall finish is held against: the one every application shares, else the deadline of
     /// the application with the thinnest margin (named in `deadline_app`).
     pub deadline: Option<Timestamp>,
@@ -203,9 +210,14 @@ impl Board {
             Some(d) => (Some(d), None),
             None => (thinnest.and_then(|r| r.deadline), thinnest.map(|r| r.app.clone())),
         };
+        let p90_finish = started
+            .iter()
+            .any(|r| r.p90_finish.is_some())
+            .then(|| started.iter().filter_map(|r| r.p90_finish.or(r.projected_finish)).max());
         Board {
             elapsed_secs,
             finish,
+            p90_finish: p90_finish.flatten(),
             deadline,
             deadline_app,
             margin: thinnest.map(|r| (r.margin_secs, r.app.clone())),

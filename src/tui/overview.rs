@@ -75,6 +75,7 @@ impl Overview<'_> {
             return Line::from(Span::styled("no application has started yet", t.get("muted")));
         };
         spans.push(Span::styled(format!("{} since incident", fmt_clock(elapsed)), t.get("text")));
+        let p90 = board.p90_finish.filter(|_| !board.finished);
         if let Some((finish, app)) = &board.finish {
             let label = match (board.finished, wide) {
                 (true, _) => "ended",
@@ -87,6 +88,13 @@ impl Overview<'_> {
             if wide {
                 spans.push(Span::styled(format!(" UTC ({app}, the latest)"), t.get("text")));
             }
+            // the forecast's late edge, when some application learnt it from its history (narrow:
+            // `finish 06:10–06:25 · due 06:00`, so that the standing word still fits 80 columns)
+            if let Some(p90) = p90 {
+                let late = board.deadline.is_some_and(|d| p90 > d);
+                let text = if wide { format!(" P90 {}", clock(p90, wide)) } else { format!("–{}", clock(p90, wide)) };
+                spans.push(Span::styled(text, t.get(if late { "rto.late" } else { "text" })));
+            }
         }
         if let Some(d) = board.deadline {
             spans.push(Span::styled(" · ", t.get("muted")));
@@ -95,7 +103,8 @@ impl Overview<'_> {
                 (None, true) => " UTC".to_string(),
                 _ => String::new(),
             };
-            spans.push(Span::styled(format!("deadline {}{of}", clock(d, wide)), t.get("text")));
+            let word = if p90.is_some() && !wide { "due" } else { "deadline" };
+            spans.push(Span::styled(format!("{word} {}{of}", clock(d, wide)), t.get("text")));
         }
         if let (Some(m), Some((_, app))) = (board.margin_text(), &board.margin) {
             spans.push(Span::styled(" · ", t.get("muted")));

@@ -1080,3 +1080,46 @@ fn the_incident_opening_screen_lists_every_application_and_its_preflight() {
     assert!(!st.confirm_start);
     assert_eq!(st.key(&k(KeyCode::Char('q'))), OpeningReply::Quit);
 }
+
+/// An application that forecasts from its history puts its P90 on the board: the overall P90 finish is the latest of
+/// the P90 finishes and the other applications' projected finishes, shown after the finish at both sizes (the
+/// standing word still fits at 80 columns); without
+/// any history the board shows no P90 (the snapshots above).
+#[test]
+fn the_board_shows_the_overall_p90_finish_when_an_application_forecasts_from_history() {
+    use drconsole::incident::overview::Board;
+    let views = board_apps();
+    let now: jiff::Timestamp = "2026-12-02T05:30:00Z".parse().unwrap();
+    let mut rows = drconsole::incident::overview::rows(views.iter().map(|(a, v)| (*a, v)), now);
+    assert!(rows.iter().all(|r| r.p90_finish.is_none()), "no history in these runs");
+    assert_eq!(Board::of(&rows, now).p90_finish, None);
+    // agent-payment learnt from its history: its P90 finish 06:25, past cross-sell's 06:10 finish
+    let p90: jiff::Timestamp = "2026-12-02T06:25:00Z".parse().unwrap();
+    rows.iter_mut().find(|r| r.app == "agent-payment").unwrap().p90_finish = Some(p90);
+    let b = Board::of(&rows, now);
+    assert_eq!(b.p90_finish, Some(p90));
+    assert_eq!(b.finish.as_ref().unwrap().1, "cross-sell", "the P50 finish is still the latest application's");
+    let theme = drconsole::tui::Theme::load("dark").unwrap();
+    for (w, h, want) in [
+        (80u16, 24u16, "finish 06:10–06:25 · due 06:00"),
+        (160, 48, "06:10:00 UTC (cross-sell, the latest) P90 06:25:00"),
+    ] {
+        let o = drconsole::tui::overview::Overview {
+            title: "SIMULATOR · us-east-1 outage · incident inc-1",
+            rows: &rows,
+            selected: 0,
+            now,
+            theme: &theme,
+            read_only: false,
+        };
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+        term.draw(|f| f.render_widget(&o, f.area())).unwrap();
+        let text = buffer_text(term.backend().buffer());
+        let line = text.iter().find(|l| l.contains("since incident")).unwrap();
+        eprintln!("{w}x{h}: {line}");
+        assert!(line.contains(want) && line.ends_with("LATE"), "{w}x{h}:\n{}", text.join("\n"));
+    }
+    // without it again, no P90
+    rows.iter_mut().for_each(|r| r.p90_finish = None);
+    assert_eq!(Board::of(&rows, now).p90_finish, None);
+}
