@@ -303,12 +303,20 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
     // 4: the RPO verdict first, so that it is never cut; then the point
     let rpo_line = match &s.chosen() {
         Some(c) => {
+            // the verdict, as every output says it (run::verdict): a point whose time is only a bound is `UNKNOWN`
+            // and its age `≥ …`
             let age = fmt_duration(std::time::Duration::from_secs(c.rpo_secs.max(0) as u64));
-            let (txt, role) = if c.rpo_met { ("met", "rpo.met") } else { ("MISSED", "rpo.missed") };
-            let accepted = if !c.rpo_met && s.rpo_loss_accepted() { " (loss accepted)" } else { "" };
+            let ge = if c.bound { "≥ " } else { "" };
+            let (txt, role) = match c.verdict {
+                crate::run::RpoVerdict::Met => ("met", "rpo.met"),
+                crate::run::RpoVerdict::Missed => ("MISSED", "rpo.missed"),
+                crate::run::RpoVerdict::Unknown => ("UNKNOWN", "warning"),
+            };
+            let missed = c.verdict == crate::run::RpoVerdict::Missed;
+            let accepted = if missed && s.rpo_loss_accepted() { " (loss accepted)" } else { "" };
             Line::from(vec![
                 Span::styled(format!("RPO {rpo} {txt}{accepted}"), t.get(role)),
-                Span::styled(format!(": point {age} old ({}, {})", c.kind, c.id), t.get("text")),
+                Span::styled(format!(": point {ge}{age} old ({}, {})", c.kind, c.id), t.get("text")),
             ])
         }
         None => Line::from(Span::styled(format!("RPO {rpo}: no recovery point chosen yet"), t.get("muted"))),

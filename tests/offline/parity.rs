@@ -540,15 +540,7 @@ fn truth(c: &Case) -> Facts {
 
 /// Disagreements known and left to the output's owner: (case, output, fact, why). Each must still disagree (the
 /// test fails once it is fixed, so that the entry goes), and it is not counted as a fact compared.
-const KNOWN: &[(&str, &str, &str, &str)] = &[
-    (
-        "rpo_bound",
-        "console",
-        "RPO",
-        "the header's RPO row reads the point's legacy rpo_met, not its verdict: `met` for an unknown (bounded) point",
-    ),
-    ("rpo_bound", "console", "RPO achieved", "the header's RPO row prints the point's age without the bound's `≥`"),
-];
+const KNOWN: &[(&str, &str, &str, &str)] = &[];
 
 /// Asserts an output's facts equal the truth on every fact the output carries (or that a [`KNOWN`] disagreement
 /// still disagrees, noting it in `known`); returns how many were compared.
