@@ -112,6 +112,8 @@ static SELECT: ActionSpec = ActionSpec {
             "ebs_snapshots",
             "with ebs_tag: the EBS set judged with the point, volume=snapshot@region, comma-separated (else empty)",
         ),
+        out("size_gib", "the point's size in GiB, when known (the forecast scales the steps that restore it)"),
+        out("ebs_size_gib", "with ebs_tag: the EBS set's size in GiB (the forecast scales its restore by it)"),
     ],
     iam: &[
         "rds:DescribeDBSnapshots",
@@ -551,6 +553,7 @@ impl Action for Select {
         };
         // the whole set: the database point and every EBS volume, judged before anything is restored
         let mut ebs_snapshots = String::new();
+        let mut ebs_size_gib: Option<u64> = None;
         let mut set_verdict: Option<RpoVerdict> = None;
         if source != "ebs"
             && let Some(tag) = p.opt_str("ebs_tag")?.filter(|t| !t.trim().is_empty())
@@ -563,6 +566,7 @@ impl Action for Select {
                 let age = crate::run::clock::secs_between(t, ctx.incident_start).max(0);
                 set_verdict = Some(RpoVerdict::judge(age, ctx.rpo.as_secs(), b));
             }
+            ebs_size_gib = Some(plan.picks.iter().map(|(_, pt)| pt.snapshot.size_gib).sum());
             ebs_snapshots = plan
                 .picks
                 .iter()
@@ -625,6 +629,8 @@ impl Action for Select {
             ("unreachable", s(unreachable.join(","))),
             ("verdict", s(set_verdict.map_or(verdict, |v| v.max(verdict)).as_str().to_string())),
             ("ebs_snapshots", s(ebs_snapshots)),
+            ("size_gib", c.size_gib.map_or(Value::Null, Value::from)),
+            ("ebs_size_gib", ebs_size_gib.map_or(Value::Null, Value::from)),
         ]))
     }
 }

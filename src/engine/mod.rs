@@ -161,6 +161,9 @@ pub struct Engine {
     drill: Option<(String, Vec<String>)>,
     /// Per step, the recovery point selections it waits for besides its needs (headless runs: [`gate`]).
     gate: Vec<Vec<usize>>,
+    /// Per size-dependent step, the size (GiB) of what it works on, learnt from the step it takes it from
+    /// ([`Engine::learn_sizes`]).
+    sizes: Vec<Option<f64>>,
 }
 
 enum Stop {
@@ -213,6 +216,7 @@ impl Engine {
             expected,
             p90,
             drill,
+            sizes: vec![None; gate.len()],
             gate,
         }
     }
@@ -513,9 +517,13 @@ impl Engine {
     /// set) tells the forecast the size of the steps that work on it: a size-dependent step not yet started whose
     /// parameters take `${steps.<id>.id}` (or `.ebs_snapshots`) is forecast again from its past runs' rates × this
     /// size ([`crate::forecast::StepForecast::for_size`]). The next projection carries it.
+    ///
+    /// The size is also kept for the step ([`Engine::sizes`]): a size-dependent step whose own outputs do not say its
+    /// size reports the one it worked on when it succeeds, so that the history learns its rate.
     fn learn_sizes(&mut self, id: &str, outputs: &Map<String, Value>) {
-        let Some(f) = self.cfg.forecast.clone() else { return };
-        let num = |k: &str| outputs.get(k).and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok()));
+        let num = |k: &str| {
+            outputs.get(k).and_then(|v| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok())).filter(|g| *g > 0.0)
+        };
         let sizes = [
             (format!("${{steps.{id}.id}}"), num("size_gib")),
             (format!("${{steps.{id}.ebs_snapshots}}"), num("ebs_size_gib")),
@@ -525,15 +533,19 @@ impl Engine {
                 continue;
             }
             let step = &self.rb.steps[j];
-            let Some(sf) = f.step(&step.id).filter(|x| x.basis != crate::forecast::Basis::Expected) else { continue };
+            if !crate::forecast::SIZE_DEPENDENT.contains(&step.action.as_str()) {
+                continue;
+            }
             let takes = |needle: &str| step.with.values().any(|v| v.as_str().is_some_and(|t| t.contains(needle)));
-            let Some((p50, p90)) = sizes
-                .iter()
-                .find_map(|(needle, size)| takes(needle).then_some(*size).flatten())
-                .and_then(|g| sf.for_size(g))
-            else {
+            let Some(size) = sizes.iter().find_map(|(needle, size)| takes(needle).then_some(*size).flatten()) else {
                 continue;
             };
+            self.sizes[j] = Some(size);
+            let Some(sf) = self.cfg.forecast.as_ref().and_then(|f| f.step(&step.id)) else { continue };
+            if sf.basis == crate::forecast::Basis::Expected {
+                continue;
+            }
+            let Some((p50, p90)) = sf.for_size(size) else { continue };
             self.expected[j] = Duration::from_secs(p50);
             self.p90[j] = Duration::from_secs(p90);
         }
@@ -754,6 +766,14 @@ impl Engine {
         }
         match result {
             Ok(outputs) => {
+                let mut outputs = outputs;
+                // the size it worked on, learnt from the step it took it from, when it does not say its own
+                if let Some(g) = self.sizes[i]
+                    && !outputs.contains_key("size_gib")
+                {
+                    outputs.insert("size_gib".into(), Value::from(g));
+                }
+                let rt = &mut self.steps[i];
                 rt.status = Status::Succeeded;
                 rt.outputs = outputs.clone();
                 let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);

@@ -997,7 +997,8 @@ fn sized_history(rb: &runbook::Runbook) -> Arc<drconsole::forecast::Forecast> {
 }
 
 /// A step learns its size from the step whose output it works on: its P50/P90 become the past rates × this size,
-/// in the projection and in what counts as overdue. Without the size, the past durations apply.
+/// in the projection and in what counts as overdue, and it reports that size when it succeeds. Without the size,
+/// the past durations apply.
 #[tokio::test(start_paused = true)]
 async fn a_size_learnt_while_running_rescales_the_steps_that_work_on_it() {
     let p50_after_first = |r: &Run| {
@@ -1038,6 +1039,9 @@ async fn a_size_learnt_while_running_rescales_the_steps_that_work_on_it() {
     let r = run_with(rb, cfg, |_| Vec::new()).await;
     assert_eq!(p50_after_first(&r), (80, 120), "{}", r.dump());
     assert!(overdue(&r).is_empty(), "{}", r.dump());
+    // and `copy`, which does not say its size, reports the 40 GiB it worked on: the history learns its rate
+    let EventKind::StepSucceeded { outputs, .. } = &r.succeeded("copy").kind else { unreachable!() };
+    assert_eq!(outputs.get("size_gib"), Some(&json!(40.0)), "{}", r.dump());
 
     // 5 GiB: P90 15 s, and the 60 s copy is past it
     let rb = sized_runbook(Some(5));
