@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::recovery_point::backup_points;
+use super::points::backup_points;
 use super::{ActionCtx, ActionError, Params};
 use crate::cloud::{Cloud, CloudError, Filter, Snapshot, Tags, Volume};
 use crate::inventory::Inventory;
@@ -811,7 +811,7 @@ pub(crate) async fn resolve_set(
         }
         let answer = ctx.choose(message, cands).await?;
         // the console confirms a choice that does not meet the RPO with `accept-rpo-loss:ID`
-        let answer = answer.strip_prefix(super::recovery_point::ACCEPT_RPO_LOSS).unwrap_or(&answer).to_string();
+        let answer = answer.strip_prefix(super::points::ACCEPT_RPO_LOSS).unwrap_or(&answer).to_string();
         let Some(i) = found.unattributed.iter().position(|s| s.id == answer) else {
             return Err(ActionError::fatal(format!("`{answer}` is not one of the unattributed copies offered")));
         };

@@ -8,6 +8,7 @@ mod ebs_points;
 mod ec2;
 pub mod kit;
 mod network;
+mod points;
 mod rds;
 pub mod recovery_point;
 mod route53;

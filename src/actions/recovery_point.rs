@@ -17,10 +17,9 @@ pub(crate) use super::ebs_points::{
     CopyConvention, EbsFound, EbsOpts, EbsPoint, EbsWanted, SetFrom, TAG_SOURCE_SNAPSHOT, TAG_SOURCE_TIME,
     TAG_SOURCE_VOLUME, describe_unattributed, find_ebs, plan_set, resolve_set,
 };
+use super::points::backup_points;
 
-/// An answer (or `--recovery-point`) of `accept-rpo-loss:ID` chooses `ID` and records that the operator accepted
-/// its data loss: a point older than the RPO is then taken even with `require_rpo = true`.
-pub const ACCEPT_RPO_LOSS: &str = "accept-rpo-loss:";
+pub use super::points::ACCEPT_RPO_LOSS;
 
 /// An answer's recovery point part and its EBS-set decision (`latest+ebs=newest`): `newest`, `consistent` or
 /// `db:ID` (README: "When the primary region is down").
@@ -132,30 +131,6 @@ static SELECT: ActionSpec = ActionSpec {
 struct Found {
     c: Candidate,
     resource: String,
-}
-
-/// The completed AWS Backup recovery points of `resource_type` (`RDS`, `EBS`) in a region's vaults: one
-/// ListBackupVaults, then one listing per vault. A region without AWS Backup (or a vault that cannot be listed) is
-/// a note, not an error: the snapshots themselves are still candidates.
-pub(crate) async fn backup_points(
-    cloud: &Cloud,
-    region: &str,
-    resource_type: &str,
-    notes: &mut Vec<String>,
-) -> Vec<crate::cloud::RecoveryPoint> {
-    let mut out = Vec::new();
-    match cloud.backup.list_backup_vaults(region).await {
-        Ok(vaults) => {
-            for vault in vaults {
-                match cloud.backup.list_recovery_points_by_vault(region, &vault).await {
-                    Ok(rps) => out.extend(rps.into_iter().filter(|r| r.resource_type == resource_type)),
-                    Err(e) => notes.push(format!("AWS Backup vault {vault} in {region}: {e}")),
-                }
-            }
-        }
-        Err(e) => notes.push(format!("AWS Backup in {region} not used: {e}")),
-    }
-    out
 }
 
 /// The snapshot identifier in an RDS snapshot ARN (`arn:aws:rds:us-west-2:111111111111:snapshot:awsbackup:job-1`
