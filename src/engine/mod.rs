@@ -548,6 +548,8 @@ impl Engine {
             let Some((p50, p90)) = sf.for_size(size) else { continue };
             self.expected[j] = Duration::from_secs(p50);
             self.p90[j] = Duration::from_secs(p90);
+            let step = step.id.clone();
+            self.emit(EventKind::StepForecast { step, p50_secs: p50, p90_secs: p90, size_gib: size });
         }
     }
 
@@ -777,8 +779,9 @@ impl Engine {
                 rt.status = Status::Succeeded;
                 rt.outputs = outputs.clone();
                 let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                self.emit(EventKind::StepSucceeded { step: id.clone(), attempt: attempts, duration_ms, outputs });
+                let outputs = self.steps[i].outputs.clone();
                 self.learn_sizes(&id, &outputs);
-                self.emit(EventKind::StepSucceeded { step: id, attempt: attempts, duration_ms, outputs });
             }
             Err(e) if e.kind == ErrorKind::Cancelled || stop.is_some() => {
                 rt.status = Status::Cancelled;

@@ -662,6 +662,8 @@ fn drive(
     };
     drop(paced);
     let code = worst_exit(results.iter().map(|(_, _, r)| r.exit_code()));
+    // every application's last messages (and the incident's start) are out before the incident's end is sent
+    crate::notify::drain(&rt);
     // the bridge hears how the incident ended: each application's verdict (the run view's word), the exit code
     let verdicts: Vec<(String, String, String)> = results
         .iter()

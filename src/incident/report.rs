@@ -27,6 +27,10 @@ pub struct IncidentReport {
     pub apps: Vec<AppReport>,
     pub timeline: Vec<TimelineEntry>,
     pub decisions: Vec<AppDecision>,
+    /// The incident's own messages to the bridge (`incident_started`, `incident_finished`) and how each delivery
+    /// went: the incident directory's `notify.jsonl` (each application's are in its own report).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<crate::notify::log::Delivery>,
     /// API calls and throttled responses of the last session (simulator).
     pub api_calls: u64,
     pub throttled: u64,
@@ -151,6 +155,7 @@ pub fn build(state: &StateDir, record: &IncidentRecord) -> IncidentReport {
         apps,
         timeline,
         decisions,
+        notifications: crate::notify::log::read_log(&record.dir(state)),
         api_calls: last.map(|s| s.calls.values().sum()).unwrap_or(0),
         throttled: last.and_then(|s| s.limits.as_ref()).map(|l| l.throttled.values().sum()).unwrap_or(0),
     }
@@ -218,6 +223,32 @@ pub fn markdown(r: &IncidentReport) -> String {
             x.by.replace('|', "\\|"),
             x.detail.replace('|', "\\|")
         );
+    }
+    if !r.notifications.is_empty() {
+        let failed = r.notifications.iter().filter(|d| d.result != "delivered").count();
+        let _ = writeln!(o, "\n## Notifications\n");
+        if failed > 0 {
+            let _ = writeln!(
+                o,
+                "{failed} of {} deliveries FAILED (the incident went on without them).\n",
+                r.notifications.len()
+            );
+        }
+        let _ =
+            writeln!(o, "| Time | Notification | Webhook | Result | Attempts | Detail |\n|---|---|---|---|---|---|");
+        for d in &r.notifications {
+            let detail = d.error.clone().or_else(|| d.status.map(|s| format!("HTTP {s}"))).unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                d.at.strftime("%H:%M:%SZ"),
+                d.event,
+                d.url.replace('|', "\\|"),
+                d.result,
+                d.attempts,
+                detail.replace('|', "\\|")
+            );
+        }
     }
     o
 }

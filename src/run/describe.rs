@@ -194,6 +194,16 @@ pub fn describe(kind: &EventKind) -> Option<Line> {
             ),
             Level::Warn,
         ),
+        EventKind::StepForecast { step, p50_secs, p90_secs, size_gib } => line(
+            "forecast",
+            step,
+            format!(
+                "for {size_gib:.0} GiB: P50 {}, P90 {}",
+                fmt_duration(Duration::from_secs(*p50_secs)),
+                fmt_duration(Duration::from_secs(*p90_secs)),
+            ),
+            Level::Info,
+        ),
         EventKind::StepRetryRequested { step, by } => line("retry", step, format!("run again (by {by})"), Level::Info),
         EventKind::RegionUnreachable { region, evidence, since } => line(
             "REGION",

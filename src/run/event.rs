@@ -316,6 +316,16 @@ pub enum EventKind {
         p90_secs: u64,
         samples: u32,
     },
+    /// A step's P50/P90 were forecast again for the size of what it will work on, learnt from the step whose
+    /// output it takes (`crate::forecast`: past rates × this size). The projection and the overdue mark use these
+    /// from now on.
+    StepForecast {
+        step: String,
+        p50_secs: u64,
+        p90_secs: u64,
+        /// The size it was scaled to (GiB).
+        size_gib: f64,
+    },
     /// The operator asked for a failed step to run again.
     StepRetryRequested {
         step: String,
@@ -396,6 +406,7 @@ impl EventKind {
             | EventKind::StepCancelled { step, .. }
             | EventKind::StepWarning { step, .. }
             | EventKind::StepOverdue { step, .. }
+            | EventKind::StepForecast { step, .. }
             | EventKind::StepRetryRequested { step, .. } => Some(step),
             _ => None,
         }

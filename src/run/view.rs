@@ -942,6 +942,12 @@ impl RunView {
                     s.overdue = true;
                 }
             }
+            EventKind::StepForecast { step, p50_secs, p90_secs, .. } => {
+                if let Some(s) = self.step_mut(step) {
+                    s.info.p50_secs = Some(*p50_secs);
+                    s.info.p90_secs = Some(*p90_secs);
+                }
+            }
             EventKind::StepRetryRequested { step, by } => {
                 self.decide(ev, "retried", Some(step), by, String::new());
             }

@@ -281,6 +281,13 @@ fn header(s: &State, t: &Theme, area: Rect, buf: &mut Buffer) {
                     format!(" (from {runs} past run{})", if runs == 1 { "" } else { "s" }),
                     t.get("muted"),
                 ));
+                // which critical path applies: the `*` steps below are P50's; on P90 another chain is longest
+                if !c.p90_critical_path.is_empty() {
+                    l3.push(Span::styled(
+                        format!(" · P90 path: {}", c.p90_critical_path.join(" → ")),
+                        t.get("warning"),
+                    ));
+                }
             }
         } else if let Some((finish, margin)) = projection {
             let sign = if margin >= 0 { "+" } else { "" };

@@ -1039,6 +1039,10 @@ async fn a_size_learnt_while_running_rescales_the_steps_that_work_on_it() {
     let r = run_with(rb, cfg, |_| Vec::new()).await;
     assert_eq!(p50_after_first(&r), (80, 120), "{}", r.dump());
     assert!(overdue(&r).is_empty(), "{}", r.dump());
+    // the run says so (the run view reads the new P50/P90 from it)
+    let f = r.find("StepForecast copy", |k| matches!(k, EventKind::StepForecast { step, .. } if step == "copy"));
+    let EventKind::StepForecast { p50_secs, p90_secs, size_gib, .. } = &f.kind else { unreachable!() };
+    assert_eq!((*p50_secs, *p90_secs, *size_gib), (80, 120, 40.0));
     // and `copy`, which does not say its size, reports the 40 GiB it worked on: the history learns its rate
     let EventKind::StepSucceeded { outputs, .. } = &r.succeeded("copy").kind else { unreachable!() };
     assert_eq!(outputs.get("size_gib"), Some(&json!(40.0)), "{}", r.dump());

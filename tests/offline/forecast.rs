@@ -234,3 +234,57 @@ fn a_finished_run_is_recorded_unless_left_out() {
     drconsole::forecast::store::leave_out(&dir).unwrap();
     assert!(drconsole::forecast::store::record_run(&dir).unwrap().is_none(), "left out");
 }
+
+/// The console header says which critical path applies: the `*` steps are the P50 path; when another chain is the
+/// longest on P90, a wide header names it. Here `fast` usually takes 10 s but took 100 s once in three (P50 10 s,
+/// P90 100 s) beside `steady` (no history: 50 s either way): `steady` is the P50 path, `fast` the P90 one.
+#[test]
+fn the_header_names_the_p90_critical_path_when_it_differs() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path();
+    std::fs::create_dir_all(state.join("history")).unwrap();
+    let mut lines = String::new();
+    for (i, secs) in [10u64, 10, 100].into_iter().enumerate() {
+        let rec = serde_json::json!({
+            "run_id": format!("past-{i}"), "runbook": "two-chains", "backend": "sim", "outcome": "recovered",
+            "started": "2026-11-21T03:00:00Z", "finished": "2026-11-21T03:02:00Z", "rto_achieved_secs": secs + 1,
+            "steps": [
+                {"id": "fast", "action": "wait", "outcome": "succeeded", "secs": secs, "machine_secs": secs,
+                 "wait_secs": 0, "attempts": 1},
+            ],
+        });
+        lines.push_str(&format!("{rec}\n"));
+    }
+    std::fs::write(state.join("history/two-chains.jsonl"), lines).unwrap();
+    let rb = state.join("two-chains.toml");
+    std::fs::write(
+        &rb,
+        "[runbook]\nname = \"two-chains\"\ntitle = \"Two chains\"\napp = \"test\"\nrto = \"1h\"\nrpo = \"1h\"\n\n\
+         [target]\nbackend = \"sim\"\nprimary = \"us-east-1\"\nsecondary = \"us-west-2\"\n\n\
+         [[step]]\nid = \"fast\"\ntitle = \"Fast\"\naction = \"wait\"\nwith = { duration = \"20s\" }\n\n\
+         [[step]]\nid = \"steady\"\ntitle = \"Steady\"\naction = \"wait\"\nexpected = \"50s\"\n\
+         with = { duration = \"20s\" }\n",
+    )
+    .unwrap();
+    let out = drconsole(state, &["--headless", "--json", "--speed", "2000", "--no-history", rb.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let events: Vec<Event> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // the engine's projection says so too
+    let p = events.iter().find_map(|e| match &e.kind {
+        EventKind::Projection { critical_path, p90_critical_path, .. } => Some((critical_path, p90_critical_path)),
+        _ => None,
+    });
+    assert_eq!(p, Some((&vec!["steady".to_string()], &vec!["fast".to_string()])), "{}", out.stdout);
+    let header = |w: u16, h: u16| {
+        let at = events.iter().position(|e| matches!(e.kind, EventKind::Projection { .. })).unwrap();
+        let upto = drconsole::tui::fixtures::Events { events: events[..=at].to_vec() };
+        let s = drconsole::tui::fixtures::state(&upto, true, (w, h));
+        let theme = drconsole::tui::Theme::preset("dark").unwrap();
+        let text = drconsole::tui::fixtures::text(&drconsole::tui::fixtures::render(&s, &theme, w, h));
+        text.lines().find(|l| l.contains("P90 ")).unwrap_or_else(|| panic!("{text}")).to_string()
+    };
+    let wide = header(160, 48);
+    assert!(wide.contains("P90 path: fast"), "{wide}");
+    let narrow = header(80, 24);
+    assert!(!narrow.contains("P90 path"), "80 columns keep the band only: {narrow}");
+}

@@ -144,6 +144,14 @@ fn a_simulated_incident_is_heard_on_the_bridge() {
     let log = std::fs::read_to_string(incident_dir.join("notify.jsonl")).unwrap();
     assert!(log.contains("incident_finished") && log.contains("delivered"), "{log}");
     assert!(!log.contains("SECRETTOKEN42"), "{log}");
+    // and the incident's report lists them, redacted
+    let report = std::fs::read_to_string(incident_dir.join("report.md")).unwrap();
+    let section = report.split("## Notifications").nth(1).unwrap_or_else(|| panic!("{report}"));
+    assert!(section.contains("incident_started") && section.contains("incident_finished"), "{section}");
+    assert!(!section.contains("SECRETTOKEN42"), "{section}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(incident_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["notifications"].as_array().map(Vec::len), Some(2), "{json}");
     for m in got.iter().filter(|m| !m["event"].as_str().unwrap().starts_with("incident_")) {
         assert_eq!(m["incident_id"], incident.as_str(), "{m}");
         assert!(m["run_id"].as_str().is_some_and(|r| !r.is_empty()), "{m}");
