@@ -264,7 +264,15 @@ async fn us_east_1_at_503_gets_no_call_after_its_circuit_opens() {
         proxy.count("total")
     );
     assert!(after.is_empty(), "calls to us-east-1 after its circuit opened: {after:?}");
-    assert!(calls.len() <= 8, "{} calls to us-east-1 (5 failures open the circuit)", calls.len());
+    // 5 failures in a row open it once they span two different calls (one API's 5xx alone does not condemn a
+    // region: cloud/health.rs). A headless run's pick runs alone first (the gate), so its DescribeDBSnapshots fails,
+    // retried by the SDK and the step, until a second API fails: measured 8 + 1 calls
+    assert!(
+        calls.len() <= 10,
+        "{} calls to us-east-1 (5 failures across two calls open the circuit): {:?}",
+        calls.len(),
+        calls.iter().map(|l| format!("{:?} {} {:?}", l.service, l.operation, l.at)).collect::<Vec<_>>()
+    );
     // the report lists when the region was down
     let fin = run.of_type("run_finished").next().unwrap();
     assert_eq!(fin["outcome"], "recovered", "{fin}");
