@@ -162,28 +162,34 @@ fn six_runs_teach_plan_the_console_and_the_projection_a_p50_p90_band() {
     assert!(forecast.contains("(from 7 past runs)") && forecast.contains("finished"), "{forecast}");
 }
 
+/// Writes the history of `runbook` on the simulator: one past run per duration, in which its `wait` step `step` took
+/// that many seconds.
+fn past_waits(state: &Path, runbook: &str, step: &str, secs: &[u64]) {
+    let dir = state.join("history");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut lines = String::new();
+    for (i, secs) in secs.iter().enumerate() {
+        let rec = serde_json::json!({
+            "run_id": format!("past-{i}"), "runbook": runbook, "backend": "sim", "outcome": "recovered",
+            "started": "2026-11-21T03:00:00Z", "finished": "2026-11-21T03:02:00Z", "rto_achieved_secs": secs + 1,
+            "steps": [
+                {"id": step, "action": "wait", "outcome": "succeeded", "secs": secs, "machine_secs": secs,
+                 "wait_secs": 0, "attempts": 1},
+            ],
+        });
+        lines.push_str(&format!("{rec}\n"));
+    }
+    std::fs::write(dir.join(format!("{runbook}.jsonl")), lines).unwrap();
+}
+
 /// A step that runs past its P90 is marked: a `step_overdue` event with what is typical for it, a headless line,
 /// and the console's step list; a step without history is not.
 #[test]
 fn a_step_past_its_p90_is_marked_overdue() {
     let state = tempfile::tempdir().unwrap();
     let state = state.path();
-    let dir = state.join("history");
-    std::fs::create_dir_all(&dir).unwrap();
     // three past runs where `long` (a 10-minute wait today) took 50, 60 and 70 seconds: P50 60 s, P90 70 s
-    let mut lines = String::new();
-    for (i, secs) in [50u64, 60, 70].into_iter().enumerate() {
-        let rec = serde_json::json!({
-            "run_id": format!("past-{i}"), "runbook": "long-wait", "backend": "sim", "outcome": "recovered",
-            "started": "2026-11-21T03:00:00Z", "finished": "2026-11-21T03:02:00Z", "rto_achieved_secs": secs + 1,
-            "steps": [
-                {"id": "long", "action": "wait", "outcome": "succeeded", "secs": secs, "machine_secs": secs,
-                 "wait_secs": 0, "attempts": 1},
-            ],
-        });
-        lines.push_str(&format!("{rec}\n"));
-    }
-    std::fs::write(dir.join("long-wait.jsonl"), lines).unwrap();
+    past_waits(state, "long-wait", "long", &[50, 60, 70]);
     let fixture = root().join("tests/fixtures/run/long_wait.toml");
     let f = fixture.to_str().unwrap();
 
@@ -242,20 +248,7 @@ fn a_finished_run_is_recorded_unless_left_out() {
 fn the_header_names_the_p90_critical_path_when_it_differs() {
     let state = tempfile::tempdir().unwrap();
     let state = state.path();
-    std::fs::create_dir_all(state.join("history")).unwrap();
-    let mut lines = String::new();
-    for (i, secs) in [10u64, 10, 100].into_iter().enumerate() {
-        let rec = serde_json::json!({
-            "run_id": format!("past-{i}"), "runbook": "two-chains", "backend": "sim", "outcome": "recovered",
-            "started": "2026-11-21T03:00:00Z", "finished": "2026-11-21T03:02:00Z", "rto_achieved_secs": secs + 1,
-            "steps": [
-                {"id": "fast", "action": "wait", "outcome": "succeeded", "secs": secs, "machine_secs": secs,
-                 "wait_secs": 0, "attempts": 1},
-            ],
-        });
-        lines.push_str(&format!("{rec}\n"));
-    }
-    std::fs::write(state.join("history/two-chains.jsonl"), lines).unwrap();
+    past_waits(state, "two-chains", "fast", &[10, 10, 100]);
     let rb = state.join("two-chains.toml");
     std::fs::write(
         &rb,
