@@ -761,6 +761,35 @@ fn watch_and_the_console_agree_on_the_rto_left() {
     }
 }
 
+/// After a resume, too: a run at `--speed 100` interrupted (^c, y) and resumed in a new console, watched from a
+/// third; the watcher's RTO left lies between two readings of the resumed console, within 1% of the elapsed time.
+#[test]
+fn watch_and_the_console_agree_on_the_rto_left_after_a_resume() {
+    let s = Session::run("agree-resume", &["--sim", "--speed", "100", "tests/fixtures/run/two_hours.toml"]);
+    s.wait_for(" left", timeout(60));
+    std::thread::sleep(Duration::from_secs(2));
+    s.keys(&["C-c"]);
+    s.wait_for("drconsole resume", timeout(10));
+    s.keys(&["y"]);
+    assert_eq!(s.exit_code(timeout(60)), 130);
+    let state = s.state_dir();
+    let run = runs_in(&s).pop().unwrap();
+    let id = run.file_name().unwrap().to_string_lossy().into_owned();
+    let env = [("DRCONSOLE_STATE_DIR", state.to_str().unwrap())];
+    let r = Session::start_with("agree-resumed", &["resume", &id], &env);
+    r.wait_for(" left", timeout(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let w = Session::start_with("agree-resumed-watch", &["watch", &id], &env);
+    w.wait_for(" left", timeout(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let a = rto_left(&r.screen()).unwrap();
+    let b = rto_left(&w.screen()).unwrap();
+    let c = rto_left(&r.screen()).unwrap();
+    let elapsed = 4 * 3600 - c;
+    let slack = (elapsed / 100).max(1) + 2;
+    assert!(b <= a + slack && b >= c - slack, "after a resume: console {a} then {c}, watch {b} (slack {slack})");
+}
+
 /// The incident board at 80x24 with one application made late by the simulator (its world makes every simulated
 /// operation eight times slower: the database restore runs far past its estimate): that application's row says
 /// LATE in colour (red under the default theme), and the board's line shows the overall finish past the deadline.
