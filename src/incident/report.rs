@@ -225,31 +225,9 @@ pub fn markdown(r: &IncidentReport) -> String {
         );
     }
     if !r.notifications.is_empty() {
-        let failed = r.notifications.iter().filter(|d| d.result != "delivered").count();
-        let _ = writeln!(o, "\n## Notifications\n");
-        if failed > 0 {
-            let _ = writeln!(
-                o,
-                "{failed} of {} deliveries FAILED (the incident went on without them).\n",
-                r.notifications.len()
-            );
-        }
-        let _ =
-            writeln!(o, "| Time | Notification | Webhook | Result | Attempts | Detail |\n|---|---|---|---|---|---|");
-        for d in &r.notifications {
-            let detail = d.error.clone().or_else(|| d.status.map(|s| format!("HTTP {s}"))).unwrap_or_default();
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                d.at.strftime("%H:%M:%SZ"),
-                d.event,
-                d.url.replace('|', "\\|"),
-                d.result,
-                d.attempts,
-                detail.replace('|', "\\|")
-            );
-        }
+        o.push('\n'); // after the decisions table
     }
+    crate::journal::report::notifications_section(&mut o, &r.notifications, "the incident");
     o
 }
 

@@ -246,33 +246,7 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o);
     }
 
-    if !r.notifications.is_empty() {
-        let failed = r.notifications.iter().filter(|d| d.result != "delivered").count();
-        let _ = writeln!(o, "## Notifications\n");
-        if failed > 0 {
-            let _ = writeln!(
-                o,
-                "{failed} of {} deliveries FAILED (the run went on without them).\n",
-                r.notifications.len()
-            );
-        }
-        let _ = writeln!(o, "| Time | Notification | Webhook | Result | Attempts | Detail |");
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for d in &r.notifications {
-            let detail = d.error.clone().or_else(|| d.status.map(|s| format!("HTTP {s}"))).unwrap_or_default();
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                ts(Some(d.at)),
-                d.event,
-                cell(&d.url),
-                d.result,
-                d.attempts,
-                cell(&detail)
-            );
-        }
-        let _ = writeln!(o);
-    }
+    notifications(&mut o, &r.notifications, "the run");
 
     let _ = writeln!(o, "## Sessions\n");
     for s in &r.sessions {
@@ -383,4 +357,33 @@ fn cleanup_lines(o: &mut String, c: &super::CleanupResult) {
         let _ = writeln!(o, "- FAILED: {}", cell(x));
     }
     let _ = writeln!(o, "- left tagged with the run id: {}", cell(&left));
+}
+
+/// The **Notifications** section (nothing without deliveries): every message to the bridge and how its delivery
+/// went, with how many failed while `who` ("the run", "the incident") went on without them. Ends with a blank line.
+pub(crate) fn notifications(o: &mut String, deliveries: &[crate::notify::log::Delivery], who: &str) {
+    if deliveries.is_empty() {
+        return;
+    }
+    let failed = deliveries.iter().filter(|d| d.result != "delivered").count();
+    let _ = writeln!(o, "## Notifications\n");
+    if failed > 0 {
+        let _ = writeln!(o, "{failed} of {} deliveries FAILED ({who} went on without them).\n", deliveries.len());
+    }
+    let _ = writeln!(o, "| Time | Notification | Webhook | Result | Attempts | Detail |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    for d in deliveries {
+        let detail = d.error.clone().or_else(|| d.status.map(|s| format!("HTTP {s}"))).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            ts(Some(d.at)),
+            d.event,
+            cell(&d.url),
+            d.result,
+            d.attempts,
+            cell(&detail)
+        );
+    }
+    let _ = writeln!(o);
 }

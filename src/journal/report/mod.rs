@@ -12,6 +12,7 @@ use serde::Serialize;
 mod json;
 mod junit;
 mod markdown;
+pub(crate) use markdown::notifications as notifications_section;
 
 pub use json::json;
 pub use junit::junit;
