@@ -20,13 +20,8 @@ pub fn plan_text(rb: &Runbook, registry: &Registry) -> String {
 /// The plan with the forecast from the runbook's history (`crate::forecast`): each step's P50 and P90, the
 /// critical path on both, and how many past runs they come from.
 pub fn plan_text_with(rb: &Runbook, registry: &Registry, forecast: Option<&crate::forecast::Forecast>) -> String {
-    use crate::forecast::Basis;
     let learnt = forecast.filter(|f| f.from_history());
-    let band = |i: usize| -> Option<(std::time::Duration, std::time::Duration)> {
-        let f = learnt?.step(&rb.steps[i].id)?;
-        (f.basis != Basis::Expected)
-            .then(|| (std::time::Duration::from_secs(f.p50_secs), std::time::Duration::from_secs(f.p90_secs)))
-    };
+    let band = |i: usize| learnt?.learnt(&rb.steps[i].id).map(crate::forecast::StepForecast::band);
     let p50 = |i: usize| band(i).map_or_else(|| rb.expected(registry, i), |b| b.0);
     let p90 = |i: usize| band(i).map_or_else(|| rb.expected(registry, i), |b| b.1);
     let mut out = String::new();

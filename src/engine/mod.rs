@@ -190,13 +190,9 @@ impl Engine {
         let rng = fastrand::Rng::with_seed(cfg.seed);
         let started = clock.elapsed();
         let planned: Vec<Duration> = (0..rb.steps.len()).map(|i| rb.expected(&registry, i)).collect();
-        let forecast_of = |i: usize, p90: bool| {
-            let f = cfg.forecast.as_ref()?.step(&rb.steps[i].id)?;
-            (f.basis != crate::forecast::Basis::Expected)
-                .then(|| Duration::from_secs(if p90 { f.p90_secs } else { f.p50_secs }))
-        };
-        let expected = (0..rb.steps.len()).map(|i| forecast_of(i, false).unwrap_or(planned[i])).collect();
-        let p90 = (0..rb.steps.len()).map(|i| forecast_of(i, true).unwrap_or(planned[i])).collect();
+        let band = |i: usize| cfg.forecast.as_ref()?.learnt(&rb.steps[i].id).map(crate::forecast::StepForecast::band);
+        let expected = (0..rb.steps.len()).map(|i| band(i).map_or(planned[i], |b| b.0)).collect();
+        let p90 = (0..rb.steps.len()).map(|i| band(i).map_or(planned[i], |b| b.1)).collect();
         let drill = rb.meta.drill.then(|| (crate::drill::short_id(&cfg.run_id), crate::drill::production_records(&rb)));
         let gate =
             if cfg.decisions_first { gate::decision_gate(&rb, &registry) } else { vec![Vec::new(); rb.steps.len()] };
@@ -245,8 +241,7 @@ impl Engine {
 
     fn run_started(&mut self) {
         let rb = &self.rb;
-        let from_history =
-            |id: &str| self.cfg.forecast.as_ref()?.step(id).filter(|f| f.basis != crate::forecast::Basis::Expected);
+        let from_history = |id: &str| self.cfg.forecast.as_ref()?.learnt(id);
         let steps = rb
             .steps
             .iter()
@@ -504,7 +499,7 @@ impl Engine {
         (0..self.steps.len())
             .filter(|&i| self.steps[i].status == Status::Running && !self.steps[i].overdue)
             .filter_map(|i| {
-                f.step(&self.rb.steps[i].id).filter(|x| x.basis != crate::forecast::Basis::Expected)?;
+                f.learnt(&self.rb.steps[i].id)?;
                 let started = self.steps[i].started?;
                 // past it by a second: "past its P90", not at it (its P90 scaled to this run's size once known)
                 let due = started + self.p90[i] + Duration::from_secs(1);
@@ -541,10 +536,7 @@ impl Engine {
                 continue;
             };
             self.sizes[j] = Some(size);
-            let Some(sf) = self.cfg.forecast.as_ref().and_then(|f| f.step(&step.id)) else { continue };
-            if sf.basis == crate::forecast::Basis::Expected {
-                continue;
-            }
+            let Some(sf) = self.cfg.forecast.as_ref().and_then(|f| f.learnt(&step.id)) else { continue };
             let Some((p50, p90)) = sf.for_size(size) else { continue };
             self.expected[j] = Duration::from_secs(p50);
             self.p90[j] = Duration::from_secs(p90);

@@ -161,6 +161,11 @@ pub struct StepForecast {
 }
 
 impl StepForecast {
+    /// Its P50 and P90.
+    pub fn band(&self) -> (std::time::Duration, std::time::Duration) {
+        (std::time::Duration::from_secs(self.p50_secs), std::time::Duration::from_secs(self.p90_secs))
+    }
+
     /// P50 and P90 (seconds) for `size_gib` of data, from the past runs' rates; `None` when the step is not
     /// size-dependent, its history has no sizes, or the size is not positive.
     pub fn for_size(&self, size_gib: f64) -> Option<(u64, u64)> {
@@ -216,6 +221,12 @@ impl Forecast {
     /// The forecast of the step `id`.
     pub fn step(&self, id: &str) -> Option<&StepForecast> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The forecast of the step `id` when it comes from its history (`None`: too little history, and its expected
+    /// duration applies).
+    pub fn learnt(&self, id: &str) -> Option<&StepForecast> {
+        self.step(id).filter(|s| s.basis != Basis::Expected)
     }
 
     /// Some step's forecast comes from its history.

@@ -131,13 +131,7 @@ impl OverviewRow {
     /// The standing in words: `on track`, `AT RISK`, `LATE`; once finished, `met` or `LATE` (the RTO); `-` before
     /// the run started.
     pub fn schedule_word(&self) -> &'static str {
-        match (self.schedule, self.finished) {
-            (None, _) => "-",
-            (Some(Schedule::Late), _) => "LATE",
-            (Some(_), true) => "met",
-            (Some(Schedule::AtRisk), false) => "AT RISK",
-            (Some(Schedule::OnTrack), false) => "on track",
-        }
+        Schedule::word(self.schedule, self.finished)
     }
 
     /// The RPO verdict as a word with the worst loss: `met 17m`, `MISSED 1h10m`, `UNKNOWN ≥ 1h06m`, `-` (no
@@ -228,13 +222,7 @@ impl Board {
 
     /// The standing in words (`on track`, `AT RISK`, `LATE`; `met` once every application ended in time).
     pub fn schedule_word(&self) -> &'static str {
-        match (self.schedule, self.finished) {
-            (None, _) => "-",
-            (Some(Schedule::Late), _) => "LATE",
-            (Some(_), true) => "met",
-            (Some(Schedule::AtRisk), false) => "AT RISK",
-            (Some(Schedule::OnTrack), false) => "on track",
-        }
+        Schedule::word(self.schedule, self.finished)
     }
 
     /// The thinnest margin as `+42m` / `-5m`.

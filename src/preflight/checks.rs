@@ -247,10 +247,7 @@ impl<'a> Checks<'a> {
         let mut band = None;
         if forecast.from_history() {
             let p = |i: usize, p90: bool| {
-                forecast
-                    .step(&rb.steps[i].id)
-                    .filter(|f| f.basis != crate::forecast::Basis::Expected)
-                    .map_or(durations[i], |f| Duration::from_secs(if p90 { f.p90_secs } else { f.p50_secs }))
+                forecast.learnt(&rb.steps[i].id).map_or(durations[i], |f| if p90 { f.band().1 } else { f.band().0 })
             };
             let p90 = rb.dag.critical_path(|i| p(i, true)).0;
             durations = (0..rb.steps.len()).map(|i| p(i, false)).collect();

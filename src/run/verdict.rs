@@ -66,6 +66,18 @@ impl Schedule {
         }
     }
 
+    /// A standing on the board, in words: `on track`, `AT RISK`, `LATE`; once `finished`, `met` or `LATE` (the
+    /// RTO); `-` with none (not started).
+    pub fn word(standing: Option<Schedule>, finished: bool) -> &'static str {
+        match (standing, finished) {
+            (None, _) => "-",
+            (Some(Schedule::Late), _) => "LATE",
+            (Some(_), true) => "met",
+            (Some(Schedule::AtRisk), false) => "AT RISK",
+            (Some(Schedule::OnTrack), false) => "on track",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Schedule::OnTrack => "on track",
