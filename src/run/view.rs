@@ -525,8 +525,9 @@ pub struct Changed {
     pub states: Vec<String>,
 }
 
-/// A session of the run as its journal note says it opened: its number, whether it resumed the run, who and where.
-#[derive(Debug, Clone, PartialEq)]
+/// A session of the run as its journal note says it opened: its number, whether it resumed the run, who and where
+/// (as `report.json` lists the sessions).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SessionOpened {
     pub number: u32,
     pub resumed: bool,
@@ -535,6 +536,7 @@ pub struct SessionOpened {
     pub pid: u32,
     pub at: Timestamp,
     /// The number of the last event before it (set by [`RunView::open_session`]).
+    #[serde(skip)]
     pub after_seq: u64,
 }
 

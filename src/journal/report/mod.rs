@@ -56,7 +56,7 @@ pub struct Report {
     pub errors: Vec<ErrorEntry>,
     /// Things a step found worth saying that did not fail it (a recovery set wider than its tolerance...).
     pub warnings: Vec<Warning>,
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionOpened>,
     pub journal: JournalHealth,
     /// Regions (or global control planes) that were unreachable during the run, and when.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -249,16 +249,6 @@ pub struct ErrorEntry {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Session {
-    pub number: u32,
-    pub resumed: bool,
-    pub user: String,
-    pub host: String,
-    pub pid: u32,
-    pub at: Timestamp,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct JournalHealth {
     pub records: usize,
     /// The last line was incomplete (the process was killed while writing it) and was left out.
@@ -385,7 +375,7 @@ pub fn build(run_dir: &Path) -> Result<Report, JournalError> {
                 })
             })
             .collect(),
-        sessions: view.opened.iter().map(Session::from).collect(),
+        sessions: view.opened.clone(),
         journal: JournalHealth {
             records: read.records.len(),
             torn_tail: read.torn_tail,
@@ -517,19 +507,6 @@ impl From<&ErrorView> for ErrorEntry {
             step: e.step.clone(),
             attempt: e.attempt,
             error: if e.retried { format!("{} (retried)", e.error) } else { e.error.clone() },
-        }
-    }
-}
-
-impl From<&SessionOpened> for Session {
-    fn from(s: &SessionOpened) -> Self {
-        Session {
-            number: s.number,
-            resumed: s.resumed,
-            user: s.user.clone(),
-            host: s.host.clone(),
-            pid: s.pid,
-            at: s.at,
         }
     }
 }
