@@ -161,6 +161,9 @@ pub struct Engine {
     drill: Option<(String, Vec<String>)>,
     /// Per step, the recovery point selections it waits for besides its needs (headless runs: [`gate`]).
     gate: Vec<Vec<usize>>,
+    /// With a gate: each step's needs and the selections the gate holds it back for, the graph the projection's
+    /// critical path runs through (made once; `None` without a gate, when the runbook's own graph is it).
+    gated_deps: Option<Vec<Vec<usize>>>,
     /// Per size-dependent step, the size (GiB) of what it works on, learnt from the step it takes it from
     /// ([`Engine::learn_sizes`]).
     sizes: Vec<Option<f64>>,
@@ -196,6 +199,11 @@ impl Engine {
         let drill = rb.meta.drill.then(|| (crate::drill::short_id(&cfg.run_id), crate::drill::production_records(&rb)));
         let gate =
             if cfg.decisions_first { gate::decision_gate(&rb, &registry) } else { vec![Vec::new(); rb.steps.len()] };
+        let sizes = vec![None; rb.steps.len()];
+        let gated_deps = gate
+            .iter()
+            .any(|g| !g.is_empty())
+            .then(|| rb.dag.deps.iter().zip(&gate).map(|(d, g)| d.iter().chain(g).copied().collect()).collect());
         Self {
             rb,
             registry,
@@ -212,7 +220,8 @@ impl Engine {
             expected,
             p90,
             drill,
-            sizes: vec![None; gate.len()],
+            sizes,
+            gated_deps,
             gate,
         }
     }
@@ -309,12 +318,10 @@ impl Engine {
                 _ => Duration::ZERO,
             }
         };
-        if self.gate.iter().all(Vec::is_empty) {
-            return self.rb.dag.critical_path(remaining);
+        match &self.gated_deps {
+            Some(deps) => crate::runbook::dag::critical_path_of(deps, remaining),
+            None => self.rb.dag.critical_path(remaining),
         }
-        let deps: Vec<Vec<usize>> =
-            self.rb.dag.deps.iter().zip(&self.gate).map(|(d, g)| d.iter().chain(g).copied().collect()).collect();
-        crate::runbook::dag::critical_path_of(&deps, remaining)
     }
 
     fn projection(&self) {
